@@ -1,0 +1,334 @@
+//! The HTTP envelope shared by every route: request parsing with size caps,
+//! the client's language, device id and IP, and the uniCloud response shape.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Largest request body any route accepts.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest `deviceId`, from the body or the `X-Device-Id` header.
+pub const MAX_DEVICE_ID_CHARS: usize = 128;
+/// Longest header value we read (`Authorization`, `X-Device-Id`, `Accept-Language`).
+pub const MAX_HEADER_VALUE_BYTES: usize = 1024;
+
+/// The language of `errMsg`: Chinese unless `Accept-Language` prefers English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// Reads `Accept-Language` (RFC 9110 q-values). English wins only when an
+    /// `en` range has a strictly higher weight than every `zh` range, or when
+    /// no `zh` range is listed and `en` is.
+    pub fn from_request(req: &Request) -> Lang {
+        let Some(header) = header_str(req, "accept-language") else {
+            return Lang::Zh;
+        };
+        let mut best_en: Option<f32> = None;
+        let mut best_zh: Option<f32> = None;
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let weight = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if weight <= 0.0 {
+                continue;
+            }
+            let primary = tag.split('-').next().unwrap_or("");
+            let slot = match primary {
+                "en" => &mut best_en,
+                "zh" => &mut best_zh,
+                _ => continue,
+            };
+            if slot.is_none_or(|w| weight > w) {
+                *slot = Some(weight);
+            }
+        }
+        match (best_en, best_zh) {
+            (Some(en), Some(zh)) if en > zh => Lang::En,
+            (Some(_), None) => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+}
+
+/// A header's value as text, if present, valid UTF-8 and not over the cap.
+pub fn header_str<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    let value = req.headers().get(name)?;
+    if value.len() > MAX_HEADER_VALUE_BYTES {
+        return None;
+    }
+    value.to_str().ok().map(str::trim)
+}
+
+/// The raw body bytes, refusing anything over [`MAX_BODY_BYTES`].
+pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => return Err(ApiError::InvalidRequest("unsupported body".into())),
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "body is larger than {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Parses the JSON body into `T`. Request types use
+/// `#[serde(deny_unknown_fields)]`, so unknown keys are refused here too.
+/// An empty body reads as `{}` so that missing-field errors stay specific.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let bytes = body_bytes(req)?;
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|err| {
+        // serde's message names the field and the expected type, never a secret.
+        ApiError::InvalidRequest(match err.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "body is not valid JSON".to_owned()
+            }
+            _ => err.to_string(),
+        })
+    })
+}
+
+/// The client IP that API Gateway saw (`requestContext.http.sourceIp`).
+pub fn source_ip(req: &Request) -> Option<&str> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.http.source_ip.as_deref(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// The device id from the body or, failing that, the `X-Device-Id` header.
+/// Visible ASCII only, at most [`MAX_DEVICE_ID_CHARS`].
+pub fn device_id(from_body: Option<&str>, req: &Request) -> Result<String, ApiError> {
+    let candidate = from_body
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or_else(|| header_str(req, "x-device-id").filter(|s| !s.is_empty()));
+    let Some(id) = candidate else {
+        return Err(ApiError::DeviceIdRequired);
+    };
+    if id.len() > MAX_DEVICE_ID_CHARS {
+        return Err(ApiError::InvalidRequest(format!(
+            "deviceId is longer than {MAX_DEVICE_ID_CHARS} characters"
+        )));
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::InvalidRequest(
+            "deviceId may hold only visible ASCII characters".into(),
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer_token(req: &Request) -> Option<&str> {
+    let value = header_str(req, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A success body with no data beyond `errCode` and `errMsg`.
+#[derive(Debug, Serialize)]
+pub struct NoData {}
+
+/// Builds the response for a route's result in the uniCloud shape:
+/// `{"errCode":0,"errMsg":…,…data}` or `{"errCode":"<code>","errMsg":…}`.
+pub fn respond<T: Serialize>(lang: Lang, result: Result<T, ApiError>) -> Response<Body> {
+    match result {
+        Ok(data) => match serde_json::to_value(data) {
+            Ok(Value::Object(fields)) => {
+                let mut body = Map::with_capacity(fields.len() + 2);
+                body.insert("errCode".into(), Value::from(0));
+                body.insert(
+                    "errMsg".into(),
+                    Value::from(match lang {
+                        Lang::Zh => "成功",
+                        Lang::En => "OK",
+                    }),
+                );
+                body.extend(fields);
+                json_response(http::StatusCode::OK, &Value::Object(body), None)
+            }
+            _ => {
+                tracing::error!("route data did not serialise to a JSON object");
+                error_response(lang, &ApiError::Internal)
+            }
+        },
+        Err(err) => error_response(lang, &err),
+    }
+}
+
+/// The failure body and status for `err`.
+pub fn error_response(lang: Lang, err: &ApiError) -> Response<Body> {
+    let mut body = Map::new();
+    body.insert("errCode".into(), Value::from(err.code()));
+    body.insert("errMsg".into(), Value::from(err.message(lang)));
+    if let ApiError::TicketRejected {
+        captcha_code,
+        captcha_msg,
+    } = err
+    {
+        body.insert("captchaCode".into(), Value::from(*captcha_code));
+        body.insert("captchaMsg".into(), Value::from(captcha_msg.as_str()));
+    }
+    let retry_after = match err {
+        ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    json_response(err.status(), &Value::Object(body), retry_after)
+}
+
+fn json_response(
+    status: http::StatusCode,
+    body: &Value,
+    retry_after_secs: Option<u64>,
+) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("cache-control", "no-store");
+    if let Some(secs) = retry_after_secs {
+        builder = builder.header("retry-after", secs.to_string());
+    }
+    builder
+        .body(Body::Text(body.to_string()))
+        .expect("static headers are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_with(headers: &[(&str, &str)], body: &str) -> Request {
+        let mut builder = http::Request::builder()
+            .method("POST")
+            .uri("/captcha/create");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn language_defaults_to_chinese_and_follows_q_values() {
+        let cases = [
+            (None, Lang::Zh),
+            (Some("en-US,en;q=0.9"), Lang::En),
+            (Some("zh-CN,zh;q=0.9,en;q=0.8"), Lang::Zh),
+            (Some("en;q=0.9,zh;q=0.95"), Lang::Zh),
+            (Some("fr-FR, en;q=0.5"), Lang::En),
+            (Some("fr-FR"), Lang::Zh),
+            (Some("en;q=0"), Lang::Zh),
+        ];
+        for (header, want) in cases {
+            let headers: Vec<(&str, &str)> =
+                header.map(|h| ("accept-language", h)).into_iter().collect();
+            assert_eq!(
+                Lang::from_request(&request_with(&headers, "")),
+                want,
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_and_malformed_bodies_are_invalid_requests() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body1 {
+            scene: Option<String>,
+        }
+        let big = format!("{{\"scene\":\"{}\"}}", "a".repeat(MAX_BODY_BYTES));
+        for body in [big.as_str(), "{", "[1]", "{\"scene\":3}", "{\"other\":1}"] {
+            let err = json_body::<Body1>(&request_with(&[], body)).unwrap_err();
+            assert_eq!(err.code(), "invalid-request", "{body:.40}");
+        }
+        assert!(
+            json_body::<Body1>(&request_with(&[], ""))
+                .unwrap()
+                .scene
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn device_id_prefers_body_then_header_and_is_bounded() {
+        let req = request_with(&[("x-device-id", "hdr-1")], "");
+        assert_eq!(device_id(Some("body-1"), &req).unwrap(), "body-1");
+        assert_eq!(device_id(None, &req).unwrap(), "hdr-1");
+        assert_eq!(device_id(Some("  "), &req).unwrap(), "hdr-1");
+        let bare = request_with(&[], "");
+        assert_eq!(device_id(None, &bare), Err(ApiError::DeviceIdRequired));
+        let long = "d".repeat(MAX_DEVICE_ID_CHARS + 1);
+        assert_eq!(
+            device_id(Some(&long), &bare).unwrap_err().code(),
+            "invalid-request"
+        );
+        assert_eq!(
+            device_id(Some("a b"), &bare).unwrap_err().code(),
+            "invalid-request"
+        );
+    }
+
+    #[test]
+    fn bearer_token_needs_the_scheme() {
+        let req = request_with(&[("authorization", "Bearer abc")], "");
+        assert_eq!(bearer_token(&req), Some("abc"));
+        let req = request_with(&[("authorization", "Basic abc")], "");
+        assert_eq!(bearer_token(&req), None);
+        let req = request_with(&[("authorization", "Bearer ")], "");
+        assert_eq!(bearer_token(&req), None);
+    }
+
+    #[test]
+    fn responses_have_the_unicloud_shape() {
+        #[derive(Serialize)]
+        struct Data {
+            token: &'static str,
+        }
+        let ok = respond(Lang::En, Ok(Data { token: "t" }));
+        assert_eq!(ok.status(), 200);
+        let Body::Text(text) = ok.body() else {
+            panic!()
+        };
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["errCode"], 0);
+        assert_eq!(v["token"], "t");
+
+        let err = respond::<NoData>(
+            Lang::Zh,
+            Err(ApiError::RateLimited {
+                retry_after_secs: 7,
+            }),
+        );
+        assert_eq!(err.status(), 429);
+        assert_eq!(err.headers()["retry-after"], "7");
+        let Body::Text(text) = err.body() else {
+            panic!()
+        };
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v["errCode"], "rate-limited");
+    }
+}

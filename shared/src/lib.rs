@@ -1,0 +1,10 @@
+//! gatehouse: image captchas, WeChat mini-program login and Tencent Cloud
+//! Captcha tickets for mini-program and uni-app back ends, as AWS Lambda
+//! handlers over one store trait.
+
+pub mod clock;
+pub mod error;
+pub mod http;
+pub mod store;
+
+pub use error::{ApiError, StoreError};

@@ -1,0 +1,194 @@
+//! The embedded store of the dev server: the same rows as the DynamoDB table,
+//! in one in-process map behind a mutex, so every operation is atomic just as
+//! DynamoDB's conditional writes are.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// Rows kept before expired ones are swept out, the way DynamoDB's TTL
+/// deletion would eventually remove them.
+const SWEEP_THRESHOLD: usize = 50_000;
+
+#[derive(Debug, Clone)]
+enum Row {
+    Captcha(CaptchaRecord),
+    Session(SessionRecord),
+    Ticket { expires_ms: i64 },
+    Counter { count: u64, expires_ms: i64 },
+}
+
+impl Row {
+    fn expires_ms(&self) -> i64 {
+        match self {
+            Row::Captcha(c) => c.expired_date,
+            Row::Session(s) => s.expires_ms,
+            Row::Ticket { expires_ms } | Row::Counter { expires_ms, .. } => *expires_ms,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    rows: Mutex<HashMap<String, Row>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn rows(&self) -> MutexGuard<'_, HashMap<String, Row>> {
+        // A panic while holding the lock cannot leave a row half-written
+        // (each operation replaces whole rows), so a poisoned map is still sound.
+        self.rows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn insert(&self, rows: &mut HashMap<String, Row>, key: String, row: Row) {
+        if rows.len() >= SWEEP_THRESHOLD {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            rows.retain(|_, row| ttl_seconds(row.expires_ms()) * 1000 > now_ms);
+        }
+        rows.insert(key, row);
+    }
+
+    /// The number of rows held, expired ones included (for tests).
+    pub fn len(&self) -> usize {
+        self.rows().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The captcha row for a device and scene (for tests and the demo's
+    /// browser test, which must learn the answer without an HTTP route).
+    pub fn captcha(&self, scene: &str, device_uuid: &str) -> Option<CaptchaRecord> {
+        match self.rows().get(&captcha_key(scene, device_uuid)) {
+            Some(Row::Captcha(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_captcha(&self, record: &CaptchaRecord) -> Result<(), StoreError> {
+        let mut rows = self.rows();
+        self.insert(&mut rows, record.key(), Row::Captcha(record.clone()));
+        Ok(())
+    }
+
+    async fn refresh_captcha(&self, record: &CaptchaRecord) -> Result<bool, StoreError> {
+        let mut rows = self.rows();
+        match rows.get_mut(&record.key()) {
+            Some(row @ Row::Captcha(_)) => {
+                *row = Row::Captcha(record.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn verify_captcha(
+        &self,
+        scene: &str,
+        device_uuid: &str,
+        answer: &str,
+        now_ms: i64,
+        max_attempts: u32,
+    ) -> Result<VerifyOutcome, StoreError> {
+        let mut rows = self.rows();
+        let Some(Row::Captcha(captcha)) = rows.get_mut(&captcha_key(scene, device_uuid)) else {
+            return Ok(VerifyOutcome::NotFound);
+        };
+        if captcha.state != CaptchaState::Pending {
+            return Ok(VerifyOutcome::NotPending);
+        }
+        if now_ms >= captcha.expired_date {
+            return Ok(VerifyOutcome::Expired);
+        }
+        if !answer.is_empty() && captcha.code == answer {
+            captcha.state = CaptchaState::Verified;
+            return Ok(VerifyOutcome::Passed);
+        }
+        captcha.attempts += 1;
+        if captcha.attempts >= max_attempts {
+            captcha.state = CaptchaState::Void;
+            Ok(VerifyOutcome::Voided)
+        } else {
+            Ok(VerifyOutcome::Wrong {
+                attempts_left: max_attempts - captcha.attempts,
+            })
+        }
+    }
+
+    async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let mut rows = self.rows();
+        let key = session_key_of(&session.token_hash);
+        self.insert(&mut rows, key, Row::Session(session.clone()));
+        Ok(())
+    }
+
+    async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        match self.rows().get(&session_key_of(token_hash)) {
+            Some(Row::Session(s)) => Ok(Some(s.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let mut rows = self.rows();
+        let key = session_key_of(token_hash);
+        match rows.get(&key) {
+            Some(Row::Session(_)) => match rows.remove(&key) {
+                Some(Row::Session(s)) => Ok(Some(s)),
+                _ => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    async fn claim_ticket(
+        &self,
+        ticket_hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut rows = self.rows();
+        let key = ticket_key_of(ticket_hash);
+        if let Some(Row::Ticket { expires_ms: held }) = rows.get(&key)
+            && *held > now_ms
+        {
+            return Ok(false);
+        }
+        self.insert(&mut rows, key, Row::Ticket { expires_ms });
+        Ok(true)
+    }
+
+    async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError> {
+        let mut rows = self.rows();
+        let key = counter_key_of(name);
+        if let Some(Row::Counter { count, .. }) = rows.get_mut(&key) {
+            *count += 1;
+            return Ok(*count);
+        }
+        self.insert(
+            &mut rows,
+            key,
+            Row::Counter {
+                count: 1,
+                expires_ms: window_end_ms,
+            },
+        );
+        Ok(1)
+    }
+}

@@ -1,0 +1,167 @@
+//! Storage behind every route: one trait, a DynamoDB implementation for
+//! Lambda and an embedded one for the dev server. Both keep the same items in
+//! one table keyed by a string `pk`, every row carrying a TTL attribute.
+//!
+//! Every method states how many requests a DynamoDB implementation may make:
+//! the conformance suite (`tests/`) holds both implementations to the same
+//! behaviour, and the counting test holds DynamoDB to those numbers.
+
+use async_trait::async_trait;
+
+pub use crate::error::StoreError;
+
+pub mod memory;
+
+/// The table's partition key attribute (a string).
+pub const KEY_ATTRIBUTE: &str = "pk";
+/// The table's TTL attribute: epoch seconds after which DynamoDB may delete
+/// the row. Deletion lags by up to days, so every read checks expiry itself.
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+/// `state` of a captcha row, as in `opendb-verify-codes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptchaState {
+    Pending = 0,
+    Verified = 1,
+    Void = 2,
+}
+
+impl CaptchaState {
+    pub fn from_number(n: i64) -> Option<Self> {
+        match n {
+            0 => Some(Self::Pending),
+            1 => Some(Self::Verified),
+            2 => Some(Self::Void),
+            _ => None,
+        }
+    }
+}
+
+/// One captcha: one row per device and scene, fields named as in uniCloud's
+/// `opendb-verify-codes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptchaRecord {
+    pub device_uuid: String,
+    pub scene: String,
+    /// The expected answer, normalised by [`crate::captcha::normalize_answer`].
+    pub code: String,
+    pub state: CaptchaState,
+    pub ip: String,
+    /// Epoch milliseconds.
+    pub created_date: i64,
+    /// Epoch milliseconds after which the captcha is overdue.
+    pub expired_date: i64,
+    /// Wrong answers so far.
+    pub attempts: u32,
+}
+
+impl CaptchaRecord {
+    pub fn key(&self) -> String {
+        captcha_key(&self.scene, &self.device_uuid)
+    }
+}
+
+/// The row key of a device's captcha for a scene. Scenes never contain `#`,
+/// so the key is unambiguous whatever the device id holds.
+pub fn captcha_key(scene: &str, device_uuid: &str) -> String {
+    format!("captcha#{scene}#{device_uuid}")
+}
+
+/// Epoch seconds for the TTL attribute of something that expires at `ms`.
+pub fn ttl_seconds(expires_ms: i64) -> i64 {
+    expires_ms.div_euclid(1000) + 1
+}
+
+/// What a verify attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// Right answer on a pending, unexpired captcha: it is now verified.
+    Passed,
+    /// Wrong answer; the captcha stays pending with this many answers left.
+    Wrong { attempts_left: u32 },
+    /// Wrong answer that used up the last attempt: the captcha is now void.
+    Voided,
+    /// No captcha for this device and scene.
+    NotFound,
+    /// The captcha was verified or voided before.
+    NotPending,
+    /// The captcha is pending but past its `expired_date`.
+    Expired,
+}
+
+/// A WeChat login session, stored under the SHA-256 of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Hex SHA-256 of the bearer token; the token itself is never stored.
+    pub token_hash: String,
+    pub openid: String,
+    pub unionid: Option<String>,
+    /// Never leaves the server.
+    pub session_key: String,
+    /// Epoch milliseconds.
+    pub created_ms: i64,
+    /// Epoch milliseconds after which the session is expired.
+    pub expires_ms: i64,
+}
+
+pub fn session_key_of(token_hash: &str) -> String {
+    format!("session#{token_hash}")
+}
+
+pub fn ticket_key_of(ticket_hash: &str) -> String {
+    format!("ticket#{ticket_hash}")
+}
+
+pub fn counter_key_of(name: &str) -> String {
+    format!("rate#{name}")
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Writes `record` as the device's captcha for the scene, replacing any
+    /// earlier one whatever its state. Exactly one request.
+    async fn create_captcha(&self, record: &CaptchaRecord) -> Result<(), StoreError>;
+
+    /// Replaces the device's captcha for the scene with `record`, but only if
+    /// one exists (in any state, expired or not). Returns `false`, writing
+    /// nothing, when there was none. Exactly one (conditional) request.
+    async fn refresh_captcha(&self, record: &CaptchaRecord) -> Result<bool, StoreError>;
+
+    /// Checks `answer` (already normalised) against the device's captcha for
+    /// the scene at `now_ms`, at most once per captcha however many callers
+    /// race. A pass is one conditional request that sets the state to
+    /// verified; a wrong answer is followed by one more conditional request
+    /// that counts the attempt and voids the captcha at `max_attempts`.
+    async fn verify_captcha(
+        &self,
+        scene: &str,
+        device_uuid: &str,
+        answer: &str,
+        now_ms: i64,
+        max_attempts: u32,
+    ) -> Result<VerifyOutcome, StoreError>;
+
+    /// Stores a new session. One request.
+    async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+
+    /// The session stored under `token_hash`, expired or not (the caller
+    /// checks `expires_ms`). One request.
+    async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Deletes the session, returning what was stored. One request.
+    async fn delete_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Records a ticket hash until `expires_ms`. Returns `true` the first
+    /// time, `false` while an unexpired record of it exists. One request.
+    async fn claim_ticket(
+        &self,
+        ticket_hash: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Adds one to the fixed-window counter `name` (the caller puts the
+    /// window into the name) and returns the new count. The row expires at
+    /// `window_end_ms`. One atomic request.
+    async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError>;
+}
