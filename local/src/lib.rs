@@ -1,0 +1,4 @@
+//! gatehouse-local: the one-process dev server, and the WeChat and Tencent
+//! emulators that it and the tests talk to over loopback.
+
+pub mod serve;
