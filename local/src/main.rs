@@ -1,1 +1,49 @@
-fn main() {}
+//! `cargo run -p gatehouse-local`: every route on 127.0.0.1:3000 (`PORT`
+//! changes it), the embedded store unless `TABLE_NAME` is set, and the demo
+//! page at `/`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use gatehouse::captcha::service::CaptchaService;
+use gatehouse::store::Store;
+use gatehouse::store::dynamo::DynamoStore;
+use gatehouse::store::memory::MemoryStore;
+use gatehouse_local::server::{self, App};
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    if let Err(err) = run().await {
+        eprintln!("gatehouse-local: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("PORT={value:?} is not a port number (1-65535)"))?,
+        Err(_) => 3000,
+    };
+    let store: Arc<dyn Store> = if std::env::var_os("TABLE_NAME").is_some() {
+        tracing::info!("using DynamoDB table from TABLE_NAME");
+        Arc::new(DynamoStore::from_env().await?)
+    } else {
+        tracing::info!("using the embedded store (set TABLE_NAME to use DynamoDB)");
+        Arc::new(MemoryStore::new())
+    };
+    let app = App {
+        captcha: CaptchaService::from_env(Arc::clone(&store))?,
+    };
+    let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+    println!("gatehouse-local listening on http://{}/", served.addr);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,1 +1,11 @@
-fn main() {}
+//! Lambda `refresh-captcha`: `POST /captcha/refresh`.
+
+use gatehouse::captcha::service::{CaptchaService, refresh};
+use lambda_http::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let service = CaptchaService::from_lambda_env().await?;
+    lambda_http::run(service_fn(|req| async { Ok::<_, Error>(refresh(&service, req).await) })).await
+}

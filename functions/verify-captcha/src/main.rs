@@ -1,1 +1,11 @@
-fn main() {}
+//! Lambda `verify-captcha`: `POST /captcha/verify`.
+
+use gatehouse::captcha::service::{CaptchaService, verify};
+use lambda_http::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let service = CaptchaService::from_lambda_env().await?;
+    lambda_http::run(service_fn(|req| async { Ok::<_, Error>(verify(&service, req).await) })).await
+}

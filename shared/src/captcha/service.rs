@@ -1,0 +1,372 @@
+//! The three captcha routes — create, refresh, verify — over the store.
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CaptchaConfig, ConfigError, HEIGHT_RANGE, Renderer, SceneConfig, WIDTH_RANGE, new_challenge,
+    normalize_answer, png_data_url,
+};
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::http::{Lang, NoData, device_id, json_body, respond, source_ip};
+use crate::store::dynamo::DynamoStore;
+use crate::store::{CaptchaRecord, CaptchaState, Store, VerifyOutcome};
+
+/// Longest scene name; scenes are `[A-Za-z0-9_-]{1,64}`.
+pub const MAX_SCENE_CHARS: usize = 64;
+/// Longest captcha answer looked at; anything longer cannot be right.
+pub const MAX_ANSWER_CHARS: usize = 32;
+
+/// Everything the captcha routes need, built once at start-up.
+pub struct CaptchaService {
+    pub config: CaptchaConfig,
+    pub renderer: Renderer,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+}
+
+impl CaptchaService {
+    pub fn new(config: CaptchaConfig, renderer: Renderer, store: Arc<dyn Store>) -> Self {
+        Self {
+            config,
+            renderer,
+            store,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The Lambda set-up: DynamoDB from `TABLE_NAME`, then the captcha
+    /// configuration and font, all validated before the first event.
+    pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
+        let store = DynamoStore::from_env().await?;
+        Ok(Self::from_env(Arc::new(store))?)
+    }
+
+    /// Reads `CAPTCHA_CONFIG` and `CAPTCHA_FONT`, validating both.
+    pub fn from_env(store: Arc<dyn Store>) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            CaptchaConfig::from_env()?,
+            Renderer::from_env()?,
+            store,
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CaptchaRequest {
+    scene: Option<String>,
+    device_id: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct VerifyRequest {
+    scene: Option<String>,
+    device_id: Option<String>,
+    captcha: Option<Answer>,
+}
+
+/// An answer as typed: text, or a number from a numeric input in math mode.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Text(String),
+    Number(i64),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CaptchaImage {
+    captcha_base64: String,
+}
+
+/// `POST /captcha/create`: a new captcha for the device and scene, replacing
+/// any earlier one.
+pub async fn create(svc: &CaptchaService, req: Request) -> Response<Body> {
+    let lang = Lang::from_request(&req);
+    respond(lang, issue(svc, &req, Issue::Create).await)
+}
+
+/// `POST /captcha/refresh`: a new captcha in place of an existing one.
+pub async fn refresh(svc: &CaptchaService, req: Request) -> Response<Body> {
+    let lang = Lang::from_request(&req);
+    respond(lang, issue(svc, &req, Issue::Refresh).await)
+}
+
+/// `POST /captcha/verify`: checks an answer, passing at most once.
+pub async fn verify(svc: &CaptchaService, req: Request) -> Response<Body> {
+    let lang = Lang::from_request(&req);
+    respond(lang, check(svc, &req).await)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Issue {
+    Create,
+    Refresh,
+}
+
+async fn issue(svc: &CaptchaService, req: &Request, kind: Issue) -> Result<CaptchaImage, ApiError> {
+    let body: CaptchaRequest = json_body(req)?;
+    let scene = valid_scene(body.scene.as_deref())?;
+    let device = device_id(body.device_id.as_deref(), req)?;
+    let cfg = svc.config.scene(scene);
+    let width = bounded("width", body.width, cfg.width, &WIDTH_RANGE)?;
+    let height = bounded("height", body.height, cfg.height, &HEIGHT_RANGE)?;
+
+    let (record, image) = draw(svc, cfg, scene, device, req, width, height)?;
+    match kind {
+        Issue::Create => svc.store.create_captcha(&record).await?,
+        Issue::Refresh => {
+            if !svc.store.refresh_captcha(&record).await? {
+                return Err(ApiError::RefreshFail);
+            }
+        }
+    }
+    Ok(CaptchaImage {
+        captcha_base64: image,
+    })
+}
+
+/// Draws a challenge and its image, and the row that will hold its answer.
+fn draw(
+    svc: &CaptchaService,
+    cfg: &SceneConfig,
+    scene: &str,
+    device: String,
+    req: &Request,
+    width: u32,
+    height: u32,
+) -> Result<(CaptchaRecord, String), ApiError> {
+    let challenge = new_challenge(cfg);
+    let png = svc
+        .renderer
+        .render_png(cfg, &challenge, width, height)
+        .map_err(|err| {
+            tracing::error!(error = %err, scene, "captcha rendering failed");
+            ApiError::CreateFail
+        })?;
+    let now = svc.clock.now_ms();
+    let record = CaptchaRecord {
+        device_uuid: device,
+        scene: scene.to_owned(),
+        code: challenge.answer,
+        state: CaptchaState::Pending,
+        ip: source_ip(req).unwrap_or_default().to_owned(),
+        created_date: now,
+        expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
+        attempts: 0,
+    };
+    Ok((record, png_data_url(&png)))
+}
+
+async fn check(svc: &CaptchaService, req: &Request) -> Result<NoData, ApiError> {
+    let body: VerifyRequest = json_body(req)?;
+    let scene = valid_scene(body.scene.as_deref())?;
+    let device = device_id(body.device_id.as_deref(), req)?;
+    let answer = match body.captcha {
+        Some(Answer::Text(text)) => normalize_answer(&text),
+        Some(Answer::Number(n)) => n.to_string(),
+        None => String::new(),
+    };
+    if answer.is_empty() {
+        return Err(ApiError::TextRequired);
+    }
+    if answer.chars().count() > MAX_ANSWER_CHARS {
+        return Err(ApiError::InvalidRequest(format!(
+            "captcha is longer than {MAX_ANSWER_CHARS} characters"
+        )));
+    }
+    let cfg = svc.config.scene(scene);
+    let outcome = svc
+        .store
+        .verify_captcha(scene, &device, &answer, svc.clock.now_ms(), cfg.max_attempts)
+        .await?;
+    match outcome {
+        VerifyOutcome::Passed => Ok(NoData {}),
+        VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
+        VerifyOutcome::Wrong { .. }
+        | VerifyOutcome::Voided
+        | VerifyOutcome::NotFound
+        | VerifyOutcome::NotPending => Err(ApiError::VerifyFail),
+    }
+}
+
+/// A scene name as SPEC §2 allows: `[A-Za-z0-9_-]{1,64}`.
+pub fn valid_scene(scene: Option<&str>) -> Result<&str, ApiError> {
+    match scene {
+        Some(s)
+            if (1..=MAX_SCENE_CHARS).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Ok(s)
+        }
+        _ => Err(ApiError::SceneRequired),
+    }
+}
+
+/// A client's width or height, accepted only inside the configured bounds.
+fn bounded(
+    key: &str,
+    requested: Option<u32>,
+    default: u32,
+    range: &std::ops::RangeInclusive<u32>,
+) -> Result<u32, ApiError> {
+    match requested {
+        None => Ok(default),
+        Some(value) if range.contains(&value) => Ok(value),
+        Some(value) => Err(ApiError::InvalidRequest(format!(
+            "{key} {value} is outside {}..={}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use serde_json::{Value, json};
+
+    fn service(config: &str) -> (CaptchaService, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        let mut svc = CaptchaService::new(
+            CaptchaConfig::from_json(config).unwrap(),
+            Renderer::builtin(),
+            store.clone(),
+        );
+        svc.clock = Clock::manual(1_700_000_000_000);
+        (svc, store)
+    }
+
+    fn post(body: Value, headers: &[(&str, &str)]) -> Request {
+        let mut builder = http::Request::builder().method("POST").uri("/captcha");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let mut ctx = ApiGatewayV2httpRequestContext::default();
+        ctx.http.source_ip = Some("203.0.113.9".into());
+        builder
+            .body(Body::Text(body.to_string()))
+            .unwrap()
+            .with_request_context(RequestContext::ApiGatewayV2(ctx))
+    }
+
+    fn parsed(resp: Response<Body>) -> (u16, Value) {
+        let status = resp.status().as_u16();
+        let Body::Text(text) = resp.body() else {
+            panic!("expected a text body")
+        };
+        (status, serde_json::from_str(text).unwrap())
+    }
+
+    #[tokio::test]
+    async fn create_then_verify_with_the_stored_answer_passes_once() {
+        let (svc, store) = service("{}");
+        let (status, body) = parsed(create(&svc, post(json!({"scene": "login", "deviceId": "d1"}), &[])).await);
+        assert_eq!(status, 200, "{body}");
+        assert!(body["captchaBase64"].as_str().unwrap().starts_with("data:image/png;base64,"));
+
+        let row = store.captcha("login", "d1").unwrap();
+        assert_eq!(row.ip, "203.0.113.9");
+        assert_eq!(row.expired_date - row.created_date, 180_000);
+        let typed = format!("  {} ", row.code.to_uppercase());
+        let verify_req = || post(json!({"scene": "login", "deviceId": "d1", "captcha": typed}), &[]);
+        assert_eq!(parsed(verify(&svc, verify_req()).await).0, 200);
+        let (status, body) = parsed(verify(&svc, verify_req()).await);
+        assert_eq!((status, body["errCode"].as_str()), (400, Some("uni-captcha-verify-fail")));
+    }
+
+    #[tokio::test]
+    async fn device_id_may_come_from_the_header() {
+        let (svc, store) = service("{}");
+        let req = post(json!({"scene": "login"}), &[("x-device-id", "hdr-device")]);
+        assert_eq!(parsed(create(&svc, req).await).0, 200);
+        assert!(store.captcha("login", "hdr-device").is_some());
+    }
+
+    #[tokio::test]
+    async fn refresh_needs_an_existing_captcha_and_replaces_it() {
+        let (svc, store) = service("{}");
+        let body = json!({"scene": "pay", "deviceId": "d2"});
+        let (status, reply) = parsed(refresh(&svc, post(body.clone(), &[])).await);
+        assert_eq!((status, reply["errCode"].as_str()), (404, Some("uni-captcha-refresh-fail")));
+        assert!(store.is_empty(), "a failed refresh writes nothing");
+
+        create(&svc, post(body.clone(), &[])).await;
+        let first = store.captcha("pay", "d2").unwrap();
+        assert_eq!(parsed(refresh(&svc, post(body, &[])).await).0, 200);
+        let second = store.captcha("pay", "d2").unwrap();
+        assert_eq!(second.state, CaptchaState::Pending);
+        assert!(first.code != second.code || first.created_date <= second.created_date);
+    }
+
+    #[tokio::test]
+    async fn expired_captcha_is_overdue() {
+        let (svc, store) = service(r#"{"expiresDate": 60}"#);
+        create(&svc, post(json!({"scene": "login", "deviceId": "d3"}), &[])).await;
+        let code = store.captcha("login", "d3").unwrap().code;
+        svc.clock.advance(60_000);
+        let (status, body) = parsed(
+            verify(&svc, post(json!({"scene": "login", "deviceId": "d3", "captcha": code}), &[])).await,
+        );
+        assert_eq!((status, body["errCode"].as_str()), (400, Some("uni-captcha-verify-overdue")));
+    }
+
+    #[tokio::test]
+    async fn math_answers_may_be_sent_as_numbers() {
+        let (svc, store) = service(r#"{"mathExpr": true}"#);
+        create(&svc, post(json!({"scene": "math", "deviceId": "d4"}), &[])).await;
+        let answer: i64 = store.captcha("math", "d4").unwrap().code.parse().unwrap();
+        let req = post(json!({"scene": "math", "deviceId": "d4", "captcha": answer}), &[]);
+        assert_eq!(parsed(verify(&svc, req).await).0, 200);
+    }
+
+    #[tokio::test]
+    async fn bad_input_gets_the_spec_error_codes() {
+        let (svc, _) = service("{}");
+        let cases = [
+            (json!({"deviceId": "d"}), "uni-captcha-scene-required"),
+            (json!({"scene": "bad scene", "deviceId": "d"}), "uni-captcha-scene-required"),
+            (json!({"scene": "s".repeat(65), "deviceId": "d"}), "uni-captcha-scene-required"),
+            (json!({"scene": "login"}), "uni-captcha-deviceId-required"),
+            (json!({"scene": "login", "deviceId": "d", "width": 5}), "invalid-request"),
+            (json!({"scene": "login", "deviceId": "d", "height": 100000}), "invalid-request"),
+            (json!({"scene": "login", "deviceId": "d", "width": "wide"}), "invalid-request"),
+            (json!({"scene": "login", "deviceId": "d", "extra": 1}), "invalid-request"),
+        ];
+        for (body, code) in cases {
+            let (status, reply) = parsed(create(&svc, post(body.clone(), &[])).await);
+            assert_eq!((status, reply["errCode"].as_str()), (400, Some(code)), "{body}");
+        }
+        let verify_cases = [
+            (json!({"scene": "login", "deviceId": "d"}), "uni-captcha-text-required"),
+            (json!({"scene": "login", "deviceId": "d", "captcha": "   "}), "uni-captcha-text-required"),
+            (json!({"scene": "login", "deviceId": "nobody", "captcha": "abcd"}), "uni-captcha-verify-fail"),
+            (json!({"scene": "login", "deviceId": "d", "captcha": ["a"]}), "invalid-request"),
+        ];
+        for (body, code) in verify_cases {
+            let (status, reply) = parsed(verify(&svc, post(body.clone(), &[])).await);
+            assert_eq!((status, reply["errCode"].as_str()), (400, Some(code)), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn english_messages_follow_accept_language() {
+        let (svc, _) = service("{}");
+        let req = post(json!({"deviceId": "d"}), &[("accept-language", "en-US,en;q=0.9")]);
+        let (_, body) = parsed(create(&svc, req).await);
+        assert!(body["errMsg"].as_str().unwrap().is_ascii());
+        let (_, body) = parsed(create(&svc, post(json!({"deviceId": "d"}), &[])).await);
+        assert!(!body["errMsg"].as_str().unwrap().is_ascii());
+    }
+}

@@ -1,0 +1,110 @@
+//! Replays every event in `events/` through `lambda_http::request::from_str`
+//! and the function's own handler, and checks each response against
+//! `tests/replay.json`. An event without an expectation fails the test, so
+//! every new event is checked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gatehouse::captcha::service::CaptchaService;
+use gatehouse::captcha::{CaptchaConfig, Renderer};
+use gatehouse::store::memory::MemoryStore;
+use gatehouse::store::{CaptchaRecord, CaptchaState, Store};
+use gatehouse_local::server::{App, route};
+use lambda_http::Body;
+use serde_json::Value;
+
+fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+async fn seed(store: &MemoryStore, seed: &Value) {
+    if let Some(captcha) = seed.get("captcha") {
+        let now = gatehouse::clock::Clock::system().now_ms();
+        store
+            .create_captcha(&CaptchaRecord {
+                device_uuid: captcha["deviceId"].as_str().unwrap().to_owned(),
+                scene: captcha["scene"].as_str().unwrap().to_owned(),
+                code: captcha["code"].as_str().unwrap().to_owned(),
+                state: CaptchaState::Pending,
+                ip: "203.0.113.10".into(),
+                created_date: now,
+                expired_date: now + 180_000,
+                attempts: 0,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_event_replays_to_its_expected_response() {
+    let expectations: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("tests/replay.json")).unwrap())
+            .unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(repo_path("events"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "at least one event per route");
+
+    let store = Arc::new(MemoryStore::new());
+    let app = App {
+        captcha: CaptchaService::new(
+            CaptchaConfig::from_json("{}").unwrap(),
+            Renderer::builtin(),
+            store.clone(),
+        ),
+    };
+
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let Some(expected) = expectations.get(name) else {
+            failures.push(format!("{name}: no expectation in tests/replay.json"));
+            continue;
+        };
+        if let Some(seed_spec) = expected.get("seed") {
+            seed(&store, seed_spec).await;
+        }
+        let raw = std::fs::read_to_string(path).unwrap();
+        let request = match lambda_http::request::from_str(&raw) {
+            Ok(request) => request,
+            Err(err) => {
+                failures.push(format!("{name}: does not parse as an API Gateway event: {err}"));
+                continue;
+            }
+        };
+        let response = route(&app, request).await;
+        let status = response.status().as_u16();
+        let body: Value = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("{name}: unexpected body {other:?}"),
+        };
+        if Some(u64::from(status)) != expected["status"].as_u64() {
+            failures.push(format!("{name}: status {status}, body {body}"));
+        }
+        if body["errCode"] != expected["errCode"] {
+            failures.push(format!("{name}: errCode {}, want {}", body["errCode"], expected["errCode"]));
+        }
+        if let Some(msg) = expected.get("errMsg")
+            && &body["errMsg"] != msg
+        {
+            failures.push(format!("{name}: errMsg {}, want {msg}", body["errMsg"]));
+        }
+        for field in expected["fields"].as_array().into_iter().flatten() {
+            if body.get(field.as_str().unwrap()).is_none() {
+                failures.push(format!("{name}: no field {field} in {body}"));
+            }
+        }
+    }
+    for name in expectations.keys() {
+        if !files.iter().any(|p| p.file_name().unwrap() == name.as_str()) {
+            failures.push(format!("{name}: expected in tests/replay.json but not in events/"));
+        }
+    }
+    assert!(failures.is_empty(), "replay failures:\n{}", failures.join("\n"));
+}
