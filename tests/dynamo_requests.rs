@@ -176,3 +176,27 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
     );
     assert_eq!(requests.take(), 2, "increment_counter twice");
 }
+
+/// The Lambdas' own client set-up (`DynamoStore::from_env` minus reading the
+/// environment) reaches DynamoDB Local with `DYNAMODB_ENDPOINT`.
+#[tokio::test]
+async fn the_configured_client_reaches_the_endpoint() {
+    let local = gatehouse_e2e::dynamodb_local().await;
+    let table = local.fresh_table().await;
+    let settings = gatehouse::store::dynamo::DynamoSettings {
+        table: table.name.clone(),
+        endpoint: Some(local.endpoint().to_owned()),
+    };
+    let store = DynamoStore::connect(&settings).await;
+    assert_eq!(store.table(), table.name);
+    store.create_captcha(&captcha("mn4p")).await.unwrap();
+    assert_eq!(
+        table
+            .store()
+            .verify_captcha("login", "dev-1", "mn4p", *NOW, 1)
+            .await
+            .unwrap(),
+        VerifyOutcome::Passed,
+        "the row written through the configured client is in the table"
+    );
+}

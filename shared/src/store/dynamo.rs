@@ -131,8 +131,8 @@ impl DynamoStore {
     /// configuration loaded once, with [`lambda_retry_config`] and
     /// [`lambda_timeout_config`]. With `DYNAMODB_ENDPOINT` set and no
     /// `AWS_ACCESS_KEY_ID`, it uses dummy credentials (DynamoDB Local accepts
-    /// any) and region `us-east-1` unless one is configured, so a local run
-    /// never waits on the instance metadata service.
+    /// any) and `AWS_REGION`/`AWS_DEFAULT_REGION` or else `us-east-1`, so a
+    /// local run never waits on the instance metadata service.
     pub async fn from_env() -> Result<Self, DynamoConfigError> {
         let settings = DynamoSettings::from_lookup(|k| std::env::var(k).ok())?;
         Ok(Self::connect(&settings).await)
@@ -153,9 +153,13 @@ impl DynamoStore {
                     "gatehouse-local",
                 ));
             }
-            let region = aws_config::meta::region::RegionProviderChain::default_provider()
-                .or_else(aws_sdk_dynamodb::config::Region::from_static("us-east-1"));
-            loader = loader.region(region);
+            // Not the default region chain: off AWS its last resort, the
+            // instance metadata service, only costs time.
+            let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find_map(|k| std::env::var(k).ok().filter(|r| !r.trim().is_empty()))
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            loader = loader.region(aws_sdk_dynamodb::config::Region::new(region));
         }
         let sdk = loader.load().await;
         let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
