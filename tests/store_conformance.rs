@@ -265,6 +265,44 @@ mod cases {
         );
     }
 
+    pub async fn right_and_wrong_answers_racing_pass_once(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "mixed", "abcd"))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let answer = if i % 2 == 0 { "abcd" } else { "dcba" };
+                    let outcome = store
+                        .verify_captcha("login", "mixed", answer, *NOW + 5, 100)
+                        .await;
+                    (i % 2 == 0, outcome)
+                })
+            })
+            .collect();
+        let (mut passed, mut counted) = (0, Vec::new());
+        for task in tasks {
+            match task.await.unwrap() {
+                (true, Ok(Passed)) => passed += 1,
+                (_, Ok(NotPending)) => {}
+                (false, Ok(Wrong { attempts_left })) => counted.push(attempts_left),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(passed, 1, "exactly one right answer passes");
+        counted.sort_unstable();
+        counted.dedup();
+        let wrong = counted.len();
+        assert!(wrong <= 16);
+        assert_eq!(
+            counted,
+            (100 - wrong as u32..100).collect::<Vec<_>>(),
+            "every counted wrong answer counted once"
+        );
+    }
+
     pub async fn expired_is_overdue_while_the_row_exists(store: Shared) {
         store
             .create_captcha(&captcha("login", "late", "abcd"))
@@ -651,6 +689,7 @@ conformance!(
     refresh_needs_an_existing_captcha,
     verify_passes_exactly_once_under_a_race,
     racing_wrong_answers_each_count_once,
+    right_and_wrong_answers_racing_pass_once,
     expired_is_overdue_while_the_row_exists,
     max_attempts_voids_the_captcha,
     unknown_device_or_scene_and_empty_answers_never_pass,
@@ -707,6 +746,43 @@ mod dynamo_items {
         assert_eq!(item["attempts"], n(1));
         assert_eq!(item[TTL_ATTRIBUTE], n((*NOW + LIFETIME) / 1000 + 1));
         assert_eq!(item.len(), 10, "{item:?}");
+    }
+
+    #[tokio::test]
+    async fn failures_are_store_errors() {
+        let local = gatehouse_e2e::dynamodb_local().await;
+        let missing =
+            gatehouse::store::dynamo::DynamoStore::new(local.client(), "no-such-table".into());
+        let record = captcha("login", "dev", "abcd");
+        let err = missing.create_captcha(&record).await.unwrap_err();
+        assert_eq!(
+            err.0,
+            "create_captcha: ResourceNotFoundException: Cannot do operations on a non-existent table"
+        );
+        assert!(missing.refresh_captcha(&record).await.is_err());
+        assert!(
+            missing
+                .verify_captcha("login", "dev", "abcd", *NOW, 1)
+                .await
+                .is_err()
+        );
+        assert!(missing.claim_ticket("t", *NOW, *NOW + 1).await.is_err());
+        assert!(missing.increment_counter("c", *NOW + 1).await.is_err());
+        assert!(missing.get_session("s").await.is_err());
+
+        // Nothing listens on this port: connection refused, after the retries.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            local
+                .config_builder()
+                .endpoint_url(format!("http://127.0.0.1:{port}"))
+                .build(),
+        );
+        let unreachable = gatehouse::store::dynamo::DynamoStore::new(client, "t".into());
+        let err = unreachable.create_captcha(&record).await.unwrap_err();
+        assert!(err.0.starts_with("create_captcha:"), "{err}");
     }
 
     #[tokio::test]

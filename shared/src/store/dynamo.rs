@@ -17,7 +17,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -532,10 +532,18 @@ fn session_from_item(item: &Item) -> Result<SessionRecord, StoreError> {
 /// the SDK's error context holds none) and turns it into a [`StoreError`].
 fn sdk_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    let cause = DisplayErrorContext(&err).to_string();
+    let cause = match &err {
+        // The service's own code and message (the raw response adds nothing).
+        SdkError::ServiceError(ctx) => format!(
+            "{}: {}",
+            ctx.err().code().unwrap_or("unknown error"),
+            ctx.err().message().unwrap_or("no message")
+        ),
+        other => DisplayErrorContext(other).to_string(),
+    };
     tracing::error!(operation, error = %cause, "DynamoDB request failed");
     StoreError(format!("{operation}: {cause}"))
 }
