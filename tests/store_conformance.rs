@@ -803,3 +803,91 @@ mod dynamo_items {
         assert!(local.is_running());
     }
 }
+
+/// DynamoDB Local's Java process ends with the test process that started it,
+/// however that ends: no orphaned `java` after `cargo test`.
+mod dynamo_process {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const PROBE_ENV: &str = "GATEHOUSE_E2E_JAVA_PROBE";
+
+    /// Run by `java_dies_with_the_test_process` in a child test process:
+    /// starts DynamoDB Local, prints the Java pid, and exits (normally, or
+    /// by SIGKILL of itself when asked).
+    #[tokio::test]
+    #[ignore = "a helper process of java_dies_with_the_test_process"]
+    async fn probe() {
+        let Some(mode) = std::env::var_os(PROBE_ENV) else {
+            return;
+        };
+        let local = gatehouse_e2e::dynamodb_local().await;
+        assert!(local.is_running());
+        println!("JAVA_PID={}", local.pid());
+        if mode == "kill" {
+            // SAFETY: raise sends a signal to this very process.
+            unsafe { libc::raise(libc::SIGKILL) };
+        }
+    }
+
+    fn alive(pid: u32) -> bool {
+        // A zombie (state Z) is dead, only not yet reaped by its new parent.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    fn run_probe(mode: &str) -> u32 {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "dynamo_process::probe",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(PROBE_ENV, mode)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let pid = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("JAVA_PID="))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the probe printed no pid: {stdout}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        pid.trim().parse().unwrap()
+    }
+
+    /// Waits (bounded) for the kernel to deliver the parent-death signal.
+    fn wait_gone(pid: u32) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while alive(pid) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    #[test]
+    fn java_dies_with_the_test_process() {
+        for mode in ["exit", "kill"] {
+            let pid = run_probe(mode);
+            if !wait_gone(pid) {
+                // Do not leave it behind for the next run either.
+                // SAFETY: kill(2) on the pid the probe reported.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!("java {pid} outlived its test process ({mode})");
+            }
+        }
+    }
+}
