@@ -551,7 +551,13 @@ type Started = (Child, Arc<Mutex<Vec<u8>>>);
 fn spawn_and_wait(lib: &Path, port: u16) -> Result<Started, String> {
     let mut command = Command::new("java");
     command
-        .args(["-Xms64m", "-Xmx512m", "-XX:+UseSerialGC"])
+        // Quick start matters more than peak speed for a test run: C1 only.
+        .args([
+            "-Xms64m",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+        ])
         .arg(format!(
             "-Djava.library.path={}",
             lib.join("DynamoDBLocal_lib").display()

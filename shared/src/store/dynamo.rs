@@ -8,6 +8,17 @@
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so nothing is ever read
 //! and then written: a create, a refresh and a passing verify are one request
 //! each, and however many verifies race only one can pass.
+//!
+//! | row | `pk` | other attributes |
+//! |---|---|---|
+//! | captcha | `captcha#<scene>#<device>` | `device_uuid scene code state ip created_date expired_date attempts ttl` |
+//! | session | `session#<sha256 of token>` | `token_hash openid unionid? session_key created_date expired_date ttl` |
+//! | ticket | `ticket#<sha256 of ticket>` | `expired_date ttl` |
+//! | counter | `rate#<name incl. window>` | `count expired_date ttl` |
+//!
+//! Times are epoch milliseconds except `ttl` (epoch seconds, see
+//! [`ttl_seconds`]). TTL deletion lags, so every decision compares the
+//! millisecond fields with the caller's `now_ms`, never trusts absence.
 
 use std::collections::HashMap;
 use std::time::Duration;
