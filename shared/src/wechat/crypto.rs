@@ -109,10 +109,10 @@ pub fn decrypt_user_data(
     if watermark_appid != Some(appid) {
         return Err(fail("watermark.appid differs from WX_APPID"));
     }
-    if let Some(data_openid) = data.get("openId") {
-        if data_openid.as_str() != Some(openid) {
-            return Err(fail("openId differs from the session's"));
-        }
+    if let Some(data_openid) = data.get("openId")
+        && data_openid.as_str() != Some(openid)
+    {
+        return Err(fail("openId differs from the session's"));
     }
     data.remove("openId");
     data.remove("unionId");

@@ -125,23 +125,23 @@ impl LoginService {
             }
             None => None,
         };
-        if let Some((data, _)) = &encrypted {
-            if data.len() > crypto::MAX_ENCRYPTED_DATA_CHARS {
-                return Err(ApiError::InvalidRequest(format!(
-                    "encryptedData is longer than {} characters",
-                    crypto::MAX_ENCRYPTED_DATA_CHARS
-                )));
-            }
+        if let Some((data, _)) = &encrypted
+            && data.len() > crypto::MAX_ENCRYPTED_DATA_CHARS
+        {
+            return Err(ApiError::InvalidRequest(format!(
+                "encryptedData is longer than {} characters",
+                crypto::MAX_ENCRYPTED_DATA_CHARS
+            )));
         }
 
         let wx = self.client.code_to_session(&code).await?;
         let session_key = wx.session_key.expose();
 
-        if let Some((raw, sig)) = &signed {
-            if !crypto::signature_matches(raw, session_key, sig) {
-                tracing::warn!("wx rawData signature mismatch");
-                return Err(ApiError::WxSignatureMismatch);
-            }
+        if let Some((raw, sig)) = &signed
+            && !crypto::signature_matches(raw, session_key, sig)
+        {
+            tracing::warn!("wx rawData signature mismatch");
+            return Err(ApiError::WxSignatureMismatch);
         }
         let user_info = match &encrypted {
             Some((data, iv)) => Some(crypto::decrypt_user_data(
