@@ -3,3 +3,4 @@
 
 pub mod serve;
 pub mod server;
+pub mod wechat_emulator;
