@@ -6,5 +6,6 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod store;
+pub mod tencent;
 
 pub use error::{ApiError, StoreError};
