@@ -2,3 +2,4 @@
 //! emulators that it and the tests talk to over loopback.
 
 pub mod serve;
+pub mod tencent_emulator;
