@@ -12,8 +12,11 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = TencentConfig::from_env()?;
     let store = Arc::new(DynamoStore::from_env().await?);
-    let svc: &'static TicketService =
-        Box::leak(Box::new(TicketService::new(config, store, Clock::system())?));
+    let svc: &'static TicketService = Box::leak(Box::new(TicketService::new(
+        config,
+        store,
+        Clock::system(),
+    )?));
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(tencent::verify_ticket(svc, req).await)
     }))
