@@ -4,3 +4,4 @@
 pub mod serve;
 pub mod server;
 pub mod wechat_emulator;
+pub mod tencent_emulator;
