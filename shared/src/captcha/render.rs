@@ -122,6 +122,31 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
+        self.draw(cfg, challenge, width, height, rng, true)
+    }
+
+    /// The glyphs alone, without band and noise (tests of the layout).
+    #[cfg(test)]
+    fn render_glyphs_only(
+        &self,
+        cfg: &SceneConfig,
+        challenge: &Challenge,
+        width: u32,
+        height: u32,
+        rng: &mut impl Rng,
+    ) -> Result<RgbaImage, RenderError> {
+        self.draw(cfg, challenge, width, height, rng, false)
+    }
+
+    fn draw(
+        &self,
+        cfg: &SceneConfig,
+        challenge: &Challenge,
+        width: u32,
+        height: u32,
+        rng: &mut impl Rng,
+        decorate: bool,
+    ) -> Result<RgbaImage, RenderError> {
         if !WIDTH_RANGE.contains(&width) || !HEIGHT_RANGE.contains(&height) {
             return Err(RenderError::Size { width, height });
         }
@@ -132,15 +157,28 @@ impl Renderer {
         let bg = cfg.background.map(|[r, g, b]| Rgba([r, g, b, 255]));
         let mut img = RgbaImage::from_pixel(width, height, bg.unwrap_or(Rgba([0, 0, 0, 0])));
         let dark_bg = cfg.background.is_some_and(|c| luma(c) < 110.0);
-        let palette: Vec<[u8; 3]> = (0..chars.len())
-            .map(|_| glyph_colour(rng, cfg.color, dark_bg))
-            .collect();
 
         let w = width as f32;
         let h = height as f32;
         let math = cfg.math_expr;
+        let band_hue = rng.random_range(0.0f32..360.0);
+        let band = Band::new(rng, width, height, cfg, dark_bg, band_hue);
+        let band = if decorate {
+            band.fill(&mut img);
+            band
+        } else {
+            band.empty()
+        };
+        // Glyph hues at least 80 degrees from the band's, so a glyph stays
+        // distinct where it meets the band.
+        let palette: Vec<[u8; 3]> = (0..chars.len())
+            .map(|_| {
+                let hue = band_hue + rng.random_range(80.0f32..280.0);
+                glyph_colour(rng, cfg.color, dark_bg, hue)
+            })
+            .collect();
         // Whole-image sine warp, precomputed per row and column.
-        let amp = (h * 0.05).clamp(0.8, 4.0);
+        let amp = (h * 0.055).clamp(0.8, 5.0);
         let (fx, px) = (
             rng.random_range(1.5..2.6) * std::f32::consts::TAU / w,
             phase(rng),
@@ -157,12 +195,12 @@ impl Renderer {
             .collect();
 
         // Per-glyph transforms, fixed before fitting (the fit scales sizes only).
-        let max_rot: f32 = if math { 0.22 } else { 0.42 };
+        let max_rot: f32 = if math { 0.2 } else { 0.32 };
         let params: Vec<GlyphParams> = chars
             .iter()
             .map(|_| {
                 let rot = rng.random_range(-max_rot..max_rot);
-                let shear = rng.random_range(-0.28f32..0.28);
+                let shear = rng.random_range(-0.22f32..0.22);
                 let sx = rng.random_range(0.82f32..1.08);
                 let sy = rng.random_range(0.9f32..1.12);
                 let (s, c) = rot.sin_cos();
@@ -176,7 +214,7 @@ impl Renderer {
             .collect();
 
         let margin = 1.0f32;
-        let pack = if math { 0.9 } else { 0.78 };
+        let pack = if math { 0.9 } else { 0.84 };
         let mut px_size = cfg.font_size;
         let mut glyphs = Vec::new();
         for _ in 0..6 {
@@ -214,12 +252,13 @@ impl Renderer {
             } else {
                 lo
             };
-            draw_glyph(&mut img, g, cx, cy, palette[i], &dx_of_y, &dy_of_x);
+            draw_glyph(&mut img, g, cx, cy, palette[i], &band, (&dx_of_y, &dy_of_x));
         }
 
         // Noise curves in the glyphs' colours, left to right across the text.
-        let stroke = (px_size * 0.075).clamp(1.0, 4.0);
-        for i in 0..cfg.noise {
+        let stroke = (px_size * 0.06).clamp(1.0, 3.0);
+        let noise = if decorate { cfg.noise } else { 0 };
+        for i in 0..noise {
             let colour = palette[i as usize % palette.len()];
             let y = |rng: &mut _| random_in(rng, h * 0.15, h * 0.85);
             let p0 = (random_in(rng, 0.0, w * 0.2), y(rng));
@@ -335,18 +374,25 @@ fn luma([r, g, b]: [u8; 3]) -> f32 {
     0.299 * r as f32 + 0.587 * g as f32 + 0.114 * b as f32
 }
 
-/// A glyph colour: a saturated colour of random hue (or a dark grey without
+/// A glyph colour: a saturated colour of the given hue (or a dark grey without
 /// `color`), dark on light backgrounds and light on dark ones.
-fn glyph_colour(rng: &mut impl Rng, color: bool, dark_bg: bool) -> [u8; 3] {
+fn glyph_colour(rng: &mut impl Rng, color: bool, dark_bg: bool, hue: f32) -> [u8; 3] {
     let (l_lo, l_hi) = if dark_bg { (0.68, 0.85) } else { (0.18, 0.42) };
     let l = rng.random_range(l_lo..l_hi);
     if !color {
         let v = (l * 255.0) as u8;
         return [v, v, v];
     }
-    let h = rng.random_range(0.0f32..360.0);
     let s = rng.random_range(0.55f32..0.95);
-    hsl(h, s, l)
+    let c = hsl(hue.rem_euclid(360.0), s, l);
+    // Yellows and cyans are bright at any lightness: pull luma into range.
+    let y = luma(c).max(1.0);
+    let k = if dark_bg {
+        (150.0 / y).max(1.0)
+    } else {
+        (120.0 / y).min(1.0)
+    };
+    c.map(|v| (v as f32 * k).round().clamp(0.0, 255.0) as u8)
 }
 
 fn hsl(h: f32, s: f32, l: f32) -> [u8; 3] {
@@ -364,6 +410,95 @@ fn hsl(h: f32, s: f32, l: f32) -> [u8; 3] {
     let m = l - c / 2.0;
     let to = |v: f32| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
     [to(r), to(g), to(b)]
+}
+
+/// A dark wavy band across the image; glyphs and curves inside it are drawn
+/// in a light colour, so their polarity flips where they cross its edges.
+struct Band {
+    top: Vec<f32>,
+    bot: Vec<f32>,
+    dark: [u8; 3],
+    light: [u8; 3],
+}
+
+impl Band {
+    fn new(
+        rng: &mut impl Rng,
+        width: u32,
+        height: u32,
+        cfg: &SceneConfig,
+        dark_bg: bool,
+        hue: f32,
+    ) -> Band {
+        let (w, h) = (width as f32, height as f32);
+        let bg = cfg.background.unwrap_or([255, 255, 255]);
+        let (dark, light) = if dark_bg {
+            (glyph_colour(rng, cfg.color, false, hue), bg)
+        } else {
+            let l = if cfg.background.is_some() {
+                bg
+            } else {
+                [250, 250, 250]
+            };
+            (glyph_colour(rng, cfg.color, false, hue), l)
+        };
+        // A band of 26-36 % of the height whose centre line drifts across.
+        let thick = h * rng.random_range(0.26f32..0.36);
+        let c0 = random_in(rng, h * 0.2, h * 0.8);
+        let c1 = random_in(rng, h * 0.2, h * 0.8);
+        let f = rng.random_range(0.8f32..1.6) * std::f32::consts::TAU / w;
+        let ph = phase(rng);
+        let wob = h * 0.12;
+        let mut top = Vec::with_capacity(width as usize);
+        let mut bot = Vec::with_capacity(width as usize);
+        for x in 0..width {
+            let t = x as f32 / w;
+            let centre = c0 + (c1 - c0) * t + wob * (x as f32 * f + ph).sin();
+            top.push(centre - thick / 2.0);
+            bot.push(centre + thick / 2.0);
+        }
+        Band {
+            top,
+            bot,
+            dark,
+            light,
+        }
+    }
+
+    fn fill(&self, img: &mut RgbaImage) {
+        let (width, height) = img.dimensions();
+        let buf: &mut [u8] = img.as_mut();
+        for x in 0..width {
+            let (t, b) = (self.top[x as usize], self.bot[x as usize]);
+            let y0 = (t - 1.0).floor().max(0.0) as u32;
+            let y1 = ((b + 1.0).ceil().max(0.0) as u32).min(height);
+            for y in y0..y1 {
+                let cy = y as f32 + 0.5;
+                let a = (cy - t + 0.5).clamp(0.0, 1.0) * (b - cy + 0.5).clamp(0.0, 1.0);
+                blend(buf, ((y * width + x) * 4) as usize, self.dark, a);
+            }
+        }
+    }
+
+    /// A band that covers nothing.
+    fn empty(self) -> Band {
+        let n = self.top.len();
+        Band {
+            top: vec![-1.0; n],
+            bot: vec![-1.0; n],
+            ..self
+        }
+    }
+
+    #[inline]
+    fn colour_at(&self, x: u32, y: u32, colour: [u8; 3]) -> [u8; 3] {
+        let cy = y as f32 + 0.5;
+        if cy > self.top[x as usize] && cy < self.bot[x as usize] {
+            self.light
+        } else {
+            colour
+        }
+    }
 }
 
 /// Blends `colour` at coverage `a` over the pixel at byte offset `i`.
@@ -392,11 +527,11 @@ fn draw_glyph(
     cx: f32,
     cy: f32,
     colour: [u8; 3],
-    dx_of_y: &[f32],
-    dy_of_x: &[f32],
+    band: &Band,
+    (dx_of_y, dy_of_x): (&[f32], &[f32]),
 ) {
     let (width, height) = img.dimensions();
-    let amp = 5.0;
+    let amp = 6.0;
     let x0 = (cx - g.ex - amp).floor().max(0.0) as u32;
     let x1 = ((cx + g.ex + amp).ceil() as u32).min(width);
     let y0 = (cy - g.ey - amp).floor().max(0.0) as u32;
@@ -430,7 +565,8 @@ fn draw_glyph(
             let bot = g.cov[o + stride] + (g.cov[o + stride + 1] - g.cov[o + stride]) * fu;
             let a = top + (bot - top) * fv;
             if a > 0.003 {
-                blend(buf, ((y * width + x) * 4) as usize, colour, a);
+                let c = band.colour_at(x, y, colour);
+                blend(buf, ((y * width + x) * 4) as usize, c, a);
             }
         }
     }
@@ -492,7 +628,9 @@ fn draw_curve(img: &mut RgbaImage, p: [(f32, f32); 4], thick: f32, colour: [u8; 
     for y in by0..by1 {
         for x in bx0..bx1 {
             let a = mask[(y - by0) as usize * mw + (x - bx0) as usize];
-            blend(buf, ((y * width + x) * 4) as usize, colour, a);
+            if a > 0.0 {
+                blend(buf, ((y * width + x) * 4) as usize, colour, a);
+            }
         }
     }
 }
@@ -514,4 +652,172 @@ pub fn encode_png(img: &RgbaImage, transparent: bool) -> Result<Vec<u8>, RenderE
     };
     res.map_err(|e| RenderError::Encode(e.to_string()))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::captcha::code::new_challenge;
+
+    fn decode(png: &[u8]) -> image::DynamicImage {
+        image::load_from_memory_with_format(png, image::ImageFormat::Png).expect("valid PNG")
+    }
+
+    #[test]
+    fn builtin_font_has_every_glyph() {
+        Renderer::from_font_bytes(BUILTIN_FONT.to_vec()).expect("built-in font passes the check");
+        assert!(Renderer::builtin().ascent(40.0) > 20.0);
+    }
+
+    #[test]
+    fn png_has_the_requested_size_and_decodes() {
+        let r = Renderer::builtin();
+        let cfg = SceneConfig::default();
+        for (w, h) in [(150, 50), (60, 24), (600, 300), (200, 40), (61, 299)] {
+            let png = r.render_png(&cfg, &new_challenge(&cfg), w, h).unwrap();
+            let img = decode(&png);
+            assert_eq!((img.width(), img.height()), (w, h));
+            assert_eq!(img.color(), image::ColorType::Rgb8, "opaque background");
+        }
+        let url = png_data_url(&r.render_png(&cfg, &new_challenge(&cfg), 150, 50).unwrap());
+        let b64 = url.strip_prefix("data:image/png;base64,").unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        assert_eq!(decode(&bytes).width(), 150);
+    }
+
+    #[test]
+    fn transparent_background_gives_rgba_with_clear_pixels() {
+        let r = Renderer::builtin();
+        let cfg = SceneConfig {
+            background: None,
+            color: false,
+            ..SceneConfig::default()
+        };
+        let png = r.render_png(&cfg, &new_challenge(&cfg), 150, 50).unwrap();
+        let img = decode(&png).to_rgba8();
+        assert_eq!(img.dimensions(), (150, 50));
+        assert!(img.pixels().any(|p| p[3] == 0), "some transparent pixels");
+        assert!(img.pixels().any(|p| p[3] == 255), "some opaque pixels");
+    }
+
+    #[test]
+    fn out_of_range_sizes_are_refused() {
+        let r = Renderer::builtin();
+        let cfg = SceneConfig::default();
+        let ch = new_challenge(&cfg);
+        for (w, h) in [(59, 50), (601, 50), (150, 23), (150, 301), (0, 0)] {
+            assert_eq!(
+                r.render_png(&cfg, &ch, w, h),
+                Err(RenderError::Size {
+                    width: w,
+                    height: h
+                })
+            );
+        }
+        let empty = Challenge {
+            display: String::new(),
+            answer: String::new(),
+        };
+        assert_eq!(r.render_png(&cfg, &empty, 150, 50), Err(RenderError::Empty));
+    }
+
+    /// Draws glyphs only (no band, no noise) on a transparent image and checks
+    /// that ink never reaches the border, at the extremes of the allowed sizes.
+    #[test]
+    fn glyphs_stay_inside_the_image() {
+        let r = Renderer::builtin();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for (w, h) in [(60, 24), (60, 300), (600, 24), (150, 50), (600, 300)] {
+            for (size, math, font) in [
+                (6, false, 200.0),
+                (4, false, 40.0),
+                (1, false, 200.0),
+                (4, true, 200.0),
+            ] {
+                let cfg = SceneConfig {
+                    size,
+                    math_expr: math,
+                    math_min: 100,
+                    math_max: 999,
+                    font_size: font,
+                    noise: 0,
+                    background: None,
+                    ..SceneConfig::default()
+                };
+                for _ in 0..5 {
+                    let ch = new_challenge(&cfg);
+                    let img = r.render_glyphs_only(&cfg, &ch, w, h, &mut rng).unwrap();
+                    let ink = img.pixels().filter(|p| p[3] > 0).count();
+                    assert!(ink > 0, "{w}x{h} {}", ch.display);
+                    for x in 0..w {
+                        assert_eq!(img.get_pixel(x, 0)[3], 0, "{w}x{h} top {}", ch.display);
+                        assert_eq!(
+                            img.get_pixel(x, h - 1)[3],
+                            0,
+                            "{w}x{h} bottom {}",
+                            ch.display
+                        );
+                    }
+                    for y in 0..h {
+                        assert_eq!(img.get_pixel(0, y)[3], 0, "{w}x{h} left {}", ch.display);
+                        assert_eq!(
+                            img.get_pixel(w - 1, y)[3],
+                            0,
+                            "{w}x{h} right {}",
+                            ch.display
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn font_check_names_missing_glyphs() {
+        let err = Renderer::from_font_bytes(b"not a font".to_vec()).unwrap_err();
+        assert!(matches!(err, ConfigError::Font(ref m) if m.contains("not a TrueType")));
+        // A real font that lacks the letters (a digits-only subset of the
+        // built-in font, made with pyftsubset for this test).
+        let digits_only = include_bytes!("../../../fonts/testdata/digits-only.ttf");
+        let err = Renderer::from_font_bytes(digits_only.to_vec()).unwrap_err();
+        let ConfigError::Font(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            msg.contains("no glyph for") && msg.contains('a') && msg.contains('K'),
+            "{msg}"
+        );
+        assert!(
+            !msg.split("no glyph for")
+                .nth(1)
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .contains('7')
+        );
+        let path = std::env::temp_dir().join(format!("gatehouse-font-{}.ttf", std::process::id()));
+        std::fs::write(&path, digits_only).unwrap();
+        let err = Renderer::from_path(path.to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().starts_with("CAPTCHA_FONT: "), "{err}");
+        assert!(err.to_string().contains(path.to_str().unwrap()));
+        std::fs::remove_file(&path).unwrap();
+        assert!(Renderer::from_path("/nonexistent/font.ttf").is_err());
+    }
+
+    #[test]
+    fn colours_contrast_with_the_background() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..200 {
+            let hue = rng.random_range(0.0..360.0);
+            assert!(luma(glyph_colour(&mut rng, true, false, hue)) < 150.0);
+            assert!(luma(glyph_colour(&mut rng, true, true, hue)) > 120.0);
+            let [r, g, b] = glyph_colour(&mut rng, false, false, hue);
+            assert!(r == g && g == b && r < 120);
+        }
+    }
 }
