@@ -2,6 +2,7 @@
 //! Captcha tickets for mini-program and uni-app back ends, as AWS Lambda
 //! handlers over one store trait.
 
+pub mod captcha;
 pub mod clock;
 pub mod error;
 pub mod http;

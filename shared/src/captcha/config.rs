@@ -1,0 +1,643 @@
+//! Captcha configuration in the shape of uni-captcha's
+//! `uni-config-center/uni-captcha/config.json`: root keys are defaults,
+//! `scene.<name>` blocks override them key by key.
+//!
+//! Parsed and validated once, at start-up. Every rejection names the key (with
+//! its scene path, e.g. `scene.login.size`), the value and what is allowed.
+//! Unknown keys are refused so that a typo cannot pass silently.
+//!
+//! Adding a key: add a field to [`SceneConfig`] (and its default), then one
+//! arm in [`apply_key`] and its name in [`KNOWN_KEYS`]. A nested block (such as
+//! a later `rateLimit`) is parsed the same way, by its own `apply_*` function
+//! called from that arm with its path.
+
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
+use serde_json::{Map, Value};
+
+use super::code;
+
+/// Allowed image width in pixels, for the config and for a client's request.
+pub const WIDTH_RANGE: RangeInclusive<u32> = 60..=600;
+/// Allowed image height in pixels, for the config and for a client's request.
+pub const HEIGHT_RANGE: RangeInclusive<u32> = 24..=300;
+/// Allowed code length (`size`).
+pub const SIZE_RANGE: RangeInclusive<usize> = 1..=6;
+/// Allowed number of noise curves (`noise`).
+pub const NOISE_RANGE: RangeInclusive<u32> = 0..=20;
+/// Allowed nominal glyph size in pixels (`fontSize`); the renderer shrinks it
+/// further when the glyphs would not fit the image.
+pub const FONT_SIZE_RANGE: RangeInclusive<f32> = 10.0..=200.0;
+/// Allowed operands in math mode (`mathMin`, `mathMax`).
+pub const MATH_RANGE: RangeInclusive<i64> = 0..=999;
+/// Allowed lifetime of a captcha in seconds (`expiresDate`).
+pub const EXPIRES_RANGE: RangeInclusive<u64> = 10..=86_400;
+/// Allowed answers per captcha (`maxAttempts`).
+pub const MAX_ATTEMPTS_RANGE: RangeInclusive<u32> = 1..=10;
+/// Longest `ignoreChars` string.
+pub const MAX_IGNORE_CHARS: usize = 256;
+/// Fewest code characters that must remain after `ignoreChars`.
+pub const MIN_ALPHABET: usize = 8;
+
+/// Every key a root block or a scene block accepts (besides `scene` at root).
+pub const KNOWN_KEYS: &[&str] = &[
+    "width",
+    "height",
+    "background",
+    "size",
+    "noise",
+    "color",
+    "fontSize",
+    "ignoreChars",
+    "mathExpr",
+    "mathMin",
+    "mathMax",
+    "mathOperator",
+    "expiresDate",
+    "maxAttempts",
+];
+
+/// A configuration that cannot be used, with a message naming key, value and
+/// allowed range. Also used by [`super::Renderer`] for font problems.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("CAPTCHA_CONFIG: cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("CAPTCHA_CONFIG: not valid JSON: {0}")]
+    Json(String),
+    #[error("CAPTCHA_CONFIG: {key} = {value}: {allowed}")]
+    Invalid {
+        key: String,
+        value: String,
+        allowed: String,
+    },
+    #[error("CAPTCHA_CONFIG: unknown key {key} (allowed: {allowed})")]
+    UnknownKey { key: String, allowed: String },
+    #[error("CAPTCHA_FONT: {0}")]
+    Font(String),
+}
+
+/// The operator of math captchas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MathOperator {
+    /// `""`: each captcha picks `+` or `-` at random.
+    #[default]
+    Random,
+    Add,
+    Sub,
+}
+
+/// The settings of one scene: root defaults merged with `scene.<name>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneConfig {
+    pub width: u32,
+    pub height: u32,
+    /// `None` = transparent (`""` in the config).
+    pub background: Option<[u8; 3]>,
+    pub size: usize,
+    pub noise: u32,
+    /// Effective colour switch: uni-captcha's rule, true whenever a
+    /// background is set, else the configured `color`.
+    pub color: bool,
+    pub font_size: f32,
+    pub ignore_chars: String,
+    pub math_expr: bool,
+    pub math_min: i64,
+    pub math_max: i64,
+    pub math_operator: MathOperator,
+    /// Lifetime of a captcha, seconds.
+    pub expires_date: u64,
+    pub max_attempts: u32,
+}
+
+impl Default for SceneConfig {
+    fn default() -> Self {
+        Raw::default().finish()
+    }
+}
+
+/// Settings as written, before uni-captcha's colour rule is applied (the
+/// merge is key by key on these, so a scene that only sets `background: ""`
+/// keeps the root's own `color`).
+#[derive(Debug, Clone, PartialEq)]
+struct Raw {
+    width: u32,
+    height: u32,
+    background: Option<[u8; 3]>,
+    size: usize,
+    noise: u32,
+    color: bool,
+    font_size: f32,
+    ignore_chars: String,
+    math_expr: bool,
+    math_min: i64,
+    math_max: i64,
+    math_operator: MathOperator,
+    expires_date: u64,
+    max_attempts: u32,
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            width: 150,
+            height: 50,
+            background: Some([0xFF, 0xFA, 0xE8]),
+            size: 4,
+            noise: 4,
+            color: false,
+            font_size: 40.0,
+            ignore_chars: String::new(),
+            math_expr: false,
+            math_min: 1,
+            math_max: 9,
+            math_operator: MathOperator::Random,
+            expires_date: 180,
+            max_attempts: 1,
+        }
+    }
+}
+
+impl Raw {
+    fn finish(self) -> SceneConfig {
+        SceneConfig {
+            width: self.width,
+            height: self.height,
+            background: self.background,
+            size: self.size,
+            noise: self.noise,
+            color: self.color || self.background.is_some(),
+            font_size: self.font_size,
+            ignore_chars: self.ignore_chars,
+            math_expr: self.math_expr,
+            math_min: self.math_min,
+            math_max: self.math_max,
+            math_operator: self.math_operator,
+            expires_date: self.expires_date,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// Checks that need more than one key; `path` is the block's prefix.
+    fn check(&self, path: &str) -> Result<(), ConfigError> {
+        if self.math_min > self.math_max {
+            return Err(ConfigError::Invalid {
+                key: format!("{path}mathMin"),
+                value: self.math_min.to_string(),
+                allowed: format!("must be <= {path}mathMax ({})", self.math_max),
+            });
+        }
+        let left = code::alphabet(&self.ignore_chars).len();
+        if left < MIN_ALPHABET {
+            return Err(ConfigError::Invalid {
+                key: format!("{path}ignoreChars"),
+                value: format!("{:?}", self.ignore_chars),
+                allowed: format!(
+                    "leaves {left} code characters, at least {MIN_ALPHABET} must remain of {:?}",
+                    code::DEFAULT_ALPHABET
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The whole captcha configuration: root defaults and named scenes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CaptchaConfig {
+    root: SceneConfig,
+    scenes: HashMap<String, SceneConfig>,
+}
+
+impl CaptchaConfig {
+    /// Reads `CAPTCHA_CONFIG`: inline JSON when it starts with `{`, else a
+    /// file path. Unset or empty: every default.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var("CAPTCHA_CONFIG") {
+            Ok(v) if !v.trim().is_empty() => Self::from_source(&v),
+            _ => Ok(Self::default()),
+        }
+    }
+
+    /// Inline JSON (starts with `{`) or a path to a JSON file.
+    pub fn from_source(source: &str) -> Result<Self, ConfigError> {
+        let trimmed = source.trim_start();
+        if trimmed.starts_with('{') {
+            return Self::from_json(trimmed);
+        }
+        let text = std::fs::read_to_string(source).map_err(|e| ConfigError::Read {
+            path: source.to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_json(&text)
+    }
+
+    /// Parses and validates a config.json text.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let value: Value =
+            serde_json::from_str(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let Value::Object(root_obj) = value else {
+            return Err(ConfigError::Json("the top level must be an object".into()));
+        };
+        let mut root = Raw::default();
+        let mut scene_block: Option<&Map<String, Value>> = None;
+        for (key, value) in &root_obj {
+            if key == "scene" {
+                match value {
+                    Value::Object(m) => scene_block = Some(m),
+                    Value::Null => {}
+                    other => return Err(invalid("scene", other, "an object of scene blocks")),
+                }
+                continue;
+            }
+            apply_key(&mut root, "", key, value)?;
+        }
+        root.check("")?;
+        let mut scenes = HashMap::new();
+        if let Some(block) = scene_block {
+            for (name, value) in block {
+                if !valid_scene_name(name) {
+                    return Err(ConfigError::Invalid {
+                        key: format!("scene.{name}"),
+                        value: format!("{name:?}"),
+                        allowed: "a scene name is 1-64 of A-Z a-z 0-9 _ -".into(),
+                    });
+                }
+                let path = format!("scene.{name}.");
+                let Value::Object(obj) = value else {
+                    return Err(invalid(&format!("scene.{name}"), value, "an object"));
+                };
+                let mut raw = root.clone();
+                for (key, value) in obj {
+                    apply_key(&mut raw, &path, key, value)?;
+                }
+                raw.check(&path)?;
+                scenes.insert(name.clone(), raw.finish());
+            }
+        }
+        Ok(CaptchaConfig {
+            root: root.finish(),
+            scenes,
+        })
+    }
+
+    /// The settings of `scene`: root defaults merged with `scene.<name>`, key
+    /// by key. A scene without a block gets the root settings.
+    pub fn scene(&self, scene: &str) -> &SceneConfig {
+        self.scenes.get(scene).unwrap_or(&self.root)
+    }
+
+    /// The root settings (defaults of every scene).
+    pub fn root(&self) -> &SceneConfig {
+        &self.root
+    }
+
+    /// Names of the scenes that have their own block.
+    pub fn scene_names(&self) -> impl Iterator<Item = &str> {
+        self.scenes.keys().map(String::as_str)
+    }
+
+    /// Largest configured width and height over root and every scene.
+    pub fn max_dimensions(&self) -> (u32, u32) {
+        self.scenes
+            .values()
+            .chain(std::iter::once(&self.root))
+            .fold((0, 0), |(w, h), s| (w.max(s.width), h.max(s.height)))
+    }
+}
+
+/// `[A-Za-z0-9_-]{1,64}`: the scene names of the config and of requests.
+pub fn valid_scene_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn show(value: &Value) -> String {
+    let s = value.to_string();
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn invalid(key: &str, value: &Value, allowed: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: show(value),
+        allowed: allowed.to_string(),
+    }
+}
+
+fn int_in<T>(key: &str, value: &Value, range: RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: TryFrom<i64> + Copy + PartialOrd + std::fmt::Display,
+{
+    let allowed = format!("an integer from {} to {}", range.start(), range.end());
+    let n = value
+        .as_i64()
+        .or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| invalid(key, value, &allowed))?;
+    let n = T::try_from(n).map_err(|_| invalid(key, value, &allowed))?;
+    if !range.contains(&n) {
+        return Err(invalid(key, value, &allowed));
+    }
+    Ok(n)
+}
+
+fn bool_of(key: &str, value: &Value) -> Result<bool, ConfigError> {
+    value
+        .as_bool()
+        .ok_or_else(|| invalid(key, value, "true or false"))
+}
+
+/// `#RGB`, `#RRGGBB`, or `""` (transparent).
+pub fn parse_colour(s: &str) -> Option<Option<[u8; 3]>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Some(None);
+    }
+    let hex = s.strip_prefix('#')?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let nib = |i: usize| u8::from_str_radix(&hex[i..i + 1], 16).ok();
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    match hex.len() {
+        3 => Some(Some([nib(0)? * 17, nib(1)? * 17, nib(2)? * 17])),
+        6 => Some(Some([byte(0)?, byte(2)?, byte(4)?])),
+        _ => None,
+    }
+}
+
+/// Applies one key of a root or scene block. `path` is `""` or `scene.<name>.`.
+fn apply_key(raw: &mut Raw, path: &str, key: &str, value: &Value) -> Result<(), ConfigError> {
+    let full = format!("{path}{key}");
+    let k = full.as_str();
+    match key {
+        "width" => raw.width = int_in(k, value, WIDTH_RANGE)?,
+        "height" => raw.height = int_in(k, value, HEIGHT_RANGE)?,
+        "size" => raw.size = int_in(k, value, SIZE_RANGE)?,
+        "noise" => raw.noise = int_in(k, value, NOISE_RANGE)?,
+        "mathMin" => raw.math_min = int_in(k, value, MATH_RANGE)?,
+        "mathMax" => raw.math_max = int_in(k, value, MATH_RANGE)?,
+        "expiresDate" => raw.expires_date = int_in(k, value, EXPIRES_RANGE)?,
+        "maxAttempts" => raw.max_attempts = int_in(k, value, MAX_ATTEMPTS_RANGE)?,
+        "color" => raw.color = bool_of(k, value)?,
+        "mathExpr" => raw.math_expr = bool_of(k, value)?,
+        "fontSize" => {
+            let allowed = format!(
+                "a number from {} to {}",
+                FONT_SIZE_RANGE.start(),
+                FONT_SIZE_RANGE.end()
+            );
+            let f = value
+                .as_f64()
+                .map(|f| f as f32)
+                .filter(|f| FONT_SIZE_RANGE.contains(f))
+                .ok_or_else(|| invalid(k, value, &allowed))?;
+            raw.font_size = f;
+        }
+        "background" => {
+            let allowed = "\"#RGB\", \"#RRGGBB\", or \"\" for transparent";
+            raw.background = value
+                .as_str()
+                .and_then(parse_colour)
+                .ok_or_else(|| invalid(k, value, allowed))?;
+        }
+        "ignoreChars" => {
+            let allowed = format!("a string of at most {MAX_IGNORE_CHARS} characters");
+            let s = value
+                .as_str()
+                .filter(|s| s.chars().count() <= MAX_IGNORE_CHARS)
+                .ok_or_else(|| invalid(k, value, &allowed))?;
+            raw.ignore_chars = s.to_string();
+        }
+        "mathOperator" => {
+            let allowed = "\"+\", \"-\", or \"\" (random of + and -)";
+            raw.math_operator = match value.as_str().map(str::trim) {
+                Some("") | Some("+-") | Some("+/-") => MathOperator::Random,
+                Some("+") => MathOperator::Add,
+                Some("-") => MathOperator::Sub,
+                _ => return Err(invalid(k, value, allowed)),
+            };
+        }
+        _ => {
+            let mut allowed = KNOWN_KEYS.join(", ");
+            if path.is_empty() {
+                allowed.push_str(", scene");
+            }
+            return Err(ConfigError::UnknownKey {
+                key: full.clone(),
+                allowed,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> ConfigError {
+        CaptchaConfig::from_json(json).expect_err(json)
+    }
+
+    fn err_key(json: &str) -> String {
+        match err(json) {
+            ConfigError::Invalid { key, .. } | ConfigError::UnknownKey { key, .. } => key,
+            other => panic!("unexpected error {other:?} for {json}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_uni_captcha() {
+        let c = CaptchaConfig::from_json("{}").unwrap();
+        let s = c.scene("anything");
+        assert_eq!((s.width, s.height), (150, 50));
+        assert_eq!(s.background, Some([0xFF, 0xFA, 0xE8]));
+        assert_eq!(s.size, 4);
+        assert_eq!(s.noise, 4);
+        assert!(s.color, "a background is set, so color is on");
+        assert_eq!(s.font_size, 40.0);
+        assert_eq!(s.ignore_chars, "");
+        assert!(!s.math_expr);
+        assert_eq!((s.math_min, s.math_max), (1, 9));
+        assert_eq!(s.math_operator, MathOperator::Random);
+        assert_eq!(s.expires_date, 180);
+        assert_eq!(s.max_attempts, 1);
+        assert_eq!(c, CaptchaConfig::default());
+    }
+
+    #[test]
+    fn scene_overrides_root_key_by_key() {
+        let c = CaptchaConfig::from_json(
+            r##"{"width": 200, "size": 5, "noise": 2,
+                "scene": {"login": {"size": 6, "mathExpr": true},
+                          "pay": {"width": 120}}}"##,
+        )
+        .unwrap();
+        let login = c.scene("login");
+        assert_eq!(login.size, 6);
+        assert!(login.math_expr);
+        assert_eq!(login.width, 200, "inherited from root");
+        assert_eq!(login.noise, 2, "inherited from root");
+        assert_eq!(login.height, 50, "default");
+        let pay = c.scene("pay");
+        assert_eq!((pay.width, pay.size), (120, 5));
+        assert!(!pay.math_expr);
+        let other = c.scene("register");
+        assert_eq!((other.width, other.size), (200, 5));
+        assert_eq!(c.root(), other);
+        assert_eq!(c.max_dimensions(), (200, 50));
+    }
+
+    #[test]
+    fn color_follows_background_after_the_merge() {
+        let c = CaptchaConfig::from_json(
+            r##"{"background": "", "scene": {"a": {"background": "#fff"}, "b": {"color": true}, "c": {}}}"##,
+        )
+        .unwrap();
+        assert!(!c.root().color);
+        assert_eq!(c.root().background, None);
+        assert!(c.scene("a").color);
+        assert_eq!(c.scene("a").background, Some([255, 255, 255]));
+        assert!(c.scene("b").color);
+        assert!(!c.scene("c").color);
+        // A scene that clears the background keeps the root's own color flag.
+        let c = CaptchaConfig::from_json(r##"{"scene": {"t": {"background": ""}}}"##).unwrap();
+        assert!(!c.scene("t").color);
+        assert!(c.root().color);
+    }
+
+    #[test]
+    fn colours_parse() {
+        assert_eq!(parse_colour("#abc"), Some(Some([0xAA, 0xBB, 0xCC])));
+        assert_eq!(parse_colour("#FFFAE8"), Some(Some([0xFF, 0xFA, 0xE8])));
+        assert_eq!(parse_colour(""), Some(None));
+        for bad in ["fff", "#ffff", "#ggg", "#12345", "red", "#+12", "#１２３"] {
+            assert_eq!(parse_colour(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn math_operator_values() {
+        for (v, op) in [
+            ("", MathOperator::Random),
+            ("+", MathOperator::Add),
+            ("-", MathOperator::Sub),
+        ] {
+            let c = CaptchaConfig::from_json(&format!(r#"{{"mathOperator": "{v}"}}"#)).unwrap();
+            assert_eq!(c.root().math_operator, op);
+        }
+    }
+
+    #[test]
+    fn every_rejection_names_key_value_and_range() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"width": 10}"#, "width"),
+            (r#"{"width": 601}"#, "width"),
+            (r#"{"width": "150"}"#, "width"),
+            (r#"{"width": 150.5}"#, "width"),
+            (r#"{"width": -1}"#, "width"),
+            (r#"{"height": 5}"#, "height"),
+            (r#"{"height": 1000}"#, "height"),
+            (r#"{"size": 0}"#, "size"),
+            (r#"{"size": 7}"#, "size"),
+            (r#"{"noise": 21}"#, "noise"),
+            (r#"{"noise": -1}"#, "noise"),
+            (r#"{"color": "yes"}"#, "color"),
+            (r#"{"fontSize": 5}"#, "fontSize"),
+            (r#"{"fontSize": 500}"#, "fontSize"),
+            (r#"{"fontSize": "40"}"#, "fontSize"),
+            (r#"{"background": "red"}"#, "background"),
+            (r##"{"background": "#12"}"##, "background"),
+            (r#"{"background": null}"#, "background"),
+            (r#"{"ignoreChars": 5}"#, "ignoreChars"),
+            (
+                r#"{"ignoreChars": "23456789abcdefhkmnprtuvwxyABCDEFGHJKMNPRTUVWXY"}"#,
+                "ignoreChars",
+            ),
+            (r#"{"mathExpr": 1}"#, "mathExpr"),
+            (r#"{"mathMin": -1}"#, "mathMin"),
+            (r#"{"mathMax": 1000}"#, "mathMax"),
+            (r#"{"mathMin": 10, "mathMax": 5}"#, "mathMin"),
+            (r#"{"mathOperator": "*"}"#, "mathOperator"),
+            (r#"{"mathOperator": 1}"#, "mathOperator"),
+            (r#"{"expiresDate": 5}"#, "expiresDate"),
+            (r#"{"expiresDate": 100000}"#, "expiresDate"),
+            (r#"{"maxAttempts": 0}"#, "maxAttempts"),
+            (r#"{"maxAttempts": 11}"#, "maxAttempts"),
+            (r#"{"sise": 4}"#, "sise"),
+            (r#"{"scene": 4}"#, "scene"),
+            (r#"{"scene": {"login": 4}}"#, "scene.login"),
+            (r#"{"scene": {"bad name": {}}}"#, "scene.bad name"),
+            (r#"{"scene": {"login": {"size": 9}}}"#, "scene.login.size"),
+            (
+                r#"{"scene": {"login": {"scene": {}}}}"#,
+                "scene.login.scene",
+            ),
+            (
+                r#"{"scene": {"login": {"mathMax": 0}}}"#,
+                "scene.login.mathMin",
+            ),
+            (
+                r#"{"scene": {"login": {"ignoreChars": "23456789abcdefhkmnprtuACEFHKMNPRTU"}}}"#,
+                "scene.login.ignoreChars",
+            ),
+        ];
+        for (json, key) in cases {
+            assert_eq!(&err_key(json), key, "{json}");
+            let msg = err(json).to_string();
+            assert!(msg.contains(key), "{msg}");
+        }
+        let msg = err(r#"{"scene": {"login": {"size": 9}}}"#).to_string();
+        assert!(msg.contains("scene.login.size") && msg.contains('9') && msg.contains("1 to 6"));
+        let msg = err(r#"{"mathMin": 10, "mathMax": 5}"#).to_string();
+        assert!(msg.contains("10") && msg.contains("mathMax (5)"), "{msg}");
+    }
+
+    #[test]
+    fn not_json_or_not_object_is_refused() {
+        assert!(matches!(err("{"), ConfigError::Json(_)));
+        assert!(matches!(err("[1]"), ConfigError::Json(_)));
+    }
+
+    #[test]
+    fn source_is_inline_json_or_a_path() {
+        let c = CaptchaConfig::from_source(r#"  {"size": 5}"#).unwrap();
+        assert_eq!(c.root().size, 5);
+        let dir = std::env::temp_dir().join(format!("gatehouse-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.json");
+        std::fs::write(&path, r#"{"scene": {"pay": {"size": 6}}}"#).unwrap();
+        let c = CaptchaConfig::from_source(path.to_str().unwrap()).unwrap();
+        assert_eq!(c.scene("pay").size, 6);
+        let missing = dir.join("missing.json");
+        assert!(matches!(
+            CaptchaConfig::from_source(missing.to_str().unwrap()),
+            Err(ConfigError::Read { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn scene_names() {
+        assert!(valid_scene_name("login"));
+        assert!(valid_scene_name("a-b_C9"));
+        assert!(valid_scene_name(&"x".repeat(64)));
+        assert!(!valid_scene_name(&"x".repeat(65)));
+        assert!(!valid_scene_name(""));
+        assert!(!valid_scene_name("a.b"));
+        assert!(!valid_scene_name("登录"));
+    }
+}
