@@ -9,19 +9,39 @@ use std::sync::Arc;
 
 use gatehouse::captcha::service::CaptchaService;
 use gatehouse::captcha::{CaptchaConfig, Renderer};
+use gatehouse::clock::Clock;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{CaptchaRecord, CaptchaState, Store};
+use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store};
+use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig, crypto};
 use gatehouse_local::server::{App, route};
+use gatehouse_local::tencent_emulator::TencentEmulator;
+use gatehouse_local::wechat_emulator::WechatEmulator;
 use lambda_http::Body;
 use serde_json::Value;
 
 fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 async fn seed(store: &MemoryStore, seed: &Value) {
+    let now = Clock::system().now_ms();
+    if let Some(session) = seed.get("session") {
+        store
+            .put_session(&SessionRecord {
+                token_hash: crypto::token_hash(session["token"].as_str().unwrap()),
+                openid: session["openid"].as_str().unwrap().to_owned(),
+                unionid: None,
+                session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
+                created_ms: now,
+                expires_ms: now + 3_600_000,
+            })
+            .await
+            .unwrap();
+    }
     if let Some(captcha) = seed.get("captcha") {
-        let now = gatehouse::clock::Clock::system().now_ms();
         store
             .create_captcha(&CaptchaRecord {
                 device_uuid: captcha["deviceId"].as_str().unwrap().to_owned(),
@@ -52,12 +72,39 @@ async fn every_event_replays_to_its_expected_response() {
     assert!(files.len() >= 7, "at least one event per route");
 
     let store = Arc::new(MemoryStore::new());
+    let wechat_emulator = WechatEmulator::start("wxreplay", "replay-secret")
+        .await
+        .unwrap();
+    let tencent_emulator =
+        TencentEmulator::start("AKIDreplay", "replay-key", 190000001, "replay-app-key")
+            .await
+            .unwrap();
+    let tencent_config = TencentConfig::from_lookup(|key| {
+        Some(match key {
+            "TENCENT_SECRET_ID" => "AKIDreplay".into(),
+            "TENCENT_SECRET_KEY" => "replay-key".into(),
+            "CAPTCHA_APP_ID" => "190000001".into(),
+            "CAPTCHA_APP_SECRET_KEY" => "replay-app-key".into(),
+            "TENCENT_CAPTCHA_ENDPOINT" => tencent_emulator.base_url(),
+            _ => return None,
+        })
+    })
+    .unwrap();
     let app = App {
         captcha: CaptchaService::new(
             CaptchaConfig::from_json("{}").unwrap(),
             Renderer::builtin(),
             store.clone(),
         ),
+        login: LoginService::new(
+            WxConfig::new("wxreplay", "replay-secret")
+                .unwrap()
+                .with_api_base(&wechat_emulator.base_url()),
+            store.clone(),
+            Clock::system(),
+        )
+        .unwrap(),
+        tickets: TicketService::new(tencent_config, store.clone(), Clock::system()).unwrap(),
     };
 
     let mut failures = Vec::new();
@@ -71,10 +118,21 @@ async fn every_event_replays_to_its_expected_response() {
             seed(&store, seed_spec).await;
         }
         let raw = std::fs::read_to_string(path).unwrap();
+        if expected.get("authorizer").is_some() {
+            let event: AuthorizerRequest = serde_json::from_str(&raw).unwrap();
+            let verdict =
+                serde_json::to_value(wechat::authorize(app.login.sessions(), event).await).unwrap();
+            if verdict != expected["authorizer"] {
+                failures.push(format!("{name}: authorizer answered {verdict}"));
+            }
+            continue;
+        }
         let request = match lambda_http::request::from_str(&raw) {
             Ok(request) => request,
             Err(err) => {
-                failures.push(format!("{name}: does not parse as an API Gateway event: {err}"));
+                failures.push(format!(
+                    "{name}: does not parse as an API Gateway event: {err}"
+                ));
                 continue;
             }
         };
@@ -88,7 +146,10 @@ async fn every_event_replays_to_its_expected_response() {
             failures.push(format!("{name}: status {status}, body {body}"));
         }
         if body["errCode"] != expected["errCode"] {
-            failures.push(format!("{name}: errCode {}, want {}", body["errCode"], expected["errCode"]));
+            failures.push(format!(
+                "{name}: errCode {}, want {}",
+                body["errCode"], expected["errCode"]
+            ));
         }
         if let Some(msg) = expected.get("errMsg")
             && &body["errMsg"] != msg
@@ -102,9 +163,18 @@ async fn every_event_replays_to_its_expected_response() {
         }
     }
     for name in expectations.keys() {
-        if !files.iter().any(|p| p.file_name().unwrap() == name.as_str()) {
-            failures.push(format!("{name}: expected in tests/replay.json but not in events/"));
+        if !files
+            .iter()
+            .any(|p| p.file_name().unwrap() == name.as_str())
+        {
+            failures.push(format!(
+                "{name}: expected in tests/replay.json but not in events/"
+            ));
         }
     }
-    assert!(failures.is_empty(), "replay failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "replay failures:\n{}",
+        failures.join("\n")
+    );
 }

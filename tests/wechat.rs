@@ -144,7 +144,11 @@ async fn login_check_authorize_and_logout() {
     assert_eq!(Some(row.session_key), rig.emu.session_key_for_code(&code));
     assert!(rig.store.get_session(&token).await.unwrap().is_none());
 
-    let resp = wechat::session(&rig.svc, session_event("session-get.json", &token)).await;
+    let resp = wechat::session(
+        rig.svc.sessions(),
+        session_event("session-get.json", &token),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let me = json_of(&resp);
     assert_eq!(me["openid"], rig.emu.openid_for("alice").as_str());
@@ -152,28 +156,36 @@ async fn login_check_authorize_and_logout() {
     assert_eq!(me["tokenExpired"], body["tokenExpired"]);
     assert!(me.get("session_key").is_none() && me.get("sessionKey").is_none());
 
-    let allowed = wechat::authorize(&rig.svc, authorizer_event(&token)).await;
+    let allowed = wechat::authorize(rig.svc.sessions(), authorizer_event(&token)).await;
     assert!(allowed.is_authorized);
     assert_eq!(
         allowed.context,
         json!({"openid": rig.emu.openid_for("alice"), "unionid": rig.emu.unionid_for("alice")})
     );
 
-    let resp = wechat::session(&rig.svc, session_event("session-delete.json", &token)).await;
+    let resp = wechat::session(
+        rig.svc.sessions(),
+        session_event("session-delete.json", &token),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(json_of(&resp)["errCode"], 0);
     assert!(rig.store.is_empty());
-    let resp = wechat::session(&rig.svc, session_event("session-get.json", &token)).await;
+    let resp = wechat::session(
+        rig.svc.sessions(),
+        session_event("session-get.json", &token),
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     assert_eq!(json_of(&resp)["errCode"], "session-invalid");
     assert!(
-        !wechat::authorize(&rig.svc, authorizer_event(&token))
+        !wechat::authorize(rig.svc.sessions(), authorizer_event(&token))
             .await
             .is_authorized
     );
 
     let resp = wechat::session(
-        &rig.svc,
+        rig.svc.sessions(),
         lambda_http::request::from_str(&event_text("session-get-no-token.json")).unwrap(),
     )
     .await;
@@ -186,19 +198,33 @@ async fn sessions_expire_while_their_row_remains() {
     let code = rig.emu.issue_code_with("bob", false);
     let (_, body) = login(&rig, json!({ "code": code })).await;
     let token = body["token"].as_str().unwrap().to_owned();
-    let me = json_of(&wechat::session(&rig.svc, session_event("session-get.json", &token)).await);
+    let me = json_of(
+        &wechat::session(
+            rig.svc.sessions(),
+            session_event("session-get.json", &token),
+        )
+        .await,
+    );
     assert!(me.get("unionid").is_none(), "{me}");
 
     rig.clock.advance(3 * 24 * 3600 * 1000 - 1);
-    let resp = wechat::session(&rig.svc, session_event("session-get.json", &token)).await;
+    let resp = wechat::session(
+        rig.svc.sessions(),
+        session_event("session-get.json", &token),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     rig.clock.advance(1);
-    let resp = wechat::session(&rig.svc, session_event("session-get.json", &token)).await;
+    let resp = wechat::session(
+        rig.svc.sessions(),
+        session_event("session-get.json", &token),
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     assert_eq!(json_of(&resp)["errCode"], "session-expired");
     assert_eq!(rig.store.len(), 1);
     assert!(
-        !wechat::authorize(&rig.svc, authorizer_event(&token))
+        !wechat::authorize(rig.svc.sessions(), authorizer_event(&token))
             .await
             .is_authorized
     );
@@ -418,7 +444,11 @@ async fn secrets_never_reach_a_log_line_or_a_response() {
     keys.push(rig.emu.session_key_for_code(&last).unwrap());
     let token = answer["token"].as_str().unwrap().to_owned();
     responses.push_str(&answer.to_string());
-    let me = wechat::session(&rig.svc, session_event("session-get.json", &token)).await;
+    let me = wechat::session(
+        rig.svc.sessions(),
+        session_event("session-get.json", &token),
+    )
+    .await;
     responses.push_str(&json_of(&me).to_string());
 
     let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();

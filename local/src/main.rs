@@ -5,7 +5,6 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use gatehouse::captcha::service::CaptchaService;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::memory::MemoryStore;
@@ -15,8 +14,7 @@ use gatehouse_local::server::{self, App};
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     if let Err(err) = run().await {
@@ -39,11 +37,24 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("using the embedded store (set TABLE_NAME to use DynamoDB)");
         Arc::new(MemoryStore::new())
     };
-    let app = App {
-        captcha: CaptchaService::from_env(Arc::clone(&store))?,
-    };
+    let (app, emulators) = App::from_env(store).await?;
     let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-    println!("gatehouse-local listening on http://{}/", served.addr);
+    println!(
+        "gatehouse-local listening on http://{}/ (demo page at /)",
+        served.addr
+    );
+    if let Some(wechat) = &emulators.wechat {
+        println!(
+            "WeChat emulator at {0} (no WX_APPID set): get a code with\n  curl -s -X POST {0}/emulator/wx.login",
+            wechat.base_url()
+        );
+    }
+    if let Some(tencent) = &emulators.tencent {
+        println!(
+            "Tencent captcha emulator at {0} (no TENCENT_SECRET_ID set): get a ticket with\n  curl -s -X POST {0}/emulator/ticket",
+            tencent.base_url()
+        );
+    }
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

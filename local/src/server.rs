@@ -5,9 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gatehouse::captcha::service::{self as captcha, CaptchaService};
-use gatehouse::http::{Lang, error_response};
 use gatehouse::ApiError;
+use gatehouse::captcha::service::{self as captcha, CaptchaService};
+use gatehouse::clock::Clock;
+use gatehouse::http::{Lang, error_response};
+use gatehouse::store::Store;
+use gatehouse::tencent::{self, TencentConfig, TicketService};
+use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
@@ -15,6 +19,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
 use crate::serve::{HttpResponse, Served, serve, with_body};
+use crate::tencent_emulator::TencentEmulator;
+use crate::wechat_emulator::WechatEmulator;
 
 /// The demo page served at `/`.
 pub const DEMO_PAGE: &str = include_str!("demo.html");
@@ -22,6 +28,73 @@ pub const DEMO_PAGE: &str = include_str!("demo.html");
 /// Every service the routes need, built once.
 pub struct App {
     pub captcha: CaptchaService,
+    pub login: LoginService,
+    pub tickets: TicketService,
+}
+
+/// The emulators the dev server started in place of WeChat and Tencent;
+/// they stop when this is dropped.
+#[derive(Default)]
+pub struct Emulators {
+    pub wechat: Option<WechatEmulator>,
+    pub tencent: Option<TencentEmulator>,
+}
+
+/// App id and credentials the dev server gives its emulators.
+pub const DEV_WX_APPID: &str = "wxdevgatehouse0001";
+const DEV_WX_SECRET: &str = "dev-wechat-secret";
+const DEV_TENCENT_SECRET_ID: &str = "AKIDdevgatehouse";
+const DEV_TENCENT_SECRET_KEY: &str = "dev-tencent-secret-key";
+pub const DEV_CAPTCHA_APP_ID: u64 = 190000001;
+const DEV_CAPTCHA_APP_SECRET_KEY: &str = "dev-app-secret-key";
+
+impl App {
+    /// The services from the environment (SPEC §6) over `store`. WeChat is
+    /// emulated on loopback unless `WX_APPID` is set, Tencent unless
+    /// `TENCENT_SECRET_ID` is.
+    pub async fn from_env(
+        store: Arc<dyn Store>,
+    ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
+        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        let mut emulators = Emulators::default();
+
+        let wx_config = if env("WX_APPID").is_some() {
+            WxConfig::from_env()?
+        } else {
+            let emulator = WechatEmulator::start(DEV_WX_APPID, DEV_WX_SECRET).await?;
+            let config =
+                WxConfig::new(DEV_WX_APPID, DEV_WX_SECRET)?.with_api_base(&emulator.base_url());
+            emulators.wechat = Some(emulator);
+            config
+        };
+        let tencent_config = if env("TENCENT_SECRET_ID").is_some() {
+            TencentConfig::from_env()?
+        } else {
+            let emulator = TencentEmulator::start(
+                DEV_TENCENT_SECRET_ID,
+                DEV_TENCENT_SECRET_KEY,
+                DEV_CAPTCHA_APP_ID,
+                DEV_CAPTCHA_APP_SECRET_KEY,
+            )
+            .await?;
+            let endpoint = emulator.base_url();
+            emulators.tencent = Some(emulator);
+            TencentConfig::from_lookup(|key| match key {
+                "TENCENT_SECRET_ID" => Some(DEV_TENCENT_SECRET_ID.into()),
+                "TENCENT_SECRET_KEY" => Some(DEV_TENCENT_SECRET_KEY.into()),
+                "CAPTCHA_APP_ID" => Some(DEV_CAPTCHA_APP_ID.to_string()),
+                "CAPTCHA_APP_SECRET_KEY" => Some(DEV_CAPTCHA_APP_SECRET_KEY.into()),
+                "TENCENT_CAPTCHA_ENDPOINT" => Some(endpoint.clone()),
+                _ => None,
+            })?
+        };
+        let app = App {
+            captcha: CaptchaService::from_env(Arc::clone(&store))?,
+            login: LoginService::new(wx_config, Arc::clone(&store), Clock::system())?,
+            tickets: TicketService::new(tencent_config, store, Clock::system())?,
+        };
+        Ok((app, emulators))
+    }
 }
 
 /// Serves `app` on `addr` until the returned [`Served`] is dropped.
@@ -57,8 +130,28 @@ pub async fn route(app: &App, req: lambda_http::Request) -> lambda_http::Respons
         ("POST", "/captcha/create") => captcha::create(&app.captcha, req).await,
         ("POST", "/captcha/refresh") => captcha::refresh(&app.captcha, req).await,
         ("POST", "/captcha/verify") => captcha::verify(&app.captcha, req).await,
+        ("POST", "/wx/login") => wechat::login(&app.login, req).await,
+        (_, "/wx/session") => wechat::session(app.login.sessions(), req).await,
+        ("GET", "/me") => protected(app, req).await,
+        ("POST", "/ticket/verify") => tencent::verify_ticket(&app.tickets, req).await,
         _ => not_found(&req),
     }
+}
+
+/// `GET /me`, the protected example route: the authorizer runs first, as
+/// API Gateway would run it, and a denied request gets API Gateway's 403.
+async fn protected(app: &App, req: lambda_http::Request) -> lambda_http::Response<Body> {
+    let mut event = AuthorizerRequest::default();
+    event.headers = req.headers().clone();
+    let verdict = wechat::authorize(app.login.sessions(), event).await;
+    if !verdict.is_authorized {
+        return lambda_http::Response::builder()
+            .status(http::StatusCode::FORBIDDEN)
+            .header("content-type", "application/json")
+            .body(Body::Text(r#"{"message":"Forbidden"}"#.into()))
+            .expect("static response");
+    }
+    wechat::session(app.login.sessions(), req).await
 }
 
 fn not_found(req: &lambda_http::Request) -> lambda_http::Response<Body> {
@@ -108,7 +201,10 @@ pub fn from_lambda_response(resp: lambda_http::Response<Body>) -> HttpResponse {
 /// Lets a uni-app H5 dev server on another port call the dev server.
 fn with_cors(mut resp: HttpResponse) -> HttpResponse {
     let headers = resp.headers_mut();
-    headers.insert("access-control-allow-origin", http::HeaderValue::from_static("*"));
+    headers.insert(
+        "access-control-allow-origin",
+        http::HeaderValue::from_static("*"),
+    );
     headers.insert(
         "access-control-allow-headers",
         http::HeaderValue::from_static("content-type, authorization, x-device-id, accept-language"),

@@ -142,8 +142,12 @@ pub fn device_id(from_body: Option<&str>, req: &Request) -> Result<String, ApiEr
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
 pub fn bearer_token(req: &Request) -> Option<&str> {
-    let value = header_str(req, "authorization")?;
-    let (scheme, token) = value.split_once(' ')?;
+    parse_bearer(header_str(req, "authorization")?)
+}
+
+/// The token of a `Bearer <token>` credential (scheme case-insensitive).
+pub fn parse_bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

@@ -7,5 +7,8 @@ use lambda_http::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let service = CaptchaService::from_lambda_env().await?;
-    lambda_http::run(service_fn(|req| async { Ok::<_, Error>(refresh(&service, req).await) })).await
+    lambda_http::run(service_fn(|req| async {
+        Ok::<_, Error>(refresh(&service, req).await)
+    }))
+    .await
 }

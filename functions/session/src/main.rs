@@ -1,21 +1,15 @@
-//! `GET /wx/session` (check a token) and `DELETE /wx/session` (log out).
+//! Lambda `session`: `GET /wx/session` checks a token, `DELETE /wx/session`
+//! ends it. Needs only the table: no WeChat secret.
 
-use std::sync::Arc;
-
-use gatehouse::clock::Clock;
-use gatehouse::store::dynamo::DynamoStore;
-use gatehouse::wechat::{self, LoginService, WxConfig};
-use lambda_http::{Error, Request, service_fn};
+use gatehouse::wechat::{SessionService, session};
+use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = WxConfig::from_env()?;
-    let store = Arc::new(DynamoStore::from_env().await?);
-    let svc: &'static LoginService =
-        Box::leak(Box::new(LoginService::new(config, store, Clock::system())?));
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(wechat::session(svc, req).await)
+    let service = SessionService::from_lambda_env().await?;
+    lambda_http::run(service_fn(|req| async {
+        Ok::<_, Error>(session(&service, req).await)
     }))
     .await
 }

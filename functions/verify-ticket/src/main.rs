@@ -1,24 +1,15 @@
-//! `POST /ticket/verify`: checks a Tencent Cloud Captcha ticket once.
+//! Lambda `verify-ticket`: `POST /ticket/verify` checks a Tencent Cloud
+//! Captcha ticket, once.
 
-use std::sync::Arc;
-
-use gatehouse::clock::Clock;
-use gatehouse::store::dynamo::DynamoStore;
-use gatehouse::tencent::{self, TencentConfig, TicketService};
-use lambda_http::{Error, Request, service_fn};
+use gatehouse::tencent::{TicketService, verify_ticket};
+use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = TencentConfig::from_env()?;
-    let store = Arc::new(DynamoStore::from_env().await?);
-    let svc: &'static TicketService = Box::leak(Box::new(TicketService::new(
-        config,
-        store,
-        Clock::system(),
-    )?));
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(tencent::verify_ticket(svc, req).await)
+    let service = TicketService::from_lambda_env().await?;
+    lambda_http::run(service_fn(|req| async {
+        Ok::<_, Error>(verify_ticket(&service, req).await)
     }))
     .await
 }

@@ -15,6 +15,7 @@
 pub mod code;
 pub mod config;
 pub mod render;
+pub mod service;
 
 pub use code::{Challenge, new_challenge, normalize_answer};
 pub use config::{

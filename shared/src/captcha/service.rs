@@ -185,7 +185,13 @@ async fn check(svc: &CaptchaService, req: &Request) -> Result<NoData, ApiError> 
     let cfg = svc.config.scene(scene);
     let outcome = svc
         .store
-        .verify_captcha(scene, &device, &answer, svc.clock.now_ms(), cfg.max_attempts)
+        .verify_captcha(
+            scene,
+            &device,
+            &answer,
+            svc.clock.now_ms(),
+            cfg.max_attempts,
+        )
         .await?;
     match outcome {
         VerifyOutcome::Passed => Ok(NoData {}),
@@ -202,7 +208,8 @@ pub fn valid_scene(scene: Option<&str>) -> Result<&str, ApiError> {
     match scene {
         Some(s)
             if (1..=MAX_SCENE_CHARS).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
         {
             Ok(s)
         }
@@ -232,9 +239,9 @@ fn bounded(
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
-    use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
     use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
     use serde_json::{Value, json};
 
     fn service(config: &str) -> (CaptchaService, Arc<MemoryStore>) {
@@ -272,18 +279,32 @@ mod tests {
     #[tokio::test]
     async fn create_then_verify_with_the_stored_answer_passes_once() {
         let (svc, store) = service("{}");
-        let (status, body) = parsed(create(&svc, post(json!({"scene": "login", "deviceId": "d1"}), &[])).await);
+        let (status, body) =
+            parsed(create(&svc, post(json!({"scene": "login", "deviceId": "d1"}), &[])).await);
         assert_eq!(status, 200, "{body}");
-        assert!(body["captchaBase64"].as_str().unwrap().starts_with("data:image/png;base64,"));
+        assert!(
+            body["captchaBase64"]
+                .as_str()
+                .unwrap()
+                .starts_with("data:image/png;base64,")
+        );
 
         let row = store.captcha("login", "d1").unwrap();
         assert_eq!(row.ip, "203.0.113.9");
         assert_eq!(row.expired_date - row.created_date, 180_000);
         let typed = format!("  {} ", row.code.to_uppercase());
-        let verify_req = || post(json!({"scene": "login", "deviceId": "d1", "captcha": typed}), &[]);
+        let verify_req = || {
+            post(
+                json!({"scene": "login", "deviceId": "d1", "captcha": typed}),
+                &[],
+            )
+        };
         assert_eq!(parsed(verify(&svc, verify_req()).await).0, 200);
         let (status, body) = parsed(verify(&svc, verify_req()).await);
-        assert_eq!((status, body["errCode"].as_str()), (400, Some("uni-captcha-verify-fail")));
+        assert_eq!(
+            (status, body["errCode"].as_str()),
+            (400, Some("uni-captcha-verify-fail"))
+        );
     }
 
     #[tokio::test]
@@ -299,7 +320,10 @@ mod tests {
         let (svc, store) = service("{}");
         let body = json!({"scene": "pay", "deviceId": "d2"});
         let (status, reply) = parsed(refresh(&svc, post(body.clone(), &[])).await);
-        assert_eq!((status, reply["errCode"].as_str()), (404, Some("uni-captcha-refresh-fail")));
+        assert_eq!(
+            (status, reply["errCode"].as_str()),
+            (404, Some("uni-captcha-refresh-fail"))
+        );
         assert!(store.is_empty(), "a failed refresh writes nothing");
 
         create(&svc, post(body.clone(), &[])).await;
@@ -317,9 +341,19 @@ mod tests {
         let code = store.captcha("login", "d3").unwrap().code;
         svc.clock.advance(60_000);
         let (status, body) = parsed(
-            verify(&svc, post(json!({"scene": "login", "deviceId": "d3", "captcha": code}), &[])).await,
+            verify(
+                &svc,
+                post(
+                    json!({"scene": "login", "deviceId": "d3", "captcha": code}),
+                    &[],
+                ),
+            )
+            .await,
         );
-        assert_eq!((status, body["errCode"].as_str()), (400, Some("uni-captcha-verify-overdue")));
+        assert_eq!(
+            (status, body["errCode"].as_str()),
+            (400, Some("uni-captcha-verify-overdue"))
+        );
     }
 
     #[tokio::test]
@@ -327,7 +361,10 @@ mod tests {
         let (svc, store) = service(r#"{"mathExpr": true}"#);
         create(&svc, post(json!({"scene": "math", "deviceId": "d4"}), &[])).await;
         let answer: i64 = store.captcha("math", "d4").unwrap().code.parse().unwrap();
-        let req = post(json!({"scene": "math", "deviceId": "d4", "captcha": answer}), &[]);
+        let req = post(
+            json!({"scene": "math", "deviceId": "d4", "captcha": answer}),
+            &[],
+        );
         assert_eq!(parsed(verify(&svc, req).await).0, 200);
     }
 
@@ -336,34 +373,75 @@ mod tests {
         let (svc, _) = service("{}");
         let cases = [
             (json!({"deviceId": "d"}), "uni-captcha-scene-required"),
-            (json!({"scene": "bad scene", "deviceId": "d"}), "uni-captcha-scene-required"),
-            (json!({"scene": "s".repeat(65), "deviceId": "d"}), "uni-captcha-scene-required"),
+            (
+                json!({"scene": "bad scene", "deviceId": "d"}),
+                "uni-captcha-scene-required",
+            ),
+            (
+                json!({"scene": "s".repeat(65), "deviceId": "d"}),
+                "uni-captcha-scene-required",
+            ),
             (json!({"scene": "login"}), "uni-captcha-deviceId-required"),
-            (json!({"scene": "login", "deviceId": "d", "width": 5}), "invalid-request"),
-            (json!({"scene": "login", "deviceId": "d", "height": 100000}), "invalid-request"),
-            (json!({"scene": "login", "deviceId": "d", "width": "wide"}), "invalid-request"),
-            (json!({"scene": "login", "deviceId": "d", "extra": 1}), "invalid-request"),
+            (
+                json!({"scene": "login", "deviceId": "d", "width": 5}),
+                "invalid-request",
+            ),
+            (
+                json!({"scene": "login", "deviceId": "d", "height": 100000}),
+                "invalid-request",
+            ),
+            (
+                json!({"scene": "login", "deviceId": "d", "width": "wide"}),
+                "invalid-request",
+            ),
+            (
+                json!({"scene": "login", "deviceId": "d", "extra": 1}),
+                "invalid-request",
+            ),
         ];
         for (body, code) in cases {
             let (status, reply) = parsed(create(&svc, post(body.clone(), &[])).await);
-            assert_eq!((status, reply["errCode"].as_str()), (400, Some(code)), "{body}");
+            assert_eq!(
+                (status, reply["errCode"].as_str()),
+                (400, Some(code)),
+                "{body}"
+            );
         }
         let verify_cases = [
-            (json!({"scene": "login", "deviceId": "d"}), "uni-captcha-text-required"),
-            (json!({"scene": "login", "deviceId": "d", "captcha": "   "}), "uni-captcha-text-required"),
-            (json!({"scene": "login", "deviceId": "nobody", "captcha": "abcd"}), "uni-captcha-verify-fail"),
-            (json!({"scene": "login", "deviceId": "d", "captcha": ["a"]}), "invalid-request"),
+            (
+                json!({"scene": "login", "deviceId": "d"}),
+                "uni-captcha-text-required",
+            ),
+            (
+                json!({"scene": "login", "deviceId": "d", "captcha": "   "}),
+                "uni-captcha-text-required",
+            ),
+            (
+                json!({"scene": "login", "deviceId": "nobody", "captcha": "abcd"}),
+                "uni-captcha-verify-fail",
+            ),
+            (
+                json!({"scene": "login", "deviceId": "d", "captcha": ["a"]}),
+                "invalid-request",
+            ),
         ];
         for (body, code) in verify_cases {
             let (status, reply) = parsed(verify(&svc, post(body.clone(), &[])).await);
-            assert_eq!((status, reply["errCode"].as_str()), (400, Some(code)), "{body}");
+            assert_eq!(
+                (status, reply["errCode"].as_str()),
+                (400, Some(code)),
+                "{body}"
+            );
         }
     }
 
     #[tokio::test]
     async fn english_messages_follow_accept_language() {
         let (svc, _) = service("{}");
-        let req = post(json!({"deviceId": "d"}), &[("accept-language", "en-US,en;q=0.9")]);
+        let req = post(
+            json!({"deviceId": "d"}),
+            &[("accept-language", "en-US,en;q=0.9")],
+        );
         let (_, body) = parsed(create(&svc, req).await);
         assert!(body["errMsg"].as_str().unwrap().is_ascii());
         let (_, body) = parsed(create(&svc, post(json!({"deviceId": "d"}), &[])).await);

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::http::{Lang, json_body, respond, source_ip};
 use crate::store::Store;
+use crate::store::dynamo::DynamoStore;
 
 /// How long a presented ticket's hash is remembered. Tencent tickets live
 /// 5 minutes, so twice that covers any clock skew between us and Tencent.
@@ -54,6 +55,14 @@ pub struct TicketService {
 }
 
 impl TicketService {
+    /// The Lambda set-up: Tencent credentials and captcha app, then DynamoDB
+    /// from `TABLE_NAME`, all validated before the first event.
+    pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
+        let config = TencentConfig::from_env()?;
+        let store = DynamoStore::from_env().await?;
+        Ok(Self::new(config, Arc::new(store), Clock::system())?)
+    }
+
     /// The service with the 5 s time-out of every Tencent call.
     pub fn new(
         config: TencentConfig,

@@ -14,16 +14,14 @@ use serde_json::{Map, Value};
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as AuthorizerResponse;
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
-use super::session::LoginService;
-use crate::http::MAX_HEADER_VALUE_BYTES;
+use super::session::SessionService;
+use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
 
 fn bearer(value: &str) -> Option<&str> {
     if value.len() > MAX_HEADER_VALUE_BYTES {
         return None;
     }
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    parse_bearer(value)
 }
 
 /// The bearer token of an authorizer request: from the `Authorization`
@@ -50,7 +48,7 @@ fn deny() -> AuthorizerResponse {
 /// `openid` and `unionid` (when known) to the route in the context. Anything
 /// else — no token, unknown, expired, or a store failure (logged) — is denied,
 /// which API Gateway answers with 403.
-pub async fn authorize(svc: &LoginService, event: AuthorizerRequest) -> AuthorizerResponse {
+pub async fn authorize(svc: &SessionService, event: AuthorizerRequest) -> AuthorizerResponse {
     let Some(token) = token_of(&event) else {
         return deny();
     };
@@ -96,7 +94,7 @@ mod tests {
     use crate::clock::Clock;
     use crate::store::memory::MemoryStore;
     use crate::store::{SessionRecord, Store};
-    use crate::wechat::{WxConfig, crypto};
+    use crate::wechat::{SessionService, crypto};
 
     fn event(auth: Option<&str>) -> AuthorizerRequest {
         let mut json = serde_json::json!({
@@ -125,8 +123,7 @@ mod tests {
     async fn admits_live_sessions_only() {
         let clock = Clock::manual(10_000);
         let store = Arc::new(MemoryStore::new());
-        let config = WxConfig::new("wxtest", "secret").unwrap();
-        let svc = LoginService::new(config, store.clone(), clock.clone()).unwrap();
+        let svc = SessionService::new(store.clone(), clock.clone());
         let token = crypto::new_token();
         store
             .put_session(&SessionRecord {

@@ -23,7 +23,7 @@ pub mod session;
 
 pub use authorizer::{AuthorizerRequest, AuthorizerResponse, authorize, authorized_identity};
 pub use client::{WxClient, WxSession};
-pub use session::{LoginService, login, session};
+pub use session::{LoginService, SessionService, login, session};
 
 /// The public WeChat API.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";

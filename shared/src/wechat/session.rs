@@ -12,15 +12,22 @@ use super::{ConfigError, WxConfig};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::http::{Lang, NoData, bearer_token, error_response, json_body, respond};
+use crate::store::dynamo::DynamoStore;
 use crate::store::{SessionRecord, Store};
 
 /// Longest `rawData` accepted (it is signed, then echoed as `userInfo`).
 pub const MAX_RAW_DATA_CHARS: usize = 4 * 1024;
 
-/// The login and session operations over one WeChat client and one store.
+/// `POST /wx/login`: one WeChat client, and the sessions it opens.
 pub struct LoginService {
     config: WxConfig,
     client: WxClient,
+    sessions: SessionService,
+}
+
+/// Checking and ending sessions needs only the store: the `session` and
+/// `authorizer` functions get no WeChat secret.
+pub struct SessionService {
     store: Arc<dyn Store>,
     clock: Clock,
 }
@@ -75,13 +82,25 @@ impl LoginService {
         Ok(Self {
             config,
             client,
-            store,
-            clock,
+            sessions: SessionService::new(store, clock),
         })
+    }
+
+    /// The Lambda set-up: `WX_*` and `SESSION_TTL_SECONDS`, then DynamoDB
+    /// from `TABLE_NAME`, all validated before the first event.
+    pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
+        let config = WxConfig::from_env()?;
+        let store = DynamoStore::from_env().await?;
+        Ok(Self::new(config, Arc::new(store), Clock::system())?)
     }
 
     pub fn config(&self) -> &WxConfig {
         &self.config
+    }
+
+    /// The sessions this service opens, for checking and ending them.
+    pub fn sessions(&self) -> &SessionService {
+        &self.sessions
     }
 
     /// Exchanges the code, checks any user data, stores a new session and
@@ -160,7 +179,7 @@ impl LoginService {
         };
 
         let token = crypto::new_token();
-        let now = self.clock.now_ms();
+        let now = self.sessions.clock.now_ms();
         let ttl_ms = i64::try_from(self.config.session_ttl_secs)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
@@ -172,13 +191,25 @@ impl LoginService {
             created_ms: now,
             expires_ms: now.saturating_add(ttl_ms),
         };
-        self.store.put_session(&record).await?;
+        self.sessions.store.put_session(&record).await?;
         tracing::info!("wx session created");
         Ok(LoginData {
             token,
             token_expired: record.expires_ms,
             user_info,
         })
+    }
+}
+
+impl SessionService {
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    /// The Lambda set-up: DynamoDB from `TABLE_NAME`.
+    pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
+        let store = DynamoStore::from_env().await?;
+        Ok(Self::new(Arc::new(store), Clock::system()))
     }
 
     /// The live session behind `token`: `session-invalid` when unknown or
@@ -230,7 +261,7 @@ pub async fn login(svc: &LoginService, req: Request) -> Response<Body> {
 
 /// `GET /wx/session` (check) and `DELETE /wx/session` (log out); any other
 /// method is `invalid-request` with HTTP 405 and an `Allow` header.
-pub async fn session(svc: &LoginService, req: Request) -> Response<Body> {
+pub async fn session(svc: &SessionService, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let method = req.method().clone();
     if method != http::Method::GET && method != http::Method::DELETE {
@@ -312,7 +343,7 @@ mod tests {
         seed(&store, &token, 1_000_000 + 60_000).await;
         let auth = format!("Bearer {token}");
 
-        let ok = session(&svc, request("GET", Some(&auth), "")).await;
+        let ok = session(svc.sessions(), request("GET", Some(&auth), "")).await;
         assert_eq!(ok.status(), 200);
         let v = body_of(&ok);
         assert_eq!(v["openid"], "o-alice");
@@ -321,7 +352,7 @@ mod tests {
         assert!(!v.to_string().contains("HyVF"));
 
         clock.advance(60_000);
-        let expired = session(&svc, request("GET", Some(&auth), "")).await;
+        let expired = session(svc.sessions(), request("GET", Some(&auth), "")).await;
         assert_eq!(expired.status(), 401);
         assert_eq!(body_of(&expired)["errCode"], "session-expired");
         assert_eq!(store.len(), 1, "the row is still there");
@@ -346,26 +377,30 @@ mod tests {
         ];
         for (header, want) in cases {
             for method in ["GET", "DELETE"] {
-                let resp = session(&svc, request(method, header, "")).await;
+                let resp = session(svc.sessions(), request(method, header, "")).await;
                 assert_eq!(resp.status(), 401, "{header:?}");
                 assert_eq!(body_of(&resp)["errCode"], want, "{method} {header:?}");
             }
         }
-        let put = session(&svc, request("PUT", Some(&auth), "")).await;
+        let put = session(svc.sessions(), request("PUT", Some(&auth), "")).await;
         assert_eq!(put.status(), 405);
         assert_eq!(put.headers()["allow"], "GET, DELETE");
         assert_eq!(body_of(&put)["errCode"], "invalid-request");
 
-        let del = session(&svc, request("DELETE", Some(&auth), "")).await;
+        let del = session(svc.sessions(), request("DELETE", Some(&auth), "")).await;
         assert_eq!(del.status(), 200);
         assert_eq!(body_of(&del)["errCode"], 0);
         assert!(store.is_empty());
-        let again = session(&svc, request("GET", Some(&auth), "")).await;
+        let again = session(svc.sessions(), request("GET", Some(&auth), "")).await;
         assert_eq!(body_of(&again)["errCode"], "session-invalid");
 
         let old = crypto::new_token();
         seed(&store, &old, 5_000).await;
-        let del = session(&svc, request("DELETE", Some(&format!("Bearer {old}")), "")).await;
+        let del = session(
+            svc.sessions(),
+            request("DELETE", Some(&format!("Bearer {old}")), ""),
+        )
+        .await;
         assert_eq!(body_of(&del)["errCode"], "session-expired");
         assert!(store.is_empty(), "an expired session is deleted too");
     }
