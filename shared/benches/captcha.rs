@@ -1,0 +1,35 @@
+//! One default captcha end to end: code + render + PNG + base64 data URL.
+//!
+//! cargo bench -p gatehouse --bench captcha
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gatehouse::captcha::{CaptchaConfig, Renderer, new_challenge, png_data_url};
+
+fn bench(c: &mut Criterion) {
+    let config = CaptchaConfig::default();
+    let renderer = Renderer::builtin();
+    let scene = config.scene("login").clone();
+    c.bench_function("captcha_default_150x50_end_to_end", |b| {
+        b.iter(|| {
+            let challenge = new_challenge(&scene);
+            let png = renderer
+                .render_png(&scene, &challenge, scene.width, scene.height)
+                .expect("render");
+            std::hint::black_box(png_data_url(&png))
+        })
+    });
+    let mut math = scene.clone();
+    math.math_expr = true;
+    c.bench_function("captcha_math_150x50_end_to_end", |b| {
+        b.iter(|| {
+            let challenge = new_challenge(&math);
+            let png = renderer
+                .render_png(&math, &challenge, math.width, math.height)
+                .expect("render");
+            std::hint::black_box(png_data_url(&png))
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
