@@ -1,0 +1,47 @@
+//! The README's examples are part of the contract: its configuration example
+//! must load, and its opening lines must be the two commands.
+
+use gatehouse::captcha::CaptchaConfig;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+}
+
+#[test]
+fn captcha_config_example_loads() {
+    let text = readme();
+    let section = &text[text
+        .find("### Captcha configuration")
+        .expect("config section")..];
+    let start = section.find("```json\n").expect("json example") + "```json\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let config = CaptchaConfig::from_json(example).unwrap();
+    assert_eq!(config.scene("pay").size, 6);
+    assert!(config.scene("register").math_expr);
+    assert_eq!(config.scene("unconfigured").size, 4);
+}
+
+#[test]
+fn readme_opens_with_the_two_commands() {
+    let text = readme();
+    let block = text
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .collect();
+    assert_eq!(
+        commands,
+        ["cargo run -p gatehouse-local", "scripts/test.sh"]
+    );
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == "scripts/test.sh"),
+        ".ci/run calls the test command"
+    );
+}
