@@ -31,6 +31,10 @@ pub const BUILTIN_FONT: &[u8] = include_bytes!("../../../fonts/DejaVuSans-Bold-c
 const REF_PX: f32 = 64.0;
 /// Width of the stroke of a hollow glyph, as a fraction of the em size.
 const HOLLOW_STROKE: f32 = 0.05;
+/// Chance that a glyph sits on a tile (never two tiles side by side).
+const TILE_P: f64 = 0.6;
+/// How much more of a tiled glyph is drawn light than in the tile's luma.
+const TILE_LIGHT_BIAS: f32 = 0.0;
 
 /// Rendering failed (never for a validated config and an in-range size).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -198,7 +202,7 @@ impl Renderer {
         let math = cfg.math_expr;
 
         // Per-glyph shape, drawn before sizing (the fit scales sizes only).
-        let max_rot: f32 = if math { 0.18 } else { knob("K_ROT", 0.3) };
+        let max_rot: f32 = if math { 0.18 } else { 0.3 };
         let hue0 = rng.random_range(0.0f32..360.0);
         let n = chars.len() as f32;
         let shapes: Vec<Shape> = chars
@@ -217,9 +221,9 @@ impl Renderer {
                 let colour = glyph_colour(rng, cfg.color, dark_bg, hue);
                 let second = glyph_colour(rng, cfg.color, dark_bg, hue + 150.0);
                 let r = rng.random_range(0.0f32..1.0);
-                let style = if r < knob("K_HOLLOW", 0.3) {
+                let style = if r < 0.3 {
                     Style::Hollow
-                } else if r < knob("K_HOLLOW", 0.3) + knob("K_SPLIT", 0.2) {
+                } else if r < 0.3 + 0.2 {
                     Style::Split
                 } else {
                     Style::Solid
@@ -230,6 +234,7 @@ impl Renderer {
                     colour,
                     second,
                     style,
+                    bias: 0.0,
                     split: [
                         rng.random_range(-1.0f32..1.0),
                         rng.random_range(-1.0f32..1.0),
@@ -237,7 +242,7 @@ impl Renderer {
                         phase(rng),
                     ],
                     warp: [
-                        rng.random_range(0.035f32..0.06) * knob("K_WARP", 1.0),
+                        rng.random_range(0.035f32..0.06) * 1.0,
                         rng.random_range(0.6f32..1.0),
                         phase(rng),
                         rng.random_range(0.7f32..1.2),
@@ -249,7 +254,7 @@ impl Renderer {
 
         // Size: start large (glyphs should fill the height) and fit.
         let margin = 1.5f32;
-        let pack = if math { 0.86 } else { knob("K_PACK", 0.8) };
+        let pack = if math { 0.86 } else { 0.8 };
         let mut px = cfg.font_size.max(h * 1.05);
         let mut glyphs: Vec<Placed> = Vec::with_capacity(chars.len());
         for _ in 0..4 {
@@ -300,22 +305,35 @@ impl Renderer {
         if decorate {
             self.draw_decoys(&mut img, cfg, px, dark_bg, rng);
         }
-        let tile_p = knob("K_TILE", 0.0) as f64;
-        for (g, s) in glyphs.iter().zip(&shapes) {
-            if decorate && rng.random_bool(tile_p) {
-                let mut s2 = Shape { ..*s };
-                draw_tile(&mut img, g, s.colour);
-                s2.colour = cfg.background.unwrap_or([255, 255, 255]);
-                s2.second = s2.colour;
-                draw_glyph(&mut img, g, &s2, 1.0);
-            } else {
-                draw_glyph(&mut img, g, s, 1.0);
+        // Some glyphs (never two side by side) on a tile of a vivid colour,
+        // drawn half in the background colour and half in the opposite hue
+        // at the tile's luma: plain to the eye, half gone in grey.
+        let tile_p = TILE_P;
+        let tile_l = 150.0;
+        let mut tiled = vec![false; glyphs.len()];
+        let mut styled = shapes.clone();
+        for i in 0..glyphs.len() {
+            if decorate && (i == 0 || !tiled[i - 1]) && rng.random_bool(tile_p) {
+                tiled[i] = true;
+                let hue = rgb_hue(shapes[i].colour);
+                let tile = match_luma(hsl(hue, 0.9, 0.5), tile_l);
+                let iso = match_luma(hsl((hue + 180.0).rem_euclid(360.0), 1.0, 0.5), tile_l);
+                draw_tile(&mut img, &glyphs[i], tile);
+                let light = cfg.background.unwrap_or([255, 255, 255]);
+                let s2 = &mut styled[i];
+                s2.colour = iso;
+                s2.second = light;
+                s2.style = Style::Split;
+                s2.bias = -TILE_LIGHT_BIAS;
             }
+        }
+        for (g, s) in glyphs.iter().zip(&styled) {
+            draw_glyph(&mut img, g, s, 1.0);
         }
         if decorate {
             draw_noise(
                 &mut img,
-                (cfg.noise as f32 * knob("K_NOISE", 1.0)) as u32,
+                (cfg.noise as f32 * 1.0) as u32,
                 &glyphs,
                 &shapes,
                 rng,
@@ -334,7 +352,7 @@ impl Renderer {
         rng: &mut impl Rng,
     ) {
         let (w, h) = (img.width() as f32, img.height() as f32);
-        let count = ((4.0 + (w * h / 900.0).min(30.0)) * knob("K_DECOY_N", 1.0)) as usize;
+        let count = ((4.0 + (w * h / 900.0).min(30.0)) * 1.0) as usize;
         let pool = drawable_chars();
         let pool: Vec<char> = pool.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         for _ in 0..count {
@@ -353,9 +371,10 @@ impl Renderer {
                     Style::Solid
                 },
                 split: [0.0; 4],
+                bias: 0.0,
                 warp: [0.0, 1.0, 0.0, 1.0, 0.0],
             };
-            let ds = knob("K_DECOY_S", 0.37);
+            let ds = 0.37;
             let size = px * rng.random_range(ds * 0.8..ds * 1.2);
             let Some((raster, k)) = self.raster(c, size) else {
                 continue;
@@ -363,7 +382,7 @@ impl Renderer {
             let mut g = Placed::new(raster, k, &shape, size);
             g.cx = rng.random_range(0.0..w);
             g.cy = rng.random_range(0.0..h);
-            let da = knob("K_DECOY_A", 0.28);
+            let da = 0.28;
             draw_glyph(img, &g, &shape, rng.random_range(da * 0.8..da * 1.2));
         }
     }
@@ -372,13 +391,6 @@ impl Renderer {
     pub fn ascent(&self, px: f32) -> f32 {
         self.font.as_scaled(PxScale::from(px)).ascent()
     }
-}
-
-fn knob(name: &str, default: f32) -> f32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn font_msg(e: ConfigError) -> String {
@@ -466,6 +478,9 @@ struct Shape {
     style: Style,
     /// Split curve: normal (x, y), wave amplitude and phase (Split style).
     split: [f32; 4],
+    /// Shift of the split curve, as a fraction of the glyph height (negative:
+    /// less of the first colour).
+    bias: f32,
     /// Warp: amplitude and period (fractions of the em) and phase of the
     /// horizontal shift by row, then period and phase of the vertical shift
     /// by column.
@@ -566,6 +581,31 @@ fn glyph_colour(rng: &mut impl Rng, color: bool, dark_bg: bool, hue: f32) -> [u8
     c.map(|v| (v as f32 * k).round().clamp(0.0, 255.0) as u8)
 }
 
+fn rgb_hue([r, g, b]: [u8; 3]) -> f32 {
+    let (r, g, b) = (r as f32, g as f32, b as f32);
+    let (mx, mn) = (r.max(g).max(b), r.min(g).min(b));
+    let d = (mx - mn).max(1e-3);
+    let h = if mx == r {
+        ((g - b) / d).rem_euclid(6.0)
+    } else if mx == g {
+        (b - r) / d + 2.0
+    } else {
+        (r - g) / d + 4.0
+    };
+    h * 60.0
+}
+
+/// `c` moved to luma `l`: darkened, or mixed with white.
+fn match_luma(c: [u8; 3], l: f32) -> [u8; 3] {
+    let y = luma(c).max(1.0);
+    if y >= l {
+        c.map(|v| (v as f32 * l / y).round() as u8)
+    } else {
+        let t = (l - y) / (255.0 - y).max(1.0);
+        c.map(|v| (v as f32 + (255.0 - v as f32) * t).round() as u8)
+    }
+}
+
 fn hsl(h: f32, s: f32, l: f32) -> [u8; 3] {
     let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
     let hp = h / 60.0;
@@ -640,6 +680,7 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
     let (nx, ny) = (nx / norm, ny / norm);
     let wave_f = std::f32::consts::TAU / rows as f32;
     let wa = wa * rows as f32;
+    let bias = s.bias * rows as f32;
     let buf: &mut [u8] = img.as_mut();
     for y in y0..y1 {
         let py0 = y as f32 + 0.5 - g.cy;
@@ -669,7 +710,7 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
                 Style::Split => {
                     let (du, dv) = (u - rcx, v - rcy);
                     let along = -ny * du + nx * dv;
-                    if nx * du + ny * dv > wa * (along * wave_f + wp).sin() {
+                    if nx * du + ny * dv > wa * (along * wave_f + wp).sin() + bias {
                         colour = s.second;
                     }
                 }
@@ -682,7 +723,7 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
 fn draw_tile(img: &mut RgbaImage, g: &Placed, colour: [u8; 3]) {
     let (width, height) = img.dimensions();
     let buf: &mut [u8] = img.as_mut();
-    let (ex, ey) = (g.ex * 0.92, g.ey * 0.92);
+    let (ex, ey) = (g.ex, g.ey);
     let r = ex.min(ey) * 0.4;
     let x0 = (g.cx - ex - 1.0).floor().max(0.0) as u32;
     let x1 = ((g.cx + ex + 1.0).ceil().max(0.0) as u32).min(width);
@@ -744,7 +785,7 @@ fn draw_noise(
                 a * p[0].1 + b * p[1].1 + c * p[2].1 + d * p[3].1,
             )
         };
-        let double = rng.random_bool(knob("K_DOUBLE", 0.4) as f64);
+        let double = rng.random_bool(0.4 as f64);
         let mut prev = at(0.0);
         for i in 1..=SEGMENTS {
             let next = at(i as f32 / SEGMENTS as f32);
