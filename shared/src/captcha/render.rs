@@ -170,10 +170,10 @@ impl Renderer {
     /// The raster of `c` at `px` (cached at `REF_PX`), and the factor from
     /// raster pixels to `px`.
     fn raster(&self, c: char, px: f32) -> Option<(RasterRef<'_>, f32)> {
-        if px <= REF_PX * 1.25 {
-            if let Some((_, r)) = self.cache.iter().find(|(k, _)| *k == c) {
-                return Some((RasterRef::Cached(r), px / REF_PX));
-            }
+        if px <= REF_PX * 1.25
+            && let Some((_, r)) = self.cache.iter().find(|(k, _)| *k == c)
+        {
+            return Some((RasterRef::Cached(r), px / REF_PX));
         }
         let r = rasterise(&self.font, c, px.max(1.0))?;
         Some((RasterRef::Owned(r), 1.0))
@@ -785,7 +785,7 @@ fn draw_noise(
                 a * p[0].1 + b * p[1].1 + c * p[2].1 + d * p[3].1,
             )
         };
-        let double = rng.random_bool(0.4 as f64);
+        let double = rng.random_bool(0.4);
         let mut prev = at(0.0);
         for i in 1..=SEGMENTS {
             let next = at(i as f32 / SEGMENTS as f32);
