@@ -1,12 +1,18 @@
 //! PNG rendering of a challenge with `image`, `imageproc` and `ab_glyph`.
 //!
-//! Each glyph is rasterised upright by ab_glyph, then drawn by inverse mapping
-//! every destination pixel through one transform: a sine warp of the whole
-//! image, then the glyph's own rotation, shear and stretch (bilinear
-//! sampling). Glyphs are packed so that they touch or overlap a little, each
-//! in its own colour; noise curves in the glyphs' colours and about as thick
-//! as thin glyph strokes cross them. The layout is fitted so that every glyph,
-//! transformed and warped, lies inside the image at any allowed size.
+//! Every drawable glyph is rasterised once, upright, when the renderer is
+//! built (with an eroded copy for hollow strokes). A captcha then draws each
+//! glyph by inverse mapping only the pixels of its own box through one
+//! transform: its sine warp, rotation, shear and stretch (bilinear sampling).
+//! Glyphs are large (the tallest fills most of the height), each in its own
+//! dark colour and style (solid, hollow, or split in two colours along a
+//! curve), and kept apart so that none hides another. Under them lie faint
+//! small decoy glyphs; over them run thin noise curves (imageproc's
+//! antialiased lines) that take the colour of the glyph they cross. The layout
+//! is fitted so that every glyph, transformed and warped, lies inside the
+//! image at any allowed size.
+
+use std::sync::Arc;
 
 use ab_glyph::{Font, FontArc, PxScale, ScaleFont};
 use base64::Engine;
@@ -19,6 +25,16 @@ use super::config::{ConfigError, HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
 
 /// The default font (a subset of DejaVu Sans Bold, see fonts/LICENSE).
 pub const BUILTIN_FONT: &[u8] = include_bytes!("../../../fonts/DejaVuSans-Bold-captcha.ttf");
+
+/// Pixel size at which glyphs are rasterised once and cached; larger glyphs
+/// are rasterised at their own size for each captcha.
+const REF_PX: f32 = 64.0;
+/// Width of the stroke of a hollow glyph, as a fraction of the em size.
+const HOLLOW_STROKE: f32 = 0.05;
+/// Chance that a glyph sits on a tile (never two tiles side by side).
+const TILE_P: f64 = 0.6;
+/// How much more of a tiled glyph is drawn light than in the tile's luma.
+const TILE_LIGHT_BIAS: f32 = 0.0;
 
 /// Rendering failed (never for a validated config and an in-range size).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,10 +58,12 @@ pub fn png_data_url(png: &[u8]) -> String {
     s
 }
 
-/// Draws captchas with one font. Cheap to share (`Clone` is an `Arc` copy).
+/// Draws captchas with one font. Cheap to share (`Clone` is two `Arc` copies).
 #[derive(Clone)]
 pub struct Renderer {
     font: FontArc,
+    /// Every drawable character rasterised at `REF_PX`.
+    cache: Arc<Vec<(char, Raster)>>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -76,7 +94,18 @@ impl Renderer {
     pub fn builtin() -> Self {
         // Checked by the unit tests (`builtin_font_has_every_glyph`).
         let font = FontArc::try_from_slice(BUILTIN_FONT).expect("built-in font parses");
-        Renderer { font }
+        Self::with_font(font)
+    }
+
+    fn with_font(font: FontArc) -> Self {
+        let cache = drawable_chars()
+            .chars()
+            .filter_map(|c| Some((c, rasterise(&font, c, REF_PX)?)))
+            .collect();
+        Renderer {
+            font,
+            cache: Arc::new(cache),
+        }
     }
 
     /// A font from bytes; refused when it does not parse or lacks an outline
@@ -97,7 +126,7 @@ impl Renderer {
                 drawable_chars()
             )));
         }
-        Ok(Renderer { font })
+        Ok(Self::with_font(font))
     }
 
     /// Draws `challenge.display` as a `width` x `height` PNG with the scene's
@@ -125,7 +154,7 @@ impl Renderer {
         self.draw(cfg, challenge, width, height, rng, true)
     }
 
-    /// The glyphs alone, without band and noise (tests of the layout).
+    /// The glyphs alone, without decoys and noise (tests of the layout).
     #[cfg(test)]
     fn render_glyphs_only(
         &self,
@@ -136,6 +165,18 @@ impl Renderer {
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
         self.draw(cfg, challenge, width, height, rng, false)
+    }
+
+    /// The raster of `c` at `px` (cached at `REF_PX`), and the factor from
+    /// raster pixels to `px`.
+    fn raster(&self, c: char, px: f32) -> Option<(RasterRef<'_>, f32)> {
+        if px <= REF_PX * 1.25
+            && let Some((_, r)) = self.cache.iter().find(|(k, _)| *k == c)
+        {
+            return Some((RasterRef::Cached(r), px / REF_PX));
+        }
+        let r = rasterise(&self.font, c, px.max(1.0))?;
+        Some((RasterRef::Owned(r), 1.0))
     }
 
     fn draw(
@@ -157,160 +198,193 @@ impl Renderer {
         let bg = cfg.background.map(|[r, g, b]| Rgba([r, g, b, 255]));
         let mut img = RgbaImage::from_pixel(width, height, bg.unwrap_or(Rgba([0, 0, 0, 0])));
         let dark_bg = cfg.background.is_some_and(|c| luma(c) < 110.0);
-
-        let w = width as f32;
-        let h = height as f32;
+        let (w, h) = (width as f32, height as f32);
         let math = cfg.math_expr;
-        let band_hue = rng.random_range(0.0f32..360.0);
-        let band = Band::new(rng, width, height, cfg, dark_bg, band_hue);
-        let band = if decorate {
-            band.fill(&mut img);
-            band
-        } else {
-            band.empty()
-        };
-        // Glyph hues at least 80 degrees from the band's, so a glyph stays
-        // distinct where it meets the band.
-        let palette: Vec<[u8; 3]> = (0..chars.len())
-            .map(|_| {
-                let hue = band_hue + rng.random_range(80.0f32..280.0);
-                glyph_colour(rng, cfg.color, dark_bg, hue)
-            })
-            .collect();
-        // Whole-image sine warp, precomputed per row and column.
-        let amp = (h * 0.055).clamp(0.8, 5.0);
-        let (fx, px) = (
-            rng.random_range(1.5..2.6) * std::f32::consts::TAU / w,
-            phase(rng),
-        );
-        let (fy, py) = (
-            rng.random_range(0.6..1.2) * std::f32::consts::TAU / h,
-            phase(rng),
-        );
-        let dy_of_x: Vec<f32> = (0..width)
-            .map(|x| amp * (x as f32 * fx + px).sin())
-            .collect();
-        let dx_of_y: Vec<f32> = (0..height)
-            .map(|y| amp * 0.6 * (y as f32 * fy + py).sin())
-            .collect();
 
-        // Per-glyph transforms, fixed before fitting (the fit scales sizes only).
-        let max_rot: f32 = if math { 0.2 } else { 0.32 };
-        let params: Vec<GlyphParams> = chars
+        // Per-glyph shape, drawn before sizing (the fit scales sizes only).
+        let max_rot: f32 = if math { 0.18 } else { 0.3 };
+        let hue0 = rng.random_range(0.0f32..360.0);
+        let n = chars.len() as f32;
+        let shapes: Vec<Shape> = chars
             .iter()
-            .map(|_| {
+            .enumerate()
+            .map(|(i, _)| {
                 let rot = rng.random_range(-max_rot..max_rot);
-                let shear = rng.random_range(-0.22f32..0.22);
-                let sx = rng.random_range(0.82f32..1.08);
-                let sy = rng.random_range(0.9f32..1.12);
+                let shear = rng.random_range(-0.15f32..0.15);
+                let sx = rng.random_range(0.9f32..1.1);
+                let sy = rng.random_range(0.95f32..1.1);
                 let (s, c) = rot.sin_cos();
                 // M = R(rot) * [[sx, shear], [0, sy]]
                 let m = [c * sx, c * shear - s * sy, s * sx, s * shear + c * sy];
-                GlyphParams {
+                // Hues spread around the wheel, so neighbours differ.
+                let hue = hue0 + 360.0 * i as f32 / n + rng.random_range(-25.0f32..25.0);
+                let colour = glyph_colour(rng, cfg.color, dark_bg, hue);
+                let second = glyph_colour(rng, cfg.color, dark_bg, hue + 150.0);
+                let r = rng.random_range(0.0f32..1.0);
+                let style = if r < 0.3 {
+                    Style::Hollow
+                } else if r < 0.3 + 0.2 {
+                    Style::Split
+                } else {
+                    Style::Solid
+                };
+                Shape {
                     m,
-                    size: rng.random_range(0.9f32..1.1),
+                    size: rng.random_range(0.93f32..1.07),
+                    colour,
+                    second,
+                    style,
+                    bias: 0.0,
+                    split: [
+                        rng.random_range(-1.0f32..1.0),
+                        rng.random_range(-1.0f32..1.0),
+                        rng.random_range(0.05f32..0.2),
+                        phase(rng),
+                    ],
+                    warp: [
+                        rng.random_range(0.035f32..0.06) * 1.0,
+                        rng.random_range(0.6f32..1.0),
+                        phase(rng),
+                        rng.random_range(0.7f32..1.2),
+                        phase(rng),
+                    ],
                 }
             })
             .collect();
 
-        let margin = 1.0f32;
-        let pack = if math { 0.9 } else { 0.84 };
-        let mut px_size = cfg.font_size;
-        let mut glyphs = Vec::new();
-        for _ in 0..6 {
-            glyphs = self.rasterise(&chars, &params, px_size);
+        // Size: start large (glyphs should fill the height) and fit.
+        let margin = 1.5f32;
+        let pack = if math { 0.86 } else { 0.8 };
+        let mut px = cfg.font_size.max(h * 1.05);
+        let mut glyphs: Vec<Placed> = Vec::with_capacity(chars.len());
+        for _ in 0..4 {
+            glyphs.clear();
+            for (c, s) in chars.iter().zip(&shapes) {
+                let Some((raster, k)) = self.raster(*c, px * s.size) else {
+                    continue;
+                };
+                glyphs.push(Placed::new(raster, k, s, px * s.size));
+            }
+            if glyphs.is_empty() {
+                return Err(RenderError::Empty);
+            }
             let (total_w, max_h) = extent(&glyphs, pack);
-            let avail_w = w - 2.0 * (margin + amp * 0.6) - 1.0;
-            let avail_h = h - 2.0 * (margin + amp) - 1.0;
+            let avail_w = w - 2.0 * margin;
+            let avail_h = h - 2.0 * margin;
             let k = (avail_w / total_w).min(avail_h / max_h);
             if k >= 1.0 {
                 break;
             }
-            px_size *= k * 0.97;
-        }
-        if glyphs.is_empty() {
-            return Err(RenderError::Empty);
+            px *= k * 0.985;
         }
 
-        // Place: centres packed left to right, the block centred with jitter,
-        // each glyph at a random height that keeps it inside.
+        // Place: packed left to right with extra gaps when there is room, the
+        // block centred with jitter, each glyph at a random height inside.
         let (total_w, _) = extent(&glyphs, pack);
-        let x_pad = margin + amp * 0.6;
-        let slack = (w - 2.0 * x_pad - total_w).max(0.0);
-        let mut x = x_pad + slack * rng.random_range(0.25f32..0.75) + glyphs[0].ex;
-        let max_x = w - x_pad;
+        let mut slack = (w - 2.0 * margin - total_w).max(0.0);
+        let gaps = glyphs.len().saturating_sub(1) as f32;
+        let avg_w = total_w / glyphs.len() as f32;
+        let gap = if gaps > 0.0 {
+            (slack * 0.5 / gaps).min(avg_w * 0.25)
+        } else {
+            0.0
+        };
+        slack -= gap * gaps;
+        let mut x = margin + slack * rng.random_range(0.3f32..0.7) + glyphs[0].ex;
         for i in 0..glyphs.len() {
             if i > 0 {
-                x += (glyphs[i - 1].ex + glyphs[i].ex) * pack;
+                x += (glyphs[i - 1].ex + glyphs[i].ex) * pack + gap;
             }
-            let g = &glyphs[i];
-            let cx = x.clamp(x_pad + g.ex, (max_x - g.ex).max(x_pad + g.ex));
-            let lo = margin + amp + g.ey;
-            let hi = (h - margin - amp - g.ey).max(lo);
-            let cy = if hi > lo {
-                rng.random_range(lo..=hi)
-            } else {
-                lo
-            };
-            draw_glyph(&mut img, g, cx, cy, palette[i], &band, (&dx_of_y, &dy_of_x));
+            let g = &mut glyphs[i];
+            g.cx = x.clamp(margin + g.ex, (w - margin - g.ex).max(margin + g.ex));
+            let lo = margin + g.ey;
+            let hi = (h - margin - g.ey).max(lo);
+            g.cy = random_in(rng, lo, hi);
         }
 
-        // Noise curves in the glyphs' colours, left to right across the text.
-        let stroke = (px_size * 0.06).clamp(1.0, 3.0);
-        let noise = if decorate { cfg.noise } else { 0 };
-        for i in 0..noise {
-            let colour = palette[i as usize % palette.len()];
-            let y = |rng: &mut _| random_in(rng, h * 0.15, h * 0.85);
-            let p0 = (random_in(rng, 0.0, w * 0.2), y(rng));
-            let p1 = (
-                random_in(rng, w * 0.2, w * 0.5),
-                random_in(rng, -h * 0.3, h * 1.3),
+        if decorate {
+            self.draw_decoys(&mut img, cfg, px, dark_bg, rng);
+        }
+        // Some glyphs (never two side by side) on a tile of a vivid colour,
+        // drawn half in the background colour and half in the opposite hue
+        // at the tile's luma: plain to the eye, half gone in grey.
+        let tile_p = TILE_P;
+        let tile_l = 150.0;
+        let mut tiled = vec![false; glyphs.len()];
+        let mut styled = shapes.clone();
+        for i in 0..glyphs.len() {
+            if decorate && (i == 0 || !tiled[i - 1]) && rng.random_bool(tile_p) {
+                tiled[i] = true;
+                let hue = rgb_hue(shapes[i].colour);
+                let tile = match_luma(hsl(hue, 0.9, 0.5), tile_l);
+                let iso = match_luma(hsl((hue + 180.0).rem_euclid(360.0), 1.0, 0.5), tile_l);
+                draw_tile(&mut img, &glyphs[i], tile);
+                let light = cfg.background.unwrap_or([255, 255, 255]);
+                let s2 = &mut styled[i];
+                s2.colour = iso;
+                s2.second = light;
+                s2.style = Style::Split;
+                s2.bias = -TILE_LIGHT_BIAS;
+            }
+        }
+        for (g, s) in glyphs.iter().zip(&styled) {
+            draw_glyph(&mut img, g, s, 1.0);
+        }
+        if decorate {
+            draw_noise(
+                &mut img,
+                (cfg.noise as f32 * 1.0) as u32,
+                &glyphs,
+                &shapes,
+                rng,
             );
-            let p2 = (
-                random_in(rng, w * 0.5, w * 0.8),
-                random_in(rng, -h * 0.3, h * 1.3),
-            );
-            let p3 = (random_in(rng, w * 0.8, w), y(rng));
-            let thick = stroke * rng.random_range(0.8f32..1.3);
-            draw_curve(&mut img, [p0, p1, p2, p3], thick, colour);
         }
         Ok(img)
     }
 
-    /// Rasterises every glyph upright at `px_size` x its own size factor.
-    fn rasterise(&self, chars: &[char], params: &[GlyphParams], px_size: f32) -> Vec<Raster> {
-        chars
-            .iter()
-            .zip(params)
-            .filter_map(|(&c, p)| {
-                let scale = PxScale::from(px_size * p.size);
-                let glyph = self.font.glyph_id(c).with_scale(scale);
-                let outlined = self.font.outline_glyph(glyph)?;
-                let b = outlined.px_bounds();
-                let bw = b.width() as usize;
-                let bh = b.height() as usize;
-                let stride = bw + 2;
-                let mut cov = vec![0f32; stride * (bh + 2)];
-                outlined.draw(|x, y, v| {
-                    cov[(y as usize + 1) * stride + x as usize + 1] = v.min(1.0);
-                });
-                let m = p.m;
-                let (hw, hh) = (bw as f32 / 2.0, bh as f32 / 2.0);
-                let ex = m[0].abs() * hw + m[1].abs() * hh;
-                let ey = m[2].abs() * hw + m[3].abs() * hh;
-                let det = m[0] * m[3] - m[1] * m[2];
-                let inv = [m[3] / det, -m[1] / det, -m[2] / det, m[0] / det];
-                Some(Raster {
-                    cov,
-                    stride,
-                    bw,
-                    bh,
-                    inv,
-                    ex,
-                    ey,
-                })
-            })
-            .collect()
+    /// Faint small glyphs under the code, in glyph-like colours.
+    fn draw_decoys(
+        &self,
+        img: &mut RgbaImage,
+        cfg: &SceneConfig,
+        px: f32,
+        dark_bg: bool,
+        rng: &mut impl Rng,
+    ) {
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        let count = ((4.0 + (w * h / 900.0).min(30.0)) * 1.0) as usize;
+        let pool = drawable_chars();
+        let pool: Vec<char> = pool.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        for _ in 0..count {
+            let c = pool[rng.random_range(0..pool.len())];
+            let rot = rng.random_range(-0.9f32..0.9);
+            let (s, co) = rot.sin_cos();
+            let hue = rng.random_range(0.0..360.0);
+            let shape = Shape {
+                m: [co, -s, s, co],
+                size: 1.0,
+                colour: glyph_colour(rng, cfg.color, dark_bg, hue),
+                second: [0; 3],
+                style: if rng.random_bool(0.5) {
+                    Style::Hollow
+                } else {
+                    Style::Solid
+                },
+                split: [0.0; 4],
+                bias: 0.0,
+                warp: [0.0, 1.0, 0.0, 1.0, 0.0],
+            };
+            let ds = 0.37;
+            let size = px * rng.random_range(ds * 0.8..ds * 1.2);
+            let Some((raster, k)) = self.raster(c, size) else {
+                continue;
+            };
+            let mut g = Placed::new(raster, k, &shape, size);
+            g.cx = rng.random_range(0.0..w);
+            g.cy = rng.random_range(0.0..h);
+            let da = 0.28;
+            draw_glyph(img, &g, &shape, rng.random_range(da * 0.8..da * 1.2));
+        }
     }
 
     /// Scaled ascent of the font at `px` (tests).
@@ -326,27 +400,139 @@ fn font_msg(e: ConfigError) -> String {
     }
 }
 
-struct GlyphParams {
+/// Coverage of one upright glyph, and its erosion (for hollow strokes), with
+/// a one-pixel zero border.
+struct Raster {
+    cov: Vec<f32>,
+    inner: Vec<f32>,
+    stride: usize,
+    rows: usize,
+}
+
+enum RasterRef<'a> {
+    Cached(&'a Raster),
+    Owned(Raster),
+}
+
+impl RasterRef<'_> {
+    fn get(&self) -> &Raster {
+        match self {
+            RasterRef::Cached(r) => r,
+            RasterRef::Owned(r) => r,
+        }
+    }
+}
+
+fn rasterise(font: &FontArc, c: char, px: f32) -> Option<Raster> {
+    let glyph = font.glyph_id(c).with_scale(PxScale::from(px));
+    let outlined = font.outline_glyph(glyph)?;
+    let b = outlined.px_bounds();
+    let (bw, bh) = (b.width() as usize, b.height() as usize);
+    let (stride, rows) = (bw + 2, bh + 2);
+    let mut cov = vec![0f32; stride * rows];
+    outlined.draw(|x, y, v| {
+        if let Some(p) = cov.get_mut((y as usize + 1) * stride + x as usize + 1) {
+            *p = v.min(1.0);
+        }
+    });
+    // Erode by a square of radius r (separable min filter).
+    let r = (px * HOLLOW_STROKE).round().max(1.0) as usize;
+    let mut tmp = vec![0f32; cov.len()];
+    for y in 0..rows {
+        for x in 0..stride {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(stride - 1));
+            tmp[y * stride + x] = cov[y * stride + a..=y * stride + b]
+                .iter()
+                .fold(1f32, |m, &v| m.min(v));
+        }
+    }
+    let mut inner = vec![0f32; cov.len()];
+    for y in 0..rows {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(rows - 1));
+        for x in 0..stride {
+            inner[y * stride + x] = (a..=b).fold(1f32, |m, yy| m.min(tmp[yy * stride + x]));
+        }
+    }
+    Some(Raster {
+        cov,
+        inner,
+        stride,
+        rows,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Style {
+    Solid,
+    Hollow,
+    Split,
+}
+
+#[derive(Clone, Copy)]
+struct Shape {
     /// Forward 2x2 transform, row-major.
     m: [f32; 4],
     size: f32,
+    colour: [u8; 3],
+    second: [u8; 3],
+    style: Style,
+    /// Split curve: normal (x, y), wave amplitude and phase (Split style).
+    split: [f32; 4],
+    /// Shift of the split curve, as a fraction of the glyph height (negative:
+    /// less of the first colour).
+    bias: f32,
+    /// Warp: amplitude and period (fractions of the em) and phase of the
+    /// horizontal shift by row, then period and phase of the vertical shift
+    /// by column.
+    warp: [f32; 5],
 }
 
-struct Raster {
-    /// Coverage with a one-pixel zero border, `stride` = bw + 2.
-    cov: Vec<f32>,
-    stride: usize,
-    bw: usize,
-    bh: usize,
-    /// Inverse of the forward transform.
+/// A glyph ready to draw: raster, inverse transform, box and position.
+struct Placed<'a> {
+    raster: RasterRef<'a>,
+    /// Image offset from the centre -> raster coordinates.
     inv: [f32; 4],
-    /// Half extents of the transformed glyph box.
+    /// Raster centre.
+    rc: (f32, f32),
+    /// Half extents of the transformed, warped glyph box.
     ex: f32,
     ey: f32,
+    /// Warp amplitude (px) and angular frequencies (rad per px).
+    amp: f32,
+    fy: f32,
+    fx: f32,
+    cx: f32,
+    cy: f32,
+}
+
+impl<'a> Placed<'a> {
+    fn new(raster: RasterRef<'a>, k: f32, s: &Shape, px: f32) -> Self {
+        let r = raster.get();
+        let (hw, hh) = ((r.stride - 2) as f32 / 2.0, (r.rows - 2) as f32 / 2.0);
+        let m = s.m.map(|v| v * k);
+        let amp = s.warp[0] * px;
+        let ex = m[0].abs() * hw + m[1].abs() * hh + amp;
+        let ey = m[2].abs() * hw + m[3].abs() * hh + amp;
+        let det = m[0] * m[3] - m[1] * m[2];
+        let inv = [m[3] / det, -m[1] / det, -m[2] / det, m[0] / det];
+        let tau = std::f32::consts::TAU;
+        Placed {
+            raster,
+            inv,
+            rc: (hw + 1.0, hh + 1.0),
+            ex,
+            ey,
+            amp,
+            fy: tau / (s.warp[1] * px).max(1.0),
+            fx: tau / (s.warp[3] * px).max(1.0),
+            cx: 0.0,
+            cy: 0.0,
+        }
+    }
 }
 
 /// Width of the packed row and height of the tallest glyph.
-fn extent(glyphs: &[Raster], pack: f32) -> (f32, f32) {
+fn extent(glyphs: &[Placed], pack: f32) -> (f32, f32) {
     let Some(first) = glyphs.first() else {
         return (0.0, 0.0);
     };
@@ -377,22 +563,47 @@ fn luma([r, g, b]: [u8; 3]) -> f32 {
 /// A glyph colour: a saturated colour of the given hue (or a dark grey without
 /// `color`), dark on light backgrounds and light on dark ones.
 fn glyph_colour(rng: &mut impl Rng, color: bool, dark_bg: bool, hue: f32) -> [u8; 3] {
-    let (l_lo, l_hi) = if dark_bg { (0.68, 0.85) } else { (0.18, 0.42) };
+    let (l_lo, l_hi) = if dark_bg { (0.68, 0.85) } else { (0.2, 0.4) };
     let l = rng.random_range(l_lo..l_hi);
     if !color {
         let v = (l * 255.0) as u8;
         return [v, v, v];
     }
-    let s = rng.random_range(0.55f32..0.95);
+    let s = rng.random_range(0.6f32..0.95);
     let c = hsl(hue.rem_euclid(360.0), s, l);
     // Yellows and cyans are bright at any lightness: pull luma into range.
     let y = luma(c).max(1.0);
     let k = if dark_bg {
         (150.0 / y).max(1.0)
     } else {
-        (120.0 / y).min(1.0)
+        (110.0 / y).min(1.0)
     };
     c.map(|v| (v as f32 * k).round().clamp(0.0, 255.0) as u8)
+}
+
+fn rgb_hue([r, g, b]: [u8; 3]) -> f32 {
+    let (r, g, b) = (r as f32, g as f32, b as f32);
+    let (mx, mn) = (r.max(g).max(b), r.min(g).min(b));
+    let d = (mx - mn).max(1e-3);
+    let h = if mx == r {
+        ((g - b) / d).rem_euclid(6.0)
+    } else if mx == g {
+        (b - r) / d + 2.0
+    } else {
+        (r - g) / d + 4.0
+    };
+    h * 60.0
+}
+
+/// `c` moved to luma `l`: darkened, or mixed with white.
+fn match_luma(c: [u8; 3], l: f32) -> [u8; 3] {
+    let y = luma(c).max(1.0);
+    if y >= l {
+        c.map(|v| (v as f32 * l / y).round() as u8)
+    } else {
+        let t = (l - y) / (255.0 - y).max(1.0);
+        c.map(|v| (v as f32 + (255.0 - v as f32) * t).round() as u8)
+    }
 }
 
 fn hsl(h: f32, s: f32, l: f32) -> [u8; 3] {
@@ -412,95 +623,6 @@ fn hsl(h: f32, s: f32, l: f32) -> [u8; 3] {
     [to(r), to(g), to(b)]
 }
 
-/// A dark wavy band across the image; glyphs and curves inside it are drawn
-/// in a light colour, so their polarity flips where they cross its edges.
-struct Band {
-    top: Vec<f32>,
-    bot: Vec<f32>,
-    dark: [u8; 3],
-    light: [u8; 3],
-}
-
-impl Band {
-    fn new(
-        rng: &mut impl Rng,
-        width: u32,
-        height: u32,
-        cfg: &SceneConfig,
-        dark_bg: bool,
-        hue: f32,
-    ) -> Band {
-        let (w, h) = (width as f32, height as f32);
-        let bg = cfg.background.unwrap_or([255, 255, 255]);
-        let (dark, light) = if dark_bg {
-            (glyph_colour(rng, cfg.color, false, hue), bg)
-        } else {
-            let l = if cfg.background.is_some() {
-                bg
-            } else {
-                [250, 250, 250]
-            };
-            (glyph_colour(rng, cfg.color, false, hue), l)
-        };
-        // A band of 26-36 % of the height whose centre line drifts across.
-        let thick = h * rng.random_range(0.26f32..0.36);
-        let c0 = random_in(rng, h * 0.2, h * 0.8);
-        let c1 = random_in(rng, h * 0.2, h * 0.8);
-        let f = rng.random_range(0.8f32..1.6) * std::f32::consts::TAU / w;
-        let ph = phase(rng);
-        let wob = h * 0.12;
-        let mut top = Vec::with_capacity(width as usize);
-        let mut bot = Vec::with_capacity(width as usize);
-        for x in 0..width {
-            let t = x as f32 / w;
-            let centre = c0 + (c1 - c0) * t + wob * (x as f32 * f + ph).sin();
-            top.push(centre - thick / 2.0);
-            bot.push(centre + thick / 2.0);
-        }
-        Band {
-            top,
-            bot,
-            dark,
-            light,
-        }
-    }
-
-    fn fill(&self, img: &mut RgbaImage) {
-        let (width, height) = img.dimensions();
-        let buf: &mut [u8] = img.as_mut();
-        for x in 0..width {
-            let (t, b) = (self.top[x as usize], self.bot[x as usize]);
-            let y0 = (t - 1.0).floor().max(0.0) as u32;
-            let y1 = ((b + 1.0).ceil().max(0.0) as u32).min(height);
-            for y in y0..y1 {
-                let cy = y as f32 + 0.5;
-                let a = (cy - t + 0.5).clamp(0.0, 1.0) * (b - cy + 0.5).clamp(0.0, 1.0);
-                blend(buf, ((y * width + x) * 4) as usize, self.dark, a);
-            }
-        }
-    }
-
-    /// A band that covers nothing.
-    fn empty(self) -> Band {
-        let n = self.top.len();
-        Band {
-            top: vec![-1.0; n],
-            bot: vec![-1.0; n],
-            ..self
-        }
-    }
-
-    #[inline]
-    fn colour_at(&self, x: u32, y: u32, colour: [u8; 3]) -> [u8; 3] {
-        let cy = y as f32 + 0.5;
-        if cy > self.top[x as usize] && cy < self.bot[x as usize] {
-            self.light
-        } else {
-            colour
-        }
-    }
-}
-
 /// Blends `colour` at coverage `a` over the pixel at byte offset `i`.
 #[inline]
 fn blend(buf: &mut [u8], i: usize, colour: [u8; 3], a: f32) {
@@ -508,7 +630,14 @@ fn blend(buf: &mut [u8], i: usize, colour: [u8; 3], a: f32) {
         return;
     }
     let a = a.min(1.0);
-    let da = buf[i + 3] as f32 / 255.0;
+    let da = buf[i + 3] as f32 * (1.0 / 255.0);
+    if da >= 1.0 {
+        for c in 0..3 {
+            let d = buf[i + c] as f32;
+            buf[i + c] = (d + (colour[c] as f32 - d) * a + 0.5) as u8;
+        }
+        return;
+    }
     let out_a = a + da * (1.0 - a);
     if out_a <= 0.0 {
         return;
@@ -521,37 +650,46 @@ fn blend(buf: &mut [u8], i: usize, colour: [u8; 3], a: f32) {
     buf[i + 3] = (out_a * 255.0).round() as u8;
 }
 
-fn draw_glyph(
-    img: &mut RgbaImage,
-    g: &Raster,
-    cx: f32,
-    cy: f32,
-    colour: [u8; 3],
-    band: &Band,
-    (dx_of_y, dy_of_x): (&[f32], &[f32]),
-) {
+#[inline]
+fn bilinear(map: &[f32], stride: usize, o: usize, fu: f32, fv: f32) -> f32 {
+    let top = map[o] + (map[o + 1] - map[o]) * fu;
+    let bot = map[o + stride] + (map[o + stride + 1] - map[o + stride]) * fu;
+    top + (bot - top) * fv
+}
+
+/// Draws one placed glyph at opacity `alpha`.
+fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
     let (width, height) = img.dimensions();
-    let amp = 6.0;
-    let x0 = (cx - g.ex - amp).floor().max(0.0) as u32;
-    let x1 = ((cx + g.ex + amp).ceil() as u32).min(width);
-    let y0 = (cy - g.ey - amp).floor().max(0.0) as u32;
-    let y1 = ((cy + g.ey + amp).ceil() as u32).min(height);
-    let (hw, hh) = (g.bw as f32 / 2.0, g.bh as f32 / 2.0);
+    let r = g.raster.get();
+    let x0 = (g.cx - g.ex).floor().max(0.0) as u32;
+    let x1 = ((g.cx + g.ex).ceil().max(0.0) as u32).min(width);
+    let y0 = (g.cy - g.ey).floor().max(0.0) as u32;
+    let y1 = ((g.cy + g.ey).ceil().max(0.0) as u32).min(height);
+    if x0 >= x1 || y0 >= y1 {
+        return;
+    }
+    // Vertical shift by column, precomputed once per glyph.
+    let dy: Vec<f32> = (x0..x1)
+        .map(|x| g.amp * ((x as f32 + 0.5 - g.cx) * g.fx + s.warp[4]).sin())
+        .collect();
     let inv = g.inv;
-    let stride = g.stride;
-    let rows = g.bh + 2;
+    let (stride, rows) = (r.stride, r.rows);
+    let (rcx, rcy) = g.rc;
+    let [nx, ny, wa, wp] = s.split;
+    let norm = (nx * nx + ny * ny).sqrt().max(1e-3);
+    let (nx, ny) = (nx / norm, ny / norm);
+    let wave_f = std::f32::consts::TAU / rows as f32;
+    let wa = wa * rows as f32;
+    let bias = s.bias * rows as f32;
     let buf: &mut [u8] = img.as_mut();
     for y in y0..y1 {
-        let wy = y as f32 + 0.5;
-        let sx_shift = dx_of_y[y as usize];
-        for x in x0..x1 {
-            // Warp, then the glyph's inverse transform, into bitmap space.
-            let px = x as f32 + 0.5 + sx_shift - cx;
-            let py = wy + dy_of_x[x as usize] - cy;
-            // Bitmap coordinates of the sample, pixel centres at i + 0.5,
-            // offset by the one-pixel border.
-            let u = inv[0] * px + inv[1] * py + hw + 0.5;
-            let v = inv[2] * px + inv[3] * py + hh + 0.5;
+        let py0 = y as f32 + 0.5 - g.cy;
+        let dx = g.amp * (py0 * g.fy + s.warp[2]).sin();
+        for (j, x) in (x0..x1).enumerate() {
+            let px = x as f32 + 0.5 - g.cx - dx;
+            let py = py0 - dy[j];
+            let u = inv[0] * px + inv[1] * py + rcx - 0.5;
+            let v = inv[2] * px + inv[3] * py + rcy - 0.5;
             if u < 0.0 || v < 0.0 {
                 continue;
             }
@@ -561,78 +699,128 @@ fn draw_glyph(
             }
             let (fu, fv) = (u - iu as f32, v - iv as f32);
             let o = iv * stride + iu;
-            let top = g.cov[o] + (g.cov[o + 1] - g.cov[o]) * fu;
-            let bot = g.cov[o + stride] + (g.cov[o + stride + 1] - g.cov[o + stride]) * fu;
-            let a = top + (bot - top) * fv;
-            if a > 0.003 {
-                let c = band.colour_at(x, y, colour);
-                blend(buf, ((y * width + x) * 4) as usize, c, a);
+            let mut a = bilinear(&r.cov, stride, o, fu, fv);
+            if a <= 0.003 {
+                continue;
             }
+            let mut colour = s.colour;
+            match s.style {
+                Style::Solid => {}
+                Style::Hollow => a = (a - bilinear(&r.inner, stride, o, fu, fv)).max(0.0),
+                Style::Split => {
+                    let (du, dv) = (u - rcx, v - rcy);
+                    let along = -ny * du + nx * dv;
+                    if nx * du + ny * dv > wa * (along * wave_f + wp).sin() + bias {
+                        colour = s.second;
+                    }
+                }
+            }
+            blend(buf, ((y * width + x) * 4) as usize, colour, a * alpha);
         }
     }
 }
 
-/// A cubic Bézier stroke of width `thick`, antialiased by the distance to a
-/// polyline of the curve; coverage is the maximum over segments, blended once.
-fn draw_curve(img: &mut RgbaImage, p: [(f32, f32); 4], thick: f32, colour: [u8; 3]) {
-    const SEGMENTS: usize = 14;
+fn draw_tile(img: &mut RgbaImage, g: &Placed, colour: [u8; 3]) {
     let (width, height) = img.dimensions();
-    let at = |t: f32| {
-        let u = 1.0 - t;
-        let (a, b, c, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
-        (
-            a * p[0].0 + b * p[1].0 + c * p[2].0 + d * p[3].0,
-            a * p[0].1 + b * p[1].1 + c * p[2].1 + d * p[3].1,
-        )
-    };
-    let pts: Vec<(f32, f32)> = (0..=SEGMENTS)
-        .map(|s| at(s as f32 / SEGMENTS as f32))
-        .collect();
-    let half = thick / 2.0;
-    let pad = half + 1.0;
-    let (mut lx, mut ly, mut hx, mut hy) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for &(x, y) in &pts {
-        (lx, ly, hx, hy) = (lx.min(x), ly.min(y), hx.max(x), hy.max(y));
-    }
-    let bx0 = (lx - pad).floor().max(0.0) as u32;
-    let by0 = (ly - pad).floor().max(0.0) as u32;
-    let bx1 = ((hx + pad).ceil().max(0.0) as u32).min(width);
-    let by1 = ((hy + pad).ceil().max(0.0) as u32).min(height);
-    if bx0 >= bx1 || by0 >= by1 {
-        return;
-    }
-    let mw = (bx1 - bx0) as usize;
-    let mut mask = vec![0f32; mw * (by1 - by0) as usize];
-    for seg in pts.windows(2) {
-        let ((ax, ay), (bx, by)) = (seg[0], seg[1]);
-        let x0 = (ax.min(bx) - pad).floor().max(bx0 as f32) as u32;
-        let x1 = ((ax.max(bx) + pad).ceil().max(0.0) as u32).min(bx1);
-        let y0 = (ay.min(by) - pad).floor().max(by0 as f32) as u32;
-        let y1 = ((ay.max(by) + pad).ceil().max(0.0) as u32).min(by1);
-        let (dx, dy) = (bx - ax, by - ay);
-        let len2 = (dx * dx + dy * dy).max(1e-6);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let (qx, qy) = (x as f32 + 0.5 - ax, y as f32 + 0.5 - ay);
-                let t = ((qx * dx + qy * dy) / len2).clamp(0.0, 1.0);
-                let (ex, ey) = (qx - t * dx, qy - t * dy);
-                let a = half + 0.5 - (ex * ex + ey * ey).sqrt();
-                let m = &mut mask[(y - by0) as usize * mw + (x - bx0) as usize];
-                if a > *m {
-                    *m = a.min(1.0);
-                }
-            }
-        }
-    }
     let buf: &mut [u8] = img.as_mut();
-    for y in by0..by1 {
-        for x in bx0..bx1 {
-            let a = mask[(y - by0) as usize * mw + (x - bx0) as usize];
-            if a > 0.0 {
-                blend(buf, ((y * width + x) * 4) as usize, colour, a);
-            }
+    let (ex, ey) = (g.ex, g.ey);
+    let r = ex.min(ey) * 0.4;
+    let x0 = (g.cx - ex - 1.0).floor().max(0.0) as u32;
+    let x1 = ((g.cx + ex + 1.0).ceil().max(0.0) as u32).min(width);
+    let y0 = (g.cy - ey - 1.0).floor().max(0.0) as u32;
+    let y1 = ((g.cy + ey + 1.0).ceil().max(0.0) as u32).min(height);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let qx = ((x as f32 + 0.5 - g.cx).abs() - (ex - r)).max(0.0);
+            let qy = ((y as f32 + 0.5 - g.cy).abs() - (ey - r)).max(0.0);
+            let d = (qx * qx + qy * qy).sqrt() - r;
+            blend(
+                buf,
+                ((y * width + x) * 4) as usize,
+                colour,
+                (0.5 - d).clamp(0.0, 1.0),
+            );
         }
     }
+}
+
+/// Thin noise curves left to right across the code; each stretch of a curve
+/// takes the colour of the glyph nearest to it.
+fn draw_noise(
+    img: &mut RgbaImage,
+    count: u32,
+    glyphs: &[Placed],
+    shapes: &[Shape],
+    rng: &mut impl Rng,
+) {
+    const SEGMENTS: usize = 24;
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let colour_at = |x: f32| {
+        let i = glyphs
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1.cx - x).abs().total_cmp(&(b.1.cx - x).abs()))
+            .map_or(0, |(i, _)| i);
+        shapes[i].colour
+    };
+    for _ in 0..count {
+        let y = |rng: &mut _| random_in(rng, h * 0.2, h * 0.8);
+        let p = [
+            (random_in(rng, 0.0, w * 0.15), y(rng)),
+            (
+                random_in(rng, w * 0.2, w * 0.5),
+                random_in(rng, -h * 0.2, h * 1.2),
+            ),
+            (
+                random_in(rng, w * 0.5, w * 0.8),
+                random_in(rng, -h * 0.2, h * 1.2),
+            ),
+            (random_in(rng, w * 0.85, w), y(rng)),
+        ];
+        let at = |t: f32| {
+            let u = 1.0 - t;
+            let (a, b, c, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
+            (
+                a * p[0].0 + b * p[1].0 + c * p[2].0 + d * p[3].0,
+                a * p[0].1 + b * p[1].1 + c * p[2].1 + d * p[3].1,
+            )
+        };
+        let double = rng.random_bool(0.4);
+        let mut prev = at(0.0);
+        for i in 1..=SEGMENTS {
+            let next = at(i as f32 / SEGMENTS as f32);
+            let [r, g, b] = colour_at((prev.0 + next.0) / 2.0);
+            let (a, bb) = (
+                (prev.0.round() as i32, prev.1.round() as i32),
+                (next.0.round() as i32, next.1.round() as i32),
+            );
+            imageproc::drawing::draw_antialiased_line_segment_mut(
+                img,
+                a,
+                bb,
+                Rgba([r, g, b, 255]),
+                over,
+            );
+            if double {
+                imageproc::drawing::draw_antialiased_line_segment_mut(
+                    img,
+                    (a.0, a.1 + 1),
+                    (bb.0, bb.1 + 1),
+                    Rgba([r, g, b, 255]),
+                    over,
+                );
+            }
+            prev = next;
+        }
+    }
+}
+
+/// Source-over blending for imageproc's antialiased lines (`weight` is the
+/// line's coverage).
+fn over(line: Rgba<u8>, under: Rgba<u8>, weight: f32) -> Rgba<u8> {
+    let mut px = under.0;
+    blend(&mut px, 0, [line[0], line[1], line[2]], weight);
+    Rgba(px)
 }
 
 /// PNG with fast compression: RGB when opaque, RGBA when transparent.
