@@ -154,6 +154,29 @@ mod tests {
     }
 
     #[test]
+    fn every_symbol_is_equally_likely() {
+        // 26 symbols x 2000 expected draws each: one standard deviation is
+        // about 44, so a band of +-300 never fails by chance but catches any
+        // symbol drawn 15 % more or less often than the others.
+        let symbols = alphabet("");
+        let per_symbol = 2000;
+        let mut counts: HashMap<char, usize> = HashMap::new();
+        let draws = symbols.len() * per_symbol / cfg().size;
+        for _ in 0..draws {
+            for c in new_challenge(&cfg()).answer.chars() {
+                *counts.entry(c).or_default() += 1;
+            }
+        }
+        assert_eq!(counts.len(), symbols.len());
+        for (symbol, count) in counts {
+            assert!(
+                count.abs_diff(per_symbol) < 300,
+                "{symbol} drawn {count} times"
+            );
+        }
+    }
+
+    #[test]
     fn alphabet_matches_symbol_table() {
         let forms: String = alphabet("")
             .iter()
