@@ -116,8 +116,26 @@ fn parse_args() -> Result<Options, String> {
     Ok(opts)
 }
 
-/// `events/<name>.json`, else the first `events/<name>-*.json` by name.
+/// The event each function is started with unless the command line names one.
+const DEFAULT_EVENTS: &[(&str, &str)] = &[
+    ("create-captcha", "create-captcha.json"),
+    ("refresh-captcha", "refresh-captcha.json"),
+    ("verify-captcha", "verify-captcha.json"),
+    ("wx-login", "wx-login.json"),
+    ("session", "session-get.json"),
+    ("authorizer", "authorizer-request.json"),
+    ("verify-ticket", "ticket-verify.json"),
+];
+
+/// The function's entry in [`DEFAULT_EVENTS`], else `events/<name>.json`,
+/// else the first `events/<name>-*.json` by name.
 fn default_event(events_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    if let Some((_, file)) = DEFAULT_EVENTS.iter().find(|(f, _)| *f == name) {
+        let path = events_dir.join(file);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
     let exact = events_dir.join(format!("{name}.json"));
     if exact.is_file() {
         return Ok(exact);
