@@ -152,8 +152,8 @@ fn default_event(events_dir: &Path, name: &str) -> Result<PathBuf, String> {
         .collect();
     candidates.sort();
     candidates.into_iter().next().ok_or(format!(
-        "no event for {name}: expected {} or {name}-*.json there",
-        exact.display()
+        "no event for {name} in {}: name one as {name}=FILE.json",
+        events_dir.display()
     ))
 }
 
