@@ -3,3 +3,5 @@
 
 pub mod serve;
 pub mod server;
+pub mod wechat_emulator;
+pub mod tencent_emulator;

@@ -6,5 +6,7 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod store;
+pub mod tencent;
+pub mod wechat;
 
 pub use error::{ApiError, StoreError};

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 pub use crate::error::StoreError;
 
+pub mod dynamo;
 pub mod memory;
 
 /// The table's partition key attribute (a string).

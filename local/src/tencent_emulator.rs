@@ -1,0 +1,852 @@
+//! An emulator of the Tencent Cloud Captcha API 3.0 (`captcha.tencentcloudapi.com`,
+//! version `2019-07-22`) for the dev server and the tests, over loopback.
+//!
+//! It checks what the real API checks, for real:
+//!
+//! - `POST /` with `Authorization: TC3-HMAC-SHA256 Credential=<id>/<date>/captcha/tc3_request,
+//!   SignedHeaders=…, Signature=…`, recomputed with [`gatehouse::tencent::tc3`] over the
+//!   method, query, every signed header as received and the body byte for byte
+//!   (`content-type` and `host` must be signed). Errors, as `{"Response":{"Error":{…},"RequestId":…}}`
+//!   with HTTP 200 like the real API:
+//!   `AuthFailure.InvalidAuthorization` (header missing or malformed),
+//!   `AuthFailure.SecretIdNotFound` (another SecretId),
+//!   `AuthFailure.SignatureExpire` (`X-TC-Timestamp` more than 5 minutes off the emulator's clock),
+//!   `AuthFailure.SignatureFailure` (wrong signature, date or service in the credential),
+//!   `InvalidAction` (`X-TC-Action` not `DescribeCaptchaResult`/`DescribeCaptchaMiniResult`),
+//!   `NoSuchVersion` (`X-TC-Version` not `2019-07-22`), `MissingParameter`,
+//!   `UnknownParameter`, `InvalidParameter` (`CaptchaType`/`CaptchaAppId` not JSON integers,
+//!   body not a JSON object), `InvalidParameterValue` (`CaptchaType` ≠ 9).
+//! - `CaptchaAppId` other than the configured one → `CaptchaCode` 16;
+//!   `AppSecretKey` other than the configured one → 100.
+//! - Tickets are issued as the captcha front end would issue them: `POST /emulator/ticket`
+//!   answers `{"ret":0,"ticket":"t03…","randstr":"@…","appid":"<CaptchaAppId>"}` (the shape of
+//!   the web `TencentCaptcha` callback; CORS open for the demo page), or
+//!   [`TencentEmulator::issue_ticket`] from Rust. An issued ticket lives 5 minutes
+//!   (then 8), passes once (then 9), and with `DescribeCaptchaResult` needs its own
+//!   randstr (else 7, which does not use the ticket up). An unknown ticket is 15.
+//!
+//! Ticket patterns that force an answer (after the signature, parameter, app id and
+//! secret key checks; the same answer every time; append `~anything` to make
+//! distinct tickets of one pattern, e.g. `force-pass~2`):
+//!
+//! | ticket | answer |
+//! |---|---|
+//! | `force-pass` | `CaptchaCode` 1, `EvilLevel` 0 |
+//! | `force-evil` | `CaptchaCode` 1, `EvilLevel` 100 |
+//! | `force-<n>` (e.g. `force-7`, `force-8`, `force-9`, `force-15`, `force-16`, `force-100`) | `CaptchaCode` n |
+//! | `force-error` / `force-error-<Code>` | `Response.Error` with `InternalError` / `<Code>` |
+//! | `force-slow` | `CaptchaCode` 1 after [`SLOW_ANSWER`] (longer than the client's 5 s time-out) |
+//! | `force-notjson` | HTTP 200 with an HTML body |
+//! | `force-status-<n>` (e.g. `force-status-500`) | HTTP n, plain-text body |
+//! | `force-huge` | HTTP 200 with a JSON body over 64 KiB |
+//!
+//! [`TencentEmulator::calls`] counts every request to `POST /`, so tests can
+//! assert that a reused ticket made no call.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use gatehouse::clock::Clock;
+use gatehouse::tencent::client::{ACTION_MINI_RESULT, ACTION_RESULT, API_VERSION, SERVICE};
+use gatehouse::tencent::tc3;
+use http::{Method, StatusCode};
+use hyper::body::Bytes;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::{Map, Value, json};
+
+use crate::serve::{HttpResponse, Served, plain, serve, with_body};
+
+/// How long an issued ticket can be verified.
+pub const TICKET_LIFETIME_MS: i64 = 5 * 60 * 1000;
+/// How far `X-TC-Timestamp` may be from the emulator's clock.
+pub const TIMESTAMP_WINDOW_SECS: i64 = 5 * 60;
+/// How long `force-slow` takes to answer.
+pub const SLOW_ANSWER: Duration = Duration::from_secs(8);
+/// Where the front end's tickets are issued.
+pub const ISSUE_PATH: &str = "/emulator/ticket";
+/// Body parameters the real actions accept.
+const KNOWN_PARAMETERS: [&str; 11] = [
+    "CaptchaType",
+    "Ticket",
+    "UserIp",
+    "Randstr",
+    "CaptchaAppId",
+    "AppSecretKey",
+    "BusinessId",
+    "SceneId",
+    "MacAddress",
+    "Imei",
+    "NeedGetCaptchaTime",
+];
+
+/// The account and captcha app the emulator plays.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    pub secret_id: String,
+    pub secret_key: String,
+    pub captcha_app_id: u64,
+    pub app_secret_key: String,
+    /// The emulator's time: ticket lifetimes and the timestamp window.
+    pub clock: Clock,
+}
+
+/// A ticket as the captcha front end hands it to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTicket {
+    pub ticket: String,
+    pub randstr: String,
+}
+
+struct TicketState {
+    randstr: String,
+    issued_ms: i64,
+    used: bool,
+}
+
+struct State {
+    config: EmulatorConfig,
+    tickets: Mutex<HashMap<String, TicketState>>,
+    calls: AtomicUsize,
+    request_seq: AtomicU64,
+}
+
+/// A running emulator; stops when dropped.
+pub struct TencentEmulator {
+    served: Served,
+    state: Arc<State>,
+}
+
+impl TencentEmulator {
+    /// Starts on a free loopback port with the system clock.
+    pub async fn start(
+        secret_id: &str,
+        secret_key: &str,
+        captcha_app_id: u64,
+        app_secret_key: &str,
+    ) -> std::io::Result<Self> {
+        Self::start_with(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            EmulatorConfig {
+                secret_id: secret_id.to_owned(),
+                secret_key: secret_key.to_owned(),
+                captcha_app_id,
+                app_secret_key: app_secret_key.to_owned(),
+                clock: Clock::system(),
+            },
+        )
+        .await
+    }
+
+    /// Starts on `addr` (port 0 for a free one) with the given config and clock.
+    pub async fn start_with(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Self> {
+        let state = Arc::new(State {
+            config,
+            tickets: Mutex::new(HashMap::new()),
+            calls: AtomicUsize::new(0),
+            request_seq: AtomicU64::new(0),
+        });
+        let shared = Arc::clone(&state);
+        let served = serve(addr, move |req, _peer| {
+            let state = Arc::clone(&shared);
+            async move { state.handle(req).await }
+        })
+        .await?;
+        Ok(Self { served, state })
+    }
+
+    /// `http://127.0.0.1:<port>`: the value for `TENCENT_CAPTCHA_ENDPOINT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.served.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.served.addr
+    }
+
+    /// Issues a fresh ticket and randstr, as a solved captcha would.
+    pub fn issue_ticket(&self) -> IssuedTicket {
+        self.state.issue()
+    }
+
+    /// Requests received at `POST /` (the API) so far.
+    pub fn calls(&self) -> usize {
+        self.state.calls.load(Ordering::SeqCst)
+    }
+}
+
+fn json_answer(body: &Value) -> HttpResponse {
+    with_body(StatusCode::OK, "application/json", body.to_string())
+}
+
+impl State {
+    fn issue(&self) -> IssuedTicket {
+        let mut rng = rand::rng();
+        let ticket: String = (&mut rng)
+            .sample_iter(Alphanumeric)
+            .take(96)
+            .map(char::from)
+            .collect();
+        let randstr: String = (&mut rng)
+            .sample_iter(Alphanumeric)
+            .take(8)
+            .map(char::from)
+            .collect();
+        let issued = IssuedTicket {
+            ticket: format!("t03{ticket}"),
+            randstr: format!("@{randstr}"),
+        };
+        self.tickets_lock().insert(
+            issued.ticket.clone(),
+            TicketState {
+                randstr: issued.randstr.clone(),
+                issued_ms: self.config.clock.now_ms(),
+                used: false,
+            },
+        );
+        issued
+    }
+
+    fn tickets_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TicketState>> {
+        self.tickets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Ordering::SeqCst);
+        format!("emu-{:08x}-0000-4000-8000-{n:012x}", std::process::id())
+    }
+
+    async fn handle(&self, req: http::Request<Bytes>) -> HttpResponse {
+        match (req.method(), req.uri().path()) {
+            (&Method::POST, "/") => {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                self.api(&req).await
+            }
+            (_, "/") => {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                self.error("UnsupportedOperation", "the emulator answers POST only")
+            }
+            (&Method::POST, ISSUE_PATH) => {
+                let issued = self.issue();
+                let mut response = json_answer(&json!({
+                    "ret": 0,
+                    "ticket": issued.ticket,
+                    "randstr": issued.randstr,
+                    "appid": self.config.captcha_app_id.to_string(),
+                }));
+                allow_cors(&mut response);
+                response
+            }
+            (&Method::OPTIONS, ISSUE_PATH) => {
+                let mut response = plain(StatusCode::NO_CONTENT, "");
+                allow_cors(&mut response);
+                response
+            }
+            _ => plain(StatusCode::NOT_FOUND, "not an emulated route"),
+        }
+    }
+
+    fn error(&self, code: &str, message: &str) -> HttpResponse {
+        json_answer(&json!({
+            "Response": {
+                "Error": {"Code": code, "Message": message},
+                "RequestId": self.request_id(),
+            }
+        }))
+    }
+
+    fn verdict(&self, captcha_code: i64, evil_level: Option<i64>) -> HttpResponse {
+        let mut response = Map::new();
+        response.insert("CaptchaCode".into(), json!(captcha_code));
+        response.insert("CaptchaMsg".into(), json!(captcha_message(captcha_code)));
+        if let Some(level) = evil_level {
+            response.insert("EvilLevel".into(), json!(level));
+            response.insert(
+                "GetCaptchaTime".into(),
+                json!(self.config.clock.now_ms() / 1000),
+            );
+        }
+        response.insert("RequestId".into(), json!(self.request_id()));
+        json_answer(&json!({ "Response": response }))
+    }
+
+    async fn api(&self, req: &http::Request<Bytes>) -> HttpResponse {
+        let action = match self.authenticate(req) {
+            Ok(action) => action,
+            Err((code, message)) => return self.error(code, message),
+        };
+        let params = match parse_params(req.body(), action) {
+            Ok(params) => params,
+            Err((code, message)) => return self.error(code, &message),
+        };
+        // The mini-program action answers without EvilLevel.
+        let evil = |level: i64| (action == ACTION_RESULT).then_some(level);
+        if params.captcha_app_id != self.config.captcha_app_id {
+            return self.verdict(16, None);
+        }
+        if params.app_secret_key != self.config.app_secret_key {
+            return self.verdict(100, None);
+        }
+        if let Some(pattern) = params.ticket.strip_prefix("force-") {
+            let pattern = pattern.split('~').next().unwrap_or_default();
+            return self.forced(pattern, evil(0), evil(100)).await;
+        }
+        let now_ms = self.config.clock.now_ms();
+        let mut tickets = self.tickets_lock();
+        let Some(ticket) = tickets.get_mut(&params.ticket) else {
+            return self.verdict(15, None);
+        };
+        if now_ms >= ticket.issued_ms + TICKET_LIFETIME_MS {
+            return self.verdict(8, None);
+        }
+        if ticket.used {
+            return self.verdict(9, None);
+        }
+        if let Some(randstr) = &params.randstr
+            && *randstr != ticket.randstr
+        {
+            return self.verdict(7, None);
+        }
+        ticket.used = true;
+        drop(tickets);
+        self.verdict(1, evil(0))
+    }
+
+    async fn forced(
+        &self,
+        pattern: &str,
+        pass_level: Option<i64>,
+        evil_level: Option<i64>,
+    ) -> HttpResponse {
+        match pattern {
+            "pass" => self.verdict(1, pass_level),
+            "evil" => self.verdict(1, evil_level),
+            "error" => self.error("InternalError", "forced by the emulator"),
+            "slow" => {
+                tokio::time::sleep(SLOW_ANSWER).await;
+                self.verdict(1, pass_level)
+            }
+            "notjson" => with_body(
+                StatusCode::OK,
+                "text/html",
+                "<html><body>502 Bad Gateway</body></html>",
+            ),
+            "huge" => {
+                let padding = "x".repeat(100 * 1024);
+                json_answer(&json!({"Response": {"CaptchaCode": 1, "CaptchaMsg": padding}}))
+            }
+            other => {
+                if let Some(code) = other.strip_prefix("error-") {
+                    return self.error(code, "forced by the emulator");
+                }
+                if let Some(status) = other
+                    .strip_prefix("status-")
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                {
+                    return plain(status, "forced status");
+                }
+                match other.parse::<i64>() {
+                    Ok(code) => self.verdict(code, if code == 1 { pass_level } else { None }),
+                    Err(_) => self.verdict(15, None),
+                }
+            }
+        }
+    }
+
+    /// Checks the signature, its freshness and the X-TC-* headers; returns
+    /// the action.
+    fn authenticate(
+        &self,
+        req: &http::Request<Bytes>,
+    ) -> Result<&'static str, (&'static str, &'static str)> {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let auth = header("authorization")
+            .and_then(tc3::parse_authorization)
+            .ok_or((
+                "AuthFailure.InvalidAuthorization",
+                "Authorization is missing or not TC3-HMAC-SHA256",
+            ))?;
+        let timestamp = header("x-tc-timestamp")
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .ok_or((
+                "AuthFailure.InvalidAuthorization",
+                "X-TC-Timestamp is missing or not an integer",
+            ))?;
+        let now_secs = self.config.clock.now_ms().div_euclid(1000);
+        if (now_secs - timestamp).abs() > TIMESTAMP_WINDOW_SECS {
+            return Err((
+                "AuthFailure.SignatureExpire",
+                "X-TC-Timestamp is more than 5 minutes off",
+            ));
+        }
+        if auth.secret_id != self.config.secret_id {
+            return Err(("AuthFailure.SecretIdNotFound", "the SecretId is not found"));
+        }
+        let signature_failure = (
+            "AuthFailure.SignatureFailure",
+            "the provided credentials could not be validated",
+        );
+        if auth.service != SERVICE || auth.date != tc3::utc_date(timestamp) {
+            return Err(signature_failure);
+        }
+        let signed = &auth.signed_headers;
+        if !signed.iter().any(|h| h == "content-type") || !signed.iter().any(|h| h == "host") {
+            return Err(signature_failure);
+        }
+        let mut values = Vec::with_capacity(signed.len());
+        for name in signed {
+            values.push((name.as_str(), header(name).ok_or(signature_failure)?));
+        }
+        let expected = tc3::sign(
+            &self.config.secret_key,
+            &tc3::SignInput {
+                method: req.method().as_str(),
+                uri: req.uri().path(),
+                query: req.uri().query().unwrap_or(""),
+                headers: &values,
+                payload: req.body(),
+                service: SERVICE,
+                timestamp,
+            },
+        );
+        // The header lists names in the order the client signed them: that
+        // order must be the sorted one the canonical request uses.
+        if expected.signed_headers != signed.join(";")
+            || !tc3::signatures_match(&expected.signature, &auth.signature)
+        {
+            return Err(signature_failure);
+        }
+        let action = match header("x-tc-action") {
+            Some(ACTION_RESULT) => ACTION_RESULT,
+            Some(ACTION_MINI_RESULT) => ACTION_MINI_RESULT,
+            _ => return Err(("InvalidAction", "the action is not emulated")),
+        };
+        if header("x-tc-version") != Some(API_VERSION) {
+            return Err(("NoSuchVersion", "X-TC-Version must be 2019-07-22"));
+        }
+        if !header("content-type").is_some_and(|ct| ct.starts_with("application/json")) {
+            return Err(("InvalidParameter", "Content-Type must be application/json"));
+        }
+        Ok(action)
+    }
+}
+
+fn allow_cors(response: &mut HttpResponse) {
+    let headers = response.headers_mut();
+    headers.insert(
+        "access-control-allow-origin",
+        http::HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        "access-control-allow-methods",
+        http::HeaderValue::from_static("POST, OPTIONS"),
+    );
+}
+
+struct Params {
+    ticket: String,
+    randstr: Option<String>,
+    captcha_app_id: u64,
+    app_secret_key: String,
+}
+
+fn parse_params(body: &[u8], action: &str) -> Result<Params, (&'static str, String)> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        return Err((
+            "InvalidParameter",
+            "the body is not a JSON object".to_owned(),
+        ));
+    };
+    if let Some(unknown) = map.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
+        return Err(("UnknownParameter", format!("unknown parameter {unknown}")));
+    }
+    if action == ACTION_MINI_RESULT && map.contains_key("Randstr") {
+        return Err((
+            "UnknownParameter",
+            "DescribeCaptchaMiniResult takes no Randstr".to_owned(),
+        ));
+    }
+    let integer = |name: &str| -> Result<u64, (&'static str, String)> {
+        match map.get(name) {
+            None => Err(("MissingParameter", format!("{name} is required"))),
+            Some(v) => v
+                .as_u64()
+                .ok_or(("InvalidParameter", format!("{name} must be an integer"))),
+        }
+    };
+    let string = |name: &str| -> Result<String, (&'static str, String)> {
+        match map.get(name) {
+            None => Err(("MissingParameter", format!("{name} is required"))),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(("InvalidParameter", format!("{name} must be a string"))),
+        }
+    };
+    if integer("CaptchaType")? != 9 {
+        return Err(("InvalidParameterValue", "CaptchaType must be 9".to_owned()));
+    }
+    let captcha_app_id = integer("CaptchaAppId")?;
+    let ticket = string("Ticket")?;
+    string("UserIp")?;
+    let app_secret_key = string("AppSecretKey")?;
+    let randstr = if action == ACTION_RESULT {
+        Some(string("Randstr")?)
+    } else {
+        None
+    };
+    Ok(Params {
+        ticket,
+        randstr,
+        captcha_app_id,
+        app_secret_key,
+    })
+}
+
+/// `CaptchaMsg` for a `CaptchaCode`, as the real API words them.
+pub fn captcha_message(code: i64) -> &'static str {
+    match code {
+        1 => "OK",
+        6 => "first sig failed",
+        7 => "captcha no match",
+        8 => "verify timeout",
+        9 => "Sequnce repeat",
+        10 => "Sequnce invalid",
+        12 => "sig len error",
+        13 => "verify ip no match",
+        15 => "decrypt fail",
+        16 => "appid-ticket mismatch",
+        21 => "diff",
+        25 => "bad visitor",
+        26 => "system internal error",
+        100 => "appid-secretkey-ticket mismatch",
+        _ => "forced by the emulator",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "AKIDemulator";
+    const KEY: &str = "emulator-secret-key";
+    const APP: u64 = 190_000_001;
+    const APP_KEY: &str = "app-secret-key";
+    const T0: i64 = 1_700_000_000_000;
+
+    fn state(clock: Clock) -> State {
+        State {
+            config: EmulatorConfig {
+                secret_id: ID.into(),
+                secret_key: KEY.into(),
+                captcha_app_id: APP,
+                app_secret_key: APP_KEY.into(),
+                clock,
+            },
+            tickets: Mutex::new(HashMap::new()),
+            calls: AtomicUsize::new(0),
+            request_seq: AtomicU64::new(0),
+        }
+    }
+
+    struct Call<'a> {
+        action: &'a str,
+        version: &'a str,
+        body: Value,
+        timestamp: i64,
+        secret_id: &'a str,
+        secret_key: &'a str,
+    }
+
+    impl<'a> Call<'a> {
+        fn new(action: &'a str, body: Value) -> Self {
+            Self {
+                action,
+                version: API_VERSION,
+                body,
+                timestamp: T0 / 1000,
+                secret_id: ID,
+                secret_key: KEY,
+            }
+        }
+
+        fn request(&self) -> http::Request<Bytes> {
+            let payload = self.body.to_string();
+            let content_type = "application/json; charset=utf-8";
+            let host = "127.0.0.1:9";
+            let signed = tc3::sign(
+                self.secret_key,
+                &tc3::SignInput {
+                    method: "POST",
+                    uri: "/",
+                    query: "",
+                    headers: &[
+                        ("content-type", content_type),
+                        ("host", host),
+                        ("x-tc-action", self.action),
+                    ],
+                    payload: payload.as_bytes(),
+                    service: SERVICE,
+                    timestamp: self.timestamp,
+                },
+            );
+            http::Request::post("/")
+                .header("host", host)
+                .header("content-type", content_type)
+                .header("x-tc-action", self.action)
+                .header("x-tc-version", self.version)
+                .header("x-tc-timestamp", self.timestamp.to_string())
+                .header(
+                    "authorization",
+                    signed.authorization(self.secret_id, SERVICE),
+                )
+                .body(Bytes::from(payload))
+                .unwrap()
+        }
+    }
+
+    fn web_body(ticket: &str, randstr: &str) -> Value {
+        json!({"CaptchaType": 9, "Ticket": ticket, "UserIp": "203.0.113.9",
+               "Randstr": randstr, "CaptchaAppId": APP, "AppSecretKey": APP_KEY})
+    }
+
+    async fn answer(state: &State, req: http::Request<Bytes>) -> (StatusCode, Value) {
+        let response = state.handle(req).await;
+        let status = response.status();
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn code(state: &State, call: &Call<'_>) -> Value {
+        let (status, body) = answer(state, call.request()).await;
+        assert_eq!(status, StatusCode::OK);
+        let response = &body["Response"];
+        assert!(response["RequestId"].is_string(), "{body}");
+        if response["Error"].is_object() {
+            response["Error"]["Code"].clone()
+        } else {
+            response["CaptchaCode"].clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn issued_ticket_passes_once_with_its_randstr() {
+        let st = state(Clock::manual(T0));
+        let issued = st.issue();
+        let wrong = Call::new(ACTION_RESULT, web_body(&issued.ticket, "@wrong"));
+        assert_eq!(code(&st, &wrong).await, 7);
+        let right = Call::new(ACTION_RESULT, web_body(&issued.ticket, &issued.randstr));
+        let (_, body) = answer(&st, right.request()).await;
+        assert_eq!(body["Response"]["CaptchaCode"], 1);
+        assert_eq!(body["Response"]["CaptchaMsg"], "OK");
+        assert_eq!(body["Response"]["EvilLevel"], 0);
+        assert_eq!(code(&st, &right).await, 9);
+        let unknown = Call::new(ACTION_RESULT, web_body("t03unknown", "@x"));
+        assert_eq!(code(&st, &unknown).await, 15);
+        assert_eq!(st.calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn mini_program_action_takes_no_randstr_and_sends_no_evil_level() {
+        let st = state(Clock::manual(T0));
+        let issued = st.issue();
+        let body = json!({"CaptchaType": 9, "Ticket": issued.ticket, "UserIp": "203.0.113.9",
+                          "CaptchaAppId": APP, "AppSecretKey": APP_KEY});
+        let (_, answer_body) = answer(&st, Call::new(ACTION_MINI_RESULT, body).request()).await;
+        assert_eq!(answer_body["Response"]["CaptchaCode"], 1);
+        assert!(answer_body["Response"].get("EvilLevel").is_none());
+        let with_randstr = Call::new(ACTION_MINI_RESULT, web_body("force-pass", "@r"));
+        assert_eq!(code(&st, &with_randstr).await, "UnknownParameter");
+    }
+
+    #[tokio::test]
+    async fn tickets_expire_after_five_minutes() {
+        let clock = Clock::manual(T0);
+        let st = state(clock.clone());
+        let issued = st.issue();
+        clock.advance(TICKET_LIFETIME_MS);
+        let mut call = Call::new(ACTION_RESULT, web_body(&issued.ticket, &issued.randstr));
+        call.timestamp = clock.now_ms() / 1000;
+        assert_eq!(code(&st, &call).await, 8);
+
+        let fresh = st.issue();
+        clock.advance(TICKET_LIFETIME_MS - 1);
+        let mut call = Call::new(ACTION_RESULT, web_body(&fresh.ticket, &fresh.randstr));
+        call.timestamp = clock.now_ms() / 1000;
+        assert_eq!(code(&st, &call).await, 1);
+    }
+
+    #[tokio::test]
+    async fn timestamp_window_is_five_minutes_either_way() {
+        let st = state(Clock::manual(T0));
+        for (offset, want) in [
+            (-TIMESTAMP_WINDOW_SECS, json!(1)),
+            (TIMESTAMP_WINDOW_SECS, json!(1)),
+            (
+                -TIMESTAMP_WINDOW_SECS - 1,
+                json!("AuthFailure.SignatureExpire"),
+            ),
+            (
+                TIMESTAMP_WINDOW_SECS + 1,
+                json!("AuthFailure.SignatureExpire"),
+            ),
+        ] {
+            let mut call = Call::new(ACTION_RESULT, web_body("force-pass", "@r"));
+            call.timestamp = T0 / 1000 + offset;
+            assert_eq!(code(&st, &call).await, want, "offset {offset}");
+        }
+    }
+
+    #[tokio::test]
+    async fn signature_credentials_and_headers_are_checked_for_real() {
+        let st = state(Clock::manual(T0));
+        let body = web_body("force-pass", "@r");
+
+        let mut wrong_key = Call::new(ACTION_RESULT, body.clone());
+        wrong_key.secret_key = "another-key";
+        assert_eq!(code(&st, &wrong_key).await, "AuthFailure.SignatureFailure");
+
+        let mut wrong_id = Call::new(ACTION_RESULT, body.clone());
+        wrong_id.secret_id = "AKIDother";
+        assert_eq!(code(&st, &wrong_id).await, "AuthFailure.SecretIdNotFound");
+
+        let good = Call::new(ACTION_RESULT, body.clone());
+        let (parts, _) = good.request().into_parts();
+        let tampered = http::Request::from_parts(
+            parts,
+            Bytes::from(web_body("force-pass~x", "@r").to_string()),
+        );
+        let (_, answer_body) = answer(&st, tampered).await;
+        assert_eq!(
+            answer_body["Response"]["Error"]["Code"],
+            "AuthFailure.SignatureFailure"
+        );
+
+        // A signed header changed after signing (action lower-cased is the
+        // same canonical value, another host is not).
+        let mut req = good.request();
+        req.headers_mut()
+            .insert("host", http::HeaderValue::from_static("evil.example"));
+        let (_, answer_body) = answer(&st, req).await;
+        assert_eq!(
+            answer_body["Response"]["Error"]["Code"],
+            "AuthFailure.SignatureFailure"
+        );
+
+        let mut req = good.request();
+        req.headers_mut().remove("authorization");
+        let (_, answer_body) = answer(&st, req).await;
+        assert_eq!(
+            answer_body["Response"]["Error"]["Code"],
+            "AuthFailure.InvalidAuthorization"
+        );
+
+        let mut old_version = Call::new(ACTION_RESULT, body.clone());
+        old_version.version = "2018-01-01";
+        assert_eq!(code(&st, &old_version).await, "NoSuchVersion");
+
+        let other_action = Call::new("DescribeInstances", body);
+        assert_eq!(code(&st, &other_action).await, "InvalidAction");
+        assert_eq!(code(&st, &good).await, 1);
+    }
+
+    #[tokio::test]
+    async fn parameters_must_have_their_types() {
+        let st = state(Clock::manual(T0));
+        let mut as_string = web_body("force-pass", "@r");
+        as_string["CaptchaAppId"] = json!(APP.to_string());
+        let mut type_string = web_body("force-pass", "@r");
+        type_string["CaptchaType"] = json!("9");
+        let mut type_eight = web_body("force-pass", "@r");
+        type_eight["CaptchaType"] = json!(8);
+        let mut no_randstr = web_body("force-pass", "@r");
+        no_randstr.as_object_mut().unwrap().remove("Randstr");
+        let mut extra = web_body("force-pass", "@r");
+        extra["Secret"] = json!(1);
+        for (body, want) in [
+            (as_string, "InvalidParameter"),
+            (type_string, "InvalidParameter"),
+            (type_eight, "InvalidParameterValue"),
+            (no_randstr, "MissingParameter"),
+            (extra, "UnknownParameter"),
+            (json!([1]), "InvalidParameter"),
+        ] {
+            assert_eq!(code(&st, &Call::new(ACTION_RESULT, body)).await, want);
+        }
+    }
+
+    #[tokio::test]
+    async fn app_id_and_app_secret_key_mismatches_are_16_and_100() {
+        let st = state(Clock::manual(T0));
+        let mut other_app = web_body("force-pass", "@r");
+        other_app["CaptchaAppId"] = json!(APP + 1);
+        assert_eq!(code(&st, &Call::new(ACTION_RESULT, other_app)).await, 16);
+        let mut other_key = web_body("force-pass", "@r");
+        other_key["AppSecretKey"] = json!("nope");
+        assert_eq!(code(&st, &Call::new(ACTION_RESULT, other_key)).await, 100);
+    }
+
+    #[tokio::test]
+    async fn forced_patterns_answer_as_documented() {
+        let st = state(Clock::manual(T0));
+        for (ticket, want) in [
+            ("force-pass", json!(1)),
+            ("force-pass~2", json!(1)),
+            ("force-7", json!(7)),
+            ("force-8", json!(8)),
+            ("force-9", json!(9)),
+            ("force-15", json!(15)),
+            ("force-16", json!(16)),
+            ("force-100", json!(100)),
+            ("force-error", json!("InternalError")),
+            ("force-error-LimitExceeded", json!("LimitExceeded")),
+        ] {
+            let call = Call::new(ACTION_RESULT, web_body(ticket, "@r"));
+            assert_eq!(code(&st, &call).await, want, "{ticket}");
+        }
+        let (_, evil) = answer(
+            &st,
+            Call::new(ACTION_RESULT, web_body("force-evil", "@r")).request(),
+        )
+        .await;
+        assert_eq!(evil["Response"]["EvilLevel"], 100);
+        let (status, _) = answer(
+            &st,
+            Call::new(ACTION_RESULT, web_body("force-status-500", "@r")).request(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, body) = answer(
+            &st,
+            Call::new(ACTION_RESULT, web_body("force-notjson", "@r")).request(),
+        )
+        .await;
+        assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    }
+
+    #[tokio::test]
+    async fn ticket_endpoint_issues_tickets_in_the_callback_shape() {
+        let st = state(Clock::manual(T0));
+        let req = http::Request::post(ISSUE_PATH).body(Bytes::new()).unwrap();
+        let (status, body) = answer(&st, req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["ret"], 0);
+        assert_eq!(body["appid"], APP.to_string());
+        let ticket = body["ticket"].as_str().unwrap();
+        let randstr = body["randstr"].as_str().unwrap();
+        let call = Call::new(ACTION_RESULT, web_body(ticket, randstr));
+        assert_eq!(code(&st, &call).await, 1);
+        assert_eq!(
+            st.calls.load(Ordering::SeqCst),
+            1,
+            "issuing is not an API call"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! How many DynamoDB requests each store operation makes, counted by an SDK
+//! interceptor on a client pointed at DynamoDB Local: a successful create,
+//! refresh and verify are one request each (the store's documented numbers).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use gatehouse::store::dynamo::DynamoStore;
+use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store, VerifyOutcome};
+
+/// Counts every HTTP request the client transmits (retries included).
+#[derive(Debug, Clone, Default)]
+struct RequestCounter(Arc<AtomicUsize>);
+
+impl RequestCounter {
+    fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Now, when the test binary started: DynamoDB Local deletes rows whose TTL
+/// has passed, so the rows' times must be real ones.
+static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+});
+
+fn captcha(code: &str) -> CaptchaRecord {
+    CaptchaRecord {
+        device_uuid: "dev-1".into(),
+        scene: "login".into(),
+        code: code.into(),
+        state: CaptchaState::Pending,
+        ip: "198.51.100.4".into(),
+        created_date: *NOW,
+        expired_date: *NOW + 180_000,
+        attempts: 0,
+    }
+}
+
+async fn counted_store() -> (DynamoStore, RequestCounter) {
+    let local = gatehouse_e2e::dynamodb_local().await;
+    let counter = RequestCounter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        local.config_builder().interceptor(counter.clone()).build(),
+    );
+    let table = local.fresh_table_with(client).await;
+    counter.take(); // table creation is not the store's doing
+    (table.store(), counter)
+}
+
+#[tokio::test]
+async fn create_refresh_and_verify_are_one_request_each() {
+    let (store, requests) = counted_store().await;
+
+    store.create_captcha(&captcha("abcd")).await.unwrap();
+    assert_eq!(requests.take(), 1, "create");
+
+    assert!(store.refresh_captcha(&captcha("efgh")).await.unwrap());
+    assert_eq!(requests.take(), 1, "refresh");
+
+    assert_eq!(
+        store
+            .verify_captcha("login", "dev-1", "efgh", *NOW + 1, 3)
+            .await
+            .unwrap(),
+        VerifyOutcome::Passed
+    );
+    assert_eq!(requests.take(), 1, "successful verify");
+
+    // The documented numbers of the failing paths.
+    assert!(
+        !store
+            .refresh_captcha(&CaptchaRecord {
+                scene: "pay".into(),
+                ..captcha("x")
+            })
+            .await
+            .unwrap()
+    );
+    assert_eq!(requests.take(), 1, "refresh without a captcha");
+
+    assert_eq!(
+        store
+            .verify_captcha("login", "dev-1", "efgh", *NOW + 2, 3)
+            .await
+            .unwrap(),
+        VerifyOutcome::NotPending
+    );
+    assert_eq!(requests.take(), 1, "verify of a used captcha");
+
+    assert_eq!(
+        store
+            .verify_captcha("login", "nobody", "efgh", *NOW, 3)
+            .await
+            .unwrap(),
+        VerifyOutcome::NotFound
+    );
+    assert_eq!(requests.take(), 1, "verify without a captcha");
+
+    store.create_captcha(&captcha("abcd")).await.unwrap();
+    requests.take();
+    assert_eq!(
+        store
+            .verify_captcha("login", "dev-1", "zzzz", *NOW, 3)
+            .await
+            .unwrap(),
+        VerifyOutcome::Wrong { attempts_left: 2 }
+    );
+    assert_eq!(
+        requests.take(),
+        2,
+        "wrong answer: the failed pass, then counting the attempt"
+    );
+    assert_eq!(
+        store
+            .verify_captcha("login", "dev-1", "abcd", *NOW + 180_000, 3)
+            .await
+            .unwrap(),
+        VerifyOutcome::Expired
+    );
+    assert_eq!(requests.take(), 1, "verify of an expired captcha");
+}
+
+#[tokio::test]
+async fn sessions_tickets_and_counters_are_one_request_each() {
+    let (store, requests) = counted_store().await;
+    let session = SessionRecord {
+        token_hash: "abc123".into(),
+        openid: "openid-1".into(),
+        unionid: None,
+        session_key: "c2Vzc2lvbi1rZXktMTIzNA==".into(),
+        created_ms: *NOW,
+        expires_ms: *NOW + 3_600_000,
+    };
+    store.put_session(&session).await.unwrap();
+    assert_eq!(requests.take(), 1, "put_session");
+    assert!(store.get_session("abc123").await.unwrap().is_some());
+    assert_eq!(requests.take(), 1, "get_session");
+    assert!(store.delete_session("abc123").await.unwrap().is_some());
+    assert_eq!(requests.take(), 1, "delete_session");
+
+    assert!(store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
+    assert_eq!(requests.take(), 1, "claim_ticket");
+    assert!(!store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
+    assert_eq!(requests.take(), 1, "claim_ticket again");
+
+    assert_eq!(
+        store.increment_counter("c", *NOW + 60_000).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.increment_counter("c", *NOW + 60_000).await.unwrap(),
+        2
+    );
+    assert_eq!(requests.take(), 2, "increment_counter twice");
+}
+
+/// The Lambdas' own client set-up (`DynamoStore::from_env` minus reading the
+/// environment) reaches DynamoDB Local with `DYNAMODB_ENDPOINT`.
+#[tokio::test]
+async fn the_configured_client_reaches_the_endpoint() {
+    let local = gatehouse_e2e::dynamodb_local().await;
+    let table = local.fresh_table().await;
+    let settings = gatehouse::store::dynamo::DynamoSettings {
+        table: table.name.clone(),
+        endpoint: Some(local.endpoint().to_owned()),
+    };
+    let store = DynamoStore::connect(&settings).await;
+    assert_eq!(store.table(), table.name);
+    store.create_captcha(&captcha("mn4p")).await.unwrap();
+    assert_eq!(
+        table
+            .store()
+            .verify_captcha("login", "dev-1", "mn4p", *NOW, 1)
+            .await
+            .unwrap(),
+        VerifyOutcome::Passed,
+        "the row written through the configured client is in the table"
+    );
+}

@@ -1,0 +1,893 @@
+//! The store conformance suite: every case is written once over
+//! `Arc<dyn Store>` and run against the embedded `MemoryStore` and against
+//! `DynamoStore` on DynamoDB Local (a fresh table per test, made from
+//! template.yaml).
+
+use std::sync::Arc;
+
+use gatehouse::store::memory::MemoryStore;
+use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store, VerifyOutcome};
+
+type Shared = Arc<dyn Store>;
+
+/// "Now" for the stores: every expiry is decided by explicit `now_ms`
+/// values relative to it, never by the wall clock. It is the time the test
+/// binary started (not a fixed date) because DynamoDB Local really deletes
+/// rows whose TTL has passed, in the background, as DynamoDB does.
+static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+});
+const LIFETIME: i64 = 180_000;
+
+fn captcha(scene: &str, device: &str, code: &str) -> CaptchaRecord {
+    CaptchaRecord {
+        device_uuid: device.to_owned(),
+        scene: scene.to_owned(),
+        code: code.to_owned(),
+        state: CaptchaState::Pending,
+        ip: "203.0.113.7".to_owned(),
+        created_date: *NOW,
+        expired_date: *NOW + LIFETIME,
+        attempts: 0,
+    }
+}
+
+mod cases {
+    use super::*;
+    use VerifyOutcome::*;
+
+    pub async fn create_replaces_the_older_captcha(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "dev-1", "aaaa"))
+            .await
+            .unwrap();
+        store
+            .create_captcha(&captcha("login", "dev-1", "bbbb"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "aaaa", *NOW + 1, 3)
+                .await
+                .unwrap(),
+            Wrong { attempts_left: 2 },
+            "the older captcha's answer must not pass"
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "bbbb", *NOW + 2, 3)
+                .await
+                .unwrap(),
+            Passed
+        );
+        // A create also replaces a verified (or void) captcha, resetting it.
+        let mut newer = captcha("login", "dev-1", "cccc");
+        newer.created_date = *NOW + 10;
+        newer.expired_date = *NOW + 10 + LIFETIME;
+        store.create_captcha(&newer).await.unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "bbbb", *NOW + 11, 1)
+                .await
+                .unwrap(),
+            Voided
+        );
+        store.create_captcha(&newer).await.unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "cccc", *NOW + 12, 1)
+                .await
+                .unwrap(),
+            Passed
+        );
+    }
+
+    pub async fn refresh_needs_an_existing_captcha(store: Shared) {
+        assert!(
+            !store
+                .refresh_captcha(&captcha("login", "dev-1", "aaaa"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "aaaa", *NOW, 3)
+                .await
+                .unwrap(),
+            NotFound,
+            "a refresh without a captcha must write nothing"
+        );
+
+        store
+            .create_captcha(&captcha("login", "dev-1", "aaaa"))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .refresh_captcha(&captcha("login", "dev-1", "bbbb"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "aaaa", *NOW, 3)
+                .await
+                .unwrap(),
+            Wrong { attempts_left: 2 }
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "bbbb", *NOW, 3)
+                .await
+                .unwrap(),
+            Passed
+        );
+        // Any state: a verified captcha can be refreshed, and the new one is
+        // pending with its attempts reset.
+        assert!(
+            store
+                .refresh_captcha(&captcha("login", "dev-1", "cccc"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "cccc", *NOW, 3)
+                .await
+                .unwrap(),
+            Passed
+        );
+        // Void and expired captchas can be refreshed as well.
+        store
+            .create_captcha(&captcha("pay", "dev-1", "dddd"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("pay", "dev-1", "xxxx", *NOW, 1)
+                .await
+                .unwrap(),
+            Voided
+        );
+        assert!(
+            store
+                .refresh_captcha(&captcha("pay", "dev-1", "eeee"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .verify_captcha("pay", "dev-1", "eeee", *NOW, 1)
+                .await
+                .unwrap(),
+            Passed
+        );
+        // (Expired by the verify's clock; its TTL is still ahead of the wall
+        // clock, or DynamoDB Local would delete the row.)
+        store
+            .create_captcha(&captcha("bind", "dev-1", "ffff"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("bind", "dev-1", "ffff", *NOW + LIFETIME, 1)
+                .await
+                .unwrap(),
+            Expired
+        );
+        assert!(
+            store
+                .refresh_captcha(&captcha("bind", "dev-1", "gggg"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .verify_captcha("bind", "dev-1", "gggg", *NOW, 1)
+                .await
+                .unwrap(),
+            Passed
+        );
+    }
+
+    pub async fn verify_passes_exactly_once_under_a_race(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "racer", "abcd"))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .verify_captcha("login", "racer", "abcd", *NOW + 5, 1)
+                        .await
+                })
+            })
+            .collect();
+        let mut passed = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                Passed => passed += 1,
+                NotPending => {}
+                other => panic!("a racing right answer came to {other:?}"),
+            }
+        }
+        assert_eq!(passed, 1, "exactly one of 32 racing verifies passes");
+        assert_eq!(
+            store
+                .verify_captcha("login", "racer", "abcd", *NOW + 6, 1)
+                .await
+                .unwrap(),
+            NotPending
+        );
+    }
+
+    pub async fn racing_wrong_answers_each_count_once(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "guesser", "abcd"))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let guess = format!("zz{i:02}");
+                    store
+                        .verify_captcha("login", "guesser", &guess, *NOW + 5, 5)
+                        .await
+                })
+            })
+            .collect();
+        let mut left = Vec::new();
+        let (mut voided, mut not_pending) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                Wrong { attempts_left } => left.push(attempts_left),
+                Voided => voided += 1,
+                NotPending => not_pending += 1,
+                other => panic!("a racing wrong answer came to {other:?}"),
+            }
+        }
+        left.sort_unstable();
+        assert_eq!(left, [1, 2, 3, 4], "each wrong answer counts exactly once");
+        assert_eq!((voided, not_pending), (1, 3));
+        assert_eq!(
+            store
+                .verify_captcha("login", "guesser", "abcd", *NOW + 6, 5)
+                .await
+                .unwrap(),
+            NotPending,
+            "a voided captcha never passes"
+        );
+    }
+
+    pub async fn right_and_wrong_answers_racing_pass_once(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "mixed", "abcd"))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let answer = if i % 2 == 0 { "abcd" } else { "dcba" };
+                    let outcome = store
+                        .verify_captcha("login", "mixed", answer, *NOW + 5, 100)
+                        .await;
+                    (i % 2 == 0, outcome)
+                })
+            })
+            .collect();
+        let (mut passed, mut counted) = (0, Vec::new());
+        for task in tasks {
+            match task.await.unwrap() {
+                (true, Ok(Passed)) => passed += 1,
+                (_, Ok(NotPending)) => {}
+                (false, Ok(Wrong { attempts_left })) => counted.push(attempts_left),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(passed, 1, "exactly one right answer passes");
+        counted.sort_unstable();
+        counted.dedup();
+        let wrong = counted.len();
+        assert!(wrong <= 16);
+        assert_eq!(
+            counted,
+            (100 - wrong as u32..100).collect::<Vec<_>>(),
+            "every counted wrong answer counted once"
+        );
+    }
+
+    pub async fn expired_is_overdue_while_the_row_exists(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "late", "abcd"))
+            .await
+            .unwrap();
+        let expiry = *NOW + LIFETIME;
+        assert_eq!(
+            store
+                .verify_captcha("login", "late", "abcd", expiry, 3)
+                .await
+                .unwrap(),
+            Expired,
+            "expired_date itself is overdue"
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "late", "abcd", expiry + 86_400_000, 3)
+                .await
+                .unwrap(),
+            Expired,
+            "still overdue a day later, long past the TTL, while the row exists"
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "late", "wrong", expiry + 1, 1)
+                .await
+                .unwrap(),
+            Expired,
+            "a wrong answer on an expired captcha is overdue, not counted"
+        );
+        // Nothing above changed the row: a moment earlier it still passes.
+        assert_eq!(
+            store
+                .verify_captcha("login", "late", "abcd", expiry - 1, 3)
+                .await
+                .unwrap(),
+            Passed
+        );
+    }
+
+    pub async fn max_attempts_voids_the_captcha(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "dev-3", "abcd"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-3", "xxxx", *NOW, 3)
+                .await
+                .unwrap(),
+            Wrong { attempts_left: 2 }
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-3", "yyyy", *NOW, 3)
+                .await
+                .unwrap(),
+            Wrong { attempts_left: 1 }
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-3", "zzzz", *NOW, 3)
+                .await
+                .unwrap(),
+            Voided
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-3", "abcd", *NOW, 3)
+                .await
+                .unwrap(),
+            NotPending
+        );
+
+        store
+            .create_captcha(&captcha("login", "dev-1", "abcd"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "abce", *NOW, 1)
+                .await
+                .unwrap(),
+            Voided,
+            "with maxAttempts 1 the first wrong answer voids"
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-1", "abcd", *NOW, 1)
+                .await
+                .unwrap(),
+            NotPending
+        );
+
+        store
+            .create_captcha(&captcha("login", "dev-2", "abcd"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-2", "wxyz", *NOW, 2)
+                .await
+                .unwrap(),
+            Wrong { attempts_left: 1 }
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-2", "abcd", *NOW, 2)
+                .await
+                .unwrap(),
+            Passed,
+            "the right answer within maxAttempts passes"
+        );
+    }
+
+    pub async fn unknown_device_or_scene_and_empty_answers_never_pass(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "known", "abcd"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "unknown", "abcd", *NOW, 3)
+                .await
+                .unwrap(),
+            NotFound
+        );
+        assert_eq!(
+            store
+                .verify_captcha("register", "known", "abcd", *NOW, 3)
+                .await
+                .unwrap(),
+            NotFound
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "", "abcd", *NOW, 3)
+                .await
+                .unwrap(),
+            NotFound
+        );
+        let empty = store
+            .verify_captcha("login", "known", "", *NOW, 3)
+            .await
+            .unwrap();
+        assert_ne!(empty, Passed, "an empty answer never passes");
+        assert_eq!(empty, Wrong { attempts_left: 2 });
+
+        // Not even against a row whose code is empty.
+        store
+            .create_captcha(&captcha("login", "blank", ""))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "blank", "", *NOW, 3)
+                .await
+                .unwrap(),
+            Wrong { attempts_left: 2 }
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "known", "abcd", *NOW, 3)
+                .await
+                .unwrap(),
+            Passed
+        );
+    }
+
+    pub async fn scenes_are_isolated(store: Shared) {
+        store
+            .create_captcha(&captcha("login", "dev", "aaaa"))
+            .await
+            .unwrap();
+        store
+            .create_captcha(&captcha("register", "dev", "bbbb"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev", "bbbb", *NOW, 3)
+                .await
+                .unwrap(),
+            Wrong { attempts_left: 2 },
+            "another scene's answer does not pass"
+        );
+        assert!(
+            !store
+                .refresh_captcha(&captcha("pay", "dev", "cccc"))
+                .await
+                .unwrap(),
+            "a captcha of another scene does not make a refresh possible"
+        );
+        assert_eq!(
+            store
+                .verify_captcha("register", "dev", "bbbb", *NOW, 3)
+                .await
+                .unwrap(),
+            Passed
+        );
+        assert_eq!(
+            store
+                .verify_captcha("register", "dev", "bbbb", *NOW, 3)
+                .await
+                .unwrap(),
+            NotPending
+        );
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev", "aaaa", *NOW, 3)
+                .await
+                .unwrap(),
+            Passed,
+            "verifying one scene leaves the other pending"
+        );
+    }
+
+    pub async fn tickets_are_claimed_once(store: Shared) {
+        let expires = *NOW + 600_000;
+        assert!(store.claim_ticket("t1", *NOW, expires).await.unwrap());
+        assert!(
+            !store
+                .claim_ticket("t1", *NOW + 1, expires + 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_ticket("t1", expires - 1, expires + 1)
+                .await
+                .unwrap()
+        );
+        assert!(store.claim_ticket("t2", *NOW + 1, expires).await.unwrap());
+        // Once the record expired (even if the row is still there) it may be
+        // claimed again.
+        assert!(
+            store
+                .claim_ticket("t1", expires, expires + 600_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_ticket("t1", expires + 1, expires + 600_000)
+                .await
+                .unwrap()
+        );
+
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.claim_ticket("raced", *NOW, expires).await })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            won += usize::from(task.await.unwrap().unwrap());
+        }
+        assert_eq!(won, 1, "exactly one of 16 racing claims wins");
+    }
+
+    pub async fn sessions_round_trip(store: Shared) {
+        let session = SessionRecord {
+            token_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            openid: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M".into(),
+            unionid: Some("o6_bmasdasdsad6_2sgVt7hMZOPfL".into()),
+            session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
+            created_ms: *NOW,
+            expires_ms: *NOW + 3 * 86_400_000,
+        };
+        let no_union = SessionRecord {
+            token_hash: "other".into(),
+            unionid: None,
+            ..session.clone()
+        };
+        assert_eq!(store.get_session(&session.token_hash).await.unwrap(), None);
+        store.put_session(&session).await.unwrap();
+        store.put_session(&no_union).await.unwrap();
+        assert_eq!(
+            store.get_session(&session.token_hash).await.unwrap(),
+            Some(session.clone())
+        );
+        assert_eq!(
+            store.get_session("other").await.unwrap(),
+            Some(no_union.clone())
+        );
+        assert_eq!(
+            store.delete_session(&session.token_hash).await.unwrap(),
+            Some(session.clone())
+        );
+        assert_eq!(store.get_session(&session.token_hash).await.unwrap(), None);
+        assert_eq!(
+            store.delete_session(&session.token_hash).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.get_session("other").await.unwrap(),
+            Some(no_union),
+            "deleting one session leaves the others"
+        );
+        // A captcha key is no session.
+        store
+            .create_captcha(&captcha("login", "dev", "abcd"))
+            .await
+            .unwrap();
+        assert_eq!(store.get_session("login#dev").await.unwrap(), None);
+    }
+
+    pub async fn counters_increment_atomically(store: Shared) {
+        let window_end = *NOW + 60_000;
+        assert_eq!(
+            store
+                .increment_counter("ip:1:w1", window_end)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .increment_counter("ip:1:w1", window_end)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .increment_counter("ip:2:w1", window_end)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .increment_counter("ip:1:w1", window_end)
+                .await
+                .unwrap(),
+            3
+        );
+
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.increment_counter("busy", window_end).await })
+            })
+            .collect();
+        let mut counts = Vec::new();
+        for task in tasks {
+            counts.push(task.await.unwrap().unwrap());
+        }
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            (1..=32).collect::<Vec<u64>>(),
+            "no increment is lost"
+        );
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::cases::$case(std::sync::Arc::new(super::MemoryStore::new())).await;
+                }
+            )*
+        }
+
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let table = gatehouse_e2e::dynamodb_local().await.fresh_table().await;
+                    super::cases::$case(std::sync::Arc::new(table.store())).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    create_replaces_the_older_captcha,
+    refresh_needs_an_existing_captcha,
+    verify_passes_exactly_once_under_a_race,
+    racing_wrong_answers_each_count_once,
+    right_and_wrong_answers_racing_pass_once,
+    expired_is_overdue_while_the_row_exists,
+    max_attempts_voids_the_captcha,
+    unknown_device_or_scene_and_empty_answers_never_pass,
+    scenes_are_isolated,
+    tickets_are_claimed_once,
+    sessions_round_trip,
+    counters_increment_atomically,
+);
+
+/// DynamoDB only: the rows carry the `opendb-verify-codes` field names and
+/// the TTL attribute, and the table's TTL is on, as template.yaml says.
+mod dynamo_items {
+    use super::*;
+    use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
+    use gatehouse::store::{KEY_ATTRIBUTE, TTL_ATTRIBUTE, captcha_key};
+
+    #[tokio::test]
+    async fn captcha_rows_use_opendb_field_names_and_ttl() {
+        let table = gatehouse_e2e::dynamodb_local().await.fresh_table().await;
+        let store = table.store();
+        let record = captcha("login", "dev-9", "k7m2");
+        store.create_captcha(&record).await.unwrap();
+        assert_eq!(
+            store
+                .verify_captcha("login", "dev-9", "nope", *NOW, 3)
+                .await
+                .unwrap(),
+            VerifyOutcome::Wrong { attempts_left: 2 }
+        );
+
+        let item = table
+            .client
+            .get_item()
+            .table_name(&table.name)
+            .key(
+                KEY_ATTRIBUTE,
+                AttributeValue::S(captcha_key("login", "dev-9")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("the captcha row");
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        assert_eq!(item["device_uuid"], s("dev-9"));
+        assert_eq!(item["scene"], s("login"));
+        assert_eq!(item["code"], s("k7m2"));
+        assert_eq!(item["state"], n(0));
+        assert_eq!(item["ip"], s("203.0.113.7"));
+        assert_eq!(item["created_date"], n(*NOW));
+        assert_eq!(item["expired_date"], n(*NOW + LIFETIME));
+        assert_eq!(item["attempts"], n(1));
+        assert_eq!(item[TTL_ATTRIBUTE], n((*NOW + LIFETIME) / 1000 + 1));
+        assert_eq!(item.len(), 10, "{item:?}");
+    }
+
+    #[tokio::test]
+    async fn failures_are_store_errors() {
+        let local = gatehouse_e2e::dynamodb_local().await;
+        let missing =
+            gatehouse::store::dynamo::DynamoStore::new(local.client(), "no-such-table".into());
+        let record = captcha("login", "dev", "abcd");
+        let err = missing.create_captcha(&record).await.unwrap_err();
+        assert_eq!(
+            err.0,
+            "create_captcha: ResourceNotFoundException: Cannot do operations on a non-existent table"
+        );
+        assert!(missing.refresh_captcha(&record).await.is_err());
+        assert!(
+            missing
+                .verify_captcha("login", "dev", "abcd", *NOW, 1)
+                .await
+                .is_err()
+        );
+        assert!(missing.claim_ticket("t", *NOW, *NOW + 1).await.is_err());
+        assert!(missing.increment_counter("c", *NOW + 1).await.is_err());
+        assert!(missing.get_session("s").await.is_err());
+
+        // Nothing listens on this port: connection refused, after the retries.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            local
+                .config_builder()
+                .endpoint_url(format!("http://127.0.0.1:{port}"))
+                .build(),
+        );
+        let unreachable = gatehouse::store::dynamo::DynamoStore::new(client, "t".into());
+        let err = unreachable.create_captcha(&record).await.unwrap_err();
+        assert!(err.0.starts_with("create_captcha:"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_table_has_ttl_on_the_ttl_attribute() {
+        let local = gatehouse_e2e::dynamodb_local().await;
+        let table = local.fresh_table().await;
+        let ttl = table
+            .client
+            .describe_time_to_live()
+            .table_name(&table.name)
+            .send()
+            .await
+            .unwrap()
+            .time_to_live_description
+            .expect("a TTL description");
+        assert_eq!(ttl.attribute_name(), Some(TTL_ATTRIBUTE));
+        assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+        assert!(local.is_running());
+    }
+}
+
+/// DynamoDB Local's Java process ends with the test process that started it,
+/// however that ends: no orphaned `java` after `cargo test`.
+mod dynamo_process {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const PROBE_ENV: &str = "GATEHOUSE_E2E_JAVA_PROBE";
+
+    /// Run by `java_dies_with_the_test_process` in a child test process:
+    /// starts DynamoDB Local, prints the Java pid, and exits (normally, or
+    /// by SIGKILL of itself when asked).
+    #[tokio::test]
+    #[ignore = "a helper process of java_dies_with_the_test_process"]
+    async fn probe() {
+        let Some(mode) = std::env::var_os(PROBE_ENV) else {
+            return;
+        };
+        let local = gatehouse_e2e::dynamodb_local().await;
+        assert!(local.is_running());
+        println!("JAVA_PID={}", local.pid());
+        if mode == "kill" {
+            // SAFETY: raise sends a signal to this very process.
+            unsafe { libc::raise(libc::SIGKILL) };
+        }
+    }
+
+    fn alive(pid: u32) -> bool {
+        // A zombie (state Z) is dead, only not yet reaped by its new parent.
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => !stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    fn run_probe(mode: &str) -> u32 {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "dynamo_process::probe",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(PROBE_ENV, mode)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let pid = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("JAVA_PID="))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the probe printed no pid: {stdout}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        pid.trim().parse().unwrap()
+    }
+
+    /// Waits (bounded) for the kernel to deliver the parent-death signal.
+    fn wait_gone(pid: u32) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while alive(pid) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    #[test]
+    fn java_dies_with_the_test_process() {
+        for mode in ["exit", "kill"] {
+            let pid = run_probe(mode);
+            if !wait_gone(pid) {
+                // Do not leave it behind for the next run either.
+                // SAFETY: kill(2) on the pid the probe reported.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                panic!("java {pid} outlived its test process ({mode})");
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! End to end: `POST /ticket/verify` through the real handler, the embedded
+//! store and the Tencent emulator over loopback, plus the replay of events/.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use gatehouse::clock::Clock;
+use gatehouse::store::Store;
+use gatehouse::store::memory::MemoryStore;
+use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+const SECRET_ID: &str = "AKIDe2eTencentTest";
+const SECRET_KEY: &str = "e2e-secret-key-DO-NOT-LOG";
+const APP_ID: u64 = 190_000_042;
+const APP_SECRET_KEY: &str = "e2e-app-secret-DO-NOT-LOG";
+
+fn config(endpoint: &str) -> TencentConfig {
+    TencentConfig {
+        secret_id: SECRET_ID.into(),
+        secret_key: SECRET_KEY.into(),
+        captcha_app_id: APP_ID,
+        app_secret_key: APP_SECRET_KEY.into(),
+        endpoint: endpoint.into(),
+        region: None,
+    }
+}
+
+async fn emulator() -> TencentEmulator {
+    capture_logs();
+    TencentEmulator::start(SECRET_ID, SECRET_KEY, APP_ID, APP_SECRET_KEY)
+        .await
+        .unwrap()
+}
+
+fn service(config: TencentConfig, clock: Clock) -> TicketService {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    TicketService::with_timeout(config, store, clock, Duration::from_secs(2)).unwrap()
+}
+
+/// A payload 2.0 event for `POST /ticket/verify` with `body`.
+fn request(body: &Value) -> Request {
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "POST /ticket/verify",
+        "rawPath": "/ticket/verify",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "accept-language": "en"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example",
+            "http": {"method": "POST", "path": "/ticket/verify", "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.7", "userAgent": "test"},
+            "requestId": "r",
+            "routeKey": "POST /ticket/verify",
+            "stage": "$default",
+            "time": "10/Mar/2025:08:30:00 +0000",
+            "timeEpoch": 1741595400000u64
+        },
+        "body": body.to_string(),
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn read(response: Response<Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let Body::Text(text) = response.body() else {
+        panic!("expected a text body")
+    };
+    (status, serde_json::from_str(text).unwrap())
+}
+
+async fn verify(svc: &TicketService, body: Value) -> (u16, Value) {
+    read(verify_ticket(svc, request(&body)).await)
+}
+
+#[tokio::test]
+async fn web_ticket_passes_once_and_a_second_presentation_makes_no_call() {
+    let emu = emulator().await;
+    let svc = service(config(&emu.base_url()), Clock::system());
+    let issued = emu.issue_ticket();
+    let body = json!({"ticket": issued.ticket, "randstr": issued.randstr});
+
+    let (status, answer) = verify(&svc, body.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["errCode"], 0);
+    assert_eq!(answer["evilLevel"], 0);
+    assert_eq!(emu.calls(), 1);
+
+    for _ in 0..3 {
+        let (status, answer) = verify(&svc, body.clone()).await;
+        assert_eq!((status, &answer["errCode"]), (409, &json!("ticket-reused")));
+    }
+    assert_eq!(emu.calls(), 1, "a reused ticket must not reach Tencent");
+}
+
+#[tokio::test]
+async fn mini_program_ticket_uses_the_mini_action() {
+    let emu = emulator().await;
+    let svc = service(config(&emu.base_url()), Clock::system());
+    let issued = emu.issue_ticket();
+    // The emulator refuses Randstr on DescribeCaptchaMiniResult and requires
+    // it on DescribeCaptchaResult, so a pass here proves the mini action.
+    let (status, answer) = verify(&svc, json!({"ticket": issued.ticket})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("evilLevel").is_none(), "{answer}");
+    let (status, _) = verify(&svc, json!({"ticket": "force-pass~m", "randstr": ""})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn captcha_codes_map_onto_the_spec_error_codes() {
+    let emu = emulator().await;
+    let svc = service(config(&emu.base_url()), Clock::system());
+    let issued = emu.issue_ticket();
+    let (status, answer) = verify(
+        &svc,
+        json!({"ticket": issued.ticket, "randstr": "@notmine"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["errCode"]),
+        (400, &json!("ticket-rejected"))
+    );
+    assert_eq!(answer["captchaCode"], 7);
+    assert_eq!(answer["captchaMsg"], "captcha no match");
+
+    for (ticket, status, err_code, captcha_code) in [
+        ("force-8", 400, "ticket-expired", None),
+        ("force-9", 409, "ticket-reused", None),
+        ("force-15", 400, "ticket-rejected", Some(15)),
+        ("force-16", 400, "ticket-rejected", Some(16)),
+        ("force-100", 400, "ticket-rejected", Some(100)),
+        ("force-21", 400, "ticket-rejected", Some(21)),
+        ("force-evil", 200, "", None),
+    ] {
+        let (got_status, answer) = verify(&svc, json!({"ticket": ticket, "randstr": "@r"})).await;
+        assert_eq!(got_status, status, "{ticket}: {answer}");
+        if status == 200 {
+            assert_eq!(answer["evilLevel"], 100);
+            continue;
+        }
+        assert_eq!(answer["errCode"], err_code, "{ticket}");
+        match captcha_code {
+            Some(code) => assert_eq!(answer["captchaCode"], code, "{ticket}"),
+            None => assert!(answer.get("captchaCode").is_none(), "{ticket}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tencent_side_reuse_and_expiry_are_reported() {
+    let clock = Clock::manual(Clock::system().now_ms());
+    let emu = TencentEmulator::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        EmulatorConfig {
+            secret_id: SECRET_ID.into(),
+            secret_key: SECRET_KEY.into(),
+            captcha_app_id: APP_ID,
+            app_secret_key: APP_SECRET_KEY.into(),
+            clock: clock.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    // Two back ends with their own stores: the second one's replay guard has
+    // not seen the ticket, Tencent has (CaptchaCode 9).
+    let first = service(config(&emu.base_url()), clock.clone());
+    let second = service(config(&emu.base_url()), clock.clone());
+    let issued = emu.issue_ticket();
+    let body = json!({"ticket": issued.ticket, "randstr": issued.randstr});
+    assert_eq!(verify(&first, body.clone()).await.0, 200);
+    let (status, answer) = verify(&second, body).await;
+    assert_eq!((status, &answer["errCode"]), (409, &json!("ticket-reused")));
+
+    let late = emu.issue_ticket();
+    clock.advance(5 * 60 * 1000);
+    let (status, answer) = verify(
+        &first,
+        json!({"ticket": late.ticket, "randstr": late.randstr}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["errCode"]),
+        (400, &json!("ticket-expired"))
+    );
+    assert_eq!(emu.calls(), 3);
+}
+
+#[tokio::test]
+async fn app_id_and_app_secret_key_mismatches_are_rejections() {
+    let emu = emulator().await;
+    let mut other_app = config(&emu.base_url());
+    other_app.captcha_app_id = APP_ID + 1;
+    let (_, answer) = verify(
+        &service(other_app, Clock::system()),
+        json!({"ticket": "force-pass", "randstr": "@r"}),
+    )
+    .await;
+    assert_eq!(answer["captchaCode"], 16);
+    let mut other_key = config(&emu.base_url());
+    other_key.app_secret_key = "another".into();
+    let (_, answer) = verify(
+        &service(other_key, Clock::system()),
+        json!({"ticket": "force-pass", "randstr": "@r"}),
+    )
+    .await;
+    assert_eq!(answer["captchaCode"], 100);
+}
+
+#[tokio::test]
+async fn every_upstream_failure_is_ticket_upstream_error() {
+    let emu = emulator().await;
+    let base = emu.base_url();
+    let ok = service(config(&base), Clock::system());
+    for ticket in [
+        "force-error",
+        "force-error-LimitExceeded",
+        "force-notjson",
+        "force-status-500",
+        "force-status-503",
+        "force-huge",
+    ] {
+        let (status, answer) = verify(&ok, json!({"ticket": ticket, "randstr": "@r"})).await;
+        assert_eq!(status, 502, "{ticket}: {answer}");
+        assert_eq!(answer["errCode"], "ticket-upstream-error", "{ticket}");
+    }
+
+    let mut wrong_key = config(&base);
+    wrong_key.secret_key = "not-the-key".into();
+    let mut wrong_id = config(&base);
+    wrong_id.secret_id = "AKIDunknown".into();
+    let skewed_clock = Clock::manual(Clock::system().now_ms() - 6 * 60 * 1000);
+    let cases = [
+        service(wrong_key, Clock::system()),
+        service(wrong_id, Clock::system()),
+        service(config(&base), skewed_clock),
+    ];
+    for (i, svc) in cases.iter().enumerate() {
+        let (status, answer) = verify(svc, json!({"ticket": "force-pass", "randstr": "@r"})).await;
+        assert_eq!(status, 502, "case {i}: {answer}");
+    }
+
+    // Time-out: the emulator answers force-slow after 8 s, the client waits 300 ms.
+    let impatient = TicketService::with_timeout(
+        config(&base),
+        Arc::new(MemoryStore::new()),
+        Clock::system(),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let (status, _) = verify(&impatient, json!({"ticket": "force-slow", "randstr": "@r"})).await;
+    assert_eq!(status, 502);
+
+    // Nobody listening.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (status, answer) = verify(
+        &service(config(&closed), Clock::system()),
+        json!({"ticket": "force-pass", "randstr": "@r"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["errCode"]),
+        (502, &json!("ticket-upstream-error"))
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_any_claim_or_call() {
+    let emu = emulator().await;
+    let svc = service(config(&emu.base_url()), Clock::system());
+    for (body, err_code) in [
+        (json!({}), "ticket-required"),
+        (json!({"ticket": "  ", "randstr": "@r"}), "ticket-required"),
+        (json!({"ticket": 5}), "invalid-request"),
+        (json!({"ticket": "t", "extra": 1}), "invalid-request"),
+        (json!({"ticket": "t".repeat(2049)}), "invalid-request"),
+        (
+            json!({"ticket": "t", "randstr": "r".repeat(129)}),
+            "invalid-request",
+        ),
+    ] {
+        let (status, answer) = verify(&svc, body.clone()).await;
+        assert_eq!(
+            (status, &answer["errCode"]),
+            (400, &json!(err_code)),
+            "{body}"
+        );
+    }
+    assert_eq!(emu.calls(), 0);
+    // The refused requests claimed nothing: ticket "t" now reaches Tencent,
+    // which does not know it (15), instead of being refused as reused.
+    let (_, answer) = verify(&svc, json!({"ticket": "t"})).await;
+    assert_eq!(answer["errCode"], "ticket-rejected", "{answer}");
+    assert_eq!(answer["captchaCode"], 15);
+    assert_eq!(emu.calls(), 1);
+}
+
+/// Everything any test of this binary logs. One global subscriber: a scoped
+/// one misses events whose call-site interest another test thread cached.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&buffer);
+        tracing_subscriber::fmt()
+            .with_writer(move || Captured(Arc::clone(&writer)))
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .init();
+        buffer
+    })
+    .clone()
+}
+
+#[tokio::test]
+async fn logs_name_tencent_error_codes_and_never_a_secret_or_ticket() {
+    let captured = capture_logs();
+    let emu = emulator().await;
+    let mut wrong_key = config(&emu.base_url());
+    wrong_key.secret_key = "wrong-secret-DO-NOT-LOG".into();
+    let svc = service(wrong_key, Clock::system());
+    let issued = emu.issue_ticket();
+    let (status, body) = verify(
+        &svc,
+        json!({"ticket": issued.ticket, "randstr": issued.randstr}),
+    )
+    .await;
+    assert_eq!(status, 502);
+    let ok = service(config(&emu.base_url()), Clock::system());
+    let (status, _) = verify(
+        &ok,
+        json!({"ticket": "force-error-LimitExceeded.LogTest", "randstr": "@r"}),
+    )
+    .await;
+    assert_eq!(status, 502);
+
+    let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("tencent_error=AuthFailure.SignatureFailure"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("tencent_error=LimitExceeded.LogTest"),
+        "{logs}"
+    );
+    assert!(logs.contains("request_id=emu-"), "{logs}");
+    let body = body.to_string();
+    for secret in [
+        SECRET_KEY,
+        APP_SECRET_KEY,
+        "wrong-secret-DO-NOT-LOG",
+        issued.ticket.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "log holds {secret}: {logs}");
+        assert!(!body.contains(secret), "body holds {secret}: {body}");
+    }
+}
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+#[tokio::test]
+async fn ticket_events_replay_with_their_documented_answers() {
+    let emu = emulator().await;
+    let svc = service(config(&emu.base_url()), Clock::system());
+    let cases = [
+        ("ticket-verify.json", 200, json!(0)),
+        ("ticket-verify-mini.json", 200, json!(0)),
+        ("ticket-verify-rejected.json", 400, json!("ticket-rejected")),
+        ("ticket-verify-expired.json", 400, json!("ticket-expired")),
+        ("ticket-verify-missing.json", 400, json!("ticket-required")),
+        // The same event again: the replay guard answers, Tencent is not asked.
+        ("ticket-verify.json", 409, json!("ticket-reused")),
+    ];
+    for (name, status, err_code) in cases {
+        let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
+        let req = lambda_http::request::from_str(&text).unwrap();
+        assert_eq!(
+            gatehouse::http::source_ip(&req),
+            Some("203.0.113.10"),
+            "{name}"
+        );
+        let (got, answer) = read(verify_ticket(&svc, req).await);
+        assert_eq!(
+            (got, &answer["errCode"]),
+            (status, &err_code),
+            "{name}: {answer}"
+        );
+        if name == "ticket-verify-mini.json" {
+            assert_eq!(answer["errMsg"], "OK", "Accept-Language: en");
+        }
+    }
+    assert_eq!(emu.calls(), 4);
+}
