@@ -193,6 +193,7 @@ fn function_env(
         }
         "session" | "authorizer" => {
             env.push(("WX_APPID", "wxcoldstart0000000".into()));
+            env.push(("WX_SECRET", "coldstart-secret".into()));
         }
         "verify-ticket" => {
             env.push(("TENCENT_SECRET_ID", "AKIDcoldstart".into()));
