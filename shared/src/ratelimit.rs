@@ -157,7 +157,7 @@ impl RateLimitConfig {
     /// The fixed window that holds `now_ms`: `(start_ms, end_ms)`.
     pub fn window(&self, now_ms: i64) -> (i64, i64) {
         let len = (self.window_seconds.max(1) as i64).saturating_mul(1000);
-        let start = now_ms.div_euclid(len) * len;
+        let start = now_ms.saturating_sub(now_ms.rem_euclid(len));
         (start, start.saturating_add(len))
     }
 
@@ -241,7 +241,7 @@ impl Route {
 pub fn rate_limited(window_end_ms: i64, now_ms: i64) -> ApiError {
     let ms = window_end_ms.saturating_sub(now_ms).max(1);
     ApiError::RateLimited {
-        retry_after_secs: ((ms + 999) / 1000) as u64,
+        retry_after_secs: (ms.saturating_add(999) / 1000) as u64,
     }
 }
 

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CaptchaConfig, ConfigError, HEIGHT_RANGE, Renderer, SceneConfig, WIDTH_RANGE, new_challenge,
+    CaptchaConfig, ConfigError, HEIGHT_RANGE, Renderer, WIDTH_RANGE, new_challenge,
     normalize_answer, png_data_url,
 };
 use crate::clock::Clock;
@@ -120,43 +120,42 @@ async fn issue(svc: &CaptchaService, req: &Request, kind: Issue) -> Result<Captc
     let width = bounded("width", body.width, cfg.width, &WIDTH_RANGE)?;
     let height = bounded("height", body.height, cfg.height, &HEIGHT_RANGE)?;
 
-    let (record, image) = draw(svc, cfg, scene, device, req, width, height)?;
+    let challenge = new_challenge(cfg);
+    let now = svc.clock.now_ms();
+    let record = CaptchaRecord {
+        device_uuid: device,
+        scene: scene.to_owned(),
+        code: challenge.answer.clone(),
+        state: CaptchaState::Pending,
+        ip: source_ip(req).unwrap_or_default().to_owned(),
+        created_date: now,
+        expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
+        attempts: 0,
+    };
     let (route, mode) = match kind {
         Issue::Create => (Route::Create, IssueMode::Create),
         Issue::Refresh => (Route::Refresh, IssueMode::Refresh),
     };
     // The counters go into the captcha's own write: one request, and over a
-    // limit nothing is counted or written.
+    // limit nothing is counted or written. The image is drawn only after the
+    // write succeeded, so a refused request costs no rendering.
     let limits = cfg.rate_limit.counters(
         route,
         svc.config.scene_bucket(scene),
         source_ip(req),
         Some(&record.device_uuid),
-        record.created_date,
+        now,
     );
     match svc.store.issue_captcha(&record, mode, &limits).await? {
-        IssueOutcome::Written => Ok(CaptchaImage {
-            captcha_base64: image,
-        }),
-        IssueOutcome::NotFound => Err(ApiError::RefreshFail),
+        IssueOutcome::Written => {}
+        IssueOutcome::NotFound => return Err(ApiError::RefreshFail),
         IssueOutcome::RateLimited { window_end_ms } => {
             tracing::warn!(route = route.as_str(), scene, "rate limit hit");
-            Err(rate_limited(window_end_ms, record.created_date))
+            return Err(rate_limited(window_end_ms, now));
         }
     }
-}
-
-/// Draws a challenge and its image, and the row that will hold its answer.
-fn draw(
-    svc: &CaptchaService,
-    cfg: &SceneConfig,
-    scene: &str,
-    device: String,
-    req: &Request,
-    width: u32,
-    height: u32,
-) -> Result<(CaptchaRecord, String), ApiError> {
-    let challenge = new_challenge(cfg);
+    // A rendering failure leaves a captcha nobody can see; the client's
+    // retry replaces it.
     let png = svc
         .renderer
         .render_png(cfg, &challenge, width, height)
@@ -164,18 +163,9 @@ fn draw(
             tracing::error!(error = %err, scene, "captcha rendering failed");
             ApiError::CreateFail
         })?;
-    let now = svc.clock.now_ms();
-    let record = CaptchaRecord {
-        device_uuid: device,
-        scene: scene.to_owned(),
-        code: challenge.answer,
-        state: CaptchaState::Pending,
-        ip: source_ip(req).unwrap_or_default().to_owned(),
-        created_date: now,
-        expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
-        attempts: 0,
-    };
-    Ok((record, png_data_url(&png)))
+    Ok(CaptchaImage {
+        captcha_base64: png_data_url(&png),
+    })
 }
 
 async fn check(svc: &CaptchaService, req: &Request) -> Result<NoData, ApiError> {

@@ -240,8 +240,12 @@ async fn handle(svc: &TicketService, req: &Request) -> Result<TicketVerified, Ap
     let body: VerifyTicketRequest = json_body(req)?;
     let (ticket, randstr) = validate(&body)?;
     let Some(user_ip) = source_ip(req).filter(|ip| !ip.is_empty()) else {
+        // API Gateway always sets it; a request without one did not come
+        // through it (or the API is not an HTTP API): refuse it as input.
         tracing::error!("request has no requestContext.http.sourceIp: cannot send UserIp");
-        return Err(ApiError::Internal);
+        return Err(ApiError::InvalidRequest(
+            "the request carries no client IP (requestContext.http.sourceIp)".into(),
+        ));
     };
     svc.verify(ticket, randstr, user_ip).await
 }
