@@ -270,6 +270,8 @@ enum Misbehaviour {
     Reset,
     /// HTTP 200 announcing and streaming 100 MB of JSON-looking bytes.
     Huge,
+    /// WeChat's "system busy" (errcode -1, which is retried), after 2.5 s.
+    SlowBusy,
 }
 
 const HUGE_BYTES: usize = 100 * 1024 * 1024;
@@ -314,6 +316,20 @@ async fn fake_upstream(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
                                     "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
                                      content-length: {}\r\n\r\n{page}",
                                     page.len()
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                    Misbehaviour::SlowBusy => {
+                        tokio::time::sleep(Duration::from_millis(2500)).await;
+                        let body = r#"{"errcode":-1,"errmsg":"system error, rid: x"}"#;
+                        let _ = socket
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
+                                     content-length: {}\r\n\r\n{body}",
+                                    body.len()
                                 )
                                 .as_bytes(),
                             )
@@ -391,6 +407,7 @@ async fn tencent_against(how: Misbehaviour) -> ((u16, String), Duration, usize) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wechat_faults_are_502_within_6_s() {
     let cases = [
+        Misbehaviour::SlowBusy,
         Misbehaviour::Silent,
         Misbehaviour::Status500,
         Misbehaviour::NotJson,
@@ -398,6 +415,8 @@ async fn wechat_faults_are_502_within_6_s() {
         Misbehaviour::Huge,
     ];
     let runs = cases.map(|how| tokio::spawn(async move { (how, wechat_against(how).await) }));
+    // (SlowBusy: three slow -1 answers would take 7.5 s; the exchange's own
+    // deadline ends it first.)
     for run in runs {
         let (how, (answer, elapsed, written)) = run.await.unwrap();
         assert_eq!(answer, (502, "wx-upstream-error".to_owned()), "{how:?}");
