@@ -38,6 +38,8 @@ pub const EXPIRES_RANGE: RangeInclusive<u64> = 10..=86_400;
 pub const MAX_ATTEMPTS_RANGE: RangeInclusive<u32> = 1..=10;
 /// Longest `ignoreChars` string.
 pub const MAX_IGNORE_CHARS: usize = 256;
+/// Largest `CAPTCHA_CONFIG` file or inline text read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// Fewest code characters that must remain after `ignoreChars`.
 pub const MIN_ALPHABET: usize = 8;
 
@@ -232,12 +234,27 @@ impl CaptchaConfig {
     pub fn from_source(source: &str) -> Result<Self, ConfigError> {
         let trimmed = source.trim_start();
         if trimmed.starts_with('{') {
+            if trimmed.len() as u64 > MAX_CONFIG_BYTES {
+                return Err(ConfigError::Json(format!(
+                    "inline CAPTCHA_CONFIG is larger than {MAX_CONFIG_BYTES} bytes"
+                )));
+            }
             return Self::from_json(trimmed);
         }
-        let text = std::fs::read_to_string(source).map_err(|e| ConfigError::Read {
+        let read_err = |reason: String| ConfigError::Read {
             path: source.to_string(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let file = std::fs::File::open(source).map_err(|e| read_err(e.to_string()))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+            &mut text,
+        )
+        .map_err(|e| read_err(e.to_string()))?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(read_err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
         Self::from_json(&text)
     }
 
