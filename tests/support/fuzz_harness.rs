@@ -277,7 +277,8 @@ pub fn config(data: &[u8]) {
     let lookup = |key: &str| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     if let Ok(wx) = WxConfig::from_lookup(lookup) {
         assert!(!wx.appid.is_empty());
-        assert!(wx.api_base.starts_with("http"));
+        assert!(wx.api_base.to_ascii_lowercase().starts_with("http"));
+        assert!(wx.api_base.bytes().all(|b| b.is_ascii_graphic()));
     }
     let _ = TencentConfig::from_lookup(lookup);
     let _ = gatehouse::store::dynamo::DynamoSettings::from_lookup(lookup);
