@@ -5,6 +5,7 @@
 //! unreachable WeChat and Tencent). Runs in seconds, so CI checks it on every
 //! build; `fuzz/README.md` tells how to fuzz for longer.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use gatehouse_e2e::fuzz_harness::{self, Rig};
@@ -29,13 +30,29 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-fn replay(target: &str, run: impl Fn(&[u8])) {
+/// Runs every kept input; returns the statuses the route answered with.
+fn replay(target: &str, run: impl Fn(&[u8]) -> Vec<u16>) -> BTreeSet<u16> {
+    let mut statuses = BTreeSet::new();
     for (path, data) in corpus(target) {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&data)));
-        if let Err(panic) = result {
-            eprintln!("corpus input {} failed", path.display());
-            std::panic::resume_unwind(panic);
+        match result {
+            Ok(answers) => statuses.extend(answers),
+            Err(panic) => {
+                eprintln!("corpus input {} failed", path.display());
+                std::panic::resume_unwind(panic);
+            }
         }
+    }
+    statuses
+}
+
+/// The corpus reaches every answer that matters, not only the parse errors.
+fn assert_reaches(target: &str, statuses: &BTreeSet<u16>, wanted: &[u16]) {
+    for status in wanted {
+        assert!(
+            statuses.contains(status),
+            "{target}: no kept input answers {status} (got {statuses:?})"
+        );
     }
 }
 
@@ -45,28 +62,35 @@ fn replay(target: &str, run: impl Fn(&[u8])) {
 #[test]
 fn captcha_request_corpus() {
     let rig = Rig::new();
-    replay("captcha_request", |d| rig.captcha(d));
+    let statuses = replay("captcha_request", |d| rig.captcha(d));
+    assert_reaches("captcha_request", &statuses, &[200, 400, 404, 429]);
 }
 
 #[test]
 fn wx_login_request_corpus() {
     let rig = Rig::new();
-    replay("wx_login_request", |d| rig.wx_login(d));
+    let statuses = replay("wx_login_request", |d| rig.wx_login(d));
+    assert_reaches("wx_login_request", &statuses, &[400, 429, 502]);
 }
 
 #[test]
 fn session_request_corpus() {
     let rig = Rig::new();
-    replay("session_request", |d| rig.session(d));
+    let statuses = replay("session_request", |d| rig.session(d));
+    assert_reaches("session_request", &statuses, &[401, 405]);
 }
 
 #[test]
 fn ticket_request_corpus() {
     let rig = Rig::new();
-    replay("ticket_request", |d| rig.ticket(d));
+    let statuses = replay("ticket_request", |d| rig.ticket(d));
+    assert_reaches("ticket_request", &statuses, &[400, 429, 502]);
 }
 
 #[test]
 fn config_parse_corpus() {
-    replay("config_parse", fuzz_harness::config);
+    replay("config_parse", |d| {
+        fuzz_harness::config(d);
+        Vec::new()
+    });
 }

@@ -10,5 +10,5 @@ use libfuzzer_sys::fuzz_target;
 static RIG: std::sync::LazyLock<harness::Rig> = std::sync::LazyLock::new(harness::Rig::new);
 
 fuzz_target!(|data: &[u8]| {
-    RIG.wx_login(data);
+    let _ = RIG.wx_login(data);
 });

@@ -22,7 +22,6 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use gatehouse::captcha::service::{self as captcha, CaptchaService};
 use gatehouse::captcha::{CaptchaConfig, Renderer};
@@ -38,9 +37,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 /// A loopback port nothing listens on: upstream calls fail at once.
 pub const UNREACHABLE: &str = "http://127.0.0.1:9";
 
-/// Requests per rate-limit window in the harness: the clock moves one
-/// window on every this many inputs, so both sides of every limit are reached.
-const INPUTS_PER_WINDOW: u64 = 16;
+/// The harness's rate-limit window. Every limit is 1 per window, the clock
+/// moves one window before each input, and each input is sent twice: the
+/// first request is judged on its own, the second (when the first was
+/// counted) hits the limit. So every input is independent of the ones before
+/// it (a finding replays alone) and both sides of every limit are reached.
+const WINDOW_MS: i64 = 1000;
 
 /// The services of every route, over one embedded store, with small rate
 /// limits and a manual clock.
@@ -51,7 +53,6 @@ pub struct Rig {
     pub sessions: SessionService,
     pub tickets: TicketService,
     pub clock: Clock,
-    inputs: AtomicU64,
 }
 
 impl Rig {
@@ -62,9 +63,9 @@ impl Rig {
             .expect("a tokio runtime");
         let clock = Clock::manual(1_700_000_000_000);
         let store = Arc::new(MemoryStore::new());
-        let limits = r#"{"rateLimit": {"windowSeconds": 60, "createPerIp": 8, "createPerDevice": 4,
-            "refreshPerIp": 8, "refreshPerDevice": 4, "verifyPerIp": 8, "wxLoginPerIp": 8,
-            "ticketPerIp": 8}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true}}}"#;
+        let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
+            "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
+            "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true}}}"#;
         let config = CaptchaConfig::from_json(limits).expect("harness config");
         let rate_limit = config.root().rate_limit;
         let mut captcha = CaptchaService::new(config, Renderer::builtin(), store.clone());
@@ -95,47 +96,53 @@ impl Rig {
             sessions,
             tickets,
             clock,
-            inputs: AtomicU64::new(0),
         }
     }
 
     fn tick(&self) {
-        if self.inputs.fetch_add(1, Ordering::Relaxed) % INPUTS_PER_WINDOW == INPUTS_PER_WINDOW - 1
-        {
-            self.clock.advance(60_000);
+        self.clock.advance(WINDOW_MS);
+    }
+
+    /// Sends the request `data` describes twice through `route`, checking
+    /// both answers; returns the statuses (none when `data` builds no request).
+    fn twice<F, Fut>(&self, data: &[u8], allowed: &[u16], route: F) -> Vec<u16>
+    where
+        F: Fn(u8, Request) -> Fut,
+        Fut: std::future::Future<Output = Response<Body>>,
+    {
+        self.tick();
+        let mut statuses = Vec::with_capacity(2);
+        for _ in 0..2 {
+            let Some((flags, req)) = request(data) else {
+                return statuses;
+            };
+            let resp = self.runtime.block_on(route(flags, req));
+            check(&resp, allowed);
+            statuses.push(resp.status().as_u16());
         }
+        statuses
     }
 
     /// The captcha routes: create, refresh, verify (route bits of `flags`).
-    pub fn captcha(&self, data: &[u8]) {
-        self.tick();
-        let Some((flags, req)) = request(data) else {
-            return;
-        };
-        let resp = self.runtime.block_on(async {
+    pub fn captcha(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[], |flags, req| async move {
             match (flags >> 4) % 3 {
                 0 => captcha::create(&self.captcha, req).await,
                 1 => captcha::refresh(&self.captcha, req).await,
                 _ => captcha::verify(&self.captcha, req).await,
             }
-        });
-        check(&resp, &[]);
+        })
     }
 
     /// `POST /wx/login` against an unreachable WeChat: 502 is its answer.
-    pub fn wx_login(&self, data: &[u8]) {
-        self.tick();
-        let Some((_, req)) = request(data) else {
-            return;
-        };
-        let resp = self
-            .runtime
-            .block_on(gatehouse::wechat::login(&self.login, req));
-        check(&resp, &[502]);
+    pub fn wx_login(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[502], |_, req| {
+            gatehouse::wechat::login(&self.login, req)
+        })
     }
 
     /// `GET`/`DELETE /wx/session`, and the authorizer on the body as its event.
-    pub fn session(&self, data: &[u8]) {
+    pub fn session(&self, data: &[u8]) -> Vec<u16> {
         self.tick();
         if let Some((_, body)) = split(data)
             && let Ok(event) = serde_json::from_slice::<AuthorizerRequest>(body)
@@ -146,22 +153,18 @@ impl Rig {
             assert!(!answer.is_authorized, "a fuzzed event was authorized");
         }
         let Some((_, req)) = request(data) else {
-            return;
+            return Vec::new();
         };
         let resp = self
             .runtime
             .block_on(gatehouse::wechat::session(&self.sessions, req));
         check(&resp, &[]);
+        vec![resp.status().as_u16()]
     }
 
     /// `POST /ticket/verify` against an unreachable Tencent: 502 is its answer.
-    pub fn ticket(&self, data: &[u8]) {
-        self.tick();
-        let Some((_, req)) = request(data) else {
-            return;
-        };
-        let resp = self.runtime.block_on(verify_ticket(&self.tickets, req));
-        check(&resp, &[502]);
+    pub fn ticket(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[502], |_, req| verify_ticket(&self.tickets, req))
     }
 }
 
