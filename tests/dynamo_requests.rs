@@ -9,7 +9,10 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::store::dynamo::DynamoStore;
-use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store, VerifyOutcome};
+use gatehouse::store::{
+    CaptchaRecord, CaptchaState, CounterLimit, IssueMode, IssueOutcome, SessionRecord, Store,
+    VerifyOutcome,
+};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
@@ -141,6 +144,53 @@ async fn create_refresh_and_verify_are_one_request_each() {
         VerifyOutcome::Expired
     );
     assert_eq!(requests.take(), 1, "verify of an expired captcha");
+}
+
+/// Create and refresh with their rate-limit counters stay one request: the
+/// counters and the captcha are one TransactWriteItems, whichever way it ends.
+#[tokio::test]
+async fn rate_limited_create_and_refresh_are_one_request_each() {
+    let (store, requests) = counted_store().await;
+    let limits = [
+        CounterLimit {
+            name: "create|ip|*|0|198.51.100.4".into(),
+            limit: 1,
+            window_end_ms: *NOW + 60_000,
+        },
+        CounterLimit {
+            name: "create|dev|*|0|dev-1".into(),
+            limit: 5,
+            window_end_ms: *NOW + 60_000,
+        },
+    ];
+    let record = captcha("abcd");
+    let issue = |mode, limits| store.issue_captcha(&record, mode, limits);
+    let limits = &limits[..];
+    assert_eq!(
+        issue(IssueMode::Create, limits).await.unwrap(),
+        IssueOutcome::Written
+    );
+    assert_eq!(requests.take(), 1, "create with counters");
+    assert!(matches!(
+        issue(IssueMode::Create, limits).await.unwrap(),
+        IssueOutcome::RateLimited { .. }
+    ));
+    assert_eq!(requests.take(), 1, "create over the limit");
+    assert!(matches!(
+        issue(IssueMode::Refresh, limits).await.unwrap(),
+        IssueOutcome::RateLimited { .. }
+    ));
+    assert_eq!(requests.take(), 1, "refresh over the limit");
+    let fresh = &[CounterLimit {
+        name: "refresh|dev|*|0|dev-1".into(),
+        limit: 5,
+        window_end_ms: *NOW + 60_000,
+    }][..];
+    assert_eq!(
+        issue(IssueMode::Refresh, fresh).await.unwrap(),
+        IssueOutcome::Written
+    );
+    assert_eq!(requests.take(), 1, "refresh with counters");
 }
 
 #[tokio::test]

@@ -42,7 +42,11 @@ async fn rig_with(appid: &str, secret: &str, timeout: Duration) -> Rig {
         .with_api_base(&emu.base_url());
     config.upstream_timeout = timeout;
     let store = Arc::new(MemoryStore::new());
-    let svc = LoginService::new(config, store.clone(), clock.clone()).unwrap();
+    // These tests count the store's rows: no rate-limit counters among them
+    // (tests/ratelimit.rs and tests/faults.rs cover the limits).
+    let svc = LoginService::new(config, store.clone(), clock.clone())
+        .unwrap()
+        .with_rate_limit(gatehouse::ratelimit::RateLimitConfig::disabled());
     Rig {
         emu,
         svc,

@@ -88,10 +88,15 @@ impl App {
                 _ => None,
             })?
         };
+        let captcha = CaptchaService::from_env(Arc::clone(&store))?;
+        // wx-login and ticket verify keep the root `rateLimit` of CAPTCHA_CONFIG.
+        let rate_limit = captcha.config.root().rate_limit;
         let app = App {
-            captcha: CaptchaService::from_env(Arc::clone(&store))?,
-            login: LoginService::new(wx_config, Arc::clone(&store), Clock::system())?,
-            tickets: TicketService::new(tencent_config, store, Clock::system())?,
+            captcha,
+            login: LoginService::new(wx_config, Arc::clone(&store), Clock::system())?
+                .with_rate_limit(rate_limit),
+            tickets: TicketService::new(tencent_config, store, Clock::system())?
+                .with_rate_limit(rate_limit),
         };
         Ok((app, emulators))
     }

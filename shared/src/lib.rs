@@ -6,6 +6,7 @@ pub mod captcha;
 pub mod clock;
 pub mod error;
 pub mod http;
+pub mod ratelimit;
 pub mod store;
 pub mod tencent;
 pub mod wechat;

@@ -17,6 +17,7 @@ use std::ops::RangeInclusive;
 use serde_json::{Map, Value};
 
 use super::code;
+use crate::ratelimit::RateLimitConfig;
 
 /// Allowed image width in pixels, for the config and for a client's request.
 pub const WIDTH_RANGE: RangeInclusive<u32> = 60..=600;
@@ -37,6 +38,8 @@ pub const EXPIRES_RANGE: RangeInclusive<u64> = 10..=86_400;
 pub const MAX_ATTEMPTS_RANGE: RangeInclusive<u32> = 1..=10;
 /// Longest `ignoreChars` string.
 pub const MAX_IGNORE_CHARS: usize = 256;
+/// Largest `CAPTCHA_CONFIG` file or inline text read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// Fewest code characters that must remain after `ignoreChars`.
 pub const MIN_ALPHABET: usize = 8;
 
@@ -56,6 +59,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "mathOperator",
     "expiresDate",
     "maxAttempts",
+    "rateLimit",
 ];
 
 /// A configuration that cannot be used, with a message naming key, value and
@@ -109,6 +113,9 @@ pub struct SceneConfig {
     /// Lifetime of a captcha, seconds.
     pub expires_date: u64,
     pub max_attempts: u32,
+    /// Limits of our own routes (`rateLimit`, see [`crate::ratelimit`]);
+    /// merged key by key like the others.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for SceneConfig {
@@ -136,6 +143,7 @@ struct Raw {
     math_operator: MathOperator,
     expires_date: u64,
     max_attempts: u32,
+    rate_limit: RateLimitConfig,
 }
 
 impl Default for Raw {
@@ -155,6 +163,7 @@ impl Default for Raw {
             math_operator: MathOperator::Random,
             expires_date: 180,
             max_attempts: 1,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -176,6 +185,7 @@ impl Raw {
             math_operator: self.math_operator,
             expires_date: self.expires_date,
             max_attempts: self.max_attempts,
+            rate_limit: self.rate_limit,
         }
     }
 
@@ -224,12 +234,27 @@ impl CaptchaConfig {
     pub fn from_source(source: &str) -> Result<Self, ConfigError> {
         let trimmed = source.trim_start();
         if trimmed.starts_with('{') {
+            if trimmed.len() as u64 > MAX_CONFIG_BYTES {
+                return Err(ConfigError::Json(format!(
+                    "inline CAPTCHA_CONFIG is larger than {MAX_CONFIG_BYTES} bytes"
+                )));
+            }
             return Self::from_json(trimmed);
         }
-        let text = std::fs::read_to_string(source).map_err(|e| ConfigError::Read {
+        let read_err = |reason: String| ConfigError::Read {
             path: source.to_string(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let file = std::fs::File::open(source).map_err(|e| read_err(e.to_string()))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+            &mut text,
+        )
+        .map_err(|e| read_err(e.to_string()))?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(read_err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
         Self::from_json(&text)
     }
 
@@ -296,6 +321,17 @@ impl CaptchaConfig {
     /// Names of the scenes that have their own block.
     pub fn scene_names(&self) -> impl Iterator<Item = &str> {
         self.scenes.keys().map(String::as_str)
+    }
+
+    /// The counter bucket of `scene`: its own name when it has a block,
+    /// else `*`, shared by every scene without one (so that inventing scene
+    /// names does not multiply a client's rate limits).
+    pub fn scene_bucket<'a>(&self, scene: &'a str) -> &'a str {
+        if self.scenes.contains_key(scene) {
+            scene
+        } else {
+            "*"
+        }
     }
 
     /// Largest configured width and height over root and every scene.
@@ -392,6 +428,7 @@ fn apply_key(raw: &mut Raw, path: &str, key: &str, value: &Value) -> Result<(), 
         "expiresDate" => raw.expires_date = int_in(k, value, EXPIRES_RANGE)?,
         "maxAttempts" => raw.max_attempts = int_in(k, value, MAX_ATTEMPTS_RANGE)?,
         "color" => raw.color = bool_of(k, value)?,
+        "rateLimit" => raw.rate_limit.apply(&format!("{k}."), value)?,
         "mathExpr" => raw.math_expr = bool_of(k, value)?,
         "fontSize" => {
             let allowed = format!(
@@ -577,6 +614,25 @@ mod tests {
             (r#"{"expiresDate": 100000}"#, "expiresDate"),
             (r#"{"maxAttempts": 0}"#, "maxAttempts"),
             (r#"{"maxAttempts": 11}"#, "maxAttempts"),
+            (r#"{"rateLimit": 5}"#, "rateLimit"),
+            (r#"{"rateLimit": {"enabled": 1}}"#, "rateLimit.enabled"),
+            (
+                r#"{"rateLimit": {"windowSeconds": 0}}"#,
+                "rateLimit.windowSeconds",
+            ),
+            (
+                r#"{"rateLimit": {"createPerIp": -1}}"#,
+                "rateLimit.createPerIp",
+            ),
+            (
+                r#"{"rateLimit": {"ticketPerIp": 1.5}}"#,
+                "rateLimit.ticketPerIp",
+            ),
+            (r#"{"rateLimit": {"perIp": 5}}"#, "rateLimit.perIp"),
+            (
+                r#"{"scene": {"pay": {"rateLimit": {"verifyPerIp": 2000000}}}}"#,
+                "scene.pay.rateLimit.verifyPerIp",
+            ),
             (r#"{"sise": 4}"#, "sise"),
             (r#"{"scene": 4}"#, "scene"),
             (r#"{"scene": {"login": 4}}"#, "scene.login"),
@@ -604,6 +660,28 @@ mod tests {
         assert!(msg.contains("scene.login.size") && msg.contains('9') && msg.contains("1 to 6"));
         let msg = err(r#"{"mathMin": 10, "mathMax": 5}"#).to_string();
         assert!(msg.contains("10") && msg.contains("mathMax (5)"), "{msg}");
+    }
+
+    #[test]
+    fn rate_limits_default_and_merge_key_by_key() {
+        use crate::ratelimit::RateLimitConfig;
+        let c = CaptchaConfig::from_json("{}").unwrap();
+        assert_eq!(c.root().rate_limit, RateLimitConfig::default());
+        assert!(c.root().rate_limit.enabled);
+        let c = CaptchaConfig::from_json(
+            r#"{"rateLimit": {"windowSeconds": 30, "createPerIp": 5},
+                "scene": {"pay": {"rateLimit": {"createPerIp": 2, "verifyPerIp": 0}}}}"#,
+        )
+        .unwrap();
+        let pay = c.scene("pay").rate_limit;
+        assert_eq!(
+            (pay.window_seconds, pay.create_per_ip, pay.verify_per_ip),
+            (30, 2, 0)
+        );
+        assert_eq!(pay.create_per_device, 20, "default kept");
+        assert_eq!(c.root().rate_limit.create_per_ip, 5);
+        assert_eq!(c.scene_bucket("pay"), "pay");
+        assert_eq!(c.scene_bucket("other"), "*");
     }
 
     #[test]

@@ -6,14 +6,15 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CaptchaConfig, ConfigError, HEIGHT_RANGE, Renderer, SceneConfig, WIDTH_RANGE, new_challenge,
+    CaptchaConfig, ConfigError, HEIGHT_RANGE, Renderer, WIDTH_RANGE, new_challenge,
     normalize_answer, png_data_url,
 };
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::http::{Lang, NoData, device_id, json_body, respond, source_ip};
+use crate::ratelimit::{Route, counted, rate_limited};
 use crate::store::dynamo::DynamoStore;
-use crate::store::{CaptchaRecord, CaptchaState, Store, VerifyOutcome};
+use crate::store::{CaptchaRecord, CaptchaState, IssueMode, IssueOutcome, Store, VerifyOutcome};
 
 /// Longest scene name; scenes are `[A-Za-z0-9_-]{1,64}`.
 pub const MAX_SCENE_CHARS: usize = 64;
@@ -119,31 +120,42 @@ async fn issue(svc: &CaptchaService, req: &Request, kind: Issue) -> Result<Captc
     let width = bounded("width", body.width, cfg.width, &WIDTH_RANGE)?;
     let height = bounded("height", body.height, cfg.height, &HEIGHT_RANGE)?;
 
-    let (record, image) = draw(svc, cfg, scene, device, req, width, height)?;
-    match kind {
-        Issue::Create => svc.store.create_captcha(&record).await?,
-        Issue::Refresh => {
-            if !svc.store.refresh_captcha(&record).await? {
-                return Err(ApiError::RefreshFail);
-            }
+    let challenge = new_challenge(cfg);
+    let now = svc.clock.now_ms();
+    let record = CaptchaRecord {
+        device_uuid: device,
+        scene: scene.to_owned(),
+        code: challenge.answer.clone(),
+        state: CaptchaState::Pending,
+        ip: source_ip(req).unwrap_or_default().to_owned(),
+        created_date: now,
+        expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
+        attempts: 0,
+    };
+    let (route, mode) = match kind {
+        Issue::Create => (Route::Create, IssueMode::Create),
+        Issue::Refresh => (Route::Refresh, IssueMode::Refresh),
+    };
+    // The counters go into the captcha's own write: one request, and over a
+    // limit nothing is counted or written. The image is drawn only after the
+    // write succeeded, so a refused request costs no rendering.
+    let limits = cfg.rate_limit.counters(
+        route,
+        svc.config.scene_bucket(scene),
+        source_ip(req),
+        Some(&record.device_uuid),
+        now,
+    );
+    match svc.store.issue_captcha(&record, mode, &limits).await? {
+        IssueOutcome::Written => {}
+        IssueOutcome::NotFound => return Err(ApiError::RefreshFail),
+        IssueOutcome::RateLimited { window_end_ms } => {
+            tracing::warn!(route = route.as_str(), scene, "rate limit hit");
+            return Err(rate_limited(window_end_ms, now));
         }
     }
-    Ok(CaptchaImage {
-        captcha_base64: image,
-    })
-}
-
-/// Draws a challenge and its image, and the row that will hold its answer.
-fn draw(
-    svc: &CaptchaService,
-    cfg: &SceneConfig,
-    scene: &str,
-    device: String,
-    req: &Request,
-    width: u32,
-    height: u32,
-) -> Result<(CaptchaRecord, String), ApiError> {
-    let challenge = new_challenge(cfg);
+    // A rendering failure leaves a captcha nobody can see; the client's
+    // retry replaces it.
     let png = svc
         .renderer
         .render_png(cfg, &challenge, width, height)
@@ -151,18 +163,9 @@ fn draw(
             tracing::error!(error = %err, scene, "captcha rendering failed");
             ApiError::CreateFail
         })?;
-    let now = svc.clock.now_ms();
-    let record = CaptchaRecord {
-        device_uuid: device,
-        scene: scene.to_owned(),
-        code: challenge.answer,
-        state: CaptchaState::Pending,
-        ip: source_ip(req).unwrap_or_default().to_owned(),
-        created_date: now,
-        expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
-        attempts: 0,
-    };
-    Ok((record, png_data_url(&png)))
+    Ok(CaptchaImage {
+        captcha_base64: png_data_url(&png),
+    })
 }
 
 async fn check(svc: &CaptchaService, req: &Request) -> Result<NoData, ApiError> {
@@ -183,16 +186,27 @@ async fn check(svc: &CaptchaService, req: &Request) -> Result<NoData, ApiError> 
         )));
     }
     let cfg = svc.config.scene(scene);
-    let outcome = svc
-        .store
-        .verify_captcha(
-            scene,
-            &device,
-            &answer,
-            svc.clock.now_ms(),
-            cfg.max_attempts,
+    let now_ms = svc.clock.now_ms();
+    let counter = cfg
+        .rate_limit
+        .counters(
+            Route::Verify,
+            svc.config.scene_bucket(scene),
+            source_ip(req),
+            None,
+            now_ms,
         )
-        .await?;
+        .pop();
+    // Counted alongside the verify itself; over the limit the answer is
+    // `rate-limited` whatever the verify came to, so a brute force learns
+    // nothing from the requests past the limit.
+    let outcome = counted(svc.store.as_ref(), counter.as_ref(), now_ms, async {
+        Ok(svc
+            .store
+            .verify_captcha(scene, &device, &answer, now_ms, cfg.max_attempts)
+            .await?)
+    })
+    .await?;
     match outcome {
         VerifyOutcome::Passed => Ok(NoData {}),
         VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
@@ -446,5 +460,140 @@ mod tests {
         assert!(body["errMsg"].as_str().unwrap().is_ascii());
         let (_, body) = parsed(create(&svc, post(json!({"deviceId": "d"}), &[])).await);
         assert!(!body["errMsg"].as_str().unwrap().is_ascii());
+    }
+
+    fn post_from(body: Value, ip: &str) -> Request {
+        let mut ctx = ApiGatewayV2httpRequestContext::default();
+        ctx.http.source_ip = Some(ip.into());
+        http::Request::builder()
+            .method("POST")
+            .uri("/captcha")
+            .body(Body::Text(body.to_string()))
+            .unwrap()
+            .with_request_context(RequestContext::ApiGatewayV2(ctx))
+    }
+
+    #[tokio::test]
+    async fn create_over_the_device_limit_is_429_and_writes_nothing() {
+        let (svc, store) = service(
+            r#"{"rateLimit": {"windowSeconds": 60, "createPerDevice": 2, "createPerIp": 0}}"#,
+        );
+        let body = json!({"scene": "login", "deviceId": "flood"});
+        for _ in 0..2 {
+            assert_eq!(parsed(create(&svc, post(body.clone(), &[])).await).0, 200);
+        }
+        let before = store.captcha("login", "flood").unwrap();
+        let rows = store.len();
+        let resp = create(&svc, post(body.clone(), &[])).await;
+        // 1_700_000_000_000 is 20 s into its 60 s window.
+        assert_eq!(resp.headers()["retry-after"], "40");
+        let (status, reply) = parsed(resp);
+        assert_eq!(
+            (status, reply["errCode"].as_str()),
+            (429, Some("rate-limited"))
+        );
+        assert_eq!(
+            store.captcha("login", "flood").unwrap(),
+            before,
+            "not replaced"
+        );
+        assert_eq!(store.len(), rows, "no row written");
+        assert_eq!(
+            store.counter("create|dev|*|1699999980|flood"),
+            Some(2),
+            "a refused request is not counted"
+        );
+        // Another device is not limited; the next window admits this one again.
+        let other = json!({"scene": "login", "deviceId": "calm"});
+        assert_eq!(parsed(create(&svc, post(other, &[])).await).0, 200);
+        svc.clock.advance(40_000);
+        assert_eq!(parsed(create(&svc, post(body, &[])).await).0, 200);
+    }
+
+    #[tokio::test]
+    async fn per_ip_limits_span_devices_and_unconfigured_scenes() {
+        let (svc, _) = service(
+            r#"{"rateLimit": {"createPerIp": 3}, "scene": {"pay": {"rateLimit": {"createPerIp": 1}}}}"#,
+        );
+        // Scenes without a block share one bucket: inventing names gains nothing.
+        for (i, scene) in ["a", "b", "c"].iter().enumerate() {
+            let body = json!({"scene": scene, "deviceId": format!("d{i}")});
+            assert_eq!(parsed(create(&svc, post(body, &[])).await).0, 200);
+        }
+        let body = json!({"scene": "zzz", "deviceId": "d9"});
+        assert_eq!(parsed(create(&svc, post(body.clone(), &[])).await).0, 429);
+        // Another IP has its own allowance.
+        assert_eq!(
+            parsed(create(&svc, post_from(body, "198.51.100.7")).await).0,
+            200
+        );
+        // A scene with its own block has its own counter and limit.
+        let pay = json!({"scene": "pay", "deviceId": "p1"});
+        assert_eq!(parsed(create(&svc, post(pay.clone(), &[])).await).0, 200);
+        assert_eq!(parsed(create(&svc, post(pay, &[])).await).0, 429);
+    }
+
+    #[tokio::test]
+    async fn refresh_and_verify_are_limited_too() {
+        let (svc, store) = service(
+            r#"{"maxAttempts": 10, "rateLimit": {"refreshPerDevice": 1, "verifyPerIp": 2}}"#,
+        );
+        let body = json!({"scene": "login", "deviceId": "r1"});
+        create(&svc, post(body.clone(), &[])).await;
+        assert_eq!(parsed(refresh(&svc, post(body.clone(), &[])).await).0, 200);
+        let kept = store.captcha("login", "r1").unwrap();
+        let (status, reply) = parsed(refresh(&svc, post(body, &[])).await);
+        assert_eq!(
+            (status, reply["errCode"].as_str()),
+            (429, Some("rate-limited"))
+        );
+        assert_eq!(store.captcha("login", "r1").unwrap(), kept);
+
+        let guess = |answer: &str| {
+            post(
+                json!({"scene": "login", "deviceId": "r1", "captcha": answer}),
+                &[],
+            )
+        };
+        assert_eq!(parsed(verify(&svc, guess("zzzz")).await).0, 400);
+        assert_eq!(parsed(verify(&svc, guess("yyyy")).await).0, 400);
+        // Past the limit even the right answer gets no verdict.
+        let (status, reply) = parsed(verify(&svc, guess(&kept.code)).await);
+        assert_eq!(
+            (status, reply["errCode"].as_str()),
+            (429, Some("rate-limited"))
+        );
+        let other_ip = post_from(
+            json!({"scene": "login", "deviceId": "r1", "captcha": "xxxx"}),
+            "198.51.100.8",
+        );
+        assert_eq!(parsed(verify(&svc, other_ip).await).0, 400);
+    }
+
+    #[tokio::test]
+    async fn limits_can_be_switched_off() {
+        let (svc, store) = service(r#"{"rateLimit": {"enabled": false, "createPerDevice": 1}}"#);
+        let body = json!({"scene": "login", "deviceId": "free"});
+        for _ in 0..3 {
+            assert_eq!(parsed(create(&svc, post(body.clone(), &[])).await).0, 200);
+        }
+        assert_eq!(store.len(), 1, "no counter rows at all");
+    }
+
+    #[tokio::test]
+    async fn requests_without_a_source_ip_share_the_unknown_bucket() {
+        let (svc, store) = service(r#"{"rateLimit": {"createPerIp": 1, "createPerDevice": 0}}"#);
+        let bare = |device: &str| {
+            http::Request::builder()
+                .method("POST")
+                .uri("/captcha")
+                .body(Body::Text(
+                    json!({"scene": "s", "deviceId": device}).to_string(),
+                ))
+                .unwrap()
+        };
+        assert_eq!(parsed(create(&svc, bare("u1")).await).0, 200);
+        assert_eq!(parsed(create(&svc, bare("u2")).await).0, 429);
+        assert_eq!(store.counter("create|ip|*|1699999980|unknown"), Some(1));
     }
 }

@@ -30,8 +30,12 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
 
 use super::*;
 
@@ -51,6 +55,11 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
 const MAX_ATTEMPTS: u32 = 3;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(25);
+/// Rounds of a rate-limited captcha write that DynamoDB cancelled because
+/// another transaction held one of its counters (`TransactionConflict`).
+/// Two racing requests of one client each need a counter at the same time;
+/// after these rounds the request is answered `rate-limited`.
+const MAX_CONFLICT_ROUNDS: u32 = 3;
 
 /// A bad `TABLE_NAME` or `DYNAMODB_ENDPOINT`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -320,6 +329,112 @@ impl Store for DynamoStore {
                 Ok(false)
             }
         }
+    }
+
+    async fn issue_captcha(
+        &self,
+        record: &CaptchaRecord,
+        mode: IssueMode,
+        limits: &[CounterLimit],
+    ) -> Result<IssueOutcome, StoreError> {
+        if limits.is_empty() {
+            return Ok(match mode {
+                IssueMode::Create => {
+                    self.create_captcha(record).await?;
+                    IssueOutcome::Written
+                }
+                IssueMode::Refresh if self.refresh_captcha(record).await? => IssueOutcome::Written,
+                IssueMode::Refresh => IssueOutcome::NotFound,
+            });
+        }
+        let built = |e: aws_sdk_dynamodb::error::BuildError| {
+            StoreError(format!("issue_captcha: request not built: {e}"))
+        };
+        let mut items = Vec::with_capacity(limits.len() + 1);
+        for limit in limits {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, s(counter_key_of(&limit.name)))
+                .update_expression(
+                    "ADD #count :one SET #ttl = if_not_exists(#ttl, :ttl), \
+                     #expired = if_not_exists(#expired, :expired)",
+                )
+                .condition_expression("attribute_not_exists(#pk) OR #count < :limit")
+                .expression_attribute_names("#pk", KEY_ATTRIBUTE)
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_names("#expired", "expired_date")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":limit", n(limit.limit))
+                .expression_attribute_values(":ttl", n(ttl_seconds(limit.window_end_ms)))
+                .expression_attribute_values(":expired", n(limit.window_end_ms))
+                .build()
+                .map_err(built)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::captcha_item(record)));
+        if mode == IssueMode::Refresh {
+            put = put
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", KEY_ATTRIBUTE);
+        }
+        items.push(
+            TransactWriteItem::builder()
+                .put(put.build().map_err(built)?)
+                .build(),
+        );
+
+        for round in 1..=MAX_CONFLICT_ROUNDS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(IssueOutcome::Written),
+                Err(err) => err,
+            };
+            let reasons: Vec<Option<String>> = match &err {
+                SdkError::ServiceError(ctx) => match ctx.err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().map(str::to_owned))
+                        .collect(),
+                    _ => return Err(sdk_error("issue_captcha", err)),
+                },
+                _ => return Err(sdk_error("issue_captcha", err)),
+            };
+            let failed =
+                |i: usize, code: &str| reasons.get(i).and_then(Option::as_deref) == Some(code);
+            if let Some(i) = (0..limits.len()).find(|&i| failed(i, "ConditionalCheckFailed")) {
+                return Ok(IssueOutcome::RateLimited {
+                    window_end_ms: limits[i].window_end_ms,
+                });
+            }
+            if failed(limits.len(), "ConditionalCheckFailed") {
+                return Ok(IssueOutcome::NotFound);
+            }
+            let conflict = (0..=limits.len()).any(|i| failed(i, "TransactionConflict"));
+            if !conflict {
+                return Err(sdk_error("issue_captcha", err));
+            }
+            if round == MAX_CONFLICT_ROUNDS {
+                tracing::warn!(
+                    rounds = round,
+                    "issue_captcha kept conflicting on its counters"
+                );
+                return Ok(IssueOutcome::RateLimited {
+                    window_end_ms: limits[0].window_end_ms,
+                });
+            }
+            let jitter = rand::random_range(0..=20u64);
+            tokio::time::sleep(Duration::from_millis(10 * u64::from(round) + jitter)).await;
+        }
+        unreachable!("the last round returns")
     }
 
     async fn verify_captcha(

@@ -60,6 +60,32 @@ impl MemoryStore {
         rows.insert(key, row);
     }
 
+    /// Adds one to counter `name`, creating it to expire at `window_end_ms`.
+    fn count(&self, rows: &mut HashMap<String, Row>, name: &str, window_end_ms: i64) -> u64 {
+        let key = counter_key_of(name);
+        if let Some(Row::Counter { count, .. }) = rows.get_mut(&key) {
+            *count += 1;
+            return *count;
+        }
+        self.insert(
+            rows,
+            key,
+            Row::Counter {
+                count: 1,
+                expires_ms: window_end_ms,
+            },
+        );
+        1
+    }
+
+    /// The count of counter `name` (for tests).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        match self.rows().get(&counter_key_of(name)) {
+            Some(Row::Counter { count, .. }) => Some(*count),
+            _ => None,
+        }
+    }
+
     /// The number of rows held, expired ones included (for tests).
     pub fn len(&self) -> usize {
         self.rows().len()
@@ -96,6 +122,32 @@ impl Store for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn issue_captcha(
+        &self,
+        record: &CaptchaRecord,
+        mode: IssueMode,
+        limits: &[CounterLimit],
+    ) -> Result<IssueOutcome, StoreError> {
+        let mut rows = self.rows();
+        for limit in limits {
+            if let Some(Row::Counter { count, .. }) = rows.get(&counter_key_of(&limit.name))
+                && *count >= limit.limit
+            {
+                return Ok(IssueOutcome::RateLimited {
+                    window_end_ms: limit.window_end_ms,
+                });
+            }
+        }
+        if mode == IssueMode::Refresh && !matches!(rows.get(&record.key()), Some(Row::Captcha(_))) {
+            return Ok(IssueOutcome::NotFound);
+        }
+        for limit in limits {
+            self.count(&mut rows, &limit.name, limit.window_end_ms);
+        }
+        self.insert(&mut rows, record.key(), Row::Captcha(record.clone()));
+        Ok(IssueOutcome::Written)
     }
 
     async fn verify_captcha(
@@ -176,19 +228,6 @@ impl Store for MemoryStore {
 
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError> {
         let mut rows = self.rows();
-        let key = counter_key_of(name);
-        if let Some(Row::Counter { count, .. }) = rows.get_mut(&key) {
-            *count += 1;
-            return Ok(*count);
-        }
-        self.insert(
-            &mut rows,
-            key,
-            Row::Counter {
-                count: 1,
-                expires_ms: window_end_ms,
-            },
-        );
-        Ok(1)
+        Ok(self.count(&mut rows, name, window_end_ms))
     }
 }

@@ -117,6 +117,39 @@ pub fn counter_key_of(name: &str) -> String {
     format!("rate#{name}")
 }
 
+/// A fixed-window counter that a write must stay within: the write adds one
+/// to `name` only while its count is below `limit` (see
+/// [`Store::issue_captcha`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterLimit {
+    /// The counter's name, window included (see [`crate::ratelimit`]).
+    pub name: String,
+    /// Most requests the window admits.
+    pub limit: u64,
+    /// Epoch milliseconds at which the window ends (and the row expires).
+    pub window_end_ms: i64,
+}
+
+/// Which captcha write [`Store::issue_captcha`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueMode {
+    /// Replace any earlier captcha (as [`Store::create_captcha`]).
+    Create,
+    /// Replace an existing captcha only (as [`Store::refresh_captcha`]).
+    Refresh,
+}
+
+/// What [`Store::issue_captcha`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueOutcome {
+    /// The captcha is written and every counter counted.
+    Written,
+    /// A counter was at its limit: nothing written, nothing counted.
+    RateLimited { window_end_ms: i64 },
+    /// Refresh without a captcha to replace: nothing written, nothing counted.
+    NotFound,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Writes `record` as the device's captcha for the scene, replacing any
@@ -127,6 +160,19 @@ pub trait Store: Send + Sync {
     /// one exists (in any state, expired or not). Returns `false`, writing
     /// nothing, when there was none. Exactly one (conditional) request.
     async fn refresh_captcha(&self, record: &CaptchaRecord) -> Result<bool, StoreError>;
+
+    /// Writes `record` as [`Store::create_captcha`] or
+    /// [`Store::refresh_captcha`] would, and adds one to every counter of
+    /// `limits`, all or nothing: when a counter is at its limit the outcome is
+    /// [`IssueOutcome::RateLimited`] (which wins over a missing captcha), and
+    /// nothing is counted or written. Exactly one request (a transaction when
+    /// `limits` is not empty).
+    async fn issue_captcha(
+        &self,
+        record: &CaptchaRecord,
+        mode: IssueMode,
+        limits: &[CounterLimit],
+    ) -> Result<IssueOutcome, StoreError>;
 
     /// Checks `answer` (already normalised) against the device's captcha for
     /// the scene at `now_ms`, at most once per captcha however many callers

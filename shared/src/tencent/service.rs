@@ -15,6 +15,7 @@ use super::client::{
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::http::{Lang, json_body, respond, source_ip};
+use crate::ratelimit::{RateLimitConfig, Route, counted};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 
@@ -52,6 +53,7 @@ pub struct TicketService {
     client: CaptchaClient,
     store: Arc<dyn Store>,
     clock: Clock,
+    rate_limit: RateLimitConfig,
 }
 
 impl TicketService {
@@ -59,8 +61,9 @@ impl TicketService {
     /// from `TABLE_NAME`, all validated before the first event.
     pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
         let config = TencentConfig::from_env()?;
+        let rate_limit = RateLimitConfig::from_env()?;
         let store = DynamoStore::from_env().await?;
-        Ok(Self::new(config, Arc::new(store), Clock::system())?)
+        Ok(Self::new(config, Arc::new(store), Clock::system())?.with_rate_limit(rate_limit))
     }
 
     /// The service with the 5 s time-out of every Tencent call.
@@ -85,7 +88,14 @@ impl TicketService {
             client,
             store,
             clock,
+            rate_limit: RateLimitConfig::default(),
         })
+    }
+
+    /// The same service with other limits (default: [`RateLimitConfig::default`]).
+    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
+        self.rate_limit = rate_limit;
+        self
     }
 
     pub fn config(&self) -> &TencentConfig {
@@ -107,10 +117,19 @@ impl TicketService {
         // Enough of the hash to follow one ticket through the log, never the ticket.
         let ticket_ref = &ticket_hash[..12];
         let now_ms = self.clock.now_ms();
-        let first = self
-            .store
-            .claim_ticket(&ticket_hash, now_ms, now_ms + TICKET_CLAIM_TTL_MS)
-            .await?;
+        // The per-IP counter runs alongside the claim; over the limit,
+        // Tencent is not called.
+        let counter = self
+            .rate_limit
+            .counters(Route::Ticket, "*", Some(user_ip), None, now_ms)
+            .pop();
+        let first = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
+            Ok(self
+                .store
+                .claim_ticket(&ticket_hash, now_ms, now_ms + TICKET_CLAIM_TTL_MS)
+                .await?)
+        })
+        .await?;
         if !first {
             tracing::info!(
                 ticket = ticket_ref,
@@ -221,8 +240,12 @@ async fn handle(svc: &TicketService, req: &Request) -> Result<TicketVerified, Ap
     let body: VerifyTicketRequest = json_body(req)?;
     let (ticket, randstr) = validate(&body)?;
     let Some(user_ip) = source_ip(req).filter(|ip| !ip.is_empty()) else {
+        // API Gateway always sets it; a request without one did not come
+        // through it (or the API is not an HTTP API): refuse it as input.
         tracing::error!("request has no requestContext.http.sourceIp: cannot send UserIp");
-        return Err(ApiError::Internal);
+        return Err(ApiError::InvalidRequest(
+            "the request carries no client IP (requestContext.http.sourceIp)".into(),
+        ));
     };
     svc.verify(ticket, randstr, user_ip).await
 }

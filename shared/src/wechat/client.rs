@@ -1,7 +1,8 @@
 //! The `jscode2session` client.
 //!
 //! `GET {WX_API_BASE}/sns/jscode2session?appid&secret&js_code&grant_type=authorization_code`
-//! with a 5 s time-out. Only errcode -1 ("system busy") is retried, at most
+//! with a 5 s time-out per request and 5.5 s for the whole exchange. Only
+//! errcode -1 ("system busy") is retried, at most
 //! twice, after 100 ms and 200 ms (plus up to 50 ms of jitter). The body is
 //! parsed as JSON whatever its `Content-Type` (WeChat answers `text/plain`)
 //! and read no further than [`MAX_UPSTREAM_BODY_BYTES`].
@@ -35,6 +36,9 @@ pub const RETRY_BACKOFF: [Duration; MAX_RETRIES] =
     [Duration::from_millis(100), Duration::from_millis(200)];
 /// Upper bound of the random jitter added to each backoff.
 pub const RETRY_JITTER_MS: u64 = 50;
+/// The whole exchange, retries included, ends within the time-out of one
+/// request plus this (5.5 s with the default 5 s time-out).
+pub const RETRY_BUDGET_SLACK: Duration = Duration::from_millis(500);
 /// Longest code sent to WeChat; a real `wx.login` code is 32 characters.
 pub const MAX_CODE_CHARS: usize = 128;
 
@@ -54,6 +58,7 @@ pub struct WxClient {
     endpoint: reqwest::Url,
     appid: String,
     secret: Secret,
+    timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +106,7 @@ impl WxClient {
             endpoint,
             appid: config.appid.clone(),
             secret: config.secret.clone(),
+            timeout: config.upstream_timeout,
         })
     }
 
@@ -120,6 +126,19 @@ impl WxClient {
             .append_pair("secret", self.secret.expose())
             .append_pair("js_code", code)
             .append_pair("grant_type", "authorization_code");
+        // However the attempts go (a slow -1 retried twice), the whole
+        // exchange ends within one time-out plus RETRY_BUDGET_SLACK.
+        let deadline = self.timeout + RETRY_BUDGET_SLACK;
+        match tokio::time::timeout(deadline, self.attempts(url)).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!(?deadline, "jscode2session retries ran out of time");
+                Err(ApiError::WxUpstreamError)
+            }
+        }
+    }
+
+    async fn attempts(&self, url: reqwest::Url) -> Result<WxSession, ApiError> {
         for attempt in 0..=MAX_RETRIES {
             if attempt > 0 {
                 let jitter = rand::rng().random_range(0..=RETRY_JITTER_MS);

@@ -131,9 +131,12 @@ impl WxConfig {
             _ => DEFAULT_API_BASE.to_owned(),
         };
         let api_base = api_base.trim_end_matches('/').to_owned();
+        // Visible ASCII only: the URL parser would silently drop leading
+        // control characters that the stored base still held (found by fuzzing).
         match reqwest::Url::parse(&api_base) {
             Ok(url)
-                if matches!(url.scheme(), "http" | "https")
+                if api_base.bytes().all(|b| b.is_ascii_graphic())
+                    && matches!(url.scheme(), "http" | "https")
                     && url.host().is_some()
                     && url.query().is_none() => {}
             _ => {
@@ -220,6 +223,10 @@ mod tests {
             ),
             (with("SESSION_TTL_SECONDS", "3d"), "from 60 to 31536000"),
             (with("WX_API_BASE", "ftp://x"), "WX_API_BASE=\"ftp://x\""),
+            (
+                with("WX_API_BASE", "\0http://127.0.0.1:9"),
+                "WX_API_BASE=\"\\0http://127.0.0.1:9\"",
+            ),
         ];
         for (vars, want) in cases {
             let err = WxConfig::from_lookup(lookup(&vars)).unwrap_err();

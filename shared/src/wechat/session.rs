@@ -11,7 +11,8 @@ use super::crypto;
 use super::{ConfigError, WxConfig};
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::http::{Lang, NoData, bearer_token, error_response, json_body, respond};
+use crate::http::{Lang, NoData, bearer_token, error_response, json_body, respond, source_ip};
+use crate::ratelimit::{RateLimitConfig, Route, counted};
 use crate::store::dynamo::DynamoStore;
 use crate::store::{SessionRecord, Store};
 
@@ -23,6 +24,7 @@ pub struct LoginService {
     config: WxConfig,
     client: WxClient,
     sessions: SessionService,
+    rate_limit: RateLimitConfig,
 }
 
 /// Checking and ending sessions needs only the store: the `session` and
@@ -83,15 +85,24 @@ impl LoginService {
             config,
             client,
             sessions: SessionService::new(store, clock),
+            rate_limit: RateLimitConfig::default(),
         })
     }
 
-    /// The Lambda set-up: `WX_*` and `SESSION_TTL_SECONDS`, then DynamoDB
-    /// from `TABLE_NAME`, all validated before the first event.
+    /// The same service with other limits (default: [`RateLimitConfig::default`]).
+    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// The Lambda set-up: `WX_*` and `SESSION_TTL_SECONDS`, the `rateLimit`
+    /// block of `CAPTCHA_CONFIG`, then DynamoDB from `TABLE_NAME`, all
+    /// validated before the first event.
     pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
         let config = WxConfig::from_env()?;
+        let rate_limit = RateLimitConfig::from_env()?;
         let store = DynamoStore::from_env().await?;
-        Ok(Self::new(config, Arc::new(store), Clock::system())?)
+        Ok(Self::new(config, Arc::new(store), Clock::system())?.with_rate_limit(rate_limit))
     }
 
     pub fn config(&self) -> &WxConfig {
@@ -253,7 +264,20 @@ impl SessionService {
 pub async fn login(svc: &LoginService, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let result = match json_body::<LoginRequest>(&req) {
-        Ok(body) => svc.login(body).await,
+        Ok(body) => {
+            let now_ms = svc.sessions.clock.now_ms();
+            let counter = svc
+                .rate_limit
+                .counters(Route::WxLogin, "*", source_ip(&req), None, now_ms)
+                .pop();
+            counted(
+                svc.sessions.store.as_ref(),
+                counter.as_ref(),
+                now_ms,
+                svc.login(body),
+            )
+            .await
+        }
         Err(err) => Err(err),
     };
     respond(lang, result)

@@ -1,0 +1,440 @@
+//! Injected faults, one test each: DynamoDB throttled after the SDK's
+//! retries, unreachable, or slow past its time-out → 503 store-unavailable
+//! inside the store's time budget with nothing half-written; WeChat and
+//! Tencent slow, 5xx, non-JSON, resetting the connection, or answering with a
+//! huge body → their 502 within 6 s, the body read no further than its cap.
+//!
+//! Bounds on time here are bounds on behaviour ("answers within N s"), set
+//! well above what the code needs, never micro-timings.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use gatehouse::captcha::service::{CaptchaService, create, refresh, verify};
+use gatehouse::captcha::{CaptchaConfig, Renderer};
+use gatehouse::clock::Clock;
+use gatehouse::store::Store;
+use gatehouse::store::dynamo::{DynamoStore, lambda_retry_config, lambda_timeout_config};
+use gatehouse::store::memory::MemoryStore;
+use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse::wechat::{LoginService, WxConfig, login};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The whole budget of one DynamoDB operation, retries included (the
+/// store's `OPERATION_TIMEOUT` is 4 s), plus slack for a loaded machine.
+const STORE_BUDGET: Duration = Duration::from_secs(6);
+/// WeChat and Tencent calls time out after 5 s; the route answers within 6 s.
+const UPSTREAM_BUDGET: Duration = Duration::from_secs(6);
+
+fn post(body: Value) -> Request {
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some("198.51.100.30".into());
+    http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .body(Body::Text(body.to_string()))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+fn parsed(resp: &Response<Body>) -> (u16, String) {
+    let Body::Text(text) = resp.body() else {
+        panic!("expected a text body")
+    };
+    let v: Value = serde_json::from_str(text).unwrap();
+    (
+        resp.status().as_u16(),
+        v["errCode"].as_str().unwrap_or("0").to_owned(),
+    )
+}
+
+fn captcha_service(store: Arc<dyn Store>) -> CaptchaService {
+    CaptchaService::new(CaptchaConfig::default(), Renderer::builtin(), store)
+}
+
+/// A DynamoDB client as the Lambdas build it (retries and time-outs of
+/// `DynamoStore::from_env`), pointed at `endpoint`.
+fn lambda_client(endpoint: &str) -> Client {
+    let conf = aws_sdk_dynamodb::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::from_static("us-east-1"))
+        .credentials_provider(Credentials::new("k", "s", None, None, "faults"))
+        .endpoint_url(endpoint)
+        .retry_config(lambda_retry_config())
+        .timeout_config(lambda_timeout_config())
+        .build();
+    Client::from_conf(conf)
+}
+
+/// Every captcha route and the two others answer 503 store-unavailable
+/// within the budget when the store fails.
+async fn every_route_is_store_unavailable(store: Arc<dyn Store>, what: &str) {
+    let svc = captcha_service(store.clone());
+    let body = json!({"scene": "login", "deviceId": "dev-f"});
+    let verify_body = json!({"scene": "login", "deviceId": "dev-f", "captcha": "abcd"});
+    // wx-login: the rate-limit counter fails alongside the WeChat call (to
+    // a port where nothing listens): the route cannot keep its limits.
+    let wx = WxConfig::new("wxfault", "secret")
+        .unwrap()
+        .with_api_base("http://127.0.0.1:9");
+    let login_svc = LoginService::new(wx, store.clone(), Clock::system()).unwrap();
+    // Ticket verify: neither the claim nor the counter can be written, so
+    // Tencent (here: nothing listening either) is never asked.
+    let tickets =
+        TicketService::new(tencent_config("http://127.0.0.1:9"), store, Clock::system()).unwrap();
+
+    async fn timed(
+        route: &'static str,
+        call: impl std::future::Future<Output = Response<Body>>,
+    ) -> (&'static str, Response<Body>, Duration) {
+        let t = Instant::now();
+        let resp = call.await;
+        (route, resp, t.elapsed())
+    }
+    // Every route at once: each must answer within the budget by itself.
+    let answers = tokio::join!(
+        timed("create", create(&svc, post(body.clone()))),
+        timed("refresh", refresh(&svc, post(body.clone()))),
+        timed("verify", verify(&svc, post(verify_body))),
+        timed("wx-login", login(&login_svc, post(json!({"code": "c0de"})))),
+        timed(
+            "ticket",
+            verify_ticket(&tickets, post(json!({"ticket": "t03x", "randstr": "@r"})))
+        ),
+    );
+    let answers = [answers.0, answers.1, answers.2, answers.3, answers.4];
+    for (route, resp, elapsed) in answers {
+        assert_eq!(
+            parsed(&resp),
+            (503, "store-unavailable".to_owned()),
+            "{what}: {route}"
+        );
+        assert!(elapsed < STORE_BUDGET, "{what}: {route} took {elapsed:?}");
+    }
+}
+
+fn tencent_config(endpoint: &str) -> TencentConfig {
+    TencentConfig::from_lookup(|key| match key {
+        "TENCENT_SECRET_ID" => Some("AKIDfaults".into()),
+        "TENCENT_SECRET_KEY" => Some("fault-key".into()),
+        "CAPTCHA_APP_ID" => Some("190000001".into()),
+        "CAPTCHA_APP_SECRET_KEY" => Some("fault-app-key".into()),
+        "TENCENT_CAPTCHA_ENDPOINT" => Some(endpoint.into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn dynamodb_throttled_after_the_sdk_retries_is_503() {
+    // With the error code in its metadata, as the deserializer would set it:
+    // that code is what the SDK's retry classifier reads.
+    let throttled = || {
+        let message = "The level of configured provisioned throughput for the table was exceeded";
+        ProvisionedThroughputExceededException::builder()
+            .message(message)
+            .meta(
+                aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                    .code("ProvisionedThroughputExceededException")
+                    .message(message)
+                    .build(),
+            )
+            .build()
+    };
+    let transact = mock!(Client::transact_write_items).then_error(move || {
+        TransactWriteItemsError::ProvisionedThroughputExceededException(throttled())
+    });
+    let update = mock!(Client::update_item)
+        .then_error(move || UpdateItemError::ProvisionedThroughputExceededException(throttled()));
+    let put = mock!(Client::put_item)
+        .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        [&transact, &update, &put],
+        |builder| builder.retry_config(lambda_retry_config())
+    );
+    let store = Arc::new(DynamoStore::new(client, "gatehouse".into()));
+    let svc = captcha_service(store.clone());
+    let resp = create(&svc, post(json!({"scene": "login", "deviceId": "d"}))).await;
+    assert_eq!(parsed(&resp), (503, "store-unavailable".to_owned()));
+    assert_eq!(
+        transact.num_calls(),
+        3,
+        "the SDK tried three times (the store's MAX_ATTEMPTS) before giving up"
+    );
+    assert_eq!(put.num_calls(), 0, "no captcha was written on the side");
+
+    let resp = verify(
+        &svc,
+        post(json!({"scene": "login", "deviceId": "d", "captcha": "abcd"})),
+    )
+    .await;
+    assert_eq!(parsed(&resp), (503, "store-unavailable".to_owned()));
+}
+
+#[tokio::test]
+async fn dynamodb_unreachable_is_503_within_the_budget() {
+    // Bind, then close: a loopback port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = Arc::new(DynamoStore::new(
+        lambda_client(&format!("http://127.0.0.1:{port}")),
+        "gatehouse".into(),
+    ));
+    every_route_is_store_unavailable(store, "unreachable").await;
+}
+
+#[tokio::test]
+async fn dynamodb_slow_past_the_time_out_is_503_within_the_budget() {
+    let (addr, _held) = silent_listener().await;
+    let store = Arc::new(DynamoStore::new(
+        lambda_client(&format!("http://{addr}")),
+        "gatehouse".into(),
+    ));
+    every_route_is_store_unavailable(store, "slow").await;
+}
+
+/// A store failure of the counter (after the route's own step succeeded)
+/// still answers 503, and the embedded store shows the captcha write and its
+/// counters are all or nothing: a refused create leaves no row.
+#[tokio::test]
+async fn a_refused_create_writes_nothing_at_all() {
+    let store = Arc::new(MemoryStore::new());
+    let config =
+        CaptchaConfig::from_json(r#"{"rateLimit": {"createPerDevice": 1, "createPerIp": 0}}"#)
+            .unwrap();
+    let svc = CaptchaService::new(config, Renderer::builtin(), store.clone());
+    let body = json!({"scene": "login", "deviceId": "once"});
+    assert_eq!(parsed(&create(&svc, post(body.clone())).await).0, 200);
+    let rows = store.len();
+    let before = store.captcha("login", "once");
+    assert_eq!(parsed(&create(&svc, post(body)).await).0, 429);
+    assert_eq!(store.len(), rows);
+    assert_eq!(store.captcha("login", "once"), before);
+}
+
+/// Accepts connections and never answers; the connections stay open as
+/// long as the returned guard lives.
+async fn silent_listener() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (addr, task)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Misbehaviour {
+    /// Accepts and never answers.
+    Silent,
+    /// HTTP 500 with an HTML page.
+    Status500,
+    /// HTTP 200 with a body that is not JSON.
+    NotJson,
+    /// Reads the request, then resets the connection (RST).
+    Reset,
+    /// HTTP 200 announcing and streaming 100 MB of JSON-looking bytes.
+    Huge,
+    /// WeChat's "system busy" (errcode -1, which is retried), after 2.5 s.
+    SlowBusy,
+}
+
+const HUGE_BYTES: usize = 100 * 1024 * 1024;
+
+/// A fake upstream that misbehaves on every connection. Returns its URL and
+/// the count of body bytes it managed to write.
+async fn fake_upstream(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            if let Misbehaviour::Silent = how {
+                held.push(socket);
+                continue;
+            }
+            tokio::spawn(async move {
+                read_request(&mut socket).await;
+                match how {
+                    Misbehaviour::Silent => {}
+                    Misbehaviour::Status500 => {
+                        let page = "<html><body>502 Bad Gateway</body></html>";
+                        let _ = socket
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/html\r\n\
+                                     content-length: {}\r\n\r\n{page}",
+                                    page.len()
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                    Misbehaviour::NotJson => {
+                        let page = "<html>系统繁忙</html>";
+                        let _ = socket
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
+                                     content-length: {}\r\n\r\n{page}",
+                                    page.len()
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                    Misbehaviour::SlowBusy => {
+                        tokio::time::sleep(Duration::from_millis(2500)).await;
+                        let body = r#"{"errcode":-1,"errmsg":"system error, rid: x"}"#;
+                        let _ = socket
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
+                                     content-length: {}\r\n\r\n{body}",
+                                    body.len()
+                                )
+                                .as_bytes(),
+                            )
+                            .await;
+                    }
+                    Misbehaviour::Reset => {
+                        #[allow(deprecated)]
+                        let _ = socket.set_linger(Some(Duration::ZERO));
+                        drop(socket);
+                    }
+                    Misbehaviour::Huge => {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                             content-length: {HUGE_BYTES}\r\n\r\n"
+                        );
+                        if socket.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let chunk = vec![b'['; 64 * 1024];
+                        while counter.load(Ordering::SeqCst) < HUGE_BYTES {
+                            match socket.write(&chunk).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    counter.fetch_add(n, Ordering::SeqCst);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), written)
+}
+
+/// Reads the request head (and whatever body came with it) so that the
+/// client is done sending before we misbehave.
+async fn read_request(socket: &mut TcpStream) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut seen = Vec::new();
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(2), socket.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => return,
+        }
+    }
+    // A POST body (Tencent) follows the head; give it a moment to arrive.
+    let _ = tokio::time::timeout(Duration::from_millis(50), socket.read(&mut buf)).await;
+}
+
+async fn wechat_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
+    let (url, written) = fake_upstream(how).await;
+    let wx = WxConfig::new("wxfault", "secret")
+        .unwrap()
+        .with_api_base(&url);
+    let svc = LoginService::new(wx, Arc::new(MemoryStore::new()), Clock::system()).unwrap();
+    let t = Instant::now();
+    let resp = login(&svc, post(json!({"code": "c0de"}))).await;
+    (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))
+}
+
+async fn tencent_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
+    let (url, written) = fake_upstream(how).await;
+    let svc = TicketService::new(
+        tencent_config(&url),
+        Arc::new(MemoryStore::new()),
+        Clock::system(),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let resp = verify_ticket(&svc, post(json!({"ticket": "t03fault", "randstr": "@r"}))).await;
+    (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wechat_faults_are_502_within_6_s() {
+    let cases = [
+        Misbehaviour::SlowBusy,
+        Misbehaviour::Silent,
+        Misbehaviour::Status500,
+        Misbehaviour::NotJson,
+        Misbehaviour::Reset,
+        Misbehaviour::Huge,
+    ];
+    let runs = cases.map(|how| tokio::spawn(async move { (how, wechat_against(how).await) }));
+    // (SlowBusy: three slow -1 answers would take 7.5 s; the exchange's own
+    // deadline ends it first.)
+    for run in runs {
+        let (how, (answer, elapsed, written)) = run.await.unwrap();
+        assert_eq!(answer, (502, "wx-upstream-error".to_owned()), "{how:?}");
+        assert!(elapsed < UPSTREAM_BUDGET, "{how:?} took {elapsed:?}");
+        if let Misbehaviour::Huge = how {
+            assert!(
+                written < HUGE_BYTES / 4,
+                "the client kept reading a huge body: {written} bytes sent"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tencent_faults_are_502_within_6_s() {
+    let cases = [
+        Misbehaviour::Silent,
+        Misbehaviour::Status500,
+        Misbehaviour::NotJson,
+        Misbehaviour::Reset,
+        Misbehaviour::Huge,
+    ];
+    let runs = cases.map(|how| tokio::spawn(async move { (how, tencent_against(how).await) }));
+    for run in runs {
+        let (how, (answer, elapsed, written)) = run.await.unwrap();
+        assert_eq!(answer, (502, "ticket-upstream-error".to_owned()), "{how:?}");
+        assert!(elapsed < UPSTREAM_BUDGET, "{how:?} took {elapsed:?}");
+        if let Misbehaviour::Huge = how {
+            assert!(
+                written < HUGE_BYTES / 4,
+                "the client kept reading a huge body: {written} bytes sent"
+            );
+        }
+    }
+}

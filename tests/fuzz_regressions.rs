@@ -1,0 +1,96 @@
+//! The fuzz corpus kept in `fuzz/corpus/<target>/` (seeds and the inputs
+//! libFuzzer found that reached new code), replayed through the same harness
+//! as the cargo-fuzz targets (`tests/support/fuzz_harness.rs`): no panic, a
+//! well-formed envelope, no 5xx but 503 (and 502 from the deliberately
+//! unreachable WeChat and Tencent). Runs in seconds, so CI checks it on every
+//! build; `fuzz/README.md` tells how to fuzz for longer.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use gatehouse_e2e::fuzz_harness::{self, Rig};
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no corpus in {}", dir.display());
+    files
+        .into_iter()
+        .map(|p| {
+            let data = std::fs::read(&p).unwrap();
+            (p, data)
+        })
+        .collect()
+}
+
+/// Runs every kept input; returns the statuses the route answered with.
+fn replay(target: &str, run: impl Fn(&[u8]) -> Vec<u16>) -> BTreeSet<u16> {
+    let mut statuses = BTreeSet::new();
+    for (path, data) in corpus(target) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&data)));
+        match result {
+            Ok(answers) => statuses.extend(answers),
+            Err(panic) => {
+                eprintln!("corpus input {} failed", path.display());
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+    statuses
+}
+
+/// The corpus reaches every answer that matters, not only the parse errors.
+fn assert_reaches(target: &str, statuses: &BTreeSet<u16>, wanted: &[u16]) {
+    for status in wanted {
+        assert!(
+            statuses.contains(status),
+            "{target}: no kept input answers {status} (got {statuses:?})"
+        );
+    }
+}
+
+// Each test builds its own rig (and tokio runtime) on a plain thread: the
+// harness blocks on its runtime, as libFuzzer's driver does.
+
+#[test]
+fn captcha_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("captcha_request", |d| rig.captcha(d));
+    assert_reaches("captcha_request", &statuses, &[200, 400, 404, 429]);
+}
+
+#[test]
+fn wx_login_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("wx_login_request", |d| rig.wx_login(d));
+    assert_reaches("wx_login_request", &statuses, &[400, 429, 502]);
+}
+
+#[test]
+fn session_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("session_request", |d| rig.session(d));
+    assert_reaches("session_request", &statuses, &[401, 405]);
+}
+
+#[test]
+fn ticket_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("ticket_request", |d| rig.ticket(d));
+    assert_reaches("ticket_request", &statuses, &[400, 429, 502]);
+}
+
+#[test]
+fn config_parse_corpus() {
+    replay("config_parse", |d| {
+        fuzz_harness::config(d);
+        Vec::new()
+    });
+}

@@ -1,0 +1,294 @@
+//! The fuzz harness: turns arbitrary bytes into a `lambda_http::Request`
+//! (body, headers, request context) or a configuration, runs the real
+//! handler or parser, and checks that the answer is a well-formed envelope
+//! with no 5xx but the allowed ones.
+//!
+//! One source for two users: the cargo-fuzz targets in `fuzz/` include this
+//! file by path, and `tests/fuzz_regressions.rs` replays the kept corpus
+//! through it as an ordinary test. It needs only gatehouse, lambda_http,
+//! http, serde_json and tokio.
+//!
+//! ## Input format (request targets)
+//!
+//! `[flags] [meta …] 0x00 [body …]`
+//!
+//! - `flags`: bit 0 = a request context is attached, bit 1 = the body is sent
+//!   as binary (else as text when it is UTF-8), bits 2-3 = method (POST, GET,
+//!   DELETE, PUT), bits 4-7 pick the route inside a target.
+//! - `meta`: lines split by `\n`; the first is `sourceIp` (empty = none), the
+//!   others `name:value` headers (invalid names or values are skipped).
+//! - `body`: everything after the first 0x00 (no 0x00: empty body).
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use gatehouse::captcha::service::{self as captcha, CaptchaService};
+use gatehouse::captcha::{CaptchaConfig, Renderer};
+use gatehouse::clock::Clock;
+use gatehouse::ratelimit::RateLimitConfig;
+use gatehouse::store::memory::MemoryStore;
+use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse::wechat::{AuthorizerRequest, LoginService, SessionService, WxConfig};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+/// A loopback port nothing listens on: upstream calls fail at once.
+pub const UNREACHABLE: &str = "http://127.0.0.1:9";
+
+/// The harness's rate-limit window. Every limit is 1 per window, the clock
+/// moves one window before each input, and each input is sent twice: the
+/// first request is judged on its own, the second (when the first was
+/// counted) hits the limit. So every input is independent of the ones before
+/// it (a finding replays alone) and both sides of every limit are reached.
+const WINDOW_MS: i64 = 1000;
+
+/// The services of every route, over one embedded store, with small rate
+/// limits and a manual clock.
+pub struct Rig {
+    pub runtime: tokio::runtime::Runtime,
+    pub captcha: CaptchaService,
+    pub login: LoginService,
+    pub sessions: SessionService,
+    pub tickets: TicketService,
+    pub clock: Clock,
+}
+
+impl Rig {
+    pub fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let clock = Clock::manual(1_700_000_000_000);
+        let store = Arc::new(MemoryStore::new());
+        let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
+            "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
+            "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true}}}"#;
+        let config = CaptchaConfig::from_json(limits).expect("harness config");
+        let rate_limit = config.root().rate_limit;
+        let mut captcha = CaptchaService::new(config, Renderer::builtin(), store.clone());
+        captcha.clock = clock.clone();
+        let wx = WxConfig::new("wxfuzz", "fuzz-secret")
+            .expect("wx config")
+            .with_api_base(UNREACHABLE);
+        let login = LoginService::new(wx, store.clone(), clock.clone())
+            .expect("login service")
+            .with_rate_limit(rate_limit);
+        let tencent = TencentConfig::from_lookup(|key| match key {
+            "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
+            "TENCENT_SECRET_KEY" => Some("fuzz-key".into()),
+            "CAPTCHA_APP_ID" => Some("190000001".into()),
+            "CAPTCHA_APP_SECRET_KEY" => Some("fuzz-app-key".into()),
+            "TENCENT_CAPTCHA_ENDPOINT" => Some(UNREACHABLE.into()),
+            _ => None,
+        })
+        .expect("tencent config");
+        let tickets = TicketService::new(tencent, store.clone(), clock.clone())
+            .expect("ticket service")
+            .with_rate_limit(rate_limit);
+        let sessions = SessionService::new(store, clock.clone());
+        Self {
+            runtime,
+            captcha,
+            login,
+            sessions,
+            tickets,
+            clock,
+        }
+    }
+
+    fn tick(&self) {
+        self.clock.advance(WINDOW_MS);
+    }
+
+    /// Sends the request `data` describes twice through `route`, checking
+    /// both answers; returns the statuses (none when `data` builds no request).
+    fn twice<F, Fut>(&self, data: &[u8], allowed: &[u16], route: F) -> Vec<u16>
+    where
+        F: Fn(u8, Request) -> Fut,
+        Fut: std::future::Future<Output = Response<Body>>,
+    {
+        self.tick();
+        let mut statuses = Vec::with_capacity(2);
+        for _ in 0..2 {
+            let Some((flags, req)) = request(data) else {
+                return statuses;
+            };
+            let resp = self.runtime.block_on(route(flags, req));
+            check(&resp, allowed);
+            statuses.push(resp.status().as_u16());
+        }
+        statuses
+    }
+
+    /// The captcha routes: create, refresh, verify (route bits of `flags`).
+    pub fn captcha(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[], |flags, req| async move {
+            match (flags >> 4) % 3 {
+                0 => captcha::create(&self.captcha, req).await,
+                1 => captcha::refresh(&self.captcha, req).await,
+                _ => captcha::verify(&self.captcha, req).await,
+            }
+        })
+    }
+
+    /// `POST /wx/login` against an unreachable WeChat: 502 is its answer.
+    pub fn wx_login(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[502], |_, req| {
+            gatehouse::wechat::login(&self.login, req)
+        })
+    }
+
+    /// `GET`/`DELETE /wx/session`, and the authorizer on the body as its event.
+    pub fn session(&self, data: &[u8]) -> Vec<u16> {
+        self.tick();
+        if let Some((_, body)) = split(data)
+            && let Ok(event) = serde_json::from_slice::<AuthorizerRequest>(body)
+        {
+            let answer = self
+                .runtime
+                .block_on(gatehouse::wechat::authorize(&self.sessions, event));
+            assert!(!answer.is_authorized, "a fuzzed event was authorized");
+        }
+        let Some((_, req)) = request(data) else {
+            return Vec::new();
+        };
+        let resp = self
+            .runtime
+            .block_on(gatehouse::wechat::session(&self.sessions, req));
+        check(&resp, &[]);
+        vec![resp.status().as_u16()]
+    }
+
+    /// `POST /ticket/verify` against an unreachable Tencent: 502 is its answer.
+    pub fn ticket(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[502], |_, req| verify_ticket(&self.tickets, req))
+    }
+}
+
+impl Default for Rig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn split(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (_, rest) = data.split_first()?;
+    Some(match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    })
+}
+
+/// Builds the request an input describes (see the module docs).
+pub fn request(data: &[u8]) -> Option<(u8, Request)> {
+    let flags = *data.first()?;
+    let (meta, body) = split(data)?;
+    let mut lines = meta.split(|&b| b == b'\n');
+    let source_ip = lines.next().unwrap_or(&[]);
+    let method = ["POST", "GET", "DELETE", "PUT"][usize::from((flags >> 2) & 3)];
+    let mut builder = http::Request::builder().method(method).uri("/route");
+    for line in lines {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(&line[..colon]),
+            http::HeaderValue::from_bytes(&line[colon + 1..]),
+        ) else {
+            continue;
+        };
+        builder = builder.header(name, value);
+    }
+    let body = match std::str::from_utf8(body) {
+        _ if body.is_empty() => Body::Empty,
+        Ok(text) if flags & 2 == 0 => Body::Text(text.to_owned()),
+        _ => Body::Binary(body.to_vec()),
+    };
+    let mut req = builder.body(body).ok()?;
+    if flags & 1 == 1 {
+        let mut ctx = ApiGatewayV2httpRequestContext::default();
+        ctx.http.source_ip =
+            (!source_ip.is_empty()).then(|| String::from_utf8_lossy(source_ip).into_owned());
+        req = req.with_request_context(RequestContext::ApiGatewayV2(ctx));
+    }
+    Some((flags, req))
+}
+
+/// The answer is JSON in the uniCloud shape, with a status that goes with its
+/// errCode, and no 5xx but 503 store-unavailable and the `allowed` ones.
+pub fn check(resp: &Response<Body>, allowed: &[u16]) {
+    let status = resp.status().as_u16();
+    let Body::Text(text) = resp.body() else {
+        panic!("status {status}: the body is not text");
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("status {status}: {e}: {text}"));
+    let code = &value["errCode"];
+    assert!(value["errMsg"].is_string(), "no errMsg: {text}");
+    if status == 200 {
+        assert_eq!(code, 0, "{text}");
+    } else {
+        assert!(
+            code.is_string(),
+            "status {status} without an errCode: {text}"
+        );
+    }
+    if status >= 500 {
+        assert!(
+            status == 503 || allowed.contains(&status),
+            "status {status}: {text}"
+        );
+    }
+    if status == 429 {
+        let retry = resp
+            .headers()
+            .get("retry-after")
+            .expect("Retry-After on 429");
+        let secs: u64 = retry.to_str().unwrap().parse().unwrap();
+        assert!((1..=86_400).contains(&secs), "Retry-After {secs}");
+    }
+}
+
+/// Configuration parsing: `CAPTCHA_CONFIG` JSON (byte 0 even) or the
+/// environment of the WeChat, Tencent and DynamoDB settings (byte 0 odd;
+/// lines `KEY=value`). Never panics; an accepted config is within its ranges.
+pub fn config(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    if selector % 2 == 0 {
+        if let Ok(config) = CaptchaConfig::from_json(&text) {
+            for scene in config.scene_names().chain(["any-other"]) {
+                let s = config.scene(scene);
+                assert!(gatehouse::captcha::WIDTH_RANGE.contains(&s.width));
+                assert!(gatehouse::captcha::HEIGHT_RANGE.contains(&s.height));
+                assert!(s.math_min <= s.math_max);
+                assert!(s.rate_limit.window_seconds >= 1);
+            }
+        }
+        return;
+    }
+    let vars: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let lookup = |key: &str| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    if let Ok(wx) = WxConfig::from_lookup(lookup) {
+        assert!(!wx.appid.is_empty());
+        assert!(wx.api_base.to_ascii_lowercase().starts_with("http"));
+        assert!(wx.api_base.bytes().all(|b| b.is_ascii_graphic()));
+    }
+    let _ = TencentConfig::from_lookup(lookup);
+    let _ = gatehouse::store::dynamo::DynamoSettings::from_lookup(lookup);
+    let _ = RateLimitConfig::default().window(i64::from_le_bytes({
+        let mut b = [0u8; 8];
+        let n = rest.len().min(8);
+        b[..n].copy_from_slice(&rest[..n]);
+        b
+    }));
+}
