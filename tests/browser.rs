@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use gatehouse::captcha::service::CaptchaService;
-use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::store::CaptchaState;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse_local::server::{self, App};
@@ -416,9 +414,11 @@ async fn demo_page_in_headless_chromium() {
     let _ = std::fs::remove_dir_all(&profile);
 
     let store = Arc::new(MemoryStore::new());
-    let app = App {
-        captcha: CaptchaService::new(CaptchaConfig::default(), Renderer::builtin(), store.clone()),
-    };
+    // The dev server exactly as `cargo run -p gatehouse-local` builds it,
+    // over a store this test keeps to read the answer from.
+    let (app, _emulators) = App::from_env(store.clone())
+        .await
+        .expect("build the dev server's services");
     let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .expect("start the dev server");
