@@ -31,10 +31,19 @@ pub const BUILTIN_FONT: &[u8] = include_bytes!("../../../fonts/DejaVuSans-Bold-c
 const REF_PX: f32 = 64.0;
 /// Width of the stroke of a hollow glyph, as a fraction of the em size.
 const HOLLOW_STROKE: f32 = 0.05;
+/// Width of the halo that cuts a glyph out of a neighbouring tile, as a
+/// fraction of the em size.
+const HALO_WIDTH: f32 = 0.035;
 /// Chance that a glyph sits on a tile (never two tiles side by side).
 const TILE_P: f64 = 0.6;
+/// Luma (BT.601, as OCR greyscale conversions use) of a tile and of the
+/// glyph half drawn on it in the opposite colour.
+const TILE_LUMA: f32 = 118.0;
 /// How much more of a tiled glyph is drawn light than in the tile's luma.
 const TILE_LIGHT_BIAS: f32 = 0.0;
+
+/// PNG row filter (measured: see `encode_png`).
+const PNG_FILTER: FilterType = FilterType::Sub;
 
 /// Rendering failed (never for a validated config and an in-range size).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +73,8 @@ pub struct Renderer {
     font: FontArc,
     /// Every drawable character rasterised at `REF_PX`.
     cache: Arc<Vec<(char, Raster)>>,
+    /// Indices in `cache` of the letters and digits (decoy glyphs).
+    decoys: Arc<Vec<usize>>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -101,10 +112,17 @@ impl Renderer {
         let cache = drawable_chars()
             .chars()
             .filter_map(|c| Some((c, rasterise(&font, c, REF_PX)?)))
+            .collect::<Vec<_>>();
+        let decoys = cache
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| c.is_ascii_alphanumeric())
+            .map(|(i, _)| i)
             .collect();
         Renderer {
             font,
             cache: Arc::new(cache),
+            decoys: Arc::new(decoys),
         }
     }
 
@@ -305,19 +323,16 @@ impl Renderer {
         if decorate {
             self.draw_decoys(&mut img, cfg, px, dark_bg, rng);
         }
-        // Some glyphs (never two side by side) on a tile of a vivid colour,
-        // drawn half in the background colour and half in the opposite hue
-        // at the tile's luma: plain to the eye, half gone in grey.
-        let tile_p = TILE_P;
-        let tile_l = 150.0;
+        // Some glyphs (never two side by side) on a tile, drawn half in the
+        // background colour and half in the tile's opposite on the blue-yellow
+        // axis at the tile's luma: plain to the eye (also to red-green
+        // colour-blind people), half gone in grey.
         let mut tiled = vec![false; glyphs.len()];
         let mut styled = shapes.clone();
         for i in 0..glyphs.len() {
-            if decorate && (i == 0 || !tiled[i - 1]) && rng.random_bool(tile_p) {
+            if decorate && (i == 0 || !tiled[i - 1]) && rng.random_bool(TILE_P) {
                 tiled[i] = true;
-                let hue = rgb_hue(shapes[i].colour);
-                let tile = match_luma(hsl(hue, 0.9, 0.5), tile_l);
-                let iso = match_luma(hsl((hue + 180.0).rem_euclid(360.0), 1.0, 0.5), tile_l);
+                let (tile, iso) = blue_yellow_pair(rng, TILE_LUMA);
                 draw_tile(&mut img, &glyphs[i], tile);
                 let light = cfg.background.unwrap_or([255, 255, 255]);
                 let s2 = &mut styled[i];
@@ -327,7 +342,26 @@ impl Renderer {
                 s2.bias = -TILE_LIGHT_BIAS;
             }
         }
-        for (g, s) in glyphs.iter().zip(&styled) {
+        // Tiled glyphs first; then each other glyph, cut out of a
+        // neighbouring tile by a halo in the background colour so that it
+        // never lies dark on the mid-grey tile.
+        for ((g, s), _) in glyphs.iter().zip(&styled).zip(&tiled).filter(|(_, t)| **t) {
+            draw_glyph(&mut img, g, s, 1.0);
+        }
+        let halo_colour = cfg.background.unwrap_or([255, 255, 255]);
+        for (i, (g, s)) in glyphs.iter().zip(&styled).enumerate() {
+            if tiled[i] {
+                continue;
+            }
+            let near_tile = (i > 0 && tiled[i - 1]) || tiled.get(i + 1).copied().unwrap_or(false);
+            if near_tile {
+                let halo = Shape {
+                    colour: halo_colour,
+                    style: Style::Halo,
+                    ..*s
+                };
+                draw_glyph(&mut img, g, &halo, 1.0);
+            }
             draw_glyph(&mut img, g, s, 1.0);
         }
         if decorate {
@@ -353,10 +387,11 @@ impl Renderer {
     ) {
         let (w, h) = (img.width() as f32, img.height() as f32);
         let count = ((4.0 + (w * h / 900.0).min(30.0)) * 1.0) as usize;
-        let pool = drawable_chars();
-        let pool: Vec<char> = pool.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        if self.decoys.is_empty() {
+            return;
+        }
         for _ in 0..count {
-            let c = pool[rng.random_range(0..pool.len())];
+            let c = self.cache[self.decoys[rng.random_range(0..self.decoys.len())]].0;
             let rot = rng.random_range(-0.9f32..0.9);
             let (s, co) = rot.sin_cos();
             let hue = rng.random_range(0.0..360.0);
@@ -400,13 +435,15 @@ fn font_msg(e: ConfigError) -> String {
     }
 }
 
-/// Coverage of one upright glyph, and its erosion (for hollow strokes), with
-/// a one-pixel zero border.
+/// Coverage of one upright glyph, its erosion (for hollow strokes) and its
+/// dilation (for halos), with a zero border of `pad` pixels.
 struct Raster {
     cov: Vec<f32>,
     inner: Vec<f32>,
+    outer: Vec<f32>,
     stride: usize,
     rows: usize,
+    pad: usize,
 }
 
 enum RasterRef<'a> {
@@ -428,37 +465,55 @@ fn rasterise(font: &FontArc, c: char, px: f32) -> Option<Raster> {
     let outlined = font.outline_glyph(glyph)?;
     let b = outlined.px_bounds();
     let (bw, bh) = (b.width() as usize, b.height() as usize);
-    let (stride, rows) = (bw + 2, bh + 2);
+    let halo = (px * HALO_WIDTH).round().max(1.0) as usize;
+    let pad = 1 + halo;
+    let (stride, rows) = (bw + 2 * pad, bh + 2 * pad);
     let mut cov = vec![0f32; stride * rows];
     outlined.draw(|x, y, v| {
-        if let Some(p) = cov.get_mut((y as usize + 1) * stride + x as usize + 1) {
+        if let Some(p) = cov.get_mut((y as usize + pad) * stride + x as usize + pad) {
             *p = v.min(1.0);
         }
     });
-    // Erode by a square of radius r (separable min filter).
     let r = (px * HOLLOW_STROKE).round().max(1.0) as usize;
-    let mut tmp = vec![0f32; cov.len()];
-    for y in 0..rows {
-        for x in 0..stride {
-            let (a, b) = (x.saturating_sub(r), (x + r).min(stride - 1));
-            tmp[y * stride + x] = cov[y * stride + a..=y * stride + b]
-                .iter()
-                .fold(1f32, |m, &v| m.min(v));
-        }
-    }
-    let mut inner = vec![0f32; cov.len()];
-    for y in 0..rows {
-        let (a, b) = (y.saturating_sub(r), (y + r).min(rows - 1));
-        for x in 0..stride {
-            inner[y * stride + x] = (a..=b).fold(1f32, |m, yy| m.min(tmp[yy * stride + x]));
-        }
-    }
+    let inner = morph(&cov, stride, rows, r, f32::min, 1.0);
+    let outer = morph(&cov, stride, rows, halo, f32::max, 0.0);
     Some(Raster {
         cov,
         inner,
+        outer,
         stride,
         rows,
+        pad,
     })
+}
+
+/// Erosion (`f32::min`, `init` 1) or dilation (`f32::max`, `init` 0) by a
+/// square of radius `r` (separable).
+fn morph(
+    src: &[f32],
+    stride: usize,
+    rows: usize,
+    r: usize,
+    op: fn(f32, f32) -> f32,
+    init: f32,
+) -> Vec<f32> {
+    let mut tmp = vec![0f32; src.len()];
+    for y in 0..rows {
+        for x in 0..stride {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(stride - 1));
+            tmp[y * stride + x] = src[y * stride + a..=y * stride + b]
+                .iter()
+                .fold(init, |m, &v| op(m, v));
+        }
+    }
+    let mut out = vec![0f32; src.len()];
+    for y in 0..rows {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(rows - 1));
+        for x in 0..stride {
+            out[y * stride + x] = (a..=b).fold(init, |m, yy| op(m, tmp[yy * stride + x]));
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -466,6 +521,8 @@ enum Style {
     Solid,
     Hollow,
     Split,
+    /// The dilated glyph in `colour`, only over pixels already drawn.
+    Halo,
 }
 
 #[derive(Clone, Copy)]
@@ -508,7 +565,11 @@ struct Placed<'a> {
 impl<'a> Placed<'a> {
     fn new(raster: RasterRef<'a>, k: f32, s: &Shape, px: f32) -> Self {
         let r = raster.get();
-        let (hw, hh) = ((r.stride - 2) as f32 / 2.0, (r.rows - 2) as f32 / 2.0);
+        let (hw, hh) = (
+            (r.stride - 2 * r.pad) as f32 / 2.0,
+            (r.rows - 2 * r.pad) as f32 / 2.0,
+        );
+        let pad = r.pad as f32;
         let m = s.m.map(|v| v * k);
         let amp = s.warp[0] * px;
         let ex = m[0].abs() * hw + m[1].abs() * hh + amp;
@@ -519,7 +580,7 @@ impl<'a> Placed<'a> {
         Placed {
             raster,
             inv,
-            rc: (hw + 1.0, hh + 1.0),
+            rc: (hw + pad, hh + pad),
             ex,
             ey,
             amp,
@@ -581,18 +642,16 @@ fn glyph_colour(rng: &mut impl Rng, color: bool, dark_bg: bool, hue: f32) -> [u8
     c.map(|v| (v as f32 * k).round().clamp(0.0, 255.0) as u8)
 }
 
-fn rgb_hue([r, g, b]: [u8; 3]) -> f32 {
-    let (r, g, b) = (r as f32, g as f32, b as f32);
-    let (mx, mn) = (r.max(g).max(b), r.min(g).min(b));
-    let d = (mx - mn).max(1e-3);
-    let h = if mx == r {
-        ((g - b) / d).rem_euclid(6.0)
-    } else if mx == g {
-        (b - r) / d + 2.0
+/// A tile colour and a glyph colour of equal luma `l`, one amber and one
+/// blue (either way round), both of strong chroma.
+fn blue_yellow_pair(rng: &mut impl Rng, l: f32) -> ([u8; 3], [u8; 3]) {
+    let amber = match_luma(hsl(rng.random_range(28.0f32..46.0), 1.0, 0.5), l);
+    let blue = match_luma(hsl(rng.random_range(205.0f32..222.0), 1.0, 0.5), l);
+    if rng.random_bool(0.5) {
+        (amber, blue)
     } else {
-        (r - g) / d + 4.0
-    };
-    h * 60.0
+        (blue, amber)
+    }
 }
 
 /// `c` moved to luma `l`: darkened, or mixed with white.
@@ -699,13 +758,21 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
             }
             let (fu, fv) = (u - iu as f32, v - iv as f32);
             let o = iv * stride + iu;
+            let i = ((y * width + x) * 4) as usize;
+            if s.style == Style::Halo {
+                if buf[i + 3] > 0 {
+                    let a = bilinear(&r.outer, stride, o, fu, fv);
+                    blend(buf, i, s.colour, a * alpha);
+                }
+                continue;
+            }
             let mut a = bilinear(&r.cov, stride, o, fu, fv);
             if a <= 0.003 {
                 continue;
             }
             let mut colour = s.colour;
             match s.style {
-                Style::Solid => {}
+                Style::Solid | Style::Halo => {}
                 Style::Hollow => a = (a - bilinear(&r.inner, stride, o, fu, fv)).max(0.0),
                 Style::Split => {
                     let (du, dv) = (u - rcx, v - rcy);
@@ -715,7 +782,7 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
                     }
                 }
             }
-            blend(buf, ((y * width + x) * 4) as usize, colour, a * alpha);
+            blend(buf, i, colour, a * alpha);
         }
     }
 }
@@ -731,15 +798,20 @@ fn draw_tile(img: &mut RgbaImage, g: &Placed, colour: [u8; 3]) {
     let y1 = ((g.cy + ey + 1.0).ceil().max(0.0) as u32).min(height);
     for y in y0..y1 {
         for x in x0..x1 {
-            let qx = ((x as f32 + 0.5 - g.cx).abs() - (ex - r)).max(0.0);
-            let qy = ((y as f32 + 0.5 - g.cy).abs() - (ey - r)).max(0.0);
-            let d = (qx * qx + qy * qy).sqrt() - r;
-            blend(
-                buf,
-                ((y * width + x) * 4) as usize,
-                colour,
-                (0.5 - d).clamp(0.0, 1.0),
-            );
+            let i = ((y * width + x) * 4) as usize;
+            let qx = (x as f32 + 0.5 - g.cx).abs() - (ex - r);
+            let qy = (y as f32 + 0.5 - g.cy).abs() - (ey - r);
+            if qx <= 0.0 && qy <= 0.0 && buf[i + 3] == 255 && -qx.max(qy) >= 0.5 - r {
+                // Well inside the straight edges: opaque fill, no distance.
+                buf[i..i + 3].copy_from_slice(&colour);
+                continue;
+            }
+            let d = if qx <= 0.0 || qy <= 0.0 {
+                qx.max(qy) - r
+            } else {
+                (qx * qx + qy * qy).sqrt() - r
+            };
+            blend(buf, i, colour, (0.5 - d).clamp(0.0, 1.0));
         }
     }
 }
@@ -827,15 +899,15 @@ fn over(line: Rgba<u8>, under: Rgba<u8>, weight: f32) -> Rgba<u8> {
 pub fn encode_png(img: &RgbaImage, transparent: bool) -> Result<Vec<u8>, RenderError> {
     let (w, h) = img.dimensions();
     let mut out = Vec::with_capacity((w * h) as usize);
-    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub);
+    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, PNG_FILTER);
     let res = if transparent {
         enc.write_image(img.as_raw(), w, h, ExtendedColorType::Rgba8)
     } else {
-        let rgb: Vec<u8> = img
-            .as_raw()
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
+        let raw = img.as_raw();
+        let mut rgb = vec![0u8; raw.len() / 4 * 3];
+        for (d, s) in rgb.chunks_exact_mut(3).zip(raw.chunks_exact(4)) {
+            d.copy_from_slice(&s[..3]);
+        }
         enc.write_image(&rgb, w, h, ExtendedColorType::Rgb8)
     };
     res.map_err(|e| RenderError::Encode(e.to_string()))?;
