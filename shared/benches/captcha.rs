@@ -18,6 +18,28 @@ fn bench(c: &mut Criterion) {
             std::hint::black_box(png_data_url(&png))
         })
     });
+    // The two halves of the default captcha: drawing, and PNG encoding.
+    c.bench_function("captcha_default_150x50_draw_only", |b| {
+        let mut rng = rand::rng();
+        b.iter(|| {
+            let challenge = new_challenge(&scene);
+            renderer
+                .render_image(&scene, &challenge, scene.width, scene.height, &mut rng)
+                .expect("render")
+        })
+    });
+    let img = renderer
+        .render_image(
+            &scene,
+            &new_challenge(&scene),
+            scene.width,
+            scene.height,
+            &mut rand::rng(),
+        )
+        .expect("render");
+    c.bench_function("captcha_default_150x50_encode_only", |b| {
+        b.iter(|| gatehouse::captcha::render::encode_png(&img, false).expect("encode"))
+    });
     let mut math = scene.clone();
     math.math_expr = true;
     c.bench_function("captcha_math_150x50_end_to_end", |b| {

@@ -169,7 +169,7 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
-        self.draw(cfg, challenge, width, height, rng, true)
+        self.draw(cfg, challenge, width, height, rng, true, None)
     }
 
     /// The glyphs alone, without decoys and noise (tests of the layout).
@@ -182,7 +182,23 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
-        self.draw(cfg, challenge, width, height, rng, false)
+        self.draw(cfg, challenge, width, height, rng, false, None)
+    }
+
+    /// The full image, and on a second transparent image the tiles and code
+    /// glyphs alone, drawn in the same places (tests of the layout).
+    #[cfg(test)]
+    fn render_with_code_layer(
+        &self,
+        cfg: &SceneConfig,
+        challenge: &Challenge,
+        width: u32,
+        height: u32,
+        rng: &mut impl Rng,
+    ) -> Result<(RgbaImage, RgbaImage), RenderError> {
+        let mut layer = RgbaImage::new(width, height);
+        let img = self.draw(cfg, challenge, width, height, rng, true, Some(&mut layer))?;
+        Ok((img, layer))
     }
 
     /// The raster of `c` at `px` (cached at `REF_PX`), and the factor from
@@ -205,6 +221,7 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
         decorate: bool,
+        mut code_layer: Option<&mut RgbaImage>,
     ) -> Result<RgbaImage, RenderError> {
         if !WIDTH_RANGE.contains(&width) || !HEIGHT_RANGE.contains(&height) {
             return Err(RenderError::Size { width, height });
@@ -253,6 +270,7 @@ impl Renderer {
                     second,
                     style,
                     bias: 0.0,
+                    halo: None,
                     split: [
                         rng.random_range(-1.0f32..1.0),
                         rng.random_range(-1.0f32..1.0),
@@ -334,6 +352,9 @@ impl Renderer {
                 tiled[i] = true;
                 let (tile, iso) = blue_yellow_pair(rng, TILE_LUMA);
                 draw_tile(&mut img, &glyphs[i], tile);
+                if let Some(layer) = code_layer.as_deref_mut() {
+                    draw_tile(layer, &glyphs[i], tile);
+                }
                 let light = cfg.background.unwrap_or([255, 255, 255]);
                 let s2 = &mut styled[i];
                 s2.colour = iso;
@@ -347,6 +368,9 @@ impl Renderer {
         // never lies dark on the mid-grey tile.
         for ((g, s), _) in glyphs.iter().zip(&styled).zip(&tiled).filter(|(_, t)| **t) {
             draw_glyph(&mut img, g, s, 1.0);
+            if let Some(layer) = code_layer.as_deref_mut() {
+                draw_glyph(layer, g, s, 1.0);
+            }
         }
         let halo_colour = cfg.background.unwrap_or([255, 255, 255]);
         for (i, (g, s)) in glyphs.iter().zip(&styled).enumerate() {
@@ -354,15 +378,14 @@ impl Renderer {
                 continue;
             }
             let near_tile = (i > 0 && tiled[i - 1]) || tiled.get(i + 1).copied().unwrap_or(false);
-            if near_tile {
-                let halo = Shape {
-                    colour: halo_colour,
-                    style: Style::Halo,
-                    ..*s
-                };
-                draw_glyph(&mut img, g, &halo, 1.0);
+            let s = Shape {
+                halo: near_tile.then_some(halo_colour),
+                ..*s
+            };
+            draw_glyph(&mut img, g, &s, 1.0);
+            if let Some(layer) = code_layer.as_deref_mut() {
+                draw_glyph(layer, g, &s, 1.0);
             }
-            draw_glyph(&mut img, g, s, 1.0);
         }
         if decorate {
             draw_noise(
@@ -386,7 +409,7 @@ impl Renderer {
         rng: &mut impl Rng,
     ) {
         let (w, h) = (img.width() as f32, img.height() as f32);
-        let count = ((4.0 + (w * h / 900.0).min(30.0)) * 1.0) as usize;
+        let count = (3.0 + (w * h / 1800.0).min(20.0)) as usize;
         if self.decoys.is_empty() {
             return;
         }
@@ -407,6 +430,7 @@ impl Renderer {
                 },
                 split: [0.0; 4],
                 bias: 0.0,
+                halo: None,
                 warp: [0.0, 1.0, 0.0, 1.0, 0.0],
             };
             let ds = 0.37;
@@ -521,8 +545,6 @@ enum Style {
     Solid,
     Hollow,
     Split,
-    /// The dilated glyph in `colour`, only over pixels already drawn.
-    Halo,
 }
 
 #[derive(Clone, Copy)]
@@ -535,6 +557,9 @@ struct Shape {
     style: Style,
     /// Split curve: normal (x, y), wave amplitude and phase (Split style).
     split: [f32; 4],
+    /// Halo colour: the dilated glyph drawn under it, only over pixels
+    /// already drawn.
+    halo: Option<[u8; 3]>,
     /// Shift of the split curve, as a fraction of the glyph height (negative:
     /// less of the first colour).
     bias: f32,
@@ -759,12 +784,11 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
             let (fu, fv) = (u - iu as f32, v - iv as f32);
             let o = iv * stride + iu;
             let i = ((y * width + x) * 4) as usize;
-            if s.style == Style::Halo {
-                if buf[i + 3] > 0 {
-                    let a = bilinear(&r.outer, stride, o, fu, fv);
-                    blend(buf, i, s.colour, a * alpha);
-                }
-                continue;
+            if let Some(halo) = s.halo
+                && buf[i + 3] > 0
+            {
+                // Same pass: the halo under the glyph, pixel by pixel.
+                blend(buf, i, halo, bilinear(&r.outer, stride, o, fu, fv) * alpha);
             }
             let mut a = bilinear(&r.cov, stride, o, fu, fv);
             if a <= 0.003 {
@@ -772,7 +796,7 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
             }
             let mut colour = s.colour;
             match s.style {
-                Style::Solid | Style::Halo => {}
+                Style::Solid => {}
                 Style::Hollow => a = (a - bilinear(&r.inner, stride, o, fu, fv)).max(0.0),
                 Style::Split => {
                     let (du, dv) = (u - rcx, v - rcy);
@@ -1033,6 +1057,73 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Full captchas (tiles, halos, decoys, noise) at the extreme sizes: the
+    /// tiles and code glyphs, drawn again on a layer of their own, never
+    /// reach the border, and tiles do occur.
+    #[test]
+    fn decorated_code_stays_inside_the_image() {
+        let r = Renderer::builtin();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let cfg = SceneConfig::default();
+        let big = SceneConfig {
+            size: 6,
+            font_size: 200.0,
+            ..SceneConfig::default()
+        };
+        let mut with_tiles = 0;
+        let mut total = 0;
+        for (w, h) in [(60, 24), (60, 300), (600, 24), (600, 300), (150, 50)] {
+            for cfg in [&cfg, &big] {
+                for _ in 0..12 {
+                    let ch = new_challenge(cfg);
+                    let (img, layer) = r.render_with_code_layer(cfg, &ch, w, h, &mut rng).unwrap();
+                    assert_eq!(img.dimensions(), (w, h));
+                    let ink = layer.pixels().filter(|p| p[3] > 0).count();
+                    assert!(ink > 0, "{w}x{h} {}", ch.display);
+                    let edge = |x: u32, y: u32| layer.get_pixel(x, y)[3];
+                    for x in 0..w {
+                        assert_eq!(edge(x, 0), 0, "{w}x{h} top {}", ch.display);
+                        assert_eq!(edge(x, h - 1), 0, "{w}x{h} bottom {}", ch.display);
+                    }
+                    for y in 0..h {
+                        assert_eq!(edge(0, y), 0, "{w}x{h} left {}", ch.display);
+                        assert_eq!(edge(w - 1, y), 0, "{w}x{h} right {}", ch.display);
+                    }
+                    // A tile: opaque pixels of the tile luma that are not grey.
+                    total += 1;
+                    let opaque_tile = layer.pixels().filter(|p| p[3] == 255).any(|p| {
+                        (luma([p[0], p[1], p[2]]) - TILE_LUMA).abs() < 2.0 && p[0] != p[1]
+                    });
+                    with_tiles += opaque_tile as usize;
+                }
+            }
+        }
+        assert!(with_tiles * 2 > total, "tiles in {with_tiles} of {total}");
+    }
+
+    #[test]
+    fn tile_pairs_are_isoluminant_blue_and_amber() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let (tile, glyph) = blue_yellow_pair(&mut rng, TILE_LUMA);
+            assert!((luma(tile) - luma(glyph)).abs() < 2.0, "{tile:?} {glyph:?}");
+            let (blue, amber) = if tile[2] > tile[0] {
+                (tile, glyph)
+            } else {
+                (glyph, tile)
+            };
+            // Blue: blue channel dominant; amber: red > green > blue. Both far
+            // apart on the blue-yellow axis, which colour-blind eyes keep.
+            assert!(blue[2] as i32 - blue[0] as i32 > 150, "{blue:?}");
+            assert!(
+                amber[0] > amber[1]
+                    && amber[1] > amber[2]
+                    && amber[0] as i32 - amber[2] as i32 > 120,
+                "{amber:?}"
+            );
         }
     }
 
