@@ -169,7 +169,7 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
-        self.draw(cfg, challenge, width, height, rng, true, None)
+        self.draw(cfg, challenge, (width, height), rng, true, None)
     }
 
     /// The glyphs alone, without decoys and noise (tests of the layout).
@@ -182,7 +182,7 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
-        self.draw(cfg, challenge, width, height, rng, false, None)
+        self.draw(cfg, challenge, (width, height), rng, false, None)
     }
 
     /// The full image, and on a second transparent image the tiles and code
@@ -197,7 +197,7 @@ impl Renderer {
         rng: &mut impl Rng,
     ) -> Result<(RgbaImage, RgbaImage), RenderError> {
         let mut layer = RgbaImage::new(width, height);
-        let img = self.draw(cfg, challenge, width, height, rng, true, Some(&mut layer))?;
+        let img = self.draw(cfg, challenge, (width, height), rng, true, Some(&mut layer))?;
         Ok((img, layer))
     }
 
@@ -217,8 +217,7 @@ impl Renderer {
         &self,
         cfg: &SceneConfig,
         challenge: &Challenge,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
         rng: &mut impl Rng,
         decorate: bool,
         mut code_layer: Option<&mut RgbaImage>,
