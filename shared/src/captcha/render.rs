@@ -388,14 +388,11 @@ impl Renderer {
                 draw_glyph(layer, g, &s, 1.0);
             }
         }
+        // Noise curves over everything; near a tiled glyph a curve takes
+        // that glyph's tile-luma colour, so that on the tile it cuts only the
+        // glyph's light half in grey and stays a thin coloured line to the eye.
         if decorate {
-            draw_noise(
-                &mut img,
-                (cfg.noise as f32 * 1.0) as u32,
-                &glyphs,
-                &shapes,
-                rng,
-            );
+            draw_noise(&mut img, cfg.noise, &glyphs, &styled, rng);
         }
         Ok(img)
     }
