@@ -6,11 +6,17 @@
 //! transform: its sine warp, rotation, shear and stretch (bilinear sampling).
 //! Glyphs are large (the tallest fills most of the height), each in its own
 //! dark colour and style (solid, hollow, or split in two colours along a
-//! curve), and kept apart so that none hides another. Under them lie faint
-//! small decoy glyphs; over them run thin noise curves (imageproc's
-//! antialiased lines) that take the colour of the glyph they cross. The layout
-//! is fitted so that every glyph, transformed and warped, lies inside the
-//! image at any allowed size.
+//! curve), and kept apart so that none hides another. Some glyphs (chance
+//! `TILE_P`, never two side by side) sit on a rounded tile, blue or amber,
+//! drawn half in the background colour and half in the other of blue and
+//! amber at the tile's luma: plain to the eye, also to red-green colour-blind
+//! people (blue-yellow is the axis they keep), but that half vanishes in the
+//! greyscale that OCR reads. Glyphs next to a tile get a halo in the
+//! background colour. Under the glyphs lie faint small decoy glyphs; over them
+//! run thin noise curves (imageproc's antialiased lines) that take the colour
+//! of the glyph they cross (the tile-luma colour near a tiled glyph). The
+//! layout is fitted so that every glyph and tile, transformed and warped, lies
+//! inside the image at any allowed size.
 
 use std::sync::Arc;
 
