@@ -413,7 +413,7 @@ impl Renderer {
         rng: &mut impl Rng,
     ) {
         let (w, h) = (img.width() as f32, img.height() as f32);
-        let count = (3.0 + (w * h / 1800.0).min(20.0)) as usize;
+        let count = (2.0 + (w * h / 2500.0).min(16.0)) as usize;
         if self.decoys.is_empty() {
             return;
         }
@@ -892,7 +892,7 @@ fn draw_noise(
     shapes: &[Shape],
     rng: &mut impl Rng,
 ) {
-    const SEGMENTS: usize = 24;
+    const SEGMENTS: usize = 18;
     let (w, h) = (img.width() as f32, img.height() as f32);
     let colour_at = |x: f32| {
         let i = glyphs
