@@ -6,7 +6,9 @@
 //! Writes OUT_DIR/<i>.png and OUT_DIR/answers.tsv (file, display, answer).
 //! With --sheet, also OUT_DIR/sheet.png: the first 20 samples in a grid.
 //! With COUNT 0 it draws one captcha and prints only its data-URL length
-//! (for peak-memory measurement of a fresh process).
+//! (for peak-memory measurement of a fresh process). With --no-write it only
+//! draws and encodes COUNT captchas, for `perf stat` (CPU time and
+//! instructions per captcha, less disturbed by other load than wall time).
 
 use std::io::Write;
 
@@ -22,6 +24,7 @@ fn main() {
     let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20);
     let math = args.iter().any(|a| a == "math");
     let sheet = args.iter().any(|a| a == "--sheet");
+    let no_write = args.iter().any(|a| a == "--no-write");
     let size = args.iter().find_map(|a| {
         let (w, h) = a.split_once('x')?;
         Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?))
@@ -47,6 +50,19 @@ fn main() {
         let challenge = new_challenge(&cfg);
         let png = renderer.render_png(&cfg, &challenge, w, h).expect("render");
         println!("{}", png_data_url(&png).len());
+        return;
+    }
+    if no_write {
+        let mut total = 0;
+        for _ in 0..count {
+            let challenge = new_challenge(&cfg);
+            let png = renderer.render_png(&cfg, &challenge, w, h).expect("render");
+            total += std::hint::black_box(png_data_url(&png)).len();
+        }
+        println!(
+            "{count} captchas, {} bytes of data URL on average",
+            total / count
+        );
         return;
     }
     std::fs::create_dir_all(&out).expect("create output dir");

@@ -6,11 +6,17 @@
 //! transform: its sine warp, rotation, shear and stretch (bilinear sampling).
 //! Glyphs are large (the tallest fills most of the height), each in its own
 //! dark colour and style (solid, hollow, or split in two colours along a
-//! curve), and kept apart so that none hides another. Under them lie faint
-//! small decoy glyphs; over them run thin noise curves (imageproc's
-//! antialiased lines) that take the colour of the glyph they cross. The layout
-//! is fitted so that every glyph, transformed and warped, lies inside the
-//! image at any allowed size.
+//! curve), and kept apart so that none hides another. Some glyphs (chance
+//! `TILE_P`, never two side by side) sit on a rounded tile, blue or amber,
+//! drawn half in the background colour and half in the other of blue and
+//! amber at the tile's luma: plain to the eye, also to red-green colour-blind
+//! people (blue-yellow is the axis they keep), but that half vanishes in the
+//! greyscale that OCR reads. Glyphs next to a tile get a halo in the
+//! background colour. Under the glyphs lie faint small decoy glyphs; over them
+//! run thin noise curves (imageproc's antialiased lines) that take the colour
+//! of the glyph they cross (the tile-luma colour near a tiled glyph). The
+//! layout is fitted so that every glyph and tile, transformed and warped, lies
+//! inside the image at any allowed size.
 
 use std::sync::Arc;
 
@@ -31,10 +37,21 @@ pub const BUILTIN_FONT: &[u8] = include_bytes!("../../../fonts/DejaVuSans-Bold-c
 const REF_PX: f32 = 64.0;
 /// Width of the stroke of a hollow glyph, as a fraction of the em size.
 const HOLLOW_STROKE: f32 = 0.05;
+/// Width of the halo that cuts a glyph out of a neighbouring tile, as a
+/// fraction of the em size.
+const HALO_WIDTH: f32 = 0.035;
 /// Chance that a glyph sits on a tile (never two tiles side by side).
 const TILE_P: f64 = 0.6;
+/// Luma (BT.601, as OCR greyscale conversions use) of a tile and of the
+/// glyph half drawn on it in the opposite colour.
+const TILE_LUMA: f32 = 118.0;
 /// How much more of a tiled glyph is drawn light than in the tile's luma.
 const TILE_LIGHT_BIAS: f32 = 0.0;
+
+/// PNG row filter. Measured on a default captcha (benches/captcha.rs,
+/// fast deflate): none 22.6 kB 42 µs, Sub 10.5 kB 25 µs, Up 11.8 kB 23 µs,
+/// Paeth 9.7 kB 26 µs, adaptive 9.6 kB 47 µs.
+const PNG_FILTER: FilterType = FilterType::Paeth;
 
 /// Rendering failed (never for a validated config and an in-range size).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +81,8 @@ pub struct Renderer {
     font: FontArc,
     /// Every drawable character rasterised at `REF_PX`.
     cache: Arc<Vec<(char, Raster)>>,
+    /// Indices in `cache` of the letters and digits (decoy glyphs).
+    decoys: Arc<Vec<usize>>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -101,10 +120,17 @@ impl Renderer {
         let cache = drawable_chars()
             .chars()
             .filter_map(|c| Some((c, rasterise(&font, c, REF_PX)?)))
+            .collect::<Vec<_>>();
+        let decoys = cache
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| c.is_ascii_alphanumeric())
+            .map(|(i, _)| i)
             .collect();
         Renderer {
             font,
             cache: Arc::new(cache),
+            decoys: Arc::new(decoys),
         }
     }
 
@@ -151,7 +177,7 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
-        self.draw(cfg, challenge, width, height, rng, true)
+        self.draw(cfg, challenge, (width, height), rng, true, None)
     }
 
     /// The glyphs alone, without decoys and noise (tests of the layout).
@@ -164,7 +190,23 @@ impl Renderer {
         height: u32,
         rng: &mut impl Rng,
     ) -> Result<RgbaImage, RenderError> {
-        self.draw(cfg, challenge, width, height, rng, false)
+        self.draw(cfg, challenge, (width, height), rng, false, None)
+    }
+
+    /// The full image, and on a second transparent image the tiles and code
+    /// glyphs alone, drawn in the same places (tests of the layout).
+    #[cfg(test)]
+    fn render_with_code_layer(
+        &self,
+        cfg: &SceneConfig,
+        challenge: &Challenge,
+        width: u32,
+        height: u32,
+        rng: &mut impl Rng,
+    ) -> Result<(RgbaImage, RgbaImage), RenderError> {
+        let mut layer = RgbaImage::new(width, height);
+        let img = self.draw(cfg, challenge, (width, height), rng, true, Some(&mut layer))?;
+        Ok((img, layer))
     }
 
     /// The raster of `c` at `px` (cached at `REF_PX`), and the factor from
@@ -183,10 +225,10 @@ impl Renderer {
         &self,
         cfg: &SceneConfig,
         challenge: &Challenge,
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
         rng: &mut impl Rng,
         decorate: bool,
+        mut code_layer: Option<&mut RgbaImage>,
     ) -> Result<RgbaImage, RenderError> {
         if !WIDTH_RANGE.contains(&width) || !HEIGHT_RANGE.contains(&height) {
             return Err(RenderError::Size { width, height });
@@ -235,6 +277,7 @@ impl Renderer {
                     second,
                     style,
                     bias: 0.0,
+                    halo: None,
                     split: [
                         rng.random_range(-1.0f32..1.0),
                         rng.random_range(-1.0f32..1.0),
@@ -305,20 +348,20 @@ impl Renderer {
         if decorate {
             self.draw_decoys(&mut img, cfg, px, dark_bg, rng);
         }
-        // Some glyphs (never two side by side) on a tile of a vivid colour,
-        // drawn half in the background colour and half in the opposite hue
-        // at the tile's luma: plain to the eye, half gone in grey.
-        let tile_p = TILE_P;
-        let tile_l = 150.0;
+        // Some glyphs (never two side by side) on a tile, drawn half in the
+        // background colour and half in the tile's opposite on the blue-yellow
+        // axis at the tile's luma: plain to the eye (also to red-green
+        // colour-blind people), half gone in grey.
         let mut tiled = vec![false; glyphs.len()];
         let mut styled = shapes.clone();
         for i in 0..glyphs.len() {
-            if decorate && (i == 0 || !tiled[i - 1]) && rng.random_bool(tile_p) {
+            if decorate && (i == 0 || !tiled[i - 1]) && rng.random_bool(TILE_P) {
                 tiled[i] = true;
-                let hue = rgb_hue(shapes[i].colour);
-                let tile = match_luma(hsl(hue, 0.9, 0.5), tile_l);
-                let iso = match_luma(hsl((hue + 180.0).rem_euclid(360.0), 1.0, 0.5), tile_l);
+                let (tile, iso) = blue_yellow_pair(rng, TILE_LUMA);
                 draw_tile(&mut img, &glyphs[i], tile);
+                if let Some(layer) = code_layer.as_deref_mut() {
+                    draw_tile(layer, &glyphs[i], tile);
+                }
                 let light = cfg.background.unwrap_or([255, 255, 255]);
                 let s2 = &mut styled[i];
                 s2.colour = iso;
@@ -327,17 +370,35 @@ impl Renderer {
                 s2.bias = -TILE_LIGHT_BIAS;
             }
         }
-        for (g, s) in glyphs.iter().zip(&styled) {
+        // Tiled glyphs first; then each other glyph, cut out of a
+        // neighbouring tile by a halo in the background colour so that it
+        // never lies dark on the mid-grey tile.
+        for ((g, s), _) in glyphs.iter().zip(&styled).zip(&tiled).filter(|(_, t)| **t) {
             draw_glyph(&mut img, g, s, 1.0);
+            if let Some(layer) = code_layer.as_deref_mut() {
+                draw_glyph(layer, g, s, 1.0);
+            }
         }
+        let halo_colour = cfg.background.unwrap_or([255, 255, 255]);
+        for (i, (g, s)) in glyphs.iter().zip(&styled).enumerate() {
+            if tiled[i] {
+                continue;
+            }
+            let near_tile = (i > 0 && tiled[i - 1]) || tiled.get(i + 1).copied().unwrap_or(false);
+            let s = Shape {
+                halo: near_tile.then_some(halo_colour),
+                ..*s
+            };
+            draw_glyph(&mut img, g, &s, 1.0);
+            if let Some(layer) = code_layer.as_deref_mut() {
+                draw_glyph(layer, g, &s, 1.0);
+            }
+        }
+        // Noise curves over everything; near a tiled glyph a curve takes
+        // that glyph's tile-luma colour, so that on the tile it cuts only the
+        // glyph's light half in grey and stays a thin coloured line to the eye.
         if decorate {
-            draw_noise(
-                &mut img,
-                (cfg.noise as f32 * 1.0) as u32,
-                &glyphs,
-                &shapes,
-                rng,
-            );
+            draw_noise(&mut img, cfg.noise, &glyphs, &styled, rng);
         }
         Ok(img)
     }
@@ -352,11 +413,12 @@ impl Renderer {
         rng: &mut impl Rng,
     ) {
         let (w, h) = (img.width() as f32, img.height() as f32);
-        let count = ((4.0 + (w * h / 900.0).min(30.0)) * 1.0) as usize;
-        let pool = drawable_chars();
-        let pool: Vec<char> = pool.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let count = (2.0 + (w * h / 2500.0).min(16.0)) as usize;
+        if self.decoys.is_empty() {
+            return;
+        }
         for _ in 0..count {
-            let c = pool[rng.random_range(0..pool.len())];
+            let c = self.cache[self.decoys[rng.random_range(0..self.decoys.len())]].0;
             let rot = rng.random_range(-0.9f32..0.9);
             let (s, co) = rot.sin_cos();
             let hue = rng.random_range(0.0..360.0);
@@ -372,6 +434,7 @@ impl Renderer {
                 },
                 split: [0.0; 4],
                 bias: 0.0,
+                halo: None,
                 warp: [0.0, 1.0, 0.0, 1.0, 0.0],
             };
             let ds = 0.37;
@@ -400,13 +463,15 @@ fn font_msg(e: ConfigError) -> String {
     }
 }
 
-/// Coverage of one upright glyph, and its erosion (for hollow strokes), with
-/// a one-pixel zero border.
+/// Coverage of one upright glyph, its erosion (for hollow strokes) and its
+/// dilation (for halos), with a zero border of `pad` pixels.
 struct Raster {
     cov: Vec<f32>,
     inner: Vec<f32>,
+    outer: Vec<f32>,
     stride: usize,
     rows: usize,
+    pad: usize,
 }
 
 enum RasterRef<'a> {
@@ -428,37 +493,55 @@ fn rasterise(font: &FontArc, c: char, px: f32) -> Option<Raster> {
     let outlined = font.outline_glyph(glyph)?;
     let b = outlined.px_bounds();
     let (bw, bh) = (b.width() as usize, b.height() as usize);
-    let (stride, rows) = (bw + 2, bh + 2);
+    let halo = (px * HALO_WIDTH).round().max(1.0) as usize;
+    let pad = 1 + halo;
+    let (stride, rows) = (bw + 2 * pad, bh + 2 * pad);
     let mut cov = vec![0f32; stride * rows];
     outlined.draw(|x, y, v| {
-        if let Some(p) = cov.get_mut((y as usize + 1) * stride + x as usize + 1) {
+        if let Some(p) = cov.get_mut((y as usize + pad) * stride + x as usize + pad) {
             *p = v.min(1.0);
         }
     });
-    // Erode by a square of radius r (separable min filter).
     let r = (px * HOLLOW_STROKE).round().max(1.0) as usize;
-    let mut tmp = vec![0f32; cov.len()];
-    for y in 0..rows {
-        for x in 0..stride {
-            let (a, b) = (x.saturating_sub(r), (x + r).min(stride - 1));
-            tmp[y * stride + x] = cov[y * stride + a..=y * stride + b]
-                .iter()
-                .fold(1f32, |m, &v| m.min(v));
-        }
-    }
-    let mut inner = vec![0f32; cov.len()];
-    for y in 0..rows {
-        let (a, b) = (y.saturating_sub(r), (y + r).min(rows - 1));
-        for x in 0..stride {
-            inner[y * stride + x] = (a..=b).fold(1f32, |m, yy| m.min(tmp[yy * stride + x]));
-        }
-    }
+    let inner = morph(&cov, stride, rows, r, f32::min, 1.0);
+    let outer = morph(&cov, stride, rows, halo, f32::max, 0.0);
     Some(Raster {
         cov,
         inner,
+        outer,
         stride,
         rows,
+        pad,
     })
+}
+
+/// Erosion (`f32::min`, `init` 1) or dilation (`f32::max`, `init` 0) by a
+/// square of radius `r` (separable).
+fn morph(
+    src: &[f32],
+    stride: usize,
+    rows: usize,
+    r: usize,
+    op: fn(f32, f32) -> f32,
+    init: f32,
+) -> Vec<f32> {
+    let mut tmp = vec![0f32; src.len()];
+    for y in 0..rows {
+        for x in 0..stride {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(stride - 1));
+            tmp[y * stride + x] = src[y * stride + a..=y * stride + b]
+                .iter()
+                .fold(init, |m, &v| op(m, v));
+        }
+    }
+    let mut out = vec![0f32; src.len()];
+    for y in 0..rows {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(rows - 1));
+        for x in 0..stride {
+            out[y * stride + x] = (a..=b).fold(init, |m, yy| op(m, tmp[yy * stride + x]));
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -478,6 +561,9 @@ struct Shape {
     style: Style,
     /// Split curve: normal (x, y), wave amplitude and phase (Split style).
     split: [f32; 4],
+    /// Halo colour: the dilated glyph drawn under it, only over pixels
+    /// already drawn.
+    halo: Option<[u8; 3]>,
     /// Shift of the split curve, as a fraction of the glyph height (negative:
     /// less of the first colour).
     bias: f32,
@@ -508,7 +594,11 @@ struct Placed<'a> {
 impl<'a> Placed<'a> {
     fn new(raster: RasterRef<'a>, k: f32, s: &Shape, px: f32) -> Self {
         let r = raster.get();
-        let (hw, hh) = ((r.stride - 2) as f32 / 2.0, (r.rows - 2) as f32 / 2.0);
+        let (hw, hh) = (
+            (r.stride - 2 * r.pad) as f32 / 2.0,
+            (r.rows - 2 * r.pad) as f32 / 2.0,
+        );
+        let pad = r.pad as f32;
         let m = s.m.map(|v| v * k);
         let amp = s.warp[0] * px;
         let ex = m[0].abs() * hw + m[1].abs() * hh + amp;
@@ -519,7 +609,7 @@ impl<'a> Placed<'a> {
         Placed {
             raster,
             inv,
-            rc: (hw + 1.0, hh + 1.0),
+            rc: (hw + pad, hh + pad),
             ex,
             ey,
             amp,
@@ -581,18 +671,16 @@ fn glyph_colour(rng: &mut impl Rng, color: bool, dark_bg: bool, hue: f32) -> [u8
     c.map(|v| (v as f32 * k).round().clamp(0.0, 255.0) as u8)
 }
 
-fn rgb_hue([r, g, b]: [u8; 3]) -> f32 {
-    let (r, g, b) = (r as f32, g as f32, b as f32);
-    let (mx, mn) = (r.max(g).max(b), r.min(g).min(b));
-    let d = (mx - mn).max(1e-3);
-    let h = if mx == r {
-        ((g - b) / d).rem_euclid(6.0)
-    } else if mx == g {
-        (b - r) / d + 2.0
+/// A tile colour and a glyph colour of equal luma `l`, one amber and one
+/// blue (either way round), both of strong chroma.
+fn blue_yellow_pair(rng: &mut impl Rng, l: f32) -> ([u8; 3], [u8; 3]) {
+    let amber = match_luma(hsl(rng.random_range(28.0f32..46.0), 1.0, 0.5), l);
+    let blue = match_luma(hsl(rng.random_range(205.0f32..222.0), 1.0, 0.5), l);
+    if rng.random_bool(0.5) {
+        (amber, blue)
     } else {
-        (r - g) / d + 4.0
-    };
-    h * 60.0
+        (blue, amber)
+    }
 }
 
 /// `c` moved to luma `l`: darkened, or mixed with white.
@@ -624,36 +712,45 @@ fn hsl(h: f32, s: f32, l: f32) -> [u8; 3] {
 }
 
 /// Blends `colour` at coverage `a` over the pixel at byte offset `i`.
-#[inline]
+#[inline(always)]
 fn blend(buf: &mut [u8], i: usize, colour: [u8; 3], a: f32) {
     if a <= 0.0 {
         return;
     }
-    let a = a.min(1.0);
-    let da = buf[i + 3] as f32 * (1.0 / 255.0);
-    if da >= 1.0 {
+    let px = &mut buf[i..i + 4];
+    if px[3] == 255 {
+        // Opaque destination: integer mix with an 8-bit weight.
+        let w = (a.min(1.0) * 256.0) as i32;
         for c in 0..3 {
-            let d = buf[i + c] as f32;
-            buf[i + c] = (d + (colour[c] as f32 - d) * a + 0.5) as u8;
+            let d = px[c] as i32;
+            px[c] = (d + (((colour[c] as i32 - d) * w + 128) >> 8)) as u8;
         }
         return;
     }
+    blend_translucent(px, colour, a.min(1.0));
+}
+
+/// `blend` over a pixel that is not opaque.
+#[inline(never)]
+fn blend_translucent(px: &mut [u8], colour: [u8; 3], a: f32) {
+    let da = px[3] as f32 * (1.0 / 255.0);
     let out_a = a + da * (1.0 - a);
     if out_a <= 0.0 {
         return;
     }
     let k = da * (1.0 - a);
     for c in 0..3 {
-        let v = (colour[c] as f32 * a + buf[i + c] as f32 * k) / out_a;
-        buf[i + c] = v.round().clamp(0.0, 255.0) as u8;
+        let v = (colour[c] as f32 * a + px[c] as f32 * k) / out_a;
+        px[c] = v.round().clamp(0.0, 255.0) as u8;
     }
-    buf[i + 3] = (out_a * 255.0).round() as u8;
+    px[3] = (out_a * 255.0).round() as u8;
 }
 
-#[inline]
+#[inline(always)]
 fn bilinear(map: &[f32], stride: usize, o: usize, fu: f32, fv: f32) -> f32 {
-    let top = map[o] + (map[o + 1] - map[o]) * fu;
-    let bot = map[o + stride] + (map[o + stride + 1] - map[o + stride]) * fu;
+    let (t, b) = (&map[o..o + 2], &map[o + stride..o + stride + 2]);
+    let top = t[0] + (t[1] - t[0]) * fu;
+    let bot = b[0] + (b[1] - b[0]) * fu;
     top + (bot - top) * fv
 }
 
@@ -685,7 +782,37 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
     for y in y0..y1 {
         let py0 = y as f32 + 0.5 - g.cy;
         let dx = g.amp * (py0 * g.fy + s.warp[2]).sin();
-        for (j, x) in (x0..x1).enumerate() {
+        // Columns whose sample can fall inside the raster (whatever the
+        // vertical warp): u and v are affine in t = x + 0.5 - cx - dx.
+        let (mut t0, mut t1) = (f32::NEG_INFINITY, f32::INFINITY);
+        for (a, b, room, n) in [
+            (
+                inv[0],
+                inv[1] * py0 + rcx - 0.5,
+                inv[1].abs() * g.amp,
+                stride,
+            ),
+            (inv[2], inv[3] * py0 + rcy - 0.5, inv[3].abs() * g.amp, rows),
+        ] {
+            let (lo, hi) = (-room, (n - 1) as f32 + room);
+            if a.abs() < 1e-6 {
+                if b < lo || b > hi {
+                    t1 = t0;
+                }
+                continue;
+            }
+            let (p, q) = ((lo - b) / a, (hi - b) / a);
+            t0 = t0.max(p.min(q));
+            t1 = t1.min(p.max(q));
+        }
+        if t0 > t1 {
+            continue;
+        }
+        let off = g.cx + dx - 0.5;
+        let xa = ((t0 + off).floor().max(x0 as f32) as u32).min(x1);
+        let xb = ((t1 + off).ceil() as i64 + 1).clamp(xa as i64, x1 as i64) as u32;
+        for x in xa..xb {
+            let j = (x - x0) as usize;
             let px = x as f32 + 0.5 - g.cx - dx;
             let py = py0 - dy[j];
             let u = inv[0] * px + inv[1] * py + rcx - 0.5;
@@ -699,6 +826,13 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
             }
             let (fu, fv) = (u - iu as f32, v - iv as f32);
             let o = iv * stride + iu;
+            let i = ((y * width + x) * 4) as usize;
+            if let Some(halo) = s.halo
+                && buf[i + 3] > 0
+            {
+                // Same pass: the halo under the glyph, pixel by pixel.
+                blend(buf, i, halo, bilinear(&r.outer, stride, o, fu, fv) * alpha);
+            }
             let mut a = bilinear(&r.cov, stride, o, fu, fv);
             if a <= 0.003 {
                 continue;
@@ -715,7 +849,7 @@ fn draw_glyph(img: &mut RgbaImage, g: &Placed, s: &Shape, alpha: f32) {
                     }
                 }
             }
-            blend(buf, ((y * width + x) * 4) as usize, colour, a * alpha);
+            blend(buf, i, colour, a * alpha);
         }
     }
 }
@@ -731,15 +865,20 @@ fn draw_tile(img: &mut RgbaImage, g: &Placed, colour: [u8; 3]) {
     let y1 = ((g.cy + ey + 1.0).ceil().max(0.0) as u32).min(height);
     for y in y0..y1 {
         for x in x0..x1 {
-            let qx = ((x as f32 + 0.5 - g.cx).abs() - (ex - r)).max(0.0);
-            let qy = ((y as f32 + 0.5 - g.cy).abs() - (ey - r)).max(0.0);
-            let d = (qx * qx + qy * qy).sqrt() - r;
-            blend(
-                buf,
-                ((y * width + x) * 4) as usize,
-                colour,
-                (0.5 - d).clamp(0.0, 1.0),
-            );
+            let i = ((y * width + x) * 4) as usize;
+            let qx = (x as f32 + 0.5 - g.cx).abs() - (ex - r);
+            let qy = (y as f32 + 0.5 - g.cy).abs() - (ey - r);
+            if qx <= 0.0 && qy <= 0.0 && buf[i + 3] == 255 && -qx.max(qy) >= 0.5 - r {
+                // Well inside the straight edges: opaque fill, no distance.
+                buf[i..i + 3].copy_from_slice(&colour);
+                continue;
+            }
+            let d = if qx <= 0.0 || qy <= 0.0 {
+                qx.max(qy) - r
+            } else {
+                (qx * qx + qy * qy).sqrt() - r
+            };
+            blend(buf, i, colour, (0.5 - d).clamp(0.0, 1.0));
         }
     }
 }
@@ -753,7 +892,7 @@ fn draw_noise(
     shapes: &[Shape],
     rng: &mut impl Rng,
 ) {
-    const SEGMENTS: usize = 24;
+    const SEGMENTS: usize = 18;
     let (w, h) = (img.width() as f32, img.height() as f32);
     let colour_at = |x: f32| {
         let i = glyphs
@@ -827,15 +966,15 @@ fn over(line: Rgba<u8>, under: Rgba<u8>, weight: f32) -> Rgba<u8> {
 pub fn encode_png(img: &RgbaImage, transparent: bool) -> Result<Vec<u8>, RenderError> {
     let (w, h) = img.dimensions();
     let mut out = Vec::with_capacity((w * h) as usize);
-    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub);
+    let enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, PNG_FILTER);
     let res = if transparent {
         enc.write_image(img.as_raw(), w, h, ExtendedColorType::Rgba8)
     } else {
-        let rgb: Vec<u8> = img
-            .as_raw()
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
+        let raw = img.as_raw();
+        let mut rgb = vec![0u8; raw.len() / 4 * 3];
+        for (d, s) in rgb.chunks_exact_mut(3).zip(raw.chunks_exact(4)) {
+            d.copy_from_slice(&s[..3]);
+        }
         enc.write_image(&rgb, w, h, ExtendedColorType::Rgb8)
     };
     res.map_err(|e| RenderError::Encode(e.to_string()))?;
@@ -961,6 +1100,73 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Full captchas (tiles, halos, decoys, noise) at the extreme sizes: the
+    /// tiles and code glyphs, drawn again on a layer of their own, never
+    /// reach the border, and tiles do occur.
+    #[test]
+    fn decorated_code_stays_inside_the_image() {
+        let r = Renderer::builtin();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let cfg = SceneConfig::default();
+        let big = SceneConfig {
+            size: 6,
+            font_size: 200.0,
+            ..SceneConfig::default()
+        };
+        let mut with_tiles = 0;
+        let mut total = 0;
+        for (w, h) in [(60, 24), (60, 300), (600, 24), (600, 300), (150, 50)] {
+            for cfg in [&cfg, &big] {
+                for _ in 0..8 {
+                    let ch = new_challenge(cfg);
+                    let (img, layer) = r.render_with_code_layer(cfg, &ch, w, h, &mut rng).unwrap();
+                    assert_eq!(img.dimensions(), (w, h));
+                    let ink = layer.pixels().filter(|p| p[3] > 0).count();
+                    assert!(ink > 0, "{w}x{h} {}", ch.display);
+                    let edge = |x: u32, y: u32| layer.get_pixel(x, y)[3];
+                    for x in 0..w {
+                        assert_eq!(edge(x, 0), 0, "{w}x{h} top {}", ch.display);
+                        assert_eq!(edge(x, h - 1), 0, "{w}x{h} bottom {}", ch.display);
+                    }
+                    for y in 0..h {
+                        assert_eq!(edge(0, y), 0, "{w}x{h} left {}", ch.display);
+                        assert_eq!(edge(w - 1, y), 0, "{w}x{h} right {}", ch.display);
+                    }
+                    // A tile: opaque pixels of the tile luma that are not grey.
+                    total += 1;
+                    let opaque_tile = layer.pixels().filter(|p| p[3] == 255).any(|p| {
+                        (luma([p[0], p[1], p[2]]) - TILE_LUMA).abs() < 2.0 && p[0] != p[1]
+                    });
+                    with_tiles += opaque_tile as usize;
+                }
+            }
+        }
+        assert!(with_tiles * 2 > total, "tiles in {with_tiles} of {total}");
+    }
+
+    #[test]
+    fn tile_pairs_are_isoluminant_blue_and_amber() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let (tile, glyph) = blue_yellow_pair(&mut rng, TILE_LUMA);
+            assert!((luma(tile) - luma(glyph)).abs() < 2.0, "{tile:?} {glyph:?}");
+            let (blue, amber) = if tile[2] > tile[0] {
+                (tile, glyph)
+            } else {
+                (glyph, tile)
+            };
+            // Blue: blue channel dominant; amber: red > green > blue. Both far
+            // apart on the blue-yellow axis, which colour-blind eyes keep.
+            assert!(blue[2] as i32 - blue[0] as i32 > 150, "{blue:?}");
+            assert!(
+                amber[0] > amber[1]
+                    && amber[1] > amber[2]
+                    && amber[0] as i32 - amber[2] as i32 > 120,
+                "{amber:?}"
+            );
         }
     }
 
