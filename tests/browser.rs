@@ -16,17 +16,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+use fantoccini::{Client, ClientBuilder, Locator};
 use gatehouse::store::CaptchaState;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse_local::server::{self, App};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 /// How long any one wait (driver start, page state) may take before the test
 /// gives up: a guard against hanging, not a performance assertion.
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
-/// WebDriver's key for an element reference.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// The whole drive, every WebDriver call included, is bounded by this.
+const DRIVE_LIMIT: Duration = Duration::from_secs(180);
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// `target/` of this workspace (or `CARGO_TARGET_DIR`).
 fn target_dir() -> PathBuf {
@@ -46,11 +49,10 @@ fn find_program(var: &str, names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// chromedriver, killed when dropped.
+/// chromedriver on a free loopback port, killed when dropped.
 struct Driver {
     child: Child,
-    base: String,
-    http: reqwest::Client,
+    url: String,
 }
 
 impl Drop for Driver {
@@ -61,6 +63,7 @@ impl Drop for Driver {
 }
 
 impl Driver {
+    /// Starts chromedriver and waits until it accepts connections.
     async fn start(binary: &Path, log: &Path) -> Result<Self, String> {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.local_addr())
@@ -75,27 +78,15 @@ impl Driver {
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let http = reqwest::Client::builder()
-            .timeout(WAIT_LIMIT)
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
         let mut driver = Driver {
             child,
-            base: format!("http://127.0.0.1:{port}"),
-            http,
+            url: format!("http://127.0.0.1:{port}"),
         };
         let started = Instant::now();
-        loop {
-            if let Ok(resp) = driver
-                .http
-                .get(format!("{}/status", driver.base))
-                .send()
-                .await
-                && let Ok(status) = resp.json::<Value>().await
-                && status["value"]["ready"] == json!(true)
-            {
-                return Ok(driver);
-            }
+        while tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .is_err()
+        {
             if let Ok(Some(exit)) = driver.child.try_wait() {
                 return Err(format!(
                     "chromedriver exited ({exit}) before it was ready; see {}",
@@ -111,168 +102,88 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Ok(driver)
     }
 
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method.clone(), &url);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("{method} {path}: {e}"))?;
-        let status = resp.status();
-        let value: Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("{method} {path}: not JSON: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "{method} {path}: HTTP {status}: {}",
-                value["value"]
-            ));
-        }
-        Ok(value["value"].clone())
-    }
-
-    async fn new_session(&self, chromium: &Path, profile: &Path) -> Result<Session<'_>, String> {
+    /// A headless Chromium session with a fresh profile. chromedriver is
+    /// plain HTTP on loopback, so no TLS connector.
+    async fn session(&self, chromium: &Path, profile: &Path) -> Result<Client, Error> {
         let caps = json!({
-            "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": chromium,
-                    "args": [
-                        "--headless",
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-dev-shm-usage",
-                        "--disable-quic",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        "--lang=en-US",
-                        "--window-size=800,800",
-                        format!("--user-data-dir={}", profile.display()),
-                    ],
-                },
-            }},
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--lang=en-US",
+                    "--window-size=800,800",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
         });
-        let value = self
-            .call(reqwest::Method::POST, "/session", Some(caps))
-            .await?;
-        let id = value["sessionId"]
-            .as_str()
-            .ok_or(format!("no sessionId in {value}"))?
-            .to_owned();
-        Ok(Session { driver: self, id })
+        let Value::Object(caps) = caps else {
+            unreachable!("capabilities are a JSON object")
+        };
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(caps);
+        Ok(tokio::time::timeout(WAIT_LIMIT, builder.connect(&self.url))
+            .await
+            .map_err(|_| format!("no session after {} s", WAIT_LIMIT.as_secs()))??)
     }
 }
 
-/// One browser session.
-struct Session<'a> {
-    driver: &'a Driver,
-    id: String,
+async fn js(client: &Client, script: &str) -> Result<Value, Error> {
+    Ok(client.execute(script, Vec::new()).await?)
 }
 
-impl Session<'_> {
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
-        self.driver
-            .call(
-                reqwest::Method::POST,
-                &format!("/session/{}{path}", self.id),
-                Some(body),
-            )
-            .await
-    }
+async fn click(client: &Client, css: &str) -> Result<(), Error> {
+    Ok(client.find(Locator::Css(css)).await?.click().await?)
+}
 
-    async fn goto(&self, url: &str) -> Result<(), String> {
-        self.post("/url", json!({ "url": url })).await.map(drop)
-    }
+async fn type_text(client: &Client, css: &str, text: &str) -> Result<(), Error> {
+    Ok(client
+        .find(Locator::Css(css))
+        .await?
+        .send_keys(text)
+        .await?)
+}
 
-    async fn element(&self, css: &str) -> Result<String, String> {
-        let value = self
-            .post("/element", json!({ "using": "css selector", "value": css }))
-            .await?;
-        value[ELEMENT_KEY]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or(format!("no element {css}: {value}"))
-    }
+async fn screenshot(client: &Client, path: &Path) -> Result<(), Error> {
+    let png = client.screenshot().await?;
+    std::fs::write(path, png).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
 
-    async fn click(&self, css: &str) -> Result<(), String> {
-        let id = self.element(css).await?;
-        self.post(&format!("/element/{id}/click"), json!({}))
-            .await
-            .map(drop)
-    }
-
-    async fn type_text(&self, css: &str, text: &str) -> Result<(), String> {
-        let id = self.element(css).await?;
-        self.post(&format!("/element/{id}/value"), json!({ "text": text }))
-            .await
-            .map(drop)
-    }
-
-    async fn js(&self, script: &str) -> Result<Value, String> {
-        self.post("/execute/sync", json!({ "script": script, "args": [] }))
-            .await
-    }
-
-    /// Polls `script` until `done` holds for its value; returns that value.
-    async fn wait_for(
-        &self,
-        what: &str,
-        script: &str,
-        done: impl Fn(&Value) -> bool,
-    ) -> Result<Value, String> {
-        let started = Instant::now();
-        loop {
-            let value = self.js(script).await?;
-            if done(&value) {
-                return Ok(value);
-            }
-            if started.elapsed() > WAIT_LIMIT {
-                return Err(format!(
-                    "gave up waiting for {what} after {} s; page state: {value}",
-                    WAIT_LIMIT.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// Polls `script` until `done` holds for its value; returns that value.
+/// (fantoccini's `Wait` only waits for elements and URLs; this needs the
+/// page state, and says what it last saw when it gives up.)
+async fn wait_for(
+    client: &Client,
+    what: &str,
+    script: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value, Error> {
+    let started = Instant::now();
+    loop {
+        let value = js(client, script).await?;
+        if done(&value) {
+            return Ok(value);
         }
-    }
-
-    async fn screenshot(&self, path: &Path) -> Result<(), String> {
-        let value = self
-            .driver
-            .call(
-                reqwest::Method::GET,
-                &format!("/session/{}/screenshot", self.id),
-                None,
+        if started.elapsed() > WAIT_LIMIT {
+            return Err(format!(
+                "gave up waiting for {what} after {} s; page state: {value}",
+                WAIT_LIMIT.as_secs()
             )
-            .await?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap_or_default())
-            .map_err(|e| format!("screenshot is not base64: {e}"))?;
-        std::fs::write(path, png).map_err(|e| format!("cannot write {}: {e}", path.display()))
-    }
-
-    async fn delete(&self) {
-        let _ = self
-            .driver
-            .call(
-                reqwest::Method::DELETE,
-                &format!("/session/{}", self.id),
-                None,
-            )
-            .await;
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -295,47 +206,45 @@ fn loaded(n: u64) -> impl Fn(&Value) -> bool {
 }
 
 async fn drive_demo(
-    session: &Session<'_>,
+    client: &Client,
     base: &str,
     store: &MemoryStore,
     out_dir: &Path,
-) -> Result<(), String> {
-    session.goto(base).await?;
+) -> Result<(), Error> {
+    client.goto(base).await?;
 
     // The captcha image appears.
-    let first = session
-        .wait_for("the first captcha image", IMAGE_STATE, loaded(1))
-        .await?;
+    let first = wait_for(client, "the first captcha image", IMAGE_STATE, loaded(1)).await?;
     let first_src = first["src"].as_str().unwrap_or_default().to_owned();
     if !first_src.starts_with("data:image/png;base64,") {
-        return Err(format!(
-            "the image is not a PNG data URL: {:.60}",
-            first_src
-        ));
+        return Err(format!("the image is not a PNG data URL: {:.60}", first_src).into());
     }
-    let device = session
-        .js("return document.getElementById('device-id').textContent;")
-        .await?
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let scene = session
-        .js("return document.getElementById('scene').value;")
+    let device = js(
+        client,
+        "return document.getElementById('device-id').textContent;",
+    )
+    .await?
+    .as_str()
+    .unwrap_or_default()
+    .to_owned();
+    let scene = js(client, "return document.getElementById('scene').value;")
         .await?
         .as_str()
         .unwrap_or_default()
         .to_owned();
     if store.captcha(&scene, &device).is_none() {
-        return Err(format!(
-            "no captcha stored for scene {scene:?}, device {device:?}"
-        ));
+        return Err(format!("no captcha stored for scene {scene:?}, device {device:?}").into());
     }
 
     // A click on the image loads a new one.
-    session.click("#captcha-img").await?;
-    let second = session
-        .wait_for("a new image after the click", IMAGE_STATE, loaded(2))
-        .await?;
+    click(client, "#captcha-img").await?;
+    let second = wait_for(
+        client,
+        "a new image after the click",
+        IMAGE_STATE,
+        loaded(2),
+    )
+    .await?;
     if second["src"].as_str() == Some(first_src.as_str()) {
         return Err("the click loaded the very same image".into());
     }
@@ -349,47 +258,52 @@ async fn drive_demo(
         .chars()
         .map(|c| if c == 'z' { 'y' } else { 'z' })
         .collect();
-    session.type_text("#answer", &wrong).await?;
-    session.click("#verify").await?;
-    let failed = session
-        .wait_for("the reply to a wrong answer", RESULT_STATE, answered)
-        .await?;
+    type_text(client, "#answer", &wrong).await?;
+    click(client, "#verify").await?;
+    let failed = wait_for(
+        client,
+        "the reply to a wrong answer",
+        RESULT_STATE,
+        answered,
+    )
+    .await?;
     let text = failed["text"].as_str().unwrap_or_default();
     if failed["cls"] != "fail" || !text.contains("uni-captcha-verify-fail") {
-        return Err(format!(
-            "the error shown is not uni-captcha-verify-fail: {text:?}"
-        ));
+        return Err(format!("the error shown is not uni-captcha-verify-fail: {text:?}").into());
     }
     // The page loads a new captcha after a failure.
-    session
-        .wait_for("the image loaded after the failure", IMAGE_STATE, loaded(3))
-        .await?;
+    wait_for(
+        client,
+        "the image loaded after the failure",
+        IMAGE_STATE,
+        loaded(3),
+    )
+    .await?;
 
     // The right answer, read from the store, passes.
     let record = store
         .captcha(&scene, &device)
         .ok_or("the captcha after the failure is not in the store")?;
     if record.state != CaptchaState::Pending {
-        return Err(format!(
-            "the new captcha is not pending: {:?}",
-            record.state
-        ));
+        return Err(format!("the new captcha is not pending: {:?}", record.state).into());
     }
-    session.type_text("#answer", &record.code).await?;
-    session.click("#verify").await?;
-    let passed = session
-        .wait_for("the reply to the right answer", RESULT_STATE, answered)
-        .await?;
+    type_text(client, "#answer", &record.code).await?;
+    click(client, "#verify").await?;
+    let passed = wait_for(
+        client,
+        "the reply to the right answer",
+        RESULT_STATE,
+        answered,
+    )
+    .await?;
     if passed["cls"] != "ok" {
-        return Err(format!("the right answer did not pass: {passed}"));
+        return Err(format!("the right answer did not pass: {passed}").into());
     }
     let state = store.captcha(&scene, &device).map(|r| r.state);
     if state != Some(CaptchaState::Verified) {
-        return Err(format!(
-            "the store does not hold the captcha as verified: {state:?}"
-        ));
+        return Err(format!("the store does not hold the captcha as verified: {state:?}").into());
     }
-    session.screenshot(&out_dir.join("demo.png")).await
+    screenshot(client, &out_dir.join("demo.png")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,17 +340,20 @@ async fn demo_page_in_headless_chromium() {
     let driver = Driver::start(&chromedriver, &out_dir.join("chromedriver.log"))
         .await
         .unwrap_or_else(|e| panic!("browser test: {e}"));
-    let session = driver
-        .new_session(&chromium, &profile)
+    let client = driver
+        .session(&chromium, &profile)
         .await
         .unwrap_or_else(|e| panic!("browser test: cannot start {}: {e}", chromium.display()));
 
     let base = format!("http://{}/", served.addr);
-    let outcome = drive_demo(&session, &base, &store, &out_dir).await;
+    let outcome = tokio::time::timeout(DRIVE_LIMIT, drive_demo(&client, &base, &store, &out_dir))
+        .await
+        .unwrap_or_else(|_| Err(format!("no verdict after {} s", DRIVE_LIMIT.as_secs()).into()));
     if outcome.is_err() {
-        let _ = session.screenshot(&out_dir.join("failure.png")).await;
+        let shot = out_dir.join("failure.png");
+        let _ = tokio::time::timeout(WAIT_LIMIT, screenshot(&client, &shot)).await;
     }
-    session.delete().await;
+    let _ = tokio::time::timeout(WAIT_LIMIT, client.close()).await;
     drop(driver);
     let _ = std::fs::remove_dir_all(&profile);
     if let Err(e) = outcome {
