@@ -11,6 +11,7 @@
 //! it at other binaries.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -49,7 +50,9 @@ fn find_program(var: &str, names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// chromedriver on a free loopback port, killed when dropped.
+/// chromedriver on a free loopback port, in a process group of its own so
+/// that dropping it also ends any Chromium it started (a session that failed
+/// half-way would otherwise leave the browser running).
 struct Driver {
     child: Child,
     url: String,
@@ -57,7 +60,10 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The group's id is chromedriver's pid (process_group(0) below).
+        let group = -(self.child.id() as libc::pid_t);
+        // SAFETY: kill(2) with a negative pid signals that process group only.
+        unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
@@ -72,6 +78,7 @@ impl Driver {
         let log_file = std::fs::File::create(log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let child = Command::new(binary)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -324,6 +331,9 @@ async fn demo_page_in_headless_chromium() {
 
     let out_dir = target_dir().join("browser");
     std::fs::create_dir_all(&out_dir).expect("create target/browser");
+    // chromedriver never sees the session of a profile path with `..` in it
+    // (`tests/../target` when CARGO_TARGET_DIR is unset): use the real path.
+    let out_dir = out_dir.canonicalize().expect("resolve target/browser");
     let profile = out_dir.join(format!("profile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
 
