@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod ratelimit;
 pub mod store;
+pub mod telemetry;
 pub mod tencent;
 pub mod wechat;
 

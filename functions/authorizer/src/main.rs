@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    gatehouse::telemetry::init();
     let service = SessionService::from_lambda_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<AuthorizerRequest>| async {
         Ok::<_, Error>(authorize(&service, event.payload).await)

@@ -5,7 +5,7 @@ use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    gatehouse::telemetry::init();
     let service = CaptchaService::from_lambda_env().await?;
     lambda_http::run(service_fn(|req| async {
         Ok::<_, Error>(create(&service, req).await)
