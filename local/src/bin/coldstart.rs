@@ -191,10 +191,8 @@ fn function_env(
             env.push(("WX_API_BASE", upstream_url));
             env.push(("SESSION_TTL_SECONDS", "259200".into()));
         }
-        "session" | "authorizer" => {
-            env.push(("WX_APPID", "wxcoldstart0000000".into()));
-            env.push(("WX_SECRET", "coldstart-secret".into()));
-        }
+        // session and authorizer need only the table.
+        "session" | "authorizer" => {}
         "verify-ticket" => {
             env.push(("TENCENT_SECRET_ID", "AKIDcoldstart".into()));
             env.push(("TENCENT_SECRET_KEY", "coldstart-secret-key".into()));
@@ -295,8 +293,15 @@ async fn runtime_api(event: Bytes, tx: mpsc::UnboundedSender<Outcome>) -> std::i
 /// item, write accepted), a jscode2session success, a passing ticket.
 async fn fake_upstream() -> std::io::Result<Served> {
     serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), |req, _peer| async move {
-        if req.headers().contains_key("x-amz-target") {
-            return with_body(http::StatusCode::OK, "application/x-amz-json-1.0", "{}");
+        if let Some(target) = req.headers().get("x-amz-target") {
+            // An UpdateItem is a rate-limit counter or a captcha verify: the
+            // counter needs its new count back (the verify ignores it).
+            let body = if target.as_bytes().ends_with(b".UpdateItem") {
+                r#"{"Attributes":{"count":{"N":"1"}}}"#
+            } else {
+                "{}"
+            };
+            return with_body(http::StatusCode::OK, "application/x-amz-json-1.0", body);
         }
         if req.uri().path() == "/sns/jscode2session" {
             return with_body(
