@@ -103,3 +103,21 @@ pub fn with_body(
         .body(Full::new(body.into()))
         .expect("content type is a valid header value")
 }
+
+/// Opens `response` to browsers on any origin for `methods` (a page on
+/// another port, such as a uni-app H5 dev server, may call us).
+pub fn allow_cors(response: &mut HttpResponse, methods: &'static str) {
+    let headers = response.headers_mut();
+    headers.insert(
+        "access-control-allow-origin",
+        http::HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        "access-control-allow-headers",
+        http::HeaderValue::from_static("content-type, authorization, x-device-id, accept-language"),
+    );
+    headers.insert(
+        "access-control-allow-methods",
+        http::HeaderValue::from_static(methods),
+    );
+}

@@ -18,7 +18,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
-use crate::serve::{HttpResponse, Served, serve, with_body};
+use crate::serve::{HttpResponse, Served, allow_cors, serve, with_body};
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
 
@@ -203,20 +203,7 @@ pub fn from_lambda_response(resp: lambda_http::Response<Body>) -> HttpResponse {
     http::Response::from_parts(parts, Full::new(bytes))
 }
 
-/// Lets a uni-app H5 dev server on another port call the dev server.
 fn with_cors(mut resp: HttpResponse) -> HttpResponse {
-    let headers = resp.headers_mut();
-    headers.insert(
-        "access-control-allow-origin",
-        http::HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        "access-control-allow-headers",
-        http::HeaderValue::from_static("content-type, authorization, x-device-id, accept-language"),
-    );
-    headers.insert(
-        "access-control-allow-methods",
-        http::HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
-    );
+    allow_cors(&mut resp, "GET, POST, DELETE, OPTIONS");
     resp
 }

@@ -59,7 +59,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value, json};
 
-use crate::serve::{HttpResponse, Served, plain, serve, with_body};
+use crate::serve::{HttpResponse, Served, allow_cors, plain, serve, with_body};
 
 /// How long an issued ticket can be verified.
 pub const TICKET_LIFETIME_MS: i64 = 5 * 60 * 1000;
@@ -238,12 +238,12 @@ impl State {
                     "randstr": issued.randstr,
                     "appid": self.config.captcha_app_id.to_string(),
                 }));
-                allow_cors(&mut response);
+                allow_cors(&mut response, "POST, OPTIONS");
                 response
             }
             (&Method::OPTIONS, ISSUE_PATH) => {
                 let mut response = plain(StatusCode::NO_CONTENT, "");
-                allow_cors(&mut response);
+                allow_cors(&mut response, "POST, OPTIONS");
                 response
             }
             _ => plain(StatusCode::NOT_FOUND, "not an emulated route"),
@@ -434,18 +434,6 @@ impl State {
         }
         Ok(action)
     }
-}
-
-fn allow_cors(response: &mut HttpResponse) {
-    let headers = response.headers_mut();
-    headers.insert(
-        "access-control-allow-origin",
-        http::HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        "access-control-allow-methods",
-        http::HeaderValue::from_static("POST, OPTIONS"),
-    );
 }
 
 struct Params {
