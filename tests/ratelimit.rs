@@ -8,7 +8,6 @@ use std::sync::Arc;
 use gatehouse::captcha::service::{CaptchaService, create, refresh, verify};
 use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::clock::Clock;
-use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{
     CaptchaRecord, CaptchaState, CounterLimit, IssueMode, IssueOutcome, Store, VerifyOutcome,
 };
@@ -238,30 +237,7 @@ mod cases {
     }
 }
 
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::cases::$case(std::sync::Arc::new(super::MemoryStore::new())).await;
-                }
-            )*
-        }
-
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let table = gatehouse_e2e::dynamodb_local().await.fresh_table().await;
-                    super::cases::$case(std::sync::Arc::new(table.store())).await;
-                }
-            )*
-        }
-    };
-}
-
-both_stores!(
+gatehouse_e2e::on_both_stores!(
     a_full_counter_blocks_the_write_and_is_not_counted,
     refresh_needs_a_captcha_and_the_limit_wins,
     racing_writes_never_pass_the_limit,

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store, VerifyOutcome};
 
 type Shared = Arc<dyn Store>;
@@ -661,30 +660,7 @@ mod cases {
     }
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::cases::$case(std::sync::Arc::new(super::MemoryStore::new())).await;
-                }
-            )*
-        }
-
-        mod dynamo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let table = gatehouse_e2e::dynamodb_local().await.fresh_table().await;
-                    super::cases::$case(std::sync::Arc::new(table.store())).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+gatehouse_e2e::on_both_stores!(
     create_replaces_the_older_captcha,
     refresh_needs_an_existing_captcha,
     verify_passes_exactly_once_under_a_race,

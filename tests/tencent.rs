@@ -1,15 +1,15 @@
 //! End to end: `POST /ticket/verify` through the real handler, the embedded
 //! store and the Tencent emulator over loopback, plus the replay of events/.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
 use gatehouse::store::Store;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse_e2e::CapturedLogs;
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -307,26 +307,14 @@ async fn bad_input_is_refused_before_any_claim_or_call() {
 
 /// Everything any test of this binary logs. One global subscriber: a scoped
 /// one misses events whose call-site interest another test thread cached.
-static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
 
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+fn capture_logs() -> CapturedLogs {
     LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buffer);
+        let buffer = CapturedLogs::default();
+        let writer = buffer.clone();
         tracing_subscriber::fmt()
-            .with_writer(move || Captured(Arc::clone(&writer)))
+            .with_writer(move || writer.clone())
             .with_ansi(false)
             .with_max_level(tracing::Level::TRACE)
             .init();
@@ -357,7 +345,7 @@ async fn logs_name_tencent_error_codes_and_never_a_secret_or_ticket() {
     .await;
     assert_eq!(status, 502);
 
-    let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("tencent_error=AuthFailure.SignatureFailure"),
         "{logs}"

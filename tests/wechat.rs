@@ -2,9 +2,8 @@
 //! `authorizer` against the WeChat emulator over loopback, driven by the
 //! events in `events/`.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
@@ -396,24 +395,10 @@ async fn user_data_is_checked_and_returned() {
     assert_eq!(rig.store.len(), 2, "failed logins store nothing");
 }
 
-/// A log sink for one test thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn secrets_never_reach_a_log_line_or_a_response() {
     use tracing_subscriber::util::SubscriberInitExt;
-    let sink = Captured::default();
+    let sink = gatehouse_e2e::CapturedLogs::default();
     let writer = sink.clone();
     let _guard = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -455,7 +440,7 @@ async fn secrets_never_reach_a_log_line_or_a_response() {
     .await;
     responses.push_str(&json_of(&me).to_string());
 
-    let logs = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let logs = sink.text();
     assert!(
         logs.contains("jscode2session"),
         "the logs were captured: {logs}"
