@@ -149,11 +149,10 @@ impl DynamoLocal {
     /// As [`DynamoLocal::fresh_table`], through `client`.
     pub async fn fresh_table_with(&self, client: Client) -> LocalTable {
         let name = unique_table_name();
-        if let Err(e) = self.table.create(&client, &name).await {
+        if let Err(e) = self.create_table(&client, &name).await {
             panic!(
-                "creating table {name} in DynamoDB Local at {} failed: {e}{}",
-                self.endpoint,
-                self.log_tail()
+                "creating table {name} in DynamoDB Local at {} failed: {e}",
+                self.endpoint
             );
         }
         LocalTable { client, name }
@@ -345,27 +344,50 @@ impl TableDefinition {
 // Installing and starting
 
 fn start() -> Result<DynamoLocal, String> {
-    let table = TableDefinition::from_template(&template_path(), "Table")?;
-    check_java()?;
-    let lib = install()?;
-    let mut last_error = String::new();
-    // A free port can be taken by someone else between our probe and Java's
-    // bind; try a few.
-    for _ in 0..3 {
-        let port = free_port()?;
-        match spawn_and_wait(&lib, port) {
-            Ok((child, log)) => {
-                return Ok(DynamoLocal {
-                    endpoint: format!("http://127.0.0.1:{port}"),
-                    table,
-                    child: Mutex::new(child),
-                    log,
-                });
-            }
-            Err(e) => last_error = e,
+    DynamoLocal::start_on(None)
+}
+
+impl DynamoLocal {
+    /// Installs (if need be) and starts a DynamoDB Local of its own on
+    /// loopback `port`, or on a free one for `None`; blocks until it answers.
+    /// It is killed when this process ends.
+    pub fn start_on(port: Option<u16>) -> Result<DynamoLocal, String> {
+        let table = TableDefinition::from_template(&template_path(), "Table")?;
+        check_java()?;
+        let lib = install()?;
+        let started = |port: u16| {
+            spawn_and_wait(&lib, port).map(|(child, log)| DynamoLocal {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                table: table.clone(),
+                child: Mutex::new(child),
+                log,
+            })
+        };
+        if let Some(port) = port {
+            // Otherwise whatever holds the port would answer for Java.
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+                .map_err(|e| format!("cannot use port {port} for DynamoDB Local: {e}"))?;
+            return started(port);
         }
+        let mut last_error = String::new();
+        // A free port can be taken by someone else between our probe and
+        // Java's bind; try a few.
+        for _ in 0..3 {
+            match started(free_port()?) {
+                Ok(local) => return Ok(local),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
     }
-    Err(last_error)
+
+    /// Creates table `name` as `template.yaml` defines it, through `client`.
+    pub async fn create_table(&self, client: &Client, name: &str) -> Result<(), String> {
+        self.table
+            .create(client, name)
+            .await
+            .map_err(|e| format!("{e}{}", self.log_tail()))
+    }
 }
 
 fn check_java() -> Result<(), String> {

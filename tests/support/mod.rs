@@ -2,6 +2,7 @@
 
 pub mod dynamodb_local;
 pub mod fuzz_harness;
+pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};
 

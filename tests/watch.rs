@@ -1,0 +1,156 @@
+//! The README's local replays work as written: every `cargo lambda invoke`
+//! line of its "Local replays" section, in its order, answers as
+//! `tests/replay.json` expects for that event, when each function starts as
+//! its `main` does (`from_lambda_env`, with the environment of
+//! `events/watch.env`) against the back ends `watch-backends` starts.
+//!
+//! The endpoints of `watch.env` are moved to free ports so the test can run
+//! beside a developer's own watch set-up; everything else is read as is.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+
+use gatehouse::captcha::service::{self as captcha, CaptchaService};
+use gatehouse::tencent::{TicketService, verify_ticket};
+use gatehouse::wechat::{
+    AuthorizerRequest, LoginService, SessionService, authorize, login, session,
+};
+use gatehouse_e2e::watch_backends::{
+    EVENT_SESSION_OPENID, WatchBackends, parse_env_file, watch_env_path,
+};
+use lambda_http::Body;
+use serde_json::{Value, json};
+
+fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+/// `(function, event file)` of each `cargo lambda invoke` line of the README.
+fn readme_invoke_lines() -> Vec<(String, String)> {
+    std::fs::read_to_string(repo_path("README.md"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["cargo", "lambda", "invoke", function, "--data-file", event] => {
+                    Some((function.to_string(), event.to_string()))
+                }
+                ["cargo", "lambda", "invoke", ..] => {
+                    panic!("README invoke line not in the form the test reads: {line}")
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn free_loopback_url() -> String {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+}
+
+/// What one invocation answered: `{"status", "body"}` for an HTTP function,
+/// the authorizer's own response for the authorizer.
+async fn invoke(function: &str, event: &str) -> Value {
+    let http = |response: lambda_http::Response<Body>| {
+        let body: Value = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("{function}: a body that is not JSON text: {other:?}"),
+        };
+        json!({ "status": response.status().as_u16(), "body": body })
+    };
+    if function == "authorizer" {
+        let event: AuthorizerRequest = serde_json::from_str(event).unwrap();
+        let service = SessionService::from_lambda_env().await.unwrap();
+        return serde_json::to_value(authorize(&service, event).await).unwrap();
+    }
+    let request = lambda_http::request::from_str(event)
+        .unwrap_or_else(|e| panic!("{function}: the event does not parse: {e}"));
+    http(match function {
+        "create-captcha" | "refresh-captcha" | "verify-captcha" => {
+            let service = CaptchaService::from_lambda_env().await.unwrap();
+            match function {
+                "create-captcha" => captcha::create(&service, request).await,
+                "refresh-captcha" => captcha::refresh(&service, request).await,
+                _ => captcha::verify(&service, request).await,
+            }
+        }
+        "wx-login" => login(&LoginService::from_lambda_env().await.unwrap(), request).await,
+        "session" => session(&SessionService::from_lambda_env().await.unwrap(), request).await,
+        "verify-ticket" => {
+            verify_ticket(&TicketService::from_lambda_env().await.unwrap(), request).await
+        }
+        other => panic!("README invokes an unknown function {other}"),
+    })
+}
+
+#[test]
+fn every_readme_invoke_line_answers_as_expected_under_watch_env() {
+    let mut env = parse_env_file(&std::fs::read_to_string(watch_env_path()).unwrap()).unwrap();
+    for key in [
+        "DYNAMODB_ENDPOINT",
+        "WX_API_BASE",
+        "TENCENT_CAPTCHA_ENDPOINT",
+    ] {
+        env.insert(key.to_owned(), free_loopback_url());
+    }
+    for (key, value) in &env {
+        // SAFETY: no other thread of this process exists yet that could read
+        // the environment: this binary holds this one test, and the runtime
+        // and DynamoDB Local start below.
+        unsafe { std::env::set_var(key, value) };
+    }
+    let expectations: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(repo_path("tests/replay.json")).unwrap())
+            .unwrap();
+    let lines = readme_invoke_lines();
+    let functions: BTreeSet<&str> = lines.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        functions,
+        BTreeSet::from([
+            "authorizer",
+            "create-captcha",
+            "refresh-captcha",
+            "session",
+            "verify-captcha",
+            "verify-ticket",
+            "wx-login",
+        ]),
+        "the README invokes every function"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let _backends = WatchBackends::start(&env).await.unwrap();
+        let mut failures = Vec::new();
+        for (function, event_path) in &lines {
+            let name = event_path.trim_start_matches("events/");
+            let expected = &expectations[name];
+            let answer = invoke(
+                function,
+                &std::fs::read_to_string(repo_path(event_path)).unwrap(),
+            )
+            .await;
+            let as_expected = match expected.get("authorizer") {
+                Some(verdict) => {
+                    answer["isAuthorized"] == verdict["isAuthorized"]
+                        && answer["context"]["openid"] == EVENT_SESSION_OPENID
+                }
+                None => {
+                    answer["status"] == expected["status"]
+                        && answer["body"]["errCode"] == expected["errCode"]
+                }
+            };
+            if !as_expected {
+                failures.push(format!(
+                    "cargo lambda invoke {function} --data-file {event_path}: {answer}"
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    });
+}
