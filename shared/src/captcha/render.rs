@@ -12,11 +12,11 @@
 //! eye joins the stripes into the whole glyph (also for red-green
 //! colour-blind people: blue-yellow is the axis they keep), but in the
 //! greyscale that OCR reads every other stripe vanishes into the tile.
-//! Glyphs next to a tile get a halo in the background colour. Under the glyphs lie faint small decoy glyphs; over them
-//! run thin noise curves (imageproc's antialiased lines) that take the colour
-//! of the glyph they cross (the tile-luma colour near a tiled glyph). The
-//! layout is fitted so that every glyph and tile, transformed and warped, lies
-//! inside the image at any allowed size.
+//! Glyphs next to a tile get a halo in the background colour. Under the glyphs
+//! lie faint small decoy glyphs; over them run thin noise curves (imageproc's
+//! antialiased lines) that take the colour of the glyph they cross (the tile-
+//! luma colour near a tiled glyph). The layout is fitted so that every glyph
+//! and tile, transformed and warped, lies inside the image at any allowed size.
 
 use std::sync::Arc;
 
@@ -39,10 +39,10 @@ const REF_PX: f32 = 64.0;
 /// fraction of the em size.
 const HALO_WIDTH: f32 = 0.035;
 /// Glyphs on a tile in one captcha (fewer when the code is too short to keep
-/// them apart). Measured with scripts/ocr_rate.py (500 default captchas):
-/// one tile 13.4 % solved, two 0.8 %, with half-glyph splits in place of
-/// stripes; every other glyph plain, since hollow and split styles on them
-/// made no difference to the solver but slowed people down.
+/// them apart). Measured with scripts/ocr_rate.py (500 default captchas,
+/// half-glyph splits in place of stripes): one tile 13.4 % solved, two
+/// 2.8 %, two with every other glyph plain 0.8 %. Hollow and split styles
+/// on the other glyphs did not hinder the solver, only people.
 const TILES: usize = 2;
 /// Period of a tiled glyph's stripes, as a fraction of its raster height,
 /// and the share of each period drawn light. Measured (as above, on stripes
