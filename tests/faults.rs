@@ -26,9 +26,8 @@ use gatehouse::store::dynamo::{DynamoStore, lambda_retry_config, lambda_timeout_
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
 use gatehouse::wechat::{LoginService, WxConfig, login};
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use gatehouse_e2e::{post_json, status_and_json};
+use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -40,25 +39,13 @@ const STORE_BUDGET: Duration = Duration::from_secs(6);
 const UPSTREAM_BUDGET: Duration = Duration::from_secs(6);
 
 fn post(body: Value) -> Request {
-    let mut ctx = ApiGatewayV2httpRequestContext::default();
-    ctx.http.source_ip = Some("198.51.100.30".into());
-    http::Request::builder()
-        .method("POST")
-        .uri("/")
-        .body(Body::Text(body.to_string()))
-        .unwrap()
-        .with_request_context(RequestContext::ApiGatewayV2(ctx))
+    post_json(&body, "198.51.100.30")
 }
 
+/// Status and errCode ("0" for success).
 fn parsed(resp: &Response<Body>) -> (u16, String) {
-    let Body::Text(text) = resp.body() else {
-        panic!("expected a text body")
-    };
-    let v: Value = serde_json::from_str(text).unwrap();
-    (
-        resp.status().as_u16(),
-        v["errCode"].as_str().unwrap_or("0").to_owned(),
-    )
+    let (status, body) = status_and_json(resp);
+    (status, body["errCode"].as_str().unwrap_or("0").to_owned())
 }
 
 fn captcha_service(store: Arc<dyn Store>) -> CaptchaService {

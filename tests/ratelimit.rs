@@ -11,9 +11,8 @@ use gatehouse::clock::Clock;
 use gatehouse::store::{
     CaptchaRecord, CaptchaState, CounterLimit, IssueMode, IssueOutcome, Store, VerifyOutcome,
 };
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use gatehouse_e2e::{post_json, status_and_json as parsed};
+use lambda_http::Request;
 use serde_json::{Value, json};
 
 type Shared = Arc<dyn Store>;
@@ -48,21 +47,7 @@ fn limit(name: &str, limit: u64) -> CounterLimit {
 }
 
 fn post(body: Value) -> Request {
-    let mut ctx = ApiGatewayV2httpRequestContext::default();
-    ctx.http.source_ip = Some("198.51.100.20".into());
-    http::Request::builder()
-        .method("POST")
-        .uri("/captcha")
-        .body(Body::Text(body.to_string()))
-        .unwrap()
-        .with_request_context(RequestContext::ApiGatewayV2(ctx))
-}
-
-fn parsed(resp: &Response<Body>) -> (u16, Value) {
-    let Body::Text(text) = resp.body() else {
-        panic!("expected a text body")
-    };
-    (resp.status().as_u16(), serde_json::from_str(text).unwrap())
+    post_json(&body, "198.51.100.20")
 }
 
 mod cases {

@@ -11,9 +11,10 @@ use gatehouse::captcha::service::CaptchaService;
 use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store};
+use gatehouse::store::{CaptchaRecord, CaptchaState, Store};
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig, crypto};
+use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig};
+use gatehouse_e2e::live_session;
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -30,14 +31,11 @@ async fn seed(store: &MemoryStore, seed: &Value) {
     let now = Clock::system().now_ms();
     if let Some(session) = seed.get("session") {
         store
-            .put_session(&SessionRecord {
-                token_hash: crypto::token_hash(session["token"].as_str().unwrap()),
-                openid: session["openid"].as_str().unwrap().to_owned(),
-                unionid: None,
-                session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
-                created_ms: now,
-                expires_ms: now + 3_600_000,
-            })
+            .put_session(&live_session(
+                session["token"].as_str().unwrap(),
+                session["openid"].as_str().unwrap(),
+                3_600_000,
+            ))
             .await
             .unwrap();
     }

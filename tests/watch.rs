@@ -16,6 +16,7 @@ use gatehouse::tencent::{TicketService, verify_ticket};
 use gatehouse::wechat::{
     AuthorizerRequest, LoginService, SessionService, authorize, login, session,
 };
+use gatehouse_e2e::status_and_json;
 use gatehouse_e2e::watch_backends::{
     EVENT_SESSION_OPENID, WatchBackends, parse_env_file, watch_env_path,
 };
@@ -57,11 +58,8 @@ fn free_loopback_url() -> String {
 /// the authorizer's own response for the authorizer.
 async fn invoke(function: &str, event: &str) -> Value {
     let http = |response: lambda_http::Response<Body>| {
-        let body: Value = match response.body() {
-            Body::Text(text) => serde_json::from_str(text).unwrap(),
-            other => panic!("{function}: a body that is not JSON text: {other:?}"),
-        };
-        json!({ "status": response.status().as_u16(), "body": body })
+        let (status, body) = status_and_json(&response);
+        json!({ "status": status, "body": body })
     };
     if function == "authorizer" {
         let event: AuthorizerRequest = serde_json::from_str(event).unwrap();

@@ -9,6 +9,49 @@ pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_loca
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use gatehouse::clock::Clock;
+use gatehouse::store::SessionRecord;
+use gatehouse::wechat::crypto::token_hash;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+
+/// A live session for bearer `token`, created now and lasting `life_ms`
+/// (what the events' tokens are seeded as).
+pub fn live_session(token: &str, openid: &str, life_ms: i64) -> SessionRecord {
+    let now = Clock::system().now_ms();
+    SessionRecord {
+        token_hash: token_hash(token),
+        openid: openid.to_owned(),
+        unionid: None,
+        session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
+        created_ms: now,
+        expires_ms: now + life_ms,
+    }
+}
+
+/// A `POST` with the JSON `body` as an HTTP API hands it to a function,
+/// from client address `source_ip` (handlers ignore the path).
+pub fn post_json(body: &Value, source_ip: &str) -> Request {
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some(source_ip.into());
+    http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .body(Body::Text(body.to_string()))
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+/// Status and JSON body of a handler's response.
+pub fn status_and_json(resp: &Response<Body>) -> (u16, Value) {
+    let Body::Text(text) = resp.body() else {
+        panic!("expected a text body, got {:?}", resp.body())
+    };
+    (resp.status().as_u16(), serde_json::from_str(text).unwrap())
+}
+
 /// Runs each named `cases::<name>(Arc<dyn Store>)` of the calling test file
 /// twice: on the embedded `MemoryStore` (module `memory`) and on a fresh
 /// DynamoDB Local table (module `dynamo`), so both stores meet one suite.

@@ -11,12 +11,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use gatehouse::clock::Clock;
-use gatehouse::store::{SessionRecord, Store};
-use gatehouse::wechat::crypto::token_hash;
+use gatehouse::store::Store;
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 use gatehouse_local::wechat_emulator::WechatEmulator;
 
 use crate::dynamodb_local::{DynamoLocal, tests_dir};
+use crate::live_session;
 
 /// The bearer token of `events/session-get.json`, `session-delete.json` and
 /// `authorizer-request.json`; seeded as a live session so those events
@@ -74,16 +74,12 @@ impl WatchBackends {
         let client = dynamo.client();
         dynamo.create_table(&client, &table).await?;
         let store = gatehouse::store::dynamo::DynamoStore::new(client, table);
-        let now = Clock::system().now_ms();
         store
-            .put_session(&SessionRecord {
-                token_hash: token_hash(EVENT_SESSION_TOKEN),
-                openid: EVENT_SESSION_OPENID.to_owned(),
-                unionid: None,
-                session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
-                created_ms: now,
-                expires_ms: now + EVENT_SESSION_LIFE_MS,
-            })
+            .put_session(&live_session(
+                EVENT_SESSION_TOKEN,
+                EVENT_SESSION_OPENID,
+                EVENT_SESSION_LIFE_MS,
+            ))
             .await
             .map_err(|e| format!("seeding the event session: {e}"))?;
 

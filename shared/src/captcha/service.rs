@@ -270,12 +270,20 @@ mod tests {
     }
 
     fn post(body: Value, headers: &[(&str, &str)]) -> Request {
+        post_with(body, headers, "203.0.113.9")
+    }
+
+    fn post_from(body: Value, ip: &str) -> Request {
+        post_with(body, &[], ip)
+    }
+
+    fn post_with(body: Value, headers: &[(&str, &str)], ip: &str) -> Request {
         let mut builder = http::Request::builder().method("POST").uri("/captcha");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
         let mut ctx = ApiGatewayV2httpRequestContext::default();
-        ctx.http.source_ip = Some("203.0.113.9".into());
+        ctx.http.source_ip = Some(ip.into());
         builder
             .body(Body::Text(body.to_string()))
             .unwrap()
@@ -460,17 +468,6 @@ mod tests {
         assert!(body["errMsg"].as_str().unwrap().is_ascii());
         let (_, body) = parsed(create(&svc, post(json!({"deviceId": "d"}), &[])).await);
         assert!(!body["errMsg"].as_str().unwrap().is_ascii());
-    }
-
-    fn post_from(body: Value, ip: &str) -> Request {
-        let mut ctx = ApiGatewayV2httpRequestContext::default();
-        ctx.http.source_ip = Some(ip.into());
-        http::Request::builder()
-            .method("POST")
-            .uri("/captcha")
-            .body(Body::Text(body.to_string()))
-            .unwrap()
-            .with_request_context(RequestContext::ApiGatewayV2(ctx))
     }
 
     #[tokio::test]
