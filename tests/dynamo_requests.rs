@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
+use gatehouse::clock::Clock;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
     CaptchaRecord, CaptchaState, CounterLimit, IssueMode, IssueOutcome, SessionRecord, Store,
@@ -42,12 +43,7 @@ impl Intercept for RequestCounter {
 
 /// Now, when the test binary started: DynamoDB Local deletes rows whose TTL
 /// has passed, so the rows' times must be real ones.
-static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-});
+static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Clock::system().now_ms());
 
 fn captcha(code: &str) -> CaptchaRecord {
     CaptchaRecord {

@@ -18,12 +18,7 @@ use serde_json::{Value, json};
 type Shared = Arc<dyn Store>;
 
 /// Real time: DynamoDB Local deletes rows whose TTL has passed.
-static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-});
+static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Clock::system().now_ms());
 
 fn captcha(device: &str, code: &str) -> CaptchaRecord {
     CaptchaRecord {

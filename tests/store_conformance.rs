@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use gatehouse::clock::Clock;
 use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store, VerifyOutcome};
 
 type Shared = Arc<dyn Store>;
@@ -13,12 +14,7 @@ type Shared = Arc<dyn Store>;
 /// values relative to it, never by the wall clock. It is the time the test
 /// binary started (not a fixed date) because DynamoDB Local really deletes
 /// rows whose TTL has passed, in the background, as DynamoDB does.
-static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
-});
+static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Clock::system().now_ms());
 const LIFETIME: i64 = 180_000;
 
 fn captcha(scene: &str, device: &str, code: &str) -> CaptchaRecord {

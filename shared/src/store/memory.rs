@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
@@ -52,9 +51,7 @@ impl MemoryStore {
 
     fn insert(&self, rows: &mut HashMap<String, Row>, key: String, row: Row) {
         if rows.len() >= SWEEP_THRESHOLD {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now_ms = crate::clock::Clock::system().now_ms();
             rows.retain(|_, row| ttl_seconds(row.expires_ms()) * 1000 > now_ms);
         }
         rows.insert(key, row);
