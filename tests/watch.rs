@@ -9,25 +9,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
 
-use gatehouse::captcha::service::{self as captcha, CaptchaService};
-use gatehouse::tencent::{TicketService, verify_ticket};
-use gatehouse::wechat::{
-    AuthorizerRequest, LoginService, SessionService, authorize, login, session,
-};
-use gatehouse_e2e::status_and_json;
+use gatehouse::api::{Function, Services};
+use gatehouse::wechat::AuthorizerRequest;
 use gatehouse_e2e::watch_backends::{
     EVENT_SESSION_OPENID, WatchBackends, parse_env_file, watch_env_path,
 };
-use lambda_http::Body;
+use gatehouse_e2e::{repo_path, status_and_json};
 use serde_json::{Value, json};
-
-fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
 
 /// `(function, event file)` of each `cargo lambda invoke` line of the README.
 fn readme_invoke_lines() -> Vec<(String, String)> {
@@ -55,35 +44,21 @@ fn free_loopback_url() -> String {
 }
 
 /// What one invocation answered: `{"status", "body"}` for an HTTP function,
-/// the authorizer's own response for the authorizer.
+/// the authorizer's own response for the authorizer. The function starts as
+/// its `main` does, from the environment, for every invocation.
 async fn invoke(function: &str, event: &str) -> Value {
-    let http = |response: lambda_http::Response<Body>| {
-        let (status, body) = status_and_json(&response);
-        json!({ "status": status, "body": body })
-    };
-    if function == "authorizer" {
+    let function = Function::from_name(function)
+        .unwrap_or_else(|| panic!("README invokes an unknown function {function}"));
+    let services = Services::from_lambda_env(function).await.unwrap();
+    if function == Function::Authorizer {
         let event: AuthorizerRequest = serde_json::from_str(event).unwrap();
-        let service = SessionService::from_lambda_env().await.unwrap();
-        return serde_json::to_value(authorize(&service, event).await).unwrap();
+        return serde_json::to_value(services.authorize(event).await).unwrap();
     }
     let request = lambda_http::request::from_str(event)
-        .unwrap_or_else(|e| panic!("{function}: the event does not parse: {e}"));
-    http(match function {
-        "create-captcha" | "refresh-captcha" | "verify-captcha" => {
-            let service = CaptchaService::from_lambda_env().await.unwrap();
-            match function {
-                "create-captcha" => captcha::create(&service, request).await,
-                "refresh-captcha" => captcha::refresh(&service, request).await,
-                _ => captcha::verify(&service, request).await,
-            }
-        }
-        "wx-login" => login(&LoginService::from_lambda_env().await.unwrap(), request).await,
-        "session" => session(&SessionService::from_lambda_env().await.unwrap(), request).await,
-        "verify-ticket" => {
-            verify_ticket(&TicketService::from_lambda_env().await.unwrap(), request).await
-        }
-        other => panic!("README invokes an unknown function {other}"),
-    })
+        .unwrap_or_else(|e| panic!("{}: the event does not parse: {e}", function.name()));
+    let response = services.handle(function, request).await;
+    let (status, body) = status_and_json(&response);
+    json!({ "status": status, "body": body })
 }
 
 #[test]
@@ -109,15 +84,7 @@ fn every_readme_invoke_line_answers_as_expected_under_watch_env() {
     let functions: BTreeSet<&str> = lines.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(
         functions,
-        BTreeSet::from([
-            "authorizer",
-            "create-captcha",
-            "refresh-captcha",
-            "session",
-            "verify-captcha",
-            "verify-ticket",
-            "wx-login",
-        ]),
+        Function::ALL.iter().map(|f| f.name()).collect(),
         "the README invokes every function"
     );
 

@@ -5,13 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gatehouse::ApiError;
-use gatehouse::captcha::service::{self as captcha, CaptchaService};
-use gatehouse::clock::Clock;
-use gatehouse::http::{Lang, error_response};
+use gatehouse::api::{self, Access, Services};
+use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::http::error_response;
+use gatehouse::lang::Lang;
 use gatehouse::store::Store;
-use gatehouse::tencent::{self, TencentConfig, TicketService};
-use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig};
+use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::wechat::{AuthorizerRequest, LoginService, WxConfig};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
@@ -25,11 +25,9 @@ use crate::wechat_emulator::WechatEmulator;
 /// The demo page served at `/`.
 pub const DEMO_PAGE: &str = include_str!("demo.html");
 
-/// Every service the routes need, built once.
+/// Every service of the route table, built once.
 pub struct App {
-    pub captcha: CaptchaService,
-    pub login: LoginService,
-    pub tickets: TicketService,
+    pub services: Services,
 }
 
 /// The emulators the dev server started in place of WeChat and Tencent;
@@ -49,7 +47,7 @@ pub const DEV_CAPTCHA_APP_ID: u64 = 190000001;
 const DEV_CAPTCHA_APP_SECRET_KEY: &str = "dev-app-secret-key";
 
 impl App {
-    /// The services from the environment (SPEC §6) over `store`. WeChat is
+    /// The services from the environment (README, "Configuration") over `store`. WeChat is
     /// emulated on loopback unless `WX_APPID` is set, Tencent unless
     /// `TENCENT_SECRET_ID` is.
     pub async fn from_env(
@@ -88,17 +86,29 @@ impl App {
                 _ => None,
             })?
         };
-        let captcha = CaptchaService::from_env(Arc::clone(&store))?;
+        let captcha_config = CaptchaConfig::from_env()?;
         // wx-login and ticket verify keep the root `rateLimit` of CAPTCHA_CONFIG.
-        let rate_limit = captcha.config.root().rate_limit;
-        let app = App {
-            captcha,
-            login: LoginService::new(wx_config, Arc::clone(&store), Clock::system())?
-                .with_rate_limit(rate_limit),
-            tickets: TicketService::new(tencent_config, store, Clock::system())?
-                .with_rate_limit(rate_limit),
-        };
+        let rate_limit = captcha_config.root().rate_limit;
+        let app = App::new(
+            CaptchaService::new(captcha_config, Renderer::from_env()?, Arc::clone(&store)),
+            LoginService::new(wx_config, Arc::clone(&store))?.with_rate_limit(rate_limit),
+            TicketService::new(tencent_config, store)?.with_rate_limit(rate_limit),
+        );
         Ok((app, emulators))
+    }
+
+    /// Every route's service; the session routes and the authorizer check
+    /// the sessions `login` opens.
+    pub fn new(captcha: CaptchaService, login: LoginService, tickets: TicketService) -> Self {
+        let sessions = login.sessions().clone();
+        App {
+            services: Services {
+                captcha: Some(Arc::new(captcha)),
+                login: Some(Arc::new(login)),
+                sessions: Some(Arc::new(sessions)),
+                tickets: Some(Arc::new(tickets)),
+            },
+        }
     }
 }
 
@@ -128,44 +138,26 @@ async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpR
     with_cors(from_lambda_response(route(app, lambda_req).await))
 }
 
-/// Sends a request to the handler of its route, as API Gateway would.
+/// Sends a request to the handler of its route in [`api::ROUTES`], as API
+/// Gateway would: through the authorizer first when the route is protected,
+/// answering a denial with API Gateway's own 403.
 pub async fn route(app: &App, req: lambda_http::Request) -> lambda_http::Response<Body> {
-    let method = req.method().clone();
-    match (method.as_str(), req.uri().path()) {
-        ("POST", "/captcha/create") => captcha::create(&app.captcha, req).await,
-        ("POST", "/captcha/refresh") => captcha::refresh(&app.captcha, req).await,
-        ("POST", "/captcha/verify") => captcha::verify(&app.captcha, req).await,
-        ("POST", "/wx/login") => wechat::login(&app.login, req).await,
-        (_, "/wx/session") => wechat::session(app.login.sessions(), req).await,
-        ("GET", "/me") => protected(app, req).await,
-        ("POST", "/ticket/verify") => tencent::verify_ticket(&app.tickets, req).await,
-        _ => not_found(&req),
+    let route = match api::find(req.method().as_str(), req.uri().path()) {
+        Ok(route) => route,
+        Err(err) => return error_response(Lang::from_request(&req), &err),
+    };
+    if route.access == Access::Session {
+        let mut event = AuthorizerRequest::default();
+        event.headers = req.headers().clone();
+        if !app.services.authorize(event).await.is_authorized {
+            return lambda_http::Response::builder()
+                .status(http::StatusCode::FORBIDDEN)
+                .header("content-type", "application/json")
+                .body(Body::Text(r#"{"message":"Forbidden"}"#.into()))
+                .expect("static response");
+        }
     }
-}
-
-/// `GET /me`, the protected example route: the authorizer runs first, as
-/// API Gateway would run it, and a denied request gets API Gateway's 403.
-async fn protected(app: &App, req: lambda_http::Request) -> lambda_http::Response<Body> {
-    let mut event = AuthorizerRequest::default();
-    event.headers = req.headers().clone();
-    let verdict = wechat::authorize(app.login.sessions(), event).await;
-    if !verdict.is_authorized {
-        return lambda_http::Response::builder()
-            .status(http::StatusCode::FORBIDDEN)
-            .header("content-type", "application/json")
-            .body(Body::Text(r#"{"message":"Forbidden"}"#.into()))
-            .expect("static response");
-    }
-    wechat::session(app.login.sessions(), req).await
-}
-
-fn not_found(req: &lambda_http::Request) -> lambda_http::Response<Body> {
-    let mut resp = error_response(
-        Lang::from_request(req),
-        &ApiError::InvalidRequest(format!("no route {} {}", req.method(), req.uri().path())),
-    );
-    *resp.status_mut() = http::StatusCode::NOT_FOUND;
-    resp
+    app.services.handle(route.function, req).await
 }
 
 /// The request as a Lambda function behind an HTTP API would receive it:

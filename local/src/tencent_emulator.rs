@@ -51,13 +51,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
-use gatehouse::tencent::client::{ACTION_MINI_RESULT, ACTION_RESULT, API_VERSION, SERVICE};
+use gatehouse::tencent::client::{API_VERSION, Action, SERVICE};
 use gatehouse::tencent::tc3;
 use http::{Method, StatusCode};
 use hyper::body::Bytes;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Map, Value, json};
+
+const ACTION_RESULT: &str = Action::Result.as_str();
+const ACTION_MINI_RESULT: &str = Action::MiniResult.as_str();
 
 use crate::serve::{HttpResponse, Served, allow_cors, plain, serve, with_body};
 

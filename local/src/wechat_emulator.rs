@@ -1,4 +1,4 @@
-//! An emulator of WeChat's `jscode2session` (SPEC §8) and of the client-side
+//! An emulator of WeChat's `jscode2session` (README, "The WeChat emulator") and of the client-side
 //! `wx.login` / `wx.getUserInfo` that feed it, over loopback HTTP.
 //!
 //! ## Endpoints

@@ -14,7 +14,7 @@ fn bench(c: &mut Criterion) {
     let scene = config.scene("login").clone();
     c.bench_function("captcha_default_150x50_end_to_end", |b| {
         b.iter(|| {
-            let challenge = new_challenge(&scene);
+            let challenge = new_challenge(scene.code());
             let png = renderer
                 .render_png(&scene, &challenge, scene.width, scene.height)
                 .expect("render");
@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("captcha_default_150x50_draw_only", |b| {
         let mut rng = rand::rng();
         b.iter(|| {
-            let challenge = new_challenge(&scene);
+            let challenge = new_challenge(scene.code());
             renderer
                 .render_image(&scene, &challenge, scene.width, scene.height, &mut rng)
                 .expect("render")
@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     let img = renderer
         .render_image(
             &scene,
-            &new_challenge(&scene),
+            &new_challenge(scene.code()),
             scene.width,
             scene.height,
             &mut rand::rng(),
@@ -71,7 +71,7 @@ fn bench(c: &mut Criterion) {
     math.math_expr = true;
     c.bench_function("captcha_math_150x50_end_to_end", |b| {
         b.iter(|| {
-            let challenge = new_challenge(&math);
+            let challenge = new_challenge(math.code());
             let png = renderer
                 .render_png(&math, &challenge, math.width, math.height)
                 .expect("render");

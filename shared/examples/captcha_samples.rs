@@ -47,7 +47,7 @@ fn main() {
         }
     };
     if count == 0 {
-        let challenge = new_challenge(&cfg);
+        let challenge = new_challenge(cfg.code());
         let png = renderer.render_png(&cfg, &challenge, w, h).expect("render");
         println!("{}", png_data_url(&png).len());
         return;
@@ -55,7 +55,7 @@ fn main() {
     if no_write {
         let mut total = 0;
         for _ in 0..count {
-            let challenge = new_challenge(&cfg);
+            let challenge = new_challenge(cfg.code());
             let png = renderer.render_png(&cfg, &challenge, w, h).expect("render");
             total += std::hint::black_box(png_data_url(&png)).len();
         }
@@ -69,7 +69,7 @@ fn main() {
     let mut tsv = std::fs::File::create(format!("{out}/answers.tsv")).expect("answers.tsv");
     let mut images: Vec<RgbaImage> = Vec::new();
     for i in 0..count {
-        let challenge = new_challenge(&cfg);
+        let challenge = new_challenge(cfg.code());
         let png = renderer.render_png(&cfg, &challenge, w, h).expect("render");
         let name = format!("{i:04}.png");
         std::fs::write(format!("{out}/{name}"), &png).expect("write png");

@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use crate::http::Lang;
+use crate::lang::Lang;
 
 /// Everything a route can answer with other than success.
 ///
@@ -16,6 +16,14 @@ pub enum ApiError {
     /// The string is a short, safe description of what was wrong.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A route called with a method it does not serve; `allow` lists those
+    /// it does (the `Allow` header).
+    #[error("method {method} not allowed")]
+    MethodNotAllowed { method: String, allow: String },
+    /// No route for this method and path (the dev server; API Gateway
+    /// answers these itself).
+    #[error("no route {method} {path}")]
+    RouteNotFound { method: String, path: String },
     #[error("scene required")]
     SceneRequired,
     #[error("deviceId required")]
@@ -71,133 +79,225 @@ pub enum ApiError {
     Internal,
 }
 
+/// One row of the error table: errCode, HTTP status, and the message in
+/// Chinese and English (`{…}` placeholders filled by [`ApiError::message`]).
+struct Row {
+    code: &'static str,
+    status: StatusCode,
+    zh: &'static str,
+    en: &'static str,
+}
+
+const fn row(code: &'static str, status: StatusCode, zh: &'static str, en: &'static str) -> Row {
+    Row {
+        code,
+        status,
+        zh,
+        en,
+    }
+}
+
 impl ApiError {
-    /// The `errCode` string; uni-captcha's names where one exists.
-    pub fn code(&self) -> &'static str {
+    /// The table: adding an error is a variant and one row here.
+    fn row(&self) -> Row {
+        use StatusCode as S;
         match self {
-            Self::InvalidRequest(_) => "invalid-request",
-            Self::SceneRequired => "uni-captcha-scene-required",
-            Self::DeviceIdRequired => "uni-captcha-deviceId-required",
-            Self::TextRequired => "uni-captcha-text-required",
-            Self::VerifyFail => "uni-captcha-verify-fail",
-            Self::VerifyOverdue => "uni-captcha-verify-overdue",
-            Self::RefreshFail => "uni-captcha-refresh-fail",
-            Self::CreateFail => "uni-captcha-create-fail",
-            Self::RateLimited { .. } => "rate-limited",
-            Self::StoreUnavailable => "store-unavailable",
-            Self::WxCodeRequired => "wx-code-required",
-            Self::WxCodeInvalid => "wx-code-invalid",
-            Self::WxUserBlocked => "wx-user-blocked",
-            Self::WxRateLimited => "wx-rate-limited",
-            Self::WxUpstreamError => "wx-upstream-error",
-            Self::WxDecryptFailed => "wx-decrypt-failed",
-            Self::WxSignatureMismatch => "wx-signature-mismatch",
-            Self::SessionRequired => "session-required",
-            Self::SessionInvalid => "session-invalid",
-            Self::SessionExpired => "session-expired",
-            Self::TicketRequired => "ticket-required",
-            Self::TicketReused => "ticket-reused",
-            Self::TicketExpired => "ticket-expired",
-            Self::TicketRejected { .. } => "ticket-rejected",
-            Self::TicketUpstreamError => "ticket-upstream-error",
-            Self::Internal => "internal-error",
+            Self::InvalidRequest(_) => row(
+                "invalid-request",
+                S::BAD_REQUEST,
+                "请求无效：{detail}",
+                "Invalid request: {detail}",
+            ),
+            Self::MethodNotAllowed { .. } => row(
+                "invalid-request",
+                S::METHOD_NOT_ALLOWED,
+                "请求无效：不支持 {method} 方法，请用 {allow}",
+                "Invalid request: method {method} not allowed, use {allow}",
+            ),
+            Self::RouteNotFound { .. } => row(
+                "invalid-request",
+                S::NOT_FOUND,
+                "请求无效：没有路由 {method} {path}",
+                "Invalid request: no route {method} {path}",
+            ),
+            Self::SceneRequired => row(
+                "uni-captcha-scene-required",
+                S::BAD_REQUEST,
+                "请传入有效的 scene",
+                "A valid scene is required ([A-Za-z0-9_-], 1 to 64 characters)",
+            ),
+            Self::DeviceIdRequired => row(
+                "uni-captcha-deviceId-required",
+                S::BAD_REQUEST,
+                "请传入 deviceId",
+                "deviceId is required",
+            ),
+            Self::TextRequired => row(
+                "uni-captcha-text-required",
+                S::BAD_REQUEST,
+                "请输入验证码",
+                "Captcha text is required",
+            ),
+            Self::VerifyFail => row(
+                "uni-captcha-verify-fail",
+                S::BAD_REQUEST,
+                "验证码错误",
+                "Captcha verification failed",
+            ),
+            Self::VerifyOverdue => row(
+                "uni-captcha-verify-overdue",
+                S::BAD_REQUEST,
+                "验证码已失效",
+                "Captcha has expired",
+            ),
+            Self::RefreshFail => row(
+                "uni-captcha-refresh-fail",
+                S::NOT_FOUND,
+                "刷新失败，请先创建验证码",
+                "Nothing to refresh: create a captcha first",
+            ),
+            Self::CreateFail => row(
+                "uni-captcha-create-fail",
+                S::INTERNAL_SERVER_ERROR,
+                "验证码生成失败",
+                "Captcha could not be created",
+            ),
+            Self::RateLimited { .. } => row(
+                "rate-limited",
+                S::TOO_MANY_REQUESTS,
+                "请求过于频繁，请 {secs} 秒后再试",
+                "Too many requests, retry in {secs} s",
+            ),
+            Self::StoreUnavailable => row(
+                "store-unavailable",
+                S::SERVICE_UNAVAILABLE,
+                "存储服务暂不可用，请稍后再试",
+                "Storage is unavailable, please retry later",
+            ),
+            Self::WxCodeRequired => row(
+                "wx-code-required",
+                S::BAD_REQUEST,
+                "请传入 code",
+                "code is required",
+            ),
+            Self::WxCodeInvalid => row(
+                "wx-code-invalid",
+                S::BAD_REQUEST,
+                "code 无效或已被使用",
+                "The login code is invalid or was already used",
+            ),
+            Self::WxUserBlocked => row(
+                "wx-user-blocked",
+                S::FORBIDDEN,
+                "该用户已被微信拦截",
+                "WeChat blocked this user",
+            ),
+            Self::WxRateLimited => row(
+                "wx-rate-limited",
+                S::TOO_MANY_REQUESTS,
+                "微信登录请求过于频繁，请稍后再试",
+                "WeChat login is rate limited, please retry later",
+            ),
+            Self::WxUpstreamError => row(
+                "wx-upstream-error",
+                S::BAD_GATEWAY,
+                "微信服务暂不可用，请稍后再试",
+                "WeChat is unavailable, please retry later",
+            ),
+            Self::WxDecryptFailed => row(
+                "wx-decrypt-failed",
+                S::BAD_REQUEST,
+                "用户数据解密失败",
+                "User data could not be decrypted",
+            ),
+            Self::WxSignatureMismatch => row(
+                "wx-signature-mismatch",
+                S::BAD_REQUEST,
+                "用户数据签名不一致",
+                "User data signature mismatch",
+            ),
+            Self::SessionRequired => row(
+                "session-required",
+                S::UNAUTHORIZED,
+                "请先登录",
+                "A session token is required",
+            ),
+            Self::SessionInvalid => row(
+                "session-invalid",
+                S::UNAUTHORIZED,
+                "登录状态无效",
+                "The session token is invalid",
+            ),
+            Self::SessionExpired => row(
+                "session-expired",
+                S::UNAUTHORIZED,
+                "登录已过期，请重新登录",
+                "The session has expired",
+            ),
+            Self::TicketRequired => row(
+                "ticket-required",
+                S::BAD_REQUEST,
+                "请传入 ticket",
+                "ticket is required",
+            ),
+            Self::TicketReused => row(
+                "ticket-reused",
+                S::CONFLICT,
+                "ticket 已被使用",
+                "The ticket was already used",
+            ),
+            Self::TicketExpired => row(
+                "ticket-expired",
+                S::BAD_REQUEST,
+                "ticket 已过期",
+                "The ticket has expired",
+            ),
+            Self::TicketRejected { .. } => row(
+                "ticket-rejected",
+                S::BAD_REQUEST,
+                "验证未通过",
+                "The captcha ticket was rejected",
+            ),
+            Self::TicketUpstreamError => row(
+                "ticket-upstream-error",
+                S::BAD_GATEWAY,
+                "验证码服务暂不可用，请稍后再试",
+                "The captcha service is unavailable, please retry later",
+            ),
+            Self::Internal => row(
+                "internal-error",
+                S::INTERNAL_SERVER_ERROR,
+                "服务内部错误",
+                "Internal error",
+            ),
         }
     }
 
+    /// The `errCode` string; uni-captcha's names where one exists.
+    pub fn code(&self) -> &'static str {
+        self.row().code
+    }
+
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::InvalidRequest(_)
-            | Self::SceneRequired
-            | Self::DeviceIdRequired
-            | Self::TextRequired
-            | Self::VerifyFail
-            | Self::VerifyOverdue
-            | Self::WxCodeRequired
-            | Self::WxCodeInvalid
-            | Self::WxDecryptFailed
-            | Self::WxSignatureMismatch
-            | Self::TicketRequired
-            | Self::TicketExpired
-            | Self::TicketRejected { .. } => StatusCode::BAD_REQUEST,
-            Self::SessionRequired | Self::SessionInvalid | Self::SessionExpired => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::WxUserBlocked => StatusCode::FORBIDDEN,
-            Self::RefreshFail => StatusCode::NOT_FOUND,
-            Self::TicketReused => StatusCode::CONFLICT,
-            Self::RateLimited { .. } | Self::WxRateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::WxUpstreamError | Self::TicketUpstreamError => StatusCode::BAD_GATEWAY,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::CreateFail | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.row().status
     }
 
     /// The `errMsg` for a client, in its language.
     pub fn message(&self, lang: Lang) -> String {
-        let (zh, en) = match self {
-            Self::InvalidRequest(detail) => {
-                return match lang {
-                    Lang::Zh => format!("请求无效：{detail}"),
-                    Lang::En => format!("Invalid request: {detail}"),
-                };
+        let row = self.row();
+        let template = lang.pick(row.zh, row.en);
+        match self {
+            Self::InvalidRequest(detail) => template.replace("{detail}", detail),
+            Self::MethodNotAllowed { method, allow } => template
+                .replace("{method}", method)
+                .replace("{allow}", allow),
+            Self::RouteNotFound { method, path } => {
+                template.replace("{method}", method).replace("{path}", path)
             }
-            Self::SceneRequired => (
-                "请传入有效的 scene",
-                "A valid scene is required ([A-Za-z0-9_-], 1 to 64 characters)",
-            ),
-            Self::DeviceIdRequired => ("请传入 deviceId", "deviceId is required"),
-            Self::TextRequired => ("请输入验证码", "Captcha text is required"),
-            Self::VerifyFail => ("验证码错误", "Captcha verification failed"),
-            Self::VerifyOverdue => ("验证码已失效", "Captcha has expired"),
-            Self::RefreshFail => (
-                "刷新失败，请先创建验证码",
-                "Nothing to refresh: create a captcha first",
-            ),
-            Self::CreateFail => ("验证码生成失败", "Captcha could not be created"),
             Self::RateLimited { retry_after_secs } => {
-                return match lang {
-                    Lang::Zh => format!("请求过于频繁，请 {retry_after_secs} 秒后再试"),
-                    Lang::En => {
-                        format!("Too many requests, retry in {retry_after_secs} s")
-                    }
-                };
+                template.replace("{secs}", &retry_after_secs.to_string())
             }
-            Self::StoreUnavailable => (
-                "存储服务暂不可用，请稍后再试",
-                "Storage is unavailable, please retry later",
-            ),
-            Self::WxCodeRequired => ("请传入 code", "code is required"),
-            Self::WxCodeInvalid => (
-                "code 无效或已被使用",
-                "The login code is invalid or was already used",
-            ),
-            Self::WxUserBlocked => ("该用户已被微信拦截", "WeChat blocked this user"),
-            Self::WxRateLimited => (
-                "微信登录请求过于频繁，请稍后再试",
-                "WeChat login is rate limited, please retry later",
-            ),
-            Self::WxUpstreamError => (
-                "微信服务暂不可用，请稍后再试",
-                "WeChat is unavailable, please retry later",
-            ),
-            Self::WxDecryptFailed => ("用户数据解密失败", "User data could not be decrypted"),
-            Self::WxSignatureMismatch => ("用户数据签名不一致", "User data signature mismatch"),
-            Self::SessionRequired => ("请先登录", "A session token is required"),
-            Self::SessionInvalid => ("登录状态无效", "The session token is invalid"),
-            Self::SessionExpired => ("登录已过期，请重新登录", "The session has expired"),
-            Self::TicketRequired => ("请传入 ticket", "ticket is required"),
-            Self::TicketReused => ("ticket 已被使用", "The ticket was already used"),
-            Self::TicketExpired => ("ticket 已过期", "The ticket has expired"),
-            Self::TicketRejected { .. } => ("验证未通过", "The captcha ticket was rejected"),
-            Self::TicketUpstreamError => (
-                "验证码服务暂不可用，请稍后再试",
-                "The captcha service is unavailable, please retry later",
-            ),
-            Self::Internal => ("服务内部错误", "Internal error"),
-        };
-        match lang {
-            Lang::Zh => zh.to_owned(),
-            Lang::En => en.to_owned(),
+            _ => template.to_owned(),
         }
     }
 }
@@ -232,11 +332,23 @@ mod tests {
                 captcha_code: 7,
                 captcha_msg: "randstr mismatch".into(),
             },
+            ApiError::MethodNotAllowed {
+                method: "PUT".into(),
+                allow: "GET, DELETE".into(),
+            },
+            ApiError::RouteNotFound {
+                method: "GET".into(),
+                path: "/x".into(),
+            },
             ApiError::Internal,
         ];
         for err in all {
             assert!(!err.message(Lang::Zh).is_empty());
             assert!(err.message(Lang::En).is_ascii(), "{err:?}");
+            for lang in [Lang::Zh, Lang::En] {
+                let message = err.message(lang);
+                assert!(!message.contains('{'), "unfilled placeholder: {message}");
+            }
         }
     }
 

@@ -7,58 +7,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::domain::DeviceId;
 use crate::error::ApiError;
+use crate::lang::Lang;
 
 /// Largest request body any route accepts.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// Longest `deviceId`, from the body or the `X-Device-Id` header.
-pub const MAX_DEVICE_ID_CHARS: usize = 128;
 /// Longest header value we read (`Authorization`, `X-Device-Id`, `Accept-Language`).
 pub const MAX_HEADER_VALUE_BYTES: usize = 1024;
 
-/// The language of `errMsg`: Chinese unless `Accept-Language` prefers English.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    Zh,
-    En,
-}
-
 impl Lang {
-    /// Reads `Accept-Language` (RFC 9110 q-values). English wins only when an
-    /// `en` range has a strictly higher weight than every `zh` range, or when
-    /// no `zh` range is listed and `en` is.
+    /// The language the request's `Accept-Language` prefers.
     pub fn from_request(req: &Request) -> Lang {
-        let Some(header) = header_str(req, "accept-language") else {
-            return Lang::Zh;
-        };
-        let mut best_en: Option<f32> = None;
-        let mut best_zh: Option<f32> = None;
-        for item in header.split(',') {
-            let mut parts = item.split(';');
-            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let weight = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if weight <= 0.0 {
-                continue;
-            }
-            let primary = tag.split('-').next().unwrap_or("");
-            let slot = match primary {
-                "en" => &mut best_en,
-                "zh" => &mut best_zh,
-                _ => continue,
-            };
-            if slot.is_none_or(|w| weight > w) {
-                *slot = Some(weight);
-            }
-        }
-        match (best_en, best_zh) {
-            (Some(en), Some(zh)) if en > zh => Lang::En,
-            (Some(_), None) => Lang::En,
-            _ => Lang::Zh,
-        }
+        Lang::from_accept_language(header_str(req, "accept-language"))
     }
 }
 
@@ -117,27 +78,14 @@ pub fn source_ip(req: &Request) -> Option<&str> {
     }
 }
 
-/// The device id from the body or, failing that, the `X-Device-Id` header.
-/// Visible ASCII only, at most [`MAX_DEVICE_ID_CHARS`].
-pub fn device_id(from_body: Option<&str>, req: &Request) -> Result<String, ApiError> {
+/// The device id from the body or, failing that, the `X-Device-Id` header
+/// (see [`DeviceId::parse`]).
+pub fn device_id(from_body: Option<&str>, req: &Request) -> Result<DeviceId, ApiError> {
     let candidate = from_body
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .or_else(|| header_str(req, "x-device-id").filter(|s| !s.is_empty()));
-    let Some(id) = candidate else {
-        return Err(ApiError::DeviceIdRequired);
-    };
-    if id.len() > MAX_DEVICE_ID_CHARS {
-        return Err(ApiError::InvalidRequest(format!(
-            "deviceId is longer than {MAX_DEVICE_ID_CHARS} characters"
-        )));
-    }
-    if !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::InvalidRequest(
-            "deviceId may hold only visible ASCII characters".into(),
-        ));
-    }
-    Ok(id.to_owned())
+        .or_else(|| header_str(req, "x-device-id"));
+    DeviceId::parse(candidate.unwrap_or_default())
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
@@ -164,15 +112,9 @@ pub fn respond<T: Serialize>(lang: Lang, result: Result<T, ApiError>) -> Respons
             Ok(Value::Object(fields)) => {
                 let mut body = Map::with_capacity(fields.len() + 2);
                 body.insert("errCode".into(), Value::from(0));
-                body.insert(
-                    "errMsg".into(),
-                    Value::from(match lang {
-                        Lang::Zh => "成功",
-                        Lang::En => "OK",
-                    }),
-                );
+                body.insert("errMsg".into(), Value::from(lang.pick("成功", "OK")));
                 body.extend(fields);
-                json_response(http::StatusCode::OK, &Value::Object(body), None)
+                json_response(http::StatusCode::OK, &Value::Object(body))
             }
             _ => {
                 tracing::error!("route data did not serialise to a JSON object");
@@ -196,26 +138,30 @@ pub fn error_response(lang: Lang, err: &ApiError) -> Response<Body> {
         body.insert("captchaCode".into(), Value::from(*captcha_code));
         body.insert("captchaMsg".into(), Value::from(captcha_msg.as_str()));
     }
-    let retry_after = match err {
-        ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-        _ => None,
-    };
-    json_response(err.status(), &Value::Object(body), retry_after)
+    let mut response = json_response(err.status(), &Value::Object(body));
+    let headers = response.headers_mut();
+    match err {
+        ApiError::RateLimited { retry_after_secs } => {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(*retry_after_secs),
+            );
+        }
+        ApiError::MethodNotAllowed { allow, .. } => {
+            if let Ok(value) = http::HeaderValue::from_str(allow) {
+                headers.insert(http::header::ALLOW, value);
+            }
+        }
+        _ => {}
+    }
+    response
 }
 
-fn json_response(
-    status: http::StatusCode,
-    body: &Value,
-    retry_after_secs: Option<u64>,
-) -> Response<Body> {
-    let mut builder = Response::builder()
+fn json_response(status: http::StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
         .status(status)
         .header("content-type", "application/json; charset=utf-8")
-        .header("cache-control", "no-store");
-    if let Some(secs) = retry_after_secs {
-        builder = builder.header("retry-after", secs.to_string());
-    }
-    builder
+        .header("cache-control", "no-store")
         .body(Body::Text(body.to_string()))
         .expect("static headers are valid")
 }
@@ -280,12 +226,12 @@ mod tests {
     #[test]
     fn device_id_prefers_body_then_header_and_is_bounded() {
         let req = request_with(&[("x-device-id", "hdr-1")], "");
-        assert_eq!(device_id(Some("body-1"), &req).unwrap(), "body-1");
-        assert_eq!(device_id(None, &req).unwrap(), "hdr-1");
-        assert_eq!(device_id(Some("  "), &req).unwrap(), "hdr-1");
+        assert_eq!(device_id(Some("body-1"), &req).unwrap().as_str(), "body-1");
+        assert_eq!(device_id(None, &req).unwrap().as_str(), "hdr-1");
+        assert_eq!(device_id(Some("  "), &req).unwrap().as_str(), "hdr-1");
         let bare = request_with(&[], "");
         assert_eq!(device_id(None, &bare), Err(ApiError::DeviceIdRequired));
-        let long = "d".repeat(MAX_DEVICE_ID_CHARS + 1);
+        let long = "d".repeat(crate::domain::MAX_DEVICE_ID_CHARS + 1);
         assert_eq!(
             device_id(Some(&long), &bare).unwrap_err().code(),
             "invalid-request"

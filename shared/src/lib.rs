@@ -1,12 +1,48 @@
 //! gatehouse: image captchas, WeChat mini-program login and Tencent Cloud
 //! Captcha tickets for mini-program and uni-app back ends, as AWS Lambda
 //! handlers over one store trait.
+//!
+//! # Layout
+//!
+//! Every route has one shape: its handler (a `routes` module) parses the
+//! request into domain values, a service method does the work (rate limits
+//! included), and [`http::respond`] maps the result into uniCloud's
+//! envelope. Lambda (`functions/*/main.rs`), the dev server (`local/`) and
+//! the tests call the very same handlers.
+//!
+//! | route | handler | service |
+//! |---|---|---|
+//! | `POST /captcha/create`, `/refresh`, `/verify` | [`captcha::routes`] | [`captcha::CaptchaService`] |
+//! | `POST /wx/login`, `GET`/`DELETE /wx/session` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
+//! | the Lambda authorizer (`GET /me` and other protected routes) | [`wechat::authorizer`] | [`wechat::SessionService`] |
+//! | `POST /ticket/verify` | [`tencent::routes`] | [`tencent::TicketService`] |
+//!
+//! - [`api`]: the route table (function, method, path) and the dispatch the
+//!   dev server and the tests use; `template.yaml` is tested against it.
+//! - [`lambda`]: each function's start-up from its environment.
+//! - [`store`]: one narrow trait per kind of row, on DynamoDB
+//!   ([`store::dynamo`]) or in memory ([`store::memory`]).
+//! - [`error`]: the one error type, mapped to errCode, HTTP status and a
+//!   zh/en message in one table; [`http`]: the envelope and request helpers;
+//!   [`lang`]: the client's language.
+//! - [`config`]: configuration errors and the JSON toolkit every config
+//!   block is read with; [`secret`]: values never logged;
+//!   [`domain`]: the values checked at the boundary ([`domain::Scene`],
+//!   [`domain::DeviceId`]).
+//! - [`ratelimit`]: fixed-window limits; [`clock`]: injectable time;
+//!   [`telemetry`]: Lambda logging.
 
+pub mod api;
 pub mod captcha;
 pub mod clock;
+pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
+pub mod lambda;
+pub mod lang;
 pub mod ratelimit;
+pub mod secret;
 pub mod store;
 pub mod telemetry;
 pub mod tencent;

@@ -3,8 +3,8 @@
 //! Each limited request adds one to a counter named after the route, what is
 //! counted (client IP or device), the scene bucket, the window's start and
 //! the key itself. One row per counter and window, its TTL at the window's
-//! end (see [`crate::store::Store::increment_counter`] and
-//! [`crate::store::Store::issue_captcha`]).
+//! end (see [`crate::store::CounterStore::increment_counter`] and
+//! [`crate::store::CaptchaStore::issue_captcha`]).
 //!
 //! - create and refresh count per IP and per device, in the same DynamoDB
 //!   request that writes the captcha (a transaction): over the limit, nothing
@@ -20,10 +20,9 @@
 //! for the captcha routes `scene.<name>.rateLimit`), parsed with the rest of
 //! the captcha configuration (see [`crate::captcha::config`]).
 
-use serde_json::Value;
-
+use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry};
 use crate::error::ApiError;
-use crate::store::CounterLimit;
+use crate::store::{CounterLimit, CounterStore};
 
 /// Allowed window length in seconds (`rateLimit.windowSeconds`).
 pub const WINDOW_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
@@ -87,68 +86,23 @@ impl RateLimitConfig {
         }
     }
 
-    /// The limits of the root `rateLimit` block of `CAPTCHA_CONFIG` (what
-    /// wx-login and verify-ticket use; unset or empty: the defaults).
-    pub fn from_env() -> Result<Self, crate::captcha::ConfigError> {
-        Ok(crate::captcha::CaptchaConfig::from_env()?.root().rate_limit)
-    }
-
-    /// Applies one `rateLimit` block on top of `self`; `path` is the block's
-    /// prefix for messages (`rateLimit.` or `scene.<name>.rateLimit.`).
-    pub(crate) fn apply(
-        &mut self,
-        path: &str,
-        value: &Value,
-    ) -> Result<(), crate::captcha::ConfigError> {
-        use crate::captcha::ConfigError;
-        let Value::Object(block) = value else {
-            return Err(ConfigError::Invalid {
-                key: path.trim_end_matches('.').to_owned(),
-                value: value.to_string().chars().take(80).collect(),
-                allowed: format!("an object with keys {}", RATE_LIMIT_KEYS.join(", ")),
-            });
-        };
-        for (key, v) in block {
-            let full = format!("{path}{key}");
-            let bad = |allowed: String| ConfigError::Invalid {
-                key: full.clone(),
-                value: v.to_string().chars().take(80).collect(),
-                allowed,
-            };
-            let int = |range: &std::ops::RangeInclusive<u64>| {
-                v.as_u64()
-                    .or_else(|| {
-                        v.as_f64()
-                            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e15)
-                            .map(|f| f as u64)
-                    })
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "an integer from {} to {}",
-                            range.start(),
-                            range.end()
-                        ))
-                    })
-            };
-            match key.as_str() {
-                "enabled" => {
-                    self.enabled = v.as_bool().ok_or_else(|| bad("true or false".into()))?
-                }
-                "windowSeconds" => self.window_seconds = int(&WINDOW_SECONDS_RANGE)?,
-                "createPerIp" => self.create_per_ip = int(&LIMIT_RANGE)?,
-                "createPerDevice" => self.create_per_device = int(&LIMIT_RANGE)?,
-                "refreshPerIp" => self.refresh_per_ip = int(&LIMIT_RANGE)?,
-                "refreshPerDevice" => self.refresh_per_device = int(&LIMIT_RANGE)?,
-                "verifyPerIp" => self.verify_per_ip = int(&LIMIT_RANGE)?,
-                "wxLoginPerIp" => self.wx_login_per_ip = int(&LIMIT_RANGE)?,
-                "ticketPerIp" => self.ticket_per_ip = int(&LIMIT_RANGE)?,
-                _ => {
-                    return Err(ConfigError::UnknownKey {
-                        key: full,
-                        allowed: RATE_LIMIT_KEYS.join(", "),
-                    });
-                }
+    /// Applies the `rateLimit` block `entry` on top of `self` (messages
+    /// name `rateLimit.<key>` or `scene.<name>.rateLimit.<key>`).
+    pub fn apply(&mut self, entry: &Entry) -> Result<(), ConfigError> {
+        let (block, path) = entry.block(RATE_LIMIT_KEYS)?;
+        for (key, value) in block {
+            let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
+            match key.name() {
+                "enabled" => self.enabled = key.bool()?,
+                "windowSeconds" => self.window_seconds = key.int_in(WINDOW_SECONDS_RANGE)?,
+                "createPerIp" => self.create_per_ip = key.int_in(LIMIT_RANGE)?,
+                "createPerDevice" => self.create_per_device = key.int_in(LIMIT_RANGE)?,
+                "refreshPerIp" => self.refresh_per_ip = key.int_in(LIMIT_RANGE)?,
+                "refreshPerDevice" => self.refresh_per_device = key.int_in(LIMIT_RANGE)?,
+                "verifyPerIp" => self.verify_per_ip = key.int_in(LIMIT_RANGE)?,
+                "wxLoginPerIp" => self.wx_login_per_ip = key.int_in(LIMIT_RANGE)?,
+                "ticketPerIp" => self.ticket_per_ip = key.int_in(LIMIT_RANGE)?,
+                _ => return Err(key.unknown(RATE_LIMIT_KEYS)),
             }
         }
         Ok(())
@@ -253,7 +207,7 @@ pub fn rate_limited(window_end_ms: i64, now_ms: i64) -> ApiError {
 /// failure of the counter is `store-unavailable`: the route cannot keep its
 /// limits without it.
 pub async fn counted<T, F>(
-    store: &dyn crate::store::Store,
+    store: &dyn CounterStore,
     counter: Option<&CounterLimit>,
     now_ms: i64,
     step: F,

@@ -48,7 +48,7 @@ pub fn tests_dir() -> PathBuf {
 
 /// The SAM template at the root of the workspace.
 pub fn template_path() -> PathBuf {
-    tests_dir().join("..").join("template.yaml")
+    crate::repo_path("template.yaml")
 }
 
 /// A running DynamoDB Local, shared by the tests of one test binary.

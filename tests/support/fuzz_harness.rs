@@ -4,7 +4,7 @@
 //! with no 5xx but the allowed ones.
 //!
 //! One source for two users: the cargo-fuzz targets in `fuzz/` include this
-//! file by path, and `tests/fuzz_regressions.rs` replays the kept corpus
+//! file by path, and `tests/e2e/fuzz_regressions.rs` replays the kept corpus
 //! through it as an ordinary test. It needs only gatehouse, lambda_http,
 //! http, serde_json and tokio.
 //!
@@ -23,8 +23,7 @@
 
 use std::sync::Arc;
 
-use gatehouse::captcha::service::{self as captcha, CaptchaService};
-use gatehouse::captcha::{CaptchaConfig, Renderer};
+use gatehouse::captcha::{self, CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::memory::MemoryStore;
@@ -68,13 +67,14 @@ impl Rig {
             "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true}}}"#;
         let config = CaptchaConfig::from_json(limits).expect("harness config");
         let rate_limit = config.root().rate_limit;
-        let mut captcha = CaptchaService::new(config, Renderer::builtin(), store.clone());
-        captcha.clock = clock.clone();
+        let captcha = CaptchaService::new(config, Renderer::builtin(), store.clone())
+            .with_clock(clock.clone());
         let wx = WxConfig::new("wxfuzz", "fuzz-secret")
             .expect("wx config")
             .with_api_base(UNREACHABLE);
-        let login = LoginService::new(wx, store.clone(), clock.clone())
+        let login = LoginService::new(wx, store.clone())
             .expect("login service")
+            .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
         let tencent = TencentConfig::from_lookup(|key| match key {
             "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
@@ -85,10 +85,11 @@ impl Rig {
             _ => None,
         })
         .expect("tencent config");
-        let tickets = TicketService::new(tencent, store.clone(), clock.clone())
+        let tickets = TicketService::new(tencent, store.clone())
             .expect("ticket service")
+            .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
-        let sessions = SessionService::new(store, clock.clone());
+        let sessions = SessionService::new(store).with_clock(clock.clone());
         Self {
             runtime,
             captcha,

@@ -1,13 +1,14 @@
 //! Support library of the end-to-end tests (crate gatehouse-e2e).
 
 pub mod dynamodb_local;
+pub mod fixtures;
 pub mod fuzz_harness;
+pub mod logs;
 pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+pub use fixtures::{NOW, captcha, device, repo_path, scene};
+pub use logs::{CapturedLogs, LogCapture, capture_logs};
 
 use gatehouse::clock::Clock;
 use gatehouse::store::SessionRecord;
@@ -80,25 +81,4 @@ macro_rules! on_both_stores {
             )*
         }
     };
-}
-
-/// A log sink that tests read back to check what was (not) logged.
-#[derive(Clone, Default)]
-pub struct CapturedLogs(pub Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    /// Everything written so far, as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

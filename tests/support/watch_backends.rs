@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use gatehouse::clock::Clock;
-use gatehouse::store::Store;
+use gatehouse::store::SessionStore;
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 use gatehouse_local::wechat_emulator::WechatEmulator;
 

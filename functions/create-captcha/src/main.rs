@@ -1,6 +1,6 @@
 //! Lambda `create-captcha`: `POST /captcha/create`.
 
-use gatehouse::captcha::service::{CaptchaService, create};
+use gatehouse::captcha::{CaptchaService, create};
 use lambda_http::{Error, service_fn};
 
 #[tokio::main]

@@ -1,6 +1,6 @@
 //! Lambda `refresh-captcha`: `POST /captcha/refresh`.
 
-use gatehouse::captcha::service::{CaptchaService, refresh};
+use gatehouse::captcha::{CaptchaService, refresh};
 use lambda_http::{Error, service_fn};
 
 #[tokio::main]

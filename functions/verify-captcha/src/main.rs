@@ -1,6 +1,6 @@
 //! Lambda `verify-captcha`: `POST /captcha/verify`.
 
-use gatehouse::captcha::service::{CaptchaService, verify};
+use gatehouse::captcha::{CaptchaService, verify};
 use lambda_http::{Error, service_fn};
 
 #[tokio::main]

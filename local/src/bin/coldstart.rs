@@ -25,20 +25,10 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use gatehouse::api::Function;
 use gatehouse_local::serve::{HttpResponse, Served, plain, serve, with_body};
 use hyper::body::Bytes;
 use tokio::sync::mpsc;
-
-/// Every function of the bundle, in template order.
-const FUNCTIONS: &[&str] = &[
-    "create-captcha",
-    "refresh-captcha",
-    "verify-captcha",
-    "wx-login",
-    "session",
-    "authorizer",
-    "verify-ticket",
-];
 
 /// How long one start may take before it counts as a failure.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -49,7 +39,7 @@ struct Options {
     events_dir: PathBuf,
     runs: usize,
     target_ms: f64,
-    functions: Vec<(String, Option<PathBuf>)>,
+    functions: Vec<(Function, Option<PathBuf>)>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -100,37 +90,39 @@ fn parse_args() -> Result<Options, String> {
                     Some((name, event)) => (name, Some(PathBuf::from(event))),
                     None => (spec, None),
                 };
-                if !FUNCTIONS.contains(&name) {
+                let Some(function) = Function::from_name(name) else {
+                    let names: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
                     return Err(format!(
                         "unknown function {name:?}; expected one of {}",
-                        FUNCTIONS.join(", ")
+                        names.join(", ")
                     ));
-                }
-                opts.functions.push((name.to_owned(), event));
+                };
+                opts.functions.push((function, event));
             }
         }
     }
     if opts.functions.is_empty() {
-        opts.functions = FUNCTIONS.iter().map(|f| (f.to_string(), None)).collect();
+        opts.functions = Function::ALL.iter().map(|f| (*f, None)).collect();
     }
     Ok(opts)
 }
 
-/// The event each function is started with unless the command line names one.
-const DEFAULT_EVENTS: &[(&str, &str)] = &[
-    ("create-captcha", "create-captcha.json"),
-    ("refresh-captcha", "refresh-captcha.json"),
-    ("verify-captcha", "verify-captcha.json"),
-    ("wx-login", "wx-login.json"),
-    ("session", "session-get.json"),
-    ("authorizer", "authorizer-request.json"),
-    ("verify-ticket", "ticket-verify.json"),
-];
+/// The event each function is started with unless the command line names
+/// one, where `events/<name>.json` is not it.
+fn default_event_file(function: Function) -> Option<&'static str> {
+    match function {
+        Function::Session => Some("session-get.json"),
+        Function::Authorizer => Some("authorizer-request.json"),
+        Function::VerifyTicket => Some("ticket-verify.json"),
+        _ => None,
+    }
+}
 
-/// The function's entry in [`DEFAULT_EVENTS`], else `events/<name>.json`,
-/// else the first `events/<name>-*.json` by name.
-fn default_event(events_dir: &Path, name: &str) -> Result<PathBuf, String> {
-    if let Some((_, file)) = DEFAULT_EVENTS.iter().find(|(f, _)| *f == name) {
+/// The function's [`default_event_file`], else `events/<name>.json`, else
+/// the first `events/<name>-*.json` by name.
+fn default_event(events_dir: &Path, function: Function) -> Result<PathBuf, String> {
+    let name = function.name();
+    if let Some(file) = default_event_file(function) {
         let path = events_dir.join(file);
         if path.is_file() {
             return Ok(path);
@@ -158,12 +150,14 @@ fn default_event(events_dir: &Path, name: &str) -> Result<PathBuf, String> {
 }
 
 /// The environment of one function: the Lambda runtime's own variables,
-/// dummy AWS credentials, and only the configuration the function reads.
+/// dummy AWS credentials, and only the settings the function reads
+/// ([`Function::settings`]), with its upstream pointed at the fake.
 fn function_env(
-    name: &str,
+    function: Function,
     runtime_api: SocketAddr,
     upstream: SocketAddr,
 ) -> Vec<(String, String)> {
+    let name = function.name();
     let upstream_url = format!("http://{upstream}");
     let mut env: Vec<(&str, String)> = vec![
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
@@ -181,26 +175,24 @@ fn function_env(
         ("TABLE_NAME", "gatehouse-coldstart".into()),
         ("DYNAMODB_ENDPOINT", upstream_url.clone()),
     ];
-    match name {
-        "create-captcha" | "refresh-captcha" | "verify-captcha" => {
-            env.push(("CAPTCHA_CONFIG", "{}".into()));
+    for &key in function.settings() {
+        let value = match key {
+            "CAPTCHA_CONFIG" => "{}",
+            "WX_APPID" => "wxcoldstart0000000",
+            "WX_SECRET" => "coldstart-secret",
+            "SESSION_TTL_SECONDS" => "259200",
+            "TENCENT_SECRET_ID" => "AKIDcoldstart",
+            "TENCENT_SECRET_KEY" => "coldstart-secret-key",
+            "CAPTCHA_APP_ID" => "2000000000",
+            "CAPTCHA_APP_SECRET_KEY" => "coldstart-app-key",
+            other => panic!("coldstart has no value for {other}: add one here"),
+        };
+        env.push((key, value.to_owned()));
+        match key {
+            "WX_APPID" => env.push(("WX_API_BASE", upstream_url.clone())),
+            "TENCENT_SECRET_ID" => env.push(("TENCENT_CAPTCHA_ENDPOINT", upstream_url.clone())),
+            _ => {}
         }
-        "wx-login" => {
-            env.push(("WX_APPID", "wxcoldstart0000000".into()));
-            env.push(("WX_SECRET", "coldstart-secret".into()));
-            env.push(("WX_API_BASE", upstream_url));
-            env.push(("SESSION_TTL_SECONDS", "259200".into()));
-        }
-        // session and authorizer need only the table.
-        "session" | "authorizer" => {}
-        "verify-ticket" => {
-            env.push(("TENCENT_SECRET_ID", "AKIDcoldstart".into()));
-            env.push(("TENCENT_SECRET_KEY", "coldstart-secret-key".into()));
-            env.push(("CAPTCHA_APP_ID", "2000000000".into()));
-            env.push(("CAPTCHA_APP_SECRET_KEY", "coldstart-app-key".into()));
-            env.push(("TENCENT_CAPTCHA_ENDPOINT", upstream_url));
-        }
-        _ => {}
     }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -334,12 +326,13 @@ impl Drop for Killed {
 /// One cold start: milliseconds from spawn to the POSTed response, and the
 /// HTTP status the function answered with (when it is an HTTP response).
 async fn one_start(
-    name: &str,
+    function: Function,
     binary: &Path,
     event: &Bytes,
     upstream: SocketAddr,
     log: &Path,
 ) -> Result<(f64, String), String> {
+    let name = function.name();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let api = runtime_api(event.clone(), tx)
         .await
@@ -352,7 +345,7 @@ async fn one_start(
     let mut command = Command::new(binary);
     command
         .env_clear()
-        .envs(function_env(name, api.addr, upstream))
+        .envs(function_env(function, api.addr, upstream))
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(log_err);
@@ -446,11 +439,12 @@ async fn main() -> ExitCode {
     );
     let mut failed = false;
     let mut over_target = Vec::new();
-    for (name, event_path) in &opts.functions {
+    for &(function, ref event_path) in &opts.functions {
+        let name = function.name();
         let binary = opts.bin_dir.join(name);
         let event_path = match event_path {
             Some(path) => path.clone(),
-            None => match default_event(&opts.events_dir, name) {
+            None => match default_event(&opts.events_dir, function) {
                 Ok(path) => path,
                 Err(msg) => {
                     println!("{name:<16} FAILED: {msg}");
@@ -478,7 +472,7 @@ async fn main() -> ExitCode {
         let mut answer = String::new();
         let mut error = None;
         for _ in 0..opts.runs {
-            match one_start(name, &binary, &event, upstream.addr, &log).await {
+            match one_start(function, &binary, &event, upstream.addr, &log).await {
                 Ok((ms, status)) => {
                     times.push(ms);
                     answer = status;

@@ -3,8 +3,6 @@
 
 use rand::distr::{Distribution, Uniform};
 
-use super::config::{MathOperator, SceneConfig};
-
 /// Code symbols (the answer, lower case) and the forms each may be drawn in.
 /// Left out, because people confuse them: 0 O o Q D, 1 I l i j, z Z (2),
 /// s S (5), B (8), g q (9). Upper- and lower-case forms of one letter are
@@ -77,6 +75,56 @@ pub fn alphabet(ignore: &str) -> Vec<Symbol> {
         .collect()
 }
 
+/// The operator of math captchas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MathOperator {
+    /// `""`: each captcha picks `+` or `-` at random.
+    #[default]
+    Random,
+    Add,
+    Sub,
+}
+
+/// The operands and operator of math captchas (`mathMin`, `mathMax`,
+/// `mathOperator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MathSpec {
+    pub min: i64,
+    pub max: i64,
+    pub operator: MathOperator,
+}
+
+impl Default for MathSpec {
+    fn default() -> Self {
+        Self {
+            min: 1,
+            max: 9,
+            operator: MathOperator::Random,
+        }
+    }
+}
+
+/// What a challenge is drawn from: a scene's `size` and `ignoreChars`, or
+/// its math settings when `mathExpr` is on (see
+/// [`super::SceneConfig::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeSpec<'a> {
+    pub size: usize,
+    pub ignore_chars: &'a str,
+    pub math: Option<MathSpec>,
+}
+
+impl Default for CodeSpec<'_> {
+    /// uni-captcha's defaults: four characters, nothing ignored, no math.
+    fn default() -> Self {
+        Self {
+            size: 4,
+            ignore_chars: "",
+            math: None,
+        }
+    }
+}
+
 /// A fresh captcha: what to draw and what to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
@@ -94,23 +142,20 @@ fn pick(rng: &mut impl rand::Rng, n: usize) -> usize {
     }
 }
 
-/// Draws a challenge for `cfg` from the thread's CSPRNG (ChaCha, seeded and
-/// reseeded from the OS).
-pub fn new_challenge(cfg: &SceneConfig) -> Challenge {
-    new_challenge_with(cfg, &mut rand::rng())
+/// Draws a challenge for `spec` from the thread's CSPRNG (ChaCha, seeded
+/// and reseeded from the OS).
+pub fn new_challenge(spec: CodeSpec) -> Challenge {
+    new_challenge_with(spec, &mut rand::rng())
 }
 
 /// [`new_challenge`] with a given generator (tests; keep it a CSPRNG).
-pub fn new_challenge_with(cfg: &SceneConfig, rng: &mut impl rand::Rng) -> Challenge {
-    if cfg.math_expr {
-        let (lo, hi) = (
-            cfg.math_min.min(cfg.math_max),
-            cfg.math_max.max(cfg.math_min),
-        );
+pub fn new_challenge_with(spec: CodeSpec, rng: &mut impl rand::Rng) -> Challenge {
+    if let Some(math) = spec.math {
+        let (lo, hi) = (math.min.min(math.max), math.max.max(math.min));
         let operand = Uniform::new_inclusive(lo, hi).expect("lo <= hi");
         let a = operand.sample(rng);
         let b = operand.sample(rng);
-        let add = match cfg.math_operator {
+        let add = match math.operator {
             MathOperator::Add => true,
             MathOperator::Sub => false,
             MathOperator::Random => pick(rng, 2) == 0,
@@ -121,14 +166,14 @@ pub fn new_challenge_with(cfg: &SceneConfig, rng: &mut impl rand::Rng) -> Challe
             answer: result.to_string(),
         };
     }
-    let symbols = alphabet(&cfg.ignore_chars);
-    let mut display = String::with_capacity(cfg.size);
-    let mut answer = String::with_capacity(cfg.size);
+    let symbols = alphabet(spec.ignore_chars);
+    let mut display = String::with_capacity(spec.size);
+    let mut answer = String::with_capacity(spec.size);
     if symbols.is_empty() {
         // Unreachable with a validated config (MIN_ALPHABET); never panic.
         return Challenge { display, answer };
     }
-    for _ in 0..cfg.size {
+    for _ in 0..spec.size {
         let s = &symbols[pick(rng, symbols.len())];
         let form = s.forms[pick(rng, s.forms.len())];
         display.push(form);
@@ -149,8 +194,8 @@ mod tests {
 
     use super::*;
 
-    fn cfg() -> SceneConfig {
-        SceneConfig::default()
+    fn cfg() -> CodeSpec<'static> {
+        CodeSpec::default()
     }
 
     #[test]
@@ -163,7 +208,7 @@ mod tests {
         let mut counts: HashMap<char, usize> = HashMap::new();
         let draws = symbols.len() * per_symbol / cfg().size;
         for _ in 0..draws {
-            for c in new_challenge(&cfg()).answer.chars() {
+            for c in new_challenge(cfg()).answer.chars() {
                 *counts.entry(c).or_default() += 1;
             }
         }
@@ -205,7 +250,7 @@ mod tests {
         let mut shown: HashSet<char> = HashSet::new();
         let c = cfg();
         for _ in 0..5000 {
-            let ch = new_challenge(&c);
+            let ch = new_challenge(c);
             assert_eq!(ch.display.chars().count(), 4);
             assert_eq!(ch.answer, normalize_answer(&ch.display));
             for d in ch.display.chars() {
@@ -227,11 +272,11 @@ mod tests {
     #[test]
     fn ignore_chars_are_never_drawn() {
         let mut c = cfg();
-        c.ignore_chars = "aA2345b".into();
+        c.ignore_chars = "aA2345b";
         c.size = 6;
         let mut seen_upper_only = false;
         for _ in 0..3000 {
-            let ch = new_challenge(&c);
+            let ch = new_challenge(c);
             assert_eq!(ch.display.len(), 6);
             for d in ch.display.chars() {
                 assert!(!c.ignore_chars.contains(d), "{d} ignored");
@@ -252,7 +297,7 @@ mod tests {
         for size in 1..=6 {
             let mut c = cfg();
             c.size = size;
-            assert_eq!(new_challenge(&c).display.chars().count(), size);
+            assert_eq!(new_challenge(c).display.chars().count(), size);
         }
     }
 
@@ -271,12 +316,12 @@ mod tests {
     #[test]
     fn math_answers_are_right() {
         let mut c = cfg();
-        c.math_expr = true;
+        c.math = Some(MathSpec::default());
         let mut ops = HashSet::new();
         let mut negative = false;
         let mut operands = HashSet::new();
         for _ in 0..3000 {
-            let ch = new_challenge(&c);
+            let ch = new_challenge(c);
             assert_eq!(ch.answer, eval(&ch.display).to_string(), "{}", ch.display);
             ops.insert(if ch.display.contains('+') { '+' } else { '-' });
             negative |= ch.answer.starts_with('-');
@@ -290,18 +335,22 @@ mod tests {
         assert!(negative, "differences may be negative");
         assert_eq!(operands.len(), 9);
 
-        c.math_operator = MathOperator::Add;
-        c.math_min = 10;
-        c.math_max = 999;
+        c.math = Some(MathSpec {
+            min: 10,
+            max: 999,
+            operator: MathOperator::Add,
+        });
         for _ in 0..500 {
-            let ch = new_challenge(&c);
+            let ch = new_challenge(c);
             assert!(ch.display.contains('+') && !ch.display.contains('-'));
             assert_eq!(ch.answer, eval(&ch.display).to_string());
         }
-        c.math_operator = MathOperator::Sub;
-        c.math_min = 5;
-        c.math_max = 5;
-        let ch = new_challenge(&c);
+        c.math = Some(MathSpec {
+            min: 5,
+            max: 5,
+            operator: MathOperator::Sub,
+        });
+        let ch = new_challenge(c);
         assert_eq!((ch.display.as_str(), ch.answer.as_str()), ("5-5=?", "0"));
     }
 

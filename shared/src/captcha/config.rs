@@ -2,21 +2,23 @@
 //! `uni-config-center/uni-captcha/config.json`: root keys are defaults,
 //! `scene.<name>` blocks override them key by key.
 //!
-//! Parsed and validated once, at start-up. Every rejection names the key (with
-//! its scene path, e.g. `scene.login.size`), the value and what is allowed.
-//! Unknown keys are refused so that a typo cannot pass silently.
+//! Parsed and validated once, at start-up, with the JSON toolkit of
+//! [`crate::config`]: every rejection names the key (with its scene path, e.g.
+//! `scene.login.size`), the value and what is allowed. Unknown keys are
+//! refused so that a typo cannot pass silently.
 //!
 //! Adding a key: add a field to [`SceneConfig`] (and its default), then one
-//! arm in [`apply_key`] and its name in [`KNOWN_KEYS`]. A nested block (such as
-//! a later `rateLimit`) is parsed the same way, by its own `apply_*` function
-//! called from that arm with its path.
+//! arm in [`apply_key`] and its name in [`KNOWN_KEYS`]. A nested block (such
+//! as `rateLimit`) is parsed by its own `apply` from that arm.
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
 
-use super::code;
+use super::code::{self, CodeSpec, MathOperator, MathSpec};
+use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, parse_object, read_json_source};
+use crate::domain::Scene;
 use crate::ratelimit::RateLimitConfig;
 
 /// Allowed image width in pixels, for the config and for a client's request.
@@ -38,8 +40,6 @@ pub const EXPIRES_RANGE: RangeInclusive<u64> = 10..=86_400;
 pub const MAX_ATTEMPTS_RANGE: RangeInclusive<u32> = 1..=10;
 /// Longest `ignoreChars` string.
 pub const MAX_IGNORE_CHARS: usize = 256;
-/// Largest `CAPTCHA_CONFIG` file or inline text read.
-pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// Fewest code characters that must remain after `ignoreChars`.
 pub const MIN_ALPHABET: usize = 8;
 
@@ -61,36 +61,6 @@ pub const KNOWN_KEYS: &[&str] = &[
     "maxAttempts",
     "rateLimit",
 ];
-
-/// A configuration that cannot be used, with a message naming key, value and
-/// allowed range. Also used by [`super::Renderer`] for font problems.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("CAPTCHA_CONFIG: cannot read {path}: {reason}")]
-    Read { path: String, reason: String },
-    #[error("CAPTCHA_CONFIG: not valid JSON: {0}")]
-    Json(String),
-    #[error("CAPTCHA_CONFIG: {key} = {value}: {allowed}")]
-    Invalid {
-        key: String,
-        value: String,
-        allowed: String,
-    },
-    #[error("CAPTCHA_CONFIG: unknown key {key} (allowed: {allowed})")]
-    UnknownKey { key: String, allowed: String },
-    #[error("CAPTCHA_FONT: {0}")]
-    Font(String),
-}
-
-/// The operator of math captchas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MathOperator {
-    /// `""`: each captcha picks `+` or `-` at random.
-    #[default]
-    Random,
-    Add,
-    Sub,
-}
 
 /// The settings of one scene: root defaults merged with `scene.<name>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +94,20 @@ impl Default for SceneConfig {
     }
 }
 
+impl SceneConfig {
+    /// What this scene's codes are drawn from.
+    pub fn code(&self) -> CodeSpec<'_> {
+        CodeSpec {
+            size: self.size,
+            ignore_chars: &self.ignore_chars,
+            math: self.math_expr.then_some(MathSpec {
+                min: self.math_min,
+                max: self.math_max,
+                operator: self.math_operator,
+            }),
+        }
+    }
+}
 /// Settings as written, before uni-captcha's colour rule is applied (the
 /// merge is key by key on these, so a scene that only sets `background: ""`
 /// keeps the root's own `color`).
@@ -193,6 +177,7 @@ impl Raw {
     fn check(&self, path: &str) -> Result<(), ConfigError> {
         if self.math_min > self.math_max {
             return Err(ConfigError::Invalid {
+                setting: CAPTCHA_CONFIG,
                 key: format!("{path}mathMin"),
                 value: self.math_min.to_string(),
                 allowed: format!("must be <= {path}mathMax ({})", self.math_max),
@@ -201,6 +186,7 @@ impl Raw {
         let left = code::alphabet(&self.ignore_chars).len();
         if left < MIN_ALPHABET {
             return Err(ConfigError::Invalid {
+                setting: CAPTCHA_CONFIG,
                 key: format!("{path}ignoreChars"),
                 value: format!("{:?}", self.ignore_chars),
                 allowed: format!(
@@ -224,7 +210,7 @@ impl CaptchaConfig {
     /// Reads `CAPTCHA_CONFIG`: inline JSON when it starts with `{`, else a
     /// file path. Unset or empty: every default.
     pub fn from_env() -> Result<Self, ConfigError> {
-        match std::env::var("CAPTCHA_CONFIG") {
+        match std::env::var(CAPTCHA_CONFIG) {
             Ok(v) if !v.trim().is_empty() => Self::from_source(&v),
             _ => Ok(Self::default()),
         }
@@ -232,74 +218,48 @@ impl CaptchaConfig {
 
     /// Inline JSON (starts with `{`) or a path to a JSON file.
     pub fn from_source(source: &str) -> Result<Self, ConfigError> {
-        let trimmed = source.trim_start();
-        if trimmed.starts_with('{') {
-            if trimmed.len() as u64 > MAX_CONFIG_BYTES {
-                return Err(ConfigError::Json(format!(
-                    "inline CAPTCHA_CONFIG is larger than {MAX_CONFIG_BYTES} bytes"
-                )));
-            }
-            return Self::from_json(trimmed);
-        }
-        let read_err = |reason: String| ConfigError::Read {
-            path: source.to_string(),
-            reason,
-        };
-        let file = std::fs::File::open(source).map_err(|e| read_err(e.to_string()))?;
-        let mut text = String::new();
-        std::io::Read::read_to_string(
-            &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
-            &mut text,
-        )
-        .map_err(|e| read_err(e.to_string()))?;
-        if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(read_err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-        }
-        Self::from_json(&text)
+        Self::from_json(&read_json_source(CAPTCHA_CONFIG, source)?)
     }
 
     /// Parses and validates a config.json text.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|e| ConfigError::Json(e.to_string()))?;
-        let Value::Object(root_obj) = value else {
-            return Err(ConfigError::Json("the top level must be an object".into()));
-        };
+        let root_obj = parse_object(CAPTCHA_CONFIG, json)?;
         let mut root = Raw::default();
         let mut scene_block: Option<&Map<String, Value>> = None;
         for (key, value) in &root_obj {
+            let entry = Entry::new(CAPTCHA_CONFIG, "", key, value);
             if key == "scene" {
                 match value {
                     Value::Object(m) => scene_block = Some(m),
                     Value::Null => {}
-                    other => return Err(invalid("scene", other, "an object of scene blocks")),
+                    _ => return Err(entry.invalid("an object of scene blocks")),
                 }
                 continue;
             }
-            apply_key(&mut root, "", key, value)?;
+            apply_key(&mut root, &entry)?;
         }
         root.check("")?;
         let mut scenes = HashMap::new();
-        if let Some(block) = scene_block {
-            for (name, value) in block {
-                if !valid_scene_name(name) {
-                    return Err(ConfigError::Invalid {
-                        key: format!("scene.{name}"),
-                        value: format!("{name:?}"),
-                        allowed: "a scene name is 1-64 of A-Z a-z 0-9 _ -".into(),
-                    });
-                }
-                let path = format!("scene.{name}.");
-                let Value::Object(obj) = value else {
-                    return Err(invalid(&format!("scene.{name}"), value, "an object"));
-                };
-                let mut raw = root.clone();
-                for (key, value) in obj {
-                    apply_key(&mut raw, &path, key, value)?;
-                }
-                raw.check(&path)?;
-                scenes.insert(name.clone(), raw.finish());
+        for (name, value) in scene_block.into_iter().flatten() {
+            let entry = Entry::new(CAPTCHA_CONFIG, "scene.", name, value);
+            if !Scene::is_valid(name) {
+                return Err(ConfigError::Invalid {
+                    setting: CAPTCHA_CONFIG,
+                    key: entry.path(),
+                    value: format!("{name:?}"),
+                    allowed: "a scene name is 1-64 of A-Z a-z 0-9 _ -".into(),
+                });
             }
+            let path = format!("scene.{name}.");
+            let Value::Object(obj) = value else {
+                return Err(entry.invalid("an object"));
+            };
+            let mut raw = root.clone();
+            for (key, value) in obj {
+                apply_key(&mut raw, &Entry::new(CAPTCHA_CONFIG, &path, key, value))?;
+            }
+            raw.check(&path)?;
+            scenes.insert(name.clone(), raw.finish());
         }
         Ok(CaptchaConfig {
             root: root.finish(),
@@ -343,58 +303,6 @@ impl CaptchaConfig {
     }
 }
 
-/// `[A-Za-z0-9_-]{1,64}`: the scene names of the config and of requests.
-pub fn valid_scene_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn show(value: &Value) -> String {
-    let s = value.to_string();
-    if s.chars().count() > 80 {
-        format!("{}…", s.chars().take(80).collect::<String>())
-    } else {
-        s
-    }
-}
-
-fn invalid(key: &str, value: &Value, allowed: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_string(),
-        value: show(value),
-        allowed: allowed.to_string(),
-    }
-}
-
-fn int_in<T>(key: &str, value: &Value, range: RangeInclusive<T>) -> Result<T, ConfigError>
-where
-    T: TryFrom<i64> + Copy + PartialOrd + std::fmt::Display,
-{
-    let allowed = format!("an integer from {} to {}", range.start(), range.end());
-    let n = value
-        .as_i64()
-        .or_else(|| {
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
-                .map(|f| f as i64)
-        })
-        .ok_or_else(|| invalid(key, value, &allowed))?;
-    let n = T::try_from(n).map_err(|_| invalid(key, value, &allowed))?;
-    if !range.contains(&n) {
-        return Err(invalid(key, value, &allowed));
-    }
-    Ok(n)
-}
-
-fn bool_of(key: &str, value: &Value) -> Result<bool, ConfigError> {
-    value
-        .as_bool()
-        .ok_or_else(|| invalid(key, value, "true or false"))
-}
-
 /// `#RGB`, `#RRGGBB`, or `""` (transparent).
 pub fn parse_colour(s: &str) -> Option<Option<[u8; 3]>> {
     let s = s.trim();
@@ -414,68 +322,43 @@ pub fn parse_colour(s: &str) -> Option<Option<[u8; 3]>> {
     }
 }
 
-/// Applies one key of a root or scene block. `path` is `""` or `scene.<name>.`.
-fn apply_key(raw: &mut Raw, path: &str, key: &str, value: &Value) -> Result<(), ConfigError> {
-    let full = format!("{path}{key}");
-    let k = full.as_str();
-    match key {
-        "width" => raw.width = int_in(k, value, WIDTH_RANGE)?,
-        "height" => raw.height = int_in(k, value, HEIGHT_RANGE)?,
-        "size" => raw.size = int_in(k, value, SIZE_RANGE)?,
-        "noise" => raw.noise = int_in(k, value, NOISE_RANGE)?,
-        "mathMin" => raw.math_min = int_in(k, value, MATH_RANGE)?,
-        "mathMax" => raw.math_max = int_in(k, value, MATH_RANGE)?,
-        "expiresDate" => raw.expires_date = int_in(k, value, EXPIRES_RANGE)?,
-        "maxAttempts" => raw.max_attempts = int_in(k, value, MAX_ATTEMPTS_RANGE)?,
-        "color" => raw.color = bool_of(k, value)?,
-        "rateLimit" => raw.rate_limit.apply(&format!("{k}."), value)?,
-        "mathExpr" => raw.math_expr = bool_of(k, value)?,
-        "fontSize" => {
-            let allowed = format!(
-                "a number from {} to {}",
-                FONT_SIZE_RANGE.start(),
-                FONT_SIZE_RANGE.end()
-            );
-            let f = value
-                .as_f64()
-                .map(|f| f as f32)
-                .filter(|f| FONT_SIZE_RANGE.contains(f))
-                .ok_or_else(|| invalid(k, value, &allowed))?;
-            raw.font_size = f;
-        }
+/// Applies one key of a root or scene block.
+fn apply_key(raw: &mut Raw, key: &Entry) -> Result<(), ConfigError> {
+    match key.name() {
+        "width" => raw.width = key.int_in(WIDTH_RANGE)?,
+        "height" => raw.height = key.int_in(HEIGHT_RANGE)?,
+        "size" => raw.size = key.int_in(SIZE_RANGE)?,
+        "noise" => raw.noise = key.int_in(NOISE_RANGE)?,
+        "mathMin" => raw.math_min = key.int_in(MATH_RANGE)?,
+        "mathMax" => raw.math_max = key.int_in(MATH_RANGE)?,
+        "expiresDate" => raw.expires_date = key.int_in(EXPIRES_RANGE)?,
+        "maxAttempts" => raw.max_attempts = key.int_in(MAX_ATTEMPTS_RANGE)?,
+        "color" => raw.color = key.bool()?,
+        "rateLimit" => raw.rate_limit.apply(key)?,
+        "mathExpr" => raw.math_expr = key.bool()?,
+        "fontSize" => raw.font_size = key.number_in(FONT_SIZE_RANGE)?,
         "background" => {
-            let allowed = "\"#RGB\", \"#RRGGBB\", or \"\" for transparent";
-            raw.background = value
+            raw.background = key
+                .value()
                 .as_str()
                 .and_then(parse_colour)
-                .ok_or_else(|| invalid(k, value, allowed))?;
+                .ok_or_else(|| key.invalid("\"#RGB\", \"#RRGGBB\", or \"\" for transparent"))?;
         }
-        "ignoreChars" => {
-            let allowed = format!("a string of at most {MAX_IGNORE_CHARS} characters");
-            let s = value
-                .as_str()
-                .filter(|s| s.chars().count() <= MAX_IGNORE_CHARS)
-                .ok_or_else(|| invalid(k, value, &allowed))?;
-            raw.ignore_chars = s.to_string();
-        }
+        "ignoreChars" => raw.ignore_chars = key.string(MAX_IGNORE_CHARS)?.to_owned(),
         "mathOperator" => {
-            let allowed = "\"+\", \"-\", or \"\" (random of + and -)";
-            raw.math_operator = match value.as_str().map(str::trim) {
+            raw.math_operator = match key.value().as_str().map(str::trim) {
                 Some("") | Some("+-") | Some("+/-") => MathOperator::Random,
                 Some("+") => MathOperator::Add,
                 Some("-") => MathOperator::Sub,
-                _ => return Err(invalid(k, value, allowed)),
+                _ => return Err(key.invalid("\"+\", \"-\", or \"\" (random of + and -)")),
             };
         }
         _ => {
-            let mut allowed = KNOWN_KEYS.join(", ");
-            if path.is_empty() {
-                allowed.push_str(", scene");
+            let mut allowed = KNOWN_KEYS.to_vec();
+            if key.path() == key.name() {
+                allowed.push("scene");
             }
-            return Err(ConfigError::UnknownKey {
-                key: full.clone(),
-                allowed,
-            });
+            return Err(key.unknown(&allowed));
         }
     }
     Ok(())
@@ -686,8 +569,8 @@ mod tests {
 
     #[test]
     fn not_json_or_not_object_is_refused() {
-        assert!(matches!(err("{"), ConfigError::Json(_)));
-        assert!(matches!(err("[1]"), ConfigError::Json(_)));
+        assert!(matches!(err("{"), ConfigError::Json { .. }));
+        assert!(matches!(err("[1]"), ConfigError::Json { .. }));
     }
 
     #[test]
@@ -706,16 +589,5 @@ mod tests {
             Err(ConfigError::Read { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn scene_names() {
-        assert!(valid_scene_name("login"));
-        assert!(valid_scene_name("a-b_C9"));
-        assert!(valid_scene_name(&"x".repeat(64)));
-        assert!(!valid_scene_name(&"x".repeat(65)));
-        assert!(!valid_scene_name(""));
-        assert!(!valid_scene_name("a.b"));
-        assert!(!valid_scene_name("登录"));
     }
 }

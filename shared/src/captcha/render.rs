@@ -27,7 +27,8 @@ use image::{ExtendedColorType, ImageEncoder, Rgba, RgbaImage};
 use rand::Rng;
 
 use super::code::{Challenge, drawable_chars};
-use super::config::{ConfigError, HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
+use super::config::{HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
+use crate::config::ConfigError;
 
 /// The default font (a subset of DejaVu Sans Bold, see fonts/LICENSE).
 pub const BUILTIN_FONT: &[u8] = include_bytes!("../../../fonts/DejaVuSans-Bold-captcha.ttf");
@@ -978,12 +979,17 @@ mod tests {
         let r = Renderer::builtin();
         let cfg = SceneConfig::default();
         for (w, h) in [(150, 50), (60, 24), (600, 300), (200, 40), (61, 299)] {
-            let png = r.render_png(&cfg, &new_challenge(&cfg), w, h).unwrap();
+            let png = r
+                .render_png(&cfg, &new_challenge(cfg.code()), w, h)
+                .unwrap();
             let img = decode(&png);
             assert_eq!((img.width(), img.height()), (w, h));
             assert_eq!(img.color(), image::ColorType::Rgb8, "opaque background");
         }
-        let url = png_data_url(&r.render_png(&cfg, &new_challenge(&cfg), 150, 50).unwrap());
+        let url = png_data_url(
+            &r.render_png(&cfg, &new_challenge(cfg.code()), 150, 50)
+                .unwrap(),
+        );
         let b64 = url.strip_prefix("data:image/png;base64,").unwrap();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(b64)
@@ -999,7 +1005,9 @@ mod tests {
             color: false,
             ..SceneConfig::default()
         };
-        let png = r.render_png(&cfg, &new_challenge(&cfg), 150, 50).unwrap();
+        let png = r
+            .render_png(&cfg, &new_challenge(cfg.code()), 150, 50)
+            .unwrap();
         let img = decode(&png).to_rgba8();
         assert_eq!(img.dimensions(), (150, 50));
         assert!(img.pixels().any(|p| p[3] == 0), "some transparent pixels");
@@ -1010,7 +1018,7 @@ mod tests {
     fn out_of_range_sizes_are_refused() {
         let r = Renderer::builtin();
         let cfg = SceneConfig::default();
-        let ch = new_challenge(&cfg);
+        let ch = new_challenge(cfg.code());
         for (w, h) in [(59, 50), (601, 50), (150, 23), (150, 301), (0, 0)] {
             assert_eq!(
                 r.render_png(&cfg, &ch, w, h),
@@ -1051,7 +1059,7 @@ mod tests {
                     ..SceneConfig::default()
                 };
                 for _ in 0..5 {
-                    let ch = new_challenge(&cfg);
+                    let ch = new_challenge(cfg.code());
                     let img = r.render_glyphs_only(&cfg, &ch, w, h, &mut rng).unwrap();
                     let ink = img.pixels().filter(|p| p[3] > 0).count();
                     assert!(ink > 0, "{w}x{h} {}", ch.display);
@@ -1096,7 +1104,7 @@ mod tests {
         for (w, h) in [(60, 24), (60, 300), (600, 24), (600, 300), (150, 50)] {
             for cfg in [&cfg, &big] {
                 for _ in 0..8 {
-                    let ch = new_challenge(cfg);
+                    let ch = new_challenge(cfg.code());
                     let (img, layer) = r.render_with_code_layer(cfg, &ch, w, h, &mut rng).unwrap();
                     assert_eq!(img.dimensions(), (w, h));
                     let ink = layer.pixels().filter(|p| p[3] > 0).count();

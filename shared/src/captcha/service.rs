@@ -1,32 +1,58 @@
-//! The three captcha routes — create, refresh, verify — over the store.
+//! Create, refresh and verify over the store, rate limits included: what the
+//! three captcha routes do once [`super::routes`] has parsed the request.
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{
-    CaptchaConfig, ConfigError, HEIGHT_RANGE, Renderer, WIDTH_RANGE, new_challenge,
-    normalize_answer, png_data_url,
-};
+use super::code::new_challenge;
+use super::config::CaptchaConfig;
+use super::render::{Renderer, png_data_url};
 use crate::clock::Clock;
+use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
-use crate::http::{Lang, NoData, device_id, json_body, respond, source_ip};
 use crate::ratelimit::{Route, counted, rate_limited};
-use crate::store::dynamo::DynamoStore;
 use crate::store::{CaptchaRecord, CaptchaState, IssueMode, IssueOutcome, Store, VerifyOutcome};
-
-/// Longest scene name; scenes are `[A-Za-z0-9_-]{1,64}`.
-pub const MAX_SCENE_CHARS: usize = 64;
-/// Longest captcha answer looked at; anything longer cannot be right.
-pub const MAX_ANSWER_CHARS: usize = 32;
 
 /// Everything the captcha routes need, built once at start-up.
 pub struct CaptchaService {
-    pub config: CaptchaConfig,
-    pub renderer: Renderer,
-    pub store: Arc<dyn Store>,
-    pub clock: Clock,
+    config: CaptchaConfig,
+    renderer: Renderer,
+    store: Arc<dyn Store>,
+    clock: Clock,
+}
+
+/// Who a captcha is for: a scene and a device, from a client IP.
+#[derive(Debug, Clone)]
+pub struct CaptchaTarget {
+    pub scene: Scene,
+    pub device: DeviceId,
+    /// `requestContext.http.sourceIp`, when the request carries one.
+    pub ip: Option<String>,
+}
+
+/// The image a client asked for: its own width and height (already inside
+/// [`super::WIDTH_RANGE`] and [`super::HEIGHT_RANGE`]), else the scene's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImageSize {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// Which captcha write an issue makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issue {
+    /// A new captcha, replacing any earlier one.
+    Create,
+    /// A new captcha in place of an existing one only.
+    Refresh,
+}
+
+/// The success data of create and refresh.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptchaImage {
+    pub captcha_base64: String,
 }
 
 impl CaptchaService {
@@ -39,558 +65,113 @@ impl CaptchaService {
         }
     }
 
-    /// The Lambda set-up: DynamoDB from `TABLE_NAME`, then the captcha
-    /// configuration and font, all validated before the first event.
-    pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
-        let store = DynamoStore::from_env().await?;
-        Ok(Self::from_env(Arc::new(store))?)
+    /// The same service reading time from `clock` (tests move a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
-    /// Reads `CAPTCHA_CONFIG` and `CAPTCHA_FONT`, validating both.
-    pub fn from_env(store: Arc<dyn Store>) -> Result<Self, ConfigError> {
-        Ok(Self::new(
-            CaptchaConfig::from_env()?,
-            Renderer::from_env()?,
-            store,
-        ))
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CaptchaRequest {
-    scene: Option<String>,
-    device_id: Option<String>,
-    width: Option<u32>,
-    height: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct VerifyRequest {
-    scene: Option<String>,
-    device_id: Option<String>,
-    captcha: Option<Answer>,
-}
-
-/// An answer as typed: text, or a number from a numeric input in math mode.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Answer {
-    Text(String),
-    Number(i64),
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CaptchaImage {
-    captcha_base64: String,
-}
-
-/// `POST /captcha/create`: a new captcha for the device and scene, replacing
-/// any earlier one.
-pub async fn create(svc: &CaptchaService, req: Request) -> Response<Body> {
-    let lang = Lang::from_request(&req);
-    respond(lang, issue(svc, &req, Issue::Create).await)
-}
-
-/// `POST /captcha/refresh`: a new captcha in place of an existing one.
-pub async fn refresh(svc: &CaptchaService, req: Request) -> Response<Body> {
-    let lang = Lang::from_request(&req);
-    respond(lang, issue(svc, &req, Issue::Refresh).await)
-}
-
-/// `POST /captcha/verify`: checks an answer, passing at most once.
-pub async fn verify(svc: &CaptchaService, req: Request) -> Response<Body> {
-    let lang = Lang::from_request(&req);
-    respond(lang, check(svc, &req).await)
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Issue {
-    Create,
-    Refresh,
-}
-
-async fn issue(svc: &CaptchaService, req: &Request, kind: Issue) -> Result<CaptchaImage, ApiError> {
-    let body: CaptchaRequest = json_body(req)?;
-    let scene = valid_scene(body.scene.as_deref())?;
-    let device = device_id(body.device_id.as_deref(), req)?;
-    let cfg = svc.config.scene(scene);
-    let width = bounded("width", body.width, cfg.width, &WIDTH_RANGE)?;
-    let height = bounded("height", body.height, cfg.height, &HEIGHT_RANGE)?;
-
-    let challenge = new_challenge(cfg);
-    let now = svc.clock.now_ms();
-    let record = CaptchaRecord {
-        device_uuid: device,
-        scene: scene.to_owned(),
-        code: challenge.answer.clone(),
-        state: CaptchaState::Pending,
-        ip: source_ip(req).unwrap_or_default().to_owned(),
-        created_date: now,
-        expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
-        attempts: 0,
-    };
-    let (route, mode) = match kind {
-        Issue::Create => (Route::Create, IssueMode::Create),
-        Issue::Refresh => (Route::Refresh, IssueMode::Refresh),
-    };
-    // The counters go into the captcha's own write: one request, and over a
-    // limit nothing is counted or written. The image is drawn only after the
-    // write succeeded, so a refused request costs no rendering.
-    let limits = cfg.rate_limit.counters(
-        route,
-        svc.config.scene_bucket(scene),
-        source_ip(req),
-        Some(&record.device_uuid),
-        now,
-    );
-    match svc.store.issue_captcha(&record, mode, &limits).await? {
-        IssueOutcome::Written => {}
-        IssueOutcome::NotFound => return Err(ApiError::RefreshFail),
-        IssueOutcome::RateLimited { window_end_ms } => {
-            tracing::warn!(route = route.as_str(), scene, "rate limit hit");
-            return Err(rate_limited(window_end_ms, now));
-        }
-    }
-    // A rendering failure leaves a captcha nobody can see; the client's
-    // retry replaces it.
-    let png = svc
-        .renderer
-        .render_png(cfg, &challenge, width, height)
-        .map_err(|err| {
-            tracing::error!(error = %err, scene, "captcha rendering failed");
-            ApiError::CreateFail
-        })?;
-    Ok(CaptchaImage {
-        captcha_base64: png_data_url(&png),
-    })
-}
-
-async fn check(svc: &CaptchaService, req: &Request) -> Result<NoData, ApiError> {
-    let body: VerifyRequest = json_body(req)?;
-    let scene = valid_scene(body.scene.as_deref())?;
-    let device = device_id(body.device_id.as_deref(), req)?;
-    let answer = match body.captcha {
-        Some(Answer::Text(text)) => normalize_answer(&text),
-        Some(Answer::Number(n)) => n.to_string(),
-        None => String::new(),
-    };
-    if answer.is_empty() {
-        return Err(ApiError::TextRequired);
-    }
-    if answer.chars().count() > MAX_ANSWER_CHARS {
-        return Err(ApiError::InvalidRequest(format!(
-            "captcha is longer than {MAX_ANSWER_CHARS} characters"
-        )));
-    }
-    let cfg = svc.config.scene(scene);
-    let now_ms = svc.clock.now_ms();
-    let counter = cfg
-        .rate_limit
-        .counters(
-            Route::Verify,
-            svc.config.scene_bucket(scene),
-            source_ip(req),
-            None,
-            now_ms,
-        )
-        .pop();
-    // Counted alongside the verify itself; over the limit the answer is
-    // `rate-limited` whatever the verify came to, so a brute force learns
-    // nothing from the requests past the limit.
-    let outcome = counted(svc.store.as_ref(), counter.as_ref(), now_ms, async {
-        Ok(svc
-            .store
-            .verify_captcha(scene, &device, &answer, now_ms, cfg.max_attempts)
-            .await?)
-    })
-    .await?;
-    match outcome {
-        VerifyOutcome::Passed => Ok(NoData {}),
-        VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
-        VerifyOutcome::Wrong { .. }
-        | VerifyOutcome::Voided
-        | VerifyOutcome::NotFound
-        | VerifyOutcome::NotPending => Err(ApiError::VerifyFail),
-    }
-}
-
-/// A scene name as SPEC §2 allows: `[A-Za-z0-9_-]{1,64}`.
-pub fn valid_scene(scene: Option<&str>) -> Result<&str, ApiError> {
-    match scene {
-        Some(s)
-            if (1..=MAX_SCENE_CHARS).contains(&s.len())
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-        {
-            Ok(s)
-        }
-        _ => Err(ApiError::SceneRequired),
-    }
-}
-
-/// A client's width or height, accepted only inside the configured bounds.
-fn bounded(
-    key: &str,
-    requested: Option<u32>,
-    default: u32,
-    range: &std::ops::RangeInclusive<u32>,
-) -> Result<u32, ApiError> {
-    match requested {
-        None => Ok(default),
-        Some(value) if range.contains(&value) => Ok(value),
-        Some(value) => Err(ApiError::InvalidRequest(format!(
-            "{key} {value} is outside {}..={}",
-            range.start(),
-            range.end()
-        ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::memory::MemoryStore;
-    use lambda_http::RequestExt;
-    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-    use lambda_http::request::RequestContext;
-    use serde_json::{Value, json};
-
-    fn service(config: &str) -> (CaptchaService, Arc<MemoryStore>) {
-        let store = Arc::new(MemoryStore::new());
-        let mut svc = CaptchaService::new(
-            CaptchaConfig::from_json(config).unwrap(),
-            Renderer::builtin(),
-            store.clone(),
-        );
-        svc.clock = Clock::manual(1_700_000_000_000);
-        (svc, store)
+    pub fn config(&self) -> &CaptchaConfig {
+        &self.config
     }
 
-    fn post(body: Value, headers: &[(&str, &str)]) -> Request {
-        post_with(body, headers, "203.0.113.9")
-    }
-
-    fn post_from(body: Value, ip: &str) -> Request {
-        post_with(body, &[], ip)
-    }
-
-    fn post_with(body: Value, headers: &[(&str, &str)], ip: &str) -> Request {
-        let mut builder = http::Request::builder().method("POST").uri("/captcha");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let mut ctx = ApiGatewayV2httpRequestContext::default();
-        ctx.http.source_ip = Some(ip.into());
-        builder
-            .body(Body::Text(body.to_string()))
-            .unwrap()
-            .with_request_context(RequestContext::ApiGatewayV2(ctx))
-    }
-
-    fn parsed(resp: Response<Body>) -> (u16, Value) {
-        let status = resp.status().as_u16();
-        let Body::Text(text) = resp.body() else {
-            panic!("expected a text body")
+    /// A new captcha for `target`: written (counters included) before it is
+    /// drawn, so a refused request costs no rendering.
+    pub async fn issue(
+        &self,
+        kind: Issue,
+        target: CaptchaTarget,
+        size: ImageSize,
+    ) -> Result<CaptchaImage, ApiError> {
+        let CaptchaTarget { scene, device, ip } = target;
+        let cfg = self.config.scene(scene.as_str());
+        let challenge = new_challenge(cfg.code());
+        let now = self.clock.now_ms();
+        let (route, mode) = match kind {
+            Issue::Create => (Route::Create, IssueMode::Create),
+            Issue::Refresh => (Route::Refresh, IssueMode::Refresh),
         };
-        (status, serde_json::from_str(text).unwrap())
+        // The counters go into the captcha's own write: one request, and over
+        // a limit nothing is counted or written.
+        let limits = cfg.rate_limit.counters(
+            route,
+            self.config.scene_bucket(scene.as_str()),
+            ip.as_deref(),
+            Some(device.as_str()),
+            now,
+        );
+        let record = CaptchaRecord {
+            device_uuid: device,
+            scene,
+            code: challenge.answer.clone(),
+            state: CaptchaState::Pending,
+            ip: ip.unwrap_or_default(),
+            created_date: now,
+            expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
+            attempts: 0,
+        };
+        match self.store.issue_captcha(&record, mode, &limits).await? {
+            IssueOutcome::Written => {}
+            IssueOutcome::NotFound => return Err(ApiError::RefreshFail),
+            IssueOutcome::RateLimited { window_end_ms } => {
+                tracing::warn!(route = route.as_str(), scene = %record.scene, "rate limit hit");
+                return Err(rate_limited(window_end_ms, now));
+            }
+        }
+        // A rendering failure leaves a captcha nobody can see; the client's
+        // retry replaces it.
+        let width = size.width.unwrap_or(cfg.width);
+        let height = size.height.unwrap_or(cfg.height);
+        let png = self
+            .renderer
+            .render_png(cfg, &challenge, width, height)
+            .map_err(|err| {
+                tracing::error!(error = %err, scene = %record.scene, "captcha rendering failed");
+                ApiError::CreateFail
+            })?;
+        Ok(CaptchaImage {
+            captcha_base64: png_data_url(&png),
+        })
     }
 
-    #[tokio::test]
-    async fn create_then_verify_with_the_stored_answer_passes_once() {
-        let (svc, store) = service("{}");
-        let (status, body) =
-            parsed(create(&svc, post(json!({"scene": "login", "deviceId": "d1"}), &[])).await);
-        assert_eq!(status, 200, "{body}");
-        assert!(
-            body["captchaBase64"]
-                .as_str()
-                .unwrap()
-                .starts_with("data:image/png;base64,")
-        );
-
-        let row = store.captcha("login", "d1").unwrap();
-        assert_eq!(row.ip, "203.0.113.9");
-        assert_eq!(row.expired_date - row.created_date, 180_000);
-        let typed = format!("  {} ", row.code.to_uppercase());
-        let verify_req = || {
-            post(
-                json!({"scene": "login", "deviceId": "d1", "captcha": typed}),
-                &[],
+    /// Checks `answer` (normalised, not empty) for `target`'s captcha,
+    /// passing at most once. The per-IP counter is counted alongside; over
+    /// the limit the answer is `rate-limited` whatever the verify came to,
+    /// so a brute force learns nothing from the requests past the limit.
+    pub async fn verify(&self, target: &CaptchaTarget, answer: &str) -> Result<(), ApiError> {
+        let scene = target.scene.as_str();
+        let cfg = self.config.scene(scene);
+        let now_ms = self.clock.now_ms();
+        let counter = cfg
+            .rate_limit
+            .counters(
+                Route::Verify,
+                self.config.scene_bucket(scene),
+                target.ip.as_deref(),
+                None,
+                now_ms,
             )
-        };
-        assert_eq!(parsed(verify(&svc, verify_req()).await).0, 200);
-        let (status, body) = parsed(verify(&svc, verify_req()).await);
-        assert_eq!(
-            (status, body["errCode"].as_str()),
-            (400, Some("uni-captcha-verify-fail"))
-        );
-    }
-
-    #[tokio::test]
-    async fn device_id_may_come_from_the_header() {
-        let (svc, store) = service("{}");
-        let req = post(json!({"scene": "login"}), &[("x-device-id", "hdr-device")]);
-        assert_eq!(parsed(create(&svc, req).await).0, 200);
-        assert!(store.captcha("login", "hdr-device").is_some());
-    }
-
-    #[tokio::test]
-    async fn refresh_needs_an_existing_captcha_and_replaces_it() {
-        let (svc, store) = service("{}");
-        let body = json!({"scene": "pay", "deviceId": "d2"});
-        let (status, reply) = parsed(refresh(&svc, post(body.clone(), &[])).await);
-        assert_eq!(
-            (status, reply["errCode"].as_str()),
-            (404, Some("uni-captcha-refresh-fail"))
-        );
-        assert!(store.is_empty(), "a failed refresh writes nothing");
-
-        create(&svc, post(body.clone(), &[])).await;
-        let first = store.captcha("pay", "d2").unwrap();
-        assert_eq!(parsed(refresh(&svc, post(body, &[])).await).0, 200);
-        let second = store.captcha("pay", "d2").unwrap();
-        assert_eq!(second.state, CaptchaState::Pending);
-        assert!(first.code != second.code || first.created_date <= second.created_date);
-    }
-
-    #[tokio::test]
-    async fn expired_captcha_is_overdue() {
-        let (svc, store) = service(r#"{"expiresDate": 60}"#);
-        create(&svc, post(json!({"scene": "login", "deviceId": "d3"}), &[])).await;
-        let code = store.captcha("login", "d3").unwrap().code;
-        svc.clock.advance(60_000);
-        let (status, body) = parsed(
-            verify(
-                &svc,
-                post(
-                    json!({"scene": "login", "deviceId": "d3", "captcha": code}),
-                    &[],
-                ),
-            )
-            .await,
-        );
-        assert_eq!(
-            (status, body["errCode"].as_str()),
-            (400, Some("uni-captcha-verify-overdue"))
-        );
-    }
-
-    #[tokio::test]
-    async fn math_answers_may_be_sent_as_numbers() {
-        let (svc, store) = service(r#"{"mathExpr": true}"#);
-        create(&svc, post(json!({"scene": "math", "deviceId": "d4"}), &[])).await;
-        let answer: i64 = store.captcha("math", "d4").unwrap().code.parse().unwrap();
-        let req = post(
-            json!({"scene": "math", "deviceId": "d4", "captcha": answer}),
-            &[],
-        );
-        assert_eq!(parsed(verify(&svc, req).await).0, 200);
-    }
-
-    #[tokio::test]
-    async fn bad_input_gets_the_spec_error_codes() {
-        let (svc, _) = service("{}");
-        let cases = [
-            (json!({"deviceId": "d"}), "uni-captcha-scene-required"),
-            (
-                json!({"scene": "bad scene", "deviceId": "d"}),
-                "uni-captcha-scene-required",
-            ),
-            (
-                json!({"scene": "s".repeat(65), "deviceId": "d"}),
-                "uni-captcha-scene-required",
-            ),
-            (json!({"scene": "login"}), "uni-captcha-deviceId-required"),
-            (
-                json!({"scene": "login", "deviceId": "d", "width": 5}),
-                "invalid-request",
-            ),
-            (
-                json!({"scene": "login", "deviceId": "d", "height": 100000}),
-                "invalid-request",
-            ),
-            (
-                json!({"scene": "login", "deviceId": "d", "width": "wide"}),
-                "invalid-request",
-            ),
-            (
-                json!({"scene": "login", "deviceId": "d", "extra": 1}),
-                "invalid-request",
-            ),
-        ];
-        for (body, code) in cases {
-            let (status, reply) = parsed(create(&svc, post(body.clone(), &[])).await);
-            assert_eq!(
-                (status, reply["errCode"].as_str()),
-                (400, Some(code)),
-                "{body}"
-            );
+            .pop();
+        let outcome = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
+            Ok(self
+                .store
+                .verify_captcha(
+                    &target.scene,
+                    &target.device,
+                    answer,
+                    now_ms,
+                    cfg.max_attempts,
+                )
+                .await?)
+        })
+        .await?;
+        match outcome {
+            VerifyOutcome::Passed => Ok(()),
+            VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
+            VerifyOutcome::Wrong { .. }
+            | VerifyOutcome::Voided
+            | VerifyOutcome::NotFound
+            | VerifyOutcome::NotPending => Err(ApiError::VerifyFail),
         }
-        let verify_cases = [
-            (
-                json!({"scene": "login", "deviceId": "d"}),
-                "uni-captcha-text-required",
-            ),
-            (
-                json!({"scene": "login", "deviceId": "d", "captcha": "   "}),
-                "uni-captcha-text-required",
-            ),
-            (
-                json!({"scene": "login", "deviceId": "nobody", "captcha": "abcd"}),
-                "uni-captcha-verify-fail",
-            ),
-            (
-                json!({"scene": "login", "deviceId": "d", "captcha": ["a"]}),
-                "invalid-request",
-            ),
-        ];
-        for (body, code) in verify_cases {
-            let (status, reply) = parsed(verify(&svc, post(body.clone(), &[])).await);
-            assert_eq!(
-                (status, reply["errCode"].as_str()),
-                (400, Some(code)),
-                "{body}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn english_messages_follow_accept_language() {
-        let (svc, _) = service("{}");
-        let req = post(
-            json!({"deviceId": "d"}),
-            &[("accept-language", "en-US,en;q=0.9")],
-        );
-        let (_, body) = parsed(create(&svc, req).await);
-        assert!(body["errMsg"].as_str().unwrap().is_ascii());
-        let (_, body) = parsed(create(&svc, post(json!({"deviceId": "d"}), &[])).await);
-        assert!(!body["errMsg"].as_str().unwrap().is_ascii());
-    }
-
-    #[tokio::test]
-    async fn create_over_the_device_limit_is_429_and_writes_nothing() {
-        let (svc, store) = service(
-            r#"{"rateLimit": {"windowSeconds": 60, "createPerDevice": 2, "createPerIp": 0}}"#,
-        );
-        let body = json!({"scene": "login", "deviceId": "flood"});
-        for _ in 0..2 {
-            assert_eq!(parsed(create(&svc, post(body.clone(), &[])).await).0, 200);
-        }
-        let before = store.captcha("login", "flood").unwrap();
-        let rows = store.len();
-        let resp = create(&svc, post(body.clone(), &[])).await;
-        // 1_700_000_000_000 is 20 s into its 60 s window.
-        assert_eq!(resp.headers()["retry-after"], "40");
-        let (status, reply) = parsed(resp);
-        assert_eq!(
-            (status, reply["errCode"].as_str()),
-            (429, Some("rate-limited"))
-        );
-        assert_eq!(
-            store.captcha("login", "flood").unwrap(),
-            before,
-            "not replaced"
-        );
-        assert_eq!(store.len(), rows, "no row written");
-        assert_eq!(
-            store.counter("create|dev|*|1699999980|flood"),
-            Some(2),
-            "a refused request is not counted"
-        );
-        // Another device is not limited; the next window admits this one again.
-        let other = json!({"scene": "login", "deviceId": "calm"});
-        assert_eq!(parsed(create(&svc, post(other, &[])).await).0, 200);
-        svc.clock.advance(40_000);
-        assert_eq!(parsed(create(&svc, post(body, &[])).await).0, 200);
-    }
-
-    #[tokio::test]
-    async fn per_ip_limits_span_devices_and_unconfigured_scenes() {
-        let (svc, _) = service(
-            r#"{"rateLimit": {"createPerIp": 3}, "scene": {"pay": {"rateLimit": {"createPerIp": 1}}}}"#,
-        );
-        // Scenes without a block share one bucket: inventing names gains nothing.
-        for (i, scene) in ["a", "b", "c"].iter().enumerate() {
-            let body = json!({"scene": scene, "deviceId": format!("d{i}")});
-            assert_eq!(parsed(create(&svc, post(body, &[])).await).0, 200);
-        }
-        let body = json!({"scene": "zzz", "deviceId": "d9"});
-        assert_eq!(parsed(create(&svc, post(body.clone(), &[])).await).0, 429);
-        // Another IP has its own allowance.
-        assert_eq!(
-            parsed(create(&svc, post_from(body, "198.51.100.7")).await).0,
-            200
-        );
-        // A scene with its own block has its own counter and limit.
-        let pay = json!({"scene": "pay", "deviceId": "p1"});
-        assert_eq!(parsed(create(&svc, post(pay.clone(), &[])).await).0, 200);
-        assert_eq!(parsed(create(&svc, post(pay, &[])).await).0, 429);
-    }
-
-    #[tokio::test]
-    async fn refresh_and_verify_are_limited_too() {
-        let (svc, store) = service(
-            r#"{"maxAttempts": 10, "rateLimit": {"refreshPerDevice": 1, "verifyPerIp": 2}}"#,
-        );
-        let body = json!({"scene": "login", "deviceId": "r1"});
-        create(&svc, post(body.clone(), &[])).await;
-        assert_eq!(parsed(refresh(&svc, post(body.clone(), &[])).await).0, 200);
-        let kept = store.captcha("login", "r1").unwrap();
-        let (status, reply) = parsed(refresh(&svc, post(body, &[])).await);
-        assert_eq!(
-            (status, reply["errCode"].as_str()),
-            (429, Some("rate-limited"))
-        );
-        assert_eq!(store.captcha("login", "r1").unwrap(), kept);
-
-        let guess = |answer: &str| {
-            post(
-                json!({"scene": "login", "deviceId": "r1", "captcha": answer}),
-                &[],
-            )
-        };
-        assert_eq!(parsed(verify(&svc, guess("zzzz")).await).0, 400);
-        assert_eq!(parsed(verify(&svc, guess("yyyy")).await).0, 400);
-        // Past the limit even the right answer gets no verdict.
-        let (status, reply) = parsed(verify(&svc, guess(&kept.code)).await);
-        assert_eq!(
-            (status, reply["errCode"].as_str()),
-            (429, Some("rate-limited"))
-        );
-        let other_ip = post_from(
-            json!({"scene": "login", "deviceId": "r1", "captcha": "xxxx"}),
-            "198.51.100.8",
-        );
-        assert_eq!(parsed(verify(&svc, other_ip).await).0, 400);
-    }
-
-    #[tokio::test]
-    async fn limits_can_be_switched_off() {
-        let (svc, store) = service(r#"{"rateLimit": {"enabled": false, "createPerDevice": 1}}"#);
-        let body = json!({"scene": "login", "deviceId": "free"});
-        for _ in 0..3 {
-            assert_eq!(parsed(create(&svc, post(body.clone(), &[])).await).0, 200);
-        }
-        assert_eq!(store.len(), 1, "no counter rows at all");
-    }
-
-    #[tokio::test]
-    async fn requests_without_a_source_ip_share_the_unknown_bucket() {
-        let (svc, store) = service(r#"{"rateLimit": {"createPerIp": 1, "createPerDevice": 0}}"#);
-        let bare = |device: &str| {
-            http::Request::builder()
-                .method("POST")
-                .uri("/captcha")
-                .body(Body::Text(
-                    json!({"scene": "s", "deviceId": device}).to_string(),
-                ))
-                .unwrap()
-        };
-        assert_eq!(parsed(create(&svc, bare("u1")).await).0, 200);
-        assert_eq!(parsed(create(&svc, bare("u2")).await).0, 429);
-        assert_eq!(store.counter("create|ip|*|1699999980|unknown"), Some(1));
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::*;
+use crate::domain::{DeviceId, Scene};
 
 /// Rows kept before expired ones are swept out, the way DynamoDB's TTL
 /// deletion would eventually remove them.
@@ -94,8 +95,9 @@ impl MemoryStore {
 
     /// The captcha row for a device and scene (for tests and the demo's
     /// browser test, which must learn the answer without an HTTP route).
-    pub fn captcha(&self, scene: &str, device_uuid: &str) -> Option<CaptchaRecord> {
-        match self.rows().get(&captcha_key(scene, device_uuid)) {
+    pub fn captcha(&self, scene: &str, device: &str) -> Option<CaptchaRecord> {
+        let key = captcha_key(&Scene::parse(scene).ok()?, &DeviceId::parse(device).ok()?);
+        match self.rows().get(&key) {
             Some(Row::Captcha(c)) => Some(c.clone()),
             _ => None,
         }
@@ -103,7 +105,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl CaptchaStore for MemoryStore {
     async fn create_captcha(&self, record: &CaptchaRecord) -> Result<(), StoreError> {
         let mut rows = self.rows();
         self.insert(&mut rows, record.key(), Row::Captcha(record.clone()));
@@ -149,14 +151,14 @@ impl Store for MemoryStore {
 
     async fn verify_captcha(
         &self,
-        scene: &str,
-        device_uuid: &str,
+        scene: &Scene,
+        device: &DeviceId,
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut rows = self.rows();
-        let Some(Row::Captcha(captcha)) = rows.get_mut(&captcha_key(scene, device_uuid)) else {
+        let Some(Row::Captcha(captcha)) = rows.get_mut(&captcha_key(scene, device)) else {
             return Ok(VerifyOutcome::NotFound);
         };
         if captcha.state != CaptchaState::Pending {
@@ -179,7 +181,10 @@ impl Store for MemoryStore {
             })
         }
     }
+}
 
+#[async_trait]
+impl SessionStore for MemoryStore {
     async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         let mut rows = self.rows();
         let key = session_key_of(&session.token_hash);
@@ -205,7 +210,10 @@ impl Store for MemoryStore {
             _ => Ok(None),
         }
     }
+}
 
+#[async_trait]
+impl TicketStore for MemoryStore {
     async fn claim_ticket(
         &self,
         ticket_hash: &str,
@@ -222,7 +230,10 @@ impl Store for MemoryStore {
         self.insert(&mut rows, key, Row::Ticket { expires_ms });
         Ok(true)
     }
+}
 
+#[async_trait]
+impl CounterStore for MemoryStore {
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError> {
         let mut rows = self.rows();
         Ok(self.count(&mut rows, name, window_end_ms))

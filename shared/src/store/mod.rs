@@ -1,6 +1,8 @@
-//! Storage behind every route: one trait, a DynamoDB implementation for
-//! Lambda and an embedded one for the dev server. Both keep the same items in
-//! one table keyed by a string `pk`, every row carrying a TTL attribute.
+//! Storage behind every route: one narrow trait per kind of row (captchas,
+//! sessions, tickets, counters; [`Store`] is all of them), a DynamoDB
+//! implementation for Lambda and an embedded one for the dev server. Both
+//! keep the same items in one table keyed by a string `pk`, every row
+//! carrying a TTL attribute.
 //!
 //! Every method states how many requests a DynamoDB implementation may make:
 //! the conformance suite (`tests/`) holds both implementations to the same
@@ -8,6 +10,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::{DeviceId, Scene};
 pub use crate::error::StoreError;
 
 pub mod dynamo;
@@ -42,8 +45,8 @@ impl CaptchaState {
 /// `opendb-verify-codes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaptchaRecord {
-    pub device_uuid: String,
-    pub scene: String,
+    pub device_uuid: DeviceId,
+    pub scene: Scene,
     /// The expected answer, normalised by [`crate::captcha::normalize_answer`].
     pub code: String,
     pub state: CaptchaState,
@@ -64,8 +67,8 @@ impl CaptchaRecord {
 
 /// The row key of a device's captcha for a scene. Scenes never contain `#`,
 /// so the key is unambiguous whatever the device id holds.
-pub fn captcha_key(scene: &str, device_uuid: &str) -> String {
-    format!("captcha#{scene}#{device_uuid}")
+pub fn captcha_key(scene: &Scene, device: &DeviceId) -> String {
+    format!("captcha#{scene}#{device}")
 }
 
 /// Epoch seconds for the TTL attribute of something that expires at `ms`.
@@ -119,7 +122,7 @@ pub fn counter_key_of(name: &str) -> String {
 
 /// A fixed-window counter that a write must stay within: the write adds one
 /// to `name` only while its count is below `limit` (see
-/// [`Store::issue_captcha`]).
+/// [`CaptchaStore::issue_captcha`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterLimit {
     /// The counter's name, window included (see [`crate::ratelimit`]).
@@ -130,16 +133,16 @@ pub struct CounterLimit {
     pub window_end_ms: i64,
 }
 
-/// Which captcha write [`Store::issue_captcha`] makes.
+/// Which captcha write [`CaptchaStore::issue_captcha`] makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueMode {
-    /// Replace any earlier captcha (as [`Store::create_captcha`]).
+    /// Replace any earlier captcha (as [`CaptchaStore::create_captcha`]).
     Create,
-    /// Replace an existing captcha only (as [`Store::refresh_captcha`]).
+    /// Replace an existing captcha only (as [`CaptchaStore::refresh_captcha`]).
     Refresh,
 }
 
-/// What [`Store::issue_captcha`] came to.
+/// What [`CaptchaStore::issue_captcha`] came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssueOutcome {
     /// The captcha is written and every counter counted.
@@ -150,8 +153,9 @@ pub enum IssueOutcome {
     NotFound,
 }
 
+/// Captcha rows.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait CaptchaStore: Send + Sync {
     /// Writes `record` as the device's captcha for the scene, replacing any
     /// earlier one whatever its state. Exactly one request.
     async fn create_captcha(&self, record: &CaptchaRecord) -> Result<(), StoreError>;
@@ -161,12 +165,12 @@ pub trait Store: Send + Sync {
     /// nothing, when there was none. Exactly one (conditional) request.
     async fn refresh_captcha(&self, record: &CaptchaRecord) -> Result<bool, StoreError>;
 
-    /// Writes `record` as [`Store::create_captcha`] or
-    /// [`Store::refresh_captcha`] would, and adds one to every counter of
-    /// `limits`, all or nothing: when a counter is at its limit the outcome is
-    /// [`IssueOutcome::RateLimited`] (which wins over a missing captcha), and
-    /// nothing is counted or written. Exactly one request (a transaction when
-    /// `limits` is not empty).
+    /// Writes `record` as [`CaptchaStore::create_captcha`] or
+    /// [`CaptchaStore::refresh_captcha`] would, and adds one to every counter
+    /// of `limits`, all or nothing: when a counter is at its limit the
+    /// outcome is [`IssueOutcome::RateLimited`] (which wins over a missing
+    /// captcha), and nothing is counted or written. Exactly one request (a
+    /// transaction when `limits` is not empty).
     async fn issue_captcha(
         &self,
         record: &CaptchaRecord,
@@ -181,13 +185,17 @@ pub trait Store: Send + Sync {
     /// that counts the attempt and voids the captcha at `max_attempts`.
     async fn verify_captcha(
         &self,
-        scene: &str,
-        device_uuid: &str,
+        scene: &Scene,
+        device: &DeviceId,
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
     ) -> Result<VerifyOutcome, StoreError>;
+}
 
+/// WeChat login sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Stores a new session. One request.
     async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
 
@@ -197,7 +205,11 @@ pub trait Store: Send + Sync {
 
     /// Deletes the session, returning what was stored. One request.
     async fn delete_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+}
 
+/// Presented Tencent tickets.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
     /// Records a ticket hash until `expires_ms`. Returns `true` the first
     /// time, `false` while an unexpired record of it exists. One request.
     async fn claim_ticket(
@@ -206,9 +218,19 @@ pub trait Store: Send + Sync {
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<bool, StoreError>;
+}
 
+/// Fixed-window counters (rate limits).
+#[async_trait]
+pub trait CounterStore: Send + Sync {
     /// Adds one to the fixed-window counter `name` (the caller puts the
     /// window into the name) and returns the new count. The row expires at
     /// `window_end_ms`. One atomic request.
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError>;
 }
+
+/// Every capability at once: what a store implementation provides. A
+/// function that needs one capability takes that trait alone.
+pub trait Store: CaptchaStore + SessionStore + TicketStore + CounterStore {}
+
+impl<T: CaptchaStore + SessionStore + TicketStore + CounterStore> Store for T {}

@@ -2,13 +2,18 @@
 //! that the captcha front end (web, app, or the captcha mini-program
 //! `wx5a3a7366fd07e119`) hands the client, once per ticket.
 //!
+//! - [`config`]: credentials and the captcha app, validated once.
 //! - [`tc3`]: the TC3-HMAC-SHA256 request signature.
-//! - [`client`]: configuration and the signed API call.
-//! - [`service`]: the replay guard, the verdict mapping and the handler.
+//! - [`client`]: the signed API call.
+//! - [`service`]: the replay guard, the per-IP limit and the verdict
+//!   mapping; [`routes`]: the handler that parses requests for it.
 
 pub mod client;
+pub mod config;
+pub mod routes;
 pub mod service;
 pub mod tc3;
 
-pub use client::{TencentConfig, TencentConfigError};
-pub use service::{TicketService, TicketVerified, verify_ticket};
+pub use config::TencentConfig;
+pub use routes::verify_ticket;
+pub use service::{TicketService, TicketVerified};

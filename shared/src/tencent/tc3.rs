@@ -216,7 +216,7 @@ pub fn signatures_match(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// SPEC §7: Tencent's published example (GET, cvm).
+    /// Tencent's published example of the signature (GET, cvm).
     fn published_example() -> (Signed, String) {
         let headers = [
             ("Content-Type", "application/x-www-form-urlencoded"),

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as AuthorizerResponse;
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
-use super::session::SessionService;
+use super::service::SessionService;
 use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
 
 fn bearer(value: &str) -> Option<&str> {
@@ -93,7 +93,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::store::memory::MemoryStore;
-    use crate::store::{SessionRecord, Store};
+    use crate::store::{SessionRecord, SessionStore};
     use crate::wechat::{SessionService, crypto};
 
     fn event(auth: Option<&str>) -> AuthorizerRequest {
@@ -123,7 +123,7 @@ mod tests {
     async fn admits_live_sessions_only() {
         let clock = Clock::manual(10_000);
         let store = Arc::new(MemoryStore::new());
-        let svc = SessionService::new(store.clone(), clock.clone());
+        let svc = SessionService::new(store.clone()).with_clock(clock.clone());
         let token = crypto::new_token();
         store
             .put_session(&SessionRecord {

@@ -24,8 +24,10 @@ use base64::engine::general_purpose::STANDARD;
 use rand::Rng;
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, WxConfig};
+use super::config::WxConfig;
+use crate::config::ConfigError;
 use crate::error::ApiError;
+use crate::secret::Secret;
 
 /// The furthest a `jscode2session` answer is read; WeChat's are under 300 bytes.
 pub const MAX_UPSTREAM_BODY_BYTES: usize = 64 * 1024;
@@ -39,6 +41,9 @@ pub const RETRY_JITTER_MS: u64 = 50;
 /// The whole exchange, retries included, ends within the time-out of one
 /// request plus this (5.5 s with the default 5 s time-out).
 pub const RETRY_BUDGET_SLACK: Duration = Duration::from_millis(500);
+/// Time-out of one `jscode2session` request unless
+/// [`WxClient::with_timeout`] says otherwise.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest code sent to WeChat; a real `wx.login` code is 32 characters.
 pub const MAX_CODE_CHARS: usize = 128;
 
@@ -84,30 +89,30 @@ enum Attempt {
 impl WxClient {
     pub fn new(config: &WxConfig) -> Result<Self, ConfigError> {
         let endpoint = reqwest::Url::parse(&format!("{}/sns/jscode2session", config.api_base))
-            .map_err(|_| {
-                ConfigError(format!(
-                    "WX_API_BASE={:?} is not a base URL",
-                    config.api_base
-                ))
-            })?;
+            .map_err(|_| ConfigError::env("WX_API_BASE", &config.api_base, "not a base URL"))?;
+        // The time-out is set per request (see `attempt`), so it can be
+        // changed after the client is built.
         let http = reqwest::Client::builder()
-            .timeout(config.upstream_timeout)
-            .connect_timeout(config.upstream_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|err| {
-                ConfigError(format!(
-                    "the HTTP client for WeChat could not be built: {}",
-                    err.without_url()
-                ))
+            .map_err(|err| ConfigError::Client {
+                upstream: "WeChat",
+                reason: err.without_url().to_string(),
             })?;
         Ok(Self {
             http,
             endpoint,
             appid: config.appid.clone(),
             secret: config.secret.clone(),
-            timeout: config.upstream_timeout,
+            timeout: DEFAULT_UPSTREAM_TIMEOUT,
         })
+    }
+
+    /// The same client with another time-out per request (the whole
+    /// exchange gets [`RETRY_BUDGET_SLACK`] more).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Exchanges a `wx.login` code for the user's openid, unionid and
@@ -164,7 +169,7 @@ impl WxClient {
             tracing::error!(error = %detail, "jscode2session {what}");
             Attempt::Done(Err(ApiError::WxUpstreamError))
         };
-        let mut response = match self.http.get(url).send().await {
+        let mut response = match self.http.get(url).timeout(self.timeout).send().await {
             Ok(response) => response,
             Err(err) => {
                 let what = if err.is_timeout() {

@@ -18,9 +18,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use gatehouse::captcha::service::{CaptchaService, create, refresh, verify};
-use gatehouse::captcha::{CaptchaConfig, Renderer};
-use gatehouse::clock::Clock;
+use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, refresh, verify};
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::{DynamoStore, lambda_retry_config, lambda_timeout_config};
 use gatehouse::store::memory::MemoryStore;
@@ -77,11 +75,10 @@ async fn every_route_is_store_unavailable(store: Arc<dyn Store>, what: &str) {
     let wx = WxConfig::new("wxfault", "secret")
         .unwrap()
         .with_api_base("http://127.0.0.1:9");
-    let login_svc = LoginService::new(wx, store.clone(), Clock::system()).unwrap();
+    let login_svc = LoginService::new(wx, store.clone()).unwrap();
     // Ticket verify: neither the claim nor the counter can be written, so
     // Tencent (here: nothing listening either) is never asked.
-    let tickets =
-        TicketService::new(tencent_config("http://127.0.0.1:9"), store, Clock::system()).unwrap();
+    let tickets = TicketService::new(tencent_config("http://127.0.0.1:9"), store).unwrap();
 
     async fn timed(
         route: &'static str,
@@ -358,7 +355,7 @@ async fn wechat_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
     let wx = WxConfig::new("wxfault", "secret")
         .unwrap()
         .with_api_base(&url);
-    let svc = LoginService::new(wx, Arc::new(MemoryStore::new()), Clock::system()).unwrap();
+    let svc = LoginService::new(wx, Arc::new(MemoryStore::new())).unwrap();
     let t = Instant::now();
     let resp = login(&svc, post(json!({"code": "c0de"}))).await;
     (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))
@@ -366,12 +363,7 @@ async fn wechat_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
 
 async fn tencent_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
     let (url, written) = fake_upstream(how).await;
-    let svc = TicketService::new(
-        tencent_config(&url),
-        Arc::new(MemoryStore::new()),
-        Clock::system(),
-    )
-    .unwrap();
+    let svc = TicketService::new(tencent_config(&url), Arc::new(MemoryStore::new())).unwrap();
     let t = Instant::now();
     let resp = verify_ticket(&svc, post(json!({"ticket": "t03fault", "randstr": "@r"}))).await;
     (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))

@@ -1,125 +1,46 @@
-//! `POST /wx/login`, `GET /wx/session` and `DELETE /wx/session`.
-
-use std::sync::Arc;
+//! `POST /wx/login`, `GET /wx/session` and `DELETE /wx/session`: each parses
+//! the request, calls the service and answers with [`respond`].
 
 use lambda_http::{Body, Request, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
-use super::client::WxClient;
 use super::crypto;
-use super::{ConfigError, WxConfig};
-use crate::clock::Clock;
+use super::service::{
+    EncryptedUserData, Login, LoginService, SessionData, SessionService, SignedUserData,
+};
 use crate::error::ApiError;
-use crate::http::{Lang, NoData, bearer_token, error_response, json_body, respond, source_ip};
-use crate::ratelimit::{RateLimitConfig, Route, counted};
-use crate::store::dynamo::DynamoStore;
-use crate::store::{SessionRecord, Store};
+use crate::http::{NoData, bearer_token, json_body, respond, source_ip};
+use crate::lang::Lang;
 
 /// Longest `rawData` accepted (it is signed, then echoed as `userInfo`).
 pub const MAX_RAW_DATA_CHARS: usize = 4 * 1024;
 
-/// `POST /wx/login`: one WeChat client, and the sessions it opens.
-pub struct LoginService {
-    config: WxConfig,
-    client: WxClient,
-    sessions: SessionService,
-    rate_limit: RateLimitConfig,
-}
-
-/// Checking and ending sessions needs only the store: the `session` and
-/// `authorizer` functions get no WeChat secret.
-pub struct SessionService {
-    store: Arc<dyn Store>,
-    clock: Clock,
-}
-
 /// `POST /wx/login` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct LoginRequest {
+struct LoginRequest {
     #[serde(default)]
-    pub code: Option<String>,
+    code: Option<String>,
     #[serde(default)]
-    pub encrypted_data: Option<String>,
+    encrypted_data: Option<String>,
     #[serde(default)]
-    pub iv: Option<String>,
+    iv: Option<String>,
     #[serde(default)]
-    pub raw_data: Option<String>,
+    raw_data: Option<String>,
     #[serde(default)]
-    pub signature: Option<String>,
-}
-
-/// `POST /wx/login` success data: the token and nothing that identifies the
-/// user beyond the optional `userInfo`.
-#[derive(Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct LoginData {
-    pub token: String,
-    /// Epoch milliseconds.
-    pub token_expired: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_info: Option<Map<String, Value>>,
-}
-
-/// `GET /wx/session` success data.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionData {
-    pub openid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unionid: Option<String>,
-    /// Epoch milliseconds.
-    pub token_expired: i64,
+    signature: Option<String>,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-impl LoginService {
-    /// Builds the service (and its one HTTP client) from a validated config.
-    pub fn new(config: WxConfig, store: Arc<dyn Store>, clock: Clock) -> Result<Self, ConfigError> {
-        let client = WxClient::new(&config)?;
-        Ok(Self {
-            config,
-            client,
-            sessions: SessionService::new(store, clock),
-            rate_limit: RateLimitConfig::default(),
-        })
-    }
-
-    /// The same service with other limits (default: [`RateLimitConfig::default`]).
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// The Lambda set-up: `WX_*` and `SESSION_TTL_SECONDS`, the `rateLimit`
-    /// block of `CAPTCHA_CONFIG`, then DynamoDB from `TABLE_NAME`, all
-    /// validated before the first event.
-    pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
-        let config = WxConfig::from_env()?;
-        let rate_limit = RateLimitConfig::from_env()?;
-        let store = DynamoStore::from_env().await?;
-        Ok(Self::new(config, Arc::new(store), Clock::system())?.with_rate_limit(rate_limit))
-    }
-
-    pub fn config(&self) -> &WxConfig {
-        &self.config
-    }
-
-    /// The sessions this service opens, for checking and ending them.
-    pub fn sessions(&self) -> &SessionService {
-        &self.sessions
-    }
-
-    /// Exchanges the code, checks any user data, stores a new session and
-    /// returns its token. User data is checked for shape before WeChat is
-    /// called, so a malformed request does not use up the code.
-    pub async fn login(&self, req: LoginRequest) -> Result<LoginData, ApiError> {
-        let code = non_empty(req.code).ok_or(ApiError::WxCodeRequired)?;
-        let encrypted = match (non_empty(req.encrypted_data), non_empty(req.iv)) {
+impl LoginRequest {
+    /// The login this body asks for, its user data checked for shape.
+    fn parse(self) -> Result<Login, ApiError> {
+        let code = non_empty(self.code).ok_or(ApiError::WxCodeRequired)?;
+        let encrypted = match (non_empty(self.encrypted_data), non_empty(self.iv)) {
             (Some(data), Some(iv)) => Some((data, iv)),
             (None, None) => None,
             _ => {
@@ -128,7 +49,7 @@ impl LoginService {
                 ));
             }
         };
-        let signed = match (req.raw_data, non_empty(req.signature)) {
+        let signed = match (self.raw_data, non_empty(self.signature)) {
             (Some(raw), Some(sig)) if !raw.is_empty() => Some((raw, sig)),
             (None, None) => None,
             _ => {
@@ -164,123 +85,29 @@ impl LoginService {
             )));
         }
 
-        let wx = self.client.code_to_session(&code).await?;
-        let session_key = wx.session_key.expose();
-
-        if let Some((raw, sig)) = &signed
-            && !crypto::signature_matches(raw, session_key, sig)
-        {
-            tracing::warn!("wx rawData signature mismatch");
-            return Err(ApiError::WxSignatureMismatch);
-        }
-        let user_info = match &encrypted {
-            Some((data, iv)) => Some(crypto::decrypt_user_data(
-                session_key,
-                data,
-                iv,
-                &self.config.appid,
-                &wx.openid,
-            )?),
-            None => raw_info.map(|mut map| {
-                map.remove("openId");
-                map.remove("unionId");
-                map.remove("watermark");
-                map
-            }),
-        };
-
-        let token = crypto::new_token();
-        let now = self.sessions.clock.now_ms();
-        let ttl_ms = i64::try_from(self.config.session_ttl_secs)
-            .unwrap_or(i64::MAX / 1000)
-            .saturating_mul(1000);
-        let record = SessionRecord {
-            token_hash: crypto::token_hash(&token),
-            openid: wx.openid,
-            unionid: wx.unionid,
-            session_key: session_key.to_owned(),
-            created_ms: now,
-            expires_ms: now.saturating_add(ttl_ms),
-        };
-        self.sessions.store.put_session(&record).await?;
-        tracing::info!("wx session created");
-        Ok(LoginData {
-            token,
-            token_expired: record.expires_ms,
-            user_info,
+        Ok(Login {
+            code,
+            encrypted: encrypted.map(|(data, iv)| EncryptedUserData { data, iv }),
+            signed: match (signed, raw_info) {
+                (Some((raw_data, signature)), Some(user_info)) => Some(SignedUserData {
+                    raw_data,
+                    user_info,
+                    signature,
+                }),
+                _ => None,
+            },
         })
-    }
-}
-
-impl SessionService {
-    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Self { store, clock }
-    }
-
-    /// The Lambda set-up: DynamoDB from `TABLE_NAME`.
-    pub async fn from_lambda_env() -> Result<Self, lambda_http::Error> {
-        let store = DynamoStore::from_env().await?;
-        Ok(Self::new(Arc::new(store), Clock::system()))
-    }
-
-    /// The live session behind `token`: `session-invalid` when unknown or
-    /// malformed, `session-expired` past its expiry even while its row exists.
-    pub async fn check(&self, token: &str) -> Result<SessionRecord, ApiError> {
-        if !crypto::token_looks_valid(token) {
-            return Err(ApiError::SessionInvalid);
-        }
-        let record = self
-            .store
-            .get_session(&crypto::token_hash(token))
-            .await?
-            .ok_or(ApiError::SessionInvalid)?;
-        if record.expires_ms <= self.clock.now_ms() {
-            return Err(ApiError::SessionExpired);
-        }
-        Ok(record)
-    }
-
-    /// Ends the session behind `token`. An unknown token is
-    /// `session-invalid`; an expired one is deleted all the same and answered
-    /// with `session-expired`.
-    pub async fn end(&self, token: &str) -> Result<(), ApiError> {
-        if !crypto::token_looks_valid(token) {
-            return Err(ApiError::SessionInvalid);
-        }
-        let record = self
-            .store
-            .delete_session(&crypto::token_hash(token))
-            .await?
-            .ok_or(ApiError::SessionInvalid)?;
-        if record.expires_ms <= self.clock.now_ms() {
-            return Err(ApiError::SessionExpired);
-        }
-        tracing::info!("wx session ended");
-        Ok(())
     }
 }
 
 /// `POST /wx/login`.
 pub async fn login(svc: &LoginService, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
-    let result = match json_body::<LoginRequest>(&req) {
-        Ok(body) => {
-            let now_ms = svc.sessions.clock.now_ms();
-            let counter = svc
-                .rate_limit
-                .counters(Route::WxLogin, "*", source_ip(&req), None, now_ms)
-                .pop();
-            counted(
-                svc.sessions.store.as_ref(),
-                counter.as_ref(),
-                now_ms,
-                svc.login(body),
-            )
-            .await
-        }
-        Err(err) => Err(err),
+    let result = async {
+        let login = json_body::<LoginRequest>(&req)?.parse()?;
+        svc.login(login, source_ip(&req)).await
     };
-    respond(lang, result)
+    respond(lang, result.await)
 }
 
 /// `GET /wx/session` (check) and `DELETE /wx/session` (log out); any other
@@ -289,16 +116,13 @@ pub async fn session(svc: &SessionService, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let method = req.method().clone();
     if method != http::Method::GET && method != http::Method::DELETE {
-        let mut response = error_response(
+        return respond::<NoData>(
             lang,
-            &ApiError::InvalidRequest(format!("method {method} not allowed, use GET or DELETE")),
+            Err(ApiError::MethodNotAllowed {
+                method: method.to_string(),
+                allow: "GET, DELETE".into(),
+            }),
         );
-        *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
-        response.headers_mut().insert(
-            http::header::ALLOW,
-            http::HeaderValue::from_static("GET, DELETE"),
-        );
-        return response;
     }
     let Some(token) = bearer_token(&req) else {
         return respond::<NoData>(lang, Err(ApiError::SessionRequired));
@@ -317,8 +141,13 @@ pub async fn session(svc: &SessionService, req: Request) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::clock::Clock;
     use crate::store::memory::MemoryStore;
+    use crate::store::{SessionRecord, SessionStore};
+    use crate::wechat::WxConfig;
 
     fn service(clock: Clock) -> (LoginService, Arc<MemoryStore>) {
         let store = Arc::new(MemoryStore::new());
@@ -326,7 +155,9 @@ mod tests {
         let config = WxConfig::new("wxtest", "secret")
             .unwrap()
             .with_api_base("http://127.0.0.1:9");
-        let svc = LoginService::new(config, store.clone(), clock).unwrap();
+        let svc = LoginService::new(config, store.clone())
+            .unwrap()
+            .with_clock(clock);
         (svc, store)
     }
 

@@ -4,7 +4,7 @@
 use gatehouse::captcha::CaptchaConfig;
 
 fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+    std::fs::read_to_string(gatehouse_e2e::repo_path("README.md")).unwrap()
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn readme_opens_with_the_two_commands() {
         commands,
         ["cargo run -p gatehouse-local", "scripts/test.sh"]
     );
-    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/run")).unwrap();
+    let ci = std::fs::read_to_string(gatehouse_e2e::repo_path(".ci/run")).unwrap();
     assert!(
         ci.lines().any(|l| l.trim() == "scripts/test.sh"),
         ".ci/run calls the test command"

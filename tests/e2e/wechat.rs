@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
-use gatehouse::store::Store;
+use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig, crypto};
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -36,15 +36,16 @@ async fn rig_with(appid: &str, secret: &str, timeout: Duration) -> Rig {
     )
     .await
     .unwrap();
-    let mut config = WxConfig::new(appid, secret)
+    let config = WxConfig::new(appid, secret)
         .unwrap()
         .with_api_base(&emu.base_url());
-    config.upstream_timeout = timeout;
     let store = Arc::new(MemoryStore::new());
     // These tests count the store's rows: no rate-limit counters among them
-    // (tests/ratelimit.rs and tests/faults.rs cover the limits).
-    let svc = LoginService::new(config, store.clone(), clock.clone())
+    // (e2e/ratelimit.rs and e2e/faults.rs cover the limits).
+    let svc = LoginService::new(config, store.clone())
         .unwrap()
+        .with_clock(clock.clone())
+        .with_timeout(timeout)
         .with_rate_limit(gatehouse::ratelimit::RateLimitConfig::disabled());
     Rig {
         emu,
@@ -59,8 +60,8 @@ async fn rig() -> Rig {
 }
 
 fn event_text(name: &str) -> String {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let path = gatehouse_e2e::repo_path("events").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `events/wx-login.json` with its body replaced.
@@ -397,15 +398,7 @@ async fn user_data_is_checked_and_returned() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn secrets_never_reach_a_log_line_or_a_response() {
-    use tracing_subscriber::util::SubscriberInitExt;
-    let sink = gatehouse_e2e::CapturedLogs::default();
-    let writer = sink.clone();
-    let _guard = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish()
-        .set_default();
+    let sink = gatehouse_e2e::capture_logs();
 
     let rig = rig_with(APPID, SECRET, Duration::from_millis(300)).await;
     let mut responses = String::new();

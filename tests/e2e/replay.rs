@@ -4,28 +4,21 @@
 //! every new event is checked.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use gatehouse::captcha::service::CaptchaService;
 use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{CaptchaRecord, CaptchaState, Store};
+use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig};
-use gatehouse_e2e::live_session;
+use gatehouse::wechat::{AuthorizerRequest, LoginService, WxConfig};
+use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path};
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
 use lambda_http::Body;
 use serde_json::Value;
-
-fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative)
-}
 
 async fn seed(store: &MemoryStore, seed: &Value) {
     let now = Clock::system().now_ms();
@@ -42,14 +35,14 @@ async fn seed(store: &MemoryStore, seed: &Value) {
     if let Some(captcha) = seed.get("captcha") {
         store
             .create_captcha(&CaptchaRecord {
-                device_uuid: captcha["deviceId"].as_str().unwrap().to_owned(),
-                scene: captcha["scene"].as_str().unwrap().to_owned(),
-                code: captcha["code"].as_str().unwrap().to_owned(),
-                state: CaptchaState::Pending,
                 ip: "203.0.113.10".into(),
                 created_date: now,
                 expired_date: now + 180_000,
-                attempts: 0,
+                ..fixture_captcha(
+                    captcha["scene"].as_str().unwrap(),
+                    captcha["deviceId"].as_str().unwrap(),
+                    captcha["code"].as_str().unwrap(),
+                )
             })
             .await
             .unwrap();
@@ -88,22 +81,21 @@ async fn every_event_replays_to_its_expected_response() {
         })
     })
     .unwrap();
-    let app = App {
-        captcha: CaptchaService::new(
+    let app = App::new(
+        CaptchaService::new(
             CaptchaConfig::from_json("{}").unwrap(),
             Renderer::builtin(),
             store.clone(),
         ),
-        login: LoginService::new(
+        LoginService::new(
             WxConfig::new("wxreplay", "replay-secret")
                 .unwrap()
                 .with_api_base(&wechat_emulator.base_url()),
             store.clone(),
-            Clock::system(),
         )
         .unwrap(),
-        tickets: TicketService::new(tencent_config, store.clone(), Clock::system()).unwrap(),
-    };
+        TicketService::new(tencent_config, store.clone()).unwrap(),
+    );
 
     let mut failures = Vec::new();
     for path in &files {
@@ -118,8 +110,7 @@ async fn every_event_replays_to_its_expected_response() {
         let raw = std::fs::read_to_string(path).unwrap();
         if expected.get("authorizer").is_some() {
             let event: AuthorizerRequest = serde_json::from_str(&raw).unwrap();
-            let verdict =
-                serde_json::to_value(wechat::authorize(app.login.sessions(), event).await).unwrap();
+            let verdict = serde_json::to_value(app.services.authorize(event).await).unwrap();
             if verdict != expected["authorizer"] {
                 failures.push(format!("{name}: authorizer answered {verdict}"));
             }

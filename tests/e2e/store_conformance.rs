@@ -5,30 +5,13 @@
 
 use std::sync::Arc;
 
-use gatehouse::clock::Clock;
-use gatehouse::store::{CaptchaRecord, CaptchaState, SessionRecord, Store, VerifyOutcome};
+use gatehouse::domain::DeviceId;
+use gatehouse::store::{CaptchaStore, CounterStore, SessionStore, TicketStore};
+use gatehouse::store::{SessionRecord, Store, VerifyOutcome};
+use gatehouse_e2e::fixtures::CAPTCHA_LIFETIME_MS;
+use gatehouse_e2e::{NOW, captcha, device, scene};
 
 type Shared = Arc<dyn Store>;
-
-/// "Now" for the stores: every expiry is decided by explicit `now_ms`
-/// values relative to it, never by the wall clock. It is the time the test
-/// binary started (not a fixed date) because DynamoDB Local really deletes
-/// rows whose TTL has passed, in the background, as DynamoDB does.
-static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Clock::system().now_ms());
-const LIFETIME: i64 = 180_000;
-
-fn captcha(scene: &str, device: &str, code: &str) -> CaptchaRecord {
-    CaptchaRecord {
-        device_uuid: device.to_owned(),
-        scene: scene.to_owned(),
-        code: code.to_owned(),
-        state: CaptchaState::Pending,
-        ip: "203.0.113.7".to_owned(),
-        created_date: *NOW,
-        expired_date: *NOW + LIFETIME,
-        attempts: 0,
-    }
-}
 
 mod cases {
     use super::*;
@@ -45,7 +28,7 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "aaaa", *NOW + 1, 3)
+                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW + 1, 3)
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 },
@@ -53,7 +36,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "bbbb", *NOW + 2, 3)
+                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 2, 3)
                 .await
                 .unwrap(),
             Passed
@@ -61,11 +44,11 @@ mod cases {
         // A create also replaces a verified (or void) captcha, resetting it.
         let mut newer = captcha("login", "dev-1", "cccc");
         newer.created_date = *NOW + 10;
-        newer.expired_date = *NOW + 10 + LIFETIME;
+        newer.expired_date = *NOW + 10 + CAPTCHA_LIFETIME_MS;
         store.create_captcha(&newer).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "bbbb", *NOW + 11, 1)
+                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 11, 1)
                 .await
                 .unwrap(),
             Voided
@@ -73,7 +56,7 @@ mod cases {
         store.create_captcha(&newer).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "cccc", *NOW + 12, 1)
+                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW + 12, 1)
                 .await
                 .unwrap(),
             Passed
@@ -89,7 +72,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "aaaa", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
                 .await
                 .unwrap(),
             NotFound,
@@ -108,14 +91,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "aaaa", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "bbbb", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW, 3)
                 .await
                 .unwrap(),
             Passed
@@ -130,7 +113,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "cccc", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW, 3)
                 .await
                 .unwrap(),
             Passed
@@ -142,7 +125,7 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("pay", "dev-1", "xxxx", *NOW, 1)
+                .verify_captcha(&scene("pay"), &device("dev-1"), "xxxx", *NOW, 1)
                 .await
                 .unwrap(),
             Voided
@@ -155,7 +138,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("pay", "dev-1", "eeee", *NOW, 1)
+                .verify_captcha(&scene("pay"), &device("dev-1"), "eeee", *NOW, 1)
                 .await
                 .unwrap(),
             Passed
@@ -168,7 +151,13 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("bind", "dev-1", "ffff", *NOW + LIFETIME, 1)
+                .verify_captcha(
+                    &scene("bind"),
+                    &device("dev-1"),
+                    "ffff",
+                    *NOW + CAPTCHA_LIFETIME_MS,
+                    1
+                )
                 .await
                 .unwrap(),
             Expired
@@ -181,7 +170,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("bind", "dev-1", "gggg", *NOW, 1)
+                .verify_captcha(&scene("bind"), &device("dev-1"), "gggg", *NOW, 1)
                 .await
                 .unwrap(),
             Passed
@@ -198,7 +187,7 @@ mod cases {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .verify_captcha("login", "racer", "abcd", *NOW + 5, 1)
+                        .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 5, 1)
                         .await
                 })
             })
@@ -214,7 +203,7 @@ mod cases {
         assert_eq!(passed, 1, "exactly one of 32 racing verifies passes");
         assert_eq!(
             store
-                .verify_captcha("login", "racer", "abcd", *NOW + 6, 1)
+                .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 6, 1)
                 .await
                 .unwrap(),
             NotPending
@@ -232,7 +221,7 @@ mod cases {
                 tokio::spawn(async move {
                     let guess = format!("zz{i:02}");
                     store
-                        .verify_captcha("login", "guesser", &guess, *NOW + 5, 5)
+                        .verify_captcha(&scene("login"), &device("guesser"), &guess, *NOW + 5, 5)
                         .await
                 })
             })
@@ -252,7 +241,7 @@ mod cases {
         assert_eq!((voided, not_pending), (1, 3));
         assert_eq!(
             store
-                .verify_captcha("login", "guesser", "abcd", *NOW + 6, 5)
+                .verify_captcha(&scene("login"), &device("guesser"), "abcd", *NOW + 6, 5)
                 .await
                 .unwrap(),
             NotPending,
@@ -271,7 +260,7 @@ mod cases {
                 tokio::spawn(async move {
                     let answer = if i % 2 == 0 { "abcd" } else { "dcba" };
                     let outcome = store
-                        .verify_captcha("login", "mixed", answer, *NOW + 5, 100)
+                        .verify_captcha(&scene("login"), &device("mixed"), answer, *NOW + 5, 100)
                         .await;
                     (i % 2 == 0, outcome)
                 })
@@ -303,10 +292,10 @@ mod cases {
             .create_captcha(&captcha("login", "late", "abcd"))
             .await
             .unwrap();
-        let expiry = *NOW + LIFETIME;
+        let expiry = *NOW + CAPTCHA_LIFETIME_MS;
         assert_eq!(
             store
-                .verify_captcha("login", "late", "abcd", expiry, 3)
+                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry, 3)
                 .await
                 .unwrap(),
             Expired,
@@ -314,7 +303,13 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "late", "abcd", expiry + 86_400_000, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("late"),
+                    "abcd",
+                    expiry + 86_400_000,
+                    3
+                )
                 .await
                 .unwrap(),
             Expired,
@@ -322,7 +317,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "late", "wrong", expiry + 1, 1)
+                .verify_captcha(&scene("login"), &device("late"), "wrong", expiry + 1, 1)
                 .await
                 .unwrap(),
             Expired,
@@ -331,7 +326,7 @@ mod cases {
         // Nothing above changed the row: a moment earlier it still passes.
         assert_eq!(
             store
-                .verify_captcha("login", "late", "abcd", expiry - 1, 3)
+                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry - 1, 3)
                 .await
                 .unwrap(),
             Passed
@@ -345,28 +340,28 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev-3", "xxxx", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-3"), "xxxx", *NOW, 3)
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-3", "yyyy", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-3"), "yyyy", *NOW, 3)
                 .await
                 .unwrap(),
             Wrong { attempts_left: 1 }
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-3", "zzzz", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-3"), "zzzz", *NOW, 3)
                 .await
                 .unwrap(),
             Voided
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-3", "abcd", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-3"), "abcd", *NOW, 3)
                 .await
                 .unwrap(),
             NotPending
@@ -378,7 +373,7 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "abce", *NOW, 1)
+                .verify_captcha(&scene("login"), &device("dev-1"), "abce", *NOW, 1)
                 .await
                 .unwrap(),
             Voided,
@@ -386,7 +381,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-1", "abcd", *NOW, 1)
+                .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW, 1)
                 .await
                 .unwrap(),
             NotPending
@@ -398,14 +393,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev-2", "wxyz", *NOW, 2)
+                .verify_captcha(&scene("login"), &device("dev-2"), "wxyz", *NOW, 2)
                 .await
                 .unwrap(),
             Wrong { attempts_left: 1 }
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev-2", "abcd", *NOW, 2)
+                .verify_captcha(&scene("login"), &device("dev-2"), "abcd", *NOW, 2)
                 .await
                 .unwrap(),
             Passed,
@@ -420,27 +415,25 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "unknown", "abcd", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("unknown"), "abcd", *NOW, 3)
                 .await
                 .unwrap(),
             NotFound
         );
         assert_eq!(
             store
-                .verify_captcha("register", "known", "abcd", *NOW, 3)
+                .verify_captcha(&scene("register"), &device("known"), "abcd", *NOW, 3)
                 .await
                 .unwrap(),
             NotFound
         );
+        // An empty device id never reaches the store: the boundary refuses it.
         assert_eq!(
-            store
-                .verify_captcha("login", "", "abcd", *NOW, 3)
-                .await
-                .unwrap(),
-            NotFound
+            DeviceId::parse(""),
+            Err(gatehouse::ApiError::DeviceIdRequired)
         );
         let empty = store
-            .verify_captcha("login", "known", "", *NOW, 3)
+            .verify_captcha(&scene("login"), &device("known"), "", *NOW, 3)
             .await
             .unwrap();
         assert_ne!(empty, Passed, "an empty answer never passes");
@@ -453,14 +446,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "blank", "", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("blank"), "", *NOW, 3)
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha("login", "known", "abcd", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("known"), "abcd", *NOW, 3)
                 .await
                 .unwrap(),
             Passed
@@ -478,7 +471,7 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev", "bbbb", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev"), "bbbb", *NOW, 3)
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 },
@@ -493,21 +486,21 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("register", "dev", "bbbb", *NOW, 3)
+                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
                 .await
                 .unwrap(),
             Passed
         );
         assert_eq!(
             store
-                .verify_captcha("register", "dev", "bbbb", *NOW, 3)
+                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
                 .await
                 .unwrap(),
             NotPending
         );
         assert_eq!(
             store
-                .verify_captcha("login", "dev", "aaaa", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev"), "aaaa", *NOW, 3)
                 .await
                 .unwrap(),
             Passed,
@@ -686,7 +679,7 @@ mod dynamo_items {
         store.create_captcha(&record).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha("login", "dev-9", "nope", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("dev-9"), "nope", *NOW, 3)
                 .await
                 .unwrap(),
             VerifyOutcome::Wrong { attempts_left: 2 }
@@ -698,7 +691,7 @@ mod dynamo_items {
             .table_name(&table.name)
             .key(
                 KEY_ATTRIBUTE,
-                AttributeValue::S(captcha_key("login", "dev-9")),
+                AttributeValue::S(captcha_key(&scene("login"), &device("dev-9"))),
             )
             .consistent_read(true)
             .send()
@@ -714,9 +707,12 @@ mod dynamo_items {
         assert_eq!(item["state"], n(0));
         assert_eq!(item["ip"], s("203.0.113.7"));
         assert_eq!(item["created_date"], n(*NOW));
-        assert_eq!(item["expired_date"], n(*NOW + LIFETIME));
+        assert_eq!(item["expired_date"], n(*NOW + CAPTCHA_LIFETIME_MS));
         assert_eq!(item["attempts"], n(1));
-        assert_eq!(item[TTL_ATTRIBUTE], n((*NOW + LIFETIME) / 1000 + 1));
+        assert_eq!(
+            item[TTL_ATTRIBUTE],
+            n((*NOW + CAPTCHA_LIFETIME_MS) / 1000 + 1)
+        );
         assert_eq!(item.len(), 10, "{item:?}");
     }
 
@@ -734,7 +730,7 @@ mod dynamo_items {
         assert!(missing.refresh_captcha(&record).await.is_err());
         assert!(
             missing
-                .verify_captcha("login", "dev", "abcd", *NOW, 1)
+                .verify_captcha(&scene("login"), &device("dev"), "abcd", *NOW, 1)
                 .await
                 .is_err()
         );
@@ -817,7 +813,7 @@ mod dynamo_process {
         let out = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "dynamo_process::probe",
+                "store_conformance::dynamo_process::probe",
                 "--ignored",
                 "--nocapture",
             ])

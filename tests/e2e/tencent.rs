@@ -2,14 +2,13 @@
 //! store and the Tencent emulator over loopback, plus the replay of events/.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
 use gatehouse::store::Store;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
-use gatehouse_e2e::CapturedLogs;
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -31,7 +30,6 @@ fn config(endpoint: &str) -> TencentConfig {
 }
 
 async fn emulator() -> TencentEmulator {
-    capture_logs();
     TencentEmulator::start(SECRET_ID, SECRET_KEY, APP_ID, APP_SECRET_KEY)
         .await
         .unwrap()
@@ -39,7 +37,10 @@ async fn emulator() -> TencentEmulator {
 
 fn service(config: TencentConfig, clock: Clock) -> TicketService {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    TicketService::with_timeout(config, store, clock, Duration::from_secs(2)).unwrap()
+    TicketService::new(config, store)
+        .unwrap()
+        .with_clock(clock)
+        .with_timeout(Duration::from_secs(2))
 }
 
 /// A payload 2.0 event for `POST /ticket/verify` with `body`.
@@ -248,13 +249,9 @@ async fn every_upstream_failure_is_ticket_upstream_error() {
     }
 
     // Time-out: the emulator answers force-slow after 8 s, the client waits 300 ms.
-    let impatient = TicketService::with_timeout(
-        config(&base),
-        Arc::new(MemoryStore::new()),
-        Clock::system(),
-        Duration::from_millis(300),
-    )
-    .unwrap();
+    let impatient = TicketService::new(config(&base), Arc::new(MemoryStore::new()))
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
     let (status, _) = verify(&impatient, json!({"ticket": "force-slow", "randstr": "@r"})).await;
     assert_eq!(status, 502);
 
@@ -305,27 +302,9 @@ async fn bad_input_is_refused_before_any_claim_or_call() {
     assert_eq!(emu.calls(), 1);
 }
 
-/// Everything any test of this binary logs. One global subscriber: a scoped
-/// one misses events whose call-site interest another test thread cached.
-static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
-
-fn capture_logs() -> CapturedLogs {
-    LOGS.get_or_init(|| {
-        let buffer = CapturedLogs::default();
-        let writer = buffer.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .init();
-        buffer
-    })
-    .clone()
-}
-
 #[tokio::test]
 async fn logs_name_tencent_error_codes_and_never_a_secret_or_ticket() {
-    let captured = capture_logs();
+    let captured = gatehouse_e2e::capture_logs();
     let emu = emulator().await;
     let mut wrong_key = config(&emu.base_url());
     wrong_key.secret_key = "wrong-secret-DO-NOT-LOG".into();
@@ -368,7 +347,7 @@ async fn logs_name_tencent_error_codes_and_never_a_secret_or_ticket() {
 }
 
 fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+    gatehouse_e2e::repo_path("events")
 }
 
 #[tokio::test]

@@ -5,33 +5,14 @@
 
 use std::sync::Arc;
 
-use gatehouse::captcha::service::{CaptchaService, create, refresh, verify};
-use gatehouse::captcha::{CaptchaConfig, Renderer};
+use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, refresh, verify};
 use gatehouse::clock::Clock;
-use gatehouse::store::{
-    CaptchaRecord, CaptchaState, CounterLimit, IssueMode, IssueOutcome, Store, VerifyOutcome,
-};
-use gatehouse_e2e::{post_json, status_and_json as parsed};
+use gatehouse::store::{CounterLimit, IssueMode, IssueOutcome, Store, VerifyOutcome};
+use gatehouse_e2e::{NOW, captcha, device, post_json, scene, status_and_json as parsed};
 use lambda_http::Request;
 use serde_json::{Value, json};
 
 type Shared = Arc<dyn Store>;
-
-/// Real time: DynamoDB Local deletes rows whose TTL has passed.
-static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Clock::system().now_ms());
-
-fn captcha(device: &str, code: &str) -> CaptchaRecord {
-    CaptchaRecord {
-        device_uuid: device.to_owned(),
-        scene: "login".to_owned(),
-        code: code.to_owned(),
-        state: CaptchaState::Pending,
-        ip: "203.0.113.7".to_owned(),
-        created_date: *NOW,
-        expired_date: *NOW + 180_000,
-        attempts: 0,
-    }
-}
 
 fn limit(name: &str, limit: u64) -> CounterLimit {
     CounterLimit {
@@ -53,7 +34,7 @@ mod cases {
         for code in ["aaaa", "bbbb"] {
             assert_eq!(
                 store
-                    .issue_captcha(&captcha("d1", code), IssueMode::Create, &limits)
+                    .issue_captcha(&captcha("login", "d1", code), IssueMode::Create, &limits)
                     .await
                     .unwrap(),
                 IssueOutcome::Written
@@ -61,7 +42,7 @@ mod cases {
         }
         assert_eq!(
             store
-                .issue_captcha(&captcha("d1", "cccc"), IssueMode::Create, &limits)
+                .issue_captcha(&captcha("login", "d1", "cccc"), IssueMode::Create, &limits)
                 .await
                 .unwrap(),
             IssueOutcome::RateLimited {
@@ -71,7 +52,7 @@ mod cases {
         // Nothing was written: the second captcha is still the one that passes.
         assert_eq!(
             store
-                .verify_captcha("login", "d1", "bbbb", *NOW + 1, 1)
+                .verify_captcha(&scene("login"), &device("d1"), "bbbb", *NOW + 1, 1)
                 .await
                 .unwrap(),
             VerifyOutcome::Passed
@@ -97,7 +78,7 @@ mod cases {
         let limits = [limit("ip-r", 1)];
         assert_eq!(
             store
-                .issue_captcha(&captcha("r1", "aaaa"), IssueMode::Refresh, &limits)
+                .issue_captcha(&captcha("login", "r1", "aaaa"), IssueMode::Refresh, &limits)
                 .await
                 .unwrap(),
             IssueOutcome::NotFound
@@ -113,18 +94,21 @@ mod cases {
         // ip-r is now full: over the limit, rate-limited wins over not-found.
         assert_eq!(
             store
-                .issue_captcha(&captcha("r1", "aaaa"), IssueMode::Refresh, &limits)
+                .issue_captcha(&captcha("login", "r1", "aaaa"), IssueMode::Refresh, &limits)
                 .await
                 .unwrap(),
             IssueOutcome::RateLimited {
                 window_end_ms: *NOW + 60_000
             }
         );
-        store.create_captcha(&captcha("r1", "bbbb")).await.unwrap();
+        store
+            .create_captcha(&captcha("login", "r1", "bbbb"))
+            .await
+            .unwrap();
         assert_eq!(
             store
                 .issue_captcha(
-                    &captcha("r1", "cccc"),
+                    &captcha("login", "r1", "cccc"),
                     IssueMode::Refresh,
                     &[limit("ip-r2", 1)]
                 )
@@ -134,7 +118,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha("login", "r1", "cccc", *NOW + 1, 1)
+                .verify_captcha(&scene("login"), &device("r1"), "cccc", *NOW + 1, 1)
                 .await
                 .unwrap(),
             VerifyOutcome::Passed
@@ -142,7 +126,7 @@ mod cases {
         // No limits: the plain writes.
         assert_eq!(
             store
-                .issue_captcha(&captcha("r9", "x"), IssueMode::Refresh, &[])
+                .issue_captcha(&captcha("login", "r9", "x"), IssueMode::Refresh, &[])
                 .await
                 .unwrap(),
             IssueOutcome::NotFound
@@ -156,7 +140,7 @@ mod cases {
                 tokio::spawn(async move {
                     store
                         .issue_captcha(
-                            &captcha(&format!("racer{i}"), "abcd"),
+                            &captcha("login", &format!("racer{i}"), "abcd"),
                             IssueMode::Create,
                             &[limit("ip-race", 4)],
                         )
@@ -188,8 +172,8 @@ mod cases {
             r#"{"rateLimit": {"windowSeconds": 60, "createPerDevice": 2, "refreshPerDevice": 1, "verifyPerIp": 1}}"#,
         )
         .unwrap();
-        let mut svc = CaptchaService::new(config, Renderer::builtin(), store);
-        svc.clock = Clock::manual(*NOW);
+        let svc =
+            CaptchaService::new(config, Renderer::builtin(), store).with_clock(Clock::manual(*NOW));
         let body = json!({"scene": "login", "deviceId": "route-dev"});
         for _ in 0..2 {
             assert_eq!(parsed(&create(&svc, post(body.clone())).await).0, 200);

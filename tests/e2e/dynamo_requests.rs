@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use gatehouse::clock::Clock;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
-    CaptchaRecord, CaptchaState, CounterLimit, IssueMode, IssueOutcome, SessionRecord, Store,
-    VerifyOutcome,
+    CaptchaRecord, CounterLimit, IssueMode, IssueOutcome, SessionRecord, VerifyOutcome,
 };
+use gatehouse::store::{CaptchaStore, CounterStore, SessionStore, TicketStore};
+use gatehouse_e2e::{NOW, captcha, device, scene};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
@@ -41,23 +41,6 @@ impl Intercept for RequestCounter {
     }
 }
 
-/// Now, when the test binary started: DynamoDB Local deletes rows whose TTL
-/// has passed, so the rows' times must be real ones.
-static NOW: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Clock::system().now_ms());
-
-fn captcha(code: &str) -> CaptchaRecord {
-    CaptchaRecord {
-        device_uuid: "dev-1".into(),
-        scene: "login".into(),
-        code: code.into(),
-        state: CaptchaState::Pending,
-        ip: "198.51.100.4".into(),
-        created_date: *NOW,
-        expired_date: *NOW + 180_000,
-        attempts: 0,
-    }
-}
-
 async fn counted_store() -> (DynamoStore, RequestCounter) {
     let local = gatehouse_e2e::dynamodb_local().await;
     let counter = RequestCounter::default();
@@ -73,15 +56,23 @@ async fn counted_store() -> (DynamoStore, RequestCounter) {
 async fn create_refresh_and_verify_are_one_request_each() {
     let (store, requests) = counted_store().await;
 
-    store.create_captcha(&captcha("abcd")).await.unwrap();
+    store
+        .create_captcha(&captcha("login", "dev-1", "abcd"))
+        .await
+        .unwrap();
     assert_eq!(requests.take(), 1, "create");
 
-    assert!(store.refresh_captcha(&captcha("efgh")).await.unwrap());
+    assert!(
+        store
+            .refresh_captcha(&captcha("login", "dev-1", "efgh"))
+            .await
+            .unwrap()
+    );
     assert_eq!(requests.take(), 1, "refresh");
 
     assert_eq!(
         store
-            .verify_captcha("login", "dev-1", "efgh", *NOW + 1, 3)
+            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 1, 3)
             .await
             .unwrap(),
         VerifyOutcome::Passed
@@ -92,8 +83,8 @@ async fn create_refresh_and_verify_are_one_request_each() {
     assert!(
         !store
             .refresh_captcha(&CaptchaRecord {
-                scene: "pay".into(),
-                ..captcha("x")
+                scene: scene("pay"),
+                ..captcha("login", "dev-1", "x")
             })
             .await
             .unwrap()
@@ -102,7 +93,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha("login", "dev-1", "efgh", *NOW + 2, 3)
+            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 2, 3)
             .await
             .unwrap(),
         VerifyOutcome::NotPending
@@ -111,18 +102,21 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha("login", "nobody", "efgh", *NOW, 3)
+            .verify_captcha(&scene("login"), &device("nobody"), "efgh", *NOW, 3)
             .await
             .unwrap(),
         VerifyOutcome::NotFound
     );
     assert_eq!(requests.take(), 1, "verify without a captcha");
 
-    store.create_captcha(&captcha("abcd")).await.unwrap();
+    store
+        .create_captcha(&captcha("login", "dev-1", "abcd"))
+        .await
+        .unwrap();
     requests.take();
     assert_eq!(
         store
-            .verify_captcha("login", "dev-1", "zzzz", *NOW, 3)
+            .verify_captcha(&scene("login"), &device("dev-1"), "zzzz", *NOW, 3)
             .await
             .unwrap(),
         VerifyOutcome::Wrong { attempts_left: 2 }
@@ -134,7 +128,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
     );
     assert_eq!(
         store
-            .verify_captcha("login", "dev-1", "abcd", *NOW + 180_000, 3)
+            .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW + 180_000, 3)
             .await
             .unwrap(),
         VerifyOutcome::Expired
@@ -159,7 +153,7 @@ async fn rate_limited_create_and_refresh_are_one_request_each() {
             window_end_ms: *NOW + 60_000,
         },
     ];
-    let record = captcha("abcd");
+    let record = captcha("login", "dev-1", "abcd");
     let issue = |mode, limits| store.issue_captcha(&record, mode, limits);
     let limits = &limits[..];
     assert_eq!(
@@ -235,11 +229,14 @@ async fn the_configured_client_reaches_the_endpoint() {
     };
     let store = DynamoStore::connect(&settings).await;
     assert_eq!(store.table(), table.name);
-    store.create_captcha(&captcha("mn4p")).await.unwrap();
+    store
+        .create_captcha(&captcha("login", "dev-1", "mn4p"))
+        .await
+        .unwrap();
     assert_eq!(
         table
             .store()
-            .verify_captcha("login", "dev-1", "mn4p", *NOW, 1)
+            .verify_captcha(&scene("login"), &device("dev-1"), "mn4p", *NOW, 1)
             .await
             .unwrap(),
         VerifyOutcome::Passed,

@@ -1,0 +1,254 @@
+//! The route table: every Lambda function of the bundle, the routes API
+//! Gateway sends it, and the handler behind each. A route is added here and
+//! nowhere else: the dev server, the replay of the README's local invokes
+//! and the cold-start harness dispatch on this table, and a test holds
+//! `template.yaml` to it.
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, Response};
+
+use crate::captcha::{self, CaptchaService};
+use crate::error::ApiError;
+use crate::http::error_response;
+use crate::lang::Lang;
+use crate::tencent::{self, TicketService};
+use crate::wechat::{self, AuthorizerRequest, AuthorizerResponse, LoginService, SessionService};
+
+/// One Lambda function of the bundle (`functions/<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Function {
+    CreateCaptcha,
+    RefreshCaptcha,
+    VerifyCaptcha,
+    WxLogin,
+    Session,
+    Authorizer,
+    VerifyTicket,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// A request the `authorizer` admits (a live bearer session).
+    Session,
+}
+
+/// One route of the HTTP API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: Function,
+    pub access: Access,
+}
+
+const fn route(method: &'static str, path: &'static str, function: Function) -> Route {
+    Route {
+        method,
+        path,
+        function,
+        access: Access::Public,
+    }
+}
+
+/// Every route of the HTTP API, in the README's order.
+pub const ROUTES: &[Route] = &[
+    route("POST", "/captcha/create", Function::CreateCaptcha),
+    route("POST", "/captcha/refresh", Function::RefreshCaptcha),
+    route("POST", "/captcha/verify", Function::VerifyCaptcha),
+    route("POST", "/wx/login", Function::WxLogin),
+    route("GET", "/wx/session", Function::Session),
+    route("DELETE", "/wx/session", Function::Session),
+    // The protected example: the session function answers once the
+    // authorizer has admitted the request.
+    Route {
+        access: Access::Session,
+        ..route("GET", "/me", Function::Session)
+    },
+    route("POST", "/ticket/verify", Function::VerifyTicket),
+];
+
+impl Function {
+    /// Every function, in the template's order.
+    pub const ALL: [Function; 7] = [
+        Function::CreateCaptcha,
+        Function::RefreshCaptcha,
+        Function::VerifyCaptcha,
+        Function::WxLogin,
+        Function::Session,
+        Function::Authorizer,
+        Function::VerifyTicket,
+    ];
+
+    /// The function's name: its crate under `functions/`, its binary, its
+    /// `BuildProperties.Binary` in the template.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::CreateCaptcha => "create-captcha",
+            Function::RefreshCaptcha => "refresh-captcha",
+            Function::VerifyCaptcha => "verify-captcha",
+            Function::WxLogin => "wx-login",
+            Function::Session => "session",
+            Function::Authorizer => "authorizer",
+            Function::VerifyTicket => "verify-ticket",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Function> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The routes API Gateway sends this function (none for the authorizer,
+    /// which API Gateway calls before a protected route).
+    pub fn routes(self) -> impl Iterator<Item = &'static Route> {
+        ROUTES.iter().filter(move |r| r.function == self)
+    }
+
+    /// The environment the function reads besides `TABLE_NAME` (what the
+    /// template gives it).
+    pub fn settings(self) -> &'static [&'static str] {
+        const CAPTCHA: &[&str] = &["CAPTCHA_CONFIG"];
+        match self {
+            Function::CreateCaptcha | Function::RefreshCaptcha | Function::VerifyCaptcha => CAPTCHA,
+            // Only the rateLimit block of CAPTCHA_CONFIG matters to these two.
+            Function::WxLogin => &[
+                "CAPTCHA_CONFIG",
+                "WX_APPID",
+                "WX_SECRET",
+                "SESSION_TTL_SECONDS",
+            ],
+            Function::VerifyTicket => &[
+                "CAPTCHA_CONFIG",
+                "TENCENT_SECRET_ID",
+                "TENCENT_SECRET_KEY",
+                "CAPTCHA_APP_ID",
+                "CAPTCHA_APP_SECRET_KEY",
+            ],
+            // Sessions need only the table: no WeChat secret.
+            Function::Session | Function::Authorizer => &[],
+        }
+    }
+}
+
+/// The route for `method` and `path`, or why there is none: `RouteNotFound`,
+/// or `MethodNotAllowed` naming the methods the path does serve.
+pub fn find(method: &str, path: &str) -> Result<&'static Route, ApiError> {
+    let mut on_path = ROUTES.iter().filter(|r| r.path == path).peekable();
+    if on_path.peek().is_none() {
+        return Err(ApiError::RouteNotFound {
+            method: method.to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    let mut allowed = Vec::new();
+    for route in on_path {
+        if route.method == method {
+            return Ok(route);
+        }
+        allowed.push(route.method);
+    }
+    Err(ApiError::MethodNotAllowed {
+        method: method.to_owned(),
+        allow: allowed.join(", "),
+    })
+}
+
+/// The services behind the table: every one on the dev server, one
+/// function's in a Lambda (see [`Services::from_lambda_env`]).
+#[derive(Default, Clone)]
+pub struct Services {
+    pub captcha: Option<Arc<CaptchaService>>,
+    pub login: Option<Arc<LoginService>>,
+    pub sessions: Option<Arc<SessionService>>,
+    pub tickets: Option<Arc<TicketService>>,
+}
+
+impl Services {
+    /// Runs `function`'s handler on `req`, as its Lambda would.
+    pub async fn handle(&self, function: Function, req: Request) -> Response<Body> {
+        let missing = |req: &Request| {
+            tracing::error!(function = function.name(), "its service was not built");
+            error_response(Lang::from_request(req), &ApiError::Internal)
+        };
+        match function {
+            Function::CreateCaptcha | Function::RefreshCaptcha | Function::VerifyCaptcha => {
+                let Some(svc) = &self.captcha else {
+                    return missing(&req);
+                };
+                match function {
+                    Function::CreateCaptcha => captcha::create(svc, req).await,
+                    Function::RefreshCaptcha => captcha::refresh(svc, req).await,
+                    _ => captcha::verify(svc, req).await,
+                }
+            }
+            Function::WxLogin => match &self.login {
+                Some(svc) => wechat::login(svc, req).await,
+                None => missing(&req),
+            },
+            Function::Session => match &self.sessions {
+                Some(svc) => wechat::session(svc, req).await,
+                None => missing(&req),
+            },
+            Function::VerifyTicket => match &self.tickets {
+                Some(svc) => tencent::verify_ticket(svc, req).await,
+                None => missing(&req),
+            },
+            Function::Authorizer => {
+                tracing::error!("the authorizer takes authorizer events, not HTTP requests");
+                error_response(Lang::from_request(&req), &ApiError::Internal)
+            }
+        }
+    }
+
+    /// Runs the authorizer on `event`; denies when no session service was
+    /// built.
+    pub async fn authorize(&self, event: AuthorizerRequest) -> AuthorizerResponse {
+        match &self.sessions {
+            Some(svc) => wechat::authorize(svc, event).await,
+            None => {
+                tracing::error!("the authorizer's service was not built");
+                let mut denied = AuthorizerResponse::default();
+                denied.context = serde_json::json!({});
+                denied
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_every_route_has_a_function() {
+        for function in Function::ALL {
+            assert_eq!(Function::from_name(function.name()), Some(function));
+        }
+        assert_eq!(Function::from_name("nope"), None);
+        assert_eq!(Function::Authorizer.routes().count(), 0);
+        assert_eq!(Function::Session.routes().count(), 3);
+    }
+
+    #[test]
+    fn find_tells_unknown_paths_from_wrong_methods() {
+        assert_eq!(
+            find("POST", "/captcha/create").unwrap().function,
+            Function::CreateCaptcha
+        );
+        assert_eq!(find("GET", "/me").unwrap().access, Access::Session);
+        let wrong = find("PUT", "/wx/session").unwrap_err();
+        assert_eq!(wrong.status(), 405);
+        assert_eq!(
+            wrong,
+            ApiError::MethodNotAllowed {
+                method: "PUT".into(),
+                allow: "GET, DELETE".into()
+            }
+        );
+        assert_eq!(find("GET", "/captcha/create").unwrap_err().status(), 405);
+        assert_eq!(find("GET", "/nope").unwrap_err().status(), 404);
+    }
+}

@@ -1,0 +1,182 @@
+//! Items as DynamoDB holds them: attribute values in and out, each row's
+//! codec, and SDK failures turned into [`StoreError`]s.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::store::*;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// The item of a captcha row, with `opendb-verify-codes`' field names.
+pub(super) fn captcha_item(record: &CaptchaRecord) -> Item {
+    HashMap::from([
+        (KEY_ATTRIBUTE.to_owned(), s(record.key())),
+        ("device_uuid".to_owned(), s(record.device_uuid.as_str())),
+        ("scene".to_owned(), s(record.scene.as_str())),
+        ("code".to_owned(), s(&record.code)),
+        ("state".to_owned(), n(record.state as i64)),
+        ("ip".to_owned(), s(&record.ip)),
+        ("created_date".to_owned(), n(record.created_date)),
+        ("expired_date".to_owned(), n(record.expired_date)),
+        ("attempts".to_owned(), n(record.attempts)),
+        (
+            TTL_ATTRIBUTE.to_owned(),
+            n(ttl_seconds(record.expired_date)),
+        ),
+    ])
+}
+
+/// The item of a session row.
+pub(super) fn session_item(session: &SessionRecord) -> Item {
+    let mut item = HashMap::from([
+        (
+            KEY_ATTRIBUTE.to_owned(),
+            s(session_key_of(&session.token_hash)),
+        ),
+        ("token_hash".to_owned(), s(&session.token_hash)),
+        ("openid".to_owned(), s(&session.openid)),
+        ("session_key".to_owned(), s(&session.session_key)),
+        ("created_date".to_owned(), n(session.created_ms)),
+        ("expired_date".to_owned(), n(session.expires_ms)),
+        (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(session.expires_ms))),
+    ]);
+    if let Some(unionid) = &session.unionid {
+        item.insert("unionid".to_owned(), s(unionid));
+    }
+    item
+}
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn corrupt(attribute: &str, what: &str) -> StoreError {
+    tracing::error!(attribute, what, "unexpected item in the DynamoDB table");
+    StoreError(format!("item attribute {attribute}: {what}"))
+}
+
+pub(super) fn get_s<'a>(item: &'a Item, attribute: &str) -> Result<&'a str, StoreError> {
+    match item.get(attribute) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        Some(_) => Err(corrupt(attribute, "not a string")),
+        None => Err(corrupt(attribute, "missing")),
+    }
+}
+
+pub(super) fn get_n(item: &Item, attribute: &str) -> Result<i64, StoreError> {
+    match item.get(attribute) {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt(attribute, "not an integer")),
+        Some(_) => Err(corrupt(attribute, "not a number")),
+        None => Err(corrupt(attribute, "missing")),
+    }
+}
+
+pub(super) fn session_from_item(item: &Item) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        token_hash: get_s(item, "token_hash")?.to_owned(),
+        openid: get_s(item, "openid")?.to_owned(),
+        unionid: match item.get("unionid") {
+            None | Some(AttributeValue::Null(_)) => None,
+            Some(_) => Some(get_s(item, "unionid")?.to_owned()),
+        },
+        session_key: get_s(item, "session_key")?.to_owned(),
+        created_ms: get_n(item, "created_date")?,
+        expires_ms: get_n(item, "expired_date")?,
+    })
+}
+
+/// Logs an SDK failure (operation and cause; requests carry no secrets, and
+/// the SDK's error context holds none) and turns it into a [`StoreError`].
+pub(super) fn sdk_error<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let cause = match &err {
+        // The service's own code and message (the raw response adds nothing).
+        SdkError::ServiceError(ctx) => format!(
+            "{}: {}",
+            ctx.err().code().unwrap_or("unknown error"),
+            ctx.err().message().unwrap_or("no message")
+        ),
+        other => DisplayErrorContext(other).to_string(),
+    };
+    tracing::error!(operation, error = %cause, "DynamoDB request failed");
+    StoreError(format!("{operation}: {cause}"))
+}
+
+/// The old item of an UpdateItem whose condition failed (`None` when there
+/// was no item); any other failure is a [`StoreError`].
+pub(super) fn update_condition_failed(
+    err: SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    operation: &'static str,
+) -> Result<Option<Item>, StoreError> {
+    match err {
+        SdkError::ServiceError(ctx) => match ctx.err() {
+            UpdateItemError::ConditionalCheckFailedException(failed) => Ok(failed.item().cloned()),
+            _ => Err(sdk_error(operation, SdkError::ServiceError(ctx))),
+        },
+        other => Err(sdk_error(operation, other)),
+    }
+}
+
+/// `Ok` when a PutItem failed only because its condition did.
+pub(super) fn put_condition_failed(
+    err: SdkError<PutItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    match err {
+        SdkError::ServiceError(ctx) if ctx.err().is_conditional_check_failed_exception() => Ok(()),
+        other => Err(sdk_error(operation, other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeviceId, Scene};
+
+    #[test]
+    fn captcha_items_use_the_opendb_field_names() {
+        let record = CaptchaRecord {
+            device_uuid: DeviceId::parse("dev").unwrap(),
+            scene: Scene::parse("login").unwrap(),
+            code: "ab3d".into(),
+            state: CaptchaState::Pending,
+            ip: "203.0.113.9".into(),
+            created_date: 1_700_000_000_000,
+            expired_date: 1_700_000_180_500,
+            attempts: 0,
+        };
+        let item = captcha_item(&record);
+        let mut names: Vec<_> = item.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "attempts",
+                "code",
+                "created_date",
+                "device_uuid",
+                "expired_date",
+                "ip",
+                "pk",
+                "scene",
+                "state",
+                "ttl"
+            ]
+        );
+        assert_eq!(item["pk"], s("captcha#login#dev"));
+        assert_eq!(item["state"], n(0));
+        assert_eq!(item["ttl"], n(1_700_000_181));
+    }
+}

@@ -1,0 +1,243 @@
+//! The DynamoDB store of the Lambdas: every row in one table keyed by the
+//! string `pk`, every row carrying the TTL attribute `ttl` (epoch seconds).
+//!
+//! Captcha rows use the field names of uniCloud's `opendb-verify-codes`
+//! (`device_uuid`, `scene`, `code`, `state`, `ip`, `created_date`,
+//! `expired_date`) plus `attempts`. Every state change is a conditional write
+//! that asks for the old item when its condition fails
+//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so nothing is ever read
+//! and then written: a create, a refresh and a passing verify are one request
+//! each, and however many verifies race only one can pass.
+//!
+//! | row | `pk` | other attributes |
+//! |---|---|---|
+//! | captcha | `captcha#<scene>#<device>` | `device_uuid scene code state ip created_date expired_date attempts ttl` |
+//! | session | `session#<sha256 of token>` | `token_hash openid unionid? session_key created_date expired_date ttl` |
+//! | ticket | `ticket#<sha256 of ticket>` | `expired_date ttl` |
+//! | counter | `rate#<name incl. window>` | `count expired_date ttl` |
+//!
+//! Times are epoch milliseconds except `ttl` (epoch seconds, see
+//! [`ttl_seconds`]). TTL deletion lags, so every decision compares the
+//! millisecond fields with the caller's `now_ms`, never trusts absence.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::Client;
+
+use crate::config::{ConfigError, Env, process_env};
+
+mod captcha;
+mod codec;
+mod counter;
+mod session;
+mod ticket;
+
+/// How often a wrong answer's attempt count is retried when other verifies
+/// of the same captcha keep winning the race to count theirs. Each lost
+/// round means another caller made progress, so this is never reached in
+/// practice; it only bounds the loop.
+const MAX_VERIFY_ROUNDS: usize = 64;
+
+/// Client settings for a Lambda: a DynamoDB request normally answers in
+/// milliseconds, so a slow attempt is retried soon and a whole operation,
+/// retries included, gives up well inside a function's time-out.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
+const MAX_ATTEMPTS: u32 = 3;
+const INITIAL_BACKOFF: Duration = Duration::from_millis(25);
+/// Rounds of a rate-limited captcha write that DynamoDB cancelled because
+/// another transaction held one of its counters (`TransactionConflict`).
+/// Two racing requests of one client each need a counter at the same time;
+/// after these rounds the request is answered `rate-limited`.
+const MAX_CONFLICT_ROUNDS: u32 = 3;
+
+/// What [`DynamoStore::from_env`] reads from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamoSettings {
+    /// `TABLE_NAME`, required.
+    pub table: String,
+    /// `DYNAMODB_ENDPOINT`, for DynamoDB Local; unset in AWS.
+    pub endpoint: Option<String>,
+}
+
+impl DynamoSettings {
+    /// Reads and validates the settings through `var` (the environment in
+    /// [`DynamoStore::from_env`], a map in tests).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(var);
+        let table = env.require("TABLE_NAME", "the DynamoDB table of every row")?;
+        let valid_table = (3..=255).contains(&table.len())
+            && table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid_table {
+            return Err(ConfigError::env(
+                "TABLE_NAME",
+                &table,
+                "not a DynamoDB table name (3 to 255 characters of A-Z a-z 0-9 _ - .)",
+            ));
+        }
+        let endpoint = match env.get("DYNAMODB_ENDPOINT") {
+            None => None,
+            Some(e) => {
+                let rest = e
+                    .strip_prefix("http://")
+                    .or_else(|| e.strip_prefix("https://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                        Some(e)
+                    }
+                    _ => {
+                        return Err(ConfigError::env(
+                            "DYNAMODB_ENDPOINT",
+                            &e,
+                            "not an http:// or https:// URL",
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Self { table, endpoint })
+    }
+}
+
+/// The retry and time-out settings every [`DynamoStore`] client should use
+/// (see [`DynamoStore::from_env`]); public so tests build clients the same way.
+pub fn lambda_retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+}
+
+/// See [`lambda_retry_config`].
+pub fn lambda_timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    /// A store over `table` through `client` (whose configuration the caller
+    /// owns: tests point it at DynamoDB Local and add interceptors).
+    pub fn new(client: Client, table: String) -> Self {
+        Self { client, table }
+    }
+
+    /// The store of a Lambda: `TABLE_NAME` (required) and `DYNAMODB_ENDPOINT`
+    /// (optional, for DynamoDB Local) from the environment, the AWS
+    /// configuration loaded once, with [`lambda_retry_config`] and
+    /// [`lambda_timeout_config`]. With `DYNAMODB_ENDPOINT` set and no
+    /// `AWS_ACCESS_KEY_ID`, it uses dummy credentials (DynamoDB Local accepts
+    /// any) and `AWS_REGION`/`AWS_DEFAULT_REGION` or else `us-east-1`, so a
+    /// local run never waits on the instance metadata service.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let settings = DynamoSettings::from_lookup(process_env)?;
+        Ok(Self::connect(&settings).await)
+    }
+
+    /// Builds the client for `settings` (see [`DynamoStore::from_env`]).
+    pub async fn connect(settings: &DynamoSettings) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(lambda_retry_config())
+            .timeout_config(lambda_timeout_config());
+        if settings.endpoint.is_some() {
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "gatehouse-local",
+                ));
+            }
+            // Not the default region chain: off AWS its last resort, the
+            // instance metadata service, only costs time.
+            let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find_map(|k| std::env::var(k).ok().filter(|r| !r.trim().is_empty()))
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            loader = loader.region(aws_sdk_dynamodb::config::Region::new(region));
+        }
+        let sdk = loader.load().await;
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        if let Some(endpoint) = &settings.endpoint {
+            conf = conf.endpoint_url(endpoint);
+        }
+        Self::new(Client::from_conf(conf.build()), settings.table.clone())
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lookup_in as lookup;
+
+    #[test]
+    fn settings_require_a_valid_table_name() {
+        let missing = |err: Result<DynamoSettings, ConfigError>| {
+            matches!(
+                err,
+                Err(ConfigError::Missing {
+                    key: "TABLE_NAME",
+                    ..
+                })
+            )
+        };
+        assert!(missing(DynamoSettings::from_lookup(lookup(&[]))));
+        assert!(missing(DynamoSettings::from_lookup(lookup(&[(
+            "TABLE_NAME",
+            "  "
+        )]))));
+        let err = DynamoSettings::from_lookup(lookup(&[("TABLE_NAME", "a b")])).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Env { key: "TABLE_NAME", shown, .. } if shown == "\"a b\""),
+            "{err}"
+        );
+        let err = DynamoSettings::from_lookup(lookup(&[("TABLE_NAME", "x")])).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME=\"x\""), "{err}");
+        assert_eq!(
+            DynamoSettings::from_lookup(lookup(&[("TABLE_NAME", "gatehouse-Table_1.x")])),
+            Ok(DynamoSettings {
+                table: "gatehouse-Table_1.x".into(),
+                endpoint: None
+            })
+        );
+    }
+
+    #[test]
+    fn settings_check_the_endpoint() {
+        let ok = DynamoSettings::from_lookup(lookup(&[
+            ("TABLE_NAME", "tbl"),
+            ("DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        for bad in ["127.0.0.1:8000", "http://", "ftp://x"] {
+            let err = DynamoSettings::from_lookup(lookup(&[
+                ("TABLE_NAME", "tbl"),
+                ("DYNAMODB_ENDPOINT", bad),
+            ]))
+            .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Env { key: "DYNAMODB_ENDPOINT", shown, .. } if *shown == format!("{bad:?}")),
+                "{err}"
+            );
+        }
+    }
+}

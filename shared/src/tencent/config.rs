@@ -1,0 +1,218 @@
+//! Tencent Cloud credentials and the captcha app: `TENCENT_SECRET_ID`,
+//! `TENCENT_SECRET_KEY`, `CAPTCHA_APP_ID`, `CAPTCHA_APP_SECRET_KEY`,
+//! `TENCENT_CAPTCHA_ENDPOINT` and `TENCENT_REGION`, read and validated once.
+
+use reqwest::Url;
+
+use crate::config::{ConfigError, Env, process_env};
+use crate::secret::Secret;
+
+/// Where the API lives unless `TENCENT_CAPTCHA_ENDPOINT` says otherwise.
+pub const DEFAULT_ENDPOINT: &str = "https://captcha.tencentcloudapi.com";
+
+/// Longest secret or id accepted from the environment.
+const MAX_CONFIG_VALUE_CHARS: usize = 256;
+
+/// Credentials and captcha app of the Tencent calls. `Debug` hides secrets.
+#[derive(Clone, Debug)]
+pub struct TencentConfig {
+    /// `TENCENT_SECRET_ID` (an API key id of a CAM user).
+    pub secret_id: String,
+    /// `TENCENT_SECRET_KEY`.
+    pub secret_key: Secret,
+    /// `CAPTCHA_APP_ID`.
+    pub captcha_app_id: u64,
+    /// `CAPTCHA_APP_SECRET_KEY`.
+    pub app_secret_key: Secret,
+    /// `TENCENT_CAPTCHA_ENDPOINT`, default [`DEFAULT_ENDPOINT`]; `http` only
+    /// for loopback tests and the emulator.
+    pub endpoint: String,
+    /// `TENCENT_REGION`: sent as `X-TC-Region` when set (the Captcha API
+    /// does not need it).
+    pub region: Option<String>,
+}
+
+impl TencentConfig {
+    /// Reads and validates the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    /// Reads and validates the configuration from any key → value source.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(get);
+        let required = |key: &'static str, what: &'static str, secret: bool| {
+            let value = env.require(key, what)?;
+            check_token(key, &value, secret)?;
+            Ok::<_, ConfigError>(value)
+        };
+        let secret_id = required(
+            "TENCENT_SECRET_ID",
+            "the API key id of a CAM user allowed to call the Captcha API",
+            false,
+        )?;
+        let secret_key = required("TENCENT_SECRET_KEY", "the API key secret", true)?;
+        let app_secret_key = required(
+            "CAPTCHA_APP_SECRET_KEY",
+            "the AppSecretKey of the captcha app",
+            true,
+        )?;
+        let app_id_text = required(
+            "CAPTCHA_APP_ID",
+            "the CaptchaAppId of the Captcha console",
+            false,
+        )?;
+        let captcha_app_id = app_id_text
+            .parse::<u64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| {
+                ConfigError::env(
+                    "CAPTCHA_APP_ID",
+                    &app_id_text,
+                    "a positive integer (the CaptchaAppId of the Captcha console)",
+                )
+            })?;
+        let endpoint = env
+            .get("TENCENT_CAPTCHA_ENDPOINT")
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
+        let region = env.get("TENCENT_REGION");
+        if let Some(region) = &region {
+            check_token("TENCENT_REGION", region, false)?;
+        }
+        let config = Self {
+            secret_id,
+            secret_key: Secret::new(secret_key),
+            captcha_app_id,
+            app_secret_key: Secret::new(app_secret_key),
+            endpoint,
+            region,
+        };
+        config.endpoint_parts()?;
+        Ok(config)
+    }
+
+    /// The endpoint URL and the `Host` header value that goes with it.
+    pub fn endpoint_parts(&self) -> Result<(Url, String), ConfigError> {
+        let invalid = || {
+            ConfigError::env(
+                "TENCENT_CAPTCHA_ENDPOINT",
+                &self.endpoint,
+                "an http(s) URL with a host and no query, e.g. https://captcha.tencentcloudapi.com",
+            )
+        };
+        let url = Url::parse(&self.endpoint).map_err(|_| invalid())?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(invalid());
+        }
+        let host = url.host_str().ok_or_else(invalid)?;
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Ok((url, host))
+    }
+}
+
+fn check_token(key: &'static str, value: &str, secret: bool) -> Result<(), ConfigError> {
+    if value.len() <= MAX_CONFIG_VALUE_CHARS && value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
+    let allowed = "visible ASCII characters only, at most 256";
+    Err(if secret {
+        ConfigError::secret(key, allowed)
+    } else {
+        ConfigError::env(key, value, allowed)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lookup_in as env;
+
+    const GOOD: [(&str, &str); 4] = [
+        ("TENCENT_SECRET_ID", "AKIDtest"),
+        ("TENCENT_SECRET_KEY", "secret-key-value"),
+        ("CAPTCHA_APP_ID", "190000000"),
+        ("CAPTCHA_APP_SECRET_KEY", "app-secret-value"),
+    ];
+
+    #[test]
+    fn config_reads_defaults_and_hides_secrets() {
+        let config = TencentConfig::from_lookup(env(&GOOD)).unwrap();
+        assert_eq!(config.captcha_app_id, 190_000_000);
+        assert_eq!(config.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(config.region, None);
+        let (_, host) = config.endpoint_parts().unwrap();
+        assert_eq!(host, "captcha.tencentcloudapi.com");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("secret-key-value"), "{debug}");
+        assert!(!debug.contains("app-secret-value"), "{debug}");
+        assert!(debug.contains("AKIDtest"));
+
+        let mut with_endpoint = GOOD.to_vec();
+        with_endpoint.push(("TENCENT_CAPTCHA_ENDPOINT", "http://127.0.0.1:9000"));
+        let config = TencentConfig::from_lookup(env(&with_endpoint)).unwrap();
+        assert_eq!(config.endpoint_parts().unwrap().1, "127.0.0.1:9000");
+    }
+
+    #[test]
+    fn config_errors_name_the_key_and_never_a_secret() {
+        for missing in GOOD.map(|(k, _)| k) {
+            let pairs: Vec<_> = GOOD
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let err = TencentConfig::from_lookup(env(&pairs)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Missing { key, .. } if key == missing),
+                "{err}"
+            );
+            assert!(err.to_string().contains(missing));
+        }
+        let cases = [
+            ("CAPTCHA_APP_ID", "abc", "CAPTCHA_APP_ID"),
+            ("CAPTCHA_APP_ID", "0", "CAPTCHA_APP_ID"),
+            ("CAPTCHA_APP_ID", "-5", "CAPTCHA_APP_ID"),
+            (
+                "TENCENT_CAPTCHA_ENDPOINT",
+                "ftp://x",
+                "TENCENT_CAPTCHA_ENDPOINT",
+            ),
+            (
+                "TENCENT_CAPTCHA_ENDPOINT",
+                "not a url",
+                "TENCENT_CAPTCHA_ENDPOINT",
+            ),
+            (
+                "TENCENT_CAPTCHA_ENDPOINT",
+                "https://h/?a=1",
+                "TENCENT_CAPTCHA_ENDPOINT",
+            ),
+            (
+                "TENCENT_SECRET_KEY",
+                "has space inside",
+                "TENCENT_SECRET_KEY",
+            ),
+        ];
+        for (key, value, named) in cases {
+            let mut pairs: Vec<_> = GOOD.iter().copied().filter(|(k, _)| *k != key).collect();
+            pairs.push((key, value));
+            let err = TencentConfig::from_lookup(env(&pairs)).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(named), "{text}");
+            if key == "TENCENT_SECRET_KEY" {
+                assert!(!text.contains(value), "{text}");
+            } else {
+                assert!(text.contains(value), "{text}");
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `POST /ticket/verify`: parses the ticket, randstr and client IP, then
+//! [`TicketService::verify`] does the rest.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use super::service::{TicketService, TicketVerified};
+use crate::error::ApiError;
+use crate::http::{json_body, respond, source_ip};
+use crate::lang::Lang;
+
+/// Longest `ticket` accepted (real ones are a few hundred characters).
+pub const MAX_TICKET_CHARS: usize = 2048;
+/// Longest `randstr` accepted (real ones are about a dozen characters).
+pub const MAX_RANDSTR_CHARS: usize = 128;
+
+/// The request body of `POST /ticket/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyTicketRequest {
+    pub ticket: Option<String>,
+    pub randstr: Option<String>,
+}
+
+/// Checks a request body: the ticket (required) and the optional randstr,
+/// trimmed; an empty randstr counts as none.
+pub fn validate(body: &VerifyTicketRequest) -> Result<(&str, Option<&str>), ApiError> {
+    let ticket = body
+        .ticket
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::TicketRequired)?;
+    check_field("ticket", ticket, MAX_TICKET_CHARS)?;
+    let randstr = body
+        .randstr
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if let Some(randstr) = randstr {
+        check_field("randstr", randstr, MAX_RANDSTR_CHARS)?;
+    }
+    Ok((ticket, randstr))
+}
+
+fn check_field(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.len() > max {
+        return Err(ApiError::InvalidRequest(format!(
+            "{name} is longer than {max} characters"
+        )));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::InvalidRequest(format!(
+            "{name} may hold only visible ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /ticket/verify` → `{errCode: 0, errMsg, evilLevel?}` or an error.
+pub async fn verify_ticket(svc: &TicketService, req: Request) -> Response<Body> {
+    let lang = Lang::from_request(&req);
+    respond(lang, handle(svc, &req).await)
+}
+
+async fn handle(svc: &TicketService, req: &Request) -> Result<TicketVerified, ApiError> {
+    let body: VerifyTicketRequest = json_body(req)?;
+    let (ticket, randstr) = validate(&body)?;
+    let Some(user_ip) = source_ip(req).filter(|ip| !ip.is_empty()) else {
+        // API Gateway always sets it; a request without one did not come
+        // through it (or the API is not an HTTP API): refuse it as input.
+        tracing::error!("request has no requestContext.http.sourceIp: cannot send UserIp");
+        return Err(ApiError::InvalidRequest(
+            "the request carries no client IP (requestContext.http.sourceIp)".into(),
+        ));
+    };
+    svc.verify(ticket, randstr, user_ip).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(ticket: Option<&str>, randstr: Option<&str>) -> VerifyTicketRequest {
+        VerifyTicketRequest {
+            ticket: ticket.map(str::to_owned),
+            randstr: randstr.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn ticket_is_required_trimmed_and_bounded() {
+        for missing in [None, Some(""), Some("   ")] {
+            assert_eq!(
+                validate(&body(missing, Some("r"))),
+                Err(ApiError::TicketRequired)
+            );
+        }
+        let good = body(Some(" t03abc* "), Some(" @xY "));
+        assert_eq!(validate(&good), Ok(("t03abc*", Some("@xY"))));
+        let no_randstr = body(Some("t"), Some(" "));
+        assert_eq!(validate(&no_randstr), Ok(("t", None)));
+
+        let at_cap = "t".repeat(MAX_TICKET_CHARS);
+        assert!(validate(&body(Some(&at_cap), None)).is_ok());
+        let long = "t".repeat(MAX_TICKET_CHARS + 1);
+        let long_randstr = "r".repeat(MAX_RANDSTR_CHARS + 1);
+        for bad in [
+            body(Some(&long), None),
+            body(Some("a b"), None),
+            body(Some("t\u{7f}"), None),
+            body(Some("票据"), None),
+            body(Some("t"), Some(&long_randstr)),
+            body(Some("t"), Some("r\nx")),
+        ] {
+            assert_eq!(
+                validate(&bad).unwrap_err().code(),
+                "invalid-request",
+                "{bad:?}"
+            );
+        }
+    }
+}

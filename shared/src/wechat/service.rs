@@ -1,0 +1,238 @@
+//! WeChat sessions: [`LoginService`] turns a `wx.login` code into a session
+//! token of our own (rate limit included); [`SessionService`] checks and
+//! ends tokens, needing only the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::client::WxClient;
+use super::config::WxConfig;
+use super::crypto;
+use crate::clock::Clock;
+use crate::config::ConfigError;
+use crate::error::ApiError;
+use crate::ratelimit::{RateLimitConfig, Route, counted};
+use crate::store::{SessionRecord, Store};
+
+/// `POST /wx/login`: one WeChat client, and the sessions it opens.
+pub struct LoginService {
+    config: WxConfig,
+    client: WxClient,
+    sessions: SessionService,
+    rate_limit: RateLimitConfig,
+}
+
+/// Checking and ending sessions needs only the store: the `session` and
+/// `authorizer` functions get no WeChat secret.
+#[derive(Clone)]
+pub struct SessionService {
+    store: Arc<dyn Store>,
+    clock: Clock,
+}
+
+/// A login, parsed and checked for shape (see [`super::routes::login`]) so
+/// that a malformed request never uses up its code at WeChat.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub code: String,
+    pub encrypted: Option<EncryptedUserData>,
+    pub signed: Option<SignedUserData>,
+}
+
+/// `encryptedData` and `iv` of `wx.getUserInfo`.
+#[derive(Debug, Clone)]
+pub struct EncryptedUserData {
+    pub data: String,
+    pub iv: String,
+}
+
+/// `rawData` (and the object it holds) and `signature` of `wx.getUserInfo`.
+#[derive(Debug, Clone)]
+pub struct SignedUserData {
+    pub raw_data: String,
+    pub user_info: Map<String, Value>,
+    pub signature: String,
+}
+
+/// `POST /wx/login` success data: the token and nothing that identifies the
+/// user beyond the optional `userInfo`.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginData {
+    pub token: String,
+    /// Epoch milliseconds.
+    pub token_expired: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_info: Option<Map<String, Value>>,
+}
+
+/// `GET /wx/session` success data.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionData {
+    pub openid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unionid: Option<String>,
+    /// Epoch milliseconds.
+    pub token_expired: i64,
+}
+
+impl LoginService {
+    /// Builds the service (and its one HTTP client) from a validated config.
+    pub fn new(config: WxConfig, store: Arc<dyn Store>) -> Result<Self, ConfigError> {
+        let client = WxClient::new(&config)?;
+        Ok(Self {
+            config,
+            client,
+            sessions: SessionService::new(store),
+            rate_limit: RateLimitConfig::default(),
+        })
+    }
+
+    /// The same service reading time from `clock` (tests move a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.sessions = self.sessions.with_clock(clock);
+        self
+    }
+
+    /// The same service with other limits (default: [`RateLimitConfig::default`]).
+    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// The same service with another `jscode2session` time-out (default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.client = self.client.with_timeout(timeout);
+        self
+    }
+
+    pub fn config(&self) -> &WxConfig {
+        &self.config
+    }
+
+    /// The sessions this service opens, for checking and ending them.
+    pub fn sessions(&self) -> &SessionService {
+        &self.sessions
+    }
+
+    /// Exchanges the code, checks any user data, stores a new session and
+    /// returns its token. The per-IP counter runs alongside; over the limit
+    /// the login is refused, usually before WeChat is called.
+    pub async fn login(&self, login: Login, ip: Option<&str>) -> Result<LoginData, ApiError> {
+        let now_ms = self.sessions.clock.now_ms();
+        let counter = self
+            .rate_limit
+            .counters(Route::WxLogin, "*", ip, None, now_ms)
+            .pop();
+        counted(
+            self.sessions.store.as_ref(),
+            counter.as_ref(),
+            now_ms,
+            self.open_session(login),
+        )
+        .await
+    }
+
+    async fn open_session(&self, login: Login) -> Result<LoginData, ApiError> {
+        let wx = self.client.code_to_session(&login.code).await?;
+        let session_key = wx.session_key.expose();
+
+        if let Some(signed) = &login.signed
+            && !crypto::signature_matches(&signed.raw_data, session_key, &signed.signature)
+        {
+            tracing::warn!("wx rawData signature mismatch");
+            return Err(ApiError::WxSignatureMismatch);
+        }
+        let user_info = match &login.encrypted {
+            Some(encrypted) => Some(crypto::decrypt_user_data(
+                session_key,
+                &encrypted.data,
+                &encrypted.iv,
+                &self.config.appid,
+                &wx.openid,
+            )?),
+            None => login.signed.map(|signed| signed.user_info).map(|mut map| {
+                map.remove("openId");
+                map.remove("unionId");
+                map.remove("watermark");
+                map
+            }),
+        };
+
+        let token = crypto::new_token();
+        let now = self.sessions.clock.now_ms();
+        let ttl_ms = i64::try_from(self.config.session_ttl_secs)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        let record = SessionRecord {
+            token_hash: crypto::token_hash(&token),
+            openid: wx.openid,
+            unionid: wx.unionid,
+            session_key: session_key.to_owned(),
+            created_ms: now,
+            expires_ms: now.saturating_add(ttl_ms),
+        };
+        self.sessions.store.put_session(&record).await?;
+        tracing::info!("wx session created");
+        Ok(LoginData {
+            token,
+            token_expired: record.expires_ms,
+            user_info,
+        })
+    }
+}
+
+impl SessionService {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same service reading time from `clock` (tests move a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The live session behind `token`: `session-invalid` when unknown or
+    /// malformed, `session-expired` past its expiry even while its row exists.
+    pub async fn check(&self, token: &str) -> Result<SessionRecord, ApiError> {
+        if !crypto::token_looks_valid(token) {
+            return Err(ApiError::SessionInvalid);
+        }
+        let record = self
+            .store
+            .get_session(&crypto::token_hash(token))
+            .await?
+            .ok_or(ApiError::SessionInvalid)?;
+        if record.expires_ms <= self.clock.now_ms() {
+            return Err(ApiError::SessionExpired);
+        }
+        Ok(record)
+    }
+
+    /// Ends the session behind `token`. An unknown token is
+    /// `session-invalid`; an expired one is deleted all the same and answered
+    /// with `session-expired`.
+    pub async fn end(&self, token: &str) -> Result<(), ApiError> {
+        if !crypto::token_looks_valid(token) {
+            return Err(ApiError::SessionInvalid);
+        }
+        let record = self
+            .store
+            .delete_session(&crypto::token_hash(token))
+            .await?
+            .ok_or(ApiError::SessionInvalid)?;
+        if record.expires_ms <= self.clock.now_ms() {
+            return Err(ApiError::SessionExpired);
+        }
+        tracing::info!("wx session ended");
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+//! Fixtures shared by the end-to-end tests.
+
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use gatehouse::clock::Clock;
+use gatehouse::domain::{DeviceId, Scene};
+use gatehouse::store::{CaptchaRecord, CaptchaState};
+
+/// The fixtures' "now": a day after the test binary started. DynamoDB Local
+/// really deletes rows whose TTL has passed, in the background, as DynamoDB
+/// does; one binary runs every test for minutes, so a row dated by the real
+/// start time could be gone before a late test reads it. A day ahead, no
+/// fixture row expires in real time while the suite runs, and the stores
+/// judge expiry by the `now_ms` they are given, never by the wall clock.
+pub static NOW: LazyLock<i64> = LazyLock::new(|| Clock::system().now_ms() + 86_400_000);
+
+/// How long a fixture captcha lives.
+pub const CAPTCHA_LIFETIME_MS: i64 = 180_000;
+
+/// A path of the repository, from its root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+pub fn scene(name: &str) -> Scene {
+    Scene::parse(name).expect("a fixture scene name")
+}
+
+pub fn device(id: &str) -> DeviceId {
+    DeviceId::parse(id).expect("a fixture device id")
+}
+
+/// A pending captcha for `scene` and `device` with answer `code`, created
+/// [`NOW`] and living [`CAPTCHA_LIFETIME_MS`].
+pub fn captcha(scene_name: &str, device_id: &str, code: &str) -> CaptchaRecord {
+    CaptchaRecord {
+        device_uuid: device(device_id),
+        scene: scene(scene_name),
+        code: code.to_owned(),
+        state: CaptchaState::Pending,
+        ip: "203.0.113.7".to_owned(),
+        created_date: *NOW,
+        expired_date: *NOW + CAPTCHA_LIFETIME_MS,
+        attempts: 0,
+    }
+}
