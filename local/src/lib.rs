@@ -4,4 +4,5 @@
 pub mod serve;
 pub mod server;
 pub mod tencent_emulator;
+pub mod test_hooks;
 pub mod wechat_emulator;

@@ -9,6 +9,7 @@ use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse_local::server::{self, App};
+use gatehouse_local::test_hooks;
 
 #[tokio::main]
 async fn main() {
@@ -32,10 +33,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let store: Arc<dyn Store> = if std::env::var_os("TABLE_NAME").is_some() {
         tracing::info!("using DynamoDB table from TABLE_NAME");
+        if test_hooks::requested() {
+            tracing::warn!("GATEHOUSE_TEST_HOOKS ignored: test hooks need the embedded store");
+        }
         Arc::new(DynamoStore::from_env().await?)
     } else {
         tracing::info!("using the embedded store (set TABLE_NAME to use DynamoDB)");
-        Arc::new(MemoryStore::new())
+        let store = Arc::new(MemoryStore::new());
+        if test_hooks::install_from_env(&store) {
+            tracing::warn!("GATEHOUSE_TEST_HOOKS=1: GET /__test/captcha reveals captcha answers");
+        }
+        store
     };
     let (app, emulators) = App::from_env(store).await?;
     let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;

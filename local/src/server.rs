@@ -134,6 +134,9 @@ async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpR
     if req.method() == http::Method::GET && req.uri().path() == "/" {
         return with_body(http::StatusCode::OK, "text/html; charset=utf-8", DEMO_PAGE);
     }
+    if let Some(resp) = crate::test_hooks::handle(&req) {
+        return with_cors(resp);
+    }
     let lambda_req = to_lambda_request(req, peer);
     with_cors(from_lambda_response(route(app, lambda_req).await))
 }

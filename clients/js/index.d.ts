@@ -1,0 +1,234 @@
+// Type declarations of gatehouse-client (hand-written; see index.js).
+
+/** The captcha mini-program whose jump result arrives in App.onShow. */
+export const TENCENT_CAPTCHA_MINIPROGRAM: 'wx5a3a7366fd07e119'
+
+/** Every answer has uniCloud's shape: errCode 0 on success, plus the data. */
+export interface Envelope {
+  errCode: 0
+  errMsg: string
+}
+
+/** A failure: the server's errCode/errMsg and HTTP status, or a network error (status 0). */
+export class GatehouseError extends Error {
+  constructor(errCode: string, errMsg: string, status?: number, data?: unknown, retryAfter?: number)
+  /** e.g. 'uni-captcha-verify-fail', 'session-invalid', 'rate-limited'; 'http-<status>' when the body has none; 'network-error'. */
+  readonly errCode: string
+  readonly errMsg: string
+  /** HTTP status; 0 when no answer came. */
+  readonly status: number
+  /** The whole body (e.g. captchaCode and captchaMsg of ticket-rejected). */
+  readonly data?: unknown
+  /** Seconds, from the Retry-After header when present (429). */
+  readonly retryAfter?: number
+}
+
+// ---- transports -------------------------------------------------------------
+
+export interface TransportRequest {
+  method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH'
+  url: string
+  headers: Record<string, string>
+  body?: unknown
+}
+export interface TransportResponse {
+  status: number
+  /** A header of the response, by name (any case). */
+  headers(name: string): string | null | undefined
+  /** The body: parsed JSON, else the text. */
+  data: unknown
+}
+export type Transport = (request: TransportRequest) => Promise<TransportResponse>
+
+export interface TransportOptions {
+  /** Milliseconds; default 10000. */
+  timeout?: number
+}
+/** The shape of uni.request and wx.request that the transports use. */
+export interface RequestApi {
+  request(options: {
+    url: string
+    method?: string
+    header?: Record<string, string>
+    data?: unknown
+    timeout?: number
+    dataType?: string
+    success?(res: { statusCode: number; header?: Record<string, string>; data: unknown }): void
+    fail?(err: { errMsg?: string }): void
+  }): unknown
+}
+
+export function fetchTransport(fetchImpl?: typeof fetch, options?: TransportOptions): Transport
+export function uniTransport(uni: RequestApi, options?: TransportOptions): Transport
+export function wxTransport(wx: RequestApi, options?: TransportOptions): Transport
+
+// ---- storage ------------------------------------------------------------------
+
+/** Where the client keeps its session token and device id; may be async. */
+export interface ClientStorage {
+  get(key: string): unknown | Promise<unknown>
+  set(key: string, value: unknown): void | Promise<void>
+  remove(key: string): void | Promise<void>
+}
+export interface SyncStorageApi {
+  getStorageSync(key: string): any
+  setStorageSync(key: string, value: any): void
+  removeStorageSync(key: string): void
+}
+export function memoryStorage(): ClientStorage
+export function uniStorage(api: SyncStorageApi): ClientStorage
+export function wxStorage(api: SyncStorageApi): ClientStorage
+export function webStorage(store: {
+  getItem(key: string): string | null
+  setItem(key: string, value: string): void
+  removeItem(key: string): void
+}): ClientStorage
+
+// ---- the client -----------------------------------------------------------------
+
+type Callback<T> = { success?(res: T): void; fail?(err: unknown): void }
+/** The `wx` or `uni` object, for wx.login and wx.checkSession. */
+export interface LoginApi {
+  login(options: Callback<{ code: string }>): unknown
+  checkSession(options: Callback<unknown>): unknown
+}
+
+export interface ClientOptions {
+  /** The API's base URL, e.g. https://<api-id>.execute-api.<region>.amazonaws.com */
+  baseUrl: string
+  /** Default: fetchTransport(). */
+  transport?: Transport
+  /** Default: memoryStorage(). */
+  storage?: ClientStorage
+  /** Sent as Accept-Language: 'en' for English messages, Chinese otherwise. */
+  locale?: string | (() => string)
+  /** Default: a random id kept in storage. */
+  deviceId?: string | (() => string | Promise<string>)
+  /** For the WeChat session: wx, or uni on mp-weixin. */
+  wx?: LoginApi
+  /** Storage key prefix; default 'gatehouse:'. */
+  prefix?: string
+}
+
+export interface RequestInit {
+  body?: unknown
+  query?: Record<string, string | number | boolean | undefined | null>
+  headers?: Record<string, string>
+  /** Sent as Authorization: Bearer <token>. */
+  token?: string
+  /** Sent as X-Gatehouse-Pass. */
+  pass?: string
+}
+
+export interface CaptchaSize {
+  width?: number
+  height?: number
+}
+export interface CaptchaImage extends Envelope {
+  /** data:image/png;base64,… */
+  captchaBase64: string
+}
+/** What a solved challenge earns once the guard is on (SPEC §9). */
+export interface PassResult extends Envelope {
+  passToken?: string
+  /** Epoch milliseconds. */
+  passExpired?: number
+}
+export interface TicketResult extends PassResult {
+  evilLevel?: number
+}
+export type GuardLevel = 'none' | 'image' | 'tencent'
+export interface GuardStatus extends Envelope {
+  level: GuardLevel
+}
+/** Gets a pass for the level the guard asks for: a passToken, or nothing to give up. */
+export type ObtainPass = (need: {
+  level: 'image' | 'tencent'
+  scene: string
+}) => string | null | undefined | Promise<string | null | undefined>
+
+export interface LoginResult extends Envelope {
+  token: string
+  /** Epoch milliseconds. */
+  tokenExpired: number
+  userInfo?: Record<string, unknown>
+}
+export interface SessionInfo extends Envelope {
+  openid: string
+  unionid?: string
+  tokenExpired: number
+}
+export interface PhoneResult extends Envelope {
+  phoneNumber: string
+  purePhoneNumber: string
+  countryCode: string
+}
+export interface LoginExtra {
+  encryptedData?: string
+  iv?: string
+  rawData?: string
+  signature?: string
+  /** End the user's other sessions (SPEC §10). */
+  single?: boolean
+}
+
+/** The TencentCaptcha callback result (web and app). */
+export interface TencentCaptchaResult {
+  ret: number
+  ticket?: string
+  randstr?: string
+  errorCode?: number
+  errorMessage?: string
+  [key: string]: unknown
+}
+/** App.onShow options (the part read here). */
+export interface ShowOptions {
+  referrerInfo?: { appId?: string; extraData?: Record<string, any> | null }
+}
+
+export interface Client {
+  /** Any call: resolves the body when errCode is 0, rejects with GatehouseError otherwise. */
+  request<T = Envelope & Record<string, unknown>>(method: TransportRequest['method'], path: string, init?: RequestInit): Promise<T>
+  deviceId(): Promise<string>
+  captcha: {
+    create(scene: string, size?: CaptchaSize): Promise<CaptchaImage>
+    refresh(scene: string, size?: CaptchaSize): Promise<CaptchaImage>
+    verify(scene: string, answer: string): Promise<PassResult>
+  }
+  guard: {
+    /** GET /guard/status?scene=… (device id in X-Device-Id). */
+    status(scene: string): Promise<GuardStatus>
+    /** Runs call(undefined); on a 403 gets a pass through obtainPass and runs call(passToken) once more. */
+    run<T>(scene: string, call: (pass: string | undefined) => Promise<T>, obtainPass: ObtainPass): Promise<T>
+    /** run() for request(method, path, { ...init, pass }). */
+    request<T = Envelope & Record<string, unknown>>(
+      scene: string,
+      method: TransportRequest['method'],
+      path: string,
+      init: RequestInit | undefined,
+      obtainPass: ObtainPass,
+    ): Promise<T>
+  }
+  wx: {
+    login(extra?: LoginExtra): Promise<LoginResult>
+    /** The stored token while it lives and wx.checkSession passes; else logs in. */
+    token(): Promise<string>
+    /** A bearer request; logs in again and retries once on session-invalid / session-expired. */
+    request<T = Envelope & Record<string, unknown>>(method: TransportRequest['method'], path: string, init?: RequestInit): Promise<T>
+    get(): Promise<SessionInfo>
+    phone(code: string): Promise<PhoneResult>
+    refresh(): Promise<LoginResult>
+    logout(): Promise<void>
+    logoutEverywhere(): Promise<void>
+  }
+  ticket: {
+    verify(result: { ticket: string; randstr?: string }, options?: { scene?: string }): Promise<TicketResult>
+    /** null when the user closed the captcha (ret ≠ 0); rejects 'ticket-disaster' on a terror_ ticket. */
+    fromWeb(result: TencentCaptchaResult, options?: { scene?: string }): Promise<TicketResult | null>
+    /** The mini-program jump result, once: null when absent, not solved, or already handed on. */
+    take(showOptions: ShowOptions): { ticket: string } | null
+    fromShow(showOptions: ShowOptions, options?: { scene?: string }): Promise<TicketResult | null>
+  }
+}
+
+export function createClient(options: ClientOptions): Client

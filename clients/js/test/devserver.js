@@ -1,0 +1,118 @@
+// Starts the real dev server (`gatehouse-local`, built by
+// `cargo build -p gatehouse-local`) on a free port with its test hooks on,
+// and reads the emulators' addresses from what it prints.
+
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+
+/** The scenes the tests use: no per-IP limits (every test comes from 127.0.0.1). */
+export const CAPTCHA_CONFIG = {
+  rateLimit: {
+    createPerIp: 0,
+    refreshPerIp: 0,
+    verifyPerIp: 0,
+    wxLoginPerIp: 0,
+    ticketPerIp: 0,
+    createPerDevice: 0,
+    refreshPerDevice: 0,
+  },
+  scene: {
+    limited: { rateLimit: { createPerDevice: 1 } },
+    math: { mathExpr: true, mathOperator: '-', mathMin: 1, mathMax: 9 },
+    long: { size: 6 },
+  },
+}
+
+/** The guard's example route, always asking for a pass (read once the guard lands). */
+export const GUARD_ROUTES = { 'POST /demo/guarded': { scene: 'demo', pass: 'always', session: false } }
+
+export function devServerBinary() {
+  const candidates = [
+    process.env.GATEHOUSE_LOCAL_BIN,
+    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, 'debug/gatehouse-local'),
+    join(repo, 'target/debug/gatehouse-local'),
+  ].filter(Boolean)
+  const found = candidates.find((path) => existsSync(path))
+  if (!found) {
+    throw new Error(`gatehouse-local not found (looked at ${candidates.join(', ')}): run cargo build -p gatehouse-local first`)
+  }
+  return found
+}
+
+/**
+ * { url, wechat, tencent, stop(), answer(scene, deviceId), wxCode(user), tencentTicket() }
+ */
+export async function startDevServer({ env = {} } = {}) {
+  const childEnv = { ...process.env }
+  for (const key of ['TABLE_NAME', 'WX_APPID', 'TENCENT_SECRET_ID', 'DYNAMODB_ENDPOINT']) delete childEnv[key]
+  Object.assign(childEnv, {
+    PORT: '0',
+    GATEHOUSE_TEST_HOOKS: '1',
+    CAPTCHA_CONFIG: JSON.stringify(CAPTCHA_CONFIG),
+    GUARD_ROUTES: JSON.stringify(GUARD_ROUTES),
+    RUST_LOG: 'warn',
+    ...env,
+  })
+  const child = spawn(devServerBinary(), [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (chunk) => (stderr += chunk))
+
+  const addresses = await new Promise((resolvePromise, reject) => {
+    let out = ''
+    const guard = setTimeout(() => fail(new Error('gatehouse-local did not start within 30 s')), 30000)
+    function fail(err) {
+      clearTimeout(guard)
+      child.kill()
+      reject(new Error(`${err.message}\nstdout: ${out}\nstderr: ${stderr}`))
+    }
+    child.on('exit', (code) => fail(new Error(`gatehouse-local exited with ${code}`)))
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+      const url = /listening on (http:\/\/\S+?)\/? /.exec(out)
+      const wechat = /WeChat emulator at (http:\/\/\S+)/.exec(out)
+      const tencent = /Tencent captcha emulator at (http:\/\/\S+)/.exec(out)
+      if (url && wechat && tencent) {
+        clearTimeout(guard)
+        child.removeAllListeners('exit')
+        resolvePromise({ url: url[1], wechat: wechat[1], tencent: tencent[1] })
+      }
+    })
+  })
+  child.stdout.resume()
+  const stopOnExit = () => child.kill()
+  process.on('exit', stopOnExit)
+
+  const post = async (url, body) => {
+    const res = await fetch(url, { method: 'POST', body: body === undefined ? undefined : JSON.stringify(body) })
+    return res.json()
+  }
+  return {
+    ...addresses,
+    async stop() {
+      process.off('exit', stopOnExit)
+      if (child.exitCode !== null) return
+      const exited = new Promise((done) => child.once('exit', done))
+      child.kill()
+      await exited
+    },
+    /** The stored answer of a captcha, through the test hook. */
+    async answer(scene, deviceId) {
+      const res = await fetch(`${addresses.url}/__test/captcha?scene=${encodeURIComponent(scene)}&deviceId=${encodeURIComponent(deviceId)}`)
+      const body = await res.json()
+      if (res.status !== 200) throw new Error(`test hook: ${res.status} ${JSON.stringify(body)}`)
+      return body.code
+    },
+    /** A fresh wx.login code from the WeChat emulator. */
+    async wxCode(user = 'alice') {
+      return (await post(`${addresses.wechat}/emulator/wx.login`, { user })).code
+    },
+    /** A solved web captcha from the Tencent emulator: { ret, ticket, randstr, appid }. */
+    tencentTicket: () => post(`${addresses.tencent}/emulator/ticket`),
+    /** wx.getUserInfo's answer for a code: { encryptedData, iv, rawData, signature, userInfo }. */
+    wxUserInfo: (code, userInfo) => post(`${addresses.wechat}/emulator/wx.getUserInfo`, { code, userInfo }),
+  }
+}
