@@ -11,7 +11,7 @@ use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, WxConfig};
+use gatehouse::wechat::{AuthorizerRequest, LoginService, PhoneService, WxConfig};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
@@ -87,13 +87,16 @@ impl App {
             })?
         };
         let captcha_config = CaptchaConfig::from_env()?;
-        // wx-login and ticket verify keep the root `rateLimit` of CAPTCHA_CONFIG.
+        // wx-login, wx-phone and ticket verify keep the root `rateLimit` of CAPTCHA_CONFIG.
         let rate_limit = captcha_config.root().rate_limit;
+        let phone =
+            PhoneService::new(wx_config.clone(), Arc::clone(&store))?.with_rate_limit(rate_limit);
         let app = App::new(
             CaptchaService::new(captcha_config, Renderer::from_env()?, Arc::clone(&store)),
             LoginService::new(wx_config, Arc::clone(&store))?.with_rate_limit(rate_limit),
             TicketService::new(tencent_config, store)?.with_rate_limit(rate_limit),
-        );
+        )
+        .with_phone(phone);
         Ok((app, emulators))
     }
 
@@ -107,8 +110,16 @@ impl App {
                 login: Some(Arc::new(login)),
                 sessions: Some(Arc::new(sessions)),
                 tickets: Some(Arc::new(tickets)),
+                phone: None,
             },
         }
+    }
+
+    /// The same app serving `POST /wx/phone` with `phone` (its sessions must
+    /// be on the store the login writes to).
+    pub fn with_phone(mut self, phone: PhoneService) -> Self {
+        self.services.phone = Some(Arc::new(phone));
+        self
     }
 }
 

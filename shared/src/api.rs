@@ -13,7 +13,9 @@ use crate::error::ApiError;
 use crate::http::error_response;
 use crate::lang::Lang;
 use crate::tencent::{self, TicketService};
-use crate::wechat::{self, AuthorizerRequest, AuthorizerResponse, LoginService, SessionService};
+use crate::wechat::{
+    self, AuthorizerRequest, AuthorizerResponse, LoginService, PhoneService, SessionService,
+};
 
 /// One Lambda function of the bundle (`functions/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,6 +27,7 @@ pub enum Function {
     Session,
     Authorizer,
     VerifyTicket,
+    WxPhone,
 }
 
 /// Who may call a route.
@@ -62,6 +65,11 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/wx/login", Function::WxLogin),
     route("GET", "/wx/session", Function::Session),
     route("DELETE", "/wx/session", Function::Session),
+    // SPEC §10. Each checks the bearer session itself (and answers 401 with
+    // an errCode a client can act on, which an authorizer's 403 cannot).
+    route("DELETE", "/wx/sessions", Function::Session),
+    route("POST", "/wx/session/refresh", Function::Session),
+    route("POST", "/wx/phone", Function::WxPhone),
     // The protected example: the session function answers once the
     // authorizer has admitted the request.
     Route {
@@ -73,7 +81,7 @@ pub const ROUTES: &[Route] = &[
 
 impl Function {
     /// Every function, in the template's order.
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 8] = [
         Function::CreateCaptcha,
         Function::RefreshCaptcha,
         Function::VerifyCaptcha,
@@ -81,6 +89,7 @@ impl Function {
         Function::Session,
         Function::Authorizer,
         Function::VerifyTicket,
+        Function::WxPhone,
     ];
 
     /// The function's name: its crate under `functions/`, its binary, its
@@ -94,6 +103,7 @@ impl Function {
             Function::Session => "session",
             Function::Authorizer => "authorizer",
             Function::VerifyTicket => "verify-ticket",
+            Function::WxPhone => "wx-phone",
         }
     }
 
@@ -127,6 +137,9 @@ impl Function {
                 "CAPTCHA_APP_ID",
                 "CAPTCHA_APP_SECRET_KEY",
             ],
+            // The access token needs the AppSecret; only the rateLimit
+            // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
+            Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET"],
             // Sessions need only the table: no WeChat secret.
             Function::Session | Function::Authorizer => &[],
         }
@@ -164,6 +177,7 @@ pub struct Services {
     pub login: Option<Arc<LoginService>>,
     pub sessions: Option<Arc<SessionService>>,
     pub tickets: Option<Arc<TicketService>>,
+    pub phone: Option<Arc<PhoneService>>,
 }
 
 impl Services {
@@ -194,6 +208,10 @@ impl Services {
             },
             Function::VerifyTicket => match &self.tickets {
                 Some(svc) => tencent::verify_ticket(svc, req).await,
+                None => missing(&req),
+            },
+            Function::WxPhone => match &self.phone {
+                Some(svc) => wechat::phone(svc, req).await,
                 None => missing(&req),
             },
             Function::Authorizer => {
@@ -229,7 +247,8 @@ mod tests {
         }
         assert_eq!(Function::from_name("nope"), None);
         assert_eq!(Function::Authorizer.routes().count(), 0);
-        assert_eq!(Function::Session.routes().count(), 3);
+        assert_eq!(Function::Session.routes().count(), 5);
+        assert_eq!(Function::WxPhone.routes().count(), 1);
     }
 
     #[test]
@@ -249,6 +268,11 @@ mod tests {
             }
         );
         assert_eq!(find("GET", "/captcha/create").unwrap_err().status(), 405);
+        assert_eq!(
+            find("DELETE", "/wx/sessions").unwrap().function,
+            Function::Session
+        );
+        assert_eq!(find("GET", "/wx/phone").unwrap_err().status(), 405);
         assert_eq!(find("GET", "/nope").unwrap_err().status(), 404);
     }
 }

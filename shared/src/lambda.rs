@@ -14,7 +14,7 @@ use crate::ratelimit::RateLimitConfig;
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
-use crate::wechat::{LoginService, SessionService, WxConfig};
+use crate::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 
 /// The table of every function: `TABLE_NAME` (and `DYNAMODB_ENDPOINT` for
 /// DynamoDB Local).
@@ -23,7 +23,7 @@ async fn table() -> Result<Arc<dyn Store>, ConfigError> {
 }
 
 /// The limits of the root `rateLimit` block of `CAPTCHA_CONFIG`: what
-/// wx-login and verify-ticket use (unset or empty: the defaults).
+/// wx-login, wx-phone and verify-ticket use (unset or empty: the defaults).
 fn root_rate_limit() -> Result<RateLimitConfig, ConfigError> {
     Ok(CaptchaConfig::from_env()?.root().rate_limit)
 }
@@ -40,6 +40,15 @@ impl CaptchaService {
 impl LoginService {
     /// wx-login: `WX_*`, `SESSION_TTL_SECONDS`, the root `rateLimit`, the
     /// table.
+    pub async fn from_lambda_env() -> Result<Self, Error> {
+        let (config, rate_limit) = (WxConfig::from_env()?, root_rate_limit()?);
+        Ok(Self::new(config, table().await?)?.with_rate_limit(rate_limit))
+    }
+}
+
+impl PhoneService {
+    /// wx-phone: `WX_*` (the access token needs the AppSecret), the root
+    /// `rateLimit`, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let (config, rate_limit) = (WxConfig::from_env()?, root_rate_limit()?);
         Ok(Self::new(config, table().await?)?.with_rate_limit(rate_limit))
@@ -78,6 +87,9 @@ impl Services {
             }
             Function::VerifyTicket => {
                 services.tickets = Some(Arc::new(TicketService::from_lambda_env().await?));
+            }
+            Function::WxPhone => {
+                services.phone = Some(Arc::new(PhoneService::from_lambda_env().await?));
             }
         }
         Ok(services)

@@ -13,14 +13,16 @@
 //! | route | handler | service |
 //! |---|---|---|
 //! | `POST /captcha/create`, `/refresh`, `/verify` | [`captcha::routes`] | [`captcha::CaptchaService`] |
-//! | `POST /wx/login`, `GET`/`DELETE /wx/session` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
+//! | `POST /wx/login`, `GET`/`DELETE /wx/session`, `DELETE /wx/sessions`, `POST /wx/session/refresh` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
+//! | `POST /wx/phone` | [`wechat::routes`] | [`wechat::PhoneService`] (with [`wechat::AccessTokens`]) |
 //! | the Lambda authorizer (`GET /me` and other protected routes) | [`wechat::authorizer`] | [`wechat::SessionService`] |
 //! | `POST /ticket/verify` | [`tencent::routes`] | [`tencent::TicketService`] |
 //!
 //! - [`api`]: the route table (function, method, path) and the dispatch the
 //!   dev server and the tests use; `template.yaml` is tested against it.
 //! - [`lambda`]: each function's start-up from its environment.
-//! - [`store`]: one narrow trait per kind of row, on DynamoDB
+//! - [`store`]: one narrow trait per kind of row (sessions, each user's
+//!   session index, the shared access token …), on DynamoDB
 //!   ([`store::dynamo`]) or in memory ([`store::memory`]).
 //! - [`error`]: the one error type, mapped to errCode, HTTP status and a
 //!   zh/en message in one table; [`http`]: the envelope and request helpers;

@@ -15,6 +15,7 @@ mod ratelimit;
 mod readme;
 mod replay;
 mod store_conformance;
+mod store_conformance_wechat;
 mod template;
 mod tencent;
 mod wechat;

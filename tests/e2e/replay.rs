@@ -12,8 +12,8 @@ use gatehouse::clock::Clock;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, WxConfig};
-use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path};
+use gatehouse::wechat::{AuthorizerRequest, LoginService, PhoneService, WxConfig};
+use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path, seed_session_key};
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -23,12 +23,13 @@ use serde_json::Value;
 async fn seed(store: &MemoryStore, seed: &Value) {
     let now = Clock::system().now_ms();
     if let Some(session) = seed.get("session") {
+        let record = live_session(
+            session["token"].as_str().unwrap(),
+            session["openid"].as_str().unwrap(),
+            3_600_000,
+        );
         store
-            .put_session(&live_session(
-                session["token"].as_str().unwrap(),
-                session["openid"].as_str().unwrap(),
-                3_600_000,
-            ))
+            .put_session(&record, Some(&seed_session_key()))
             .await
             .unwrap();
     }
@@ -81,21 +82,19 @@ async fn every_event_replays_to_its_expected_response() {
         })
     })
     .unwrap();
+    let wx_config = WxConfig::new("wxreplay", "replay-secret")
+        .unwrap()
+        .with_api_base(&wechat_emulator.base_url());
     let app = App::new(
         CaptchaService::new(
             CaptchaConfig::from_json("{}").unwrap(),
             Renderer::builtin(),
             store.clone(),
         ),
-        LoginService::new(
-            WxConfig::new("wxreplay", "replay-secret")
-                .unwrap()
-                .with_api_base(&wechat_emulator.base_url()),
-            store.clone(),
-        )
-        .unwrap(),
+        LoginService::new(wx_config.clone(), store.clone()).unwrap(),
         TicketService::new(tencent_config, store.clone()).unwrap(),
-    );
+    )
+    .with_phone(PhoneService::new(wx_config, store.clone()).unwrap());
 
     let mut failures = Vec::new();
     for path in &files {

@@ -4,8 +4,10 @@
 //! `$request.header.Authorization` and result caching off (TTL 0), so that a
 //! session ended through `DELETE /wx/session` stops passing at once. An
 //! admitted request reaches its route with `openid` (and `unionid` when
-//! WeChat gave one) in `requestContext.authorizer.lambda`; read them with
-//! [`authorized_identity`].
+//! WeChat gave one, `phoneNumber` when `POST /wx/phone` kept one) in
+//! `requestContext.authorizer.lambda`; read them with [`authorized_identity`]
+//! and [`authorized_phone_number`]. The check is one DynamoDB GetItem that
+//! projects the session's `session_key` out.
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -45,7 +47,8 @@ fn deny() -> AuthorizerResponse {
 }
 
 /// Admits the request when its bearer token is a live session, handing
-/// `openid` and `unionid` (when known) to the route in the context. Anything
+/// `openid`, `unionid` and `phoneNumber` (when known) to the route in the
+/// context. Anything
 /// else — no token, unknown, expired, or a store failure (logged) — is denied,
 /// which API Gateway answers with 403.
 pub async fn authorize(svc: &SessionService, event: AuthorizerRequest) -> AuthorizerResponse {
@@ -58,6 +61,9 @@ pub async fn authorize(svc: &SessionService, event: AuthorizerRequest) -> Author
             context.insert("openid".into(), Value::from(record.openid));
             if let Some(unionid) = record.unionid {
                 context.insert("unionid".into(), Value::from(unionid));
+            }
+            if let Some(phone) = record.phone {
+                context.insert("phoneNumber".into(), Value::from(phone.phone_number));
             }
             let mut response = AuthorizerResponse::default();
             response.is_authorized = true;
@@ -86,6 +92,16 @@ pub fn authorized_identity(req: &Request) -> Option<(String, Option<String>)> {
     Some((openid, unionid))
 }
 
+/// The `phoneNumber` the authorizer handed to a protected route, if the
+/// session had one.
+pub fn authorized_phone_number(req: &Request) -> Option<String> {
+    let RequestContext::ApiGatewayV2(ctx) = req.request_context_ref()? else {
+        return None;
+    };
+    let fields = &ctx.authorizer.as_ref()?.fields;
+    fields.get("phoneNumber")?.as_str().map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -93,7 +109,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::store::memory::MemoryStore;
-    use crate::store::{SessionRecord, SessionStore};
+    use crate::store::{PhoneNumber, SessionRecord, SessionStore};
     use crate::wechat::{SessionService, crypto};
 
     fn event(auth: Option<&str>) -> AuthorizerRequest {
@@ -125,17 +141,15 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let svc = SessionService::new(store.clone()).with_clock(clock.clone());
         let token = crypto::new_token();
-        store
-            .put_session(&SessionRecord {
-                token_hash: crypto::token_hash(&token),
-                openid: "o-bob".into(),
-                unionid: None,
-                session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
-                created_ms: 0,
-                expires_ms: 20_000,
-            })
-            .await
-            .unwrap();
+        let mut record = SessionRecord {
+            token_hash: crypto::token_hash(&token),
+            openid: "o-bob".into(),
+            unionid: None,
+            phone: None,
+            created_ms: 0,
+            expires_ms: 20_000,
+        };
+        store.put_session(&record, None).await.unwrap();
 
         let ok = authorize(&svc, event(Some(&format!("Bearer {token}")))).await;
         assert!(ok.is_authorized);
@@ -143,6 +157,18 @@ mod tests {
         let json = serde_json::to_value(&ok).unwrap();
         assert_eq!(json["isAuthorized"], true);
         assert!(!json.to_string().contains("HyVF"));
+
+        record.phone = Some(PhoneNumber {
+            phone_number: "+1 2025550123".into(),
+            pure_phone_number: "2025550123".into(),
+            country_code: "1".into(),
+        });
+        store.put_session(&record, None).await.unwrap();
+        let with_phone = authorize(&svc, event(Some(&format!("Bearer {token}")))).await;
+        assert_eq!(
+            with_phone.context,
+            serde_json::json!({"openid": "o-bob", "phoneNumber": "+1 2025550123"})
+        );
 
         for auth in [None, Some("Bearer nope"), Some(token.as_str())] {
             let denied = authorize(&svc, event(auth)).await;
