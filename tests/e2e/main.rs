@@ -19,3 +19,6 @@ mod store_conformance_wechat;
 mod template;
 mod tencent;
 mod wechat;
+mod wechat_phone;
+mod wechat_rig;
+mod wechat_sessions;

@@ -110,8 +110,8 @@ pub(super) async fn get_user_phone_number(
 ) -> HttpResponse {
     inner.state().phones.calls += 1;
     let token = query.get("access_token").map(String::as_str).unwrap_or("");
-    if let Err(refused) = check_token(inner, token) {
-        return refused;
+    if let Err(code) = check_token(inner, token) {
+        return errcode(code, errmsg_for(code));
     }
     let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return errcode(47001, errmsg_for(47001));

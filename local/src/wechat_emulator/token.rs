@@ -149,15 +149,15 @@ pub(super) fn stable_token(inner: &Inner, body: &Bytes) -> HttpResponse {
     answer(&token, now)
 }
 
-/// Whether `token` may call an API now: `Err` with WeChat's answer when it
+/// Whether `token` may call an API now: `Err` with WeChat's errcode when it
 /// is missing (41001), invalid or superseded by a force refresh (40001), or
 /// expired (42001).
-pub(super) fn check_token(inner: &Inner, token: &str) -> Result<(), HttpResponse> {
+pub(super) fn check_token(inner: &Inner, token: &str) -> Result<(), i64> {
     let now = inner.clock.now_ms();
     let state = inner.state();
     let tokens = &state.tokens;
     if token.is_empty() {
-        return Err(errcode(41001, errmsg_for(41001)));
+        return Err(41001);
     }
     let known = tokens
         .current
@@ -166,7 +166,7 @@ pub(super) fn check_token(inner: &Inner, token: &str) -> Result<(), HttpResponse
         .find(|t| t.value == token);
     match known {
         Some(t) if t.expires_ms > now => Ok(()),
-        Some(_) => Err(errcode(42001, errmsg_for(42001))),
-        None => Err(errcode(40001, errmsg_for(40001))),
+        Some(_) => Err(42001),
+        None => Err(40001),
     }
 }

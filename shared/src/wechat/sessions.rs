@@ -262,3 +262,70 @@ impl SessionService {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{SessionIndexStore, SessionStore};
+
+    fn record(hash: &str, now_ms: i64, lifetime_ms: i64) -> SessionRecord {
+        SessionRecord {
+            token_hash: hash.to_owned(),
+            openid: "o-prune".into(),
+            unionid: None,
+            phone: None,
+            created_ms: now_ms,
+            expires_ms: now_ms + lifetime_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_pruned_once_there_are_enough() {
+        let clock = Clock::manual(1_000_000);
+        let store = Arc::new(MemoryStore::new());
+        let svc = SessionService::new(store.clone()).with_clock(clock.clone());
+        let key = Secret::new("HyVFkGl5F5OQWJZZaNzBBg==");
+        for i in 0..PRUNE_AT_EXPIRED - 1 {
+            svc.open(
+                &record(&format!("old-{i}"), clock.now_ms(), 1_000),
+                &key,
+                false,
+            )
+            .await
+            .unwrap();
+        }
+        clock.advance(1_000);
+        svc.open(&record("a", clock.now_ms(), 60_000), &key, false)
+            .await
+            .unwrap();
+        let listed = store.take_session_index("o-prune").await.unwrap();
+        assert_eq!(
+            listed.len(),
+            PRUNE_AT_EXPIRED,
+            "three expired: not yet pruned"
+        );
+        for entry in &listed {
+            store
+                .index_session("o-prune", entry, &[], clock.now_ms() + 86_400_000)
+                .await
+                .unwrap();
+        }
+        svc.open(&record("old-x", clock.now_ms() - 1_000, 1_000), &key, false)
+            .await
+            .unwrap();
+        svc.open(&record("b", clock.now_ms(), 60_000), &key, false)
+            .await
+            .unwrap();
+        let mut left: Vec<String> = store
+            .take_session_index("o-prune")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.token_hash)
+            .collect();
+        left.sort();
+        assert_eq!(left, ["a", "b"], "four expired entries pruned at once");
+        assert!(store.get_session("a").await.unwrap().is_some());
+    }
+}
