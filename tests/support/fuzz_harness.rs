@@ -26,15 +26,24 @@ use std::sync::Arc;
 use gatehouse::captcha::{self, CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::ratelimit::RateLimitConfig;
+use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, SessionService, WxConfig};
+use gatehouse::wechat::{AuthorizerRequest, LoginService, PhoneService, SessionService, WxConfig};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 /// A loopback port nothing listens on: upstream calls fail at once.
 pub const UNREACHABLE: &str = "http://127.0.0.1:9";
+
+/// A live session of the rig's store: inputs that send
+/// `Authorization: Bearer <this>` reach the phone route past its session
+/// check.
+pub const FUZZ_SESSION_TOKEN: &str = "FUZZ_SESSION_TOKEN_FOR_THE_PHONE_ROUTE_xxxx";
+
+/// The paths the session target picks from (route bits of `flags`).
+const SESSION_PATHS: [&str; 3] = ["/wx/session", "/wx/sessions", "/wx/session/refresh"];
 
 /// The harness's rate-limit window. Every limit is 1 per window, the clock
 /// moves one window before each input, and each input is sent twice: the
@@ -51,6 +60,7 @@ pub struct Rig {
     pub login: LoginService,
     pub sessions: SessionService,
     pub tickets: TicketService,
+    pub phone: PhoneService,
     pub clock: Clock,
 }
 
@@ -64,7 +74,8 @@ impl Rig {
         let store = Arc::new(MemoryStore::new());
         let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
             "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
-            "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true}}}"#;
+            "ticketPerIp": 1, "wxPhonePerIp": 1}, "scene": {"login": {"size": 4},
+            "math": {"mathExpr": true}}}"#;
         let config = CaptchaConfig::from_json(limits).expect("harness config");
         let rate_limit = config.root().rate_limit;
         let captcha = CaptchaService::new(config, Renderer::builtin(), store.clone())
@@ -72,8 +83,12 @@ impl Rig {
         let wx = WxConfig::new("wxfuzz", "fuzz-secret")
             .expect("wx config")
             .with_api_base(UNREACHABLE);
-        let login = LoginService::new(wx, store.clone())
+        let login = LoginService::new(wx.clone(), store.clone())
             .expect("login service")
+            .with_clock(clock.clone())
+            .with_rate_limit(rate_limit);
+        let phone = PhoneService::new(wx, store.clone())
+            .expect("phone service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
         let tencent = TencentConfig::from_lookup(|key| match key {
@@ -89,6 +104,19 @@ impl Rig {
             .expect("ticket service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
+        let now = clock.now_ms();
+        let session = gatehouse::store::SessionRecord {
+            token_hash: gatehouse::wechat::crypto::token_hash(FUZZ_SESSION_TOKEN),
+            openid: "o-fuzz".into(),
+            unionid: None,
+            phone: None,
+            created_ms: now,
+            // Ten years: the clock moves one window per input.
+            expires_ms: now + 10 * 365 * 86_400_000,
+        };
+        runtime
+            .block_on(store.put_session(&session, None))
+            .expect("the fuzz session");
         let sessions = SessionService::new(store).with_clock(clock.clone());
         Self {
             runtime,
@@ -96,6 +124,7 @@ impl Rig {
             login,
             sessions,
             tickets,
+            phone,
             clock,
         }
     }
@@ -142,7 +171,16 @@ impl Rig {
         })
     }
 
-    /// `GET`/`DELETE /wx/session`, and the authorizer on the body as its event.
+    /// `POST /wx/phone` against an unreachable WeChat: 502 is its answer.
+    pub fn wx_phone(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[502], |_, req| {
+            gatehouse::wechat::phone(&self.phone, req)
+        })
+    }
+
+    /// The session routes (`GET`/`DELETE /wx/session`, `DELETE /wx/sessions`,
+    /// `POST /wx/session/refresh`, by the route bits of `flags`), and the
+    /// authorizer on the body as its event.
     pub fn session(&self, data: &[u8]) -> Vec<u16> {
         self.tick();
         if let Some((_, body)) = split(data)
@@ -153,7 +191,10 @@ impl Rig {
                 .block_on(gatehouse::wechat::authorize(&self.sessions, event));
             assert!(!answer.is_authorized, "a fuzzed event was authorized");
         }
-        let Some((_, req)) = request(data) else {
+        let path = data.first().map_or(SESSION_PATHS[0], |flags| {
+            SESSION_PATHS[usize::from(flags >> 4) % 3]
+        });
+        let Some((_, req)) = request_at(data, path) else {
             return Vec::new();
         };
         let resp = self
@@ -185,12 +226,17 @@ fn split(data: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Builds the request an input describes (see the module docs).
 pub fn request(data: &[u8]) -> Option<(u8, Request)> {
+    request_at(data, "/route")
+}
+
+/// As [`request`], to `path`.
+pub fn request_at(data: &[u8], path: &str) -> Option<(u8, Request)> {
     let flags = *data.first()?;
     let (meta, body) = split(data)?;
     let mut lines = meta.split(|&b| b == b'\n');
     let source_ip = lines.next().unwrap_or(&[]);
     let method = ["POST", "GET", "DELETE", "PUT"][usize::from((flags >> 2) & 3)];
-    let mut builder = http::Request::builder().method(method).uri("/route");
+    let mut builder = http::Request::builder().method(method).uri(path);
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;

@@ -2,8 +2,8 @@
 //! of `<button open-type="getPhoneNumber">`, kept with the session.
 //!
 //! Per request: the session read and (cold) the access-token read run side
-//! by side, the per-IP counter runs alongside the WeChat call, and the number
-//! is written to the session row with a conditional update. Warm, that is
+//! by side, the per-IP counter runs alongside both and the WeChat call, and
+//! the number is written to the session row with a conditional update. Warm, that is
 //! two DynamoDB requests and one WeChat call (three requests with the rate
 //! limit on); see the README for the measured figures.
 
@@ -110,34 +110,36 @@ impl PhoneService {
             tracing::error!("the WeChat part of POST /wx/phone ran out of time");
             ApiError::WxUpstreamError
         };
-        // The session decides; a cold instance reads the token meanwhile.
-        let (session, access_token) = tokio::join!(
-            self.sessions.check(token),
-            tokio::time::timeout_at(deadline, self.tokens.get())
-        );
-        let session = session?;
-        let access_token = access_token.map_err(out_of_time)??;
         let now_ms = self.sessions.clock().now_ms();
         let counter = self
             .rate_limit
             .counters(Route::WxPhone, "*", ip, None, now_ms)
             .pop();
-        let client = self.tokens.client();
-        let call = self
-            .tokens
-            .call_with(access_token, |access_token| async move {
-                client.phone_number(&access_token, code).await
-            });
-        let exchange = async {
-            tokio::time::timeout_at(deadline, call)
+        let step = async {
+            // The session decides; a cold instance reads the token meanwhile.
+            let (session, access_token) = tokio::join!(
+                self.sessions.check(token),
+                tokio::time::timeout_at(deadline, self.tokens.get())
+            );
+            let session = session?;
+            let access_token = access_token.map_err(out_of_time)??;
+            let client = self.tokens.client();
+            let call = self
+                .tokens
+                .call_with(access_token, |access_token| async move {
+                    client.phone_number(&access_token, code).await
+                });
+            let phone = tokio::time::timeout_at(deadline, call)
                 .await
-                .map_err(out_of_time)?
+                .map_err(out_of_time)??;
+            Ok((session, phone))
         };
-        let phone = counted(
+        // The per-IP counter runs alongside all of it.
+        let (session, phone) = counted(
             self.sessions.store().as_ref(),
             counter.as_ref(),
             now_ms,
-            exchange,
+            step,
         )
         .await?;
         let kept = self
