@@ -362,6 +362,43 @@ mod cases {
         assert!(new.expires_ms > old.expires_ms);
         assert_eq!(new.lease_until_ms, 0, "the lease is given back");
     }
+
+    pub async fn a_failed_renewal_keeps_the_old_token_while_it_lives(store: Arc<dyn Store>) {
+        let rig = WxRig::new(store).await;
+        let token = rig.login("gale").await;
+        assert_eq!(
+            rig.phone(&token, &rig.emu.issue_phone_code("13800000014"))
+                .await
+                .0,
+            200
+        );
+        let old = rig.store.get_access_token(APPID).await.unwrap().unwrap();
+        rig.clock
+            .advance(old.expires_ms - rig.clock.now_ms() - REFRESH_MARGIN_MS + 60_000);
+        rig.emu.fail_stable_token(&[45009]);
+        let (status, body) = rig
+            .phone(&token, &rig.emu.issue_phone_code("13800000015"))
+            .await;
+        assert_eq!(status, 200, "the old token still lives: {body}");
+        let row = rig.store.get_access_token(APPID).await.unwrap().unwrap();
+        assert_eq!(
+            (row.token, row.lease_until_ms),
+            (old.token, 0),
+            "lease given back"
+        );
+        // The next request renews it.
+        let (status, _) = rig
+            .phone(&token, &rig.emu.issue_phone_code("13800000016"))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            rig.emu.calls().stable_token,
+            3,
+            "first, failed renewal, renewal"
+        );
+        let renewed = rig.store.get_access_token(APPID).await.unwrap().unwrap();
+        assert!(renewed.expires_ms > old.expires_ms);
+    }
 }
 
 gatehouse_e2e::on_both_stores!(
@@ -372,6 +409,7 @@ gatehouse_e2e::on_both_stores!(
     an_expired_token_is_refreshed_once_and_the_call_retried,
     twenty_force_refreshes_a_day_at_most,
     a_token_near_expiry_is_renewed_by_one_instance,
+    a_failed_renewal_keeps_the_old_token_while_it_lives,
 );
 
 /// DynamoDB only: the requests and upstream calls of one phone request,

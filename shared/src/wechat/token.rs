@@ -41,12 +41,14 @@ pub const FORCE_PER_DAY: u32 = 20;
 pub const FORCE_SPACING_MS: i64 = 30_000;
 /// WeChat's quotas count days in China time (UTC+8).
 const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
-/// Waits between reads of the row while another instance refreshes a token
-/// we cannot do without (about 9 s in all: past one lease).
-const WAITS_MS: [u64; 26] = [
-    20, 40, 80, 160, 320, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400,
-    400, 400, 400, 400, 400, 400, 400,
-];
+/// Reads of the row while another instance refreshes a token we cannot do
+/// without, [`wait_ms`] apart: about 9 s in all, past one lease.
+const MAX_WAITS: u32 = 26;
+
+/// The wait before the `round`th re-read: 20 ms, doubling up to 400 ms.
+fn wait_ms(round: u32) -> u64 {
+    (20u64 << round.min(5)).min(400)
+}
 
 /// The day of `ms` in China time, as days since the epoch.
 pub fn china_day(ms: i64) -> i64 {
@@ -166,7 +168,7 @@ impl AccessTokens {
 
     async fn obtain(&self, stale: Option<&Secret>) -> Result<Secret, ApiError> {
         let mut row = self.store.get_access_token(&self.appid).await?;
-        let mut waits = WAITS_MS.iter();
+        let mut waited = 0;
         loop {
             let now = self.clock.now_ms();
             let record = row.clone().unwrap_or_default();
@@ -186,11 +188,12 @@ impl AccessTokens {
                 if let Some(token) = usable {
                     return Ok(self.keep(token, record.expires_ms));
                 }
-                let Some(wait) = waits.next() else {
+                if waited == MAX_WAITS {
                     tracing::error!("gave up waiting for another instance's access token");
                     return Err(ApiError::WxUpstreamError);
-                };
-                tokio::time::sleep(Duration::from_millis(*wait)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(wait_ms(waited))).await;
+                waited += 1;
                 row = self.store.get_access_token(&self.appid).await?;
                 continue;
             }
@@ -231,7 +234,17 @@ impl AccessTokens {
             {
                 TokenSwap::Lost(current) => row = current,
                 TokenSwap::Written => {
-                    return self.fetch(lease, record.version + 1, force).await;
+                    let fetched = self.fetch(lease, record.version + 1, force).await;
+                    return match (fetched, usable) {
+                        (Ok(token), _) => Ok(token),
+                        // WeChat failed, but the old token still lives: use
+                        // it, and let the next request try again.
+                        (Err(_), Some(token)) => {
+                            tracing::warn!("keeping the old access token after a failed renewal");
+                            Ok(self.keep(token, record.expires_ms))
+                        }
+                        (Err(err), None) => Err(err),
+                    };
                 }
             }
         }
@@ -286,6 +299,16 @@ impl AccessTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_double_up_to_400_ms_and_outlast_a_lease() {
+        assert_eq!(
+            (0..7).map(wait_ms).collect::<Vec<_>>(),
+            [20, 40, 80, 160, 320, 400, 400]
+        );
+        let total: u64 = (0..MAX_WAITS).map(wait_ms).sum();
+        assert!(total > LEASE_MS as u64, "{total} ms");
+    }
 
     #[test]
     fn china_days_turn_at_midnight_beijing_time() {
