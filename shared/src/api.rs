@@ -10,10 +10,11 @@ use lambda_http::{Body, Request, Response};
 
 use crate::captcha::{self, CaptchaService};
 use crate::error::ApiError;
+use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
 use crate::http::error_response;
 use crate::lang::Lang;
 use crate::tencent::{self, TicketService};
-use crate::wechat::{self, AuthorizerRequest, AuthorizerResponse, LoginService, SessionService};
+use crate::wechat::{self, LoginService, SessionService};
 
 /// One Lambda function of the bundle (`functions/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,6 +26,7 @@ pub enum Function {
     Session,
     Authorizer,
     VerifyTicket,
+    Guard,
 }
 
 /// Who may call a route.
@@ -32,8 +34,15 @@ pub enum Function {
 pub enum Access {
     /// Anyone.
     Public,
-    /// A request the `authorizer` admits (a live bearer session).
+    /// A request the `authorizer` admits with a live bearer session
+    /// (`SessionAuthorizer` in the template).
     Session,
+    /// A request the `authorizer` admits as `GUARD_ROUTES` says
+    /// (`GuardAuthorizer` in the template).
+    Guard,
+    /// A back end signing with SigV4 (`AWS_IAM` in the template; open on the
+    /// dev server).
+    Iam,
 }
 
 /// One route of the HTTP API.
@@ -69,11 +78,26 @@ pub const ROUTES: &[Route] = &[
         ..route("GET", "/me", Function::Session)
     },
     route("POST", "/ticket/verify", Function::VerifyTicket),
+    route("GET", "/guard/status", Function::Guard),
+    Route {
+        access: Access::Iam,
+        ..route("POST", "/guard/check", Function::Guard)
+    },
+    Route {
+        access: Access::Iam,
+        ..route("POST", "/guard/report", Function::Guard)
+    },
+    // The guarded example: users put their own routes behind the guard the
+    // same way.
+    Route {
+        access: Access::Guard,
+        ..route("POST", "/demo/guarded", Function::Guard)
+    },
 ];
 
 impl Function {
     /// Every function, in the template's order.
-    pub const ALL: [Function; 7] = [
+    pub const ALL: [Function; 8] = [
         Function::CreateCaptcha,
         Function::RefreshCaptcha,
         Function::VerifyCaptcha,
@@ -81,6 +105,7 @@ impl Function {
         Function::Session,
         Function::Authorizer,
         Function::VerifyTicket,
+        Function::Guard,
     ];
 
     /// The function's name: its crate under `functions/`, its binary, its
@@ -94,6 +119,7 @@ impl Function {
             Function::Session => "session",
             Function::Authorizer => "authorizer",
             Function::VerifyTicket => "verify-ticket",
+            Function::Guard => "guard",
         }
     }
 
@@ -127,8 +153,10 @@ impl Function {
                 "CAPTCHA_APP_ID",
                 "CAPTCHA_APP_SECRET_KEY",
             ],
+            Function::Guard => CAPTCHA,
+            Function::Authorizer => &["CAPTCHA_CONFIG", "GUARD_ROUTES"],
             // Sessions need only the table: no WeChat secret.
-            Function::Session | Function::Authorizer => &[],
+            Function::Session => &[],
         }
     }
 }
@@ -164,6 +192,8 @@ pub struct Services {
     pub login: Option<Arc<LoginService>>,
     pub sessions: Option<Arc<SessionService>>,
     pub tickets: Option<Arc<TicketService>>,
+    pub guard: Option<Arc<Guard>>,
+    pub authorizer: Option<Arc<Authorizer>>,
 }
 
 impl Services {
@@ -196,6 +226,10 @@ impl Services {
                 Some(svc) => tencent::verify_ticket(svc, req).await,
                 None => missing(&req),
             },
+            Function::Guard => match &self.guard {
+                Some(guard) => guard::routes::handle(guard, req).await,
+                None => missing(&req),
+            },
             Function::Authorizer => {
                 tracing::error!("the authorizer takes authorizer events, not HTTP requests");
                 error_response(Lang::from_request(&req), &ApiError::Internal)
@@ -203,11 +237,10 @@ impl Services {
         }
     }
 
-    /// Runs the authorizer on `event`; denies when no session service was
-    /// built.
+    /// Runs the authorizer on `event`; denies when it was not built.
     pub async fn authorize(&self, event: AuthorizerRequest) -> AuthorizerResponse {
-        match &self.sessions {
-            Some(svc) => wechat::authorize(svc, event).await,
+        match &self.authorizer {
+            Some(auth) => guard::authorize(auth, event).await,
             None => {
                 tracing::error!("the authorizer's service was not built");
                 let mut denied = AuthorizerResponse::default();

@@ -72,9 +72,23 @@ pub enum ApiError {
     TicketRejected {
         captcha_code: i64,
         captcha_msg: String,
+        /// Tencent's `EvilLevel`, when that is what the ticket was refused
+        /// for (100 with `CaptchaCode` 1).
+        evil_level: Option<i64>,
     },
     #[error("ticket upstream error")]
     TicketUpstreamError,
+    /// The door needs a pass (an image captcha's or a ticket's) and none
+    /// was sent.
+    #[error("guard: captcha required")]
+    GuardCaptchaRequired,
+    /// The door needs a ticket pass and none was sent.
+    #[error("guard: tencent captcha required")]
+    GuardTencentRequired,
+    /// The pass sent is unknown, used, expired, of another scene or device,
+    /// or a captcha pass where only a ticket pass will do.
+    #[error("guard: pass invalid")]
+    GuardPassInvalid,
     #[error("internal error")]
     Internal,
 }
@@ -264,6 +278,24 @@ impl ApiError {
                 "验证码服务暂不可用，请稍后再试",
                 "The captcha service is unavailable, please retry later",
             ),
+            Self::GuardCaptchaRequired => row(
+                "guard-captcha-required",
+                S::FORBIDDEN,
+                "请先完成验证码",
+                "Solve a captcha first",
+            ),
+            Self::GuardTencentRequired => row(
+                "guard-tencent-required",
+                S::FORBIDDEN,
+                "请先完成腾讯云验证码",
+                "Solve the Tencent captcha first",
+            ),
+            Self::GuardPassInvalid => row(
+                "guard-pass-invalid",
+                S::FORBIDDEN,
+                "验证凭证无效或已使用，请重新验证",
+                "The pass is invalid or was already used: solve a captcha again",
+            ),
             Self::Internal => row(
                 "internal-error",
                 S::INTERNAL_SERVER_ERROR,
@@ -331,6 +363,7 @@ mod tests {
             ApiError::TicketRejected {
                 captcha_code: 7,
                 captcha_msg: "randstr mismatch".into(),
+                evil_level: None,
             },
             ApiError::MethodNotAllowed {
                 method: "PUT".into(),
@@ -340,6 +373,7 @@ mod tests {
                 method: "GET".into(),
                 path: "/x".into(),
             },
+            ApiError::GuardPassInvalid,
             ApiError::Internal,
         ];
         for err in all {

@@ -14,8 +14,9 @@
 //! |---|---|---|
 //! | `POST /captcha/create`, `/refresh`, `/verify` | [`captcha::routes`] | [`captcha::CaptchaService`] |
 //! | `POST /wx/login`, `GET`/`DELETE /wx/session` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
-//! | the Lambda authorizer (`GET /me` and other protected routes) | [`wechat::authorizer`] | [`wechat::SessionService`] |
 //! | `POST /ticket/verify` | [`tencent::routes`] | [`tencent::TicketService`] |
+//! | `GET /guard/status`, `POST /guard/check`, `/guard/report`, `/demo/guarded` | [`guard::routes`] | [`guard::Guard`] |
+//! | the Lambda authorizer (`GUARD_ROUTES` and session-protected routes) | [`guard::authorizer`] | [`guard::Guard`], [`wechat::SessionService`] |
 //!
 //! - [`api`]: the route table (function, method, path) and the dispatch the
 //!   dev server and the tests use; `template.yaml` is tested against it.
@@ -38,6 +39,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod lambda;
 pub mod lang;

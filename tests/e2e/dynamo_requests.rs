@@ -13,7 +13,7 @@ use gatehouse::store::{
     CaptchaRecord, CounterLimit, IssueMode, IssueOutcome, SessionRecord, VerifyOutcome,
 };
 use gatehouse::store::{CaptchaStore, CounterStore, SessionStore, TicketStore};
-use gatehouse_e2e::{NOW, captcha, device, scene};
+use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
@@ -72,7 +72,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 1, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "efgh",
+                *NOW + 1,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Passed
@@ -93,7 +100,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 2, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "efgh",
+                *NOW + 2,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::NotPending
@@ -102,7 +116,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("nobody"), "efgh", *NOW, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("nobody"),
+                "efgh",
+                *NOW,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::NotFound
@@ -116,7 +137,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
     requests.take();
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "zzzz", *NOW, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "zzzz",
+                *NOW,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Wrong { attempts_left: 2 }
@@ -128,7 +156,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
     );
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW + 180_000, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "abcd",
+                *NOW + 180_000,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Expired
@@ -236,7 +271,14 @@ async fn the_configured_client_reaches_the_endpoint() {
     assert_eq!(
         table
             .store()
-            .verify_captcha(&scene("login"), &device("dev-1"), "mn4p", *NOW, 1)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "mn4p",
+                *NOW,
+                1,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Passed,

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use gatehouse::captcha::service::CaptchaService;
 use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::clock::Clock;
+use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, WxConfig};
+use gatehouse::wechat::{LoginService, WxConfig};
 use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path};
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
@@ -49,6 +50,19 @@ async fn seed(store: &MemoryStore, seed: &Value) {
     }
 }
 
+/// `CAPTCHA_CONFIG` of the replay: `demo` guarded in adaptive mode (as the
+/// dev server has it), `signup` always.
+const REPLAY_CONFIG: &str = r#"{"scene": {
+    "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 2, "tencentAfterFailures": 4}},
+    "signup": {"guard": {"mode": "always"}}}}"#;
+
+/// `GUARD_ROUTES` of the replay, one route per `pass` rule.
+const REPLAY_GUARD_ROUTES: &str = r#"{
+    "POST /demo/guarded": {"scene": "demo", "pass": "auto", "session": false},
+    "POST /signup": {"scene": "signup", "pass": "always", "session": false},
+    "POST /pay": {"scene": "signup", "pass": "always", "session": true},
+    "GET /profile": {"scene": "signup", "pass": "never", "session": true}}"#;
+
 #[tokio::test]
 async fn every_event_replays_to_its_expected_response() {
     let expectations: BTreeMap<String, Value> =
@@ -81,12 +95,10 @@ async fn every_event_replays_to_its_expected_response() {
         })
     })
     .unwrap();
+    // The replayed guard events run against these scenes and routes.
+    let settings = CaptchaConfig::from_json(REPLAY_CONFIG).unwrap();
+    let routes = GuardRoutes::from_json(REPLAY_GUARD_ROUTES).unwrap();
     let app = App::new(
-        CaptchaService::new(
-            CaptchaConfig::from_json("{}").unwrap(),
-            Renderer::builtin(),
-            store.clone(),
-        ),
         LoginService::new(
             WxConfig::new("wxreplay", "replay-secret")
                 .unwrap()
@@ -94,8 +106,17 @@ async fn every_event_replays_to_its_expected_response() {
             store.clone(),
         )
         .unwrap(),
-        TicketService::new(tencent_config, store.clone()).unwrap(),
-    );
+        TicketService::new(tencent_config, store.clone())
+            .unwrap()
+            .with_guard(settings.guard()),
+        Guard::new(settings.guard(), store.clone()),
+        routes,
+    )
+    .with_captcha(CaptchaService::new(
+        settings,
+        Renderer::builtin(),
+        store.clone(),
+    ));
 
     let mut failures = Vec::new();
     for path in &files {

@@ -9,7 +9,7 @@ use gatehouse::domain::DeviceId;
 use gatehouse::store::{CaptchaStore, CounterStore, SessionStore, TicketStore};
 use gatehouse::store::{SessionRecord, Store, VerifyOutcome};
 use gatehouse_e2e::fixtures::CAPTCHA_LIFETIME_MS;
-use gatehouse_e2e::{NOW, captcha, device, scene};
+use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
 
 type Shared = Arc<dyn Store>;
 
@@ -28,7 +28,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW + 1, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "aaaa",
+                    *NOW + 1,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 },
@@ -36,7 +43,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 2, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "bbbb",
+                    *NOW + 2,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -48,7 +62,14 @@ mod cases {
         store.create_captcha(&newer).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 11, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "bbbb",
+                    *NOW + 11,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided
@@ -56,7 +77,14 @@ mod cases {
         store.create_captcha(&newer).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW + 12, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "cccc",
+                    *NOW + 12,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -72,7 +100,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "aaaa",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotFound,
@@ -91,14 +126,28 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "aaaa",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -113,7 +162,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "cccc",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -125,7 +181,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("pay"), &device("dev-1"), "xxxx", *NOW, 1)
+                .verify_captcha(
+                    &scene("pay"),
+                    &device("dev-1"),
+                    "xxxx",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided
@@ -138,7 +201,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("pay"), &device("dev-1"), "eeee", *NOW, 1)
+                .verify_captcha(
+                    &scene("pay"),
+                    &device("dev-1"),
+                    "eeee",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -156,7 +226,8 @@ mod cases {
                     &device("dev-1"),
                     "ffff",
                     *NOW + CAPTCHA_LIFETIME_MS,
-                    1
+                    1,
+                    &new_pass()
                 )
                 .await
                 .unwrap(),
@@ -170,7 +241,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("bind"), &device("dev-1"), "gggg", *NOW, 1)
+                .verify_captcha(
+                    &scene("bind"),
+                    &device("dev-1"),
+                    "gggg",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -187,7 +265,14 @@ mod cases {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 5, 1)
+                        .verify_captcha(
+                            &scene("login"),
+                            &device("racer"),
+                            "abcd",
+                            *NOW + 5,
+                            1,
+                            &new_pass(),
+                        )
                         .await
                 })
             })
@@ -203,7 +288,14 @@ mod cases {
         assert_eq!(passed, 1, "exactly one of 32 racing verifies passes");
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 6, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("racer"),
+                    "abcd",
+                    *NOW + 6,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
@@ -221,7 +313,14 @@ mod cases {
                 tokio::spawn(async move {
                     let guess = format!("zz{i:02}");
                     store
-                        .verify_captcha(&scene("login"), &device("guesser"), &guess, *NOW + 5, 5)
+                        .verify_captcha(
+                            &scene("login"),
+                            &device("guesser"),
+                            &guess,
+                            *NOW + 5,
+                            5,
+                            &new_pass(),
+                        )
                         .await
                 })
             })
@@ -241,7 +340,14 @@ mod cases {
         assert_eq!((voided, not_pending), (1, 3));
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("guesser"), "abcd", *NOW + 6, 5)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("guesser"),
+                    "abcd",
+                    *NOW + 6,
+                    5,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending,
@@ -260,7 +366,14 @@ mod cases {
                 tokio::spawn(async move {
                     let answer = if i % 2 == 0 { "abcd" } else { "dcba" };
                     let outcome = store
-                        .verify_captcha(&scene("login"), &device("mixed"), answer, *NOW + 5, 100)
+                        .verify_captcha(
+                            &scene("login"),
+                            &device("mixed"),
+                            answer,
+                            *NOW + 5,
+                            100,
+                            &new_pass(),
+                        )
                         .await;
                     (i % 2 == 0, outcome)
                 })
@@ -295,7 +408,14 @@ mod cases {
         let expiry = *NOW + CAPTCHA_LIFETIME_MS;
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("late"),
+                    "abcd",
+                    expiry,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Expired,
@@ -308,7 +428,8 @@ mod cases {
                     &device("late"),
                     "abcd",
                     expiry + 86_400_000,
-                    3
+                    3,
+                    &new_pass()
                 )
                 .await
                 .unwrap(),
@@ -317,7 +438,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("late"), "wrong", expiry + 1, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("late"),
+                    "wrong",
+                    expiry + 1,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Expired,
@@ -326,7 +454,14 @@ mod cases {
         // Nothing above changed the row: a moment earlier it still passes.
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry - 1, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("late"),
+                    "abcd",
+                    expiry - 1,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -340,28 +475,56 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "xxxx", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "xxxx",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "yyyy", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "yyyy",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 1 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "zzzz", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "zzzz",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
@@ -373,7 +536,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "abce", *NOW, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "abce",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided,
@@ -381,7 +551,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "abcd",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
@@ -393,14 +570,28 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-2"), "wxyz", *NOW, 2)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-2"),
+                    "wxyz",
+                    *NOW,
+                    2,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 1 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-2"), "abcd", *NOW, 2)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-2"),
+                    "abcd",
+                    *NOW,
+                    2,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed,
@@ -415,14 +606,28 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("unknown"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("unknown"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotFound
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("register"), &device("known"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("register"),
+                    &device("known"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotFound
@@ -433,7 +638,7 @@ mod cases {
             Err(gatehouse::ApiError::DeviceIdRequired)
         );
         let empty = store
-            .verify_captcha(&scene("login"), &device("known"), "", *NOW, 3)
+            .verify_captcha(&scene("login"), &device("known"), "", *NOW, 3, &new_pass())
             .await
             .unwrap();
         assert_ne!(empty, Passed, "an empty answer never passes");
@@ -446,14 +651,21 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("blank"), "", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("blank"), "", *NOW, 3, &new_pass())
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("known"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("known"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -471,7 +683,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 },
@@ -486,21 +705,42 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("register"),
+                    &device("dev"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("register"),
+                    &device("dev"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev"), "aaaa", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev"),
+                    "aaaa",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed,
@@ -679,7 +919,14 @@ mod dynamo_items {
         store.create_captcha(&record).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-9"), "nope", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-9"),
+                    "nope",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             VerifyOutcome::Wrong { attempts_left: 2 }
@@ -730,7 +977,14 @@ mod dynamo_items {
         assert!(missing.refresh_captcha(&record).await.is_err());
         assert!(
             missing
-                .verify_captcha(&scene("login"), &device("dev"), "abcd", *NOW, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev"),
+                    "abcd",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .is_err()
         );

@@ -25,10 +25,11 @@ use std::sync::Arc;
 
 use gatehouse::captcha::{self, CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
+use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, SessionService, WxConfig};
+use gatehouse::wechat::{LoginService, SessionService, WxConfig};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -50,6 +51,8 @@ pub struct Rig {
     pub captcha: CaptchaService,
     pub login: LoginService,
     pub sessions: SessionService,
+    pub guard: Guard,
+    pub authorizer: Authorizer,
     pub tickets: TicketService,
     pub clock: Clock,
 }
@@ -64,9 +67,11 @@ impl Rig {
         let store = Arc::new(MemoryStore::new());
         let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
             "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
-            "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true}}}"#;
+            "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true},
+            "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 1}}}}"#;
         let config = CaptchaConfig::from_json(limits).expect("harness config");
         let rate_limit = config.root().rate_limit;
+        let config_guard = config.guard();
         let captcha = CaptchaService::new(config, Renderer::builtin(), store.clone())
             .with_clock(clock.clone());
         let wx = WxConfig::new("wxfuzz", "fuzz-secret")
@@ -88,13 +93,25 @@ impl Rig {
         let tickets = TicketService::new(tencent, store.clone())
             .expect("ticket service")
             .with_clock(clock.clone())
-            .with_rate_limit(rate_limit);
+            .with_rate_limit(rate_limit)
+            .with_guard(config_guard.clone());
+        let guard = Guard::new(config_guard, store.clone()).with_clock(clock.clone());
         let sessions = SessionService::new(store).with_clock(clock.clone());
+        // Every guarded route wants a pass or a session: no fuzzed event may
+        // pass without one.
+        let routes = GuardRoutes::from_json(
+            r#"{"POST /demo/guarded": {"scene": "demo", "pass": "always"},
+                "POST /signup": {"scene": "login", "pass": "auto", "session": true}}"#,
+        )
+        .expect("harness guard routes");
+        let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         Self {
             runtime,
             captcha,
             login,
             sessions,
+            guard,
+            authorizer,
             tickets,
             clock,
         }
@@ -150,7 +167,7 @@ impl Rig {
         {
             let answer = self
                 .runtime
-                .block_on(gatehouse::wechat::authorize(&self.sessions, event));
+                .block_on(gatehouse::guard::authorize(&self.authorizer, event));
             assert!(!answer.is_authorized, "a fuzzed event was authorized");
         }
         let Some((_, req)) = request(data) else {

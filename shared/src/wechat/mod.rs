@@ -8,21 +8,20 @@
 //!   [`ApiError`](crate::ApiError).
 //! - [`service::LoginService`] turns a code into a session token;
 //!   [`service::SessionService`] checks or ends a token. [`routes`] holds the
-//!   handlers of `POST /wx/login` and `GET`/`DELETE /wx/session`,
-//!   [`authorizer::authorize`] the Lambda authorizer.
+//!   handlers of `POST /wx/login` and `GET`/`DELETE /wx/session`; the
+//!   Lambda authorizer that checks sessions for protected routes is
+//!   [`crate::guard::authorizer`].
 //!
 //! Neither `WX_SECRET` nor a `session_key` is ever logged or sent to a client:
 //! both are held in [`Secret`](crate::secret::Secret), whose `Debug` and
 //! `Display` print `***`.
 
-pub mod authorizer;
 pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod routes;
 pub mod service;
 
-pub use authorizer::{AuthorizerRequest, AuthorizerResponse, authorize, authorized_identity};
 pub use client::{WxClient, WxSession};
 pub use config::WxConfig;
 pub use routes::{login, session};
