@@ -285,3 +285,97 @@ async fn the_configured_client_reaches_the_endpoint() {
         "the row written through the configured client is in the table"
     );
 }
+
+/// The guard's request counts on the routes themselves: a captcha verify
+/// that earns a pass (rate limits off) is one request, so is redeeming the
+/// pass, and so is reading a level.
+#[tokio::test]
+async fn verify_redeem_and_status_are_one_request_each() {
+    use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+    use gatehouse::clock::Clock;
+    use gatehouse::guard::{Client, Guard, Level, PassRule};
+    use std::sync::Arc;
+
+    let (store, requests) = counted_store().await;
+    let store: Arc<dyn gatehouse::store::Store> = Arc::new(store);
+    let config = CaptchaConfig::from_json(
+        r#"{"rateLimit": {"enabled": false},
+            "scene": {"signup": {"guard": {"mode": "adaptive", "imageAfterFailures": 1}}}}"#,
+    )
+    .unwrap();
+    let clock = Clock::manual(*NOW);
+    let guard = Guard::new(config.guard(), store.clone()).with_clock(clock.clone());
+    let captchas =
+        CaptchaService::new(config, Renderer::builtin(), store.clone()).with_clock(clock.clone());
+
+    store
+        .create_captcha(&captcha("signup", "dev-1", "abcd"))
+        .await
+        .unwrap();
+    requests.take();
+    let target = gatehouse::captcha::service::CaptchaTarget {
+        scene: scene("signup"),
+        device: device("dev-1"),
+        ip: Some("203.0.113.7".into()),
+    };
+    let pass = captchas.verify(&target, "abcd").await.unwrap();
+    assert_eq!(requests.take(), 1, "a verify that earns a pass");
+
+    let client = Client {
+        ip: Some("203.0.113.7".into()),
+        device: Some(device("dev-1")),
+    };
+    assert_eq!(
+        guard.level(&scene("signup"), &client).await.unwrap(),
+        Level::None
+    );
+    assert_eq!(requests.take(), 1, "reading a level (both counters)");
+
+    let admitted = guard
+        .check(
+            &scene("signup"),
+            PassRule::Always,
+            Some(&pass.pass_token),
+            &client,
+        )
+        .await
+        .unwrap();
+    assert!(admitted.pass.is_some());
+    assert_eq!(requests.take(), 2, "a redemption, after reading the level");
+    assert!(
+        guard
+            .check(
+                &scene("signup"),
+                PassRule::Always,
+                Some(&pass.pass_token),
+                &client
+            )
+            .await
+            .is_err()
+    );
+    requests.take();
+
+    // In a scene whose guard is off an `always` door needs no level read:
+    // the redemption alone.
+    let other = Guard::new(Default::default(), store.clone()).with_clock(clock.clone());
+    store
+        .create_captcha(&captcha("login", "dev-1", "abcd"))
+        .await
+        .unwrap();
+    let target = gatehouse::captcha::service::CaptchaTarget {
+        scene: scene("login"),
+        ..target
+    };
+    let pass = captchas.verify(&target, "abcd").await.unwrap();
+    requests.take();
+    other
+        .check(
+            &scene("login"),
+            PassRule::Always,
+            Some(&pass.pass_token),
+            &client,
+        )
+        .await
+        .unwrap();
+    assert_eq!(requests.take(), 1, "a redemption");
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gatehouse::captcha::service::CaptchaService;
 use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::clock::Clock;
+use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
@@ -47,6 +48,50 @@ async fn seed(store: &MemoryStore, seed: &Value) {
             })
             .await
             .unwrap();
+    }
+    if let Some(pass) = seed.get("pass") {
+        // A solved captcha whose pass is the event's token.
+        let (scene, device) = (
+            pass["scene"].as_str().unwrap(),
+            pass["deviceId"].as_str().unwrap(),
+        );
+        let token = PassToken::parse(pass["token"].as_str().unwrap()).expect("a pass token");
+        store
+            .create_captcha(&CaptchaRecord {
+                ip: "203.0.113.10".into(),
+                created_date: now,
+                expired_date: now + 180_000,
+                ..fixture_captcha(scene, device, "abcd")
+            })
+            .await
+            .unwrap();
+        let outcome = store
+            .verify_captcha(
+                &gatehouse_e2e::scene(scene),
+                &gatehouse_e2e::device(device),
+                "abcd",
+                now,
+                1,
+                &token.new_pass(now + 300_000),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            gatehouse::store::VerifyOutcome::Passed,
+            "the token's locator is {scene}#{device}'s"
+        );
+    }
+}
+
+/// Whether every field of `expected` is in `actual` with the same value
+/// (objects compared field by field, the rest as is).
+fn contains(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(actual), Value::Object(expected)) => expected
+            .iter()
+            .all(|(key, want)| actual.get(key).is_some_and(|got| contains(got, want))),
+        _ => actual == expected,
     }
 }
 
@@ -165,6 +210,11 @@ async fn every_event_replays_to_its_expected_response() {
             && &body["errMsg"] != msg
         {
             failures.push(format!("{name}: errMsg {}, want {msg}", body["errMsg"]));
+        }
+        if let Some(want) = expected.get("body")
+            && !contains(&body, want)
+        {
+            failures.push(format!("{name}: body {body} does not hold {want}"));
         }
         for field in expected["fields"].as_array().into_iter().flatten() {
             if body.get(field.as_str().unwrap()).is_none() {
