@@ -16,7 +16,8 @@
 //!   as binary (else as text when it is UTF-8), bits 2-3 = method (POST, GET,
 //!   DELETE, PUT), bits 4-7 pick the route inside a target.
 //! - `meta`: lines split by `\n`; the first is `sourceIp` (empty = none), the
-//!   others `name:value` headers (invalid names or values are skipped).
+//!   others `name:value` headers (invalid names or values are skipped), or
+//!   `?query` (the request's query string).
 //! - `body`: everything after the first 0x00 (no 0x00: empty body).
 
 #![allow(dead_code)]
@@ -37,12 +38,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 /// A loopback port nothing listens on: upstream calls fail at once.
 pub const UNREACHABLE: &str = "http://127.0.0.1:9";
 
-/// The harness's rate-limit window. Every limit is 1 per window, the clock
-/// moves one window before each input, and each input is sent twice: the
+/// How far the clock moves before each input: past the end of every window
+/// the harness configures (rate limits: 1 s; the guarded scenes' failures:
+/// 10 s). Every limit is 1 per window and each input is sent twice: the
 /// first request is judged on its own, the second (when the first was
 /// counted) hits the limit. So every input is independent of the ones before
 /// it (a finding replays alone) and both sides of every limit are reached.
-const WINDOW_MS: i64 = 1000;
+const WINDOW_MS: i64 = 10_000;
 
 /// The services of every route, over one embedded store, with small rate
 /// limits and a manual clock.
@@ -68,7 +70,9 @@ impl Rig {
         let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
             "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
             "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true},
-            "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 1}}}}"#;
+            "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 1,
+                               "failureWindowSeconds": 10}},
+            "signup": {"guard": {"mode": "always", "failureWindowSeconds": 10}}}}"#;
         let config = CaptchaConfig::from_json(limits).expect("harness config");
         let rate_limit = config.root().rate_limit;
         let config_guard = config.guard();
@@ -180,6 +184,42 @@ impl Rig {
         vec![resp.status().as_u16()]
     }
 
+    /// The guard's routes: `GET /guard/status`, `POST /guard/check`,
+    /// `POST /guard/report`, `POST /demo/guarded` (route bits of `flags`),
+    /// over the embedded store: no 5xx at all.
+    pub fn guard(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[], |flags, mut req| async move {
+            let (method, path) = [
+                ("GET", "/guard/status"),
+                ("POST", "/guard/check"),
+                ("POST", "/guard/report"),
+                ("POST", "/demo/guarded"),
+            ][usize::from(flags >> 4) % 4];
+            *req.method_mut() = http::Method::from_bytes(method.as_bytes()).expect("a method");
+            let query = req.uri().query().map(str::to_owned);
+            *req.uri_mut() = match query {
+                Some(query) => format!("{path}?{query}"),
+                None => path.to_owned(),
+            }
+            .parse()
+            .unwrap_or_else(|_| path.parse().expect("a path"));
+            gatehouse::guard::routes::handle(&self.guard, req).await
+        })
+    }
+
+    /// The authorizer on an arbitrary event (the input as JSON). No fuzzed
+    /// event may be admitted: every route it guards wants a pass or a
+    /// session, and the fuzzer holds neither.
+    pub fn authorizer(&self, data: &[u8]) {
+        self.tick();
+        if let Ok(event) = serde_json::from_slice::<AuthorizerRequest>(data) {
+            let answer = self
+                .runtime
+                .block_on(gatehouse::guard::authorize(&self.authorizer, event));
+            assert!(!answer.is_authorized, "a fuzzed event was authorized");
+        }
+    }
+
     /// `POST /ticket/verify` against an unreachable Tencent: 502 is its answer.
     pub fn ticket(&self, data: &[u8]) -> Vec<u16> {
         self.twice(data, &[502], |_, req| verify_ticket(&self.tickets, req))
@@ -207,8 +247,13 @@ pub fn request(data: &[u8]) -> Option<(u8, Request)> {
     let mut lines = meta.split(|&b| b == b'\n');
     let source_ip = lines.next().unwrap_or(&[]);
     let method = ["POST", "GET", "DELETE", "PUT"][usize::from((flags >> 2) & 3)];
-    let mut builder = http::Request::builder().method(method).uri("/route");
+    let mut uri = String::from("/route");
+    let mut builder = http::Request::builder().method(method);
     for line in lines {
+        if let Some(query) = line.strip_prefix(b"?") {
+            uri = format!("/route?{}", String::from_utf8_lossy(query));
+            continue;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
@@ -225,7 +270,10 @@ pub fn request(data: &[u8]) -> Option<(u8, Request)> {
         Ok(text) if flags & 2 == 0 => Body::Text(text.to_owned()),
         _ => Body::Binary(body.to_vec()),
     };
-    let mut req = builder.body(body).ok()?;
+    let uri: http::Uri = uri
+        .parse()
+        .unwrap_or_else(|_| "/route".parse().expect("a path"));
+    let mut req = builder.uri(uri).body(body).ok()?;
     if flags & 1 == 1 {
         let mut ctx = ApiGatewayV2httpRequestContext::default();
         ctx.http.source_ip =
@@ -286,6 +334,14 @@ pub fn config(data: &[u8]) {
                 assert!(gatehouse::captcha::HEIGHT_RANGE.contains(&s.height));
                 assert!(s.math_min <= s.math_max);
                 assert!(s.rate_limit.window_seconds >= 1);
+                assert!(s.guard.image_after_failures <= s.guard.tencent_after_failures);
+            }
+        }
+        if let Ok(routes) = gatehouse::guard::GuardRoutes::from_json(&text) {
+            for (key, route) in routes.iter() {
+                assert!(
+                    key.contains(' ') && gatehouse::domain::Scene::is_valid(route.scene.as_str())
+                );
             }
         }
         return;
