@@ -8,10 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-functions=(create-captcha refresh-captcha verify-captcha wx-login session authorizer verify-ticket)
-packages=()
-for f in "${functions[@]}"; do packages+=(-p "$f"); done
-
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --release --locked "${packages[@]}" -p gatehouse-local --bins
+cargo build --release --locked -p gatehouse-local --bin coldstart
+# The functions of the route table (gatehouse::api::Function), one binary each.
+packages=()
+while read -r function; do packages+=(-p "$function"); done < <("$target/release/coldstart" --list)
+cargo build --release --locked "${packages[@]}"
 "$target/release/coldstart" --bin-dir "$target/release" "$@"

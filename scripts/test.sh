@@ -62,3 +62,10 @@ npm ci --prefix clients --no-audit --no-fund --loglevel=error
 
 say "client kit tests (node --test)"
 npm test --prefix clients
+
+# The README's SigV4 examples of POST /guard/check (Node.js with
+# @smithy/signature-v4, Python with botocore from the lint virtualenv), run
+# against the dev server.
+say "SigV4 examples (node --test)"
+npm ci --prefix examples/sigv4 --no-audit --no-fund --loglevel=error
+npm test --prefix examples/sigv4

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
 
 use gatehouse::api::{Function, Services};
-use gatehouse::wechat::AuthorizerRequest;
+use gatehouse::guard::AuthorizerRequest;
 use gatehouse_e2e::watch_backends::{
     EVENT_SESSION_OPENID, WatchBackends, parse_env_file, watch_env_path,
 };

@@ -114,7 +114,14 @@ pub fn allow_cors(response: &mut HttpResponse, methods: &'static str) {
     );
     headers.insert(
         "access-control-allow-headers",
-        http::HeaderValue::from_static("content-type, authorization, x-device-id, accept-language"),
+        http::HeaderValue::from_static(
+            "content-type, authorization, x-device-id, accept-language, x-gatehouse-pass",
+        ),
+    );
+    // Browsers hide response headers from scripts unless listed here.
+    headers.insert(
+        "access-control-expose-headers",
+        http::HeaderValue::from_static("retry-after"),
     );
     headers.insert(
         "access-control-allow-methods",

@@ -7,13 +7,17 @@ use std::sync::Arc;
 
 use gatehouse::api::{self, Access, Services};
 use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::config::CAPTCHA_CONFIG;
+use gatehouse::guard::config::GUARD_ROUTES;
+use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, PhoneService, WxConfig};
+use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
 use http_body_util::Full;
 use hyper::body::Bytes;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizer;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
@@ -37,6 +41,12 @@ pub struct Emulators {
     pub wechat: Option<WechatEmulator>,
     pub tencent: Option<TencentEmulator>,
 }
+
+/// The dev server's `CAPTCHA_CONFIG` when none is set: every default, and
+/// the demo page's scene guarded in adaptive mode (an image captcha after
+/// two failures, a Tencent one after four).
+pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "adaptive",
+    "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}}}}"#;
 
 /// App id and credentials the dev server gives its emulators.
 pub const DEV_WX_APPID: &str = "wxdevgatehouse0001";
@@ -86,33 +96,63 @@ impl App {
                 _ => None,
             })?
         };
-        let captcha_config = CaptchaConfig::from_env()?;
-        // wx-login, wx-phone and ticket verify keep the root `rateLimit` of CAPTCHA_CONFIG.
+        let captcha_config = match env(CAPTCHA_CONFIG) {
+            Some(_) => CaptchaConfig::from_env()?,
+            None => CaptchaConfig::from_json(DEV_CAPTCHA_CONFIG)?,
+        };
+        let guard_routes =
+            GuardRoutes::from_json(&env(GUARD_ROUTES).unwrap_or(GuardRoutes::DEV_DEFAULT.into()))?;
+        // wx-login, wx-phone and ticket verify keep the root `rateLimit` of
+        // CAPTCHA_CONFIG.
         let rate_limit = captcha_config.root().rate_limit;
+        let guard = Guard::new(captcha_config.guard(), Arc::clone(&store));
         let phone =
             PhoneService::new(wx_config.clone(), Arc::clone(&store))?.with_rate_limit(rate_limit);
         let app = App::new(
-            CaptchaService::new(captcha_config, Renderer::from_env()?, Arc::clone(&store)),
             LoginService::new(wx_config, Arc::clone(&store))?.with_rate_limit(rate_limit),
-            TicketService::new(tencent_config, store)?.with_rate_limit(rate_limit),
+            TicketService::new(tencent_config, Arc::clone(&store))?
+                .with_rate_limit(rate_limit)
+                .with_guard(captcha_config.guard()),
+            guard,
+            guard_routes,
         )
+        .with_captcha(CaptchaService::new(
+            captcha_config,
+            Renderer::from_env()?,
+            store,
+        ))
         .with_phone(phone);
         Ok((app, emulators))
     }
 
-    /// Every route's service; the session routes and the authorizer check
-    /// the sessions `login` opens.
-    pub fn new(captcha: CaptchaService, login: LoginService, tickets: TicketService) -> Self {
+    /// Every route's service but the captcha's (see [`App::with_captcha`]):
+    /// the session routes and the authorizer check the sessions `login`
+    /// opens, the authorizer guards `routes` with `guard`.
+    pub fn new(
+        login: LoginService,
+        tickets: TicketService,
+        guard: Guard,
+        routes: GuardRoutes,
+    ) -> Self {
         let sessions = login.sessions().clone();
+        let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         App {
             services: Services {
-                captcha: Some(Arc::new(captcha)),
+                captcha: None,
                 login: Some(Arc::new(login)),
                 sessions: Some(Arc::new(sessions)),
                 tickets: Some(Arc::new(tickets)),
+                guard: Some(Arc::new(guard)),
+                authorizer: Some(Arc::new(authorizer)),
                 phone: None,
             },
         }
+    }
+
+    /// The same app with the captcha routes.
+    pub fn with_captcha(mut self, captcha: CaptchaService) -> Self {
+        self.services.captcha = Some(Arc::new(captcha));
+        self
     }
 
     /// The same app serving `POST /wx/phone` with `phone` (its sessions must
@@ -153,25 +193,56 @@ async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpR
 }
 
 /// Sends a request to the handler of its route in [`api::ROUTES`], as API
-/// Gateway would: through the authorizer first when the route is protected,
-/// answering a denial with API Gateway's own 403.
-pub async fn route(app: &App, req: lambda_http::Request) -> lambda_http::Response<Body> {
+/// Gateway would: through the authorizer first when the route is protected
+/// (a session route, or one `GUARD_ROUTES` lists), answering a denial with
+/// API Gateway's own 403 and handing an admitted request the authorizer's
+/// context. IAM routes are open here.
+pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Response<Body> {
     let route = match api::find(req.method().as_str(), req.uri().path()) {
         Ok(route) => route,
         Err(err) => return error_response(Lang::from_request(&req), &err),
     };
-    if route.access == Access::Session {
-        let mut event = AuthorizerRequest::default();
-        event.headers = req.headers().clone();
-        if !app.services.authorize(event).await.is_authorized {
+    let route_key = format!("{} {}", route.method, route.path);
+    let guarded = app
+        .services
+        .authorizer
+        .as_ref()
+        .is_some_and(|auth| auth.guarded(&route_key).is_some());
+    if guarded || matches!(route.access, Access::Session | Access::Guard) {
+        let verdict = app
+            .services
+            .authorize(authorizer_event(&req, &route_key))
+            .await;
+        if !verdict.is_authorized {
             return lambda_http::Response::builder()
                 .status(http::StatusCode::FORBIDDEN)
                 .header("content-type", "application/json")
                 .body(Body::Text(r#"{"message":"Forbidden"}"#.into()))
                 .expect("static response");
         }
+        if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref().cloned() {
+            let mut ctx = ctx;
+            let mut authorizer = ApiGatewayRequestAuthorizer::default();
+            if let serde_json::Value::Object(fields) = verdict.context {
+                authorizer.fields = fields.into_iter().collect();
+            }
+            ctx.authorizer = Some(authorizer);
+            req = req.with_request_context(RequestContext::ApiGatewayV2(ctx));
+        }
     }
     app.services.handle(route.function, req).await
+}
+
+/// The event API Gateway would hand the authorizer for `req`.
+fn authorizer_event(req: &lambda_http::Request, route_key: &str) -> AuthorizerRequest {
+    let mut event = AuthorizerRequest::default();
+    event.route_key = Some(route_key.to_owned());
+    event.headers = req.headers().clone();
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
+        event.request_context.http.source_ip = ctx.http.source_ip.clone();
+        event.request_context.http.method = ctx.http.method.clone();
+    }
+    event
 }
 
 /// The request as a Lambda function behind an HTTP API would receive it:
@@ -189,6 +260,7 @@ pub fn to_lambda_request(req: http::Request<Bytes>, peer: SocketAddr) -> lambda_
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.http.method = parts.method.clone();
     ctx.http.path = Some(parts.uri.path().to_owned());
+    ctx.route_key = Some(format!("{} {}", parts.method, parts.uri.path()));
     ctx.http.source_ip = Some(peer.ip().to_string());
     ctx.http.user_agent = parts
         .headers

@@ -10,12 +10,11 @@ use lambda_http::{Body, Request, Response};
 
 use crate::captcha::{self, CaptchaService};
 use crate::error::ApiError;
+use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
 use crate::http::error_response;
 use crate::lang::Lang;
 use crate::tencent::{self, TicketService};
-use crate::wechat::{
-    self, AuthorizerRequest, AuthorizerResponse, LoginService, PhoneService, SessionService,
-};
+use crate::wechat::{self, LoginService, PhoneService, SessionService};
 
 /// One Lambda function of the bundle (`functions/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +27,7 @@ pub enum Function {
     Authorizer,
     VerifyTicket,
     WxPhone,
+    Guard,
 }
 
 /// Who may call a route.
@@ -35,8 +35,15 @@ pub enum Function {
 pub enum Access {
     /// Anyone.
     Public,
-    /// A request the `authorizer` admits (a live bearer session).
+    /// A request the `authorizer` admits with a live bearer session
+    /// (`SessionAuthorizer` in the template).
     Session,
+    /// A request the `authorizer` admits as `GUARD_ROUTES` says
+    /// (`GuardAuthorizer` in the template).
+    Guard,
+    /// A back end signing with SigV4 (`AWS_IAM` in the template; open on the
+    /// dev server).
+    Iam,
 }
 
 /// One route of the HTTP API.
@@ -77,11 +84,26 @@ pub const ROUTES: &[Route] = &[
         ..route("GET", "/me", Function::Session)
     },
     route("POST", "/ticket/verify", Function::VerifyTicket),
+    route("GET", "/guard/status", Function::Guard),
+    Route {
+        access: Access::Iam,
+        ..route("POST", "/guard/check", Function::Guard)
+    },
+    Route {
+        access: Access::Iam,
+        ..route("POST", "/guard/report", Function::Guard)
+    },
+    // The guarded example: users put their own routes behind the guard the
+    // same way.
+    Route {
+        access: Access::Guard,
+        ..route("POST", "/demo/guarded", Function::Guard)
+    },
 ];
 
 impl Function {
     /// Every function, in the template's order.
-    pub const ALL: [Function; 8] = [
+    pub const ALL: [Function; 9] = [
         Function::CreateCaptcha,
         Function::RefreshCaptcha,
         Function::VerifyCaptcha,
@@ -90,6 +112,7 @@ impl Function {
         Function::Authorizer,
         Function::VerifyTicket,
         Function::WxPhone,
+        Function::Guard,
     ];
 
     /// The function's name: its crate under `functions/`, its binary, its
@@ -104,6 +127,7 @@ impl Function {
             Function::Authorizer => "authorizer",
             Function::VerifyTicket => "verify-ticket",
             Function::WxPhone => "wx-phone",
+            Function::Guard => "guard",
         }
     }
 
@@ -140,8 +164,10 @@ impl Function {
             // The access token needs the AppSecret; only the rateLimit
             // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
             Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET"],
+            Function::Guard => CAPTCHA,
+            Function::Authorizer => &["CAPTCHA_CONFIG", "GUARD_ROUTES"],
             // Sessions need only the table: no WeChat secret.
-            Function::Session | Function::Authorizer => &[],
+            Function::Session => &[],
         }
     }
 }
@@ -178,6 +204,8 @@ pub struct Services {
     pub sessions: Option<Arc<SessionService>>,
     pub tickets: Option<Arc<TicketService>>,
     pub phone: Option<Arc<PhoneService>>,
+    pub guard: Option<Arc<Guard>>,
+    pub authorizer: Option<Arc<Authorizer>>,
 }
 
 impl Services {
@@ -214,6 +242,10 @@ impl Services {
                 Some(svc) => wechat::phone(svc, req).await,
                 None => missing(&req),
             },
+            Function::Guard => match &self.guard {
+                Some(guard) => guard::routes::handle(guard, req).await,
+                None => missing(&req),
+            },
             Function::Authorizer => {
                 tracing::error!("the authorizer takes authorizer events, not HTTP requests");
                 error_response(Lang::from_request(&req), &ApiError::Internal)
@@ -221,11 +253,10 @@ impl Services {
         }
     }
 
-    /// Runs the authorizer on `event`; denies when no session service was
-    /// built.
+    /// Runs the authorizer on `event`; denies when it was not built.
     pub async fn authorize(&self, event: AuthorizerRequest) -> AuthorizerResponse {
-        match &self.sessions {
-            Some(svc) => wechat::authorize(svc, event).await,
+        match &self.authorizer {
+            Some(auth) => guard::authorize(auth, event).await,
             None => {
                 tracing::error!("the authorizer's service was not built");
                 let mut denied = AuthorizerResponse::default();

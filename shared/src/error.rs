@@ -76,9 +76,23 @@ pub enum ApiError {
     TicketRejected {
         captcha_code: i64,
         captcha_msg: String,
+        /// Tencent's `EvilLevel`, when that is what the ticket was refused
+        /// for (100 with `CaptchaCode` 1).
+        evil_level: Option<i64>,
     },
     #[error("ticket upstream error")]
     TicketUpstreamError,
+    /// The door needs a pass (an image captcha's or a ticket's) and none
+    /// was sent.
+    #[error("guard: captcha required")]
+    GuardCaptchaRequired,
+    /// The door needs a ticket pass and none was sent.
+    #[error("guard: tencent captcha required")]
+    GuardTencentRequired,
+    /// The pass sent is unknown, used, expired, of another scene or device,
+    /// or a captcha pass where only a ticket pass will do.
+    #[error("guard: pass invalid")]
+    GuardPassInvalid,
     #[error("internal error")]
     Internal,
 }
@@ -280,6 +294,24 @@ impl ApiError {
                 "验证码服务暂不可用，请稍后再试",
                 "The captcha service is unavailable, please retry later",
             ),
+            Self::GuardCaptchaRequired => row(
+                "guard-captcha-required",
+                S::FORBIDDEN,
+                "请先完成验证码",
+                "Solve a captcha first",
+            ),
+            Self::GuardTencentRequired => row(
+                "guard-tencent-required",
+                S::FORBIDDEN,
+                "请先完成腾讯云验证码",
+                "Solve the Tencent captcha first",
+            ),
+            Self::GuardPassInvalid => row(
+                "guard-pass-invalid",
+                S::FORBIDDEN,
+                "验证凭证无效或已使用，请重新验证",
+                "The pass is invalid or was already used: solve a captcha again",
+            ),
             Self::Internal => row(
                 "internal-error",
                 S::INTERNAL_SERVER_ERROR,
@@ -347,6 +379,7 @@ mod tests {
             ApiError::TicketRejected {
                 captcha_code: 7,
                 captcha_msg: "randstr mismatch".into(),
+                evil_level: None,
             },
             ApiError::MethodNotAllowed {
                 method: "PUT".into(),
@@ -359,6 +392,7 @@ mod tests {
             ApiError::WxPhoneCodeRequired,
             ApiError::WxPhoneCodeInvalid,
             ApiError::WxRateLimited,
+            ApiError::GuardPassInvalid,
             ApiError::Internal,
         ];
         for err in all {

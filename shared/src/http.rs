@@ -69,6 +69,29 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     })
 }
 
+/// The first value of query parameter `name`, percent-decoded. Read from the
+/// URI, which holds the raw query string of an API Gateway event as of a dev
+/// server request.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    let query = req.uri().query()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The route API Gateway matched (`requestContext.routeKey`, such as
+/// `POST /guard/check`), else the request's own method and path: the path
+/// an integration sees may carry a custom domain's base path.
+pub fn route_key(req: &Request) -> String {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+        && let Some(key) = ctx.route_key.as_deref()
+        && key.contains(' ')
+    {
+        return key.to_owned();
+    }
+    format!("{} {}", req.method(), req.uri().path())
+}
+
 /// The client IP that API Gateway saw (`requestContext.http.sourceIp`).
 pub fn source_ip(req: &Request) -> Option<&str> {
     match req.request_context_ref()? {
@@ -133,10 +156,14 @@ pub fn error_response(lang: Lang, err: &ApiError) -> Response<Body> {
     if let ApiError::TicketRejected {
         captcha_code,
         captcha_msg,
+        evil_level,
     } = err
     {
         body.insert("captchaCode".into(), Value::from(*captcha_code));
         body.insert("captchaMsg".into(), Value::from(captcha_msg.as_str()));
+        if let Some(evil_level) = evil_level {
+            body.insert("evilLevel".into(), Value::from(*evil_level));
+        }
     }
     let mut response = json_response(err.status(), &Value::Object(body));
     let headers = response.headers_mut();

@@ -9,8 +9,9 @@ use lambda_http::Error;
 
 use crate::api::{Function, Services};
 use crate::captcha::{CaptchaConfig, CaptchaService, Renderer};
-use crate::config::ConfigError;
-use crate::ratelimit::RateLimitConfig;
+use crate::config::{ConfigError, process_env};
+use crate::guard::config::GUARD_ROUTES;
+use crate::guard::{Authorizer, Guard, GuardRoutes};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
@@ -20,12 +21,6 @@ use crate::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 /// DynamoDB Local).
 async fn table() -> Result<Arc<dyn Store>, ConfigError> {
     Ok(Arc::new(DynamoStore::from_env().await?))
-}
-
-/// The limits of the root `rateLimit` block of `CAPTCHA_CONFIG`: what
-/// wx-login, wx-phone and verify-ticket use (unset or empty: the defaults).
-fn root_rate_limit() -> Result<RateLimitConfig, ConfigError> {
-    Ok(CaptchaConfig::from_env()?.root().rate_limit)
 }
 
 impl CaptchaService {
@@ -41,8 +36,8 @@ impl LoginService {
     /// wx-login: `WX_*`, `SESSION_TTL_SECONDS`, the root `rateLimit`, the
     /// table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, rate_limit) = (WxConfig::from_env()?, root_rate_limit()?);
-        Ok(Self::new(config, table().await?)?.with_rate_limit(rate_limit))
+        let (config, settings) = (WxConfig::from_env()?, CaptchaConfig::from_env()?);
+        Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
     }
 }
 
@@ -50,8 +45,8 @@ impl PhoneService {
     /// wx-phone: `WX_*` (the access token needs the AppSecret), the root
     /// `rateLimit`, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, rate_limit) = (WxConfig::from_env()?, root_rate_limit()?);
-        Ok(Self::new(config, table().await?)?.with_rate_limit(rate_limit))
+        let (config, settings) = (WxConfig::from_env()?, CaptchaConfig::from_env()?);
+        Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
     }
 }
 
@@ -64,10 +59,45 @@ impl SessionService {
 
 impl TicketService {
     /// verify-ticket: the Tencent credentials and captcha app, the root
-    /// `rateLimit`, the table.
+    /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG`, the
+    /// table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, rate_limit) = (TencentConfig::from_env()?, root_rate_limit()?);
-        Ok(Self::new(config, table().await?)?.with_rate_limit(rate_limit))
+        let (config, settings) = (TencentConfig::from_env()?, CaptchaConfig::from_env()?);
+        Ok(Self::new(config, table().await?)?
+            .with_rate_limit(settings.root().rate_limit)
+            .with_guard(settings.guard()))
+    }
+}
+
+impl Guard {
+    /// guard, and Rust business Lambdas: the scenes' guard settings of
+    /// `CAPTCHA_CONFIG`, the table.
+    pub async fn from_lambda_env() -> Result<Self, Error> {
+        let settings = CaptchaConfig::from_env()?;
+        Ok(Self::new(settings.guard(), table().await?))
+    }
+}
+
+impl GuardRoutes {
+    /// `GUARD_ROUTES`; unset or empty: no guarded route.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match process_env(GUARD_ROUTES) {
+            Some(json) if !json.trim().is_empty() => Self::from_json(&json),
+            _ => Ok(Self::default()),
+        }
+    }
+}
+
+impl Authorizer {
+    /// authorizer: `GUARD_ROUTES`, the scenes' guard settings, the table.
+    pub async fn from_lambda_env() -> Result<Self, Error> {
+        let (settings, routes) = (CaptchaConfig::from_env()?, GuardRoutes::from_env()?);
+        let store = table().await?;
+        Ok(Self::new(
+            SessionService::new(store.clone()),
+            Guard::new(settings.guard(), store),
+            routes,
+        ))
     }
 }
 
@@ -82,8 +112,14 @@ impl Services {
             Function::WxLogin => {
                 services.login = Some(Arc::new(LoginService::from_lambda_env().await?));
             }
-            Function::Session | Function::Authorizer => {
+            Function::Session => {
                 services.sessions = Some(Arc::new(SessionService::from_lambda_env().await?));
+            }
+            Function::Authorizer => {
+                services.authorizer = Some(Arc::new(Authorizer::from_lambda_env().await?));
+            }
+            Function::Guard => {
+                services.guard = Some(Arc::new(Guard::from_lambda_env().await?));
             }
             Function::VerifyTicket => {
                 services.tickets = Some(Arc::new(TicketService::from_lambda_env().await?));

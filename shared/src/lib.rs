@@ -15,8 +15,9 @@
 //! | `POST /captcha/create`, `/refresh`, `/verify` | [`captcha::routes`] | [`captcha::CaptchaService`] |
 //! | `POST /wx/login`, `GET`/`DELETE /wx/session`, `DELETE /wx/sessions`, `POST /wx/session/refresh` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
 //! | `POST /wx/phone` | [`wechat::routes`] | [`wechat::PhoneService`] (with [`wechat::AccessTokens`]) |
-//! | the Lambda authorizer (`GET /me` and other protected routes) | [`wechat::authorizer`] | [`wechat::SessionService`] |
 //! | `POST /ticket/verify` | [`tencent::routes`] | [`tencent::TicketService`] |
+//! | `GET /guard/status`, `POST /guard/check`, `/guard/report`, `/demo/guarded` | [`guard::routes`] | [`guard::Guard`] |
+//! | the Lambda authorizer (`GUARD_ROUTES` and session-protected routes) | [`guard::authorizer`] | [`guard::Guard`], [`wechat::SessionService`] |
 //!
 //! - [`api`]: the route table (function, method, path) and the dispatch the
 //!   dev server and the tests use; `template.yaml` is tested against it.
@@ -40,6 +41,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod lambda;
 pub mod lang;

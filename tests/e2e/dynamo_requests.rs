@@ -17,7 +17,7 @@ use gatehouse::store::{
 use gatehouse::store::{
     AccessTokenStore, CaptchaStore, CounterStore, SessionIndexStore, SessionStore, TicketStore,
 };
-use gatehouse_e2e::{NOW, captcha, device, scene};
+use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
@@ -76,7 +76,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 1, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "efgh",
+                *NOW + 1,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Passed
@@ -97,7 +104,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 2, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "efgh",
+                *NOW + 2,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::NotPending
@@ -106,7 +120,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("nobody"), "efgh", *NOW, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("nobody"),
+                "efgh",
+                *NOW,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::NotFound
@@ -120,7 +141,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
     requests.take();
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "zzzz", *NOW, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "zzzz",
+                *NOW,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Wrong { attempts_left: 2 }
@@ -132,7 +160,14 @@ async fn create_refresh_and_verify_are_one_request_each() {
     );
     assert_eq!(
         store
-            .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW + 180_000, 3)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "abcd",
+                *NOW + 180_000,
+                3,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Expired
@@ -322,10 +357,111 @@ async fn the_configured_client_reaches_the_endpoint() {
     assert_eq!(
         table
             .store()
-            .verify_captcha(&scene("login"), &device("dev-1"), "mn4p", *NOW, 1)
+            .verify_captcha(
+                &scene("login"),
+                &device("dev-1"),
+                "mn4p",
+                *NOW,
+                1,
+                &new_pass()
+            )
             .await
             .unwrap(),
         VerifyOutcome::Passed,
         "the row written through the configured client is in the table"
     );
+}
+
+/// The guard's request counts on the routes themselves: a captcha verify
+/// that earns a pass (rate limits off) is one request, so is redeeming the
+/// pass, and so is reading a level.
+#[tokio::test]
+async fn verify_redeem_and_status_are_one_request_each() {
+    use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+    use gatehouse::clock::Clock;
+    use gatehouse::guard::{Client, Guard, Level, PassRule};
+    use std::sync::Arc;
+
+    let (store, requests) = counted_store().await;
+    let store: Arc<dyn gatehouse::store::Store> = Arc::new(store);
+    let config = CaptchaConfig::from_json(
+        r#"{"rateLimit": {"enabled": false},
+            "scene": {"signup": {"guard": {"mode": "adaptive", "imageAfterFailures": 1}}}}"#,
+    )
+    .unwrap();
+    let clock = Clock::manual(*NOW);
+    let guard = Guard::new(config.guard(), store.clone()).with_clock(clock.clone());
+    let captchas =
+        CaptchaService::new(config, Renderer::builtin(), store.clone()).with_clock(clock.clone());
+
+    store
+        .create_captcha(&captcha("signup", "dev-1", "abcd"))
+        .await
+        .unwrap();
+    requests.take();
+    let target = gatehouse::captcha::service::CaptchaTarget {
+        scene: scene("signup"),
+        device: device("dev-1"),
+        ip: Some("203.0.113.7".into()),
+    };
+    let pass = captchas.verify(&target, "abcd").await.unwrap();
+    assert_eq!(requests.take(), 1, "a verify that earns a pass");
+
+    let client = Client {
+        ip: Some("203.0.113.7".into()),
+        device: Some(device("dev-1")),
+    };
+    assert_eq!(
+        guard.level(&scene("signup"), &client).await.unwrap(),
+        Level::None
+    );
+    assert_eq!(requests.take(), 1, "reading a level (both counters)");
+
+    let admitted = guard
+        .check(
+            &scene("signup"),
+            PassRule::Always,
+            Some(&pass.pass_token),
+            &client,
+        )
+        .await
+        .unwrap();
+    assert!(admitted.pass.is_some());
+    assert_eq!(requests.take(), 2, "a redemption, after reading the level");
+    assert!(
+        guard
+            .check(
+                &scene("signup"),
+                PassRule::Always,
+                Some(&pass.pass_token),
+                &client
+            )
+            .await
+            .is_err()
+    );
+    requests.take();
+
+    // In a scene whose guard is off an `always` door needs no level read:
+    // the redemption alone.
+    let other = Guard::new(Default::default(), store.clone()).with_clock(clock.clone());
+    store
+        .create_captcha(&captcha("login", "dev-1", "abcd"))
+        .await
+        .unwrap();
+    let target = gatehouse::captcha::service::CaptchaTarget {
+        scene: scene("login"),
+        ..target
+    };
+    let pass = captchas.verify(&target, "abcd").await.unwrap();
+    requests.take();
+    other
+        .check(
+            &scene("login"),
+            PassRule::Always,
+            Some(&pass.pass_token),
+            &client,
+        )
+        .await
+        .unwrap();
+    assert_eq!(requests.take(), 1, "a redemption");
 }

@@ -93,6 +93,22 @@ fn ticket_request_corpus() {
 }
 
 #[test]
+fn guard_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("guard_request", |d| rig.guard(d));
+    assert_reaches("guard_request", &statuses, &[200, 400, 403]);
+}
+
+#[test]
+fn authorizer_request_corpus() {
+    let rig = Rig::new();
+    replay("authorizer_request", |d| {
+        rig.authorizer(d);
+        Vec::new()
+    });
+}
+
+#[test]
 fn config_parse_corpus() {
     replay("config_parse", |d| {
         fuzz_harness::config(d);

@@ -11,6 +11,7 @@ mod browser;
 mod dynamo_requests;
 mod faults;
 mod fuzz_regressions;
+mod guard;
 mod ratelimit;
 mod readme;
 mod replay;

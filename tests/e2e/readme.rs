@@ -45,3 +45,25 @@ fn readme_opens_with_the_two_commands() {
         ".ci/run calls the test command"
     );
 }
+
+#[test]
+fn guard_examples_load() {
+    let text = readme();
+    let section = &text[text
+        .find("## The guard: passes that a business route redeems")
+        .expect("guard section")..];
+    let json_blocks: Vec<&str> = section
+        .split("```json\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .take(2)
+        .collect();
+    let config = gatehouse::captcha::CaptchaConfig::from_json(json_blocks[0]).unwrap();
+    let register = gatehouse::domain::Scene::parse("register").unwrap();
+    assert_eq!(
+        config.guard().scene(&register).mode,
+        gatehouse::guard::config::GuardMode::Adaptive
+    );
+    let routes = gatehouse::guard::GuardRoutes::from_json(json_blocks[1]).unwrap();
+    assert!(routes.get("POST /pay").unwrap().session);
+}

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use gatehouse::captcha::service::CaptchaService;
 use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::clock::Clock;
+use gatehouse::guard::pass::PassToken;
+use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, PhoneService, WxConfig};
+use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
 use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path, seed_session_key};
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
@@ -48,7 +50,64 @@ async fn seed(store: &MemoryStore, seed: &Value) {
             .await
             .unwrap();
     }
+    if let Some(pass) = seed.get("pass") {
+        // A solved captcha whose pass is the event's token.
+        let (scene, device) = (
+            pass["scene"].as_str().unwrap(),
+            pass["deviceId"].as_str().unwrap(),
+        );
+        let token = PassToken::parse(pass["token"].as_str().unwrap()).expect("a pass token");
+        store
+            .create_captcha(&CaptchaRecord {
+                ip: "203.0.113.10".into(),
+                created_date: now,
+                expired_date: now + 180_000,
+                ..fixture_captcha(scene, device, "abcd")
+            })
+            .await
+            .unwrap();
+        let outcome = store
+            .verify_captcha(
+                &gatehouse_e2e::scene(scene),
+                &gatehouse_e2e::device(device),
+                "abcd",
+                now,
+                1,
+                &token.new_pass(now + 300_000),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            gatehouse::store::VerifyOutcome::Passed,
+            "the token's locator is {scene}#{device}'s"
+        );
+    }
 }
+
+/// Whether every field of `expected` is in `actual` with the same value
+/// (objects compared field by field, the rest as is).
+fn contains(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(actual), Value::Object(expected)) => expected
+            .iter()
+            .all(|(key, want)| actual.get(key).is_some_and(|got| contains(got, want))),
+        _ => actual == expected,
+    }
+}
+
+/// `CAPTCHA_CONFIG` of the replay: `demo` guarded in adaptive mode (as the
+/// dev server has it), `signup` always.
+const REPLAY_CONFIG: &str = r#"{"scene": {
+    "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 2, "tencentAfterFailures": 4}},
+    "signup": {"guard": {"mode": "always"}}}}"#;
+
+/// `GUARD_ROUTES` of the replay, one route per `pass` rule.
+const REPLAY_GUARD_ROUTES: &str = r#"{
+    "POST /demo/guarded": {"scene": "demo", "pass": "auto", "session": false},
+    "POST /signup": {"scene": "signup", "pass": "always", "session": false},
+    "POST /pay": {"scene": "signup", "pass": "always", "session": true},
+    "GET /profile": {"scene": "signup", "pass": "never", "session": true}}"#;
 
 #[tokio::test]
 async fn every_event_replays_to_its_expected_response() {
@@ -82,18 +141,25 @@ async fn every_event_replays_to_its_expected_response() {
         })
     })
     .unwrap();
+    // The replayed guard events run against these scenes and routes.
+    let settings = CaptchaConfig::from_json(REPLAY_CONFIG).unwrap();
+    let routes = GuardRoutes::from_json(REPLAY_GUARD_ROUTES).unwrap();
     let wx_config = WxConfig::new("wxreplay", "replay-secret")
         .unwrap()
         .with_api_base(&wechat_emulator.base_url());
     let app = App::new(
-        CaptchaService::new(
-            CaptchaConfig::from_json("{}").unwrap(),
-            Renderer::builtin(),
-            store.clone(),
-        ),
         LoginService::new(wx_config.clone(), store.clone()).unwrap(),
-        TicketService::new(tencent_config, store.clone()).unwrap(),
+        TicketService::new(tencent_config, store.clone())
+            .unwrap()
+            .with_guard(settings.guard()),
+        Guard::new(settings.guard(), store.clone()),
+        routes,
     )
+    .with_captcha(CaptchaService::new(
+        settings,
+        Renderer::builtin(),
+        store.clone(),
+    ))
     .with_phone(PhoneService::new(wx_config, store.clone()).unwrap());
 
     let mut failures = Vec::new();
@@ -143,6 +209,11 @@ async fn every_event_replays_to_its_expected_response() {
             && &body["errMsg"] != msg
         {
             failures.push(format!("{name}: errMsg {}, want {msg}", body["errMsg"]));
+        }
+        if let Some(want) = expected.get("body")
+            && !contains(&body, want)
+        {
+            failures.push(format!("{name}: body {body} does not hold {want}"));
         }
         for field in expected["fields"].as_array().into_iter().flatten() {
             if body.get(field.as_str().unwrap()).is_none() {

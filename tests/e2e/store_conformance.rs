@@ -6,12 +6,17 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::domain::DeviceId;
+use gatehouse::guard::pass::PassToken;
 use gatehouse::store::{AccessTokenStore, SessionIndexStore, SessionStore};
 use gatehouse::store::{CaptchaStore, CounterStore, TicketStore};
-use gatehouse::store::{Store, VerifyOutcome};
+use gatehouse::store::{
+    PassClaim, PassKind, Redemption, Store, TicketPass, VerifyOutcome, captcha_locator,
+};
 use gatehouse_e2e::fixtures::CAPTCHA_LIFETIME_MS;
-use gatehouse_e2e::{NOW, captcha, device, scene};
+use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
 
 type Shared = Arc<dyn Store>;
 
@@ -30,7 +35,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW + 1, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "aaaa",
+                    *NOW + 1,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 },
@@ -38,7 +50,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 2, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "bbbb",
+                    *NOW + 2,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -50,7 +69,14 @@ mod cases {
         store.create_captcha(&newer).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 11, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "bbbb",
+                    *NOW + 11,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided
@@ -58,7 +84,14 @@ mod cases {
         store.create_captcha(&newer).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW + 12, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "cccc",
+                    *NOW + 12,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -74,7 +107,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "aaaa",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotFound,
@@ -93,14 +133,28 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "aaaa",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -115,7 +169,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "cccc",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -127,7 +188,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("pay"), &device("dev-1"), "xxxx", *NOW, 1)
+                .verify_captcha(
+                    &scene("pay"),
+                    &device("dev-1"),
+                    "xxxx",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided
@@ -140,7 +208,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("pay"), &device("dev-1"), "eeee", *NOW, 1)
+                .verify_captcha(
+                    &scene("pay"),
+                    &device("dev-1"),
+                    "eeee",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -158,7 +233,8 @@ mod cases {
                     &device("dev-1"),
                     "ffff",
                     *NOW + CAPTCHA_LIFETIME_MS,
-                    1
+                    1,
+                    &new_pass()
                 )
                 .await
                 .unwrap(),
@@ -172,7 +248,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("bind"), &device("dev-1"), "gggg", *NOW, 1)
+                .verify_captcha(
+                    &scene("bind"),
+                    &device("dev-1"),
+                    "gggg",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -189,7 +272,14 @@ mod cases {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 5, 1)
+                        .verify_captcha(
+                            &scene("login"),
+                            &device("racer"),
+                            "abcd",
+                            *NOW + 5,
+                            1,
+                            &new_pass(),
+                        )
                         .await
                 })
             })
@@ -205,7 +295,14 @@ mod cases {
         assert_eq!(passed, 1, "exactly one of 32 racing verifies passes");
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 6, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("racer"),
+                    "abcd",
+                    *NOW + 6,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
@@ -223,7 +320,14 @@ mod cases {
                 tokio::spawn(async move {
                     let guess = format!("zz{i:02}");
                     store
-                        .verify_captcha(&scene("login"), &device("guesser"), &guess, *NOW + 5, 5)
+                        .verify_captcha(
+                            &scene("login"),
+                            &device("guesser"),
+                            &guess,
+                            *NOW + 5,
+                            5,
+                            &new_pass(),
+                        )
                         .await
                 })
             })
@@ -243,7 +347,14 @@ mod cases {
         assert_eq!((voided, not_pending), (1, 3));
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("guesser"), "abcd", *NOW + 6, 5)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("guesser"),
+                    "abcd",
+                    *NOW + 6,
+                    5,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending,
@@ -262,7 +373,14 @@ mod cases {
                 tokio::spawn(async move {
                     let answer = if i % 2 == 0 { "abcd" } else { "dcba" };
                     let outcome = store
-                        .verify_captcha(&scene("login"), &device("mixed"), answer, *NOW + 5, 100)
+                        .verify_captcha(
+                            &scene("login"),
+                            &device("mixed"),
+                            answer,
+                            *NOW + 5,
+                            100,
+                            &new_pass(),
+                        )
                         .await;
                     (i % 2 == 0, outcome)
                 })
@@ -297,7 +415,14 @@ mod cases {
         let expiry = *NOW + CAPTCHA_LIFETIME_MS;
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("late"),
+                    "abcd",
+                    expiry,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Expired,
@@ -310,7 +435,8 @@ mod cases {
                     &device("late"),
                     "abcd",
                     expiry + 86_400_000,
-                    3
+                    3,
+                    &new_pass()
                 )
                 .await
                 .unwrap(),
@@ -319,7 +445,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("late"), "wrong", expiry + 1, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("late"),
+                    "wrong",
+                    expiry + 1,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Expired,
@@ -328,7 +461,14 @@ mod cases {
         // Nothing above changed the row: a moment earlier it still passes.
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry - 1, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("late"),
+                    "abcd",
+                    expiry - 1,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -342,28 +482,56 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "xxxx", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "xxxx",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "yyyy", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "yyyy",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 1 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "zzzz", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "zzzz",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-3"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-3"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
@@ -375,7 +543,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "abce", *NOW, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "abce",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Voided,
@@ -383,7 +558,14 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-1"),
+                    "abcd",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
@@ -395,14 +577,28 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-2"), "wxyz", *NOW, 2)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-2"),
+                    "wxyz",
+                    *NOW,
+                    2,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 1 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-2"), "abcd", *NOW, 2)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-2"),
+                    "abcd",
+                    *NOW,
+                    2,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed,
@@ -417,14 +613,28 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("unknown"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("unknown"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotFound
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("register"), &device("known"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("register"),
+                    &device("known"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotFound
@@ -435,7 +645,7 @@ mod cases {
             Err(gatehouse::ApiError::DeviceIdRequired)
         );
         let empty = store
-            .verify_captcha(&scene("login"), &device("known"), "", *NOW, 3)
+            .verify_captcha(&scene("login"), &device("known"), "", *NOW, 3, &new_pass())
             .await
             .unwrap();
         assert_ne!(empty, Passed, "an empty answer never passes");
@@ -448,14 +658,21 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("blank"), "", *NOW, 3)
+                .verify_captcha(&scene("login"), &device("blank"), "", *NOW, 3, &new_pass())
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 }
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("known"), "abcd", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("known"),
+                    "abcd",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
@@ -473,7 +690,14 @@ mod cases {
             .unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Wrong { attempts_left: 2 },
@@ -488,21 +712,42 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("register"),
+                    &device("dev"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
+                .verify_captcha(
+                    &scene("register"),
+                    &device("dev"),
+                    "bbbb",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             NotPending
         );
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev"), "aaaa", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev"),
+                    "aaaa",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             Passed,
@@ -602,6 +847,222 @@ mod cases {
             "no increment is lost"
         );
     }
+
+    /// A solved captcha of `device` in `scene` and the token of the pass it
+    /// earned, valid until `expires_ms`.
+    async fn solved(
+        store: &Shared,
+        scene_name: &str,
+        device_id: &str,
+        expires_ms: i64,
+    ) -> PassToken {
+        store
+            .create_captcha(&captcha(scene_name, device_id, "abcd"))
+            .await
+            .unwrap();
+        let (scene, device) = (scene(scene_name), device(device_id));
+        let token = PassToken::issue(PassKind::Captcha, captcha_locator(&scene, &device));
+        let outcome = store
+            .verify_captcha(
+                &scene,
+                &device,
+                "abcd",
+                *NOW,
+                1,
+                &token.new_pass(expires_ms),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, Passed);
+        token
+    }
+
+    async fn redeem(
+        store: &Shared,
+        token: &PassToken,
+        scene_name: &str,
+        device_id: Option<&str>,
+        now_ms: i64,
+    ) -> Redemption {
+        let secret_hash = token.secret_hash();
+        let (scene, device) = (scene(scene_name), device_id.map(device));
+        store
+            .redeem_pass(&PassClaim {
+                kind: token.kind(),
+                locator: token.locator(),
+                secret_hash: &secret_hash,
+                scene: &scene,
+                device: device.as_ref(),
+                now_ms,
+            })
+            .await
+            .unwrap()
+    }
+
+    pub async fn a_pass_redeems_once_under_32_racing_redemptions(store: Shared) {
+        let token = solved(&store, "signup", "racer", *NOW + 300_000).await;
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (store, token) = (store.clone(), token.clone());
+                tokio::spawn(async move {
+                    redeem(&store, &token, "signup", Some("racer"), *NOW + 1).await
+                })
+            })
+            .collect();
+        let mut redeemed = Vec::new();
+        let mut used = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Redemption::Redeemed(pass) => redeemed.push(pass),
+                Redemption::Used => used += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((redeemed.len(), used), (1, 31), "exactly one of 32 redeems");
+        let pass = &redeemed[0];
+        assert_eq!(pass.kind, PassKind::Captcha);
+        assert_eq!(pass.scene, scene("signup"));
+        assert_eq!(pass.device, Some(device("racer")));
+        assert_eq!(pass.ip, "203.0.113.7");
+        assert_eq!(pass.evil_level, None);
+        assert_eq!(pass.created_ms, *NOW);
+    }
+
+    pub async fn passes_are_refused_when_expired_foreign_or_forged(store: Shared) {
+        let expires = *NOW + 300_000;
+        let token = solved(&store, "signup", "dev-1", expires).await;
+        assert_eq!(
+            redeem(&store, &token, "signup", None, expires).await,
+            Redemption::Expired,
+            "expired even while its row exists"
+        );
+        assert_eq!(
+            redeem(&store, &token, "login", None, *NOW).await,
+            Redemption::OtherScene
+        );
+        assert_eq!(
+            redeem(&store, &token, "signup", Some("dev-2"), *NOW).await,
+            Redemption::OtherDevice
+        );
+        // A forged secret at the right row, a right secret at another row,
+        // and a captcha row claimed as a ticket are all unknown.
+        let forged = PassToken::issue(PassKind::Captcha, *token.locator());
+        assert_eq!(
+            redeem(&store, &forged, "signup", None, *NOW).await,
+            Redemption::Unknown
+        );
+        let elsewhere = PassToken::issue(PassKind::Captcha, [9; 32]);
+        assert_eq!(
+            redeem(&store, &elsewhere, "signup", None, *NOW).await,
+            Redemption::Unknown
+        );
+        let mut bytes = URL_SAFE_NO_PAD.decode(token.encode()).unwrap();
+        bytes[0] = b't';
+        let as_ticket = PassToken::parse(&URL_SAFE_NO_PAD.encode(bytes)).unwrap();
+        assert_eq!(as_ticket.kind(), PassKind::Ticket);
+        assert_eq!(
+            redeem(&store, &as_ticket, "signup", None, *NOW).await,
+            Redemption::Unknown
+        );
+        // None of these spent it.
+        assert!(matches!(
+            redeem(&store, &token, "signup", Some("dev-1"), *NOW).await,
+            Redemption::Redeemed(_)
+        ));
+        assert_eq!(
+            redeem(&store, &token, "signup", Some("dev-1"), *NOW).await,
+            Redemption::Used
+        );
+        // A captcha that was never solved holds no pass; a new captcha of
+        // the same device and scene replaces the old one's pass.
+        store
+            .create_captcha(&captcha("signup", "dev-3", "abcd"))
+            .await
+            .unwrap();
+        let unsolved = PassToken::issue(
+            PassKind::Captcha,
+            captcha_locator(&scene("signup"), &device("dev-3")),
+        );
+        assert_eq!(
+            redeem(&store, &unsolved, "signup", None, *NOW).await,
+            Redemption::Unknown
+        );
+        let replaced = solved(&store, "signup", "dev-4", expires).await;
+        store
+            .create_captcha(&captcha("signup", "dev-4", "efgh"))
+            .await
+            .unwrap();
+        assert_eq!(
+            redeem(&store, &replaced, "signup", None, *NOW).await,
+            Redemption::Unknown
+        );
+    }
+
+    pub async fn a_ticket_pass_is_granted_once_claimed_and_fits_any_device(store: Shared) {
+        let locator = [7u8; 32];
+        let ticket_hash = hex::encode(locator);
+        let keep = *NOW + 600_000;
+        let token = PassToken::issue(PassKind::Ticket, locator);
+        let pass = TicketPass {
+            pass: token.new_pass(*NOW + 300_000),
+            scene: scene("pay"),
+            device: None,
+            ip: "198.51.100.7".into(),
+            evil_level: Some(0),
+        };
+        assert!(
+            !store
+                .grant_ticket_pass(&ticket_hash, &pass, *NOW, keep)
+                .await
+                .unwrap(),
+            "no claim, no pass"
+        );
+        assert!(
+            store
+                .claim_ticket(&ticket_hash, *NOW, *NOW + 600_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .grant_ticket_pass(&ticket_hash, &pass, *NOW, keep)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_ticket(&ticket_hash, *NOW + 1, *NOW + 600_000)
+                .await
+                .unwrap(),
+            "the granted ticket stays claimed"
+        );
+        match redeem(&store, &token, "pay", Some("any-device"), *NOW + 1).await {
+            Redemption::Redeemed(redeemed) => {
+                assert_eq!(redeemed.kind, PassKind::Ticket);
+                assert_eq!(redeemed.scene, scene("pay"));
+                assert_eq!(redeemed.device, None);
+                assert_eq!(redeemed.ip, "198.51.100.7");
+                assert_eq!(redeemed.evil_level, Some(0));
+                assert_eq!(redeemed.created_ms, *NOW);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            redeem(&store, &token, "pay", None, *NOW + 2).await,
+            Redemption::Used
+        );
+    }
+
+    pub async fn counts_read_many_counters_in_one_go(store: Shared) {
+        let end = *NOW + 60_000;
+        for _ in 0..3 {
+            store.increment_counter("guard|ip|a", end).await.unwrap();
+        }
+        store.increment_counter("guard|dev|a", end).await.unwrap();
+        let names = ["guard|ip|a", "guard|nobody", "guard|dev|a"].map(String::from);
+        assert_eq!(store.counts(&names).await.unwrap(), vec![3, 0, 1]);
+        assert_eq!(store.counts(&[]).await.unwrap(), Vec::<u64>::new());
+    }
 }
 
 gatehouse_e2e::on_both_stores!(
@@ -616,6 +1077,10 @@ gatehouse_e2e::on_both_stores!(
     scenes_are_isolated,
     tickets_are_claimed_once,
     counters_increment_atomically,
+    a_pass_redeems_once_under_32_racing_redemptions,
+    passes_are_refused_when_expired_foreign_or_forged,
+    a_ticket_pass_is_granted_once_claimed_and_fits_any_device,
+    counts_read_many_counters_in_one_go,
 );
 
 /// DynamoDB only: the rows carry the `opendb-verify-codes` field names and
@@ -633,7 +1098,14 @@ mod dynamo_items {
         store.create_captcha(&record).await.unwrap();
         assert_eq!(
             store
-                .verify_captcha(&scene("login"), &device("dev-9"), "nope", *NOW, 3)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev-9"),
+                    "nope",
+                    *NOW,
+                    3,
+                    &new_pass()
+                )
                 .await
                 .unwrap(),
             VerifyOutcome::Wrong { attempts_left: 2 }
@@ -684,7 +1156,14 @@ mod dynamo_items {
         assert!(missing.refresh_captcha(&record).await.is_err());
         assert!(
             missing
-                .verify_captcha(&scene("login"), &device("dev"), "abcd", *NOW, 1)
+                .verify_captcha(
+                    &scene("login"),
+                    &device("dev"),
+                    "abcd",
+                    *NOW,
+                    1,
+                    &new_pass()
+                )
                 .await
                 .is_err()
         );

@@ -9,8 +9,10 @@ use gatehouse::api::{Access, Function, ROUTES};
 use gatehouse_e2e::repo_path;
 use serde_yaml_ng::Value;
 
-/// The authorizer a protected route names in the template.
+/// The authorizers a route names in the template, by its `Access`.
 const SESSION_AUTHORIZER: &str = "SessionAuthorizer";
+const GUARD_AUTHORIZER: &str = "GuardAuthorizer";
+const IAM: &str = "AWS_IAM";
 
 fn template() -> Value {
     let text = std::fs::read_to_string(repo_path("template.yaml")).unwrap();
@@ -65,16 +67,18 @@ fn template_routes_are_the_route_tables() {
         for event in events.values() {
             assert_eq!(event["Type"].as_str(), Some("HttpApi"), "{name}: {event:?}");
             let props = &event["Properties"];
-            let protected = match props["Auth"]["Authorizer"].as_str() {
-                None => false,
-                Some(SESSION_AUTHORIZER) => true,
+            let access = match props["Auth"]["Authorizer"].as_str() {
+                None => Access::Public,
+                Some(SESSION_AUTHORIZER) => Access::Session,
+                Some(GUARD_AUTHORIZER) => Access::Guard,
+                Some(IAM) => Access::Iam,
                 Some(other) => panic!("{name}: unknown authorizer {other}"),
             };
             in_template.insert((
                 name.clone(),
                 props["Method"].as_str().unwrap().to_owned(),
                 props["Path"].as_str().unwrap().to_owned(),
-                protected,
+                format!("{access:?}"),
             ));
         }
     }
@@ -85,7 +89,7 @@ fn template_routes_are_the_route_tables() {
                 r.function.name().to_owned(),
                 r.method.to_owned(),
                 r.path.to_owned(),
-                r.access == Access::Session,
+                format!("{:?}", r.access),
             )
         })
         .collect();
@@ -119,4 +123,23 @@ fn each_function_gets_exactly_the_settings_it_reads() {
             .collect();
         assert_eq!(own, reads, "{name}");
     }
+}
+
+#[test]
+fn the_default_guard_routes_parse_and_name_guarded_routes() {
+    let template = template();
+    let default = template["Parameters"]["GuardRoutes"]["Default"]
+        .as_str()
+        .expect("GuardRoutes has a default");
+    let routes = gatehouse::guard::GuardRoutes::from_json(default).unwrap();
+    let guarded: BTreeSet<String> = ROUTES
+        .iter()
+        .filter(|r| r.access == Access::Guard)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let listed: BTreeSet<String> = routes.iter().map(|(key, _)| key.to_owned()).collect();
+    assert_eq!(
+        listed, guarded,
+        "every guarded route is listed, and no other"
+    );
 }

@@ -139,20 +139,36 @@ async fn captcha_codes_map_onto_the_spec_error_codes() {
         ("force-16", 400, "ticket-rejected", Some(16)),
         ("force-100", 400, "ticket-rejected", Some(100)),
         ("force-21", 400, "ticket-rejected", Some(21)),
-        ("force-evil", 200, "", None),
+        // CaptchaCode 1 with EvilLevel 100 earns no pass (SPEC §9).
+        ("force-evil", 400, "ticket-rejected", Some(1)),
     ] {
         let (got_status, answer) = verify(&svc, json!({"ticket": ticket, "randstr": "@r"})).await;
         assert_eq!(got_status, status, "{ticket}: {answer}");
-        if status == 200 {
-            assert_eq!(answer["evilLevel"], 100);
-            continue;
-        }
         assert_eq!(answer["errCode"], err_code, "{ticket}");
         match captcha_code {
             Some(code) => assert_eq!(answer["captchaCode"], code, "{ticket}"),
             None => assert!(answer.get("captchaCode").is_none(), "{ticket}"),
         }
+        assert!(answer.get("passToken").is_none(), "{ticket}: {answer}");
+        if ticket == "force-evil" {
+            assert_eq!(answer["evilLevel"], 100);
+        }
     }
+
+    // A scene that accepts evil tickets hands out the pass, saying so.
+    let accepting = gatehouse::captcha::CaptchaConfig::from_json(
+        r#"{"scene": {"lenient": {"tencent": {"acceptEvil": true}}}}"#,
+    )
+    .unwrap();
+    let svc = service(config(&emu.base_url()), Clock::system()).with_guard(accepting.guard());
+    let body = json!({"ticket": "force-evil", "randstr": "@r", "scene": "lenient"});
+    let (status, answer) = verify(&svc, body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["evilLevel"], 100);
+    assert!(answer["passToken"].is_string(), "{answer}");
+    let body = json!({"ticket": "force-evil~2", "randstr": "@r", "scene": "strict"});
+    let (status, answer) = verify(&svc, body).await;
+    assert_eq!((status, answer["evilLevel"].as_i64()), (400, Some(100)));
 }
 
 #[tokio::test]

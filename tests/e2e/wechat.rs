@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
+use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
 use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::wechat::{self, AuthorizerRequest, LoginService, WxConfig, crypto};
+use gatehouse::wechat::{self, LoginService, WxConfig, crypto};
 use gatehouse_local::wechat_emulator::WechatEmulator;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -75,6 +76,14 @@ fn login_event(body: &Value) -> Request {
 fn session_event(name: &str, token: &str) -> Request {
     let text = event_text(name).replace(TOKEN_PLACEHOLDER, token);
     lambda_http::request::from_str(&text).unwrap()
+}
+
+/// The authorizer over the rig's sessions, guarding no route: the plain
+/// session check.
+async fn authorize(rig: &Rig, event: AuthorizerRequest) -> AuthorizerResponse {
+    let guard = Guard::new(Default::default(), rig.store.clone());
+    let auth = Authorizer::new(rig.svc.sessions().clone(), guard, Default::default());
+    gatehouse::guard::authorize(&auth, event).await
 }
 
 fn authorizer_event(token: &str) -> AuthorizerRequest {
@@ -169,7 +178,7 @@ async fn login_check_authorize_and_logout() {
     assert_eq!(me["tokenExpired"], body["tokenExpired"]);
     assert!(me.get("session_key").is_none() && me.get("sessionKey").is_none());
 
-    let allowed = wechat::authorize(rig.svc.sessions(), authorizer_event(&token)).await;
+    let allowed = authorize(&rig, authorizer_event(&token)).await;
     assert!(allowed.is_authorized);
     assert_eq!(
         allowed.context,
@@ -192,7 +201,7 @@ async fn login_check_authorize_and_logout() {
     assert_eq!(resp.status(), 401);
     assert_eq!(json_of(&resp)["errCode"], "session-invalid");
     assert!(
-        !wechat::authorize(rig.svc.sessions(), authorizer_event(&token))
+        !authorize(&rig, authorizer_event(&token))
             .await
             .is_authorized
     );
@@ -237,7 +246,7 @@ async fn sessions_expire_while_their_row_remains() {
     assert_eq!(json_of(&resp)["errCode"], "session-expired");
     assert_eq!(rig.store.session_count(), 1);
     assert!(
-        !wechat::authorize(rig.svc.sessions(), authorizer_event(&token))
+        !authorize(&rig, authorizer_event(&token))
             .await
             .is_authorized
     );

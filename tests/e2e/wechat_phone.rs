@@ -548,8 +548,9 @@ mod costs {
         let code = rig.emu.issue_phone_code("13800000030");
         assert_eq!(rig.phone_on(&phone, &tokens[0], &code).await.0, 200);
         sessions.check(&tokens[0]).await.unwrap();
-        let admitted = gatehouse::wechat::authorize(
+        let admitted = crate::wechat_rig::authorize_on(
             &sessions,
+            watched.clone(),
             crate::wechat_rig::authorizer_event(&tokens[0]),
         )
         .await;

@@ -7,12 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gatehouse::clock::Clock;
+use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::Store;
-use gatehouse::wechat::{
-    self, AuthorizerRequest, AuthorizerResponse, LoginService, PhoneService, SessionService,
-    WxConfig,
-};
+use gatehouse::wechat::{self, LoginService, PhoneService, SessionService, WxConfig};
 use gatehouse_e2e::{NOW, status_and_json};
 use gatehouse_local::wechat_emulator::WechatEmulator;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
@@ -73,6 +71,18 @@ fn phone_service(config: &WxConfig, store: Arc<dyn Store>, clock: &Clock) -> Pho
         .unwrap()
         .with_clock(clock.clone())
         .with_rate_limit(RateLimitConfig::disabled())
+}
+
+/// The authorizer over `sessions`, guarding no route: the plain session
+/// check of protected routes.
+pub async fn authorize_on(
+    sessions: &SessionService,
+    store: Arc<dyn Store>,
+    event: AuthorizerRequest,
+) -> AuthorizerResponse {
+    let guard = Guard::new(Default::default(), store);
+    let auth = Authorizer::new(sessions.clone(), guard, Default::default());
+    gatehouse::guard::authorize(&auth, event).await
 }
 
 impl WxRig {
@@ -159,6 +169,6 @@ impl WxRig {
     }
 
     pub async fn authorize(&self, token: &str) -> AuthorizerResponse {
-        wechat::authorize(&self.sessions, authorizer_event(token)).await
+        authorize_on(&self.sessions, self.store.clone(), authorizer_event(token)).await
     }
 }

@@ -16,7 +16,8 @@
 //!   as binary (else as text when it is UTF-8), bits 2-3 = method (POST, GET,
 //!   DELETE, PUT), bits 4-7 pick the route inside a target.
 //! - `meta`: lines split by `\n`; the first is `sourceIp` (empty = none), the
-//!   others `name:value` headers (invalid names or values are skipped).
+//!   others `name:value` headers (invalid names or values are skipped), or
+//!   `?query` (the request's query string).
 //! - `body`: everything after the first 0x00 (no 0x00: empty body).
 
 #![allow(dead_code)]
@@ -25,11 +26,12 @@ use std::sync::Arc;
 
 use gatehouse::captcha::{self, CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
+use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
-use gatehouse::wechat::{AuthorizerRequest, LoginService, PhoneService, SessionService, WxConfig};
+use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -37,7 +39,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 /// A loopback port nothing listens on: upstream calls fail at once.
 pub const UNREACHABLE: &str = "http://127.0.0.1:9";
 
-/// A live session of the rig's store: inputs that send
+/// A live session of the phone route's store: inputs that send
 /// `Authorization: Bearer <this>` reach the phone route past its session
 /// check.
 pub const FUZZ_SESSION_TOKEN: &str = "FUZZ_SESSION_TOKEN_FOR_THE_PHONE_ROUTE_xxxx";
@@ -45,12 +47,13 @@ pub const FUZZ_SESSION_TOKEN: &str = "FUZZ_SESSION_TOKEN_FOR_THE_PHONE_ROUTE_xxx
 /// The paths the session target picks from (route bits of `flags`).
 const SESSION_PATHS: [&str; 3] = ["/wx/session", "/wx/sessions", "/wx/session/refresh"];
 
-/// The harness's rate-limit window. Every limit is 1 per window, the clock
-/// moves one window before each input, and each input is sent twice: the
+/// How far the clock moves before each input: past the end of every window
+/// the harness configures (rate limits: 1 s; the guarded scenes' failures:
+/// 10 s). Every limit is 1 per window and each input is sent twice: the
 /// first request is judged on its own, the second (when the first was
 /// counted) hits the limit. So every input is independent of the ones before
 /// it (a finding replays alone) and both sides of every limit are reached.
-const WINDOW_MS: i64 = 1000;
+const WINDOW_MS: i64 = 10_000;
 
 /// The services of every route, over one embedded store, with small rate
 /// limits and a manual clock.
@@ -59,6 +62,8 @@ pub struct Rig {
     pub captcha: CaptchaService,
     pub login: LoginService,
     pub sessions: SessionService,
+    pub guard: Guard,
+    pub authorizer: Authorizer,
     pub tickets: TicketService,
     pub phone: PhoneService,
     pub clock: Clock,
@@ -75,9 +80,13 @@ impl Rig {
         let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
             "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
             "ticketPerIp": 1, "wxPhonePerIp": 1}, "scene": {"login": {"size": 4},
-            "math": {"mathExpr": true}}}"#;
+            "math": {"mathExpr": true},
+            "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 1,
+                               "failureWindowSeconds": 10}},
+            "signup": {"guard": {"mode": "always", "failureWindowSeconds": 10}}}}"#;
         let config = CaptchaConfig::from_json(limits).expect("harness config");
         let rate_limit = config.root().rate_limit;
+        let config_guard = config.guard();
         let captcha = CaptchaService::new(config, Renderer::builtin(), store.clone())
             .with_clock(clock.clone());
         let wx = WxConfig::new("wxfuzz", "fuzz-secret")
@@ -87,7 +96,11 @@ impl Rig {
             .expect("login service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
-        let phone = PhoneService::new(wx, store.clone())
+        // The phone route has a store of its own, holding the one live
+        // session of the harness: no other target may ever admit a fuzzed
+        // request.
+        let phone_store = Arc::new(MemoryStore::new());
+        let phone = PhoneService::new(wx, phone_store.clone())
             .expect("phone service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
@@ -103,7 +116,9 @@ impl Rig {
         let tickets = TicketService::new(tencent, store.clone())
             .expect("ticket service")
             .with_clock(clock.clone())
-            .with_rate_limit(rate_limit);
+            .with_rate_limit(rate_limit)
+            .with_guard(config_guard.clone());
+        let guard = Guard::new(config_guard, store.clone()).with_clock(clock.clone());
         let now = clock.now_ms();
         let session = gatehouse::store::SessionRecord {
             token_hash: gatehouse::wechat::crypto::token_hash(FUZZ_SESSION_TOKEN),
@@ -115,14 +130,24 @@ impl Rig {
             expires_ms: now + 10 * 365 * 86_400_000,
         };
         runtime
-            .block_on(store.put_session(&session, None))
+            .block_on(phone_store.put_session(&session, None))
             .expect("the fuzz session");
         let sessions = SessionService::new(store).with_clock(clock.clone());
+        // Every guarded route wants a pass or a session: no fuzzed event may
+        // pass without one.
+        let routes = GuardRoutes::from_json(
+            r#"{"POST /demo/guarded": {"scene": "demo", "pass": "always"},
+                "POST /signup": {"scene": "login", "pass": "auto", "session": true}}"#,
+        )
+        .expect("harness guard routes");
+        let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         Self {
             runtime,
             captcha,
             login,
             sessions,
+            guard,
+            authorizer,
             tickets,
             phone,
             clock,
@@ -188,7 +213,7 @@ impl Rig {
         {
             let answer = self
                 .runtime
-                .block_on(gatehouse::wechat::authorize(&self.sessions, event));
+                .block_on(gatehouse::guard::authorize(&self.authorizer, event));
             assert!(!answer.is_authorized, "a fuzzed event was authorized");
         }
         let path = data.first().map_or(SESSION_PATHS[0], |flags| {
@@ -202,6 +227,42 @@ impl Rig {
             .block_on(gatehouse::wechat::session(&self.sessions, req));
         check(&resp, &[]);
         vec![resp.status().as_u16()]
+    }
+
+    /// The guard's routes: `GET /guard/status`, `POST /guard/check`,
+    /// `POST /guard/report`, `POST /demo/guarded` (route bits of `flags`),
+    /// over the embedded store: no 5xx at all.
+    pub fn guard(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[], |flags, mut req| async move {
+            let (method, path) = [
+                ("GET", "/guard/status"),
+                ("POST", "/guard/check"),
+                ("POST", "/guard/report"),
+                ("POST", "/demo/guarded"),
+            ][usize::from(flags >> 4) % 4];
+            *req.method_mut() = http::Method::from_bytes(method.as_bytes()).expect("a method");
+            let query = req.uri().query().map(str::to_owned);
+            *req.uri_mut() = match query {
+                Some(query) => format!("{path}?{query}"),
+                None => path.to_owned(),
+            }
+            .parse()
+            .unwrap_or_else(|_| path.parse().expect("a path"));
+            gatehouse::guard::routes::handle(&self.guard, req).await
+        })
+    }
+
+    /// The authorizer on an arbitrary event (the input as JSON). No fuzzed
+    /// event may be admitted: every route it guards wants a pass or a
+    /// session, and the fuzzer holds neither.
+    pub fn authorizer(&self, data: &[u8]) {
+        self.tick();
+        if let Ok(event) = serde_json::from_slice::<AuthorizerRequest>(data) {
+            let answer = self
+                .runtime
+                .block_on(gatehouse::guard::authorize(&self.authorizer, event));
+            assert!(!answer.is_authorized, "a fuzzed event was authorized");
+        }
     }
 
     /// `POST /ticket/verify` against an unreachable Tencent: 502 is its answer.
@@ -236,8 +297,13 @@ pub fn request_at(data: &[u8], path: &str) -> Option<(u8, Request)> {
     let mut lines = meta.split(|&b| b == b'\n');
     let source_ip = lines.next().unwrap_or(&[]);
     let method = ["POST", "GET", "DELETE", "PUT"][usize::from((flags >> 2) & 3)];
-    let mut builder = http::Request::builder().method(method).uri(path);
+    let mut uri = String::from(path);
+    let mut builder = http::Request::builder().method(method);
     for line in lines {
+        if let Some(query) = line.strip_prefix(b"?") {
+            uri = format!("{path}?{}", String::from_utf8_lossy(query));
+            continue;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
@@ -254,7 +320,10 @@ pub fn request_at(data: &[u8], path: &str) -> Option<(u8, Request)> {
         Ok(text) if flags & 2 == 0 => Body::Text(text.to_owned()),
         _ => Body::Binary(body.to_vec()),
     };
-    let mut req = builder.body(body).ok()?;
+    let uri: http::Uri = uri
+        .parse()
+        .unwrap_or_else(|_| "/route".parse().expect("a path"));
+    let mut req = builder.uri(uri).body(body).ok()?;
     if flags & 1 == 1 {
         let mut ctx = ApiGatewayV2httpRequestContext::default();
         ctx.http.source_ip =
@@ -315,6 +384,14 @@ pub fn config(data: &[u8]) {
                 assert!(gatehouse::captcha::HEIGHT_RANGE.contains(&s.height));
                 assert!(s.math_min <= s.math_max);
                 assert!(s.rate_limit.window_seconds >= 1);
+                assert!(s.guard.image_after_failures <= s.guard.tencent_after_failures);
+            }
+        }
+        if let Ok(routes) = gatehouse::guard::GuardRoutes::from_json(&text) {
+            for (key, route) in routes.iter() {
+                assert!(
+                    key.contains(' ') && gatehouse::domain::Scene::is_valid(route.scene.as_str())
+                );
             }
         }
         return;

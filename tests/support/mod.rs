@@ -7,7 +7,7 @@ pub mod logs;
 pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};
-pub use fixtures::{NOW, captcha, device, repo_path, scene};
+pub use fixtures::{NOW, captcha, device, new_pass, repo_path, scene};
 pub use logs::{CapturedLogs, LogCapture, capture_logs};
 
 use gatehouse::clock::Clock;

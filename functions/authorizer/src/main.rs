@@ -1,16 +1,17 @@
 //! Lambda `authorizer`: the HTTP API Lambda authorizer (payload 2.0, simple
-//! responses) that admits a request whose bearer token is a live session.
-//! Needs only the table: no WeChat secret.
+//! responses) in front of guarded routes (`GUARD_ROUTES`: a pass, a session
+//! or both) and session-protected ones (a live bearer session). Needs the
+//! table and the configuration: no WeChat or Tencent secret.
 
-use gatehouse::wechat::{AuthorizerRequest, SessionService, authorize};
+use gatehouse::guard::{Authorizer, AuthorizerRequest, authorize};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init();
-    let service = SessionService::from_lambda_env().await?;
+    let authorizer = Authorizer::from_lambda_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<AuthorizerRequest>| async {
-        Ok::<_, Error>(authorize(&service, event.payload).await)
+        Ok::<_, Error>(authorize(&authorizer, event.payload).await)
     }))
     .await
 }

@@ -17,7 +17,8 @@
 //! Arguments: `--bin-dir DIR` (default `$CARGO_TARGET_DIR/release` or
 //! `target/release`), `--events DIR` (default `events`), `--runs N` (default
 //! 5), `--target-ms MS` (default 30), then function names (default: all),
-//! each optionally `name=events/file.json`.
+//! each optionally `name=events/file.json`. `--list` prints the functions of
+//! the route table, one per line (what `scripts/coldstart.sh` builds).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -77,10 +78,16 @@ fn parse_args() -> Result<Options, String> {
                     .filter(|n: &f64| *n > 0.0)
                     .ok_or(format!("--target-ms={raw:?}: expected a positive number"))?;
             }
+            "--list" => {
+                for function in Function::ALL {
+                    println!("{}", function.name());
+                }
+                std::process::exit(0);
+            }
             "-h" | "--help" => {
                 return Err(
                     "usage: coldstart [--bin-dir DIR] [--events DIR] [--runs N] \
-                            [--target-ms MS] [FUNCTION[=EVENT.json] …]"
+                            [--target-ms MS] [FUNCTION[=EVENT.json] …] | --list"
                         .into(),
                 );
             }
@@ -114,6 +121,7 @@ fn default_event_file(function: Function) -> Option<&'static str> {
         Function::Session => Some("session-get.json"),
         Function::Authorizer => Some("authorizer-request.json"),
         Function::VerifyTicket => Some("ticket-verify.json"),
+        Function::Guard => Some("guard-status.json"),
         _ => None,
     }
 }
@@ -185,6 +193,7 @@ fn function_env(
             "TENCENT_SECRET_KEY" => "coldstart-secret-key",
             "CAPTCHA_APP_ID" => "2000000000",
             "CAPTCHA_APP_SECRET_KEY" => "coldstart-app-key",
+            "GUARD_ROUTES" => gatehouse::guard::GuardRoutes::DEV_DEFAULT,
             other => panic!("coldstart has no value for {other}: add one here"),
         };
         env.push((key, value.to_owned()));

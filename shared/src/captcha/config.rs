@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use super::code::{self, CodeSpec, MathOperator, MathSpec};
 use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, parse_object, read_json_source};
 use crate::domain::Scene;
+use crate::guard::config::{GuardConfig, GuardSettings, PASS_TTL_RANGE};
 use crate::ratelimit::RateLimitConfig;
 
 /// Allowed image width in pixels, for the config and for a client's request.
@@ -60,6 +61,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "expiresDate",
     "maxAttempts",
     "rateLimit",
+    "guard",
+    "passTtlSeconds",
+    "tencent",
 ];
 
 /// The settings of one scene: root defaults merged with `scene.<name>`.
@@ -86,6 +90,9 @@ pub struct SceneConfig {
     /// Limits of our own routes (`rateLimit`, see [`crate::ratelimit`]);
     /// merged key by key like the others.
     pub rate_limit: RateLimitConfig,
+    /// The guard of this scene (`guard`, `passTtlSeconds`, `tencent`; see
+    /// [`crate::guard`]), merged key by key like the others.
+    pub guard: GuardSettings,
 }
 
 impl Default for SceneConfig {
@@ -128,6 +135,7 @@ struct Raw {
     expires_date: u64,
     max_attempts: u32,
     rate_limit: RateLimitConfig,
+    guard: GuardSettings,
 }
 
 impl Default for Raw {
@@ -148,6 +156,7 @@ impl Default for Raw {
             expires_date: 180,
             max_attempts: 1,
             rate_limit: RateLimitConfig::default(),
+            guard: GuardSettings::default(),
         }
     }
 }
@@ -170,6 +179,7 @@ impl Raw {
             expires_date: self.expires_date,
             max_attempts: self.max_attempts,
             rate_limit: self.rate_limit,
+            guard: self.guard,
         }
     }
 
@@ -183,6 +193,7 @@ impl Raw {
                 allowed: format!("must be <= {path}mathMax ({})", self.math_max),
             });
         }
+        self.guard.check(path)?;
         let left = code::alphabet(&self.ignore_chars).len();
         if left < MIN_ALPHABET {
             return Err(ConfigError::Invalid {
@@ -294,6 +305,17 @@ impl CaptchaConfig {
         }
     }
 
+    /// The guard settings of every scene.
+    pub fn guard(&self) -> GuardConfig {
+        GuardConfig::new(
+            self.root.guard,
+            self.scenes
+                .iter()
+                .map(|(name, scene)| (name.clone(), scene.guard))
+                .collect(),
+        )
+    }
+
     /// Largest configured width and height over root and every scene.
     pub fn max_dimensions(&self) -> (u32, u32) {
         self.scenes
@@ -335,6 +357,9 @@ fn apply_key(raw: &mut Raw, key: &Entry) -> Result<(), ConfigError> {
         "maxAttempts" => raw.max_attempts = key.int_in(MAX_ATTEMPTS_RANGE)?,
         "color" => raw.color = key.bool()?,
         "rateLimit" => raw.rate_limit.apply(key)?,
+        "guard" => raw.guard.apply_guard(key)?,
+        "tencent" => raw.guard.apply_tencent(key)?,
+        "passTtlSeconds" => raw.guard.pass_ttl_seconds = key.int_in(PASS_TTL_RANGE)?,
         "mathExpr" => raw.math_expr = key.bool()?,
         "fontSize" => raw.font_size = key.number_in(FONT_SIZE_RANGE)?,
         "background" => {
@@ -517,6 +542,28 @@ mod tests {
                 "scene.pay.rateLimit.verifyPerIp",
             ),
             (r#"{"sise": 4}"#, "sise"),
+            (r#"{"guard": 1}"#, "guard"),
+            (r#"{"guard": {"mode": "sometimes"}}"#, "guard.mode"),
+            (
+                r#"{"guard": {"imageAfterFailures": -1}}"#,
+                "guard.imageAfterFailures",
+            ),
+            (
+                r#"{"guard": {"failureWindowSeconds": 5}}"#,
+                "guard.failureWindowSeconds",
+            ),
+            (r#"{"guard": {"modes": "adaptive"}}"#, "guard.modes"),
+            (
+                r#"{"scene": {"pay": {"guard": {"imageAfterFailures": 5, "tencentAfterFailures": 2}}}}"#,
+                "scene.pay.guard.tencentAfterFailures",
+            ),
+            (r#"{"passTtlSeconds": 5}"#, "passTtlSeconds"),
+            (r#"{"passTtlSeconds": 3601}"#, "passTtlSeconds"),
+            (
+                r#"{"tencent": {"acceptEvil": "yes"}}"#,
+                "tencent.acceptEvil",
+            ),
+            (r#"{"tencent": {"evil": true}}"#, "tencent.evil"),
             (r#"{"scene": 4}"#, "scene"),
             (r#"{"scene": {"login": 4}}"#, "scene.login"),
             (r#"{"scene": {"bad name": {}}}"#, "scene.bad name"),
@@ -565,6 +612,34 @@ mod tests {
         assert_eq!(c.root().rate_limit.create_per_ip, 5);
         assert_eq!(c.scene_bucket("pay"), "pay");
         assert_eq!(c.scene_bucket("other"), "*");
+    }
+
+    #[test]
+    fn guard_settings_default_and_merge_key_by_key() {
+        use crate::guard::config::GuardMode;
+        let c = CaptchaConfig::from_json("{}").unwrap();
+        assert_eq!(c.root().guard, GuardSettings::default());
+        assert_eq!(c.root().guard.mode, GuardMode::Off);
+        assert_eq!(c.root().guard.pass_ttl_seconds, 300);
+        let c = CaptchaConfig::from_json(
+            r#"{"passTtlSeconds": 600, "guard": {"failureWindowSeconds": 60},
+                "scene": {"signup": {"guard": {"mode": "adaptive", "imageAfterFailures": 2},
+                                     "tencent": {"acceptEvil": true}}}}"#,
+        )
+        .unwrap();
+        let signup = c.scene("signup").guard;
+        assert_eq!(signup.mode, GuardMode::Adaptive);
+        assert_eq!(signup.image_after_failures, 2);
+        assert_eq!(signup.tencent_after_failures, 10, "default kept");
+        assert_eq!(signup.failure_window_seconds, 60, "inherited from root");
+        assert_eq!(signup.pass_ttl_seconds, 600, "inherited from root");
+        assert!(signup.accept_evil);
+        let guard = c.guard();
+        assert_eq!(*guard.scene(&Scene::parse("signup").unwrap()), signup);
+        assert_eq!(
+            guard.scene(&Scene::parse("other").unwrap()).mode,
+            GuardMode::Off
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::config::{HEIGHT_RANGE, WIDTH_RANGE};
 use super::service::{CaptchaService, CaptchaTarget, ImageSize, Issue};
 use crate::domain::Scene;
 use crate::error::ApiError;
-use crate::http::{NoData, device_id, json_body, respond, source_ip};
+use crate::http::{device_id, json_body, respond, source_ip};
 use crate::lang::Lang;
 
 /// Longest captcha answer looked at; anything longer cannot be right.
@@ -71,7 +71,7 @@ pub async fn verify(svc: &CaptchaService, req: Request) -> Response<Body> {
                 "captcha is longer than {MAX_ANSWER_CHARS} characters"
             )));
         }
-        svc.verify(&target, &answer).await.map(|()| NoData {})
+        svc.verify(&target, &answer).await
     };
     respond(lang, result.await)
 }

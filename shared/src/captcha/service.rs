@@ -11,8 +11,13 @@ use super::render::{Renderer, png_data_url};
 use crate::clock::Clock;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
+use crate::guard::pass::{PassIssued, PassToken};
+use crate::guard::service::{Client, count_failure};
 use crate::ratelimit::{Route, counted, rate_limited};
-use crate::store::{CaptchaRecord, CaptchaState, IssueMode, IssueOutcome, Store, VerifyOutcome};
+use crate::store::{
+    CaptchaRecord, CaptchaState, IssueMode, IssueOutcome, PassKind, Store, VerifyOutcome,
+    captcha_locator,
+};
 
 /// Everything the captcha routes need, built once at start-up.
 pub struct CaptchaService {
@@ -135,13 +140,26 @@ impl CaptchaService {
     }
 
     /// Checks `answer` (normalised, not empty) for `target`'s captcha,
-    /// passing at most once. The per-IP counter is counted alongside; over
-    /// the limit the answer is `rate-limited` whatever the verify came to,
-    /// so a brute force learns nothing from the requests past the limit.
-    pub async fn verify(&self, target: &CaptchaTarget, answer: &str) -> Result<(), ApiError> {
+    /// passing at most once; a pass earns a pass token, written by the same
+    /// conditional write. The per-IP counter is counted alongside; over the
+    /// limit the answer is `rate-limited` whatever the verify came to, so a
+    /// brute force learns nothing from the requests past the limit. A wrong
+    /// answer counts as a failure for the scene's guard.
+    pub async fn verify(
+        &self,
+        target: &CaptchaTarget,
+        answer: &str,
+    ) -> Result<PassIssued, ApiError> {
         let scene = target.scene.as_str();
         let cfg = self.config.scene(scene);
         let now_ms = self.clock.now_ms();
+        let token = PassToken::issue(
+            PassKind::Captcha,
+            captcha_locator(&target.scene, &target.device),
+        );
+        let pass_expired =
+            now_ms.saturating_add((cfg.guard.pass_ttl_seconds as i64).saturating_mul(1000));
+        let pass = token.new_pass(pass_expired);
         let counter = cfg
             .rate_limit
             .counters(
@@ -161,17 +179,33 @@ impl CaptchaService {
                     answer,
                     now_ms,
                     cfg.max_attempts,
+                    &pass,
                 )
                 .await?)
         })
         .await?;
         match outcome {
-            VerifyOutcome::Passed => Ok(()),
+            VerifyOutcome::Passed => Ok(PassIssued {
+                pass_token: token.encode(),
+                pass_expired,
+            }),
             VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
-            VerifyOutcome::Wrong { .. }
-            | VerifyOutcome::Voided
-            | VerifyOutcome::NotFound
-            | VerifyOutcome::NotPending => Err(ApiError::VerifyFail),
+            VerifyOutcome::Wrong { .. } | VerifyOutcome::Voided => {
+                let client = Client {
+                    ip: target.ip.clone(),
+                    device: Some(target.device.clone()),
+                };
+                count_failure(
+                    self.store.as_ref(),
+                    &cfg.guard,
+                    &target.scene,
+                    &client,
+                    now_ms,
+                )
+                .await?;
+                Err(ApiError::VerifyFail)
+            }
+            VerifyOutcome::NotFound | VerifyOutcome::NotPending => Err(ApiError::VerifyFail),
         }
     }
 }

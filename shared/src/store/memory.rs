@@ -8,7 +8,6 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::*;
-use crate::domain::{DeviceId, Scene};
 
 /// Rows kept before expired ones are swept out, the way DynamoDB's TTL
 /// deletion would eventually remove them.
@@ -16,7 +15,8 @@ const SWEEP_THRESHOLD: usize = 50_000;
 
 #[derive(Debug, Clone)]
 enum Row {
-    Captcha(CaptchaRecord),
+    /// A captcha, and the pass a right answer earned with it.
+    Captcha(CaptchaRecord, Option<StoredPass>),
     Session {
         record: SessionRecord,
         session_key: Option<Secret>,
@@ -27,8 +27,10 @@ enum Row {
         keep_until_ms: i64,
     },
     AccessToken(AccessTokenRecord),
+    /// A presented ticket (kept until `expires_ms`), and the pass it earned.
     Ticket {
         expires_ms: i64,
+        pass: Option<(StoredPass, TicketPass)>,
     },
     Counter {
         count: u64,
@@ -36,14 +38,63 @@ enum Row {
     },
 }
 
+/// A pass as a row holds it.
+#[derive(Debug, Clone)]
+struct StoredPass {
+    secret_hash: String,
+    created_ms: i64,
+    expires_ms: i64,
+    redeemed: bool,
+}
+
+impl StoredPass {
+    fn new(pass: &NewPass, now_ms: i64) -> Self {
+        Self {
+            secret_hash: pass.secret_hash.clone(),
+            created_ms: now_ms,
+            expires_ms: pass.expires_ms,
+            redeemed: false,
+        }
+    }
+
+    /// Redeems this pass for `claim` when it may be: the refusal otherwise.
+    /// The order of checks is the DynamoDB store's (see its `classify_pass`).
+    fn redeem(
+        &mut self,
+        scene: &Scene,
+        device: Option<&DeviceId>,
+        claim: &PassClaim,
+    ) -> Result<(), Redemption> {
+        if self.secret_hash != claim.secret_hash {
+            return Err(Redemption::Unknown);
+        }
+        if self.redeemed {
+            return Err(Redemption::Used);
+        }
+        if claim.now_ms >= self.expires_ms {
+            return Err(Redemption::Expired);
+        }
+        if scene != claim.scene {
+            return Err(Redemption::OtherScene);
+        }
+        if let (Some(held), Some(asking)) = (device, claim.device)
+            && held != asking
+        {
+            return Err(Redemption::OtherDevice);
+        }
+        self.redeemed = true;
+        Ok(())
+    }
+}
+
 impl Row {
     fn expires_ms(&self) -> i64 {
         match self {
-            Row::Captcha(c) => c.expired_date,
+            Row::Captcha(c, pass) => pass.as_ref().map_or(c.expired_date, |p| p.expires_ms),
             Row::Session { record, .. } => record.expires_ms,
             Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,
             Row::AccessToken(t) => t.expires_ms.saturating_add(ACCESS_TOKEN_ROW_SLACK_MS),
-            Row::Ticket { expires_ms } | Row::Counter { expires_ms, .. } => *expires_ms,
+            Row::Ticket { expires_ms, .. } | Row::Counter { expires_ms, .. } => *expires_ms,
         }
     }
 }
@@ -133,7 +184,7 @@ impl MemoryStore {
     pub fn captcha(&self, scene: &str, device: &str) -> Option<CaptchaRecord> {
         let key = captcha_key(&Scene::parse(scene).ok()?, &DeviceId::parse(device).ok()?);
         match self.rows().get(&key) {
-            Some(Row::Captcha(c)) => Some(c.clone()),
+            Some(Row::Captcha(c, _)) => Some(c.clone()),
             _ => None,
         }
     }
@@ -143,15 +194,15 @@ impl MemoryStore {
 impl CaptchaStore for MemoryStore {
     async fn create_captcha(&self, record: &CaptchaRecord) -> Result<(), StoreError> {
         let mut rows = self.rows();
-        self.insert(&mut rows, record.key(), Row::Captcha(record.clone()));
+        self.insert(&mut rows, record.key(), Row::Captcha(record.clone(), None));
         Ok(())
     }
 
     async fn refresh_captcha(&self, record: &CaptchaRecord) -> Result<bool, StoreError> {
         let mut rows = self.rows();
         match rows.get_mut(&record.key()) {
-            Some(row @ Row::Captcha(_)) => {
-                *row = Row::Captcha(record.clone());
+            Some(row @ Row::Captcha(..)) => {
+                *row = Row::Captcha(record.clone(), None);
                 Ok(true)
             }
             _ => Ok(false),
@@ -174,13 +225,14 @@ impl CaptchaStore for MemoryStore {
                 });
             }
         }
-        if mode == IssueMode::Refresh && !matches!(rows.get(&record.key()), Some(Row::Captcha(_))) {
+        if mode == IssueMode::Refresh && !matches!(rows.get(&record.key()), Some(Row::Captcha(..)))
+        {
             return Ok(IssueOutcome::NotFound);
         }
         for limit in limits {
             self.count(&mut rows, &limit.name, limit.window_end_ms);
         }
-        self.insert(&mut rows, record.key(), Row::Captcha(record.clone()));
+        self.insert(&mut rows, record.key(), Row::Captcha(record.clone(), None));
         Ok(IssueOutcome::Written)
     }
 
@@ -191,9 +243,10 @@ impl CaptchaStore for MemoryStore {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
+        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut rows = self.rows();
-        let Some(Row::Captcha(captcha)) = rows.get_mut(&captcha_key(scene, device)) else {
+        let Some(Row::Captcha(captcha, held)) = rows.get_mut(&captcha_key(scene, device)) else {
             return Ok(VerifyOutcome::NotFound);
         };
         if captcha.state != CaptchaState::Pending {
@@ -204,6 +257,7 @@ impl CaptchaStore for MemoryStore {
         }
         if !answer.is_empty() && captcha.code == answer {
             captcha.state = CaptchaState::Verified;
+            *held = Some(StoredPass::new(pass, now_ms));
             return Ok(VerifyOutcome::Passed);
         }
         captcha.attempts += 1;
@@ -440,13 +494,88 @@ impl TicketStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut rows = self.rows();
         let key = ticket_key_of(ticket_hash);
-        if let Some(Row::Ticket { expires_ms: held }) = rows.get(&key)
+        if let Some(Row::Ticket {
+            expires_ms: held, ..
+        }) = rows.get(&key)
             && *held > now_ms
         {
             return Ok(false);
         }
-        self.insert(&mut rows, key, Row::Ticket { expires_ms });
+        let row = Row::Ticket {
+            expires_ms,
+            pass: None,
+        };
+        self.insert(&mut rows, key, row);
         Ok(true)
+    }
+
+    async fn grant_ticket_pass(
+        &self,
+        ticket_hash: &str,
+        pass: &TicketPass,
+        now_ms: i64,
+        keep_until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut rows = self.rows();
+        match rows.get_mut(&ticket_key_of(ticket_hash)) {
+            Some(Row::Ticket {
+                expires_ms,
+                pass: held,
+            }) => {
+                *expires_ms = keep_until_ms;
+                *held = Some((StoredPass::new(&pass.pass, now_ms), pass.clone()));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl PassStore for MemoryStore {
+    async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError> {
+        let mut rows = self.rows();
+        let key = match claim.kind {
+            PassKind::Captcha => captcha_key_of(claim.locator),
+            PassKind::Ticket => ticket_key_of(&hex::encode(claim.locator)),
+        };
+        let (stored, redeemed) = match (claim.kind, rows.get_mut(&key)) {
+            (PassKind::Captcha, Some(Row::Captcha(captcha, Some(stored)))) => {
+                let redeemed = RedeemedPass {
+                    kind: PassKind::Captcha,
+                    scene: captcha.scene.clone(),
+                    device: Some(captcha.device_uuid.clone()),
+                    ip: captcha.ip.clone(),
+                    evil_level: None,
+                    created_ms: stored.created_ms,
+                };
+                (stored, redeemed)
+            }
+            (
+                PassKind::Ticket,
+                Some(Row::Ticket {
+                    pass: Some((stored, ticket)),
+                    ..
+                }),
+            ) => {
+                let redeemed = RedeemedPass {
+                    kind: PassKind::Ticket,
+                    scene: ticket.scene.clone(),
+                    device: ticket.device.clone(),
+                    ip: ticket.ip.clone(),
+                    evil_level: ticket.evil_level,
+                    created_ms: stored.created_ms,
+                };
+                (stored, redeemed)
+            }
+            _ => return Ok(Redemption::Unknown),
+        };
+        Ok(
+            match stored.redeem(&redeemed.scene, redeemed.device.as_ref(), claim) {
+                Ok(()) => Redemption::Redeemed(redeemed),
+                Err(refusal) => refusal,
+            },
+        )
     }
 }
 
@@ -455,5 +584,16 @@ impl CounterStore for MemoryStore {
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError> {
         let mut rows = self.rows();
         Ok(self.count(&mut rows, name, window_end_ms))
+    }
+
+    async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
+        let rows = self.rows();
+        Ok(names
+            .iter()
+            .map(|name| match rows.get(&counter_key_of(name)) {
+                Some(Row::Counter { count, .. }) => *count,
+                _ => 0,
+            })
+            .collect())
     }
 }

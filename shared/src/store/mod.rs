@@ -1,6 +1,6 @@
 //! Storage behind every route: one narrow trait per kind of row (captchas,
-//! sessions, each user's session index, tickets, counters, the WeChat access
-//! token; [`Store`] is all of them), a DynamoDB
+//! sessions, each user's session index, tickets, passes, counters, the
+//! WeChat access token; [`Store`] is all of them), a DynamoDB
 //! implementation for Lambda and an embedded one for the dev server. Both
 //! keep the same items in one table keyed by a string `pk`, every row
 //! carrying a TTL attribute.
@@ -10,6 +10,8 @@
 //! behaviour, and the counting test holds DynamoDB to those numbers.
 
 use async_trait::async_trait;
+
+use sha2::{Digest, Sha256};
 
 use crate::domain::{DeviceId, Scene};
 pub use crate::error::StoreError;
@@ -67,10 +69,22 @@ impl CaptchaRecord {
     }
 }
 
-/// The row key of a device's captcha for a scene. Scenes never contain `#`,
-/// so the key is unambiguous whatever the device id holds.
+/// The locator of a device's captcha for a scene: the SHA-256 of
+/// `<scene>#<device>` (scenes never contain `#`, so it is unambiguous). A
+/// pass earned with that captcha carries it, so that redeeming the pass
+/// finds the row in one request.
+pub fn captcha_locator(scene: &Scene, device: &DeviceId) -> [u8; 32] {
+    Sha256::digest(format!("{scene}#{device}")).into()
+}
+
+/// The row key of a device's captcha for a scene.
 pub fn captcha_key(scene: &Scene, device: &DeviceId) -> String {
-    format!("captcha#{scene}#{device}")
+    captcha_key_of(&captcha_locator(scene, device))
+}
+
+/// The row key of the captcha at `locator`.
+pub fn captcha_key_of(locator: &[u8; 32]) -> String {
+    format!("captcha#{}", hex::encode(locator))
 }
 
 /// Epoch seconds for the TTL attribute of something that expires at `ms`.
@@ -205,6 +219,7 @@ pub fn access_token_key_of(appid: &str) -> String {
     format!("wxtoken#{appid}")
 }
 
+/// The row key of a presented ticket, by the hex SHA-256 of the ticket.
 pub fn ticket_key_of(ticket_hash: &str) -> String {
     format!("ticket#{ticket_hash}")
 }
@@ -246,6 +261,85 @@ pub enum IssueOutcome {
     NotFound,
 }
 
+/// What earned a pass, and so which row holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassKind {
+    /// A solved image captcha: the pass lives in the captcha's row.
+    Captcha,
+    /// A Tencent ticket: the pass lives in the ticket's row.
+    Ticket,
+}
+
+impl PassKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassKind::Captcha => "captcha",
+            PassKind::Ticket => "ticket",
+        }
+    }
+}
+
+/// A pass to write: the hash of its secret (never the secret) and its
+/// expiry. It is created at the `now_ms` of the write that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPass {
+    /// Hex SHA-256 of the pass's secret.
+    pub secret_hash: String,
+    /// Epoch milliseconds after which the pass is refused.
+    pub expires_ms: i64,
+}
+
+/// A pass earned with a ticket: what it is bound to besides its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketPass {
+    pub pass: NewPass,
+    pub scene: Scene,
+    pub device: Option<DeviceId>,
+    pub ip: String,
+    pub evil_level: Option<i64>,
+}
+
+/// A redemption: the pass at `locator` of `kind`, with secret hash
+/// `secret_hash`, redeemed for `scene` at `now_ms` (and, when the caller
+/// names one, by `device`).
+#[derive(Debug, Clone, Copy)]
+pub struct PassClaim<'a> {
+    pub kind: PassKind,
+    pub locator: &'a [u8; 32],
+    pub secret_hash: &'a str,
+    pub scene: &'a Scene,
+    pub device: Option<&'a DeviceId>,
+    pub now_ms: i64,
+}
+
+/// A redeemed pass: what it was earned with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemedPass {
+    pub kind: PassKind,
+    pub scene: Scene,
+    pub device: Option<DeviceId>,
+    /// The client IP it was earned from.
+    pub ip: String,
+    pub evil_level: Option<i64>,
+    /// Epoch milliseconds at which it was earned.
+    pub created_ms: i64,
+}
+
+/// What a redemption came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    Redeemed(RedeemedPass),
+    /// No such pass (unknown row, other secret, or a row without a pass).
+    Unknown,
+    /// Redeemed before.
+    Used,
+    Expired,
+    /// Earned in another scene.
+    OtherScene,
+    /// Earned by another device than the one redeeming it.
+    OtherDevice,
+}
+
 /// Captcha rows.
 #[async_trait]
 pub trait CaptchaStore: Send + Sync {
@@ -274,8 +368,9 @@ pub trait CaptchaStore: Send + Sync {
     /// Checks `answer` (already normalised) against the device's captcha for
     /// the scene at `now_ms`, at most once per captcha however many callers
     /// race. A pass is one conditional request that sets the state to
-    /// verified; a wrong answer is followed by one more conditional request
-    /// that counts the attempt and voids the captcha at `max_attempts`.
+    /// verified and writes `pass` into the row; a wrong answer is followed by
+    /// one more conditional request that counts the attempt and voids the
+    /// captcha at `max_attempts`.
     async fn verify_captcha(
         &self,
         scene: &Scene,
@@ -283,6 +378,7 @@ pub trait CaptchaStore: Send + Sync {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
+        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError>;
 }
 
@@ -408,6 +504,26 @@ pub trait TicketStore: Send + Sync {
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Writes the pass a claimed ticket earned into its row, and keeps the
+    /// row, its claim included, until `keep_until_ms` (the later of the
+    /// claim's and the pass's expiry). `false` when the row is gone. One
+    /// conditional request.
+    async fn grant_ticket_pass(
+        &self,
+        ticket_hash: &str,
+        pass: &TicketPass,
+        now_ms: i64,
+        keep_until_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Redeeming passes, whichever row holds them.
+#[async_trait]
+pub trait PassStore: Send + Sync {
+    /// Redeems a pass at most once, however many callers race: one
+    /// conditional request that marks it redeemed.
+    async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError>;
 }
 
 /// Fixed-window counters (rate limits).
@@ -417,12 +533,22 @@ pub trait CounterStore: Send + Sync {
     /// window into the name) and returns the new count. The row expires at
     /// `window_end_ms`. One atomic request.
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError>;
+
+    /// The counts of `names` (0 for a counter not yet counted). One request,
+    /// strongly consistent, whatever the number of names (at most 100).
+    async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError>;
 }
 
 /// Every capability at once: what a store implementation provides. A
 /// function that needs one capability takes that trait alone.
 pub trait Store:
-    CaptchaStore + SessionStore + SessionIndexStore + TicketStore + CounterStore + AccessTokenStore
+    CaptchaStore
+    + SessionStore
+    + SessionIndexStore
+    + TicketStore
+    + PassStore
+    + CounterStore
+    + AccessTokenStore
 {
 }
 
@@ -431,6 +557,7 @@ impl<T> Store for T where
         + SessionStore
         + SessionIndexStore
         + TicketStore
+        + PassStore
         + CounterStore
         + AccessTokenStore
 {

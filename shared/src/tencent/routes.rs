@@ -4,9 +4,10 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
-use super::service::{TicketService, TicketVerified};
+use super::service::{PresentedTicket, TicketService, TicketVerified};
+use crate::domain::Scene;
 use crate::error::ApiError;
-use crate::http::{json_body, respond, source_ip};
+use crate::http::{device_id, json_body, respond, source_ip};
 use crate::lang::Lang;
 
 /// Longest `ticket` accepted (real ones are a few hundred characters).
@@ -17,10 +18,19 @@ pub const MAX_RANDSTR_CHARS: usize = 128;
 /// The request body of `POST /ticket/verify`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyTicketRequest {
     pub ticket: Option<String>,
     pub randstr: Option<String>,
+    /// The scene the pass is for (default `default`).
+    #[serde(default)]
+    pub scene: Option<String>,
+    #[serde(default)]
+    pub device_id: Option<String>,
 }
+
+/// The scene of a ticket that names none.
+pub const DEFAULT_SCENE: &str = "default";
 
 /// Checks a request body: the ticket (required) and the optional randstr,
 /// trimmed; an empty randstr counts as none.
@@ -57,7 +67,8 @@ fn check_field(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /ticket/verify` → `{errCode: 0, errMsg, evilLevel?}` or an error.
+/// `POST /ticket/verify` → `{errCode: 0, errMsg, passToken, passExpired,
+/// evilLevel?}` or an error.
 pub async fn verify_ticket(svc: &TicketService, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     respond(lang, handle(svc, &req).await)
@@ -74,7 +85,20 @@ async fn handle(svc: &TicketService, req: &Request) -> Result<TicketVerified, Ap
             "the request carries no client IP (requestContext.http.sourceIp)".into(),
         ));
     };
-    svc.verify(ticket, randstr, user_ip).await
+    // The device is optional: a ticket pass then fits any device.
+    let device = match device_id(body.device_id.as_deref(), req) {
+        Ok(device) => Some(device),
+        Err(ApiError::DeviceIdRequired) => None,
+        Err(err) => return Err(err),
+    };
+    let presented = PresentedTicket {
+        ticket: ticket.to_owned(),
+        randstr: randstr.map(str::to_owned),
+        scene: Scene::parse(body.scene.as_deref().unwrap_or(DEFAULT_SCENE))?,
+        user_ip: user_ip.to_owned(),
+        device,
+    };
+    svc.verify(&presented).await
 }
 
 #[cfg(test)]
@@ -85,6 +109,8 @@ mod tests {
         VerifyTicketRequest {
             ticket: ticket.map(str::to_owned),
             randstr: randstr.map(str::to_owned),
+            scene: None,
+            device_id: None,
         }
     }
 

@@ -11,24 +11,47 @@ use super::client::{Action, CaptchaClient, UpstreamError};
 use super::config::TencentConfig;
 use crate::clock::Clock;
 use crate::config::ConfigError;
+use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
+use crate::guard::config::GuardConfig;
+use crate::guard::pass::{PassIssued, PassToken};
+use crate::guard::service::{Client, count_failure};
 use crate::ratelimit::{RateLimitConfig, Route, counted};
-use crate::store::Store;
+use crate::store::{PassKind, Store, TicketPass};
 
 /// How long a presented ticket's hash is remembered. Tencent tickets live
 /// 5 minutes, so twice that covers any clock skew between us and Tencent.
 pub const TICKET_CLAIM_TTL_MS: i64 = 10 * 60 * 1000;
+/// The `EvilLevel` of a ticket Tencent judged malicious (with `CaptchaCode` 1).
+pub const EVIL: i64 = 100;
 /// `CaptchaMsg` is passed to the client cut to this many characters.
 pub const MAX_CAPTCHA_MSG_CHARS: usize = 256;
 
-/// The success data of `POST /ticket/verify`.
+/// A ticket as a client presented it, checked for shape (see
+/// [`super::routes`]).
+#[derive(Debug, Clone)]
+pub struct PresentedTicket {
+    pub ticket: String,
+    /// Web and app tickets come with one; mini-program tickets without.
+    pub randstr: Option<String>,
+    /// The scene the pass it earns is for (`default` unless the client names
+    /// one).
+    pub scene: Scene,
+    /// The client IP, sent to Tencent as `UserIp`.
+    pub user_ip: String,
+    pub device: Option<DeviceId>,
+}
+
+/// The success data of `POST /ticket/verify`: the pass, and Tencent's
+/// `EvilLevel` (0, or 100 where the scene accepts it) when it sent one (the
+/// mini-program action does not).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketVerified {
-    /// Tencent's `EvilLevel` (0 or 100) when it sent one; the mini-program
-    /// action does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evil_level: Option<i64>,
+    #[serde(flatten)]
+    pub pass: PassIssued,
 }
 
 /// Everything `POST /ticket/verify` needs, built once at start-up.
@@ -38,6 +61,7 @@ pub struct TicketService {
     store: Arc<dyn Store>,
     clock: Clock,
     rate_limit: RateLimitConfig,
+    guard: GuardConfig,
 }
 
 impl TicketService {
@@ -50,7 +74,15 @@ impl TicketService {
             store,
             clock: Clock::system(),
             rate_limit: RateLimitConfig::default(),
+            guard: GuardConfig::default(),
         })
+    }
+
+    /// The same service with the scenes' guard settings (pass lifetime,
+    /// `tencent.acceptEvil`, failure counting; default: every scene off).
+    pub fn with_guard(mut self, guard: GuardConfig) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// The same service reading time from `clock` (tests move a manual one).
@@ -75,18 +107,24 @@ impl TicketService {
         &self.config
     }
 
-    /// Checks a ticket once: claims its hash, then asks Tencent.
+    /// Checks a ticket once: claims its hash, asks Tencent, and on a pass
+    /// writes the pass it earns into the ticket's row.
     ///
     /// A ticket whose hash is already claimed is [`ApiError::TicketReused`]
     /// without any call. The claim stays even when Tencent cannot be reached:
-    /// the client then needs a new ticket (Tencent may have consumed it).
-    pub async fn verify(
-        &self,
-        ticket: &str,
-        randstr: Option<&str>,
-        user_ip: &str,
-    ) -> Result<TicketVerified, ApiError> {
-        let ticket_hash = hex::encode(Sha256::digest(ticket.as_bytes()));
+    /// the client then needs a new ticket (Tencent may have consumed it). A
+    /// rejected ticket counts as a failure for the scene's guard.
+    pub async fn verify(&self, presented: &PresentedTicket) -> Result<TicketVerified, ApiError> {
+        let PresentedTicket {
+            ticket,
+            randstr,
+            scene,
+            user_ip,
+            device,
+        } = presented;
+        let randstr = randstr.as_deref();
+        let locator: [u8; 32] = Sha256::digest(ticket.as_bytes()).into();
+        let ticket_hash = hex::encode(locator);
         // Enough of the hash to follow one ticket through the log, never the ticket.
         let ticket_ref = &ticket_hash[..12];
         let now_ms = self.clock.now_ms();
@@ -94,7 +132,7 @@ impl TicketService {
         // Tencent is not called.
         let counter = self
             .rate_limit
-            .counters(Route::Ticket, "*", Some(user_ip), None, now_ms)
+            .counters(Route::Ticket, "*", Some(user_ip.as_str()), None, now_ms)
             .pop();
         let first = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
             Ok(self
@@ -147,21 +185,82 @@ impl TicketService {
             request_id = %verdict.request_id,
             "Tencent verdict"
         );
-        match verdict.captcha_code {
-            1 => Ok(TicketVerified {
-                evil_level: verdict.evil_level,
-            }),
-            8 => Err(ApiError::TicketExpired),
-            9 => Err(ApiError::TicketReused),
-            captcha_code => Err(ApiError::TicketRejected {
+        let settings = self.guard.scene(scene);
+        let captcha_msg = || {
+            verdict
+                .captcha_msg
+                .chars()
+                .take(MAX_CAPTCHA_MSG_CHARS)
+                .collect()
+        };
+        let rejected = match verdict.captcha_code {
+            1 if verdict.evil_level == Some(EVIL) && !settings.accept_evil => {
+                ApiError::TicketRejected {
+                    captcha_code: 1,
+                    captcha_msg: captcha_msg(),
+                    evil_level: Some(EVIL),
+                }
+            }
+            1 => {
+                return self
+                    .grant(presented, &ticket_hash, locator, verdict.evil_level, now_ms)
+                    .await;
+            }
+            8 => return Err(ApiError::TicketExpired),
+            9 => return Err(ApiError::TicketReused),
+            captcha_code => ApiError::TicketRejected {
                 captcha_code,
-                captcha_msg: verdict
-                    .captcha_msg
-                    .chars()
-                    .take(MAX_CAPTCHA_MSG_CHARS)
-                    .collect(),
-            }),
+                captcha_msg: captcha_msg(),
+                evil_level: None,
+            },
+        };
+        let client = Client {
+            ip: Some(user_ip.clone()),
+            device: device.clone(),
+        };
+        count_failure(self.store.as_ref(), settings, scene, &client, now_ms).await?;
+        Err(rejected)
+    }
+
+    /// Writes the pass a passing ticket earns into its row.
+    async fn grant(
+        &self,
+        presented: &PresentedTicket,
+        ticket_hash: &str,
+        locator: [u8; 32],
+        evil_level: Option<i64>,
+        now_ms: i64,
+    ) -> Result<TicketVerified, ApiError> {
+        let settings = self.guard.scene(&presented.scene);
+        let pass_expired =
+            now_ms.saturating_add((settings.pass_ttl_seconds as i64).saturating_mul(1000));
+        let token = PassToken::issue(PassKind::Ticket, locator);
+        let pass = TicketPass {
+            pass: token.new_pass(pass_expired),
+            scene: presented.scene.clone(),
+            device: presented.device.clone(),
+            ip: presented.user_ip.clone(),
+            evil_level,
+        };
+        let keep_until = pass_expired.max(now_ms + TICKET_CLAIM_TTL_MS);
+        if !self
+            .store
+            .grant_ticket_pass(ticket_hash, &pass, now_ms, keep_until)
+            .await?
+        {
+            tracing::error!(
+                ticket = &ticket_hash[..12],
+                "the claimed ticket's row is gone"
+            );
+            return Err(ApiError::Internal);
         }
+        Ok(TicketVerified {
+            evil_level,
+            pass: PassIssued {
+                pass_token: token.encode(),
+                pass_expired,
+            },
+        })
     }
 }
 
@@ -171,12 +270,27 @@ mod tests {
 
     #[test]
     fn success_data_names_evil_level_only_when_known() {
+        let pass = PassIssued {
+            pass_token: "t".into(),
+            pass_expired: 5,
+        };
         let with = serde_json::to_value(TicketVerified {
             evil_level: Some(0),
+            pass: pass.clone(),
         })
         .unwrap();
-        assert_eq!(with, serde_json::json!({"evilLevel": 0}));
-        let without = serde_json::to_value(TicketVerified { evil_level: None }).unwrap();
-        assert_eq!(without, serde_json::json!({}));
+        assert_eq!(
+            with,
+            serde_json::json!({"evilLevel": 0, "passToken": "t", "passExpired": 5})
+        );
+        let without = serde_json::to_value(TicketVerified {
+            evil_level: None,
+            pass,
+        })
+        .unwrap();
+        assert_eq!(
+            without,
+            serde_json::json!({"passToken": "t", "passExpired": 5})
+        );
     }
 }

@@ -11,14 +11,14 @@
 //!   [`sessions::SessionService`] checks, ends (one or all of a user's) and
 //!   refreshes tokens; [`phone::PhoneService`] gets the user's phone number
 //!   with the access token that [`token::AccessTokens`] shares between
-//!   instances through the table. [`routes`] holds the handlers,
-//!   [`authorizer::authorize`] the Lambda authorizer.
+//!   instances through the table. [`routes`] holds the handlers; the Lambda
+//!   authorizer that checks sessions for protected routes is
+//!   [`crate::guard::authorizer`].
 //!
 //! Neither `WX_SECRET`, a `session_key` nor the access token is ever logged
 //! or sent to a client: each is held in [`Secret`](crate::secret::Secret),
 //! whose `Debug` and `Display` print `***`.
 
-pub mod authorizer;
 pub mod client;
 pub mod config;
 pub mod crypto;
@@ -28,9 +28,6 @@ pub mod service;
 pub mod sessions;
 pub mod token;
 
-pub use authorizer::{
-    AuthorizerRequest, AuthorizerResponse, authorize, authorized_identity, authorized_phone_number,
-};
 pub use client::{WxClient, WxSession};
 pub use config::WxConfig;
 pub use phone::PhoneService;

@@ -244,20 +244,27 @@ impl CaptchaStore for DynamoStore {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
+        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError> {
         let key = captcha_key(scene, device);
         let mut try_pass = true;
         let mut seen_attempts = 0;
         for _ in 0..MAX_VERIFY_ROUNDS {
             let old = if try_pass {
-                // The pass: one conditional write. `size(#code) > 0` keeps an
-                // empty answer from ever matching, whatever a row holds.
+                // The pass: one conditional write that also stores the pass
+                // the right answer earns (the row now lives as long as the
+                // pass: nothing else needs a verified captcha).
+                // `size(#code) > 0` keeps an empty answer from ever matching,
+                // whatever a row holds.
                 let result = self
                     .client
                     .update_item()
                     .table_name(&self.table)
                     .key(KEY_ATTRIBUTE, s(&key))
-                    .update_expression("SET #state = :verified")
+                    .update_expression(
+                        "SET #state = :verified, pass_hash = :pass_hash, \
+                         pass_created = :now, pass_expired = :pass_expired, #ttl = :ttl",
+                    )
                     .condition_expression(
                         "#state = :pending AND #code = :answer AND size(#code) > :zero \
                          AND #expired > :now",
@@ -265,6 +272,10 @@ impl CaptchaStore for DynamoStore {
                     .expression_attribute_names("#state", "state")
                     .expression_attribute_names("#code", "code")
                     .expression_attribute_names("#expired", "expired_date")
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":pass_hash", s(&pass.secret_hash))
+                    .expression_attribute_values(":pass_expired", n(pass.expires_ms))
+                    .expression_attribute_values(":ttl", n(ttl_seconds(pass.expires_ms)))
                     .expression_attribute_values(":verified", n(CaptchaState::Verified as i64))
                     .expression_attribute_values(":pending", n(CaptchaState::Pending as i64))
                     .expression_attribute_values(":answer", s(answer))

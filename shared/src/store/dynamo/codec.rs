@@ -242,7 +242,14 @@ mod tests {
                 "ttl"
             ]
         );
-        assert_eq!(item["pk"], s("captcha#login#dev"));
+        // The key is the captcha's locator, which a pass earned with it
+        // carries: the SHA-256 of "login#dev".
+        assert_eq!(
+            item["pk"],
+            s("captcha#5ed67f19e827b7a4d18bc36d5594e255ff71a8178115731125746c1b56b8d8e2")
+        );
+        assert_eq!(item["device_uuid"], s("dev"));
+        assert_eq!(item["scene"], s("login"));
         assert_eq!(item["state"], n(0));
         assert_eq!(item["ttl"], n(1_700_000_181));
     }

@@ -35,6 +35,7 @@ mod access_token;
 mod captcha;
 mod codec;
 mod counter;
+mod pass;
 mod session;
 mod session_index;
 mod ticket;
@@ -44,6 +45,9 @@ mod ticket;
 /// round means another caller made progress, so this is never reached in
 /// practice; it only bounds the loop.
 const MAX_VERIFY_ROUNDS: usize = 64;
+
+/// Rounds of a BatchGetItem whose keys came back unprocessed.
+const MAX_BATCH_ROUNDS: usize = 3;
 
 /// Client settings for a Lambda: a DynamoDB request normally answers in
 /// milliseconds, so a slow attempt is retried soon and a whole operation,

@@ -1,0 +1,475 @@
+//! The HTTP API Lambda authorizer (payload format 2.0, simple responses):
+//! the door of every protected route.
+//!
+//! - A route listed in `GUARD_ROUTES` (matched on the event's `routeKey`)
+//!   is admitted only when its requirements hold: a pass of its scene in
+//!   `X-Gatehouse-Pass` as its `pass` rule and the scene's level ask
+//!   (redeemed, so it opens one door once), and a live bearer session when
+//!   it says `session: true`.
+//! - Any other route keeps the plain session check: a live bearer session.
+//!
+//! An admitted request reaches its route with the authorizer's context in
+//! `requestContext.authorizer.lambda`: `scene`, `level`, `passKind`,
+//! `deviceId`, `passIp`, `evilLevel` (for a redeemed pass), `openid`,
+//! `unionid` and `phoneNumber` (for a checked session; the number once
+//! `POST /wx/phone` kept one with it). Read it with [`authorizer_context`].
+//! A session check is one DynamoDB GetItem that projects the session's
+//! `session_key` out.
+//! A denial is API Gateway's 403 (HTTP APIs allow no custom body): the
+//! client asks `GET /guard/status` what is needed.
+//!
+//! Configure it with result caching off (TTL 0), so that an ended session
+//! or a spent pass stops passing at once; the template gives protected
+//! routes `SessionAuthorizer` (identity source `Authorization`) and guarded
+//! ones `GuardAuthorizer` (no identity source: a pass alone may open them).
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use serde_json::{Map, Value};
+
+pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as AuthorizerResponse;
+pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
+
+use super::config::{GuardRoutes, GuardedRoute};
+use super::service::{Admission, Client, Guard};
+use crate::domain::DeviceId;
+use crate::error::ApiError;
+use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
+use crate::store::SessionRecord;
+use crate::wechat::SessionService;
+
+/// The header that carries a pass.
+pub const PASS_HEADER: &str = "x-gatehouse-pass";
+
+/// Everything the authorizer decides with, built once at start-up.
+#[derive(Clone)]
+pub struct Authorizer {
+    sessions: SessionService,
+    guard: Guard,
+    routes: GuardRoutes,
+}
+
+impl Authorizer {
+    pub fn new(sessions: SessionService, guard: Guard, routes: GuardRoutes) -> Self {
+        Self {
+            sessions,
+            guard,
+            routes,
+        }
+    }
+
+    /// What `route_key` (`"POST /demo/guarded"`) requires, when it is
+    /// guarded.
+    pub fn guarded(&self, route_key: &str) -> Option<&GuardedRoute> {
+        self.routes.get(route_key)
+    }
+}
+
+/// A header of the event, when present, valid text and not over the cap.
+fn header<'e>(event: &'e AuthorizerRequest, name: &str) -> Option<&'e str> {
+    let value = event.headers.get(name)?;
+    if value.len() > MAX_HEADER_VALUE_BYTES {
+        return None;
+    }
+    value.to_str().ok().map(str::trim)
+}
+
+/// The bearer token of an authorizer request: from the `Authorization`
+/// header, or failing that the first identity source.
+fn token_of(event: &AuthorizerRequest) -> Option<&str> {
+    if event.headers.contains_key(http::header::AUTHORIZATION) {
+        return header(event, "authorization").and_then(parse_bearer);
+    }
+    event
+        .identity_source
+        .as_ref()
+        .and_then(|sources| sources.first())
+        .filter(|source| source.len() <= MAX_HEADER_VALUE_BYTES)
+        .and_then(|source| parse_bearer(source))
+}
+
+fn deny() -> AuthorizerResponse {
+    let mut response = AuthorizerResponse::default();
+    response.is_authorized = false;
+    response.context = Value::Object(Map::new());
+    response
+}
+
+fn admit(context: Map<String, Value>) -> AuthorizerResponse {
+    let mut response = AuthorizerResponse::default();
+    response.is_authorized = true;
+    response.context = Value::Object(context);
+    response
+}
+
+/// The live session behind the request's bearer token.
+async fn session_of(
+    sessions: &SessionService,
+    event: &AuthorizerRequest,
+) -> Result<SessionRecord, ApiError> {
+    let token = token_of(event).ok_or(ApiError::SessionRequired)?;
+    sessions.check(token).await
+}
+
+fn add_session(context: &mut Map<String, Value>, record: SessionRecord) {
+    context.insert("openid".into(), Value::from(record.openid));
+    if let Some(unionid) = record.unionid {
+        context.insert("unionid".into(), Value::from(unionid));
+    }
+    // Kept with the session by POST /wx/phone.
+    if let Some(phone) = record.phone {
+        context.insert("phoneNumber".into(), Value::from(phone.phone_number));
+    }
+}
+
+/// Admits or denies one request (see the module docs). Anything but an
+/// admission — no token or pass, unknown, expired, used, or a store failure
+/// (logged) — is a denial, never an error.
+pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> AuthorizerResponse {
+    let route_key = event.route_key.as_deref().unwrap_or_default();
+    let Some(route) = auth.guarded(route_key) else {
+        return match session_of(&auth.sessions, &event).await {
+            Ok(record) => {
+                let mut context = Map::new();
+                add_session(&mut context, record);
+                admit(context)
+            }
+            Err(err) => {
+                tracing::info!(reason = err.code(), "authorizer denied a request");
+                deny()
+            }
+        };
+    };
+    let client = Client {
+        ip: event
+            .request_context
+            .http
+            .source_ip
+            .as_ref()
+            .map(ToString::to_string),
+        device: header(&event, "x-device-id").and_then(|id| DeviceId::parse(id).ok()),
+    };
+    let session = async {
+        match route.session {
+            true => session_of(&auth.sessions, &event).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let pass = auth.guard.check(
+        &route.scene,
+        route.pass,
+        header(&event, PASS_HEADER),
+        &client,
+    );
+    // The session is checked before the pass is spent: a request without a
+    // live session must not use up its pass.
+    let session = match session.await {
+        Ok(session) => session,
+        Err(err) => {
+            tracing::info!(
+                route = route_key,
+                reason = err.code(),
+                "guard denied a request"
+            );
+            return deny();
+        }
+    };
+    match pass.await {
+        Ok(Admission { level, pass }) => {
+            let mut context = Map::new();
+            context.insert("scene".into(), Value::from(route.scene.as_str()));
+            context.insert("level".into(), Value::from(level.as_str()));
+            if let Some(pass) = pass {
+                context.insert("passKind".into(), Value::from(pass.kind.as_str()));
+                if let Some(device) = pass.device {
+                    context.insert("deviceId".into(), Value::from(device.as_str()));
+                }
+                context.insert("passIp".into(), Value::from(pass.ip));
+                if let Some(evil_level) = pass.evil_level {
+                    context.insert("evilLevel".into(), Value::from(evil_level));
+                }
+            }
+            if let Some(record) = session {
+                add_session(&mut context, record);
+            }
+            admit(context)
+        }
+        Err(err) => {
+            tracing::info!(
+                route = route_key,
+                reason = err.code(),
+                "guard denied a request"
+            );
+            deny()
+        }
+    }
+}
+
+/// What the authorizer handed a route (`requestContext.authorizer.lambda`),
+/// if it ran.
+pub fn authorizer_context(req: &Request) -> Option<Map<String, Value>> {
+    let RequestContext::ApiGatewayV2(ctx) = req.request_context_ref()? else {
+        return None;
+    };
+    let fields = &ctx.authorizer.as_ref()?.fields;
+    Some(fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// The `openid` and `unionid` the authorizer handed to a protected route,
+/// if it checked a session.
+pub fn authorized_identity(req: &Request) -> Option<(String, Option<String>)> {
+    let context = authorizer_context(req)?;
+    let openid = context.get("openid")?.as_str()?.to_owned();
+    let unionid = context
+        .get("unionid")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some((openid, unionid))
+}
+
+/// The `phoneNumber` the authorizer handed to a protected route, if it
+/// checked a session that has one.
+pub fn authorized_phone_number(req: &Request) -> Option<String> {
+    let context = authorizer_context(req)?;
+    context.get("phoneNumber")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::captcha::CaptchaConfig;
+    use crate::clock::Clock;
+    use crate::domain::Scene;
+    use crate::guard::pass::PassToken;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{
+        CaptchaRecord, CaptchaState, CaptchaStore, PassKind, SessionStore, captcha_locator,
+    };
+    use crate::wechat::crypto;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn event(route_key: &str, headers: &[(&str, &str)]) -> AuthorizerRequest {
+        let mut json = serde_json::json!({
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET/me",
+            "routeKey": route_key,
+            "rawPath": "/me",
+            "rawQueryString": "",
+            "headers": {},
+            "requestContext": {
+                "http": {"method": "GET", "path": "/me", "protocol": "HTTP/1.1",
+                         "sourceIp": "203.0.113.9", "userAgent": "test"},
+                "requestId": "r1", "routeKey": route_key, "stage": "$default",
+                "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
+            }
+        });
+        for (name, value) in headers {
+            json["headers"][*name] = (*value).into();
+            if *name == "authorization" {
+                json["identitySource"] = serde_json::json!([value]);
+            }
+        }
+        serde_json::from_value(json).unwrap()
+    }
+
+    struct Rig {
+        auth: Authorizer,
+        store: Arc<MemoryStore>,
+        clock: Clock,
+    }
+
+    fn rig(config: &str, routes: &str) -> Rig {
+        let clock = Clock::manual(NOW);
+        let store = Arc::new(MemoryStore::new());
+        let guard = Guard::new(
+            CaptchaConfig::from_json(config).unwrap().guard(),
+            store.clone(),
+        )
+        .with_clock(clock.clone());
+        let sessions = SessionService::new(store.clone()).with_clock(clock.clone());
+        let auth = Authorizer::new(sessions, guard, GuardRoutes::from_json(routes).unwrap());
+        Rig { auth, store, clock }
+    }
+
+    async fn session(store: &MemoryStore, openid: &str, expires_ms: i64) -> String {
+        let token = crypto::new_token();
+        let record = SessionRecord {
+            token_hash: crypto::token_hash(&token),
+            openid: openid.into(),
+            unionid: None,
+            phone: None,
+            created_ms: 0,
+            expires_ms,
+        };
+        store.put_session(&record, None).await.unwrap();
+        token
+    }
+
+    /// A solved captcha's pass for `device` in `scene`, as verify earns it.
+    async fn captcha_pass(store: &MemoryStore, scene: &str, device: &str) -> String {
+        let (scene, device) = (
+            Scene::parse(scene).unwrap(),
+            DeviceId::parse(device).unwrap(),
+        );
+        store
+            .create_captcha(&CaptchaRecord {
+                device_uuid: device.clone(),
+                scene: scene.clone(),
+                code: "abcd".into(),
+                state: CaptchaState::Pending,
+                ip: "203.0.113.9".into(),
+                created_date: NOW,
+                expired_date: NOW + 60_000,
+                attempts: 0,
+            })
+            .await
+            .unwrap();
+        let token = PassToken::issue(PassKind::Captcha, captcha_locator(&scene, &device));
+        store
+            .verify_captcha(
+                &scene,
+                &device,
+                "abcd",
+                NOW,
+                1,
+                &token.new_pass(NOW + 300_000),
+            )
+            .await
+            .unwrap();
+        token.encode()
+    }
+
+    #[tokio::test]
+    async fn unguarded_routes_admit_live_sessions_only() {
+        let Rig { auth, store, clock } = rig("{}", "{}");
+        let token = session(&store, "o-bob", NOW + 10_000).await;
+        let bearer = format!("Bearer {token}");
+        let ok = authorize(&auth, event("GET /me", &[("authorization", &bearer)])).await;
+        assert!(ok.is_authorized);
+        assert_eq!(ok.context, serde_json::json!({"openid": "o-bob"}));
+        let json = serde_json::to_value(&ok).unwrap();
+        assert_eq!(json["isAuthorized"], true);
+        assert!(!json.to_string().contains("HyVF"));
+
+        for headers in [
+            vec![],
+            vec![("authorization", "Bearer nope")],
+            vec![("authorization", token.as_str())],
+        ] {
+            let denied = authorize(&auth, event("GET /me", &headers)).await;
+            assert!(!denied.is_authorized, "{headers:?}");
+        }
+        clock.advance(10_000);
+        let expired = authorize(&auth, event("GET /me", &[("authorization", &bearer)])).await;
+        assert!(!expired.is_authorized);
+    }
+
+    #[tokio::test]
+    async fn an_always_route_admits_one_request_per_pass() {
+        let Rig { auth, store, .. } = rig(
+            "{}",
+            r#"{"POST /signup": {"scene": "signup", "pass": "always"}}"#,
+        );
+        let denied = authorize(&auth, event("POST /signup", &[])).await;
+        assert!(!denied.is_authorized, "no pass");
+        let pass = captcha_pass(&store, "signup", "dev-1").await;
+        let headers = [(PASS_HEADER, pass.as_str()), ("x-device-id", "dev-1")];
+        let ok = authorize(&auth, event("POST /signup", &headers)).await;
+        assert!(ok.is_authorized);
+        assert_eq!(
+            ok.context,
+            serde_json::json!({"scene": "signup", "level": "image", "passKind": "captcha",
+                               "deviceId": "dev-1", "passIp": "203.0.113.9"})
+        );
+        let again = authorize(&auth, event("POST /signup", &headers)).await;
+        assert!(!again.is_authorized, "a pass opens one door once");
+
+        let other_scene = captcha_pass(&store, "login", "dev-1").await;
+        let wrong = [(PASS_HEADER, other_scene.as_str())];
+        assert!(
+            !authorize(&auth, event("POST /signup", &wrong))
+                .await
+                .is_authorized
+        );
+        let other_device = captcha_pass(&store, "signup", "dev-2").await;
+        let stolen = [
+            (PASS_HEADER, other_device.as_str()),
+            ("x-device-id", "dev-9"),
+        ];
+        assert!(
+            !authorize(&auth, event("POST /signup", &stolen))
+                .await
+                .is_authorized
+        );
+        for junk in ["x", "é", &"A".repeat(2000)] {
+            let headers = [(PASS_HEADER, junk)];
+            assert!(
+                !authorize(&auth, event("POST /signup", &headers))
+                    .await
+                    .is_authorized
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_route_checks_the_session_before_spending_the_pass() {
+        let Rig { auth, store, .. } = rig(
+            "{}",
+            r#"{"POST /pay": {"scene": "pay", "pass": "always", "session": true}}"#,
+        );
+        let pass = captcha_pass(&store, "pay", "dev-1").await;
+        let no_session = authorize(&auth, event("POST /pay", &[(PASS_HEADER, &pass)])).await;
+        assert!(!no_session.is_authorized);
+        let token = session(&store, "o-amy", NOW + 60_000).await;
+        let bearer = format!("Bearer {token}");
+        let ok = authorize(
+            &auth,
+            event(
+                "POST /pay",
+                &[(PASS_HEADER, &pass), ("authorization", &bearer)],
+            ),
+        )
+        .await;
+        assert!(
+            ok.is_authorized,
+            "the pass was not spent by the denied request"
+        );
+        assert_eq!(ok.context["openid"], "o-amy");
+        assert_eq!(ok.context["passKind"], "captcha");
+    }
+
+    #[tokio::test]
+    async fn auto_routes_ask_for_a_pass_only_past_the_failure_threshold() {
+        let Rig { auth, store, .. } = rig(
+            r#"{"scene": {"demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 2}}}}"#,
+            r#"{"POST /demo/guarded": {"scene": "demo", "pass": "auto"}}"#,
+        );
+        let free = authorize(&auth, event("POST /demo/guarded", &[])).await;
+        assert!(free.is_authorized);
+        assert_eq!(
+            free.context,
+            serde_json::json!({"scene": "demo", "level": "none"})
+        );
+        let client = Client {
+            ip: Some("203.0.113.9".into()),
+            device: None,
+        };
+        let scene = Scene::parse("demo").unwrap();
+        for _ in 0..2 {
+            auth.guard.report(&scene, &client).await.unwrap();
+        }
+        assert!(
+            !authorize(&auth, event("POST /demo/guarded", &[]))
+                .await
+                .is_authorized
+        );
+        let pass = captcha_pass(&store, "demo", "dev-1").await;
+        let ok = authorize(&auth, event("POST /demo/guarded", &[(PASS_HEADER, &pass)])).await;
+        assert!(ok.is_authorized);
+        assert_eq!(ok.context["level"], "image");
+    }
+}

@@ -1,0 +1,403 @@
+//! The guard's configuration: per scene, the `guard`, `passTtlSeconds` and
+//! `tencent` keys of `CAPTCHA_CONFIG` (merged key by key like every scene
+//! key, see [`crate::captcha::config`]); and `GUARD_ROUTES`, the routes the
+//! authorizer guards. Both are validated at start-up with the key, the value
+//! and the allowed range named.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, parse_object};
+use crate::domain::Scene;
+
+/// Allowed pass lifetime in seconds (`passTtlSeconds`).
+pub const PASS_TTL_RANGE: RangeInclusive<u64> = 10..=3600;
+/// Allowed failure thresholds (`imageAfterFailures`, `tencentAfterFailures`).
+pub const FAILURES_RANGE: RangeInclusive<u64> = 0..=1_000_000;
+/// Allowed failure window in seconds (`failureWindowSeconds`).
+pub const FAILURE_WINDOW_RANGE: RangeInclusive<u64> = 10..=86_400;
+/// The variable that lists the guarded routes.
+pub const GUARD_ROUTES: &str = "GUARD_ROUTES";
+/// Most routes `GUARD_ROUTES` may list.
+pub const MAX_GUARD_ROUTES: usize = 200;
+/// Longest route key (`POST /a/b`).
+pub const MAX_ROUTE_KEY_CHARS: usize = 256;
+
+/// Keys of a `guard` block.
+pub const GUARD_KEYS: &[&str] = &[
+    "mode",
+    "imageAfterFailures",
+    "tencentAfterFailures",
+    "failureWindowSeconds",
+];
+/// Keys of a `tencent` block.
+pub const TENCENT_KEYS: &[&str] = &["enabled", "acceptEvil"];
+
+/// When a scene asks for a challenge (`guard.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuardMode {
+    /// Never on its own (a route may still demand a pass).
+    #[default]
+    Off,
+    /// Only once failures say so.
+    Adaptive,
+    /// Always at least an image captcha.
+    Always,
+}
+
+/// What a client must show to pass: nothing, a captcha or ticket pass, or a
+/// ticket pass only. Ordered: `None < Image < Tencent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    None,
+    Image,
+    Tencent,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::None => "none",
+            Level::Image => "image",
+            Level::Tencent => "tencent",
+        }
+    }
+}
+
+/// The guard settings of one scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSettings {
+    pub mode: GuardMode,
+    pub image_after_failures: u64,
+    pub tencent_after_failures: u64,
+    pub failure_window_seconds: u64,
+    /// Lifetime of a pass earned in this scene (`passTtlSeconds`).
+    pub pass_ttl_seconds: u64,
+    /// Whether Tencent captchas are offered at all (`tencent.enabled`):
+    /// without them the `tencent` level falls back to `image`.
+    pub tencent_enabled: bool,
+    /// Whether a ticket with `EvilLevel` 100 still earns a pass
+    /// (`tencent.acceptEvil`).
+    pub accept_evil: bool,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        Self {
+            mode: GuardMode::Off,
+            image_after_failures: 3,
+            tencent_after_failures: 10,
+            failure_window_seconds: 900,
+            pass_ttl_seconds: 300,
+            tencent_enabled: true,
+            accept_evil: false,
+        }
+    }
+}
+
+impl GuardSettings {
+    /// Applies a `guard` block (`guard.mode` …).
+    pub fn apply_guard(&mut self, entry: &Entry) -> Result<(), ConfigError> {
+        let (block, path) = entry.block(GUARD_KEYS)?;
+        for (key, value) in block {
+            let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
+            match key.name() {
+                "mode" => {
+                    self.mode = match key.one_of(&["off", "adaptive", "always"])? {
+                        "adaptive" => GuardMode::Adaptive,
+                        "always" => GuardMode::Always,
+                        _ => GuardMode::Off,
+                    }
+                }
+                "imageAfterFailures" => self.image_after_failures = key.int_in(FAILURES_RANGE)?,
+                "tencentAfterFailures" => {
+                    self.tencent_after_failures = key.int_in(FAILURES_RANGE)?
+                }
+                "failureWindowSeconds" => {
+                    self.failure_window_seconds = key.int_in(FAILURE_WINDOW_RANGE)?
+                }
+                _ => return Err(key.unknown(GUARD_KEYS)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a `tencent` block (`tencent.acceptEvil` …).
+    pub fn apply_tencent(&mut self, entry: &Entry) -> Result<(), ConfigError> {
+        let (block, path) = entry.block(TENCENT_KEYS)?;
+        for (key, value) in block {
+            let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
+            match key.name() {
+                "enabled" => self.tencent_enabled = key.bool()?,
+                "acceptEvil" => self.accept_evil = key.bool()?,
+                _ => return Err(key.unknown(TENCENT_KEYS)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks across keys; `path` is the scene's prefix (`scene.login.`).
+    pub fn check(&self, path: &str) -> Result<(), ConfigError> {
+        if self.tencent_after_failures < self.image_after_failures {
+            return Err(ConfigError::Invalid {
+                setting: CAPTCHA_CONFIG,
+                key: format!("{path}guard.tencentAfterFailures"),
+                value: self.tencent_after_failures.to_string(),
+                allowed: format!(
+                    "must be >= {path}guard.imageAfterFailures ({})",
+                    self.image_after_failures
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The level `failures` (the larger of the client's IP and device
+    /// counts in the current window) calls for in this scene.
+    pub fn level(&self, failures: u64) -> Level {
+        let tencent = if self.tencent_enabled && failures >= self.tencent_after_failures {
+            Level::Tencent
+        } else {
+            Level::Image
+        };
+        match self.mode {
+            GuardMode::Off => Level::None,
+            GuardMode::Always => tencent,
+            GuardMode::Adaptive if failures >= self.image_after_failures => tencent,
+            GuardMode::Adaptive => Level::None,
+        }
+    }
+}
+
+/// The guard settings of every scene, as [`crate::captcha::CaptchaConfig`]
+/// parsed them: a scene without a block gets the root's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GuardConfig {
+    root: GuardSettings,
+    scenes: BTreeMap<String, GuardSettings>,
+}
+
+impl GuardConfig {
+    pub fn new(root: GuardSettings, scenes: BTreeMap<String, GuardSettings>) -> Self {
+        Self { root, scenes }
+    }
+
+    pub fn scene(&self, scene: &Scene) -> &GuardSettings {
+        self.scenes.get(scene.as_str()).unwrap_or(&self.root)
+    }
+}
+
+/// Whether a guarded route asks for a pass (`pass` of a `GUARD_ROUTES`
+/// entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassRule {
+    /// A pass of the route's scene, every time.
+    Always,
+    /// Whatever the scene's current level asks for.
+    Auto,
+    /// No pass (the route is guarded for its session alone).
+    Never,
+}
+
+/// What a guarded route requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardedRoute {
+    pub scene: Scene,
+    pub pass: PassRule,
+    /// A live bearer session as well.
+    pub session: bool,
+}
+
+/// `GUARD_ROUTES`: route key (`"POST /demo/guarded"`, as API Gateway's
+/// `routeKey`) → what the route requires.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GuardRoutes(BTreeMap<String, GuardedRoute>);
+
+/// The HTTP methods a route key may start with (`ANY` as API Gateway has it).
+const METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+];
+const ROUTE_KEYS: &[&str] = &["scene", "pass", "session"];
+
+impl GuardRoutes {
+    /// The dev server's routes when `GUARD_ROUTES` is unset: the demo route.
+    pub const DEV_DEFAULT: &'static str =
+        r#"{"POST /demo/guarded": {"scene": "demo", "pass": "auto", "session": false}}"#;
+
+    /// Parses and validates `GUARD_ROUTES`.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let routes = parse_object(GUARD_ROUTES, json)?;
+        if routes.len() > MAX_GUARD_ROUTES {
+            return Err(ConfigError::Json {
+                setting: GUARD_ROUTES,
+                reason: format!("lists {} routes, at most {MAX_GUARD_ROUTES}", routes.len()),
+            });
+        }
+        let mut out = BTreeMap::new();
+        for (route_key, value) in &routes {
+            let entry = Entry::new(GUARD_ROUTES, "", route_key, value);
+            if !valid_route_key(route_key) {
+                return Err(ConfigError::Invalid {
+                    setting: GUARD_ROUTES,
+                    key: format!("{route_key:?}"),
+                    value: show_key(route_key),
+                    allowed: format!(
+                        "a route key \"METHOD /path\" (METHOD one of {}; the path starts with /, \
+                         no spaces, at most {MAX_ROUTE_KEY_CHARS} characters)",
+                        METHODS.join(", ")
+                    ),
+                });
+            }
+            let (block, path) = entry.block(ROUTE_KEYS)?;
+            let (mut scene, mut pass, mut session) = (None, PassRule::Auto, false);
+            for (key, value) in block {
+                let key = Entry::new(GUARD_ROUTES, &path, key, value);
+                match key.name() {
+                    "scene" => {
+                        let name = key.string(64)?;
+                        scene =
+                            Some(Scene::parse(name).map_err(|_| {
+                                key.invalid("a scene name: 1-64 of A-Z a-z 0-9 _ -")
+                            })?);
+                    }
+                    "pass" => {
+                        pass = match key.one_of(&["always", "auto", "never"])? {
+                            "always" => PassRule::Always,
+                            "never" => PassRule::Never,
+                            _ => PassRule::Auto,
+                        }
+                    }
+                    "session" => session = key.bool()?,
+                    _ => return Err(key.unknown(ROUTE_KEYS)),
+                }
+            }
+            let Some(scene) = scene else {
+                return Err(ConfigError::Invalid {
+                    setting: GUARD_ROUTES,
+                    key: format!("{path}scene"),
+                    value: "(missing)".into(),
+                    allowed: "every guarded route names its scene".into(),
+                });
+            };
+            out.insert(
+                route_key.clone(),
+                GuardedRoute {
+                    scene,
+                    pass,
+                    session,
+                },
+            );
+        }
+        Ok(Self(out))
+    }
+
+    /// What `route_key` requires, if it is guarded.
+    pub fn get(&self, route_key: &str) -> Option<&GuardedRoute> {
+        self.0.get(route_key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &GuardedRoute)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+fn valid_route_key(key: &str) -> bool {
+    let Some((method, path)) = key.split_once(' ') else {
+        return false;
+    };
+    key.len() <= MAX_ROUTE_KEY_CHARS
+        && METHODS.contains(&method)
+        && path.starts_with('/')
+        && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn show_key(key: &str) -> String {
+    key.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: GuardMode, tencent_enabled: bool) -> GuardSettings {
+        GuardSettings {
+            mode,
+            image_after_failures: 3,
+            tencent_after_failures: 10,
+            tencent_enabled,
+            ..GuardSettings::default()
+        }
+    }
+
+    #[test]
+    fn levels_follow_mode_and_failures() {
+        let adaptive = settings(GuardMode::Adaptive, true);
+        assert_eq!(adaptive.level(0), Level::None);
+        assert_eq!(adaptive.level(2), Level::None);
+        assert_eq!(adaptive.level(3), Level::Image);
+        assert_eq!(adaptive.level(9), Level::Image);
+        assert_eq!(adaptive.level(10), Level::Tencent);
+        let no_tencent = settings(GuardMode::Adaptive, false);
+        assert_eq!(no_tencent.level(50), Level::Image, "falls back to image");
+        let always = settings(GuardMode::Always, true);
+        assert_eq!(always.level(0), Level::Image);
+        assert_eq!(always.level(10), Level::Tencent);
+        assert_eq!(settings(GuardMode::Off, true).level(1000), Level::None);
+        assert!(Level::None < Level::Image && Level::Image < Level::Tencent);
+    }
+
+    #[test]
+    fn guard_routes_parse_with_defaults() {
+        let routes = GuardRoutes::from_json(
+            r#"{"POST /signup": {"scene": "register", "pass": "always", "session": true},
+                "GET /items/{id}": {"scene": "browse"}}"#,
+        )
+        .unwrap();
+        let signup = routes.get("POST /signup").unwrap();
+        assert_eq!(signup.scene.as_str(), "register");
+        assert_eq!((signup.pass, signup.session), (PassRule::Always, true));
+        let items = routes.get("GET /items/{id}").unwrap();
+        assert_eq!((items.pass, items.session), (PassRule::Auto, false));
+        assert!(routes.get("POST /other").is_none());
+        assert!(
+            GuardRoutes::from_json(GuardRoutes::DEV_DEFAULT)
+                .unwrap()
+                .get("POST /demo/guarded")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn bad_guard_routes_name_key_value_and_range() {
+        let cases = [
+            (r#"[1]"#, "GUARD_ROUTES: not valid JSON"),
+            (r#"{"POST": {"scene": "a"}}"#, "a route key"),
+            (r#"{"FETCH /a": {"scene": "a"}}"#, "a route key"),
+            (r#"{"POST a": {"scene": "a"}}"#, "a route key"),
+            (r#"{"POST /a b": {"scene": "a"}}"#, "a route key"),
+            (
+                r#"{"POST /a": 1}"#,
+                "an object with keys scene, pass, session",
+            ),
+            (r#"{"POST /a": {}}"#, "POST /a.scene"),
+            (r#"{"POST /a": {"scene": "bad scene"}}"#, "POST /a.scene"),
+            (
+                r#"{"POST /a": {"scene": "a", "pass": "sometimes"}}"#,
+                "one of \"always\", \"auto\", \"never\"",
+            ),
+            (
+                r#"{"POST /a": {"scene": "a", "session": "yes"}}"#,
+                "true or false",
+            ),
+            (
+                r#"{"POST /a": {"scene": "a", "sesion": true}}"#,
+                "unknown key POST /a.sesion",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = GuardRoutes::from_json(json).unwrap_err().to_string();
+            assert!(err.contains(want), "{json}: {err}");
+            assert!(err.starts_with("GUARD_ROUTES"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The guard: a solved challenge (an image captcha or a Tencent ticket)
+//! becomes a one-time pass that the business route redeems server-side, and
+//! a challenge is asked for only when failures say it is needed.
+//!
+//! - [`pass`]: the pass token a verify answers with (`passToken`,
+//!   `passExpired`), stored only as a hash in the row that earned it.
+//! - [`config`]: per scene `guard` (`mode`, thresholds, window),
+//!   `passTtlSeconds` and `tencent`; `GUARD_ROUTES`.
+//! - [`service::Guard`]: the level a client must pass, the redemption of
+//!   its pass, reported failures. Rust business Lambdas call it directly.
+//! - [`authorizer`]: the Lambda authorizer in front of guarded (and
+//!   session-protected) routes; [`routes`]: `GET /guard/status`,
+//!   `POST /guard/check`, `POST /guard/report`, `POST /demo/guarded`.
+
+pub mod authorizer;
+pub mod config;
+pub mod pass;
+pub mod routes;
+pub mod service;
+
+pub use authorizer::{
+    Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorized_identity,
+    authorized_phone_number, authorizer_context,
+};
+pub use config::{GuardConfig, GuardRoutes, Level, PassRule};
+pub use service::{Admission, Client, Guard};

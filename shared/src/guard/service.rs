@@ -1,0 +1,244 @@
+//! The guard's decisions: which level a client must pass in a scene, the
+//! redemption of its pass, and the failures that raise the level. The
+//! authorizer, `POST /guard/check` and Rust business Lambdas all decide
+//! through [`Guard::check`].
+
+use std::sync::Arc;
+
+use super::config::{GuardConfig, GuardSettings, Level, PassRule};
+use super::pass::PassToken;
+use crate::clock::Clock;
+use crate::domain::{DeviceId, Scene};
+use crate::error::ApiError;
+use crate::ratelimit::UNKNOWN_IP;
+use crate::store::{CounterStore, PassClaim, PassKind, RedeemedPass, Redemption, Store};
+
+/// Who is asking: the client IP and device, when known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub device: Option<DeviceId>,
+}
+
+/// An admitted request: the level that applied and, when it asked for one,
+/// the pass that was redeemed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub level: Level,
+    pub pass: Option<RedeemedPass>,
+}
+
+/// The guard over one store, built once at start-up.
+#[derive(Clone)]
+pub struct Guard {
+    config: GuardConfig,
+    store: Arc<dyn Store>,
+    clock: Clock,
+}
+
+impl Guard {
+    pub fn new(config: GuardConfig, store: Arc<dyn Store>) -> Self {
+        Self {
+            config,
+            store,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same guard reading time from `clock` (tests move a manual one).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn config(&self) -> &GuardConfig {
+        &self.config
+    }
+
+    /// The level `client` must pass in `scene` now: one request (both of
+    /// its failure counters in one read), none when the scene's guard is
+    /// off.
+    pub async fn level(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
+        let settings = self.config.scene(scene);
+        if settings.mode == super::config::GuardMode::Off {
+            return Ok(Level::None);
+        }
+        let counters = FailureCounters::of(settings, scene, client, self.clock.now_ms());
+        let counts = self.store.counts(&counters.names()).await?;
+        Ok(settings.level(counts.into_iter().max().unwrap_or(0)))
+    }
+
+    /// Admits `client` to a door of `scene` that asks for a pass as `rule`
+    /// says: with no pass when none is needed (a pass sent anyway is left
+    /// unspent), else only by redeeming `token` (at most once, however many
+    /// requests race). A refusal is `guard-captcha-required`,
+    /// `guard-tencent-required` or `guard-pass-invalid`.
+    pub async fn check(
+        &self,
+        scene: &Scene,
+        rule: PassRule,
+        token: Option<&str>,
+        client: &Client,
+    ) -> Result<Admission, ApiError> {
+        let level = match rule {
+            PassRule::Never => Level::None,
+            PassRule::Auto => self.level(scene, client).await?,
+            PassRule::Always => self.level(scene, client).await?.max(Level::Image),
+        };
+        if level == Level::None {
+            return Ok(Admission { level, pass: None });
+        }
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Err(required(level));
+        };
+        let Some(token) = PassToken::parse(token) else {
+            tracing::info!(scene = %scene, "pass refused: not a pass token");
+            return Err(ApiError::GuardPassInvalid);
+        };
+        if level == Level::Tencent && token.kind() == PassKind::Captcha {
+            // Left unspent: a captcha pass cannot open a door that wants a
+            // ticket, and the client may still use it elsewhere.
+            tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
+            return Err(ApiError::GuardPassInvalid);
+        }
+        let secret_hash = token.secret_hash();
+        let claim = PassClaim {
+            kind: token.kind(),
+            locator: token.locator(),
+            secret_hash: &secret_hash,
+            scene,
+            device: client.device.as_ref(),
+            now_ms: self.clock.now_ms(),
+        };
+        match self.store.redeem_pass(&claim).await? {
+            Redemption::Redeemed(pass) => Ok(Admission {
+                level,
+                pass: Some(pass),
+            }),
+            refusal => {
+                tracing::info!(scene = %scene, ?refusal, "pass refused");
+                Err(ApiError::GuardPassInvalid)
+            }
+        }
+    }
+
+    /// Counts one failure of `client` in `scene` (a wrong password, say)
+    /// and returns the level it now stands at. Nothing lowers a count but
+    /// the end of its window.
+    pub async fn report(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
+        let settings = self.config.scene(scene);
+        let worst = count_failure(
+            self.store.as_ref(),
+            settings,
+            scene,
+            client,
+            self.clock.now_ms(),
+        )
+        .await?;
+        Ok(settings.level(worst))
+    }
+}
+
+/// The refusal of a request that brought no pass.
+fn required(level: Level) -> ApiError {
+    match level {
+        Level::Tencent => ApiError::GuardTencentRequired,
+        _ => ApiError::GuardCaptchaRequired,
+    }
+}
+
+/// The failure counters of `client` in `scene` for the window holding
+/// `now_ms`: per IP (requests without one share a bucket) and per device
+/// when known, all ending with the window.
+#[derive(Debug, PartialEq, Eq)]
+struct FailureCounters {
+    ip: String,
+    device: Option<String>,
+    window_end_ms: i64,
+}
+
+impl FailureCounters {
+    fn of(settings: &GuardSettings, scene: &Scene, client: &Client, now_ms: i64) -> Self {
+        let len = (settings.failure_window_seconds.max(1) as i64).saturating_mul(1000);
+        let start = now_ms.saturating_sub(now_ms.rem_euclid(len));
+        let window = start.div_euclid(1000);
+        let ip = client
+            .ip
+            .as_deref()
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or(UNKNOWN_IP);
+        Self {
+            ip: format!("guard|ip|{scene}|{window}|{ip}"),
+            device: client
+                .device
+                .as_ref()
+                .map(|device| format!("guard|dev|{scene}|{window}|{device}")),
+            window_end_ms: start.saturating_add(len),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        std::iter::once(self.ip.clone())
+            .chain(self.device.clone())
+            .collect()
+    }
+}
+
+/// Counts one failure of `client` in `scene` (both counters at once) when
+/// the scene's guard is on; returns the larger count. Used by the captcha
+/// and ticket routes for wrong answers and rejected tickets, and by
+/// [`Guard::report`].
+pub async fn count_failure(
+    store: &dyn CounterStore,
+    settings: &GuardSettings,
+    scene: &Scene,
+    client: &Client,
+    now_ms: i64,
+) -> Result<u64, ApiError> {
+    if settings.mode == super::config::GuardMode::Off {
+        return Ok(0);
+    }
+    let counters = FailureCounters::of(settings, scene, client, now_ms);
+    let end = counters.window_end_ms;
+    let Some(device) = &counters.device else {
+        return Ok(store.increment_counter(&counters.ip, end).await?);
+    };
+    let (by_ip, by_device) = tokio::join!(
+        store.increment_counter(&counters.ip, end),
+        store.increment_counter(device, end)
+    );
+    Ok(by_ip?.max(by_device?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::config::GuardMode;
+
+    #[test]
+    fn failure_counters_are_per_scene_window_ip_and_device() {
+        let settings = GuardSettings {
+            mode: GuardMode::Adaptive,
+            failure_window_seconds: 60,
+            ..GuardSettings::default()
+        };
+        let scene = Scene::parse("login").unwrap();
+        let client = Client {
+            ip: Some("203.0.113.9".into()),
+            device: Some(DeviceId::parse("d|1").unwrap()),
+        };
+        assert_eq!(
+            FailureCounters::of(&settings, &scene, &client, 61_500),
+            FailureCounters {
+                ip: "guard|ip|login|60|203.0.113.9".into(),
+                device: Some("guard|dev|login|60|d|1".into()),
+                window_end_ms: 120_000,
+            }
+        );
+        let anonymous = FailureCounters::of(&settings, &scene, &Client::default(), 0);
+        assert_eq!(
+            anonymous.names(),
+            vec!["guard|ip|login|0|unknown".to_owned()]
+        );
+    }
+}

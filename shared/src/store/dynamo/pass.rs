@@ -1,0 +1,108 @@
+//! Redeeming passes: a pass lives in the row that earned it (a captcha row
+//! or a ticket row), so one conditional UpdateItem on that row redeems it.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::DynamoStore;
+use super::codec::*;
+use crate::domain::{DeviceId, Scene};
+use crate::store::*;
+
+#[async_trait]
+impl PassStore for DynamoStore {
+    async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError> {
+        let key = match claim.kind {
+            PassKind::Captcha => captcha_key_of(claim.locator),
+            PassKind::Ticket => ticket_key_of(&hex::encode(claim.locator)),
+        };
+        let mut condition = String::from(
+            "pass_hash = :hash AND attribute_not_exists(pass_redeemed) \
+             AND pass_expired > :now AND #scene = :scene",
+        );
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, s(key))
+            .update_expression("SET pass_redeemed = :now")
+            .expression_attribute_names("#scene", "scene")
+            .expression_attribute_values(":hash", s(claim.secret_hash))
+            .expression_attribute_values(":now", n(claim.now_ms))
+            .expression_attribute_values(":scene", s(claim.scene.as_str()));
+        if let Some(device) = claim.device {
+            // A pass earned without a device (a ticket) fits any device.
+            condition.push_str(" AND (attribute_not_exists(device_uuid) OR device_uuid = :device)");
+            update = update.expression_attribute_values(":device", s(device.as_str()));
+        }
+        let result = update
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes()
+                    .ok_or_else(|| corrupt("pass", "not returned"))?;
+                Ok(Redemption::Redeemed(redeemed_pass(claim.kind, item)?))
+            }
+            Err(err) => {
+                let old = update_condition_failed(err, "redeem_pass")?;
+                classify_pass(old.as_ref(), claim)
+            }
+        }
+    }
+}
+
+/// What a redeemed row says about its pass.
+fn redeemed_pass(kind: PassKind, item: &Item) -> Result<RedeemedPass, StoreError> {
+    let scene = Scene::parse(get_s(item, "scene")?).map_err(|_| corrupt("scene", "invalid"))?;
+    let device = match item.get("device_uuid") {
+        None => None,
+        Some(_) => Some(
+            DeviceId::parse(get_s(item, "device_uuid")?)
+                .map_err(|_| corrupt("device_uuid", "invalid"))?,
+        ),
+    };
+    let evil_level = match item.get("evil_level") {
+        None => None,
+        Some(_) => Some(get_n(item, "evil_level")?),
+    };
+    Ok(RedeemedPass {
+        kind,
+        scene,
+        device,
+        ip: item
+            .get("ip")
+            .map(|_| get_s(item, "ip"))
+            .transpose()?
+            .unwrap_or_default()
+            .to_owned(),
+        evil_level,
+        created_ms: get_n(item, "pass_created")?,
+    })
+}
+
+/// Why a redemption was refused, judged from the row its condition saw, in
+/// the order the embedded store checks.
+fn classify_pass(old: Option<&Item>, claim: &PassClaim) -> Result<Redemption, StoreError> {
+    let Some(item) = old else {
+        return Ok(Redemption::Unknown);
+    };
+    match item.get("pass_hash") {
+        Some(_) if get_s(item, "pass_hash")? == claim.secret_hash => {}
+        _ => return Ok(Redemption::Unknown),
+    }
+    if item.contains_key("pass_redeemed") {
+        return Ok(Redemption::Used);
+    }
+    if claim.now_ms >= get_n(item, "pass_expired")? {
+        return Ok(Redemption::Expired);
+    }
+    if get_s(item, "scene")? != claim.scene.as_str() {
+        return Ok(Redemption::OtherScene);
+    }
+    Ok(Redemption::OtherDevice)
+}

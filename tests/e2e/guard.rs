@@ -1,0 +1,321 @@
+//! The guard on both stores: levels that rise with wrong answers, rejected
+//! tickets and reported failures and fall when their window ends (a manual
+//! clock, no sleeps); what a door answers at each level and for each kind of
+//! pass; and a pass that opens one door once however many requests race.
+
+use std::sync::Arc;
+
+use gatehouse::ApiError;
+use gatehouse::captcha::service::CaptchaTarget;
+use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::clock::Clock;
+use gatehouse::guard::{Client, Guard, Level, PassRule};
+use gatehouse::store::Store;
+use gatehouse::tencent::service::PresentedTicket;
+use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse_e2e::{NOW, captcha, device, scene};
+use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
+
+type Shared = Arc<dyn Store>;
+
+/// `demo`: adaptive, an image captcha from 2 failures, a ticket from 4, in
+/// windows of a minute. `quiet`: the same without Tencent. `open`: off.
+const CONFIG: &str = r#"{"rateLimit": {"enabled": false}, "scene": {
+    "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 2,
+                       "tencentAfterFailures": 4, "failureWindowSeconds": 60}},
+    "quiet": {"guard": {"mode": "adaptive", "imageAfterFailures": 2,
+                        "tencentAfterFailures": 4, "failureWindowSeconds": 60},
+              "tencent": {"enabled": false}}}}"#;
+
+const IP: &str = "203.0.113.50";
+
+struct Rig {
+    store: Shared,
+    clock: Clock,
+    guard: Guard,
+    captchas: CaptchaService,
+    tickets: TicketService,
+    _tencent: TencentEmulator,
+}
+
+async fn rig(store: Shared) -> Rig {
+    // The windows of the manual clock start on a minute, so a test knows
+    // when its window ends.
+    let start = (*NOW).div_euclid(60_000) * 60_000;
+    let clock = Clock::manual(start);
+    let config = CaptchaConfig::from_json(CONFIG).unwrap();
+    let tencent = TencentEmulator::start_with(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        EmulatorConfig {
+            secret_id: "AKIDguard".into(),
+            secret_key: "guard-key".into(),
+            captcha_app_id: 190000001,
+            app_secret_key: "guard-app-key".into(),
+            clock: clock.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let tencent_config = TencentConfig::from_lookup(|key| {
+        Some(match key {
+            "TENCENT_SECRET_ID" => "AKIDguard".into(),
+            "TENCENT_SECRET_KEY" => "guard-key".into(),
+            "CAPTCHA_APP_ID" => "190000001".into(),
+            "CAPTCHA_APP_SECRET_KEY" => "guard-app-key".into(),
+            "TENCENT_CAPTCHA_ENDPOINT" => tencent.base_url(),
+            _ => return None,
+        })
+    })
+    .unwrap();
+    Rig {
+        guard: Guard::new(config.guard(), store.clone()).with_clock(clock.clone()),
+        tickets: TicketService::new(tencent_config, store.clone())
+            .unwrap()
+            .with_clock(clock.clone())
+            .with_guard(config.guard()),
+        captchas: CaptchaService::new(config, Renderer::builtin(), store.clone())
+            .with_clock(clock.clone()),
+        store,
+        clock,
+        _tencent: tencent,
+    }
+}
+
+fn client(device_id: &str) -> Client {
+    Client {
+        ip: Some(IP.into()),
+        device: Some(device(device_id)),
+    }
+}
+
+impl Rig {
+    async fn level(&self, scene_name: &str, device_id: &str) -> Level {
+        self.guard
+            .level(&scene(scene_name), &client(device_id))
+            .await
+            .unwrap()
+    }
+
+    /// A captcha of `device_id` in `scene_name` answered `answer` (its code
+    /// is `abcd`): a pass when right.
+    async fn answer(
+        &self,
+        scene_name: &str,
+        device_id: &str,
+        answer: &str,
+    ) -> Result<String, ApiError> {
+        let now = self.clock.now_ms();
+        self.store
+            .create_captcha(&gatehouse::store::CaptchaRecord {
+                created_date: now,
+                expired_date: now + 60_000,
+                ..captcha(scene_name, device_id, "abcd")
+            })
+            .await
+            .unwrap();
+        let target = CaptchaTarget {
+            scene: scene(scene_name),
+            device: device(device_id),
+            ip: Some(IP.into()),
+        };
+        self.captchas
+            .verify(&target, answer)
+            .await
+            .map(|issued| issued.pass_token)
+    }
+
+    /// A Tencent ticket for `scene_name` (the emulator's forced patterns
+    /// decide the verdict): a pass when it passes.
+    async fn ticket(
+        &self,
+        scene_name: &str,
+        device_id: &str,
+        ticket: &str,
+    ) -> Result<String, ApiError> {
+        let presented = PresentedTicket {
+            ticket: ticket.into(),
+            randstr: Some("@r".into()),
+            scene: scene(scene_name),
+            user_ip: IP.into(),
+            device: Some(device(device_id)),
+        };
+        self.tickets
+            .verify(&presented)
+            .await
+            .map(|verified| verified.pass.pass_token)
+    }
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn levels_rise_with_failures_and_fall_when_the_window_ends(store: Shared) {
+        let rig = rig(store).await;
+        assert_eq!(rig.level("demo", "d1").await, Level::None);
+        // A wrong answer counts for the device and its IP.
+        assert_eq!(
+            rig.answer("demo", "d1", "zzzz").await,
+            Err(ApiError::VerifyFail)
+        );
+        assert_eq!(rig.level("demo", "d1").await, Level::None, "1 failure");
+        // A rejected ticket counts too (CaptchaCode 7 from the emulator).
+        assert!(matches!(
+            rig.ticket("demo", "d1", "force-7").await,
+            Err(ApiError::TicketRejected { .. })
+        ));
+        assert_eq!(rig.level("demo", "d1").await, Level::Image, "2 failures");
+        // Another device behind the same IP shares the IP's count.
+        assert_eq!(rig.level("demo", "d2").await, Level::Image);
+        // A back end's reports count, and answer the new level.
+        let demo = scene("demo");
+        assert_eq!(
+            rig.guard.report(&demo, &client("d1")).await.unwrap(),
+            Level::Image
+        );
+        assert_eq!(
+            rig.guard.report(&demo, &client("d1")).await.unwrap(),
+            Level::Tencent,
+            "4 failures"
+        );
+        assert_eq!(rig.level("demo", "d1").await, Level::Tencent);
+        // Other scenes are untouched; without Tencent a scene stops at image.
+        assert_eq!(rig.level("open", "d1").await, Level::None);
+        for _ in 0..5 {
+            rig.guard
+                .report(&scene("quiet"), &client("d1"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(rig.level("quiet", "d1").await, Level::Image);
+        // Nothing lowers a count but the end of its window.
+        rig.clock.advance(59_999);
+        assert_eq!(rig.level("demo", "d1").await, Level::Tencent);
+        rig.clock.advance(1);
+        assert_eq!(rig.level("demo", "d1").await, Level::None);
+        assert_eq!(rig.level("quiet", "d1").await, Level::None);
+    }
+
+    pub async fn doors_answer_by_level_and_kind_of_pass(store: Shared) {
+        let rig = rig(store).await;
+        let (demo, me) = (scene("demo"), client("d1"));
+        // Level none: an auto door opens without a pass, an always door
+        // asks for an image captcha.
+        let free = rig
+            .guard
+            .check(&demo, PassRule::Auto, None, &me)
+            .await
+            .unwrap();
+        assert_eq!((free.level, free.pass), (Level::None, None));
+        assert_eq!(
+            rig.guard.check(&demo, PassRule::Always, None, &me).await,
+            Err(ApiError::GuardCaptchaRequired)
+        );
+        assert_eq!(
+            rig.guard
+                .check(&demo, PassRule::Always, Some("junk"), &me)
+                .await,
+            Err(ApiError::GuardPassInvalid)
+        );
+        for _ in 0..2 {
+            rig.guard.report(&demo, &me).await.unwrap();
+        }
+        assert_eq!(
+            rig.guard.check(&demo, PassRule::Auto, None, &me).await,
+            Err(ApiError::GuardCaptchaRequired)
+        );
+        let pass = rig.answer("demo", "d1", "abcd").await.unwrap();
+        let admitted = rig
+            .guard
+            .check(&demo, PassRule::Auto, Some(&pass), &me)
+            .await
+            .unwrap();
+        assert_eq!(admitted.level, Level::Image);
+        assert_eq!(admitted.pass.unwrap().device, Some(device("d1")));
+        // At the tencent level a captcha pass is refused and left unspent;
+        // a ticket pass opens the door.
+        for _ in 0..2 {
+            rig.guard.report(&demo, &me).await.unwrap();
+        }
+        assert_eq!(
+            rig.guard.check(&demo, PassRule::Auto, None, &me).await,
+            Err(ApiError::GuardTencentRequired)
+        );
+        let captcha_pass = rig.answer("demo", "d1", "abcd").await.unwrap();
+        assert_eq!(
+            rig.guard
+                .check(&demo, PassRule::Auto, Some(&captcha_pass), &me)
+                .await,
+            Err(ApiError::GuardPassInvalid)
+        );
+        let ticket_pass = rig.ticket("demo", "d1", "force-pass").await.unwrap();
+        let admitted = rig
+            .guard
+            .check(&demo, PassRule::Auto, Some(&ticket_pass), &me)
+            .await
+            .unwrap();
+        let redeemed = admitted.pass.unwrap();
+        assert_eq!(redeemed.kind.as_str(), "ticket");
+        assert_eq!(redeemed.ip, IP);
+        assert_eq!(redeemed.evil_level, Some(0));
+        // Once the failures' window ends, the unspent captcha pass still
+        // opens an image-level door; no pass opens a door twice.
+        rig.clock.advance(60_000);
+        for _ in 0..2 {
+            rig.guard.report(&demo, &me).await.unwrap();
+        }
+        assert!(
+            rig.guard
+                .check(&demo, PassRule::Auto, Some(&captcha_pass), &me)
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            rig.guard
+                .check(&demo, PassRule::Auto, Some(&ticket_pass), &me)
+                .await,
+            Err(ApiError::GuardPassInvalid)
+        );
+        // A pass of one scene opens no door of another.
+        let other = rig.answer("login", "d1", "abcd").await.unwrap();
+        assert_eq!(
+            rig.guard
+                .check(&demo, PassRule::Always, Some(&other), &me)
+                .await,
+            Err(ApiError::GuardPassInvalid)
+        );
+    }
+
+    pub async fn a_pass_opens_one_door_under_32_racing_checks(store: Shared) {
+        let rig = Arc::new(rig(store).await);
+        let pass = rig.answer("demo", "racer", "abcd").await.unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (rig, pass) = (rig.clone(), pass.clone());
+                tokio::spawn(async move {
+                    rig.guard
+                        .check(
+                            &scene("demo"),
+                            PassRule::Always,
+                            Some(&pass),
+                            &client("racer"),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => admitted += 1,
+                Err(err) => assert_eq!(err, ApiError::GuardPassInvalid),
+            }
+        }
+        assert_eq!(admitted, 1);
+    }
+}
+
+gatehouse_e2e::on_both_stores!(
+    levels_rise_with_failures_and_fall_when_the_window_ends,
+    doors_answer_by_level_and_kind_of_pass,
+    a_pass_opens_one_door_under_32_racing_checks,
+);
