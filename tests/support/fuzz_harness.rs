@@ -37,7 +37,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 /// A loopback port nothing listens on: upstream calls fail at once.
 pub const UNREACHABLE: &str = "http://127.0.0.1:9";
 
-/// A live session of the rig's store: inputs that send
+/// A live session of the phone route's store: inputs that send
 /// `Authorization: Bearer <this>` reach the phone route past its session
 /// check.
 pub const FUZZ_SESSION_TOKEN: &str = "FUZZ_SESSION_TOKEN_FOR_THE_PHONE_ROUTE_xxxx";
@@ -87,7 +87,11 @@ impl Rig {
             .expect("login service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
-        let phone = PhoneService::new(wx, store.clone())
+        // The phone route has a store of its own, holding the one live
+        // session of the harness: no other target may ever admit a fuzzed
+        // request.
+        let phone_store = Arc::new(MemoryStore::new());
+        let phone = PhoneService::new(wx, phone_store.clone())
             .expect("phone service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
@@ -115,7 +119,7 @@ impl Rig {
             expires_ms: now + 10 * 365 * 86_400_000,
         };
         runtime
-            .block_on(store.put_session(&session, None))
+            .block_on(phone_store.put_session(&session, None))
             .expect("the fuzz session");
         let sessions = SessionService::new(store).with_clock(clock.clone());
         Self {
