@@ -53,7 +53,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(wechat) = &emulators.wechat {
         println!(
-            "WeChat emulator at {0} (no WX_APPID set): get a code with\n  curl -s -X POST {0}/emulator/wx.login",
+            "WeChat emulator at {0} (no WX_APPID set): get a code with\n  curl -s -X POST {0}/emulator/wx.login\nand a phone code (for POST /wx/phone) with\n  curl -s -X POST {0}/emulator/getPhoneNumber",
             wechat.base_url()
         );
     }

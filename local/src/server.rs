@@ -14,7 +14,7 @@ use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{LoginService, WxConfig};
+use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayRequestAuthorizer;
@@ -102,9 +102,12 @@ impl App {
         };
         let guard_routes =
             GuardRoutes::from_json(&env(GUARD_ROUTES).unwrap_or(GuardRoutes::DEV_DEFAULT.into()))?;
-        // wx-login and ticket verify keep the root `rateLimit` of CAPTCHA_CONFIG.
+        // wx-login, wx-phone and ticket verify keep the root `rateLimit` of
+        // CAPTCHA_CONFIG.
         let rate_limit = captcha_config.root().rate_limit;
         let guard = Guard::new(captcha_config.guard(), Arc::clone(&store));
+        let phone =
+            PhoneService::new(wx_config.clone(), Arc::clone(&store))?.with_rate_limit(rate_limit);
         let app = App::new(
             LoginService::new(wx_config, Arc::clone(&store))?.with_rate_limit(rate_limit),
             TicketService::new(tencent_config, Arc::clone(&store))?
@@ -117,7 +120,8 @@ impl App {
             captcha_config,
             Renderer::from_env()?,
             store,
-        ));
+        ))
+        .with_phone(phone);
         Ok((app, emulators))
     }
 
@@ -140,6 +144,7 @@ impl App {
                 tickets: Some(Arc::new(tickets)),
                 guard: Some(Arc::new(guard)),
                 authorizer: Some(Arc::new(authorizer)),
+                phone: None,
             },
         }
     }
@@ -147,6 +152,13 @@ impl App {
     /// The same app with the captcha routes.
     pub fn with_captcha(mut self, captcha: CaptchaService) -> Self {
         self.services.captcha = Some(Arc::new(captcha));
+        self
+    }
+
+    /// The same app serving `POST /wx/phone` with `phone` (its sessions must
+    /// be on the store the login writes to).
+    pub fn with_phone(mut self, phone: PhoneService) -> Self {
+        self.services.phone = Some(Arc::new(phone));
         self
     }
 }

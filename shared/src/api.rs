@@ -14,7 +14,7 @@ use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guar
 use crate::http::error_response;
 use crate::lang::Lang;
 use crate::tencent::{self, TicketService};
-use crate::wechat::{self, LoginService, SessionService};
+use crate::wechat::{self, LoginService, PhoneService, SessionService};
 
 /// One Lambda function of the bundle (`functions/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,6 +26,7 @@ pub enum Function {
     Session,
     Authorizer,
     VerifyTicket,
+    WxPhone,
     Guard,
 }
 
@@ -71,6 +72,11 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/wx/login", Function::WxLogin),
     route("GET", "/wx/session", Function::Session),
     route("DELETE", "/wx/session", Function::Session),
+    // SPEC §10. Each checks the bearer session itself (and answers 401 with
+    // an errCode a client can act on, which an authorizer's 403 cannot).
+    route("DELETE", "/wx/sessions", Function::Session),
+    route("POST", "/wx/session/refresh", Function::Session),
+    route("POST", "/wx/phone", Function::WxPhone),
     // The protected example: the session function answers once the
     // authorizer has admitted the request.
     Route {
@@ -97,7 +103,7 @@ pub const ROUTES: &[Route] = &[
 
 impl Function {
     /// Every function, in the template's order.
-    pub const ALL: [Function; 8] = [
+    pub const ALL: [Function; 9] = [
         Function::CreateCaptcha,
         Function::RefreshCaptcha,
         Function::VerifyCaptcha,
@@ -105,6 +111,7 @@ impl Function {
         Function::Session,
         Function::Authorizer,
         Function::VerifyTicket,
+        Function::WxPhone,
         Function::Guard,
     ];
 
@@ -119,6 +126,7 @@ impl Function {
             Function::Session => "session",
             Function::Authorizer => "authorizer",
             Function::VerifyTicket => "verify-ticket",
+            Function::WxPhone => "wx-phone",
             Function::Guard => "guard",
         }
     }
@@ -153,6 +161,9 @@ impl Function {
                 "CAPTCHA_APP_ID",
                 "CAPTCHA_APP_SECRET_KEY",
             ],
+            // The access token needs the AppSecret; only the rateLimit
+            // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
+            Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET"],
             Function::Guard => CAPTCHA,
             Function::Authorizer => &["CAPTCHA_CONFIG", "GUARD_ROUTES"],
             // Sessions need only the table: no WeChat secret.
@@ -192,6 +203,7 @@ pub struct Services {
     pub login: Option<Arc<LoginService>>,
     pub sessions: Option<Arc<SessionService>>,
     pub tickets: Option<Arc<TicketService>>,
+    pub phone: Option<Arc<PhoneService>>,
     pub guard: Option<Arc<Guard>>,
     pub authorizer: Option<Arc<Authorizer>>,
 }
@@ -224,6 +236,10 @@ impl Services {
             },
             Function::VerifyTicket => match &self.tickets {
                 Some(svc) => tencent::verify_ticket(svc, req).await,
+                None => missing(&req),
+            },
+            Function::WxPhone => match &self.phone {
+                Some(svc) => wechat::phone(svc, req).await,
                 None => missing(&req),
             },
             Function::Guard => match &self.guard {
@@ -262,7 +278,8 @@ mod tests {
         }
         assert_eq!(Function::from_name("nope"), None);
         assert_eq!(Function::Authorizer.routes().count(), 0);
-        assert_eq!(Function::Session.routes().count(), 3);
+        assert_eq!(Function::Session.routes().count(), 5);
+        assert_eq!(Function::WxPhone.routes().count(), 1);
     }
 
     #[test]
@@ -282,6 +299,11 @@ mod tests {
             }
         );
         assert_eq!(find("GET", "/captcha/create").unwrap_err().status(), 405);
+        assert_eq!(
+            find("DELETE", "/wx/sessions").unwrap().function,
+            Function::Session
+        );
+        assert_eq!(find("GET", "/wx/phone").unwrap_err().status(), 405);
         assert_eq!(find("GET", "/nope").unwrap_err().status(), 404);
     }
 }

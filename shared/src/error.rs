@@ -56,6 +56,10 @@ pub enum ApiError {
     WxDecryptFailed,
     #[error("wx user data signature mismatch")]
     WxSignatureMismatch,
+    #[error("wx phone code required")]
+    WxPhoneCodeRequired,
+    #[error("wx phone code invalid or used")]
+    WxPhoneCodeInvalid,
     #[error("session required")]
     SessionRequired,
     #[error("session invalid")]
@@ -209,8 +213,8 @@ impl ApiError {
             Self::WxRateLimited => row(
                 "wx-rate-limited",
                 S::TOO_MANY_REQUESTS,
-                "微信登录请求过于频繁，请稍后再试",
-                "WeChat login is rate limited, please retry later",
+                "微信接口调用过于频繁，请稍后再试",
+                "WeChat is rate limiting requests, please retry later",
             ),
             Self::WxUpstreamError => row(
                 "wx-upstream-error",
@@ -229,6 +233,18 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "用户数据签名不一致",
                 "User data signature mismatch",
+            ),
+            Self::WxPhoneCodeRequired => row(
+                "wx-phone-code-required",
+                S::BAD_REQUEST,
+                "请传入手机号 code",
+                "The phone number code is required",
+            ),
+            Self::WxPhoneCodeInvalid => row(
+                "wx-phone-code-invalid",
+                S::BAD_REQUEST,
+                "手机号 code 无效或已被使用，请重新授权",
+                "The phone number code is invalid or was already used",
             ),
             Self::SessionRequired => row(
                 "session-required",
@@ -373,6 +389,9 @@ mod tests {
                 method: "GET".into(),
                 path: "/x".into(),
             },
+            ApiError::WxPhoneCodeRequired,
+            ApiError::WxPhoneCodeInvalid,
+            ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
             ApiError::Internal,
         ];

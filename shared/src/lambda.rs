@@ -15,7 +15,7 @@ use crate::guard::{Authorizer, Guard, GuardRoutes};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
-use crate::wechat::{LoginService, SessionService, WxConfig};
+use crate::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 
 /// The table of every function: `TABLE_NAME` (and `DYNAMODB_ENDPOINT` for
 /// DynamoDB Local).
@@ -35,6 +35,15 @@ impl CaptchaService {
 impl LoginService {
     /// wx-login: `WX_*`, `SESSION_TTL_SECONDS`, the root `rateLimit`, the
     /// table.
+    pub async fn from_lambda_env() -> Result<Self, Error> {
+        let (config, settings) = (WxConfig::from_env()?, CaptchaConfig::from_env()?);
+        Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
+    }
+}
+
+impl PhoneService {
+    /// wx-phone: `WX_*` (the access token needs the AppSecret), the root
+    /// `rateLimit`, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let (config, settings) = (WxConfig::from_env()?, CaptchaConfig::from_env()?);
         Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
@@ -114,6 +123,9 @@ impl Services {
             }
             Function::VerifyTicket => {
                 services.tickets = Some(Arc::new(TicketService::from_lambda_env().await?));
+            }
+            Function::WxPhone => {
+                services.phone = Some(Arc::new(PhoneService::from_lambda_env().await?));
             }
         }
         Ok(services)

@@ -13,7 +13,8 @@
 //! | route | handler | service |
 //! |---|---|---|
 //! | `POST /captcha/create`, `/refresh`, `/verify` | [`captcha::routes`] | [`captcha::CaptchaService`] |
-//! | `POST /wx/login`, `GET`/`DELETE /wx/session` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
+//! | `POST /wx/login`, `GET`/`DELETE /wx/session`, `DELETE /wx/sessions`, `POST /wx/session/refresh` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
+//! | `POST /wx/phone` | [`wechat::routes`] | [`wechat::PhoneService`] (with [`wechat::AccessTokens`]) |
 //! | `POST /ticket/verify` | [`tencent::routes`] | [`tencent::TicketService`] |
 //! | `GET /guard/status`, `POST /guard/check`, `/guard/report`, `/demo/guarded` | [`guard::routes`] | [`guard::Guard`] |
 //! | the Lambda authorizer (`GUARD_ROUTES` and session-protected routes) | [`guard::authorizer`] | [`guard::Guard`], [`wechat::SessionService`] |
@@ -21,7 +22,8 @@
 //! - [`api`]: the route table (function, method, path) and the dispatch the
 //!   dev server and the tests use; `template.yaml` is tested against it.
 //! - [`lambda`]: each function's start-up from its environment.
-//! - [`store`]: one narrow trait per kind of row, on DynamoDB
+//! - [`store`]: one narrow trait per kind of row (sessions, each user's
+//!   session index, the shared access token …), on DynamoDB
 //!   ([`store::dynamo`]) or in memory ([`store::memory`]).
 //! - [`error`]: the one error type, mapped to errCode, HTTP status and a
 //!   zh/en message in one table; [`http`]: the envelope and request helpers;

@@ -9,7 +9,7 @@
 //! - create and refresh count per IP and per device, in the same DynamoDB
 //!   request that writes the captcha (a transaction): over the limit, nothing
 //!   is counted and nothing is written.
-//! - verify, wx-login and ticket verify count per IP, concurrently with the
+//! - verify, wx-login, wx-phone and ticket verify count per IP, concurrently with the
 //!   route's own first step, so a request within its limit waits no longer.
 //!
 //! Scenes with their own block in the configuration have their own counters;
@@ -42,6 +42,7 @@ pub const RATE_LIMIT_KEYS: &[&str] = &[
     "verifyPerIp",
     "wxLoginPerIp",
     "ticketPerIp",
+    "wxPhonePerIp",
 ];
 
 /// The limits of one scene (or of the root), per window. A limit of 0 is off.
@@ -56,12 +57,14 @@ pub struct RateLimitConfig {
     pub verify_per_ip: u64,
     pub wx_login_per_ip: u64,
     pub ticket_per_ip: u64,
+    pub wx_phone_per_ip: u64,
 }
 
 impl Default for RateLimitConfig {
     /// Generous for people (a NAT may hide many behind one IP), tight for
     /// scripts: per minute, 60 creates per IP and 20 per device, 120 and 30
-    /// refreshes, 120 verifies, 30 logins and 60 tickets per IP.
+    /// refreshes, 120 verifies, 30 logins, 60 tickets and 30 phone-number
+    /// requests per IP.
     fn default() -> Self {
         Self {
             enabled: true,
@@ -73,6 +76,7 @@ impl Default for RateLimitConfig {
             verify_per_ip: 120,
             wx_login_per_ip: 30,
             ticket_per_ip: 60,
+            wx_phone_per_ip: 30,
         }
     }
 }
@@ -102,6 +106,7 @@ impl RateLimitConfig {
                 "verifyPerIp" => self.verify_per_ip = key.int_in(LIMIT_RANGE)?,
                 "wxLoginPerIp" => self.wx_login_per_ip = key.int_in(LIMIT_RANGE)?,
                 "ticketPerIp" => self.ticket_per_ip = key.int_in(LIMIT_RANGE)?,
+                "wxPhonePerIp" => self.wx_phone_per_ip = key.int_in(LIMIT_RANGE)?,
                 _ => return Err(key.unknown(RATE_LIMIT_KEYS)),
             }
         }
@@ -135,6 +140,7 @@ impl RateLimitConfig {
             Route::Verify => (self.verify_per_ip, 0),
             Route::WxLogin => (self.wx_login_per_ip, 0),
             Route::Ticket => (self.ticket_per_ip, 0),
+            Route::WxPhone => (self.wx_phone_per_ip, 0),
         };
         let ip = ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_IP);
         let mut out = Vec::with_capacity(2);
@@ -176,6 +182,7 @@ pub enum Route {
     Verify,
     WxLogin,
     Ticket,
+    WxPhone,
 }
 
 impl Route {
@@ -186,6 +193,7 @@ impl Route {
             Route::Verify => "verify",
             Route::WxLogin => "wxlogin",
             Route::Ticket => "ticket",
+            Route::WxPhone => "wxphone",
         }
     }
 }

@@ -8,19 +8,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
+use gatehouse::secret::Secret;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
-    CaptchaRecord, CounterLimit, IssueMode, IssueOutcome, SessionRecord, VerifyOutcome,
+    AccessTokenRecord, CaptchaRecord, CounterLimit, IndexedSession, IssueMode, IssueOutcome,
+    PhoneNumber, SessionEnd, SessionRecord, TokenSwap, VerifyOutcome,
 };
-use gatehouse::store::{CaptchaStore, CounterStore, SessionStore, TicketStore};
+use gatehouse::store::{
+    AccessTokenStore, CaptchaStore, CounterStore, SessionIndexStore, SessionStore, TicketStore,
+};
 use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
-struct RequestCounter(Arc<AtomicUsize>);
+pub struct RequestCounter(Arc<AtomicUsize>);
 
 impl RequestCounter {
-    fn take(&self) -> usize {
+    pub fn take(&self) -> usize {
         self.0.swap(0, Ordering::SeqCst)
     }
 }
@@ -41,7 +45,7 @@ impl Intercept for RequestCounter {
     }
 }
 
-async fn counted_store() -> (DynamoStore, RequestCounter) {
+pub async fn counted_store() -> (DynamoStore, RequestCounter) {
     let local = gatehouse_e2e::dynamodb_local().await;
     let counter = RequestCounter::default();
     let client = aws_sdk_dynamodb::Client::from_conf(
@@ -225,16 +229,98 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
         token_hash: "abc123".into(),
         openid: "openid-1".into(),
         unionid: None,
-        session_key: "c2Vzc2lvbi1rZXktMTIzNA==".into(),
+        phone: None,
         created_ms: *NOW,
         expires_ms: *NOW + 3_600_000,
     };
-    store.put_session(&session).await.unwrap();
+    let key = Secret::new("c2Vzc2lvbi1rZXktMTIzNA==");
+    store.put_session(&session, Some(&key)).await.unwrap();
     assert_eq!(requests.take(), 1, "put_session");
     assert!(store.get_session("abc123").await.unwrap().is_some());
     assert_eq!(requests.take(), 1, "get_session");
-    assert!(store.delete_session("abc123").await.unwrap().is_some());
-    assert_eq!(requests.take(), 1, "delete_session");
+    assert_eq!(store.session_key("abc123").await.unwrap(), Some(key));
+    assert_eq!(requests.take(), 1, "session_key");
+    let phone = PhoneNumber {
+        phone_number: "13800138000".into(),
+        pure_phone_number: "13800138000".into(),
+        country_code: "86".into(),
+    };
+    assert!(
+        store
+            .set_session_phone("abc123", &phone, *NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(requests.take(), 1, "set_session_phone");
+    let refreshed = SessionRecord {
+        token_hash: "def456".into(),
+        ..session.clone()
+    };
+    assert!(
+        store
+            .replace_session("abc123", &refreshed, *NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(requests.take(), 1, "replace_session (one transaction)");
+    assert_eq!(
+        store.delete_session("def456", *NOW).await.unwrap(),
+        SessionEnd::Ended
+    );
+    assert_eq!(requests.take(), 1, "delete_session of a live session");
+    store.put_session(&session, None).await.unwrap();
+    requests.take();
+    assert_eq!(
+        store
+            .delete_session("abc123", *NOW + 3_600_000)
+            .await
+            .unwrap(),
+        SessionEnd::Expired
+    );
+    assert_eq!(
+        requests.take(),
+        3,
+        "an expired one: the failed delete, a read, the delete"
+    );
+    let many: Vec<String> = (0..60).map(|i| format!("h{i}")).collect();
+    store.delete_sessions(&many).await.unwrap();
+    assert_eq!(requests.take(), 3, "delete_sessions: one per 25");
+
+    let entry = IndexedSession {
+        token_hash: "abc123".into(),
+        expires_ms: *NOW + 3_600_000,
+    };
+    let keep = *NOW + 86_400_000;
+    store
+        .index_session("openid-1", &entry, &[], keep)
+        .await
+        .unwrap();
+    assert_eq!(requests.take(), 1, "index_session");
+    store
+        .unindex_sessions("openid-1", &["x".into()])
+        .await
+        .unwrap();
+    assert_eq!(requests.take(), 1, "unindex_sessions");
+    store
+        .reset_session_index("openid-1", &entry, keep)
+        .await
+        .unwrap();
+    assert_eq!(requests.take(), 1, "reset_session_index");
+    store.take_session_index("openid-1").await.unwrap();
+    assert_eq!(requests.take(), 1, "take_session_index");
+
+    assert_eq!(store.get_access_token("wx1").await.unwrap(), None);
+    assert_eq!(requests.take(), 1, "get_access_token");
+    let lease = AccessTokenRecord::default();
+    assert_eq!(
+        store.swap_access_token("wx1", 0, &lease).await.unwrap(),
+        TokenSwap::Written
+    );
+    assert!(matches!(
+        store.swap_access_token("wx1", 0, &lease).await.unwrap(),
+        TokenSwap::Lost(Some(_))
+    ));
+    assert_eq!(requests.take(), 2, "swap_access_token, won and lost");
 
     assert!(store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket");

@@ -79,6 +79,13 @@ fn session_request_corpus() {
 }
 
 #[test]
+fn wx_phone_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("wx_phone_request", |d| rig.wx_phone(d));
+    assert_reaches("wx_phone_request", &statuses, &[400, 401, 429, 502]);
+}
+
+#[test]
 fn ticket_request_corpus() {
     let rig = Rig::new();
     let statuses = replay("ticket_request", |d| rig.ticket(d));

@@ -14,8 +14,8 @@ use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::{LoginService, WxConfig};
-use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path};
+use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
+use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path, seed_session_key};
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -25,12 +25,13 @@ use serde_json::Value;
 async fn seed(store: &MemoryStore, seed: &Value) {
     let now = Clock::system().now_ms();
     if let Some(session) = seed.get("session") {
+        let record = live_session(
+            session["token"].as_str().unwrap(),
+            session["openid"].as_str().unwrap(),
+            3_600_000,
+        );
         store
-            .put_session(&live_session(
-                session["token"].as_str().unwrap(),
-                session["openid"].as_str().unwrap(),
-                3_600_000,
-            ))
+            .put_session(&record, Some(&seed_session_key()))
             .await
             .unwrap();
     }
@@ -143,14 +144,11 @@ async fn every_event_replays_to_its_expected_response() {
     // The replayed guard events run against these scenes and routes.
     let settings = CaptchaConfig::from_json(REPLAY_CONFIG).unwrap();
     let routes = GuardRoutes::from_json(REPLAY_GUARD_ROUTES).unwrap();
+    let wx_config = WxConfig::new("wxreplay", "replay-secret")
+        .unwrap()
+        .with_api_base(&wechat_emulator.base_url());
     let app = App::new(
-        LoginService::new(
-            WxConfig::new("wxreplay", "replay-secret")
-                .unwrap()
-                .with_api_base(&wechat_emulator.base_url()),
-            store.clone(),
-        )
-        .unwrap(),
+        LoginService::new(wx_config.clone(), store.clone()).unwrap(),
         TicketService::new(tencent_config, store.clone())
             .unwrap()
             .with_guard(settings.guard()),
@@ -161,7 +159,8 @@ async fn every_event_replays_to_its_expected_response() {
         settings,
         Renderer::builtin(),
         store.clone(),
-    ));
+    ))
+    .with_phone(PhoneService::new(wx_config, store.clone()).unwrap());
 
     let mut failures = Vec::new();
     for path in &files {

@@ -1,7 +1,8 @@
 //! The store conformance suite: every case is written once over
 //! `Arc<dyn Store>` and run against the embedded `MemoryStore` and against
 //! `DynamoStore` on DynamoDB Local (a fresh table per test, made from
-//! template.yaml).
+//! template.yaml). The WeChat rows (sessions, session indexes, the access
+//! token) have their cases in `store_conformance_wechat.rs`.
 
 use std::sync::Arc;
 
@@ -9,10 +10,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::domain::DeviceId;
 use gatehouse::guard::pass::PassToken;
-use gatehouse::store::{CaptchaStore, CounterStore, SessionStore, TicketStore};
+use gatehouse::store::{AccessTokenStore, SessionIndexStore, SessionStore};
+use gatehouse::store::{CaptchaStore, CounterStore, TicketStore};
 use gatehouse::store::{
-    PassClaim, PassKind, Redemption, SessionRecord, Store, TicketPass, VerifyOutcome,
-    captcha_locator,
+    PassClaim, PassKind, Redemption, Store, TicketPass, VerifyOutcome, captcha_locator,
 };
 use gatehouse_e2e::fixtures::CAPTCHA_LIFETIME_MS;
 use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
@@ -798,53 +799,6 @@ mod cases {
         assert_eq!(won, 1, "exactly one of 16 racing claims wins");
     }
 
-    pub async fn sessions_round_trip(store: Shared) {
-        let session = SessionRecord {
-            token_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-            openid: "o6_bmjrPTlm6_2sgVt7hMZOPfL2M".into(),
-            unionid: Some("o6_bmasdasdsad6_2sgVt7hMZOPfL".into()),
-            session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
-            created_ms: *NOW,
-            expires_ms: *NOW + 3 * 86_400_000,
-        };
-        let no_union = SessionRecord {
-            token_hash: "other".into(),
-            unionid: None,
-            ..session.clone()
-        };
-        assert_eq!(store.get_session(&session.token_hash).await.unwrap(), None);
-        store.put_session(&session).await.unwrap();
-        store.put_session(&no_union).await.unwrap();
-        assert_eq!(
-            store.get_session(&session.token_hash).await.unwrap(),
-            Some(session.clone())
-        );
-        assert_eq!(
-            store.get_session("other").await.unwrap(),
-            Some(no_union.clone())
-        );
-        assert_eq!(
-            store.delete_session(&session.token_hash).await.unwrap(),
-            Some(session.clone())
-        );
-        assert_eq!(store.get_session(&session.token_hash).await.unwrap(), None);
-        assert_eq!(
-            store.delete_session(&session.token_hash).await.unwrap(),
-            None
-        );
-        assert_eq!(
-            store.get_session("other").await.unwrap(),
-            Some(no_union),
-            "deleting one session leaves the others"
-        );
-        // A captcha key is no session.
-        store
-            .create_captcha(&captcha("login", "dev", "abcd"))
-            .await
-            .unwrap();
-        assert_eq!(store.get_session("login#dev").await.unwrap(), None);
-    }
-
     pub async fn counters_increment_atomically(store: Shared) {
         let window_end = *NOW + 60_000;
         assert_eq!(
@@ -1122,7 +1076,6 @@ gatehouse_e2e::on_both_stores!(
     unknown_device_or_scene_and_empty_answers_never_pass,
     scenes_are_isolated,
     tickets_are_claimed_once,
-    sessions_round_trip,
     counters_increment_atomically,
     a_pass_redeems_once_under_32_racing_redemptions,
     passes_are_refused_when_expired_foreign_or_forged,
@@ -1217,6 +1170,8 @@ mod dynamo_items {
         assert!(missing.claim_ticket("t", *NOW, *NOW + 1).await.is_err());
         assert!(missing.increment_counter("c", *NOW + 1).await.is_err());
         assert!(missing.get_session("s").await.is_err());
+        assert!(missing.take_session_index("o").await.is_err());
+        assert!(missing.get_access_token("wx").await.is_err());
 
         // Nothing listens on this port: connection refused, after the retries.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

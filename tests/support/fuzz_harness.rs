@@ -28,15 +28,24 @@ use gatehouse::captcha::{self, CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::ratelimit::RateLimitConfig;
+use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
-use gatehouse::wechat::{LoginService, SessionService, WxConfig};
+use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 /// A loopback port nothing listens on: upstream calls fail at once.
 pub const UNREACHABLE: &str = "http://127.0.0.1:9";
+
+/// A live session of the phone route's store: inputs that send
+/// `Authorization: Bearer <this>` reach the phone route past its session
+/// check.
+pub const FUZZ_SESSION_TOKEN: &str = "FUZZ_SESSION_TOKEN_FOR_THE_PHONE_ROUTE_xxxx";
+
+/// The paths the session target picks from (route bits of `flags`).
+const SESSION_PATHS: [&str; 3] = ["/wx/session", "/wx/sessions", "/wx/session/refresh"];
 
 /// How far the clock moves before each input: past the end of every window
 /// the harness configures (rate limits: 1 s; the guarded scenes' failures:
@@ -56,6 +65,7 @@ pub struct Rig {
     pub guard: Guard,
     pub authorizer: Authorizer,
     pub tickets: TicketService,
+    pub phone: PhoneService,
     pub clock: Clock,
 }
 
@@ -69,7 +79,8 @@ impl Rig {
         let store = Arc::new(MemoryStore::new());
         let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
             "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
-            "ticketPerIp": 1}, "scene": {"login": {"size": 4}, "math": {"mathExpr": true},
+            "ticketPerIp": 1, "wxPhonePerIp": 1}, "scene": {"login": {"size": 4},
+            "math": {"mathExpr": true},
             "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 1,
                                "failureWindowSeconds": 10}},
             "signup": {"guard": {"mode": "always", "failureWindowSeconds": 10}}}}"#;
@@ -81,8 +92,16 @@ impl Rig {
         let wx = WxConfig::new("wxfuzz", "fuzz-secret")
             .expect("wx config")
             .with_api_base(UNREACHABLE);
-        let login = LoginService::new(wx, store.clone())
+        let login = LoginService::new(wx.clone(), store.clone())
             .expect("login service")
+            .with_clock(clock.clone())
+            .with_rate_limit(rate_limit);
+        // The phone route has a store of its own, holding the one live
+        // session of the harness: no other target may ever admit a fuzzed
+        // request.
+        let phone_store = Arc::new(MemoryStore::new());
+        let phone = PhoneService::new(wx, phone_store.clone())
+            .expect("phone service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit);
         let tencent = TencentConfig::from_lookup(|key| match key {
@@ -100,6 +119,19 @@ impl Rig {
             .with_rate_limit(rate_limit)
             .with_guard(config_guard.clone());
         let guard = Guard::new(config_guard, store.clone()).with_clock(clock.clone());
+        let now = clock.now_ms();
+        let session = gatehouse::store::SessionRecord {
+            token_hash: gatehouse::wechat::crypto::token_hash(FUZZ_SESSION_TOKEN),
+            openid: "o-fuzz".into(),
+            unionid: None,
+            phone: None,
+            created_ms: now,
+            // Ten years: the clock moves one window per input.
+            expires_ms: now + 10 * 365 * 86_400_000,
+        };
+        runtime
+            .block_on(phone_store.put_session(&session, None))
+            .expect("the fuzz session");
         let sessions = SessionService::new(store).with_clock(clock.clone());
         // Every guarded route wants a pass or a session: no fuzzed event may
         // pass without one.
@@ -117,6 +149,7 @@ impl Rig {
             guard,
             authorizer,
             tickets,
+            phone,
             clock,
         }
     }
@@ -163,7 +196,16 @@ impl Rig {
         })
     }
 
-    /// `GET`/`DELETE /wx/session`, and the authorizer on the body as its event.
+    /// `POST /wx/phone` against an unreachable WeChat: 502 is its answer.
+    pub fn wx_phone(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[502], |_, req| {
+            gatehouse::wechat::phone(&self.phone, req)
+        })
+    }
+
+    /// The session routes (`GET`/`DELETE /wx/session`, `DELETE /wx/sessions`,
+    /// `POST /wx/session/refresh`, by the route bits of `flags`), and the
+    /// authorizer on the body as its event.
     pub fn session(&self, data: &[u8]) -> Vec<u16> {
         self.tick();
         if let Some((_, body)) = split(data)
@@ -174,7 +216,10 @@ impl Rig {
                 .block_on(gatehouse::guard::authorize(&self.authorizer, event));
             assert!(!answer.is_authorized, "a fuzzed event was authorized");
         }
-        let Some((_, req)) = request(data) else {
+        let path = data.first().map_or(SESSION_PATHS[0], |flags| {
+            SESSION_PATHS[usize::from(flags >> 4) % 3]
+        });
+        let Some((_, req)) = request_at(data, path) else {
             return Vec::new();
         };
         let resp = self
@@ -242,16 +287,21 @@ fn split(data: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Builds the request an input describes (see the module docs).
 pub fn request(data: &[u8]) -> Option<(u8, Request)> {
+    request_at(data, "/route")
+}
+
+/// As [`request`], to `path`.
+pub fn request_at(data: &[u8], path: &str) -> Option<(u8, Request)> {
     let flags = *data.first()?;
     let (meta, body) = split(data)?;
     let mut lines = meta.split(|&b| b == b'\n');
     let source_ip = lines.next().unwrap_or(&[]);
     let method = ["POST", "GET", "DELETE", "PUT"][usize::from((flags >> 2) & 3)];
-    let mut uri = String::from("/route");
+    let mut uri = String::from(path);
     let mut builder = http::Request::builder().method(method);
     for line in lines {
         if let Some(query) = line.strip_prefix(b"?") {
-            uri = format!("/route?{}", String::from_utf8_lossy(query));
+            uri = format!("{path}?{}", String::from_utf8_lossy(query));
             continue;
         }
         let Some(colon) = line.iter().position(|&b| b == b':') else {

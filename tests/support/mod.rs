@@ -26,10 +26,15 @@ pub fn live_session(token: &str, openid: &str, life_ms: i64) -> SessionRecord {
         token_hash: token_hash(token),
         openid: openid.to_owned(),
         unionid: None,
-        session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
+        phone: None,
         created_ms: now,
         expires_ms: now + life_ms,
     }
+}
+
+/// The `session_key` seeded sessions are stored with.
+pub fn seed_session_key() -> gatehouse::secret::Secret {
+    gatehouse::secret::Secret::new("HyVFkGl5F5OQWJZZaNzBBg==")
 }
 
 /// A `POST` with the JSON `body` as an HTTP API hands it to a function,

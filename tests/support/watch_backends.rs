@@ -11,17 +11,30 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use gatehouse::clock::Clock;
-use gatehouse::store::SessionStore;
+use gatehouse::store::{IndexedSession, SessionIndexStore, SessionStore};
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 use gatehouse_local::wechat_emulator::WechatEmulator;
 
 use crate::dynamodb_local::{DynamoLocal, tests_dir};
-use crate::live_session;
+use crate::{live_session, seed_session_key};
 
-/// The bearer token of `events/session-get.json`, `session-delete.json` and
-/// `authorizer-request.json`; seeded as a live session so those events
-/// replay as written.
+/// The bearer token of `events/session-get.json`, `session-delete.json`,
+/// `authorizer-request.json` and `wx-phone.json`; seeded as a live session so
+/// those events replay as written.
 pub const EVENT_SESSION_TOKEN: &str = "REPLACE_WITH_TOKEN_FROM_WX_LOGIN_xxxxxxxxxx";
+/// The bearer token of `events/session-refresh.json`, which ends it: a
+/// session of its own, so the other events keep theirs.
+pub const EVENT_REFRESH_TOKEN: &str = "REPLACE_WITH_TOKEN_FROM_WX_LOGIN_refresh_xx";
+/// The bearer token of `events/sessions-delete.json`, which ends every
+/// session of the user: invoked last.
+pub const EVENT_EVERYWHERE_TOKEN: &str = "REPLACE_WITH_TOKEN_FROM_WX_LOGIN_everywhere";
+/// Every token the events carry, each seeded as a session of
+/// [`EVENT_SESSION_OPENID`].
+pub const EVENT_TOKENS: [&str; 3] = [
+    EVENT_SESSION_TOKEN,
+    EVENT_REFRESH_TOKEN,
+    EVENT_EVERYWHERE_TOKEN,
+];
 /// The openid of that seeded session.
 pub const EVENT_SESSION_OPENID: &str = "o-watch-demo";
 /// How long the seeded session lives.
@@ -74,14 +87,25 @@ impl WatchBackends {
         let client = dynamo.client();
         dynamo.create_table(&client, &table).await?;
         let store = gatehouse::store::dynamo::DynamoStore::new(client, table);
-        store
-            .put_session(&live_session(
-                EVENT_SESSION_TOKEN,
-                EVENT_SESSION_OPENID,
-                EVENT_SESSION_LIFE_MS,
-            ))
-            .await
-            .map_err(|e| format!("seeding the event session: {e}"))?;
+        for token in EVENT_TOKENS {
+            let session = live_session(token, EVENT_SESSION_OPENID, EVENT_SESSION_LIFE_MS);
+            store
+                .put_session(&session, Some(&seed_session_key()))
+                .await
+                .map_err(|e| format!("seeding the event sessions: {e}"))?;
+            store
+                .index_session(
+                    EVENT_SESSION_OPENID,
+                    &IndexedSession {
+                        token_hash: session.token_hash.clone(),
+                        expires_ms: session.expires_ms,
+                    },
+                    &[],
+                    session.expires_ms,
+                )
+                .await
+                .map_err(|e| format!("indexing the event sessions: {e}"))?;
+        }
 
         let wechat = WechatEmulator::start_with(
             loopback_addr("WX_API_BASE", &var("WX_API_BASE")?)?,

@@ -44,7 +44,7 @@ export function devServerBinary() {
 }
 
 /**
- * { url, wechat, tencent, stop(), answer(scene, deviceId), wxCode(user), tencentTicket() }
+ * { url, wechat, tencent, stop(), answer(scene, deviceId), wxCode(user), wxPhoneCode(phone), wxCalls(), tencentTicket() }
  */
 export async function startDevServer({ env = {} } = {}) {
   const childEnv = { ...process.env }
@@ -112,6 +112,14 @@ export async function startDevServer({ env = {} } = {}) {
     },
     /** A solved web captcha from the Tencent emulator: { ret, ticket, randstr, appid }. */
     tencentTicket: () => post(`${addresses.tencent}/emulator/ticket`),
+    /** What <button open-type="getPhoneNumber"> hands the page: a phone code from the WeChat emulator. */
+    async wxPhoneCode(phone = {}) {
+      return (await post(`${addresses.wechat}/emulator/getPhoneNumber`, phone)).code
+    },
+    /** The WeChat emulator's request counters: { jscode2session, stableToken, forceRefresh, getuserphonenumber }. */
+    async wxCalls() {
+      return (await fetch(`${addresses.wechat}/emulator/calls`)).json()
+    },
     /** wx.getUserInfo's answer for a code: { encryptedData, iv, rawData, signature, userInfo }. */
     wxUserInfo: (code, userInfo) => post(`${addresses.wechat}/emulator/wx.getUserInfo`, { code, userInfo }),
   }

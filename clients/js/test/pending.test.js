@@ -142,6 +142,32 @@ describe('WeChat sessions (SPEC §10)', () => {
     assert.equal(sent.header.Authorization, `Bearer ${token}`)
     assert.deepEqual(sent.data, { code: `no-such-code-${process.pid}` })
     assert.equal(await sessionStatus(token), 200)
+
+    // The button's code from the emulator: the number comes back, once.
+    const code = await server.wxPhoneCode({ purePhoneNumber: '13800138000' })
+    const before = await server.wxCalls()
+    const phone = await c.wx.phone(code)
+    assert.equal(phone.errCode, 0)
+    assert.equal(phone.phoneNumber, '13800138000')
+    assert.equal(phone.purePhoneNumber, '13800138000')
+    assert.equal(phone.countryCode, '86')
+    const after = await server.wxCalls()
+    assert.equal(after.getuserphonenumber - before.getuserphonenumber, 1)
+    assert.ok(after.stableToken <= 1, 'one access token for the whole server')
+    const again = await failure(c.wx.phone(code))
+    assert.equal(again.errCode, 'wx-phone-code-invalid')
+    assert.equal(again.status, 400)
+  })
+
+  it('wx.login({ single: true }) ends the other sessions of the user', async (t) => {
+    if (await routeMissing(t, 'DELETE', '/wx/sessions', 'SPEC §10')) return
+    const user = `single-${process.pid}`
+    const phone = sessionClient(fakePlatform(server, { user }))
+    const tablet = sessionClient(fakePlatform(server, { user }))
+    const old = await phone.wx.token()
+    const res = await tablet.wx.login({ single: true })
+    assert.equal(await sessionStatus(old), 401)
+    assert.equal(await sessionStatus(res.token), 200)
   })
 })
 

@@ -1,5 +1,7 @@
 //! Lambda `session`: `GET /wx/session` checks a token, `DELETE /wx/session`
-//! ends it. Needs only the table: no WeChat secret.
+//! ends it, `DELETE /wx/sessions` ends every session of its user,
+//! `POST /wx/session/refresh` swaps it for a new one. Needs only the table:
+//! no WeChat secret, and it never reads a `session_key`.
 
 use gatehouse::wechat::{SessionService, session};
 use lambda_http::{Error, service_fn};

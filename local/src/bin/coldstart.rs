@@ -291,7 +291,8 @@ async fn runtime_api(event: Bytes, tx: mpsc::UnboundedSender<Outcome>) -> std::i
 
 /// DynamoDB, WeChat and Tencent in one loopback server, answering each call
 /// the simplest way that lets a handler finish: empty DynamoDB results (no
-/// item, write accepted), a jscode2session success, a passing ticket.
+/// item, write accepted), a jscode2session success, an access token, a
+/// phone number, a passing ticket.
 async fn fake_upstream() -> std::io::Result<Served> {
     serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), |req, _peer| async move {
         if let Some(target) = req.headers().get("x-amz-target") {
@@ -309,6 +310,20 @@ async fn fake_upstream() -> std::io::Result<Served> {
                 http::StatusCode::OK,
                 "text/plain",
                 r#"{"session_key":"HyVFkGl5F5OQWJZZaNzBBg==","openid":"o-coldstart"}"#,
+            );
+        }
+        if req.uri().path() == "/cgi-bin/stable_token" {
+            return with_body(
+                http::StatusCode::OK,
+                "application/json",
+                r#"{"access_token":"coldstart-access-token","expires_in":7200}"#,
+            );
+        }
+        if req.uri().path() == "/wxa/business/getuserphonenumber" {
+            return with_body(
+                http::StatusCode::OK,
+                "application/json",
+                r#"{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"13800138000","purePhoneNumber":"13800138000","countryCode":"86","watermark":{"timestamp":1700000000,"appid":"wxcoldstart0000000"}}}"#,
             );
         }
         if req.headers().contains_key("x-tc-action") {

@@ -11,7 +11,10 @@
 //! An admitted request reaches its route with the authorizer's context in
 //! `requestContext.authorizer.lambda`: `scene`, `level`, `passKind`,
 //! `deviceId`, `passIp`, `evilLevel` (for a redeemed pass), `openid`,
-//! `unionid` (for a checked session). Read it with [`authorizer_context`].
+//! `unionid` and `phoneNumber` (for a checked session; the number once
+//! `POST /wx/phone` kept one with it). Read it with [`authorizer_context`].
+//! A session check is one DynamoDB GetItem that projects the session's
+//! `session_key` out.
 //! A denial is API Gateway's 403 (HTTP APIs allow no custom body): the
 //! client asks `GET /guard/status` what is needed.
 //!
@@ -112,6 +115,10 @@ fn add_session(context: &mut Map<String, Value>, record: SessionRecord) {
     context.insert("openid".into(), Value::from(record.openid));
     if let Some(unionid) = record.unionid {
         context.insert("unionid".into(), Value::from(unionid));
+    }
+    // Kept with the session by POST /wx/phone.
+    if let Some(phone) = record.phone {
+        context.insert("phoneNumber".into(), Value::from(phone.phone_number));
     }
 }
 
@@ -220,6 +227,13 @@ pub fn authorized_identity(req: &Request) -> Option<(String, Option<String>)> {
     Some((openid, unionid))
 }
 
+/// The `phoneNumber` the authorizer handed to a protected route, if it
+/// checked a session that has one.
+pub fn authorized_phone_number(req: &Request) -> Option<String> {
+    let context = authorizer_context(req)?;
+    context.get("phoneNumber")?.as_str().map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -283,17 +297,15 @@ mod tests {
 
     async fn session(store: &MemoryStore, openid: &str, expires_ms: i64) -> String {
         let token = crypto::new_token();
-        store
-            .put_session(&SessionRecord {
-                token_hash: crypto::token_hash(&token),
-                openid: openid.into(),
-                unionid: None,
-                session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
-                created_ms: 0,
-                expires_ms,
-            })
-            .await
-            .unwrap();
+        let record = SessionRecord {
+            token_hash: crypto::token_hash(&token),
+            openid: openid.into(),
+            unionid: None,
+            phone: None,
+            created_ms: 0,
+            expires_ms,
+        };
+        store.put_session(&record, None).await.unwrap();
         token
     }
 

@@ -20,7 +20,7 @@ pub mod service;
 
 pub use authorizer::{
     Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorized_identity,
-    authorizer_context,
+    authorized_phone_number, authorizer_context,
 };
 pub use config::{GuardConfig, GuardRoutes, Level, PassRule};
 pub use service::{Admission, Client, Guard};

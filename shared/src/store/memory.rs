@@ -2,7 +2,7 @@
 //! in one in-process map behind a mutex, so every operation is atomic just as
 //! DynamoDB's conditional writes are.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -17,7 +17,16 @@ const SWEEP_THRESHOLD: usize = 50_000;
 enum Row {
     /// A captcha, and the pass a right answer earned with it.
     Captcha(CaptchaRecord, Option<StoredPass>),
-    Session(SessionRecord),
+    Session {
+        record: SessionRecord,
+        session_key: Option<Secret>,
+    },
+    /// A user's session index: token hash → expiry.
+    SessionIndex {
+        entries: BTreeMap<String, i64>,
+        keep_until_ms: i64,
+    },
+    AccessToken(AccessTokenRecord),
     /// A presented ticket (kept until `expires_ms`), and the pass it earned.
     Ticket {
         expires_ms: i64,
@@ -82,10 +91,22 @@ impl Row {
     fn expires_ms(&self) -> i64 {
         match self {
             Row::Captcha(c, pass) => pass.as_ref().map_or(c.expired_date, |p| p.expires_ms),
-            Row::Session(s) => s.expires_ms,
+            Row::Session { record, .. } => record.expires_ms,
+            Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,
+            Row::AccessToken(t) => t.expires_ms.saturating_add(ACCESS_TOKEN_ROW_SLACK_MS),
             Row::Ticket { expires_ms, .. } | Row::Counter { expires_ms, .. } => *expires_ms,
         }
     }
+}
+
+fn entries_of(entries: &BTreeMap<String, i64>) -> Vec<IndexedSession> {
+    entries
+        .iter()
+        .map(|(hash, expires)| IndexedSession {
+            token_hash: hash.clone(),
+            expires_ms: *expires,
+        })
+        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +168,15 @@ impl MemoryStore {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The number of session rows held, expired ones included (for tests:
+    /// a login also writes its user's session index).
+    pub fn session_count(&self) -> usize {
+        self.rows()
+            .values()
+            .filter(|row| matches!(row, Row::Session { .. }))
+            .count()
     }
 
     /// The captcha row for a device and scene (for tests and the demo's
@@ -244,30 +274,213 @@ impl CaptchaStore for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+    async fn put_session(
+        &self,
+        session: &SessionRecord,
+        session_key: Option<&Secret>,
+    ) -> Result<(), StoreError> {
         let mut rows = self.rows();
         let key = session_key_of(&session.token_hash);
-        self.insert(&mut rows, key, Row::Session(session.clone()));
+        let row = Row::Session {
+            record: session.clone(),
+            session_key: session_key.cloned(),
+        };
+        self.insert(&mut rows, key, row);
         Ok(())
     }
 
     async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         match self.rows().get(&session_key_of(token_hash)) {
-            Some(Row::Session(s)) => Ok(Some(s.clone())),
+            Some(Row::Session { record, .. }) => Ok(Some(record.clone())),
             _ => Ok(None),
         }
     }
 
-    async fn delete_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let mut rows = self.rows();
-        let key = session_key_of(token_hash);
-        match rows.get(&key) {
-            Some(Row::Session(_)) => match rows.remove(&key) {
-                Some(Row::Session(s)) => Ok(Some(s)),
-                _ => Ok(None),
-            },
+    async fn session_key(&self, token_hash: &str) -> Result<Option<Secret>, StoreError> {
+        match self.rows().get(&session_key_of(token_hash)) {
+            Some(Row::Session { session_key, .. }) => Ok(session_key.clone()),
             _ => Ok(None),
         }
+    }
+
+    async fn delete_session(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<SessionEnd, StoreError> {
+        let mut rows = self.rows();
+        let key = session_key_of(token_hash);
+        let live = match rows.get(&key) {
+            Some(Row::Session { record, .. }) => record.expires_ms > now_ms,
+            _ => return Ok(SessionEnd::NotFound),
+        };
+        rows.remove(&key);
+        Ok(if live {
+            SessionEnd::Ended
+        } else {
+            SessionEnd::Expired
+        })
+    }
+
+    async fn delete_sessions(&self, token_hashes: &[String]) -> Result<(), StoreError> {
+        let mut rows = self.rows();
+        for hash in token_hashes {
+            let key = session_key_of(hash);
+            if matches!(rows.get(&key), Some(Row::Session { .. })) {
+                rows.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_session_phone(
+        &self,
+        token_hash: &str,
+        phone: &PhoneNumber,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match self.rows().get_mut(&session_key_of(token_hash)) {
+            Some(Row::Session { record, .. }) if record.expires_ms > now_ms => {
+                record.phone = Some(phone.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn replace_session(
+        &self,
+        old_hash: &str,
+        new: &SessionRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut rows = self.rows();
+        let old_key = session_key_of(old_hash);
+        match rows.get(&old_key) {
+            Some(Row::Session { record, .. }) if record.expires_ms > now_ms => {}
+            _ => return Ok(false),
+        }
+        rows.remove(&old_key);
+        let row = Row::Session {
+            record: new.clone(),
+            session_key: None,
+        };
+        self.insert(&mut rows, session_key_of(&new.token_hash), row);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl SessionIndexStore for MemoryStore {
+    async fn index_session(
+        &self,
+        openid: &str,
+        session: &IndexedSession,
+        remove: &[String],
+        keep_until_ms: i64,
+    ) -> Result<Vec<IndexedSession>, StoreError> {
+        let mut rows = self.rows();
+        let key = session_index_key_of(openid);
+        if !matches!(rows.get(&key), Some(Row::SessionIndex { .. })) {
+            let empty = Row::SessionIndex {
+                entries: BTreeMap::new(),
+                keep_until_ms,
+            };
+            self.insert(&mut rows, key.clone(), empty);
+        }
+        let Some(Row::SessionIndex {
+            entries,
+            keep_until_ms: keep,
+        }) = rows.get_mut(&key)
+        else {
+            unreachable!("the index row was just made");
+        };
+        for hash in remove {
+            entries.remove(hash);
+        }
+        entries.insert(session.token_hash.clone(), session.expires_ms);
+        *keep = keep_until_ms;
+        Ok(entries_of(entries))
+    }
+
+    async fn unindex_sessions(
+        &self,
+        openid: &str,
+        token_hashes: &[String],
+    ) -> Result<(), StoreError> {
+        if let Some(Row::SessionIndex { entries, .. }) =
+            self.rows().get_mut(&session_index_key_of(openid))
+        {
+            for hash in token_hashes {
+                entries.remove(hash);
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset_session_index(
+        &self,
+        openid: &str,
+        session: &IndexedSession,
+        keep_until_ms: i64,
+    ) -> Result<Vec<IndexedSession>, StoreError> {
+        let mut rows = self.rows();
+        let row = Row::SessionIndex {
+            entries: BTreeMap::from([(session.token_hash.clone(), session.expires_ms)]),
+            keep_until_ms,
+        };
+        let key = session_index_key_of(openid);
+        let before = match rows.remove(&key) {
+            Some(Row::SessionIndex { entries, .. }) => entries_of(&entries),
+            _ => Vec::new(),
+        };
+        self.insert(&mut rows, key, row);
+        Ok(before)
+    }
+
+    async fn take_session_index(&self, openid: &str) -> Result<Vec<IndexedSession>, StoreError> {
+        let mut rows = self.rows();
+        let key = session_index_key_of(openid);
+        match rows.get(&key) {
+            Some(Row::SessionIndex { .. }) => match rows.remove(&key) {
+                Some(Row::SessionIndex { entries, .. }) => Ok(entries_of(&entries)),
+                _ => Ok(Vec::new()),
+            },
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl AccessTokenStore for MemoryStore {
+    async fn get_access_token(&self, appid: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
+        match self.rows().get(&access_token_key_of(appid)) {
+            Some(Row::AccessToken(record)) => Ok(Some(record.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    async fn swap_access_token(
+        &self,
+        appid: &str,
+        expected: u64,
+        record: &AccessTokenRecord,
+    ) -> Result<TokenSwap, StoreError> {
+        let mut rows = self.rows();
+        let key = access_token_key_of(appid);
+        let current = match rows.get(&key) {
+            Some(Row::AccessToken(held)) => Some(held.clone()),
+            _ => None,
+        };
+        if current.as_ref().map_or(0, |held| held.version) != expected {
+            return Ok(TokenSwap::Lost(current));
+        }
+        let written = AccessTokenRecord {
+            version: expected + 1,
+            ..record.clone()
+        };
+        self.insert(&mut rows, key, Row::AccessToken(written));
+        Ok(TokenSwap::Written)
     }
 }
 

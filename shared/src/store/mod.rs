@@ -1,5 +1,6 @@
 //! Storage behind every route: one narrow trait per kind of row (captchas,
-//! sessions, tickets, passes, counters; [`Store`] is all of them), a DynamoDB
+//! sessions, each user's session index, tickets, passes, counters, the
+//! WeChat access token; [`Store`] is all of them), a DynamoDB
 //! implementation for Lambda and an embedded one for the dev server. Both
 //! keep the same items in one table keyed by a string `pk`, every row
 //! carrying a TTL attribute.
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{DeviceId, Scene};
 pub use crate::error::StoreError;
+use crate::secret::Secret;
 
 pub mod dynamo;
 pub mod memory;
@@ -107,23 +109,114 @@ pub enum VerifyOutcome {
     Expired,
 }
 
-/// A WeChat login session, stored under the SHA-256 of its token.
+/// A WeChat login session, stored under the SHA-256 of its token. The
+/// `session_key` WeChat gave the login is stored with it (see
+/// [`SessionStore::put_session`]) but is no field of this record: reading a
+/// session never reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// Hex SHA-256 of the bearer token; the token itself is never stored.
     pub token_hash: String,
     pub openid: String,
     pub unionid: Option<String>,
-    /// Never leaves the server.
-    pub session_key: String,
+    /// The number `POST /wx/phone` confirmed for this session, if any.
+    pub phone: Option<PhoneNumber>,
     /// Epoch milliseconds.
     pub created_ms: i64,
     /// Epoch milliseconds after which the session is expired.
     pub expires_ms: i64,
 }
 
+/// A phone number WeChat confirmed (`getuserphonenumber`), with WeChat's
+/// field names. Personal data: `Debug` masks all but its last four digits,
+/// so a record that reaches a log line does not carry the number.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneNumber {
+    /// As WeChat gives it: local for mainland numbers, else with the
+    /// country code.
+    pub phone_number: String,
+    /// Without the country code.
+    pub pure_phone_number: String,
+    /// The country code, digits only (`"86"`).
+    pub country_code: String,
+}
+
+impl std::fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = &self.pure_phone_number;
+        let tail = digits.get(digits.len().saturating_sub(4)..).unwrap_or("");
+        write!(f, "PhoneNumber(+{} ***{tail})", self.country_code)
+    }
+}
+
+/// What [`SessionStore::delete_session`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The session was live and is now gone.
+    Ended,
+    /// The session had expired (its row still existed); the row is gone too.
+    Expired,
+    /// No session under that hash.
+    NotFound,
+}
+
+/// One entry of a user's session index: a session's token hash and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedSession {
+    pub token_hash: String,
+    /// Epoch milliseconds.
+    pub expires_ms: i64,
+}
+
+/// The shared WeChat access token of an app, with the lease and the
+/// force-refresh bookkeeping every instance decides on (see
+/// [`crate::wechat::token`]). Every write is conditional on `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccessTokenRecord {
+    /// The token; `None` until one was fetched.
+    pub token: Option<Secret>,
+    /// Epoch milliseconds at which WeChat said the token expires.
+    pub expires_ms: i64,
+    /// Epoch milliseconds until which one instance holds the right to
+    /// fetch a new token (0: nobody does).
+    pub lease_until_ms: i64,
+    /// The day (China time, days since the epoch) `force_count` counts in.
+    pub force_day: i64,
+    /// Force refreshes made on `force_day`.
+    pub force_count: u32,
+    /// Epoch milliseconds of the last force refresh (0: never).
+    pub last_force_ms: i64,
+    /// Bumped by every write; 0 means "no row".
+    pub version: u64,
+}
+
+/// How long an access-token row outlives its token: its force-refresh
+/// counters must survive the day.
+pub const ACCESS_TOKEN_ROW_SLACK_MS: i64 = 2 * 86_400_000;
+
+/// What [`AccessTokenStore::swap_access_token`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSwap {
+    /// Written: the row now holds the record, at the expected version + 1.
+    Written,
+    /// Another writer came first; this is what the row holds now (`None`
+    /// when there is no row).
+    Lost(Option<AccessTokenRecord>),
+}
+
 pub fn session_key_of(token_hash: &str) -> String {
     format!("session#{token_hash}")
+}
+
+/// The row key of a user's session index (the openid is the key's only
+/// variable part, so the key is unambiguous whatever it holds).
+pub fn session_index_key_of(openid: &str) -> String {
+    format!("wxsessions#{openid}")
+}
+
+/// The row key of an app's shared access token.
+pub fn access_token_key_of(appid: &str) -> String {
+    format!("wxtoken#{appid}")
 }
 
 /// The row key of a presented ticket, by the hex SHA-256 of the ticket.
@@ -289,18 +382,115 @@ pub trait CaptchaStore: Send + Sync {
     ) -> Result<VerifyOutcome, StoreError>;
 }
 
-/// WeChat login sessions.
+/// WeChat login sessions. Nothing here returns a `session_key` but
+/// [`SessionStore::session_key`]: the `session` and `authorizer` functions
+/// never read one (DynamoDB projects it out).
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores a new session. One request.
-    async fn put_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Stores a new session, with the `session_key` of its login when given.
+    /// One request.
+    async fn put_session(
+        &self,
+        session: &SessionRecord,
+        session_key: Option<&Secret>,
+    ) -> Result<(), StoreError>;
 
     /// The session stored under `token_hash`, expired or not (the caller
-    /// checks `expires_ms`). One request.
+    /// checks `expires_ms`), without its `session_key`. One request.
     async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Deletes the session, returning what was stored. One request.
-    async fn delete_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// The `session_key` stored with a session, for code that decrypts
+    /// WeChat data of the user (never called by `session` or `authorizer`).
+    /// One request.
+    async fn session_key(&self, token_hash: &str) -> Result<Option<Secret>, StoreError>;
+
+    /// Deletes the session, telling a live one from an expired one without
+    /// reading its `session_key`. One conditional request for a live
+    /// session; up to three otherwise.
+    async fn delete_session(&self, token_hash: &str, now_ms: i64)
+    -> Result<SessionEnd, StoreError>;
+
+    /// Deletes every session of `token_hashes` that exists (missing ones are
+    /// no error). One request per 25 hashes, plus retries of what DynamoDB
+    /// left unprocessed.
+    async fn delete_sessions(&self, token_hashes: &[String]) -> Result<(), StoreError>;
+
+    /// Keeps `phone` with the session while it is live at `now_ms`: `false`,
+    /// writing nothing, when it is gone or expired. One conditional request.
+    async fn set_session_phone(
+        &self,
+        token_hash: &str,
+        phone: &PhoneNumber,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces the session `old_hash`, while it is live at `now_ms`, by
+    /// `new`, all or nothing: `false`, writing nothing, when the old one is
+    /// gone or expired (so of racing replacements one wins). `new` carries
+    /// no `session_key`. One request (a transaction of two items).
+    async fn replace_session(
+        &self,
+        old_hash: &str,
+        new: &SessionRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Each user's session index: one row per openid listing the hashes (and
+/// expiries) of its sessions, so that every session of a user can be found
+/// with one strongly consistent request. The services write a session
+/// before indexing it, so a session row is never left unlisted (README,
+/// "Ending every session").
+#[async_trait]
+pub trait SessionIndexStore: Send + Sync {
+    /// Lists `session` in `openid`'s index and removes `remove` from it, in
+    /// one write, returning every entry the index then holds. The row lives
+    /// until `keep_until_ms`. One request.
+    async fn index_session(
+        &self,
+        openid: &str,
+        session: &IndexedSession,
+        remove: &[String],
+        keep_until_ms: i64,
+    ) -> Result<Vec<IndexedSession>, StoreError>;
+
+    /// Removes `token_hashes` from `openid`'s index. One request.
+    async fn unindex_sessions(
+        &self,
+        openid: &str,
+        token_hashes: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Replaces `openid`'s index by `session` alone, returning the entries
+    /// it held before (atomically: an entry added meanwhile is either
+    /// returned or kept). One request.
+    async fn reset_session_index(
+        &self,
+        openid: &str,
+        session: &IndexedSession,
+        keep_until_ms: i64,
+    ) -> Result<Vec<IndexedSession>, StoreError>;
+
+    /// Deletes `openid`'s index, returning the entries it held (atomically,
+    /// as [`SessionIndexStore::reset_session_index`]). One request.
+    async fn take_session_index(&self, openid: &str) -> Result<Vec<IndexedSession>, StoreError>;
+}
+
+/// The shared WeChat access token, one row per app.
+#[async_trait]
+pub trait AccessTokenStore: Send + Sync {
+    /// The app's token row, strongly consistent. One request.
+    async fn get_access_token(&self, appid: &str) -> Result<Option<AccessTokenRecord>, StoreError>;
+
+    /// Writes `record` at version `expected + 1`, but only while the row is
+    /// still at version `expected` (0: no row yet); else returns what the
+    /// row holds now. `record.version` is ignored. One conditional request.
+    async fn swap_access_token(
+        &self,
+        appid: &str,
+        expected: u64,
+        record: &AccessTokenRecord,
+    ) -> Result<TokenSwap, StoreError>;
 }
 
 /// Presented Tencent tickets.
@@ -351,6 +541,24 @@ pub trait CounterStore: Send + Sync {
 
 /// Every capability at once: what a store implementation provides. A
 /// function that needs one capability takes that trait alone.
-pub trait Store: CaptchaStore + SessionStore + TicketStore + PassStore + CounterStore {}
+pub trait Store:
+    CaptchaStore
+    + SessionStore
+    + SessionIndexStore
+    + TicketStore
+    + PassStore
+    + CounterStore
+    + AccessTokenStore
+{
+}
 
-impl<T: CaptchaStore + SessionStore + TicketStore + PassStore + CounterStore> Store for T {}
+impl<T> Store for T where
+    T: CaptchaStore
+        + SessionStore
+        + SessionIndexStore
+        + TicketStore
+        + PassStore
+        + CounterStore
+        + AccessTokenStore
+{
+}

@@ -1,28 +1,36 @@
 //! WeChat mini-program login: `jscode2session`, our own session tokens, the
-//! user-data checks, and the HTTP API authorizer.
+//! user-data checks, the phone number, the shared access token, and the
+//! HTTP API authorizer.
 //!
 //! - [`config::WxConfig`] reads `WX_APPID`, `WX_SECRET`, `WX_API_BASE` and
 //!   `SESSION_TTL_SECONDS` once, at start-up.
-//! - [`client::WxClient`] calls `jscode2session` (5 s time-out, errcode -1
-//!   retried at most twice with backoff) and maps every errcode to an
-//!   [`ApiError`](crate::ApiError).
+//! - [`client::WxClient`] calls `jscode2session`, `stable_token` and
+//!   `getuserphonenumber` (5 s time-out, errcode -1 retried at most twice
+//!   with backoff) and maps every errcode to an [`ApiError`](crate::ApiError).
 //! - [`service::LoginService`] turns a code into a session token;
-//!   [`service::SessionService`] checks or ends a token. [`routes`] holds the
-//!   handlers of `POST /wx/login` and `GET`/`DELETE /wx/session`; the
-//!   Lambda authorizer that checks sessions for protected routes is
+//!   [`sessions::SessionService`] checks, ends (one or all of a user's) and
+//!   refreshes tokens; [`phone::PhoneService`] gets the user's phone number
+//!   with the access token that [`token::AccessTokens`] shares between
+//!   instances through the table. [`routes`] holds the handlers; the Lambda
+//!   authorizer that checks sessions for protected routes is
 //!   [`crate::guard::authorizer`].
 //!
-//! Neither `WX_SECRET` nor a `session_key` is ever logged or sent to a client:
-//! both are held in [`Secret`](crate::secret::Secret), whose `Debug` and
-//! `Display` print `***`.
+//! Neither `WX_SECRET`, a `session_key` nor the access token is ever logged
+//! or sent to a client: each is held in [`Secret`](crate::secret::Secret),
+//! whose `Debug` and `Display` print `***`.
 
 pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod phone;
 pub mod routes;
 pub mod service;
+pub mod sessions;
+pub mod token;
 
 pub use client::{WxClient, WxSession};
 pub use config::WxConfig;
-pub use routes::{login, session};
+pub use phone::PhoneService;
+pub use routes::{login, phone, session};
 pub use service::{LoginService, SessionService};
+pub use token::AccessTokens;

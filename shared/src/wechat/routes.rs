@@ -1,11 +1,15 @@
-//! `POST /wx/login`, `GET /wx/session` and `DELETE /wx/session`: each parses
-//! the request, calls the service and answers with [`respond`].
+//! `POST /wx/login`, the session routes (`GET`/`DELETE /wx/session`,
+//! `DELETE /wx/sessions`, `POST /wx/session/refresh`) and `POST /wx/phone`:
+//! each parses the request, calls the service and answers with [`respond`].
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::client::checked_code;
 use super::crypto;
+use super::phone::PhoneService;
 use super::service::{
     EncryptedUserData, Login, LoginService, SessionData, SessionService, SignedUserData,
 };
@@ -30,6 +34,17 @@ struct LoginRequest {
     raw_data: Option<String>,
     #[serde(default)]
     signature: Option<String>,
+    /// End the user's other sessions.
+    #[serde(default)]
+    single: Option<bool>,
+}
+
+/// `POST /wx/phone` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneRequest {
+    #[serde(default)]
+    code: Option<String>,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -86,6 +101,7 @@ impl LoginRequest {
         }
 
         Ok(Login {
+            single: self.single.unwrap_or(false),
             code,
             encrypted: encrypted.map(|(data, iv)| EncryptedUserData { data, iv }),
             signed: match (signed, raw_info) {
@@ -110,33 +126,75 @@ pub async fn login(svc: &LoginService, req: Request) -> Response<Body> {
     respond(lang, result.await)
 }
 
-/// `GET /wx/session` (check) and `DELETE /wx/session` (log out); any other
-/// method is `invalid-request` with HTTP 405 and an `Allow` header.
+/// The method and path a request was routed by: API Gateway's `routeKey`
+/// (which holds no custom-domain base path), else the request's own.
+fn route_of(req: &Request) -> (String, String) {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref()
+        && let Some((method, path)) = ctx.route_key.as_deref().and_then(|k| k.split_once(' '))
+    {
+        return (method.to_owned(), path.to_owned());
+    }
+    (req.method().to_string(), req.uri().path().to_owned())
+}
+
+fn not_allowed(lang: Lang, method: String, allow: &str) -> Response<Body> {
+    respond::<NoData>(
+        lang,
+        Err(ApiError::MethodNotAllowed {
+            method,
+            allow: allow.into(),
+        }),
+    )
+}
+
+/// The `session` function: `GET /wx/session` (and the protected `GET /me`)
+/// check a token, `DELETE /wx/session` ends it, `DELETE /wx/sessions` ends
+/// every session of its user, `POST /wx/session/refresh` swaps it for a new
+/// one. A method a path does not serve is `invalid-request` with HTTP 405
+/// and an `Allow` header.
 pub async fn session(svc: &SessionService, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
-    let method = req.method().clone();
-    if method != http::Method::GET && method != http::Method::DELETE {
-        return respond::<NoData>(
-            lang,
-            Err(ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow: "GET, DELETE".into(),
-            }),
-        );
+    let (method, path) = route_of(&req);
+    let allow = match path.as_str() {
+        "/wx/sessions" => "DELETE",
+        "/wx/session/refresh" => "POST",
+        _ => "GET, DELETE",
+    };
+    if !allow.split(", ").any(|m| m == method) {
+        return not_allowed(lang, method, allow);
     }
     let Some(token) = bearer_token(&req) else {
         return respond::<NoData>(lang, Err(ApiError::SessionRequired));
     };
-    if method == http::Method::GET {
-        let result = svc.check(token).await.map(|record| SessionData {
-            openid: record.openid,
-            unionid: record.unionid,
-            token_expired: record.expires_ms,
-        });
-        respond(lang, result)
-    } else {
-        respond(lang, svc.end(token).await.map(|()| NoData {}))
+    match (method.as_str(), path.as_str()) {
+        (_, "/wx/sessions") => respond(lang, svc.end_all(token).await.map(|()| NoData {})),
+        (_, "/wx/session/refresh") => respond(lang, svc.refresh(token).await),
+        ("GET", _) => {
+            let result = svc.check(token).await.map(|record| SessionData {
+                openid: record.openid,
+                unionid: record.unionid,
+                token_expired: record.expires_ms,
+            });
+            respond(lang, result)
+        }
+        _ => respond(lang, svc.end(token).await.map(|()| NoData {})),
     }
+}
+
+/// `POST /wx/phone` with `{code}` and a bearer session.
+pub async fn phone(svc: &PhoneService, req: Request) -> Response<Body> {
+    let lang = Lang::from_request(&req);
+    let result = async {
+        let token = bearer_token(&req).ok_or(ApiError::SessionRequired)?;
+        let body = json_body::<PhoneRequest>(&req)?;
+        let code = checked_code(
+            body.code.as_deref().unwrap_or(""),
+            ApiError::WxPhoneCodeRequired,
+            ApiError::WxPhoneCodeInvalid,
+        )?;
+        svc.phone(token, code, source_ip(&req)).await
+    };
+    respond(lang, result.await)
 }
 
 #[cfg(test)]
@@ -145,6 +203,7 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
+    use crate::secret::Secret;
     use crate::store::memory::MemoryStore;
     use crate::store::{SessionRecord, SessionStore};
     use crate::wechat::WxConfig;
@@ -178,14 +237,17 @@ mod tests {
 
     async fn seed(store: &MemoryStore, token: &str, expires_ms: i64) {
         store
-            .put_session(&SessionRecord {
-                token_hash: crypto::token_hash(token),
-                openid: "o-alice".into(),
-                unionid: Some("u-alice".into()),
-                session_key: "HyVFkGl5F5OQWJZZaNzBBg==".into(),
-                created_ms: 0,
-                expires_ms,
-            })
+            .put_session(
+                &SessionRecord {
+                    token_hash: crypto::token_hash(token),
+                    openid: "o-alice".into(),
+                    unionid: Some("u-alice".into()),
+                    phone: None,
+                    created_ms: 0,
+                    expires_ms,
+                },
+                Some(&Secret::new("HyVFkGl5F5OQWJZZaNzBBg==")),
+            )
             .await
             .unwrap();
     }

@@ -1,6 +1,7 @@
-//! WeChat sessions: [`LoginService`] turns a `wx.login` code into a session
-//! token of our own (rate limit included); [`SessionService`] checks and
-//! ends tokens, needing only the store.
+//! [`LoginService`] turns a `wx.login` code into a session token of our
+//! own (rate limit included); [`SessionService`] (in
+//! [`super::sessions`]) checks, ends and refreshes tokens, needing only the
+//! store.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,20 +18,14 @@ use crate::error::ApiError;
 use crate::ratelimit::{RateLimitConfig, Route, counted};
 use crate::store::{SessionRecord, Store};
 
+pub use super::sessions::{SessionData, SessionService, TokenData};
+
 /// `POST /wx/login`: one WeChat client, and the sessions it opens.
 pub struct LoginService {
     config: WxConfig,
     client: WxClient,
     sessions: SessionService,
     rate_limit: RateLimitConfig,
-}
-
-/// Checking and ending sessions needs only the store: the `session` and
-/// `authorizer` functions get no WeChat secret.
-#[derive(Clone)]
-pub struct SessionService {
-    store: Arc<dyn Store>,
-    clock: Clock,
 }
 
 /// A login, parsed and checked for shape (see [`super::routes::login`]) so
@@ -40,6 +35,8 @@ pub struct Login {
     pub code: String,
     pub encrypted: Option<EncryptedUserData>,
     pub signed: Option<SignedUserData>,
+    /// `"single": true`: end the user's other sessions.
+    pub single: bool,
 }
 
 /// `encryptedData` and `iv` of `wx.getUserInfo`.
@@ -67,17 +64,6 @@ pub struct LoginData {
     pub token_expired: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_info: Option<Map<String, Value>>,
-}
-
-/// `GET /wx/session` success data.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionData {
-    pub openid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unionid: Option<String>,
-    /// Epoch milliseconds.
-    pub token_expired: i64,
 }
 
 impl LoginService {
@@ -123,13 +109,13 @@ impl LoginService {
     /// returns its token. The per-IP counter runs alongside; over the limit
     /// the login is refused, usually before WeChat is called.
     pub async fn login(&self, login: Login, ip: Option<&str>) -> Result<LoginData, ApiError> {
-        let now_ms = self.sessions.clock.now_ms();
+        let now_ms = self.sessions.clock().now_ms();
         let counter = self
             .rate_limit
             .counters(Route::WxLogin, "*", ip, None, now_ms)
             .pop();
         counted(
-            self.sessions.store.as_ref(),
+            self.sessions.store().as_ref(),
             counter.as_ref(),
             now_ms,
             self.open_session(login),
@@ -164,7 +150,7 @@ impl LoginService {
         };
 
         let token = crypto::new_token();
-        let now = self.sessions.clock.now_ms();
+        let now = self.sessions.clock().now_ms();
         let ttl_ms = i64::try_from(self.config.session_ttl_secs)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);
@@ -172,67 +158,18 @@ impl LoginService {
             token_hash: crypto::token_hash(&token),
             openid: wx.openid,
             unionid: wx.unionid,
-            session_key: session_key.to_owned(),
+            phone: None,
             created_ms: now,
             expires_ms: now.saturating_add(ttl_ms),
         };
-        self.sessions.store.put_session(&record).await?;
-        tracing::info!("wx session created");
+        self.sessions
+            .open(&record, &wx.session_key, login.single)
+            .await?;
+        tracing::info!(single = login.single, "wx session created");
         Ok(LoginData {
             token,
             token_expired: record.expires_ms,
             user_info,
         })
-    }
-}
-
-impl SessionService {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            clock: Clock::system(),
-        }
-    }
-
-    /// The same service reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The live session behind `token`: `session-invalid` when unknown or
-    /// malformed, `session-expired` past its expiry even while its row exists.
-    pub async fn check(&self, token: &str) -> Result<SessionRecord, ApiError> {
-        if !crypto::token_looks_valid(token) {
-            return Err(ApiError::SessionInvalid);
-        }
-        let record = self
-            .store
-            .get_session(&crypto::token_hash(token))
-            .await?
-            .ok_or(ApiError::SessionInvalid)?;
-        if record.expires_ms <= self.clock.now_ms() {
-            return Err(ApiError::SessionExpired);
-        }
-        Ok(record)
-    }
-
-    /// Ends the session behind `token`. An unknown token is
-    /// `session-invalid`; an expired one is deleted all the same and answered
-    /// with `session-expired`.
-    pub async fn end(&self, token: &str) -> Result<(), ApiError> {
-        if !crypto::token_looks_valid(token) {
-            return Err(ApiError::SessionInvalid);
-        }
-        let record = self
-            .store
-            .delete_session(&crypto::token_hash(token))
-            .await?
-            .ok_or(ApiError::SessionInvalid)?;
-        if record.expires_ms <= self.clock.now_ms() {
-            return Err(ApiError::SessionExpired);
-        }
-        tracing::info!("wx session ended");
-        Ok(())
     }
 }

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::secret::Secret;
 use crate::store::*;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -31,8 +33,8 @@ pub(super) fn captcha_item(record: &CaptchaRecord) -> Item {
     ])
 }
 
-/// The item of a session row.
-pub(super) fn session_item(session: &SessionRecord) -> Item {
+/// The item of a session row; `session_key` only when the login gave one.
+pub(super) fn session_item(session: &SessionRecord, session_key: Option<&Secret>) -> Item {
     let mut item = HashMap::from([
         (
             KEY_ATTRIBUTE.to_owned(),
@@ -40,7 +42,6 @@ pub(super) fn session_item(session: &SessionRecord) -> Item {
         ),
         ("token_hash".to_owned(), s(&session.token_hash)),
         ("openid".to_owned(), s(&session.openid)),
-        ("session_key".to_owned(), s(&session.session_key)),
         ("created_date".to_owned(), n(session.created_ms)),
         ("expired_date".to_owned(), n(session.expires_ms)),
         (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(session.expires_ms))),
@@ -48,7 +49,50 @@ pub(super) fn session_item(session: &SessionRecord) -> Item {
     if let Some(unionid) = &session.unionid {
         item.insert("unionid".to_owned(), s(unionid));
     }
+    if let Some(phone) = &session.phone {
+        item.extend(phone_attributes(phone));
+    }
+    if let Some(key) = session_key {
+        item.insert("session_key".to_owned(), s(key.expose()));
+    }
     item
+}
+
+/// The attributes a phone number is kept in, with WeChat's field names.
+pub(super) fn phone_attributes(phone: &PhoneNumber) -> [(String, AttributeValue); 3] {
+    [
+        ("phone_number".to_owned(), s(&phone.phone_number)),
+        ("pure_phone_number".to_owned(), s(&phone.pure_phone_number)),
+        ("country_code".to_owned(), s(&phone.country_code)),
+    ]
+}
+
+/// Every attribute [`session_from_item`] reads, and nothing else: what a
+/// session read projects, so that `session_key` is never read back.
+pub(super) const SESSION_ATTRIBUTES: [&str; 8] = [
+    "token_hash",
+    "openid",
+    "unionid",
+    "phone_number",
+    "pure_phone_number",
+    "country_code",
+    "created_date",
+    "expired_date",
+];
+
+/// `ProjectionExpression` and its attribute names for [`SESSION_ATTRIBUTES`]
+/// (`#a0, #a1 …`, so no attribute name can clash with a reserved word).
+pub(super) fn session_projection() -> (String, HashMap<String, String>) {
+    let names: HashMap<String, String> = SESSION_ATTRIBUTES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (format!("#a{i}"), (*name).to_owned()))
+        .collect();
+    let expression = (0..SESSION_ATTRIBUTES.len())
+        .map(|i| format!("#a{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (expression, names)
 }
 
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
@@ -80,15 +124,27 @@ pub(super) fn get_n(item: &Item, attribute: &str) -> Result<i64, StoreError> {
     }
 }
 
+fn optional_s(item: &Item, attribute: &str) -> Result<Option<String>, StoreError> {
+    match item.get(attribute) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(_) => Ok(Some(get_s(item, attribute)?.to_owned())),
+    }
+}
+
 pub(super) fn session_from_item(item: &Item) -> Result<SessionRecord, StoreError> {
+    let phone = match optional_s(item, "phone_number")? {
+        None => None,
+        Some(phone_number) => Some(PhoneNumber {
+            phone_number,
+            pure_phone_number: get_s(item, "pure_phone_number")?.to_owned(),
+            country_code: get_s(item, "country_code")?.to_owned(),
+        }),
+    };
     Ok(SessionRecord {
         token_hash: get_s(item, "token_hash")?.to_owned(),
         openid: get_s(item, "openid")?.to_owned(),
-        unionid: match item.get("unionid") {
-            None | Some(AttributeValue::Null(_)) => None,
-            Some(_) => Some(get_s(item, "unionid")?.to_owned()),
-        },
-        session_key: get_s(item, "session_key")?.to_owned(),
+        unionid: optional_s(item, "unionid")?,
+        phone,
         created_ms: get_n(item, "created_date")?,
         expires_ms: get_n(item, "expired_date")?,
     })
@@ -132,6 +188,17 @@ pub(super) fn update_condition_failed(
 /// `Ok` when a PutItem failed only because its condition did.
 pub(super) fn put_condition_failed(
     err: SdkError<PutItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    match err {
+        SdkError::ServiceError(ctx) if ctx.err().is_conditional_check_failed_exception() => Ok(()),
+        other => Err(sdk_error(operation, other)),
+    }
+}
+
+/// `Ok` when a DeleteItem failed only because its condition did.
+pub(super) fn delete_condition_failed(
+    err: SdkError<DeleteItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
     operation: &'static str,
 ) -> Result<(), StoreError> {
     match err {

@@ -12,7 +12,9 @@
 //! | row | `pk` | other attributes |
 //! |---|---|---|
 //! | captcha | `captcha#<scene>#<device>` | `device_uuid scene code state ip created_date expired_date attempts ttl` |
-//! | session | `session#<sha256 of token>` | `token_hash openid unionid? session_key created_date expired_date ttl` |
+//! | session | `session#<sha256 of token>` | `token_hash openid unionid? session_key? phone_number? pure_phone_number? country_code? created_date expired_date ttl` |
+//! | session index | `wxsessions#<openid>` | `openid`, one `s_<sha256 of token>` (expiry, ms) per session, `expired_date ttl` |
+//! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version ttl` |
 //! | ticket | `ticket#<sha256 of ticket>` | `expired_date ttl` |
 //! | counter | `rate#<name incl. window>` | `count expired_date ttl` |
 //!
@@ -29,11 +31,13 @@ use aws_sdk_dynamodb::Client;
 
 use crate::config::{ConfigError, Env, process_env};
 
+mod access_token;
 mod captcha;
 mod codec;
 mod counter;
 mod pass;
 mod session;
+mod session_index;
 mod ticket;
 
 /// How often a wrong answer's attempt count is retried when other verifies

@@ -1,0 +1,174 @@
+//! The rig of the SPEC §10 tests (`wechat_phone.rs`, `wechat_sessions.rs`):
+//! the WeChat emulator and every WeChat service over one store (embedded or
+//! DynamoDB Local) and one manual clock, and requests shaped as API Gateway
+//! hands them to the functions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gatehouse::clock::Clock;
+use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
+use gatehouse::ratelimit::RateLimitConfig;
+use gatehouse::store::Store;
+use gatehouse::wechat::{self, LoginService, PhoneService, SessionService, WxConfig};
+use gatehouse_e2e::{NOW, status_and_json};
+use gatehouse_local::wechat_emulator::WechatEmulator;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+
+pub const APPID: &str = "wx0123456789abcdef";
+pub const SECRET: &str = "emu-secret-DO-NOT-LOG-42";
+
+pub struct WxRig {
+    pub emu: WechatEmulator,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub config: WxConfig,
+    pub login: LoginService,
+    pub sessions: SessionService,
+    pub phone: PhoneService,
+}
+
+/// A request as API Gateway hands it to a function (`routeKey` set), from
+/// 203.0.113.7.
+pub fn request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Request {
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some("203.0.113.7".into());
+    ctx.route_key = Some(format!("{method} {path}"));
+    let mut builder = http::Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let body = body.map_or(Body::Empty, |b| Body::Text(b.to_string()));
+    builder
+        .body(body)
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+/// An authorizer event for bearer `token`.
+pub fn authorizer_event(token: &str) -> AuthorizerRequest {
+    serde_json::from_value(json!({
+        "version": "2.0", "type": "REQUEST",
+        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET/me",
+        "identitySource": [format!("Bearer {token}")],
+        "routeKey": "GET /me", "rawPath": "/me", "rawQueryString": "",
+        "headers": {"authorization": format!("Bearer {token}")},
+        "requestContext": {
+            "http": {"method": "GET", "path": "/me", "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.7", "userAgent": "test"},
+            "requestId": "r1", "routeKey": "GET /me", "stage": "$default",
+            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
+        }
+    }))
+    .unwrap()
+}
+
+fn phone_service(config: &WxConfig, store: Arc<dyn Store>, clock: &Clock) -> PhoneService {
+    PhoneService::new(config.clone(), store)
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_rate_limit(RateLimitConfig::disabled())
+}
+
+/// The authorizer over `sessions`, guarding no route: the plain session
+/// check of protected routes.
+pub async fn authorize_on(
+    sessions: &SessionService,
+    store: Arc<dyn Store>,
+    event: AuthorizerRequest,
+) -> AuthorizerResponse {
+    let guard = Guard::new(Default::default(), store);
+    let auth = Authorizer::new(sessions.clone(), guard, Default::default());
+    gatehouse::guard::authorize(&auth, event).await
+}
+
+impl WxRig {
+    /// The emulator and the services over `store`, the clock at the
+    /// fixtures' [`NOW`], rate limits off (the rate-limit tests cover them).
+    pub async fn new(store: Arc<dyn Store>) -> Self {
+        let clock = Clock::manual(*NOW);
+        let emu = WechatEmulator::start_with(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            APPID,
+            SECRET,
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        let config = WxConfig::new(APPID, SECRET)
+            .unwrap()
+            .with_api_base(&emu.base_url());
+        let login = LoginService::new(config.clone(), store.clone())
+            .unwrap()
+            .with_clock(clock.clone())
+            .with_rate_limit(RateLimitConfig::disabled());
+        let sessions = login.sessions().clone();
+        let phone = phone_service(&config, store.clone(), &clock);
+        Self {
+            emu,
+            store,
+            clock,
+            config,
+            login,
+            sessions,
+            phone,
+        }
+    }
+
+    /// A new `wx-phone` instance (cold: nothing in memory) on the rig's
+    /// store, clock and emulator.
+    pub fn phone_instance(&self) -> PhoneService {
+        self.phone_instance_on(self.store.clone())
+    }
+
+    /// A new `wx-phone` instance on another client of the same table.
+    pub fn phone_instance_on(&self, store: Arc<dyn Store>) -> PhoneService {
+        phone_service(&self.config, store, &self.clock)
+    }
+
+    /// `POST /wx/login` with `body`.
+    pub async fn login_with(&self, body: Value) -> (u16, Value) {
+        let resp =
+            wechat::login(&self.login, request("POST", "/wx/login", None, Some(&body))).await;
+        status_and_json(&resp)
+    }
+
+    /// A fresh login of `user`: its token.
+    pub async fn login(&self, user: &str) -> String {
+        let (status, body) = self
+            .login_with(json!({"code": self.emu.issue_code(user)}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A request to the `session` function.
+    pub async fn session(&self, method: &str, path: &str, token: &str) -> (u16, Value) {
+        let resp = wechat::session(&self.sessions, request(method, path, Some(token), None)).await;
+        status_and_json(&resp)
+    }
+
+    /// `GET /wx/session`'s status for `token`.
+    pub async fn status_of(&self, token: &str) -> u16 {
+        self.session("GET", "/wx/session", token).await.0
+    }
+
+    /// `POST /wx/phone` through `svc`.
+    pub async fn phone_on(&self, svc: &PhoneService, token: &str, code: &str) -> (u16, Value) {
+        let body = json!({ "code": code });
+        let resp = wechat::phone(svc, request("POST", "/wx/phone", Some(token), Some(&body))).await;
+        status_and_json(&resp)
+    }
+
+    /// `POST /wx/phone` through the rig's warm instance.
+    pub async fn phone(&self, token: &str, code: &str) -> (u16, Value) {
+        self.phone_on(&self.phone, token, code).await
+    }
+
+    pub async fn authorize(&self, token: &str) -> AuthorizerResponse {
+        authorize_on(&self.sessions, self.store.clone(), authorizer_event(token)).await
+    }
+}
