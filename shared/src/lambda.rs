@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lambda_http::Error;
 
 use crate::api::{Function, Services};
-use crate::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use crate::captcha::{CaptchaConfig, CaptchaService, ConfigPart, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
 use crate::guard::{Authorizer, Guard, GuardRoutes};
@@ -33,10 +33,11 @@ impl CaptchaService {
 }
 
 impl LoginService {
-    /// wx-login: `WX_*`, `SESSION_TTL_SECONDS`, the root `rateLimit`, the
-    /// table.
+    /// wx-login: `WX_*`, `SESSION_TTL_SECONDS`, the root `rateLimit` (and
+    /// nothing else of `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, settings) = (WxConfig::from_env()?, CaptchaConfig::from_env()?);
+        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
+        let config = WxConfig::from_env()?;
         Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
     }
 }
@@ -50,10 +51,11 @@ impl SessionService {
 
 impl TicketService {
     /// verify-ticket: the Tencent credentials and captcha app, the root
-    /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG`, the
-    /// table.
+    /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG` (and
+    /// nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, settings) = (TencentConfig::from_env()?, CaptchaConfig::from_env()?);
+        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimitAndGuard)?;
+        let config = TencentConfig::from_env()?;
         Ok(Self::new(config, table().await?)?
             .with_rate_limit(settings.root().rate_limit)
             .with_guard(settings.guard()))
@@ -62,9 +64,9 @@ impl TicketService {
 
 impl Guard {
     /// guard, and Rust business Lambdas: the scenes' guard settings of
-    /// `CAPTCHA_CONFIG`, the table.
+    /// `CAPTCHA_CONFIG` (and nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env()?;
+        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
         Ok(Self::new(settings.guard(), table().await?))
     }
 }
@@ -82,7 +84,8 @@ impl GuardRoutes {
 impl Authorizer {
     /// authorizer: `GUARD_ROUTES`, the scenes' guard settings, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (settings, routes) = (CaptchaConfig::from_env()?, GuardRoutes::from_env()?);
+        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
+        let routes = GuardRoutes::from_env()?;
         let store = table().await?;
         Ok(Self::new(
             SessionService::new(store.clone()),
