@@ -68,6 +68,14 @@ pub enum ConfigError {
     /// `CAPTCHA_FONT` cannot be used.
     #[error("CAPTCHA_FONT: {0}")]
     Font(String),
+    /// The Secrets Manager secret a variable names cannot be used (see
+    /// [`crate::secrets`]): the reason names the JSON key, never a value.
+    #[error("{key}={arn}: {reason}")]
+    Secret {
+        key: &'static str,
+        arn: String,
+        reason: String,
+    },
     /// An HTTP client could not be built (no TLS roots, say).
     #[error("the HTTP client for {upstream} could not be built: {reason}")]
     Client {

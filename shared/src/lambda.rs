@@ -1,7 +1,9 @@
 //! Lambda start-up, in one place: each function's services built from its
 //! environment (`TABLE_NAME` and the settings of [`Function::settings`]),
 //! validated before the first event. The domain modules never read the
-//! environment for the store: only this module builds a [`DynamoStore`].
+//! environment for the store: only this module builds a [`DynamoStore`],
+//! and only this module fetches a function's secrets ([`crate::secrets`]),
+//! once, concurrently with the store's set-up.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use crate::captcha::{CaptchaConfig, CaptchaService, ConfigPart, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
 use crate::guard::{Authorizer, Guard, GuardRoutes};
+use crate::secrets::{self, SecretSource, Secrets};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
@@ -21,6 +24,18 @@ use crate::wechat::{LoginService, SessionService, WxConfig};
 /// DynamoDB Local).
 async fn table() -> Result<Arc<dyn Store>, ConfigError> {
     Ok(Arc::new(DynamoStore::from_env().await?))
+}
+
+/// The table and `source`'s secrets (from Secrets Manager when its ARN
+/// variable is set, else none), set up concurrently.
+async fn table_and_secrets(
+    source: &SecretSource,
+) -> Result<(Arc<dyn Store>, Secrets), ConfigError> {
+    let (store, secrets) = tokio::join!(
+        table(),
+        secrets::load(source, process_env, secrets::sdk_config())
+    );
+    Ok((store?, secrets?))
 }
 
 impl CaptchaService {
@@ -33,12 +48,14 @@ impl CaptchaService {
 }
 
 impl LoginService {
-    /// wx-login: `WX_*`, `SESSION_TTL_SECONDS`, the root `rateLimit` (and
-    /// nothing else of `CAPTCHA_CONFIG`), the table.
+    /// wx-login: `WX_*` (the AppSecret from `WX_SECRET_ARN` when set),
+    /// `SESSION_TTL_SECONDS`, the root `rateLimit` (and nothing else of
+    /// `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
-        let config = WxConfig::from_env()?;
-        Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
+        let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
+        let config = WxConfig::from_lookup(secrets.over(process_env))?;
+        Ok(Self::new(config, store)?.with_rate_limit(settings.root().rate_limit))
     }
 }
 
@@ -50,13 +67,15 @@ impl SessionService {
 }
 
 impl TicketService {
-    /// verify-ticket: the Tencent credentials and captcha app, the root
+    /// verify-ticket: the Tencent credentials and captcha app (the keys from
+    /// `TENCENT_SECRET_ARN` when set), the root
     /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG` (and
     /// nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimitAndGuard)?;
-        let config = TencentConfig::from_env()?;
-        Ok(Self::new(config, table().await?)?
+        let (store, secrets) = table_and_secrets(&secrets::TENCENT).await?;
+        let config = TencentConfig::from_lookup(secrets.over(process_env))?;
+        Ok(Self::new(config, store)?
             .with_rate_limit(settings.root().rate_limit)
             .with_guard(settings.guard()))
     }

@@ -1,15 +1,13 @@
 //! Lambda `session`: `GET /wx/session` checks a token, `DELETE /wx/session`
 //! ends it. Needs only the table: no WeChat secret.
 
+use gatehouse::api::Function;
 use gatehouse::wechat::{SessionService, session};
-use lambda_http::{Error, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init();
     let service = SessionService::from_lambda_env().await?;
-    lambda_http::run(service_fn(|req| async {
-        Ok::<_, Error>(session(&service, req).await)
-    }))
-    .await
+    gatehouse::metrics::run_http(Function::Session, |req| session(&service, req)).await
 }
