@@ -67,11 +67,17 @@ const GUARD_PART_KEYS: &[&str] = &["guard", "passTtlSeconds", "tencent"];
 
 impl ConfigPart {
     fn reads_rate_limit(self) -> bool {
-        matches!(self, ConfigPart::RateLimit | ConfigPart::RateLimitAndGuard)
+        matches!(
+            self,
+            ConfigPart::All | ConfigPart::RateLimit | ConfigPart::RateLimitAndGuard
+        )
     }
 
     fn reads_guard(self) -> bool {
-        matches!(self, ConfigPart::Guard | ConfigPart::RateLimitAndGuard)
+        matches!(
+            self,
+            ConfigPart::All | ConfigPart::Guard | ConfigPart::RateLimitAndGuard
+        )
     }
 
     /// Whether this part reads `key` of the root block (`at_root`) or of a
