@@ -42,11 +42,24 @@ fn post(path: &str, body: Value) -> Request {
 
 /// Checks one EMF document against the specification and returns its
 /// dimensions (name → value) and values (metric → value).
-fn emf(line: &str) -> (BTreeMap<String, String>, BTreeMap<String, Value>, Vec<Value>) {
+fn emf(
+    line: &str,
+) -> (
+    BTreeMap<String, String>,
+    BTreeMap<String, Value>,
+    Vec<Value>,
+) {
     let doc: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     let aws = &doc["_aws"];
-    assert!(aws["Timestamp"].as_u64().is_some_and(|t| t > 1_600_000_000_000), "{line}");
-    let directives = aws["CloudWatchMetrics"].as_array().expect("CloudWatchMetrics");
+    assert!(
+        aws["Timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000),
+        "{line}"
+    );
+    let directives = aws["CloudWatchMetrics"]
+        .as_array()
+        .expect("CloudWatchMetrics");
     assert_eq!(directives.len(), 1, "{line}");
     let directive = &directives[0];
     assert_eq!(directive["Namespace"], metrics::DEFAULT_NAMESPACE, "{line}");
@@ -163,7 +176,10 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     };
     let requests = |pairs: &[(&str, &str)]| value(dims(pairs), metrics::REQUESTS);
 
-    let create_route = [("Function", "create-captcha"), ("Route", "POST /captcha/create")];
+    let create_route = [
+        ("Function", "create-captcha"),
+        ("Route", "POST /captcha/create"),
+    ];
     assert_eq!(
         requests(&[create_route[0], create_route[1], ("Outcome", "Passed")]),
         Some(json!(1)),
@@ -216,7 +232,10 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
         Some(json!(1))
     );
     // No secret or ticket in any line.
-    assert!(!text.contains("metrics-key") && !text.contains("force-"), "{text}");
+    assert!(
+        !text.contains("metrics-key") && !text.contains("force-"),
+        "{text}"
+    );
 
     // A flush writes what was recorded since the last one: nothing now.
     let mut again = Vec::new();

@@ -314,7 +314,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     note(Function::VerifyCaptcha, &recorder);
 
     // guard: the level (counters read), a pass redeemed, a failure reported.
-    let (store, recorder) = rig.store();
+    let (store, guard_recorder) = rig.store();
     let guard = Services {
         guard: Some(Arc::new(Guard::new(captcha_config().guard(), store))),
         ..Services::default()
@@ -342,7 +342,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         )
         .await;
     assert_eq!(json_of(&resp)["errCode"], 0, "{}", json_of(&resp));
-    note(Function::Guard, &recorder);
+    note(Function::Guard, &guard_recorder);
 
     // verify-ticket: a rejected ticket (the guard's failures) and a passing
     // one (claim, pass, counter).
@@ -443,7 +443,30 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         ))
         .await;
     assert!(verdict.is_authorized);
+    // A captcha pass, spent by the guard above: refused, after the one
+    // conditional update that tells.
+    let verdict = authorizer
+        .authorize(authorizer_event(
+            "POST /demo/guarded",
+            &[
+                ("authorization", bearer.as_str()),
+                ("x-gatehouse-pass", captcha_pass.as_str()),
+            ],
+        ))
+        .await;
+    assert!(!verdict.is_authorized);
     note(Function::Authorizer, &recorder);
+
+    // guard: the ticket pass, spent by the authorizer: refused likewise.
+    let check = json!({"scene": "demo", "passToken": ticket_pass, "deviceId": "d1"});
+    let resp = guard
+        .handle(
+            Function::Guard,
+            request("POST", "/guard/check", Some(check), &[]),
+        )
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
+    note(Function::Guard, &guard_recorder);
 
     // session: read, then end.
     let (store, recorder) = rig.store();

@@ -406,9 +406,8 @@ fn alarms_watch_the_metrics_the_functions_write() {
     use gatehouse::metrics::{self, Outcome};
     let template = template();
     let resources = template["Resources"].as_mapping().unwrap();
-    let namespace = template["Globals"]["Function"]["Environment"]["Variables"]
-        [metrics::NAMESPACE_VAR]
-        .clone();
+    let namespace =
+        template["Globals"]["Function"]["Environment"]["Variables"][metrics::NAMESPACE_VAR].clone();
     let mut watched = BTreeSet::new();
     for (name, alarm) in resources
         .iter()
@@ -429,7 +428,10 @@ fn alarms_watch_the_metrics_the_functions_write() {
             watched.insert(format!("api {metric}"));
             continue;
         }
-        assert_eq!(props["Namespace"], namespace, "{name:?}: the functions' namespace");
+        assert_eq!(
+            props["Namespace"], namespace,
+            "{name:?}: the functions' namespace"
+        );
         match metric {
             metrics::REQUESTS => {
                 assert_eq!(dims.len(), 1, "{name:?}");
