@@ -2,7 +2,7 @@
 # Cold start of every function, measured: release builds of the function
 # binaries for this machine, then local/src/bin/coldstart.rs, which starts each
 # binary against a local Lambda Runtime API (and loopback fakes of DynamoDB,
-# WeChat and Tencent), hands it one event from events/ and reports the
+# Secrets Manager, WeChat and Tencent), hands it one event from events/ and reports the
 # milliseconds from process spawn to the POSTed response. Options go to the
 # tool: --runs N (default 5), --target-ms MS (default 30), function names.
 set -euo pipefail

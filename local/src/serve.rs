@@ -15,10 +15,23 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// Request bodies read at most this far; a larger one gets 413.
+/// Request bodies read at most this far; a larger one is answered by the
+/// server's [`TooLarge`] (a plain-text 413 unless it says otherwise).
 pub const MAX_SERVED_BODY_BYTES: usize = 1024 * 1024;
 
 pub type HttpResponse = http::Response<Full<Bytes>>;
+
+/// The answer to a request whose body is over [`MAX_SERVED_BODY_BYTES`],
+/// from its head (the dev server answers in the API's JSON envelope, in the
+/// request's language).
+pub type TooLarge = fn(&http::request::Parts) -> HttpResponse;
+
+fn plain_too_large(_: &http::request::Parts) -> HttpResponse {
+    plain(
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        "request body too large",
+    )
+}
 
 /// A running server: its address, and the task to abort when done.
 pub struct Served {
@@ -39,6 +52,19 @@ where
     F: Fn(http::Request<Bytes>, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = HttpResponse> + Send + 'static,
 {
+    serve_with(addr, handle, plain_too_large).await
+}
+
+/// [`serve`], answering an oversized body with `too_large`.
+pub async fn serve_with<F, Fut>(
+    addr: SocketAddr,
+    handle: F,
+    too_large: TooLarge,
+) -> std::io::Result<Served>
+where
+    F: Fn(http::Request<Bytes>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let handle = Arc::new(handle);
@@ -51,7 +77,9 @@ where
             tokio::spawn(async move {
                 let service = service_fn(move |req: http::Request<Incoming>| {
                     let handle = Arc::clone(&handle);
-                    async move { Ok::<_, Infallible>(read_and_handle(req, peer, &*handle).await) }
+                    async move {
+                        Ok::<_, Infallible>(read_and_handle(req, peer, &*handle, too_large).await)
+                    }
                 });
                 // A client that hangs up mid-request is its own business.
                 let _ = http1::Builder::new()
@@ -67,6 +95,7 @@ async fn read_and_handle<F, Fut>(
     req: http::Request<Incoming>,
     peer: SocketAddr,
     handle: &F,
+    too_large: TooLarge,
 ) -> HttpResponse
 where
     F: Fn(http::Request<Bytes>, SocketAddr) -> Fut,
@@ -75,10 +104,7 @@ where
     let (parts, body) = req.into_parts();
     match Limited::new(body, MAX_SERVED_BODY_BYTES).collect().await {
         Ok(collected) => handle(http::Request::from_parts(parts, collected.to_bytes()), peer).await,
-        Err(_) => plain(
-            http::StatusCode::PAYLOAD_TOO_LARGE,
-            "request body too large",
-        ),
+        Err(_) => too_large(&parts),
     }
 }
 

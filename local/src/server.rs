@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gatehouse::ApiError;
 use gatehouse::api::{self, Access, Services};
 use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::config::CAPTCHA_CONFIG;
@@ -22,7 +23,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
-use crate::serve::{HttpResponse, Served, allow_cors, serve, with_body};
+use crate::serve::{HttpResponse, Served, allow_cors, serve_with, with_body};
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
 
@@ -166,11 +167,32 @@ impl App {
 /// Serves `app` on `addr` until the returned [`Served`] is dropped.
 pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Served> {
     let app = Arc::new(app);
-    serve(addr, move |req, peer| {
-        let app = Arc::clone(&app);
-        async move { handle(&app, req, peer).await }
-    })
+    serve_with(
+        addr,
+        move |req, peer| {
+            let app = Arc::clone(&app);
+            async move { handle(&app, req, peer).await }
+        },
+        too_large,
+    )
     .await
+}
+
+/// A body over the dev server's read cap gets the answer any handler gives
+/// a body over `http::MAX_BODY_BYTES` (`invalid-request`, 400), in the
+/// envelope and language of every other error, with CORS headers.
+fn too_large(parts: &http::request::Parts) -> HttpResponse {
+    let accept = parts
+        .headers
+        .get(http::header::ACCEPT_LANGUAGE)
+        .filter(|v| v.len() <= gatehouse::http::MAX_HEADER_VALUE_BYTES)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::from_accept_language(accept);
+    let err = ApiError::InvalidRequest(format!(
+        "body is larger than {} bytes",
+        gatehouse::http::MAX_BODY_BYTES
+    ));
+    with_cors(from_lambda_response(error_response(lang, &err)))
 }
 
 async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpResponse {

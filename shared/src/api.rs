@@ -101,6 +101,63 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+/// One DynamoDB permission of a function: `actions` on the rows whose key
+/// (`pk`) begins with one of `key_prefixes`. The template grants each as one
+/// policy statement on the table with a `dynamodb:LeadingKeys` condition,
+/// so that code running in one function cannot touch another's rows (a
+/// captcha function cannot forge a session).
+///
+/// A transaction (`TransactWriteItems`) is authorised item by item as its
+/// `PutItem`/`UpdateItem`, and a `BatchGetItem` by its own action with every
+/// key it reads in `LeadingKeys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableGrant {
+    /// IAM actions, `dynamodb:PutItem` and so on.
+    pub actions: &'static [&'static str],
+    /// Row key prefixes (see `store::*_key_of` and `ratelimit::Route`).
+    pub key_prefixes: &'static [&'static str],
+}
+
+const fn grant(
+    actions: &'static [&'static str],
+    key_prefixes: &'static [&'static str],
+) -> TableGrant {
+    TableGrant {
+        actions,
+        key_prefixes,
+    }
+}
+
+/// The row key prefixes of [`TableGrant::key_prefixes`].
+pub mod rows {
+    /// A captcha, and the pass a solved one earned (`store::captcha_key_of`).
+    pub const CAPTCHA: &str = "captcha#";
+    /// A presented ticket, and the pass it earned (`store::ticket_key_of`).
+    pub const TICKET: &str = "ticket#";
+    /// A WeChat session (`store::session_key_of`).
+    pub const SESSION: &str = "session#";
+    /// Rate-limit counters of one route (`ratelimit::Route::as_str`).
+    pub const RATE_CREATE: &str = "rate#create|";
+    pub const RATE_REFRESH: &str = "rate#refresh|";
+    pub const RATE_VERIFY: &str = "rate#verify|";
+    pub const RATE_WXLOGIN: &str = "rate#wxlogin|";
+    pub const RATE_TICKET: &str = "rate#ticket|";
+    pub const RATE_WXPHONE: &str = "rate#wxphone|";
+    /// A user's index of live sessions (`store::session_index_key_of`).
+    pub const SESSION_INDEX: &str = "wxsessions#";
+    /// The app's shared WeChat access token (`store::access_token_key_of`).
+    pub const ACCESS_TOKEN: &str = "wxtoken#";
+    /// The guard's failure counters (`guard::service`).
+    pub const RATE_GUARD: &str = "rate#guard|";
+}
+
+const PUT: &str = "dynamodb:PutItem";
+const UPDATE: &str = "dynamodb:UpdateItem";
+const GET: &str = "dynamodb:GetItem";
+const DELETE: &str = "dynamodb:DeleteItem";
+const BATCH_GET: &str = "dynamodb:BatchGetItem";
+const BATCH_WRITE: &str = "dynamodb:BatchWriteItem";
+
 impl Function {
     /// Every function, in the template's order.
     pub const ALL: [Function; 9] = [
@@ -147,27 +204,97 @@ impl Function {
         const CAPTCHA: &[&str] = &["CAPTCHA_CONFIG"];
         match self {
             Function::CreateCaptcha | Function::RefreshCaptcha | Function::VerifyCaptcha => CAPTCHA,
-            // Only the rateLimit block of CAPTCHA_CONFIG matters to these two.
+            // Their part of CAPTCHA_CONFIG only (`captcha::ConfigPart`); the
+            // secrets from Secrets Manager (`crate::secrets`: the plain
+            // WX_SECRET, TENCENT_SECRET_KEY and CAPTCHA_APP_SECRET_KEY serve
+            // local runs, never the template).
             Function::WxLogin => &[
                 "CAPTCHA_CONFIG",
                 "WX_APPID",
-                "WX_SECRET",
+                "WX_SECRET_ARN",
                 "SESSION_TTL_SECONDS",
             ],
             Function::VerifyTicket => &[
                 "CAPTCHA_CONFIG",
                 "TENCENT_SECRET_ID",
-                "TENCENT_SECRET_KEY",
+                "TENCENT_SECRET_ARN",
                 "CAPTCHA_APP_ID",
-                "CAPTCHA_APP_SECRET_KEY",
             ],
             // The access token needs the AppSecret; only the rateLimit
             // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
-            Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET"],
+            Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
             Function::Guard => CAPTCHA,
             Function::Authorizer => &["CAPTCHA_CONFIG", "GUARD_ROUTES"],
             // Sessions need only the table: no WeChat secret.
             Function::Session => &[],
+        }
+    }
+}
+
+impl Function {
+    /// What the function may do to the table, and nothing more (see
+    /// [`TableGrant`]); `tests/e2e/template.rs` holds the template to it,
+    /// and `tests/e2e/table_access.rs` the code.
+    pub fn table_grants(self) -> &'static [TableGrant] {
+        use rows::*;
+        // The captcha row (a transaction with the counters when rate limits
+        // are on).
+        const CREATE: &[TableGrant] =
+            &[grant(&[PUT], &[CAPTCHA]), grant(&[UPDATE], &[RATE_CREATE])];
+        const REFRESH: &[TableGrant] =
+            &[grant(&[PUT], &[CAPTCHA]), grant(&[UPDATE], &[RATE_REFRESH])];
+        // A verify and its pass are one conditional update; a wrong answer
+        // counts the guard's failures.
+        const VERIFY: &[TableGrant] = &[grant(&[UPDATE], &[CAPTCHA, RATE_VERIFY, RATE_GUARD])];
+        // The session row, then its entry in the user's index; `single`
+        // ends the user's other sessions.
+        const WX_LOGIN: &[TableGrant] = &[
+            grant(&[PUT, BATCH_WRITE], &[SESSION]),
+            grant(&[PUT, UPDATE], &[SESSION_INDEX]),
+            grant(&[UPDATE], &[RATE_WXLOGIN]),
+        ];
+        // Check and end one; end all (the index taken whole, the sessions
+        // deleted in batches); refresh (the new session in, the old out,
+        // the index updated).
+        const SESSIONS: &[TableGrant] = &[
+            grant(&[GET, DELETE, PUT, BATCH_WRITE], &[SESSION]),
+            grant(&[UPDATE, DELETE], &[SESSION_INDEX]),
+        ];
+        // The session read and given its phone number; the shared access
+        // token read, and swapped by a conditional put under its lease; the
+        // rate limit counted.
+        const PHONE: &[TableGrant] = &[
+            grant(&[GET, UPDATE], &[SESSION]),
+            grant(&[GET, PUT], &[ACCESS_TOKEN]),
+            grant(&[UPDATE], &[RATE_WXPHONE]),
+        ];
+        // Sessions read; the guard's counters read; passes redeemed.
+        const AUTHORIZER: &[TableGrant] = &[
+            grant(&[GET], &[SESSION]),
+            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[UPDATE], &[CAPTCHA, TICKET]),
+        ];
+        // The ticket claimed (a conditional put), its pass granted, the rate
+        // limit and the guard's failures counted.
+        const TICKETS: &[TableGrant] = &[
+            grant(&[PUT], &[TICKET]),
+            grant(&[UPDATE], &[TICKET, RATE_TICKET, RATE_GUARD]),
+        ];
+        // Levels read, passes redeemed, failures reported.
+        const GUARD: &[TableGrant] = &[
+            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[UPDATE], &[CAPTCHA, TICKET, RATE_GUARD]),
+        ];
+        match self {
+            Function::CreateCaptcha => CREATE,
+            Function::RefreshCaptcha => REFRESH,
+            Function::VerifyCaptcha => VERIFY,
+            Function::WxLogin => WX_LOGIN,
+            Function::Session => SESSIONS,
+            Function::Authorizer => AUTHORIZER,
+            Function::VerifyTicket => TICKETS,
+            Function::Guard => GUARD,
+            Function::WxPhone => PHONE,
         }
     }
 }
@@ -280,6 +407,51 @@ mod tests {
         assert_eq!(Function::Authorizer.routes().count(), 0);
         assert_eq!(Function::Session.routes().count(), 5);
         assert_eq!(Function::WxPhone.routes().count(), 1);
+    }
+
+    #[test]
+    fn row_prefixes_are_the_stores_keys() {
+        use crate::domain::{DeviceId, Scene};
+        use crate::ratelimit::{RateLimitConfig, Route as Limited};
+        use crate::store::{captcha_key, counter_key_of, session_key_of, ticket_key_of};
+        let scene = Scene::parse("login").unwrap();
+        let device = DeviceId::parse("d").unwrap();
+        assert!(captcha_key(&scene, &device).starts_with(rows::CAPTCHA));
+        assert!(ticket_key_of("ab").starts_with(rows::TICKET));
+        assert!(session_key_of("ab").starts_with(rows::SESSION));
+        for (route, prefix) in [
+            (Limited::Create, rows::RATE_CREATE),
+            (Limited::Refresh, rows::RATE_REFRESH),
+            (Limited::Verify, rows::RATE_VERIFY),
+            (Limited::WxLogin, rows::RATE_WXLOGIN),
+            (Limited::Ticket, rows::RATE_TICKET),
+        ] {
+            let counters =
+                RateLimitConfig::default().counters(route, "*", Some("1.2.3.4"), Some("d"), 0);
+            assert!(!counters.is_empty());
+            for counter in counters {
+                let key = counter_key_of(&counter.name);
+                assert!(key.starts_with(prefix), "{key} under {prefix}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_function_has_grants_and_no_prefix_is_a_wildcard() {
+        for function in Function::ALL {
+            let grants = function.table_grants();
+            assert!(!grants.is_empty(), "{function:?}");
+            for grant in grants {
+                assert!(grant.actions.iter().all(|a| a.starts_with("dynamodb:")));
+                assert!(
+                    grant
+                        .key_prefixes
+                        .iter()
+                        .all(|p| p.ends_with(['#', '|']) && !p.contains(['*', '?'])),
+                    "{grant:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -68,6 +68,14 @@ pub enum ConfigError {
     /// `CAPTCHA_FONT` cannot be used.
     #[error("CAPTCHA_FONT: {0}")]
     Font(String),
+    /// The Secrets Manager secret a variable names cannot be used (see
+    /// [`crate::secrets`]): the reason names the JSON key, never a value.
+    #[error("{key}={arn}: {reason}")]
+    Secret {
+        key: &'static str,
+        arn: String,
+        reason: String,
+    },
     /// An HTTP client could not be built (no TLS roots, say).
     #[error("the HTTP client for {upstream} could not be built: {reason}")]
     Client {
@@ -297,6 +305,25 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Whether `url` may carry secrets or signed requests: `https://`, or
+/// `http://` to this machine only (`localhost`, 127.0.0.0/8, `[::1]`: the
+/// emulators and the tests). A plain-HTTP upstream anywhere else would send
+/// an AppSecret or a signature across the network in the clear.
+pub fn secure_or_loopback(url: &reqwest::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => {
+            let host = url.host_str().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
+
 /// A value as shown in a message: its JSON, cut to a readable length.
 fn show(value: &Value) -> String {
     shorten(&value.to_string())
@@ -349,6 +376,32 @@ mod tests {
         );
         let shown = ConfigError::env("PORT", "x y", "a port").to_string();
         assert_eq!(shown, "PORT=\"x y\" is invalid: a port");
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine() {
+        let ok = |u: &str| secure_or_loopback(&reqwest::Url::parse(u).unwrap());
+        for good in [
+            "https://api.weixin.qq.com",
+            "https://10.0.0.1",
+            "http://127.0.0.1:8001",
+            "http://127.8.9.10",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://[::1]:8002",
+        ] {
+            assert!(ok(good), "{good}");
+        }
+        for bad in [
+            "http://api.weixin.qq.com",
+            "http://10.0.0.1",
+            "http://[::2]",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! Lambda start-up, in one place: each function's services built from its
 //! environment (`TABLE_NAME` and the settings of [`Function::settings`]),
 //! validated before the first event. The domain modules never read the
-//! environment for the store: only this module builds a [`DynamoStore`].
+//! environment for the store: only this module builds a [`DynamoStore`],
+//! and only this module fetches a function's secrets ([`crate::secrets`]),
+//! once, concurrently with the store's set-up.
 
 use std::sync::Arc;
 
 use lambda_http::Error;
 
 use crate::api::{Function, Services};
-use crate::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use crate::captcha::{CaptchaConfig, CaptchaService, ConfigPart, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
 use crate::guard::{Authorizer, Guard, GuardRoutes};
+use crate::secrets::{self, SecretSource, Secrets};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
@@ -21,6 +24,18 @@ use crate::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 /// DynamoDB Local).
 async fn table() -> Result<Arc<dyn Store>, ConfigError> {
     Ok(Arc::new(DynamoStore::from_env().await?))
+}
+
+/// The table and `source`'s secrets (from Secrets Manager when its ARN
+/// variable is set, else none), set up concurrently.
+async fn table_and_secrets(
+    source: &SecretSource,
+) -> Result<(Arc<dyn Store>, Secrets), ConfigError> {
+    let (store, secrets) = tokio::join!(
+        table(),
+        secrets::load(source, process_env, secrets::sdk_config())
+    );
+    Ok((store?, secrets?))
 }
 
 impl CaptchaService {
@@ -33,20 +48,26 @@ impl CaptchaService {
 }
 
 impl LoginService {
-    /// wx-login: `WX_*`, `SESSION_TTL_SECONDS`, the root `rateLimit`, the
-    /// table.
+    /// wx-login: `WX_*` (the AppSecret from `WX_SECRET_ARN` when set),
+    /// `SESSION_TTL_SECONDS`, the root `rateLimit` (and nothing else of
+    /// `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, settings) = (WxConfig::from_env()?, CaptchaConfig::from_env()?);
-        Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
+        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
+        let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
+        let config = WxConfig::from_lookup(secrets.over(process_env))?;
+        Ok(Self::new(config, store)?.with_rate_limit(settings.root().rate_limit))
     }
 }
 
 impl PhoneService {
-    /// wx-phone: `WX_*` (the access token needs the AppSecret), the root
-    /// `rateLimit`, the table.
+    /// wx-phone: `WX_*` (the access token needs the AppSecret, from
+    /// `WX_SECRET_ARN` when set), the root `rateLimit` (and nothing else of
+    /// `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, settings) = (WxConfig::from_env()?, CaptchaConfig::from_env()?);
-        Ok(Self::new(config, table().await?)?.with_rate_limit(settings.root().rate_limit))
+        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
+        let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
+        let config = WxConfig::from_lookup(secrets.over(process_env))?;
+        Ok(Self::new(config, store)?.with_rate_limit(settings.root().rate_limit))
     }
 }
 
@@ -58,12 +79,15 @@ impl SessionService {
 }
 
 impl TicketService {
-    /// verify-ticket: the Tencent credentials and captcha app, the root
-    /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG`, the
-    /// table.
+    /// verify-ticket: the Tencent credentials and captcha app (the keys from
+    /// `TENCENT_SECRET_ARN` when set), the root
+    /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG` (and
+    /// nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, settings) = (TencentConfig::from_env()?, CaptchaConfig::from_env()?);
-        Ok(Self::new(config, table().await?)?
+        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimitAndGuard)?;
+        let (store, secrets) = table_and_secrets(&secrets::TENCENT).await?;
+        let config = TencentConfig::from_lookup(secrets.over(process_env))?;
+        Ok(Self::new(config, store)?
             .with_rate_limit(settings.root().rate_limit)
             .with_guard(settings.guard()))
     }
@@ -71,9 +95,9 @@ impl TicketService {
 
 impl Guard {
     /// guard, and Rust business Lambdas: the scenes' guard settings of
-    /// `CAPTCHA_CONFIG`, the table.
+    /// `CAPTCHA_CONFIG` (and nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env()?;
+        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
         Ok(Self::new(settings.guard(), table().await?))
     }
 }
@@ -91,7 +115,8 @@ impl GuardRoutes {
 impl Authorizer {
     /// authorizer: `GUARD_ROUTES`, the scenes' guard settings, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (settings, routes) = (CaptchaConfig::from_env()?, GuardRoutes::from_env()?);
+        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
+        let routes = GuardRoutes::from_env()?;
         let store = table().await?;
         Ok(Self::new(
             SessionService::new(store.clone()),

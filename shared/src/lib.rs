@@ -29,11 +29,13 @@
 //!   zh/en message in one table; [`http`]: the envelope and request helpers;
 //!   [`lang`]: the client's language.
 //! - [`config`]: configuration errors and the JSON toolkit every config
-//!   block is read with; [`secret`]: values never logged;
+//!   block is read with; [`secret`]: values never logged; [`secrets`]: the
+//!   WeChat and Tencent secrets from AWS Secrets Manager at start-up;
 //!   [`domain`]: the values checked at the boundary ([`domain::Scene`],
 //!   [`domain::DeviceId`]).
 //! - [`ratelimit`]: fixed-window limits; [`clock`]: injectable time;
-//!   [`telemetry`]: Lambda logging.
+//!   [`telemetry`]: Lambda logging; [`metrics`]: CloudWatch metrics (EMF)
+//!   of every request, recorded around each function's handler.
 
 pub mod api;
 pub mod captcha;
@@ -45,8 +47,10 @@ pub mod guard;
 pub mod http;
 pub mod lambda;
 pub mod lang;
+pub mod metrics;
 pub mod ratelimit;
 pub mod secret;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tencent;

@@ -8,6 +8,7 @@
 //! which only a process's sole test may do.
 
 mod browser;
+mod dev_server;
 mod dynamo_requests;
 mod faults;
 mod fuzz_regressions;
@@ -15,8 +16,10 @@ mod guard;
 mod ratelimit;
 mod readme;
 mod replay;
+mod secrets;
 mod store_conformance;
 mod store_conformance_wechat;
+mod table_access;
 mod template;
 mod tencent;
 mod wechat;

@@ -105,7 +105,10 @@ fn each_function_gets_exactly_the_settings_it_reads() {
         .keys()
         .map(|k| k.as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(global, BTreeSet::from(["TABLE_NAME".to_owned()]));
+    assert_eq!(
+        global,
+        BTreeSet::from(["TABLE_NAME".to_owned(), "METRICS_NAMESPACE".to_owned()])
+    );
     for (name, resource) in functions(&template) {
         let own: BTreeSet<String> = resource["Properties"]["Environment"]["Variables"]
             .as_mapping()
@@ -141,5 +144,335 @@ fn the_default_guard_routes_parse_and_name_guarded_routes() {
     assert_eq!(
         listed, guarded,
         "every guarded route is listed, and no other"
+    );
+}
+
+/// `(tag, value)` of a YAML value written with a CloudFormation short-form
+/// intrinsic (`!Ref X`, `!GetAtt X.Arn`).
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        )),
+        _ => None,
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect(),
+        other => panic!("expected a string or a list of strings, got {other:?}"),
+    }
+}
+
+/// `(action, key pattern)` pairs a function's DynamoDB statements grant,
+/// after checking that each is an Allow on the table alone, bounded by
+/// `dynamodb:LeadingKeys` (every key, and at least one).
+fn table_pairs(name: &str, statements: &[Value]) -> BTreeSet<(String, String)> {
+    let mut pairs = BTreeSet::new();
+    for statement in statements {
+        let actions = strings(&statement["Action"]);
+        if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+            continue;
+        }
+        assert!(
+            actions
+                .iter()
+                .all(|a| a.starts_with("dynamodb:") && !a.contains('*')),
+            "{name}: {actions:?}"
+        );
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{name}");
+        let (tag, target) = intrinsic(&statement["Resource"]).expect("Resource: !GetAtt Table.Arn");
+        assert_eq!(
+            (tag.as_str(), target.as_str()),
+            ("GetAtt", Some("Table.Arn")),
+            "{name}: the table, not its indexes or anything else"
+        );
+        let condition = statement["Condition"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{name}: {actions:?} without a condition"));
+        let operators: BTreeSet<&str> = condition.keys().filter_map(|k| k.as_str()).collect();
+        assert_eq!(
+            operators,
+            BTreeSet::from(["ForAllValues:StringLike", "Null"]),
+            "{name}: {actions:?}"
+        );
+        assert_eq!(
+            condition["Null"]["dynamodb:LeadingKeys"].as_str(),
+            Some("false"),
+            "{name}: a request must name its keys"
+        );
+        let patterns = strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+        for action in &actions {
+            for pattern in &patterns {
+                assert!(
+                    pairs.insert((action.clone(), pattern.clone())),
+                    "{name}: {action} on {pattern} granted twice"
+                );
+            }
+        }
+    }
+    pairs
+}
+
+#[test]
+fn each_function_may_touch_only_its_own_rows() {
+    for (name, resource) in functions(&template()) {
+        let function = Function::from_name(&name).unwrap();
+        let policies = resource["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{name} has Policies"));
+        let mut statements = Vec::new();
+        for policy in policies {
+            // No SAM policy template (DynamoDBCrudPolicy and the like): they
+            // grant every row of the table.
+            let list = policy["Statement"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{name}: only inline policies, got {policy:?}"));
+            statements.extend(list.iter().cloned());
+        }
+        let granted = table_pairs(&name, &statements);
+        let wanted: BTreeSet<(String, String)> = function
+            .table_grants()
+            .iter()
+            .flat_map(|grant| {
+                grant.actions.iter().flat_map(|action| {
+                    grant
+                        .key_prefixes
+                        .iter()
+                        .map(|prefix| ((*action).to_owned(), format!("{prefix}*")))
+                })
+            })
+            .collect();
+        let extra: Vec<_> = granted.difference(&wanted).collect();
+        let missing: Vec<_> = wanted.difference(&granted).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty(),
+            "{name}: the template grants {extra:?} that Function::table_grants does not, \
+             and lacks {missing:?}"
+        );
+    }
+}
+
+#[test]
+fn the_table_is_kept_and_every_function_logs_with_a_retention() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert_eq!(
+        resources["Table"]["DeletionPolicy"].as_str(),
+        Some("Retain")
+    );
+    assert_eq!(
+        resources["Table"]["UpdateReplacePolicy"].as_str(),
+        Some("Retain")
+    );
+    let mut groups = BTreeSet::new();
+    for (name, resource) in functions(&template) {
+        let (tag, group) = intrinsic(&resource["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{name}: LoggingConfig.LogGroup: !Ref <its log group>"));
+        assert_eq!(tag, "Ref", "{name}");
+        let group = group.as_str().unwrap().to_owned();
+        let declared = &resources[group.as_str()];
+        assert_eq!(
+            declared["Type"].as_str(),
+            Some("AWS::Logs::LogGroup"),
+            "{name}"
+        );
+        let (tag, days) = intrinsic(&declared["Properties"]["RetentionInDays"]).unwrap();
+        assert_eq!(
+            (tag.as_str(), days.as_str()),
+            ("Ref", Some("LogRetentionDays"))
+        );
+        assert!(groups.insert(group), "{name} shares its log group");
+    }
+    assert_eq!(
+        template["Parameters"]["LogRetentionDays"]["Default"].as_u64(),
+        Some(30)
+    );
+}
+
+#[test]
+fn floods_are_capped_before_any_function_runs() {
+    let template = template();
+    let api = &template["Resources"]["Api"]["Properties"];
+    let settings = &api["DefaultRouteSettings"];
+    for (key, parameter) in [
+        ("ThrottlingRateLimit", "ThrottlingRateLimit"),
+        ("ThrottlingBurstLimit", "ThrottlingBurstLimit"),
+    ] {
+        let (tag, name) = intrinsic(&settings[key]).unwrap_or_else(|| panic!("{key}"));
+        assert_eq!((tag.as_str(), name.as_str()), ("Ref", Some(parameter)));
+        let default = template["Parameters"][parameter]["Default"].as_u64();
+        assert!(default.is_some_and(|d| d > 0), "{parameter} has a default");
+    }
+    // Reserved concurrency: optional, unset by default, on every function.
+    let reserved = &template["Parameters"]["ReservedConcurrency"];
+    assert_eq!(reserved["Default"].as_str(), Some(""));
+    let global = &template["Globals"]["Function"]["ReservedConcurrentExecutions"];
+    let (tag, args) = intrinsic(global).expect("!If [HasReservedConcurrency, …]");
+    assert_eq!(tag, "If");
+    assert_eq!(args[0].as_str(), Some("HasReservedConcurrency"));
+    for (name, resource) in functions(&template) {
+        assert!(
+            resource["Properties"]["ReservedConcurrentExecutions"].is_null(),
+            "{name} keeps the global setting"
+        );
+    }
+}
+
+#[test]
+fn secrets_stay_out_of_the_environment_and_only_their_function_reads_them() {
+    let template = template();
+    let no_echo: BTreeSet<String> = template["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["NoEcho"].as_bool() == Some(true))
+        .map(|(k, _)| k.as_str().unwrap().to_owned())
+        .collect();
+    assert!(no_echo.contains("WxSecret") && no_echo.contains("TencentSecretKey"));
+    let mut readers = BTreeSet::new();
+    for (name, resource) in functions(&template) {
+        let vars = resource["Properties"]["Environment"]["Variables"].as_mapping();
+        for (key, value) in vars.into_iter().flatten() {
+            let key = key.as_str().unwrap();
+            if let Some((tag, target)) = intrinsic(value)
+                && tag == "Ref"
+            {
+                let target = target.as_str().unwrap_or_default();
+                assert!(
+                    // TencentSecretId is a key id (like an AWS access key id),
+                    // not the secret that signs.
+                    !no_echo.contains(target) || target == "TencentSecretId",
+                    "{name}: {key} holds the secret parameter {target} in plain text"
+                );
+            }
+        }
+        let statements: Vec<Value> = resource["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["Statement"].as_sequence().unwrap().clone())
+            .collect();
+        let secret_statements: Vec<&Value> = statements
+            .iter()
+            .filter(|s| {
+                strings(&s["Action"])
+                    .iter()
+                    .any(|a| !a.starts_with("dynamodb:"))
+            })
+            .collect();
+        let arn_vars: Vec<(&str, &Value)> = vars
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str().unwrap(), v))
+            .filter(|(k, _)| k.ends_with("_SECRET_ARN"))
+            .collect();
+        match arn_vars.as_slice() {
+            [] => assert!(
+                secret_statements.is_empty(),
+                "{name} reads no secret, yet may: {secret_statements:?}"
+            ),
+            [(key, value)] => {
+                assert_eq!(secret_statements.len(), 1, "{name}");
+                let statement = secret_statements[0];
+                assert_eq!(
+                    strings(&statement["Action"]),
+                    ["secretsmanager:GetSecretValue"],
+                    "{name}"
+                );
+                assert_eq!(
+                    &statement["Resource"], *value,
+                    "{name}: may read exactly the secret {key} names"
+                );
+                readers.insert(name.clone());
+            }
+            more => panic!("{name}: more than one secret: {more:?}"),
+        }
+    }
+    assert_eq!(
+        readers,
+        BTreeSet::from([
+            "verify-ticket".to_owned(),
+            "wx-login".to_owned(),
+            "wx-phone".to_owned()
+        ])
+    );
+}
+
+#[test]
+fn alarms_watch_the_metrics_the_functions_write() {
+    use gatehouse::metrics::{self, Outcome};
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let namespace =
+        template["Globals"]["Function"]["Environment"]["Variables"][metrics::NAMESPACE_VAR].clone();
+    let mut watched = BTreeSet::new();
+    for (name, alarm) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+    {
+        let props = &alarm["Properties"];
+        let metric = props["MetricName"].as_str().unwrap();
+        let dims: Vec<(String, String)> = props["Dimensions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let value = d["Value"].as_str().map(str::to_owned).unwrap_or_default();
+                (d["Name"].as_str().unwrap().to_owned(), value)
+            })
+            .collect();
+        if props["Namespace"].as_str() == Some("AWS/ApiGateway") {
+            watched.insert(format!("api {metric}"));
+            continue;
+        }
+        assert_eq!(
+            props["Namespace"], namespace,
+            "{name:?}: the functions' namespace"
+        );
+        match metric {
+            metrics::REQUESTS => {
+                assert_eq!(dims.len(), 1, "{name:?}");
+                assert_eq!(dims[0].0, metrics::OUTCOME);
+                assert!(
+                    Outcome::ALL.iter().any(|o| o.as_str() == dims[0].1),
+                    "{name:?}: {} is an outcome the functions write",
+                    dims[0].1
+                );
+                watched.insert(dims[0].1.clone());
+            }
+            metrics::TENCENT_REJECTED => {
+                assert_eq!(
+                    dims,
+                    [(metrics::FUNCTION.to_owned(), "verify-ticket".to_owned())]
+                );
+                watched.insert(metric.to_owned());
+            }
+            other => panic!("{name:?}: no function writes {other}"),
+        }
+    }
+    assert_eq!(
+        watched,
+        BTreeSet::from(
+            [
+                "api 5xx",
+                "UpstreamError",
+                "StoreError",
+                "RateLimited",
+                metrics::TENCENT_REJECTED
+            ]
+            .map(str::to_owned)
+        )
+    );
+    assert!(
+        resources
+            .values()
+            .any(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Dashboard"))
     );
 }

@@ -1,14 +1,12 @@
 //! Lambda `refresh-captcha`: `POST /captcha/refresh`.
 
+use gatehouse::api::Function;
 use gatehouse::captcha::{CaptchaService, refresh};
-use lambda_http::{Error, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gatehouse::telemetry::init();
     let service = CaptchaService::from_lambda_env().await?;
-    lambda_http::run(service_fn(|req| async {
-        Ok::<_, Error>(refresh(&service, req).await)
-    }))
-    .await
+    gatehouse::metrics::run_http(Function::RefreshCaptcha, |req| refresh(&service, req)).await
 }

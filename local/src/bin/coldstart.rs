@@ -2,8 +2,9 @@
 //! its first handled event, through a local Lambda Runtime API.
 //!
 //! For every function it binds a Runtime API (`AWS_LAMBDA_RUNTIME_API`) and a
-//! fake upstream on loopback (DynamoDB via `DYNAMODB_ENDPOINT`, WeChat via
-//! `WX_API_BASE`, Tencent via `TENCENT_CAPTCHA_ENDPOINT`), spawns the binary
+//! fake upstream on loopback (DynamoDB via `DYNAMODB_ENDPOINT`, Secrets
+//! Manager via `AWS_ENDPOINT_URL_SECRETS_MANAGER`, WeChat via `WX_API_BASE`,
+//! Tencent via `TENCENT_CAPTCHA_ENDPOINT`), spawns the binary
 //! with a clean environment holding only what that function needs, hands it
 //! one event from `events/`, and stops the clock when the function POSTs its
 //! response. Each function is started `--runs` times, each time a fresh
@@ -187,12 +188,11 @@ fn function_env(
         let value = match key {
             "CAPTCHA_CONFIG" => "{}",
             "WX_APPID" => "wxcoldstart0000000",
-            "WX_SECRET" => "coldstart-secret",
+            "WX_SECRET_ARN" => WX_SECRET_ARN,
             "SESSION_TTL_SECONDS" => "259200",
             "TENCENT_SECRET_ID" => "AKIDcoldstart",
-            "TENCENT_SECRET_KEY" => "coldstart-secret-key",
+            "TENCENT_SECRET_ARN" => TENCENT_SECRET_ARN,
             "CAPTCHA_APP_ID" => "2000000000",
-            "CAPTCHA_APP_SECRET_KEY" => "coldstart-app-key",
             "GUARD_ROUTES" => gatehouse::guard::GuardRoutes::DEV_DEFAULT,
             other => panic!("coldstart has no value for {other}: add one here"),
         };
@@ -200,10 +200,44 @@ fn function_env(
         match key {
             "WX_APPID" => env.push(("WX_API_BASE", upstream_url.clone())),
             "TENCENT_SECRET_ID" => env.push(("TENCENT_CAPTCHA_ENDPOINT", upstream_url.clone())),
+            // The secret is fetched from the fake, as it would be from
+            // Secrets Manager.
+            key if key.ends_with("_SECRET_ARN") => {
+                env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER", upstream_url.clone()));
+            }
             _ => {}
         }
     }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// The secrets the functions read from (the fake) Secrets Manager.
+const WX_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:coldstart-wx-AbCdEf";
+const TENCENT_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:coldstart-tencent-AbCdEf";
+
+/// A `GetSecretValue` answer for `secret_id`, in Secrets Manager's JSON.
+fn secret_value(secret_id: &str) -> Option<String> {
+    let secret = match secret_id {
+        WX_SECRET_ARN => serde_json::json!({"WX_SECRET": "coldstart-secret"}),
+        TENCENT_SECRET_ARN => serde_json::json!({
+            "TENCENT_SECRET_KEY": "coldstart-secret-key",
+            "CAPTCHA_APP_SECRET_KEY": "coldstart-app-key"
+        }),
+        _ => return None,
+    };
+    Some(
+        serde_json::json!({
+            "ARN": secret_id,
+            "Name": secret_id.rsplit(':').next(),
+            "SecretString": secret.to_string(),
+            "VersionId": "coldstart",
+            "VersionStages": ["AWSCURRENT"],
+            "CreatedDate": 1700000000
+        })
+        .to_string(),
+    )
 }
 
 /// What the function POSTed back, and when.
@@ -289,13 +323,26 @@ async fn runtime_api(event: Bytes, tx: mpsc::UnboundedSender<Outcome>) -> std::i
     .await
 }
 
-/// DynamoDB, WeChat and Tencent in one loopback server, answering each call
-/// the simplest way that lets a handler finish: empty DynamoDB results (no
-/// item, write accepted), a jscode2session success, an access token, a
-/// phone number, a passing ticket.
+/// DynamoDB, Secrets Manager, WeChat and Tencent in one loopback server,
+/// answering each call the simplest way that lets a handler finish: empty
+/// DynamoDB results (no item, write accepted), the function's secret, a
+/// jscode2session success, an access token, a phone number, a passing ticket.
 async fn fake_upstream() -> std::io::Result<Served> {
     serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), |req, _peer| async move {
-        if let Some(target) = req.headers().get("x-amz-target") {
+        let target = req.headers().get("x-amz-target");
+        if target.is_some_and(|t| t == "secretsmanager.GetSecretValue") {
+            let asked: serde_json::Value =
+                serde_json::from_slice(req.body()).unwrap_or_default();
+            return match secret_value(asked["SecretId"].as_str().unwrap_or_default()) {
+                Some(body) => with_body(http::StatusCode::OK, "application/x-amz-json-1.1", body),
+                None => with_body(
+                    http::StatusCode::BAD_REQUEST,
+                    "application/x-amz-json-1.1",
+                    r#"{"__type":"ResourceNotFoundException","Message":"no such secret"}"#,
+                ),
+            };
+        }
+        if let Some(target) = target {
             // An UpdateItem is a rate-limit counter or a captcha verify: the
             // counter needs its new count back (the verify ignores it).
             let body = if target.as_bytes().ends_with(b".UpdateItem") {

@@ -44,6 +44,51 @@ pub const MAX_IGNORE_CHARS: usize = 256;
 /// Fewest code characters that must remain after `ignoreChars`.
 pub const MIN_ALPHABET: usize = 8;
 
+/// The part of `CAPTCHA_CONFIG` a function reads. The captcha functions
+/// read (and so check) all of it; the others read only their own keys, so
+/// that a typo in a captcha-only key (`width`, `size` …, or an unknown key)
+/// stops the captcha functions but not logins, tickets or the guard, while a
+/// bad value in a key they do read still stops them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigPart {
+    /// Every key: create-, refresh- and verify-captcha (and the dev server).
+    All,
+    /// The root `rateLimit` block: wx-login.
+    RateLimit,
+    /// The guard keys (`guard`, `passTtlSeconds`, `tencent`) of the root and
+    /// of every scene: the guard and the authorizer.
+    Guard,
+    /// Both of the above: verify-ticket.
+    RateLimitAndGuard,
+}
+
+/// The keys of a scene (or the root) that make its guard settings.
+const GUARD_PART_KEYS: &[&str] = &["guard", "passTtlSeconds", "tencent"];
+
+impl ConfigPart {
+    fn reads_rate_limit(self) -> bool {
+        matches!(
+            self,
+            ConfigPart::All | ConfigPart::RateLimit | ConfigPart::RateLimitAndGuard
+        )
+    }
+
+    fn reads_guard(self) -> bool {
+        matches!(
+            self,
+            ConfigPart::All | ConfigPart::Guard | ConfigPart::RateLimitAndGuard
+        )
+    }
+
+    /// Whether this part reads `key` of the root block (`at_root`) or of a
+    /// scene block.
+    fn reads(self, key: &str, at_root: bool) -> bool {
+        self == ConfigPart::All
+            || (at_root && key == "rateLimit" && self.reads_rate_limit())
+            || (GUARD_PART_KEYS.contains(&key) && self.reads_guard())
+    }
+}
+
 /// Every key a root block or a scene block accepts (besides `scene` at root).
 pub const KNOWN_KEYS: &[&str] = &[
     "width",
@@ -183,8 +228,15 @@ impl Raw {
         }
     }
 
-    /// Checks that need more than one key; `path` is the block's prefix.
-    fn check(&self, path: &str) -> Result<(), ConfigError> {
+    /// Checks that need more than one key, among those `part` reads;
+    /// `path` is the block's prefix.
+    fn check(&self, path: &str, part: ConfigPart) -> Result<(), ConfigError> {
+        if part.reads_guard() {
+            self.guard.check(path)?;
+        }
+        if part != ConfigPart::All {
+            return Ok(());
+        }
         if self.math_min > self.math_max {
             return Err(ConfigError::Invalid {
                 setting: CAPTCHA_CONFIG,
@@ -193,7 +245,6 @@ impl Raw {
                 allowed: format!("must be <= {path}mathMax ({})", self.math_max),
             });
         }
-        self.guard.check(path)?;
         let left = code::alphabet(&self.ignore_chars).len();
         if left < MIN_ALPHABET {
             return Err(ConfigError::Invalid {
@@ -221,8 +272,16 @@ impl CaptchaConfig {
     /// Reads `CAPTCHA_CONFIG`: inline JSON when it starts with `{`, else a
     /// file path. Unset or empty: every default.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_part(ConfigPart::All)
+    }
+
+    /// Reads the `part` of `CAPTCHA_CONFIG` a function uses (see
+    /// [`ConfigPart`]); every other key keeps its default.
+    pub fn from_env_part(part: ConfigPart) -> Result<Self, ConfigError> {
         match std::env::var(CAPTCHA_CONFIG) {
-            Ok(v) if !v.trim().is_empty() => Self::from_source(&v),
+            Ok(v) if !v.trim().is_empty() => {
+                Self::from_json_part(&read_json_source(CAPTCHA_CONFIG, &v)?, part)
+            }
             _ => Ok(Self::default()),
         }
     }
@@ -234,6 +293,12 @@ impl CaptchaConfig {
 
     /// Parses and validates a config.json text.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        Self::from_json_part(json, ConfigPart::All)
+    }
+
+    /// Parses and validates the `part` of a config.json text; keys outside
+    /// it are neither read nor checked.
+    pub fn from_json_part(json: &str, part: ConfigPart) -> Result<Self, ConfigError> {
         let root_obj = parse_object(CAPTCHA_CONFIG, json)?;
         let mut root = Raw::default();
         let mut scene_block: Option<&Map<String, Value>> = None;
@@ -241,15 +306,19 @@ impl CaptchaConfig {
             let entry = Entry::new(CAPTCHA_CONFIG, "", key, value);
             if key == "scene" {
                 match value {
+                    // wx-login reads no scene.
+                    _ if part == ConfigPart::RateLimit => {}
                     Value::Object(m) => scene_block = Some(m),
                     Value::Null => {}
                     _ => return Err(entry.invalid("an object of scene blocks")),
                 }
                 continue;
             }
-            apply_key(&mut root, &entry)?;
+            if part.reads(key, true) {
+                apply_key(&mut root, &entry)?;
+            }
         }
-        root.check("")?;
+        root.check("", part)?;
         let mut scenes = HashMap::new();
         for (name, value) in scene_block.into_iter().flatten() {
             let entry = Entry::new(CAPTCHA_CONFIG, "scene.", name, value);
@@ -267,9 +336,11 @@ impl CaptchaConfig {
             };
             let mut raw = root.clone();
             for (key, value) in obj {
-                apply_key(&mut raw, &Entry::new(CAPTCHA_CONFIG, &path, key, value))?;
+                if part.reads(key, false) {
+                    apply_key(&mut raw, &Entry::new(CAPTCHA_CONFIG, &path, key, value))?;
+                }
             }
-            raw.check(&path)?;
+            raw.check(&path, part)?;
             scenes.insert(name.clone(), raw.finish());
         }
         Ok(CaptchaConfig {
@@ -640,6 +711,78 @@ mod tests {
             guard.scene(&Scene::parse("other").unwrap()).mode,
             GuardMode::Off
         );
+    }
+
+    #[test]
+    fn partial_readers_skip_captcha_only_keys_but_check_their_own() {
+        use crate::guard::config::GuardMode;
+        // Typos and bad values in captcha-only keys, root and scene.
+        let captcha_typos = r#"{"widht": 5, "size": 99, "mathMin": 9, "mathMax": 1,
+            "rateLimit": {"wxLoginPerIp": 7, "ticketPerIp": 8},
+            "scene": {"login": {"sise": 4, "width": "wide", "rateLimit": {"nope": 1},
+                                "guard": {"mode": "adaptive"}, "passTtlSeconds": 60}}}"#;
+        assert!(CaptchaConfig::from_json_part(captcha_typos, ConfigPart::All).is_err());
+        let login = CaptchaConfig::from_json_part(captcha_typos, ConfigPart::RateLimit).unwrap();
+        assert_eq!(login.root().rate_limit.wx_login_per_ip, 7);
+        assert_eq!(login.scene_names().count(), 0, "wx-login reads no scene");
+        for part in [ConfigPart::Guard, ConfigPart::RateLimitAndGuard] {
+            let c = CaptchaConfig::from_json_part(captcha_typos, part).unwrap();
+            let guard = c.guard();
+            let login = guard.scene(&Scene::parse("login").unwrap());
+            assert_eq!(login.mode, GuardMode::Adaptive);
+            assert_eq!(login.pass_ttl_seconds, 60);
+            let limits = c.root().rate_limit;
+            let read = part == ConfigPart::RateLimitAndGuard;
+            assert_eq!(limits.ticket_per_ip == 8, read, "{part:?}");
+        }
+        // A bad value in a key a part reads still stops it, named.
+        let cases: &[(&str, ConfigPart, &str)] = &[
+            (
+                r#"{"rateLimit": {"wxLoginPerIp": -1}}"#,
+                ConfigPart::RateLimit,
+                "rateLimit.wxLoginPerIp",
+            ),
+            (
+                r#"{"rateLimit": {"ticketPerIpp": 1}}"#,
+                ConfigPart::RateLimitAndGuard,
+                "rateLimit.ticketPerIpp",
+            ),
+            (
+                r#"{"scene": {"pay": {"guard": {"mode": "sometimes"}}}}"#,
+                ConfigPart::RateLimitAndGuard,
+                "scene.pay.guard.mode",
+            ),
+            (
+                r#"{"scene": {"pay": {"passTtlSeconds": 1}}}"#,
+                ConfigPart::Guard,
+                "scene.pay.passTtlSeconds",
+            ),
+            (
+                r#"{"guard": {"imageAfterFailures": 5, "tencentAfterFailures": 2}}"#,
+                ConfigPart::Guard,
+                "guard.tencentAfterFailures",
+            ),
+            (
+                r#"{"scene": {"bad name": {}}}"#,
+                ConfigPart::RateLimitAndGuard,
+                "scene.bad name",
+            ),
+        ];
+        for (json, part, key) in cases {
+            let err = CaptchaConfig::from_json_part(json, *part).expect_err(json);
+            let msg = err.to_string();
+            assert!(
+                msg.contains(key) && msg.contains("CAPTCHA_CONFIG"),
+                "{json}: {msg}"
+            );
+        }
+        // The guard reads no rateLimit: a bad one there is the captcha
+        // functions' and wx-login's business.
+        assert!(
+            CaptchaConfig::from_json_part(r#"{"rateLimit": {"x": 1}}"#, ConfigPart::Guard).is_ok()
+        );
+        // Not JSON stops every part.
+        assert!(CaptchaConfig::from_json_part("{", ConfigPart::RateLimit).is_err());
     }
 
     #[test]

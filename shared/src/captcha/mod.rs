@@ -25,7 +25,7 @@ pub mod routes;
 pub mod service;
 
 pub use code::{Challenge, CodeSpec, MathOperator, MathSpec, new_challenge, normalize_answer};
-pub use config::{CaptchaConfig, HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
+pub use config::{CaptchaConfig, ConfigPart, HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
 pub use render::{RenderError, Renderer, png_data_url};
 pub use routes::{create, refresh, verify};
 pub use service::CaptchaService;

@@ -4,7 +4,7 @@
 
 use reqwest::Url;
 
-use crate::config::{ConfigError, Env, process_env};
+use crate::config::{ConfigError, Env, process_env, secure_or_loopback};
 use crate::secret::Secret;
 
 /// Where the API lives unless `TENCENT_CAPTCHA_ENDPOINT` says otherwise.
@@ -98,11 +98,12 @@ impl TencentConfig {
             ConfigError::env(
                 "TENCENT_CAPTCHA_ENDPOINT",
                 &self.endpoint,
-                "an http(s) URL with a host and no query, e.g. https://captcha.tencentcloudapi.com",
+                "an https:// URL with a host and no query, e.g. https://captcha.tencentcloudapi.com \
+                 (http:// only to localhost, 127.0.0.0/8 or [::1])",
             )
         };
         let url = Url::parse(&self.endpoint).map_err(|_| invalid())?;
-        if !matches!(url.scheme(), "http" | "https")
+        if !secure_or_loopback(&url)
             || url.query().is_some()
             || url.fragment().is_some()
             || !url.username().is_empty()
@@ -185,6 +186,11 @@ mod tests {
                 "TENCENT_CAPTCHA_ENDPOINT",
                 "ftp://x",
                 "TENCENT_CAPTCHA_ENDPOINT",
+            ),
+            (
+                "TENCENT_CAPTCHA_ENDPOINT",
+                "http://captcha.tencentcloudapi.com",
+                "http:// only to localhost",
             ),
             (
                 "TENCENT_CAPTCHA_ENDPOINT",

@@ -185,6 +185,7 @@ impl TicketService {
             request_id = %verdict.request_id,
             "Tencent verdict"
         );
+        crate::metrics::tencent_verdict(verdict.captcha_code);
         let settings = self.guard.scene(scene);
         let captcha_msg = || {
             verdict

@@ -1,7 +1,7 @@
 //! WeChat login configuration: `WX_APPID`, `WX_SECRET`, `WX_API_BASE` and
 //! `SESSION_TTL_SECONDS`, read and validated once, at start-up.
 
-use crate::config::{ConfigError, Env, process_env};
+use crate::config::{ConfigError, Env, process_env, secure_or_loopback};
 use crate::secret::Secret;
 
 /// The public WeChat API.
@@ -73,14 +73,17 @@ impl WxConfig {
         match reqwest::Url::parse(&api_base) {
             Ok(url)
                 if api_base.bytes().all(|b| b.is_ascii_graphic())
-                    && matches!(url.scheme(), "http" | "https")
+                    && secure_or_loopback(&url)
                     && url.host().is_some()
                     && url.query().is_none() => {}
             _ => {
                 return Err(ConfigError::env(
                     "WX_API_BASE",
                     &api_base,
-                    format!("not an http(s) base URL such as {DEFAULT_API_BASE}"),
+                    format!(
+                        "not an https:// base URL such as {DEFAULT_API_BASE} \
+                         (http:// only to localhost, 127.0.0.0/8 or [::1])"
+                    ),
                 ));
             }
         }
@@ -157,6 +160,16 @@ mod tests {
             ),
             (with("SESSION_TTL_SECONDS", "3d"), "from 60 to 31536000"),
             (with("WX_API_BASE", "ftp://x"), "WX_API_BASE=\"ftp://x\""),
+            // The AppSecret travels in the query: never in the clear off
+            // this machine.
+            (
+                with("WX_API_BASE", "http://api.weixin.qq.com"),
+                "http:// only to localhost, 127.0.0.0/8 or [::1]",
+            ),
+            (
+                with("WX_API_BASE", "http://192.168.1.5:8001"),
+                "WX_API_BASE=\"http://192.168.1.5:8001\"",
+            ),
             (
                 with("WX_API_BASE", "\0http://127.0.0.1:9"),
                 "WX_API_BASE=\"\\0http://127.0.0.1:9\"",

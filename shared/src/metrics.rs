@@ -1,0 +1,417 @@
+//! CloudWatch metrics of every function, as embedded-metric-format (EMF)
+//! lines on stdout, which CloudWatch Logs turns into metrics: no API call, no
+//! IAM permission, no added latency. Written once, here: each function's
+//! `main` runs its handler through [`run_http`] (or [`run_authorizer`]),
+//! which times the request, derives its [`Outcome`] from the response
+//! (status and errCode) and flushes one EMF document per dimension set after
+//! every invocation. The one metric a handler records itself is Tencent's
+//! verdict ([`tencent_verdict`]), where the `CaptchaCode` is known.
+//!
+//! | metric | dimensions | unit |
+//! |---|---|---|
+//! | `Requests` | `Function`, `Route`, `Outcome` | count |
+//! | `Requests` | `Outcome` (every function together, for alarms) | count |
+//! | `Latency` | `Function`, `Route` | milliseconds |
+//! | `TencentCaptchaCode` | `Function`, `CaptchaCode` | count |
+//! | `TencentRejected` | `Function` (a `CaptchaCode` other than 1) | count |
+//!
+//! The namespace is `METRICS_NAMESPACE` (the template sets one per stack),
+//! default [`DEFAULT_NAMESPACE`]. The EMF encoding is the
+//! `metrics_cloudwatch_embedded` crate's, behind the `metrics` facade.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use lambda_http::lambda_runtime;
+use lambda_http::{Body, Request, Response};
+use metrics_cloudwatch_embedded::{Builder, Collector};
+
+use crate::api::{self, Function};
+use crate::guard::{AuthorizerRequest, AuthorizerResponse};
+use crate::http::route_key;
+
+/// The variable naming the metrics' namespace.
+pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
+/// The namespace when `METRICS_NAMESPACE` is unset.
+pub const DEFAULT_NAMESPACE: &str = "gatehouse";
+
+/// Metric names and dimension keys (the template's alarms and dashboard use
+/// the same).
+pub const REQUESTS: &str = "Requests";
+pub const LATENCY: &str = "Latency";
+pub const TENCENT_CAPTCHA_CODE: &str = "TencentCaptchaCode";
+pub const TENCENT_REJECTED: &str = "TencentRejected";
+pub const FUNCTION: &str = "Function";
+pub const ROUTE: &str = "Route";
+pub const OUTCOME: &str = "Outcome";
+pub const CAPTCHA_CODE: &str = "CaptchaCode";
+
+/// What a request came to, from its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Success (`errCode` 0; an admitted authorizer request).
+    Passed,
+    /// A wrong or spent answer, code, token, ticket or pass.
+    Wrong,
+    /// An expired captcha, session or ticket.
+    Expired,
+    /// Our own rate limit (`rate-limited`).
+    RateLimited,
+    /// Refused by policy: a door that needs a pass or session, a blocked
+    /// WeChat user, a denied authorizer request.
+    Denied,
+    /// Any other client error (a malformed request).
+    Invalid,
+    /// WeChat or Tencent failed (errors, time-outs, their own limits).
+    UpstreamError,
+    /// DynamoDB failed after the SDK's retries (`store-unavailable`).
+    StoreError,
+    /// Anything else on our side (a 5xx).
+    InternalError,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Passed,
+        Outcome::Wrong,
+        Outcome::Expired,
+        Outcome::RateLimited,
+        Outcome::Denied,
+        Outcome::Invalid,
+        Outcome::UpstreamError,
+        Outcome::StoreError,
+        Outcome::InternalError,
+    ];
+
+    /// The dimension value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "Passed",
+            Outcome::Wrong => "Wrong",
+            Outcome::Expired => "Expired",
+            Outcome::RateLimited => "RateLimited",
+            Outcome::Denied => "Denied",
+            Outcome::Invalid => "Invalid",
+            Outcome::UpstreamError => "UpstreamError",
+            Outcome::StoreError => "StoreError",
+            Outcome::InternalError => "InternalError",
+        }
+    }
+
+    /// The outcome of an answer with HTTP `status` and `errCode` (the
+    /// error table of `crate::error`); an unknown code falls back on the
+    /// status.
+    pub fn of(status: u16, err_code: Option<&str>) -> Outcome {
+        match err_code {
+            Some("rate-limited") => Outcome::RateLimited,
+            Some("store-unavailable") => Outcome::StoreError,
+            Some("wx-upstream-error" | "ticket-upstream-error" | "wx-rate-limited") => {
+                Outcome::UpstreamError
+            }
+            Some("uni-captcha-verify-overdue" | "session-expired" | "ticket-expired") => {
+                Outcome::Expired
+            }
+            Some(
+                "uni-captcha-verify-fail"
+                | "uni-captcha-refresh-fail"
+                | "wx-code-invalid"
+                | "wx-decrypt-failed"
+                | "wx-signature-mismatch"
+                | "session-invalid"
+                | "ticket-reused"
+                | "ticket-rejected"
+                | "guard-pass-invalid",
+            ) => Outcome::Wrong,
+            Some(
+                "wx-user-blocked"
+                | "session-required"
+                | "guard-captcha-required"
+                | "guard-tencent-required",
+            ) => Outcome::Denied,
+            _ => match status {
+                200..=399 => Outcome::Passed,
+                400..=499 => Outcome::Invalid,
+                _ => Outcome::InternalError,
+            },
+        }
+    }
+
+    /// The outcome of a handler's response: a success by its status alone
+    /// (its body, a captcha image say, is not parsed), a failure by its
+    /// errCode.
+    pub fn of_response(resp: &Response<Body>) -> Outcome {
+        let status = resp.status().as_u16();
+        if status < 400 {
+            return Outcome::Passed;
+        }
+        let err_code = match resp.body() {
+            Body::Text(text) => serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("errCode")?.as_str().map(str::to_owned)),
+            _ => None,
+        };
+        Outcome::of(status, err_code.as_deref())
+    }
+}
+
+/// Installs the process's metrics recorder, once (later calls, and a
+/// recorder already installed, leave the first one). `None` when none
+/// could be installed: the function then runs without metrics.
+pub fn init() -> Option<&'static Collector> {
+    static COLLECTOR: std::sync::OnceLock<Option<&'static Collector>> = std::sync::OnceLock::new();
+    *COLLECTOR.get_or_init(|| {
+        let namespace = std::env::var(NAMESPACE_VAR)
+            .ok()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        match Builder::new().cloudwatch_namespace(namespace).init() {
+            Ok(collector) => {
+                metrics::describe_histogram!(LATENCY, metrics::Unit::Milliseconds, "");
+                Some(collector)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "metrics recorder not installed: no metrics");
+                None
+            }
+        }
+    })
+}
+
+/// Writes what was recorded since the last flush to stdout (one line per
+/// dimension set), where Lambda sends it to CloudWatch Logs.
+pub fn flush() {
+    if let Err(e) = flush_to(std::io::stdout().lock()) {
+        tracing::error!(error = %e, "metrics not written");
+    }
+}
+
+/// [`flush`] into `out` (tests read the lines back).
+pub fn flush_to(out: impl std::io::Write) -> std::io::Result<()> {
+    match init() {
+        Some(collector) => collector.flush(out),
+        None => Ok(()),
+    }
+}
+
+/// Counts one request of `route` of `function` with `outcome`, and its
+/// latency.
+pub fn record(function: Function, route: &str, outcome: Outcome, elapsed: Duration) {
+    let (function, outcome) = (function.name(), outcome.as_str());
+    metrics::counter!(REQUESTS, FUNCTION => function, ROUTE => route.to_owned(), OUTCOME => outcome)
+        .increment(1);
+    metrics::counter!(REQUESTS, OUTCOME => outcome).increment(1);
+    metrics::histogram!(LATENCY, FUNCTION => function, ROUTE => route.to_owned())
+        .record(elapsed.as_secs_f64() * 1000.0);
+}
+
+/// Counts one Tencent verdict: its `CaptchaCode`, and a rejection when it
+/// is not 1. Recorded where the code is known (the ticket service).
+pub fn tencent_verdict(captcha_code: i64) {
+    let function = Function::VerifyTicket.name();
+    metrics::counter!(TENCENT_CAPTCHA_CODE, FUNCTION => function,
+        CAPTCHA_CODE => captcha_code.to_string())
+    .increment(1);
+    if captcha_code != 1 {
+        metrics::counter!(TENCENT_REJECTED, FUNCTION => function).increment(1);
+    }
+}
+
+/// The route dimension of a request: its route in the table (`POST
+/// /captcha/create`), or `other` (bounding the dimension's values whatever
+/// a path holds).
+pub fn route_of(req: &Request) -> &'static str {
+    let key = route_key(req);
+    let (method, path) = key.split_once(' ').unwrap_or((key.as_str(), ""));
+    match api::find(method, path) {
+        Ok(route) => route_name(route),
+        Err(_) => "other",
+    }
+}
+
+fn route_name(route: &api::Route) -> &'static str {
+    // Every route's "METHOD /path", built once.
+    static NAMES: std::sync::OnceLock<Vec<(&'static api::Route, &'static str)>> =
+        std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            api::ROUTES
+                .iter()
+                .map(|r| {
+                    let name: &'static str =
+                        Box::leak(format!("{} {}", r.method, r.path).into_boxed_str());
+                    (r, name)
+                })
+                .collect()
+        })
+        .iter()
+        .find(|(r, _)| *r == route)
+        .map_or("other", |(_, name)| name)
+}
+
+/// Runs `handler` for one request with metrics: times it and records its
+/// outcome ([`run_http`] flushes after each).
+pub async fn measured<F, Fut>(function: Function, req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    let started = Instant::now();
+    let route = route_of(&req);
+    let resp = handler(req).await;
+    record(
+        function,
+        route,
+        Outcome::of_response(&resp),
+        started.elapsed(),
+    );
+    resp
+}
+
+/// An HTTP function's `main`: installs the recorder and serves `handler`
+/// through [`lambda_http::run`], every request [`measured`].
+pub async fn run_http<F, Fut>(function: Function, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Sync,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    init();
+    let handler = &handler;
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        let resp = measured(function, req, handler).await;
+        flush();
+        Ok::<_, lambda_http::Error>(resp)
+    }))
+    .await
+}
+
+/// The authorizer's `main`: as [`run_http`], the outcome `Passed` for an
+/// admitted request and `Denied` otherwise, the route the protected one.
+pub async fn run_authorizer<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(AuthorizerRequest) -> Fut + Sync,
+    Fut: Future<Output = AuthorizerResponse> + Send,
+{
+    init();
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<AuthorizerRequest>| async move {
+            let verdict = authorize_measured(event.payload, handler).await;
+            flush();
+            Ok::<_, lambda_runtime::Error>(verdict)
+        },
+    ))
+    .await
+}
+
+/// One authorizer event with metrics (see [`run_authorizer`]).
+pub async fn authorize_measured<F, Fut>(event: AuthorizerRequest, handler: F) -> AuthorizerResponse
+where
+    F: FnOnce(AuthorizerRequest) -> Fut,
+    Fut: Future<Output = AuthorizerResponse>,
+{
+    let started = Instant::now();
+    let route = event
+        .route_key
+        .as_deref()
+        .and_then(|key| key.split_once(' '))
+        .and_then(|(method, path)| api::find(method, path).ok())
+        .map_or("other", route_name);
+    let verdict = handler(event).await;
+    let outcome = if verdict.is_authorized {
+        Outcome::Passed
+    } else {
+        Outcome::Denied
+    };
+    record(Function::Authorizer, route, outcome, started.elapsed());
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_has_its_outcome() {
+        let cases: &[(u16, &str, Outcome)] = &[
+            (400, "invalid-request", Outcome::Invalid),
+            (400, "uni-captcha-scene-required", Outcome::Invalid),
+            (400, "uni-captcha-verify-fail", Outcome::Wrong),
+            (400, "uni-captcha-verify-overdue", Outcome::Expired),
+            (404, "uni-captcha-refresh-fail", Outcome::Wrong),
+            (500, "uni-captcha-create-fail", Outcome::InternalError),
+            (429, "rate-limited", Outcome::RateLimited),
+            (503, "store-unavailable", Outcome::StoreError),
+            (400, "wx-code-invalid", Outcome::Wrong),
+            (403, "wx-user-blocked", Outcome::Denied),
+            (429, "wx-rate-limited", Outcome::UpstreamError),
+            (502, "wx-upstream-error", Outcome::UpstreamError),
+            (401, "session-required", Outcome::Denied),
+            (401, "session-invalid", Outcome::Wrong),
+            (401, "session-expired", Outcome::Expired),
+            (409, "ticket-reused", Outcome::Wrong),
+            (400, "ticket-expired", Outcome::Expired),
+            (400, "ticket-rejected", Outcome::Wrong),
+            (502, "ticket-upstream-error", Outcome::UpstreamError),
+            (403, "guard-captcha-required", Outcome::Denied),
+            (403, "guard-pass-invalid", Outcome::Wrong),
+            (500, "internal-error", Outcome::InternalError),
+            (418, "something-new", Outcome::Invalid),
+        ];
+        for (status, code, outcome) in cases {
+            assert_eq!(Outcome::of(*status, Some(code)), *outcome, "{code}");
+        }
+        assert_eq!(Outcome::of(200, None), Outcome::Passed);
+        let names: std::collections::BTreeSet<_> =
+            Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(names.len(), Outcome::ALL.len());
+    }
+
+    #[test]
+    fn a_response_is_read_by_status_then_errcode() {
+        let resp = |status: u16, body: &str| {
+            Response::builder()
+                .status(status)
+                .body(Body::Text(body.into()))
+                .unwrap()
+        };
+        assert_eq!(
+            Outcome::of_response(&resp(200, "not even json")),
+            Outcome::Passed
+        );
+        assert_eq!(
+            Outcome::of_response(&resp(429, r#"{"errCode":"rate-limited"}"#)),
+            Outcome::RateLimited
+        );
+        assert_eq!(
+            Outcome::of_response(&resp(502, "<html>")),
+            Outcome::InternalError
+        );
+    }
+
+    #[test]
+    fn routes_are_the_tables_or_other() {
+        use lambda_http::RequestExt;
+        use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+        use lambda_http::request::RequestContext;
+        let req = |method: &str, path: &str| {
+            let mut ctx = ApiGatewayV2httpRequestContext::default();
+            ctx.route_key = Some(format!("{method} {path}"));
+            http::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Body::Empty)
+                .unwrap()
+                .with_request_context(RequestContext::ApiGatewayV2(ctx))
+        };
+        assert_eq!(
+            route_of(&req("POST", "/captcha/create")),
+            "POST /captcha/create"
+        );
+        assert_eq!(
+            route_of(&req("DELETE", "/wx/session")),
+            "DELETE /wx/session"
+        );
+        assert_eq!(route_of(&req("GET", "/random/1234")), "other");
+    }
+}

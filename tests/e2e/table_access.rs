@@ -1,0 +1,601 @@
+//! Every function's routes, run on DynamoDB Local through its own SDK
+//! client, touch only the rows its grants cover
+//! (`gatehouse::api::Function::table_grants`, which the template's
+//! `dynamodb:LeadingKeys` policies are held to in `template.rs`): an
+//! interceptor records each request's IAM action and keys (a transaction's
+//! item by item, as IAM authorises it), and the test fails on any that no
+//! grant allows. The flows are the ordinary ones, with rate limits on and the
+//! guard adaptive, so that counters, failures and passes are all written.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
+use aws_sdk_dynamodb::operation::get_item::GetItemInput;
+use aws_sdk_dynamodb::operation::put_item::PutItemInput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::box_error::BoxError;
+use gatehouse::api::{Function, Services};
+use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::store::Store;
+use gatehouse::store::dynamo::DynamoStore;
+use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
+use gatehouse_local::tencent_emulator::TencentEmulator;
+use gatehouse_local::wechat_emulator::WechatEmulator;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+
+/// Rate limits on (the defaults), the scenes guarded so that one wrong
+/// answer raises the level and every route writes what it can.
+const CONFIG: &str = r#"{"scene": {
+    "login": {"guard": {"mode": "adaptive", "imageAfterFailures": 1}},
+    "demo": {"guard": {"mode": "always"}}}}"#;
+const ROUTES: &str =
+    r#"{"POST /demo/guarded": {"scene": "demo", "pass": "always", "session": true}}"#;
+const IP: &str = "198.51.100.30";
+const KEY: &str = "pk";
+
+/// `(IAM action, partition key)` of every request a client sends.
+#[derive(Debug, Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<(String, String)>>>);
+
+fn key_of(item: &std::collections::HashMap<String, AttributeValue>) -> String {
+    match item.get(KEY) {
+        Some(AttributeValue::S(key)) => key.clone(),
+        other => format!("(no string pk: {other:?})"),
+    }
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    fn record(&self, action: &str, key: String) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((format!("dynamodb:{action}"), key));
+    }
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "TableAccessRecorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        if let Some(put) = input.downcast_ref::<PutItemInput>() {
+            self.record("PutItem", key_of(put.item().unwrap()));
+        } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
+            self.record("UpdateItem", key_of(update.key().unwrap()));
+        } else if let Some(get) = input.downcast_ref::<GetItemInput>() {
+            self.record("GetItem", key_of(get.key().unwrap()));
+        } else if let Some(delete) = input.downcast_ref::<DeleteItemInput>() {
+            self.record("DeleteItem", key_of(delete.key().unwrap()));
+        } else if let Some(batch) = input.downcast_ref::<BatchGetItemInput>() {
+            for keys in batch.request_items().unwrap().values() {
+                for key in keys.keys() {
+                    self.record("BatchGetItem", key_of(key));
+                }
+            }
+        } else if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
+            for writes in batch.request_items().unwrap().values() {
+                for write in writes {
+                    if let Some(put) = write.put_request() {
+                        self.record("BatchWriteItem", key_of(put.item()));
+                    } else if let Some(delete) = write.delete_request() {
+                        self.record("BatchWriteItem", key_of(delete.key()));
+                    }
+                }
+            }
+        } else if let Some(tx) = input.downcast_ref::<TransactWriteItemsInput>() {
+            // IAM authorises a transaction item by item.
+            for item in tx.transact_items() {
+                if let Some(put) = item.put() {
+                    self.record("PutItem", key_of(put.item()));
+                } else if let Some(update) = item.update() {
+                    self.record("UpdateItem", key_of(update.key()));
+                } else if let Some(delete) = item.delete() {
+                    self.record("DeleteItem", key_of(delete.key()));
+                } else if let Some(check) = item.condition_check() {
+                    self.record("ConditionCheckItem", key_of(check.key()));
+                }
+            }
+        } else {
+            self.record("(an operation this test does not know)", String::new());
+        }
+        Ok(())
+    }
+}
+
+/// One function's view of the shared table: a store on its own recorded
+/// client.
+struct Rig {
+    table: String,
+    config: aws_sdk_dynamodb::config::Builder,
+}
+
+impl Rig {
+    fn store(&self) -> (Arc<dyn Store>, Recorder) {
+        let recorder = Recorder::default();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            self.config.clone().interceptor(recorder.clone()).build(),
+        );
+        (
+            Arc::new(DynamoStore::new(client, self.table.clone())),
+            recorder,
+        )
+    }
+}
+
+fn request(method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Request {
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.http.source_ip = Some(IP.into());
+    ctx.http.method = method.parse().unwrap();
+    let route = path.split('?').next().unwrap();
+    ctx.route_key = Some(format!("{method} {route}"));
+    let mut builder = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let body = body.map_or(Body::Empty, |b| Body::Text(b.to_string()));
+    builder
+        .body(body)
+        .unwrap()
+        .with_request_context(RequestContext::ApiGatewayV2(ctx))
+}
+
+fn json_of(resp: &lambda_http::Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected a JSON body, got {other:?}"),
+    }
+}
+
+fn authorizer_event(route_key: &str, headers: &[(&str, &str)]) -> AuthorizerRequest {
+    let mut event = json!({
+        "version": "2.0", "type": "REQUEST",
+        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:api/$default/POST/demo/guarded",
+        "routeKey": route_key, "rawPath": "/demo/guarded", "rawQueryString": "",
+        "headers": {},
+        "requestContext": {
+            "http": {"method": "POST", "path": "/demo/guarded", "protocol": "HTTP/1.1",
+                     "sourceIp": IP, "userAgent": "test"},
+            "requestId": "r1", "routeKey": route_key, "stage": "$default",
+            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
+        }
+    });
+    for (name, value) in headers {
+        event["headers"][*name] = (*value).into();
+    }
+    serde_json::from_value(event).unwrap()
+}
+
+/// Fails unless every recorded request of `function` is one of its grants.
+fn assert_granted(function: Function, seen: &[(String, String)]) -> usize {
+    assert!(
+        !seen.is_empty(),
+        "{function:?} made no request: the flow is broken"
+    );
+    for (action, key) in seen {
+        let allowed = function.table_grants().iter().any(|grant| {
+            grant.actions.contains(&action.as_str())
+                && grant.key_prefixes.iter().any(|p| key.starts_with(p))
+        });
+        assert!(
+            allowed,
+            "{}: {action} on {key:?} is not in Function::table_grants (so the template's policy \
+             would refuse it)",
+            function.name()
+        );
+    }
+    seen.len()
+}
+
+/// The answer the captcha row of `device` holds (read by the test's own,
+/// unrecorded client).
+async fn answer_of(rig: &Rig, device: &str) -> String {
+    let client = aws_sdk_dynamodb::Client::from_conf(rig.config.clone().build());
+    let key = gatehouse::store::captcha_key(
+        &gatehouse_e2e::scene("login"),
+        &gatehouse_e2e::device(device),
+    );
+    let item = client
+        .get_item()
+        .table_name(&rig.table)
+        .key(KEY, AttributeValue::S(key))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the captcha row");
+    item["code"].as_s().unwrap().clone()
+}
+
+#[tokio::test]
+async fn every_function_touches_only_the_rows_it_is_granted() {
+    let local = gatehouse_e2e::dynamodb_local().await;
+    let table = local.fresh_table().await;
+    let rig = Rig {
+        table: table.name.clone(),
+        config: local.config_builder(),
+    };
+    let captcha_config = || CaptchaConfig::from_json(CONFIG).unwrap();
+    let mut seen: BTreeSet<(Function, String, String)> = BTreeSet::new();
+    let mut note = |function: Function, recorder: &Recorder| {
+        let requests = recorder.take();
+        assert_granted(function, &requests);
+        seen.extend(requests.into_iter().map(|(a, k)| {
+            // Keep the prefix only, for the coverage check below.
+            let prefix = k.split_inclusive(['#', '|']).take(2).collect::<String>();
+            (function, a, prefix)
+        }));
+    };
+
+    // create-captcha, refresh-captcha: the captcha and its counters in one
+    // transaction.
+    for (function, path) in [
+        (Function::CreateCaptcha, "/captcha/create"),
+        (Function::RefreshCaptcha, "/captcha/refresh"),
+    ] {
+        let (store, recorder) = rig.store();
+        let services = Services {
+            captcha: Some(Arc::new(CaptchaService::new(
+                captcha_config(),
+                Renderer::builtin(),
+                store,
+            ))),
+            ..Services::default()
+        };
+        let body = json!({"scene": "login", "deviceId": "d1"});
+        let resp = services
+            .handle(function, request("POST", path, Some(body), &[]))
+            .await;
+        assert_eq!(resp.status(), 200, "{path}: {}", json_of(&resp));
+        note(function, &recorder);
+    }
+
+    // verify-captcha: a wrong answer (an attempt and the guard's failures),
+    // then a right one on a fresh captcha (the pass).
+    let (store, recorder) = rig.store();
+    let verifier = Services {
+        captcha: Some(Arc::new(CaptchaService::new(
+            captcha_config(),
+            Renderer::builtin(),
+            store,
+        ))),
+        ..Services::default()
+    };
+    let verify = |answer: &str| {
+        request(
+            "POST",
+            "/captcha/verify",
+            Some(json!({"scene": "login", "deviceId": "d1", "captcha": answer})),
+            &[],
+        )
+    };
+    let resp = verifier
+        .handle(Function::VerifyCaptcha, verify("wrong"))
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], "uni-captcha-verify-fail");
+    note(Function::VerifyCaptcha, &recorder);
+    let (store, creator) = rig.store();
+    let create = Services {
+        captcha: Some(Arc::new(CaptchaService::new(
+            captcha_config(),
+            Renderer::builtin(),
+            store,
+        ))),
+        ..Services::default()
+    };
+    let body = json!({"scene": "login", "deviceId": "d1"});
+    let resp = create
+        .handle(
+            Function::CreateCaptcha,
+            request("POST", "/captcha/create", Some(body), &[]),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    note(Function::CreateCaptcha, &creator);
+    let answer = answer_of(&rig, "d1").await;
+    let resp = verifier
+        .handle(Function::VerifyCaptcha, verify(&answer))
+        .await;
+    let captcha_pass = json_of(&resp)["passToken"]
+        .as_str()
+        .expect("a pass")
+        .to_owned();
+    note(Function::VerifyCaptcha, &recorder);
+
+    // guard: the level (counters read), a pass redeemed, a failure reported.
+    let (store, guard_recorder) = rig.store();
+    let guard = Services {
+        guard: Some(Arc::new(Guard::new(captcha_config().guard(), store))),
+        ..Services::default()
+    };
+    let resp = guard
+        .handle(
+            Function::Guard,
+            request("GET", "/guard/status?scene=login&deviceId=d1", None, &[]),
+        )
+        .await;
+    assert_eq!(json_of(&resp)["level"], "image", "{}", json_of(&resp));
+    let check = json!({"scene": "login", "passToken": captcha_pass, "deviceId": "d1"});
+    let resp = guard
+        .handle(
+            Function::Guard,
+            request("POST", "/guard/check", Some(check), &[]),
+        )
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], 0, "{}", json_of(&resp));
+    let report = json!({"scene": "login", "deviceId": "d1", "userIp": IP});
+    let resp = guard
+        .handle(
+            Function::Guard,
+            request("POST", "/guard/report", Some(report), &[]),
+        )
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], 0, "{}", json_of(&resp));
+    note(Function::Guard, &guard_recorder);
+
+    // verify-ticket: a rejected ticket (the guard's failures) and a passing
+    // one (claim, pass, counter).
+    let tencent = TencentEmulator::start("AKIDaccess", "access-key", 190_000_077, "app-key")
+        .await
+        .unwrap();
+    let tencent_config = TencentConfig {
+        secret_id: "AKIDaccess".into(),
+        secret_key: "access-key".into(),
+        captcha_app_id: 190_000_077,
+        app_secret_key: "app-key".into(),
+        endpoint: tencent.base_url(),
+        region: None,
+    };
+    let (store, recorder) = rig.store();
+    let tickets = Services {
+        tickets: Some(Arc::new(
+            TicketService::new(tencent_config, store)
+                .unwrap()
+                .with_guard(captcha_config().guard())
+                .with_timeout(Duration::from_secs(5)),
+        )),
+        ..Services::default()
+    };
+    let ticket = |ticket: &str| {
+        request(
+            "POST",
+            "/ticket/verify",
+            Some(json!({"ticket": ticket, "randstr": "@r", "scene": "demo", "deviceId": "d1"})),
+            &[],
+        )
+    };
+    let resp = tickets
+        .handle(Function::VerifyTicket, ticket("force-7~access"))
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], "ticket-rejected");
+    let resp = tickets
+        .handle(Function::VerifyTicket, ticket("force-pass~access"))
+        .await;
+    let ticket_pass = json_of(&resp)["passToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a pass: {}", json_of(&resp)))
+        .to_owned();
+    note(Function::VerifyTicket, &recorder);
+
+    // wx-login: a session and its counter.
+    let wechat = WechatEmulator::start("wxaccess000000001", "access-secret")
+        .await
+        .unwrap();
+    let wx_config = WxConfig::new("wxaccess000000001", "access-secret")
+        .unwrap()
+        .with_api_base(&wechat.base_url());
+    let (store, recorder) = rig.store();
+    let login = Services {
+        login: Some(Arc::new(LoginService::new(wx_config, store).unwrap())),
+        ..Services::default()
+    };
+    // Two sessions, then a `single` login that ends them.
+    let mut token = String::new();
+    for single in [false, false, true] {
+        let code = wechat.issue_code("access-user");
+        let resp = login
+            .handle(
+                Function::WxLogin,
+                request(
+                    "POST",
+                    "/wx/login",
+                    Some(json!({"code": code, "single": single})),
+                    &[],
+                ),
+            )
+            .await;
+        token = json_of(&resp)["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a token: {}", json_of(&resp)))
+            .to_owned();
+    }
+    note(Function::WxLogin, &recorder);
+    let bearer = format!("Bearer {token}");
+    // Two more sessions of the same user, for the session function below.
+    let mut spare = Vec::new();
+    for _ in 0..2 {
+        let code = wechat.issue_code("access-user");
+        let resp = login
+            .handle(
+                Function::WxLogin,
+                request("POST", "/wx/login", Some(json!({"code": code})), &[]),
+            )
+            .await;
+        spare.push(format!(
+            "Bearer {}",
+            json_of(&resp)["token"].as_str().unwrap()
+        ));
+    }
+    recorder.take();
+
+    // wx-phone: the session read and given its number; the access token
+    // fetched cold and stored, then revoked and renewed.
+    let (store, recorder) = rig.store();
+    let phone = Services {
+        phone: Some(Arc::new(
+            PhoneService::new(
+                WxConfig::new("wxaccess000000001", "access-secret")
+                    .unwrap()
+                    .with_api_base(&wechat.base_url()),
+                store,
+            )
+            .unwrap(),
+        )),
+        ..Services::default()
+    };
+    for revoke in [false, true] {
+        if revoke {
+            wechat.revoke_access_tokens();
+        }
+        let code = wechat.issue_phone_code("13800138000");
+        let resp = phone
+            .handle(
+                Function::WxPhone,
+                request(
+                    "POST",
+                    "/wx/phone",
+                    Some(json!({"code": code})),
+                    &[("authorization", &bearer)],
+                ),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{}", json_of(&resp));
+    }
+    note(Function::WxPhone, &recorder);
+
+    // authorizer: a guarded route (session and ticket pass), then a
+    // session-protected one.
+    let (store, recorder) = rig.store();
+    let authorizer = Services {
+        authorizer: Some(Arc::new(Authorizer::new(
+            SessionService::new(store.clone()),
+            Guard::new(captcha_config().guard(), store),
+            GuardRoutes::from_json(ROUTES).unwrap(),
+        ))),
+        ..Services::default()
+    };
+    let verdict = authorizer
+        .authorize(authorizer_event(
+            "POST /demo/guarded",
+            &[
+                ("authorization", bearer.as_str()),
+                ("x-gatehouse-pass", ticket_pass.as_str()),
+                ("x-device-id", "d1"),
+            ],
+        ))
+        .await;
+    assert!(verdict.is_authorized, "{:?}", verdict.context);
+    let verdict = authorizer
+        .authorize(authorizer_event(
+            "GET /me",
+            &[("authorization", bearer.as_str())],
+        ))
+        .await;
+    assert!(verdict.is_authorized);
+    // A captcha pass, spent by the guard above: refused, after the one
+    // conditional update that tells.
+    let verdict = authorizer
+        .authorize(authorizer_event(
+            "POST /demo/guarded",
+            &[
+                ("authorization", bearer.as_str()),
+                ("x-gatehouse-pass", captcha_pass.as_str()),
+            ],
+        ))
+        .await;
+    assert!(!verdict.is_authorized);
+    note(Function::Authorizer, &recorder);
+
+    // guard: the ticket pass, spent by the authorizer: refused likewise.
+    let check = json!({"scene": "demo", "passToken": ticket_pass, "deviceId": "d1"});
+    let resp = guard
+        .handle(
+            Function::Guard,
+            request("POST", "/guard/check", Some(check), &[]),
+        )
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
+    note(Function::Guard, &guard_recorder);
+
+    // session: read, then end.
+    let (store, recorder) = rig.store();
+    let sessions = Services {
+        sessions: Some(Arc::new(SessionService::new(store))),
+        ..Services::default()
+    };
+    let resp = sessions
+        .handle(
+            Function::Session,
+            request("GET", "/wx/session", None, &[("authorization", &bearer)]),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{}", json_of(&resp));
+    let resp = sessions
+        .handle(
+            Function::Session,
+            request(
+                "POST",
+                "/wx/session/refresh",
+                None,
+                &[("authorization", &bearer)],
+            ),
+        )
+        .await;
+    let refreshed = format!(
+        "Bearer {}",
+        json_of(&resp)["token"].as_str().expect("a new token")
+    );
+    for (method, path, bearer) in [
+        ("DELETE", "/wx/session", &refreshed),
+        ("DELETE", "/wx/sessions", &spare[0]),
+    ] {
+        let resp = sessions
+            .handle(
+                Function::Session,
+                request(method, path, None, &[("authorization", bearer)]),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{method} {path}: {}", json_of(&resp));
+    }
+    note(Function::Session, &recorder);
+
+    // Every grant was used by the flows above: none is granted for nothing.
+    for function in Function::ALL {
+        for grant in function.table_grants() {
+            for action in grant.actions {
+                for prefix in grant.key_prefixes {
+                    let used = seen
+                        .iter()
+                        .any(|(f, a, k)| *f == function && a == action && k.starts_with(prefix));
+                    assert!(
+                        used,
+                        "{}: {action} on {prefix}* is granted but no flow used it",
+                        function.name()
+                    );
+                }
+            }
+        }
+    }
+}
