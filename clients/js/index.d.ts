@@ -1,4 +1,7 @@
-// Type declarations of gatehouse-client (hand-written; see index.js).
+// Type declarations of gatehouse-client (hand-written; see index.js). The
+// shapes of the server's answers are held to ../../openapi.yaml by
+// test/contract.ts (npm test runs it): change one, and that check fails
+// until the other agrees.
 
 /** The captcha mini-program whose jump result arrives in App.onShow. */
 export const TENCENT_CAPTCHA_MINIPROGRAM: 'wx5a3a7366fd07e119'
@@ -9,11 +12,49 @@ export interface Envelope {
   errMsg: string
 }
 
+/** Every errCode the server answers with (openapi.yaml, components.schemas.ErrCode). */
+export type ErrCode =
+  | 'invalid-request'
+  | 'uni-captcha-scene-required'
+  | 'uni-captcha-deviceId-required'
+  | 'uni-captcha-text-required'
+  | 'uni-captcha-verify-fail'
+  | 'uni-captcha-verify-overdue'
+  | 'uni-captcha-refresh-fail'
+  | 'uni-captcha-create-fail'
+  | 'rate-limited'
+  | 'store-unavailable'
+  | 'wx-code-required'
+  | 'wx-code-invalid'
+  | 'wx-user-blocked'
+  | 'wx-rate-limited'
+  | 'wx-upstream-error'
+  | 'wx-decrypt-failed'
+  | 'wx-signature-mismatch'
+  | 'session-required'
+  | 'session-invalid'
+  | 'session-expired'
+  | 'ticket-required'
+  | 'ticket-reused'
+  | 'ticket-expired'
+  | 'ticket-rejected'
+  | 'ticket-upstream-error'
+  | 'guard-captcha-required'
+  | 'guard-tencent-required'
+  | 'guard-pass-invalid'
+  | 'internal-error'
+/**
+ * The client's own: no answer ('network-error'), an answer without errCode
+ * such as API Gateway's 403 ('http-<status>'), a Tencent disaster-recovery
+ * ticket, no wx object for the WeChat session.
+ */
+export type ClientErrCode = 'network-error' | `http-${number}` | 'ticket-disaster' | 'wx-unavailable'
+
 /** A failure: the server's errCode/errMsg and HTTP status, or a network error (status 0). */
 export class GatehouseError extends Error {
   constructor(errCode: string, errMsg: string, status?: number, data?: unknown, retryAfter?: number)
   /** e.g. 'uni-captcha-verify-fail', 'session-invalid', 'rate-limited'; 'http-<status>' when the body has none; 'network-error'. */
-  readonly errCode: string
+  readonly errCode: ErrCode | ClientErrCode | (string & {})
   readonly errMsg: string
   /** HTTP status; 0 when no answer came. */
   readonly status: number
@@ -128,11 +169,12 @@ export interface CaptchaImage extends Envelope {
   /** data:image/png;base64,… */
   captchaBase64: string
 }
-/** What a solved challenge earns once the guard is on (SPEC §9). */
+/** What a solved challenge earns: a pass that one door of its scene redeems, once (SPEC §9). */
 export interface PassResult extends Envelope {
-  passToken?: string
+  /** Send it as X-Gatehouse-Pass (RequestInit.pass), or hand it to your back end for POST /guard/check. */
+  passToken: string
   /** Epoch milliseconds. */
-  passExpired?: number
+  passExpired: number
 }
 export interface TicketResult extends PassResult {
   evilLevel?: number
@@ -213,7 +255,11 @@ export interface Client {
     login(extra?: LoginExtra): Promise<LoginResult>
     /** The stored token while it lives and wx.checkSession passes; else logs in. */
     token(): Promise<string>
-    /** A bearer request; logs in again and retries once on session-invalid / session-expired. */
+    /**
+     * A bearer request; logs in again and retries once when the session is
+     * gone: session-invalid / session-expired, or API Gateway's bare 401/403
+     * in front of a protected route while GET /wx/session says so.
+     */
     request<T = Envelope & Record<string, unknown>>(method: TransportRequest['method'], path: string, init?: RequestInit): Promise<T>
     get(): Promise<SessionInfo>
     phone(code: string): Promise<PhoneResult>

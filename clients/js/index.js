@@ -244,12 +244,16 @@ export function createClient(options) {
       loggingIn = loggingIn || session.login().finally(() => (loggingIn = null))
       return (await loggingIn).token
     },
-    /** A request with the session's bearer token; on session-invalid/-expired logs in again and retries once. */
+    /**
+     * A request with the session's bearer token; when the session turns out
+     * to be gone, logs in again and retries once.
+     */
     async request(method, path, init = {}) {
+      const token = await session.token()
       try {
-        return await request(method, path, { ...init, token: await session.token() })
+        return await request(method, path, { ...init, token })
       } catch (err) {
-        if (!SESSION_LOST.includes(err.errCode)) throw err
+        if (!(await sessionLost(err, token))) throw err
         await forget()
         return request(method, path, { ...init, token: await session.token() })
       }
@@ -265,6 +269,23 @@ export function createClient(options) {
     logout: () => endSession('/wx/session'),
     /** DELETE /wx/sessions: ends every session of this user. */
     logoutEverywhere: () => endSession('/wx/sessions'),
+  }
+  /**
+   * Whether `err` means the session of `token` is gone: the server said
+   * session-invalid/-expired, or API Gateway refused a route behind the
+   * authorizer (a bare 401/403, which says nothing of why) and
+   * GET /wx/session confirms the token is dead.
+   */
+  async function sessionLost(err, token) {
+    if (!(err instanceof GatehouseError)) return false
+    if (SESSION_LOST.includes(err.errCode)) return true
+    if (err.errCode !== 'http-401' && err.errCode !== 'http-403') return false
+    try {
+      await request('GET', '/wx/session', { token })
+      return false
+    } catch (probe) {
+      return SESSION_LOST.includes(probe.errCode)
+    }
   }
   async function endSession(path) {
     const saved = await storage.get(tokenKey)

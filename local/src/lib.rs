@@ -1,6 +1,7 @@
 //! gatehouse-local: the one-process dev server, and the WeChat and Tencent
 //! emulators that it and the tests talk to over loopback.
 
+pub mod demo;
 pub mod serve;
 pub mod server;
 pub mod tencent_emulator;

@@ -23,16 +23,16 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
-use crate::serve::{HttpResponse, Served, allow_cors, serve_with, with_body};
+use crate::demo::{self, DemoConfig};
+use crate::serve::{HttpResponse, Served, allow_cors, serve_with};
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
 
-/// The demo page served at `/`.
-pub const DEMO_PAGE: &str = include_str!("demo.html");
-
-/// Every service of the route table, built once.
+/// Every service of the route table, built once, and what the demo page
+/// is told.
 pub struct App {
     pub services: Services,
+    pub demo: DemoConfig,
 }
 
 /// The emulators the dev server started in place of WeChat and Tencent;
@@ -122,7 +122,8 @@ impl App {
             Renderer::from_env()?,
             store,
         ))
-        .with_phone(phone);
+        .with_phone(phone)
+        .with_emulators(&emulators);
         Ok((app, emulators))
     }
 
@@ -136,8 +137,14 @@ impl App {
         routes: GuardRoutes,
     ) -> Self {
         let sessions = login.sessions().clone();
+        // The demo page's sign-up goes to the guarded example route.
+        let scene = routes
+            .get("POST /demo/guarded")
+            .map_or("demo", |route| route.scene.as_str())
+            .to_owned();
         let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         App {
+            demo: DemoConfig::new(&scene, &Emulators::default()),
             services: Services {
                 captcha: None,
                 login: Some(Arc::new(login)),
@@ -148,6 +155,12 @@ impl App {
                 phone: None,
             },
         }
+    }
+
+    /// The same app with the demo page told where `emulators` are.
+    pub fn with_emulators(mut self, emulators: &Emulators) -> Self {
+        self.demo = DemoConfig::new(&self.demo.scene, emulators);
+        self
     }
 
     /// The same app with the captcha routes.
@@ -204,8 +217,8 @@ async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpR
                 .expect("static response"),
         );
     }
-    if req.method() == http::Method::GET && req.uri().path() == "/" {
-        return with_body(http::StatusCode::OK, "text/html; charset=utf-8", DEMO_PAGE);
+    if let Some(resp) = demo::handle(&req, &app.demo) {
+        return resp;
     }
     if let Some(resp) = crate::test_hooks::handle(&req) {
         return with_cors(resp);

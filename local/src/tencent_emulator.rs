@@ -42,6 +42,12 @@
 //!
 //! [`TencentEmulator::calls`] counts every request to `POST /`, so tests can
 //! assert that a reused ticket made no call.
+//!
+//! For pages, `GET /TJCaptcha.js` (and `/TCaptcha.js`) serves a stand-in of
+//! Tencent's web SDK with the real API (`new TencentCaptcha(appId, callback,
+//! options).show()`, callback `{ret, ticket, randstr, appid}`, `ret` 2 when
+//! closed) whose tickets come from `POST /emulator/ticket`; the demo page
+//! of the dev server loads it from here (see `tencent_captcha.js`).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -72,6 +78,11 @@ pub const TIMESTAMP_WINDOW_SECS: i64 = 5 * 60;
 pub const SLOW_ANSWER: Duration = Duration::from_secs(8);
 /// Where the front end's tickets are issued.
 pub const ISSUE_PATH: &str = "/emulator/ticket";
+/// Where the stand-in web SDK is served (the real one is
+/// `https://turing.captcha.qcloud.com/TJCaptcha.js`).
+pub const SCRIPT_PATH: &str = "/TJCaptcha.js";
+/// The stand-in of Tencent's web SDK.
+pub const STAND_IN_SCRIPT: &str = include_str!("tencent_captcha.js");
 /// Body parameters the real actions accept.
 const KNOWN_PARAMETERS: [&str; 11] = [
     "CaptchaType",
@@ -244,6 +255,11 @@ impl State {
                 allow_cors(&mut response, "POST, OPTIONS");
                 response
             }
+            (&Method::GET, SCRIPT_PATH | "/TCaptcha.js") => with_body(
+                StatusCode::OK,
+                "text/javascript; charset=utf-8",
+                STAND_IN_SCRIPT,
+            ),
             (&Method::OPTIONS, ISSUE_PATH) => {
                 let mut response = plain(StatusCode::NO_CONTENT, "");
                 allow_cors(&mut response, "POST, OPTIONS");
@@ -820,6 +836,24 @@ mod tests {
         )
         .await;
         assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    }
+
+    #[tokio::test]
+    async fn the_stand_in_sdk_is_served_as_javascript() {
+        let st = state(Clock::manual(T0));
+        for path in [SCRIPT_PATH, "/TCaptcha.js"] {
+            let resp = st
+                .handle(http::Request::get(path).body(Bytes::new()).unwrap())
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert_eq!(
+                resp.headers()["content-type"],
+                "text/javascript; charset=utf-8"
+            );
+        }
+        assert!(STAND_IN_SCRIPT.contains("window.TencentCaptcha = TencentCaptcha"));
+        assert!(STAND_IN_SCRIPT.contains(ISSUE_PATH));
+        assert_eq!(st.calls.load(Ordering::SeqCst), 0, "not an API call");
     }
 
     #[tokio::test]

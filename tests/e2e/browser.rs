@@ -1,10 +1,24 @@
 //! The demo page in a real browser: Debian's headless Chromium, driven over
 //! WebDriver (chromedriver), against gatehouse-local started in this process.
 //!
-//! The captcha image must appear, a click on it must load a new one, a wrong
-//! answer must show the error and the right answer must pass. The right
-//! answer comes from the embedded store this test handed the server, never
-//! through an HTTP route. A screenshot is saved as `target/browser/demo.png`.
+//! It goes through every door the page shows, all through the JS client the
+//! page loads from the dev server:
+//!
+//! - the sign-up guarded in adaptive mode: admitted with no captcha at
+//!   first; after two wrong passwords refused, then the image captcha
+//!   appears (a click loads a new one, a wrong answer shows the error), and
+//!   the right answer's pass admits it (the server redeemed it: the guard
+//!   context says `passKind: captcha`); after four failures the stand-in
+//!   Tencent captcha appears, closing it leaves the 403, and solving it has
+//!   the ticket verified with the emulator once and its pass admits the
+//!   sign-up;
+//! - WeChat login against the emulator: a session token, `GET /me` with the
+//!   emulator's openid, and a logout that ends the session server-side.
+//!
+//! The right captcha answer comes from the embedded store this test handed
+//! the server, never through an HTTP route. Screenshots are saved under
+//! `target/browser/`: `demo.png` (both doors passed, logged in),
+//! `demo-captcha.png` and `demo-tencent.png`.
 //!
 //! `scripts/test.sh` installs `chromium` and `chromium-driver`; without them
 //! this test fails at once and says so. `CHROMIUM` and `CHROMEDRIVER` point
@@ -20,7 +34,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use gatehouse::store::CaptchaState;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse_local::server::{self, App};
+use gatehouse_local::server::{self, App, Emulators};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
@@ -130,7 +144,7 @@ impl Driver {
                     "--disable-component-update",
                     "--disable-sync",
                     "--lang=en-US",
-                    "--window-size=800,800",
+                    "--window-size=900,1500",
                     format!("--user-data-dir={}", profile.display()),
                 ],
             },
@@ -194,72 +208,173 @@ async fn wait_for(
     }
 }
 
-/// The image's state: loads so far, decoded width, and its source.
-const IMAGE_STATE: &str = "const i = document.getElementById('captcha-img'); \
-     return { loads: Number(i.dataset.loads || 0), width: i.complete ? i.naturalWidth : 0, \
-              src: i.getAttribute('src') || '' };";
-/// The verdict shown; the page empties `#answer` once the reply is in.
-const RESULT_STATE: &str = "const r = document.getElementById('result'); \
-     return { cls: r.className, text: r.textContent, \
-              answer: document.getElementById('answer').value };";
+/// Everything the test reads off the page, at once.
+const PAGE_STATE: &str = r#"
+const $ = (id) => document.getElementById(id);
+const img = $('captcha-img');
+const verdict = (el) => ({ n: Number(el.dataset.n || 0), cls: el.className, text: el.textContent });
+return {
+  ready: document.body.dataset.ready,
+  device: $('device-id').textContent,
+  client: performance.getEntriesByType('resource')
+    .some((e) => new URL(e.name).pathname === '/gatehouse-client.js'),
+  level: $('level').textContent,
+  ladder: [...$('ladder').children].filter((li) => li.classList.contains('on')).map((li) => li.dataset.level),
+  signup: verdict($('signup-result')),
+  guard: $('signup-guard').textContent,
+  panel: !$('captcha-panel').hidden,
+  image: { loads: Number(img.dataset.loads || 0), width: img.complete ? img.naturalWidth : 0,
+           src: img.getAttribute('src') || '' },
+  captchaError: $('captcha-error').textContent,
+  tencent: !!document.getElementById('tcaptcha-stand-in'),
+  wx: verdict($('wx-result')),
+  openid: $('wx-openid').textContent,
+  stored: JSON.parse(localStorage.getItem('gatehouse:token') || 'null'),
+};"#;
 
-/// The reply to the answer just typed has been shown.
-fn answered(v: &Value) -> bool {
-    v["answer"] == "" && v["cls"] != ""
+/// `state` for a message: the image's data URL cut short.
+fn shown(state: &Value) -> Value {
+    let mut state = state.clone();
+    if let Some(src) = state.pointer_mut("/image/src")
+        && let Some(text) = src.as_str()
+    {
+        *src = json!(format!("{:.40}… ({} characters)", text, text.len()));
+    }
+    state
+}
+
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), Error> {
+    if ok { Ok(()) } else { Err(what().into()) }
+}
+
+/// Polls the page until `done` holds for its state; returns that state.
+async fn page_until(
+    client: &Client,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value, Error> {
+    wait_for(client, what, PAGE_STATE, done).await
+}
+
+/// A verdict after the `n` earlier ones in the status `key` (`signup`, `wx`).
+fn verdict_after(key: &'static str, n: u64) -> impl Fn(&Value) -> bool {
+    move |v| v[key]["n"].as_u64().is_some_and(|m| m > n)
+}
+
+fn str_of<'v>(v: &'v Value, pointer: &str) -> &'v str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The guard context the page showed for the last admitted sign-up.
+fn guard_of(state: &Value) -> Value {
+    serde_json::from_str(str_of(state, "/guard")).unwrap_or(Value::Null)
+}
+
+/// Clicks `css` and waits for the next verdict in the status `key`.
+async fn click_and_wait(client: &Client, css: &str, key: &'static str) -> Result<Value, Error> {
+    let before = js(client, PAGE_STATE).await?[key]["n"]
+        .as_u64()
+        .unwrap_or(0);
+    click(client, css).await?;
+    page_until(
+        client,
+        &format!("the verdict after {css}"),
+        verdict_after(key, before),
+    )
+    .await
 }
 
 fn loaded(n: u64) -> impl Fn(&Value) -> bool {
-    move |v| v["loads"] == json!(n) && v["width"].as_u64().is_some_and(|w| w > 0)
+    move |v| v["image"]["loads"] == json!(n) && v["image"]["width"].as_u64().is_some_and(|w| w > 0)
 }
 
 async fn drive_demo(
     client: &Client,
     base: &str,
     store: &MemoryStore,
+    emulators: &Emulators,
     out_dir: &Path,
 ) -> Result<(), Error> {
-    client.goto(base).await?;
-
-    // The captcha image appears.
-    let first = wait_for(client, "the first captcha image", IMAGE_STATE, loaded(1)).await?;
-    let first_src = first["src"].as_str().unwrap_or_default().to_owned();
-    if !first_src.starts_with("data:image/png;base64,") {
-        return Err(format!("the image is not a PNG data URL: {:.60}", first_src).into());
-    }
-    let device = js(
-        client,
-        "return document.getElementById('device-id').textContent;",
-    )
-    .await?
-    .as_str()
-    .unwrap_or_default()
-    .to_owned();
-    let scene = js(client, "return document.getElementById('scene').value;")
+    // The page runs the package itself.
+    let served = reqwest::get(format!("{base}gatehouse-client.js"))
         .await?
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if store.captcha(&scene, &device).is_none() {
-        return Err(format!("no captcha stored for scene {scene:?}, device {device:?}").into());
-    }
+        .text()
+        .await?;
+    let package = std::fs::read_to_string(gatehouse_e2e::repo_path("clients/js/index.js"))?;
+    ensure(served == package, || {
+        "/gatehouse-client.js is not clients/js/index.js".into()
+    })?;
 
+    client.goto(base).await?;
+    let state = page_until(client, "the page to be ready", |v| v["ready"] == "1").await?;
+    ensure(state["client"] == true, || {
+        "the page did not load /gatehouse-client.js".into()
+    })?;
+    ensure(
+        state["level"] == "none" && state["ladder"] == json!(["none"]),
+        || format!("a new device starts at level none: {}", shown(&state)),
+    )?;
+    let device = str_of(&state, "/device").to_owned();
+    let scene = "demo";
+
+    // 1. No failures yet: the sign-up needs no captcha.
+    let state = click_and_wait(client, "#signup-submit", "signup").await?;
+    let guard = guard_of(&state);
+    ensure(
+        state["signup"]["cls"] == "status ok"
+            && guard["level"] == "none"
+            && guard.get("passKind").is_none(),
+        || {
+            format!(
+                "the first sign-up did not pass without a captcha: {}",
+                shown(&state)
+            )
+        },
+    )?;
+    ensure(
+        state["panel"] == false && store.captcha(scene, &device).is_none(),
+        || "a captcha was shown where none was needed".into(),
+    )?;
+
+    // Two wrong passwords: the level rises to image.
+    click_and_wait(client, "#wrong-password", "signup").await?;
+    let state = click_and_wait(client, "#wrong-password", "signup").await?;
+    ensure(
+        state["level"] == "image" && state["ladder"] == json!(["image"]),
+        || {
+            format!(
+                "two failures did not raise the level to image: {}",
+                shown(&state)
+            )
+        },
+    )?;
+
+    // The sign-up is refused, the client asks the guard, the captcha appears.
+    let before = state["signup"]["n"].as_u64().unwrap_or(0);
+    click(client, "#signup-submit").await?;
+    let first = page_until(client, "the captcha the guard asks for", |v| {
+        v["panel"] == true && loaded(1)(v)
+    })
+    .await?;
+    let first_src = str_of(&first, "/image/src").to_owned();
+    ensure(first_src.starts_with("data:image/png;base64,"), || {
+        format!("the image is not a PNG data URL: {first_src:.60}")
+    })?;
+    ensure(store.captcha(scene, &device).is_some(), || {
+        format!("no captcha stored for scene {scene:?}, device {device:?}")
+    })?;
     // A click on the image loads a new one.
     click(client, "#captcha-img").await?;
-    let second = wait_for(
-        client,
-        "a new image after the click",
-        IMAGE_STATE,
-        loaded(2),
-    )
-    .await?;
-    if second["src"].as_str() == Some(first_src.as_str()) {
-        return Err("the click loaded the very same image".into());
-    }
-
-    // A wrong answer shows the error (and voids that captcha).
+    let second = page_until(client, "a new image after the click", loaded(2)).await?;
+    ensure(str_of(&second, "/image/src") != first_src, || {
+        "the click loaded the very same image".into()
+    })?;
+    // A wrong answer shows the error and a new captcha.
     let record = store
-        .captcha(&scene, &device)
-        .ok_or("the refreshed captcha is not in the store")?;
+        .captcha(scene, &device)
+        .ok_or("the refreshed captcha is not stored")?;
     let wrong: String = record
         .code
         .chars()
@@ -267,50 +382,175 @@ async fn drive_demo(
         .collect();
     type_text(client, "#answer", &wrong).await?;
     click(client, "#verify").await?;
-    let failed = wait_for(
-        client,
-        "the reply to a wrong answer",
-        RESULT_STATE,
-        answered,
-    )
+    let failed = page_until(client, "the reply to a wrong answer", |v| {
+        v["captchaError"].as_str().is_some_and(|t| !t.is_empty()) && loaded(3)(v)
+    })
     .await?;
-    let text = failed["text"].as_str().unwrap_or_default();
-    if failed["cls"] != "fail" || !text.contains("uni-captcha-verify-fail") {
-        return Err(format!("the error shown is not uni-captcha-verify-fail: {text:?}").into());
-    }
-    // The page loads a new captcha after a failure.
-    wait_for(
-        client,
-        "the image loaded after the failure",
-        IMAGE_STATE,
-        loaded(3),
-    )
-    .await?;
-
-    // The right answer, read from the store, passes.
+    ensure(
+        str_of(&failed, "/captchaError").contains("uni-captcha-verify-fail"),
+        || {
+            format!(
+                "the error shown is not uni-captcha-verify-fail: {}",
+                failed["captchaError"]
+            )
+        },
+    )?;
+    screenshot(client, &out_dir.join("demo-captcha.png")).await?;
+    // The right answer, read from the store, earns the pass the retried
+    // sign-up carries; the server redeems it.
     let record = store
-        .captcha(&scene, &device)
-        .ok_or("the captcha after the failure is not in the store")?;
-    if record.state != CaptchaState::Pending {
-        return Err(format!("the new captcha is not pending: {:?}", record.state).into());
-    }
+        .captcha(scene, &device)
+        .ok_or("the new captcha is not stored")?;
+    ensure(record.state == CaptchaState::Pending, || {
+        format!("the new captcha is not pending: {:?}", record.state)
+    })?;
     type_text(client, "#answer", &record.code).await?;
     click(client, "#verify").await?;
-    let passed = wait_for(
+    let state = page_until(
         client,
-        "the reply to the right answer",
-        RESULT_STATE,
-        answered,
+        "the sign-up with a captcha pass",
+        verdict_after("signup", before),
     )
     .await?;
-    if passed["cls"] != "ok" {
-        return Err(format!("the right answer did not pass: {passed}").into());
-    }
-    let state = store.captcha(&scene, &device).map(|r| r.state);
-    if state != Some(CaptchaState::Verified) {
-        return Err(format!("the store does not hold the captcha as verified: {state:?}").into());
-    }
-    screenshot(client, &out_dir.join("demo.png")).await
+    let guard = guard_of(&state);
+    ensure(
+        state["signup"]["cls"] == "status ok"
+            && guard["passKind"] == "captcha"
+            && guard["level"] == "image"
+            && guard["deviceId"] == device.as_str(),
+        || {
+            format!(
+                "the sign-up with a captcha pass was not admitted: {}",
+                shown(&state)
+            )
+        },
+    )?;
+    ensure(state["panel"] == false, || {
+        "the captcha panel stayed open".into()
+    })?;
+    let stored = store.captcha(scene, &device).map(|r| r.state);
+    ensure(stored == Some(CaptchaState::Verified), || {
+        format!("the store does not hold the captcha as verified: {stored:?}")
+    })?;
+
+    // Failures so far: two wrong passwords and one wrong answer. One more
+    // wrong password makes four: the Tencent captcha.
+    let state = click_and_wait(client, "#wrong-password", "signup").await?;
+    ensure(
+        state["level"] == "tencent" && state["ladder"] == json!(["tencent"]),
+        || {
+            format!(
+                "four failures did not raise the level to tencent: {}",
+                shown(&state)
+            )
+        },
+    )?;
+    // Closing the stand-in gives no pass: API Gateway's 403 stands.
+    let before = state["signup"]["n"].as_u64().unwrap_or(0);
+    click(client, "#signup-submit").await?;
+    page_until(client, "the stand-in Tencent captcha", |v| {
+        v["tencent"] == true
+    })
+    .await?;
+    screenshot(client, &out_dir.join("demo-tencent.png")).await?;
+    click(client, "#tcaptcha-stand-in-close").await?;
+    let state = page_until(
+        client,
+        "the verdict after closing",
+        verdict_after("signup", before),
+    )
+    .await?;
+    ensure(
+        state["signup"]["cls"] == "status fail"
+            && str_of(&state, "/signup/text").contains("403")
+            && state["tencent"] == false,
+        || {
+            format!(
+                "closing the Tencent captcha did not leave the 403: {}",
+                shown(&state)
+            )
+        },
+    )?;
+    // Solved, its ticket is verified with Tencent once, server-side, and
+    // the ticket pass admits the sign-up.
+    let tencent = emulators.tencent.as_ref().ok_or("no Tencent emulator")?;
+    let calls = tencent.calls();
+    let before = state["signup"]["n"].as_u64().unwrap_or(0);
+    click(client, "#signup-submit").await?;
+    page_until(client, "the stand-in Tencent captcha again", |v| {
+        v["tencent"] == true
+    })
+    .await?;
+    click(client, "#tcaptcha-stand-in-verify").await?;
+    let state = page_until(
+        client,
+        "the sign-up with a ticket pass",
+        verdict_after("signup", before),
+    )
+    .await?;
+    let guard = guard_of(&state);
+    ensure(
+        state["signup"]["cls"] == "status ok"
+            && guard["passKind"] == "ticket"
+            && guard["level"] == "tencent"
+            && guard["evilLevel"] == 0,
+        || {
+            format!(
+                "the sign-up with a ticket pass was not admitted: {}",
+                shown(&state)
+            )
+        },
+    )?;
+    ensure(tencent.calls() == calls + 1, || {
+        format!(
+            "{} calls to the Tencent API for one ticket",
+            tencent.calls() - calls
+        )
+    })?;
+
+    // 2. WeChat login through the client's own flow, against the emulator.
+    let state = click_and_wait(client, "#wx-login", "wx").await?;
+    let token = str_of(&state, "/stored/token").to_owned();
+    ensure(
+        state["wx"]["cls"] == "status ok" && token.len() == 43,
+        || format!("wx.login did not keep a session token: {}", shown(&state)),
+    )?;
+    let state = click_and_wait(client, "#wx-me", "wx").await?;
+    let wechat = emulators.wechat.as_ref().ok_or("no WeChat emulator")?;
+    ensure(
+        state["openid"] == wechat.openid_for("demo-newcomer").as_str(),
+        || {
+            format!(
+                "GET /me did not show the emulator's openid: {}",
+                shown(&state)
+            )
+        },
+    )?;
+    ensure(session_status(base, &token).await? == 200, || {
+        "the page's token is not a live session".into()
+    })?;
+    // The newcomer's view: both doors passed, logged in.
+    js(client, "window.scrollTo(0, 0); return null;").await?;
+    screenshot(client, &out_dir.join("demo.png")).await?;
+    let state = click_and_wait(client, "#wx-logout", "wx").await?;
+    ensure(state["stored"].is_null(), || {
+        format!("the token was kept after logout: {}", shown(&state))
+    })?;
+    ensure(session_status(base, &token).await? == 401, || {
+        "the session lives on after logout".into()
+    })?;
+
+    Ok(())
+}
+
+/// `GET /wx/session` with `token`: its HTTP status.
+async fn session_status(base: &str, token: &str) -> Result<u16, Error> {
+    let resp = reqwest::Client::new()
+        .get(format!("{base}wx/session"))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    Ok(resp.status().as_u16())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,9 +580,10 @@ async fn demo_page_in_headless_chromium() {
     let store = Arc::new(MemoryStore::new());
     // The dev server exactly as `cargo run -p gatehouse-local` builds it,
     // over a store this test keeps to read the answer from.
-    let (app, _emulators) = App::from_env(store.clone())
+    let (app, emulators) = App::from_env(store.clone())
         .await
         .expect("build the dev server's services");
+    let app_guard = app.services.guard.clone();
     let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .expect("start the dev server");
@@ -355,10 +596,16 @@ async fn demo_page_in_headless_chromium() {
         .await
         .unwrap_or_else(|e| panic!("browser test: cannot start {}: {e}", chromium.display()));
 
+    // The drive counts on the demo scene's level rising with its failures.
+    let guard = app_guard.expect("the dev server's guard");
+    gatehouse_e2e::clear_of_failure_window_end(&guard, "demo", Duration::from_secs(90)).await;
     let base = format!("http://{}/", served.addr);
-    let outcome = tokio::time::timeout(DRIVE_LIMIT, drive_demo(&client, &base, &store, &out_dir))
-        .await
-        .unwrap_or_else(|_| Err(format!("no verdict after {} s", DRIVE_LIMIT.as_secs()).into()));
+    let outcome = tokio::time::timeout(
+        DRIVE_LIMIT,
+        drive_demo(&client, &base, &store, &emulators, &out_dir),
+    )
+    .await
+    .unwrap_or_else(|_| Err(format!("no verdict after {} s", DRIVE_LIMIT.as_secs()).into()));
     if outcome.is_err() {
         let shot = out_dir.join("failure.png");
         let _ = tokio::time::timeout(WAIT_LIMIT, screenshot(&client, &shot)).await;

@@ -1,8 +1,8 @@
 //! The end-to-end suite, one test binary (so the AWS SDK is linked once and
 //! one DynamoDB Local serves every test): replayed events, real DynamoDB
 //! Local, the WeChat and Tencent emulators over loopback, the fuzz corpus,
-//! the README's examples, the template against the route table, and the
-//! demo page in a real browser.
+//! the README's examples, the template against the route table, answers
+//! against `openapi.yaml`, and the demo page in a real browser.
 //!
 //! `tests/watch.rs` is a binary of its own: it sets environment variables,
 //! which only a process's sole test may do.
@@ -13,6 +13,7 @@ mod dynamo_requests;
 mod faults;
 mod fuzz_regressions;
 mod guard;
+mod openapi;
 mod ratelimit;
 mod readme;
 mod replay;

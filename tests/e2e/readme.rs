@@ -1,7 +1,9 @@
-//! The README's examples are part of the contract: its configuration example
-//! must load, and its opening lines must be the two commands.
+//! The README's examples are part of the contract: its configuration
+//! examples must load, and its opening lines must be the two commands.
 
 use gatehouse::captcha::CaptchaConfig;
+use gatehouse::domain::Scene;
+use gatehouse::guard::{GuardRoutes, Level, PassRule};
 
 fn readme() -> String {
     std::fs::read_to_string(gatehouse_e2e::repo_path("README.md")).unwrap()
@@ -19,6 +21,34 @@ fn captcha_config_example_loads() {
     assert_eq!(config.scene("pay").size, 6);
     assert!(config.scene("register").math_expr);
     assert_eq!(config.scene("unconfigured").size, 4);
+}
+
+/// The `GUARD_ROUTES` and `CAPTCHA_CONFIG` examples of "Where a pass is
+/// redeemed" (Clients) load, and say what the text says of them.
+#[test]
+fn clients_guard_examples_load() {
+    let text = readme();
+    let section = &text[text
+        .find("### Where a pass is redeemed")
+        .expect("guard section")..];
+    let blocks: Vec<&str> = section
+        .split("```json\n")
+        .skip(1)
+        .take(2)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    let routes = GuardRoutes::from_json(blocks[0]).unwrap();
+    let login = routes.get("POST /login").expect("POST /login");
+    assert_eq!((login.pass, login.session), (PassRule::Always, false));
+    let orders = routes.get("POST /orders").expect("POST /orders");
+    assert_eq!((orders.pass, orders.session), (PassRule::Auto, true));
+    assert_eq!(orders.scene.as_str(), "pay");
+    let config = CaptchaConfig::from_json(blocks[1]).unwrap();
+    let guard = config.guard();
+    let pay = guard.scene(&Scene::parse("pay").unwrap());
+    assert_eq!(pay.level(2), Level::None);
+    assert_eq!(pay.level(3), Level::Image);
+    assert_eq!(pay.level(10), Level::Tencent);
 }
 
 #[test]
@@ -47,7 +77,7 @@ fn readme_opens_with_the_two_commands() {
 }
 
 #[test]
-fn guard_examples_load() {
+fn guard_section_examples_load() {
     let text = readme();
     let section = &text[text
         .find("## The guard: passes that a business route redeems")

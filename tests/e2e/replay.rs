@@ -109,8 +109,34 @@ const REPLAY_GUARD_ROUTES: &str = r#"{
     "POST /pay": {"scene": "signup", "pass": "always", "session": true},
     "GET /profile": {"scene": "signup", "pass": "never", "session": true}}"#;
 
+/// One replayed event and what its route answered (authorizer events,
+/// which are not HTTP requests, are left out).
+pub(crate) struct Replayed {
+    pub name: String,
+    pub method: String,
+    /// Path and query, as the route saw them.
+    pub uri: http::Uri,
+    /// The request body as the route read it (base64 bodies decoded).
+    pub request_body: Option<String>,
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
 #[tokio::test]
 async fn every_event_replays_to_its_expected_response() {
+    let (_, failures) = replay_every_event().await;
+    assert!(
+        failures.is_empty(),
+        "replay failures:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Replays every event of `events/` in order; returns the HTTP answers
+/// (`tests/e2e/openapi.rs` holds them to `openapi.yaml`) and where they
+/// differ from `tests/replay.json`.
+pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
     let expectations: BTreeMap<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(repo_path("tests/replay.json")).unwrap())
             .unwrap();
@@ -163,6 +189,7 @@ async fn every_event_replays_to_its_expected_response() {
     .with_phone(PhoneService::new(wx_config, store.clone()).unwrap());
 
     let mut failures = Vec::new();
+    let mut replayed = Vec::new();
     for path in &files {
         let name = path.file_name().unwrap().to_str().unwrap();
         let Some(expected) = expectations.get(name) else {
@@ -189,6 +216,12 @@ async fn every_event_replays_to_its_expected_response() {
                 ));
                 continue;
             }
+        };
+        let (method, uri) = (request.method().to_string(), request.uri().clone());
+        let request_body = match request.body() {
+            Body::Text(text) => Some(text.clone()),
+            Body::Binary(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            _ => None,
         };
         let response = route(&app, request).await;
         let status = response.status().as_u16();
@@ -220,6 +253,15 @@ async fn every_event_replays_to_its_expected_response() {
                 failures.push(format!("{name}: no field {field} in {body}"));
             }
         }
+        replayed.push(Replayed {
+            name: name.to_owned(),
+            method,
+            uri,
+            request_body,
+            status,
+            headers: response.headers().clone(),
+            body,
+        });
     }
     for name in expectations.keys() {
         if !files
@@ -231,9 +273,5 @@ async fn every_event_replays_to_its_expected_response() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "replay failures:\n{}",
-        failures.join("\n")
-    );
+    (replayed, failures)
 }

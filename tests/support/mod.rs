@@ -37,6 +37,26 @@ pub fn seed_session_key() -> gatehouse::secret::Secret {
     gatehouse::secret::Secret::new("HyVFkGl5F5OQWJZZaNzBBg==")
 }
 
+/// Waits, when less than `need` is left of the current failure window of
+/// `scene`, until the next window starts. The guard counts failures in
+/// fixed windows, so a test that counts on a level rising (the demo page,
+/// the contract's tour) must not straddle a window's end, where the count
+/// starts over. This keeps the test clear of that moment; it asserts
+/// nothing.
+pub async fn clear_of_failure_window_end(
+    guard: &gatehouse::guard::Guard,
+    scene: &str,
+    need: std::time::Duration,
+) {
+    let scene = gatehouse::domain::Scene::parse(scene).expect("a valid scene");
+    let window_ms = guard.config().scene(&scene).failure_window_seconds.max(1) * 1000;
+    let into = Clock::system().now_ms().rem_euclid(window_ms as i64) as u64;
+    let left = window_ms - into;
+    if u128::from(left) < need.as_millis() {
+        tokio::time::sleep(std::time::Duration::from_millis(left + 50)).await;
+    }
+}
+
 /// A `POST` with the JSON `body` as an HTTP API hands it to a function,
 /// from client address `source_ip` (handlers ignore the path).
 pub fn post_json(body: &Value, source_ip: &str) -> Request {

@@ -264,6 +264,36 @@ describe('WeChat session', () => {
     assert.deepEqual(statuses, [`Bearer ${old}`, `Bearer ${now}`])
   })
 
+  it("behind the authorizer, API Gateway's bare 403 with a dead session logs in again and retries once", async () => {
+    const wx = fakePlatform(server)
+    const c = sessionClient(wx)
+    const old = await c.wx.token()
+    const ended = await fetch(`${server.url}/wx/session`, { method: 'DELETE', headers: { Authorization: `Bearer ${old}` } })
+    assert.equal(ended.status, 200)
+    const me = await c.wx.request('GET', '/me')
+    assert.equal(me.errCode, 0)
+    assert.equal(wx.calls.login, 2)
+    const now = wx.storage.get('gatehouse:token').token
+    const sent = wx.calls.request.map((r) => [new URL(r.url).pathname, r.header.Authorization || ''])
+    assert.deepEqual(sent, [
+      ['/wx/login', ''],
+      ['/me', `Bearer ${old}`],
+      ['/wx/session', `Bearer ${old}`],
+      ['/wx/login', ''],
+      ['/me', `Bearer ${now}`],
+    ])
+  })
+
+  it('a 403 with a live session is not a lost session: no new login, the 403 stands', async () => {
+    const wx = fakePlatform(server)
+    const c = sessionClient(wx)
+    await c.wx.token()
+    // GUARD_ROUTES of the tests: POST /demo/guarded always asks for a pass.
+    const err = await failure(c.wx.request('POST', '/demo/guarded', { body: {} }))
+    assert.equal(err.errCode, 'http-403')
+    assert.equal(wx.calls.login, 1)
+  })
+
   it('logout: DELETE /wx/session ends the token on the server and forgets it', async () => {
     const wx = fakePlatform(server)
     const c = sessionClient(wx)

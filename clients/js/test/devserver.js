@@ -27,7 +27,7 @@ export const CAPTCHA_CONFIG = {
   },
 }
 
-/** The guard's example route, always asking for a pass (read once the guard lands). */
+/** The guard's example route, always asking for a pass. */
 export const GUARD_ROUTES = { 'POST /demo/guarded': { scene: 'demo', pass: 'always', session: false } }
 
 export function devServerBinary() {

@@ -1,7 +1,8 @@
-// Client functions whose routes are specified (SPEC §9 the guard, §10 WeChat
-// sessions) but not built yet. Each test asks the dev server first and skips,
-// saying so, while the route answers 404: they switch on by themselves once
-// the routes land.
+// Client functions of the routes that came after the first client: SPEC §9,
+// the guard (built: these tests run), and SPEC §10, WeChat sessions (not
+// built yet). Each test asks the dev server first and skips, saying so,
+// while its route answers 404, so the §10 ones switch on by themselves once
+// those routes land.
 
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'

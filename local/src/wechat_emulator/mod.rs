@@ -90,7 +90,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::serve::{HttpResponse, Served, plain, serve, with_body};
+use crate::serve::{HttpResponse, Served, allow_cors, plain, serve, with_body};
 
 mod login;
 mod phone;
@@ -377,8 +377,13 @@ async fn handle(inner: &Inner, req: http::Request<Bytes>) -> HttpResponse {
         ("POST", "/wxa/business/getuserphonenumber") => {
             phone::get_user_phone_number(inner, &query(), req.body()).await
         }
-        ("POST", "/emulator/wx.login") => login::emulate_login(inner, req.body()),
-        ("POST", "/emulator/wx.getUserInfo") => login::emulate_get_user_info(inner, req.body()),
+        ("POST", "/emulator/wx.login") => for_pages(login::emulate_login(inner, req.body())),
+        ("POST", "/emulator/wx.getUserInfo") => {
+            for_pages(login::emulate_get_user_info(inner, req.body()))
+        }
+        ("OPTIONS", "/emulator/wx.login" | "/emulator/wx.getUserInfo") => {
+            for_pages(plain(http::StatusCode::NO_CONTENT, ""))
+        }
         ("POST", "/emulator/getPhoneNumber") => phone::emulate_get_phone_number(inner, req.body()),
         ("GET", "/emulator/calls") => {
             json_ok(serde_json::to_value(inner.calls()).unwrap_or_default())
@@ -411,6 +416,13 @@ async fn handle(inner: &Inner, req: http::Request<Bytes>) -> HttpResponse {
         }
         _ => plain(http::StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+/// Opens an `/emulator/` answer to pages on any origin (the dev server's
+/// demo, a uni-app H5 build play `wx.login` against it).
+fn for_pages(mut response: HttpResponse) -> HttpResponse {
+    allow_cors(&mut response, "POST, OPTIONS");
+    response
 }
 
 fn json_ok(body: Value) -> HttpResponse {
