@@ -31,6 +31,8 @@ export type ErrCode =
   | 'wx-upstream-error'
   | 'wx-decrypt-failed'
   | 'wx-signature-mismatch'
+  | 'wx-phone-code-required'
+  | 'wx-phone-code-invalid'
   | 'session-required'
   | 'session-invalid'
   | 'session-expired'
@@ -189,10 +191,13 @@ export type ObtainPass = (need: {
   scene: string
 }) => string | null | undefined | Promise<string | null | undefined>
 
-export interface LoginResult extends Envelope {
+/** A new session token (POST /wx/session/refresh ends the old one). */
+export interface RefreshResult extends Envelope {
   token: string
   /** Epoch milliseconds. */
   tokenExpired: number
+}
+export interface LoginResult extends RefreshResult {
   userInfo?: Record<string, unknown>
 }
 export interface SessionInfo extends Envelope {
@@ -263,7 +268,7 @@ export interface Client {
     request<T = Envelope & Record<string, unknown>>(method: TransportRequest['method'], path: string, init?: RequestInit): Promise<T>
     get(): Promise<SessionInfo>
     phone(code: string): Promise<PhoneResult>
-    refresh(): Promise<LoginResult>
+    refresh(): Promise<RefreshResult>
     logout(): Promise<void>
     logoutEverywhere(): Promise<void>
   }

@@ -572,10 +572,66 @@ async fn a_tour_of_every_route_matches_openapi() {
     let auth = [("authorization", bearer.as_str())];
     tour.post("/wx/login", json!({"code": code})).await;
     tour.call("GET", "/wx/session", None, &auth).await;
+    let phone_code = tour
+        .emulators
+        .wechat
+        .as_ref()
+        .expect("the WeChat emulator")
+        .issue_phone_code("13800138000");
+    let (status, body) = tour
+        .call(
+            "POST",
+            "/wx/phone",
+            Some(json!({"code": phone_code})),
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tour.call(
+        "POST",
+        "/wx/phone",
+        Some(json!({"code": phone_code})),
+        &auth,
+    )
+    .await;
     tour.call("GET", "/me", None, &auth).await;
-    tour.call("DELETE", "/wx/session", None, &auth).await;
+    let (status, body) = tour.call("POST", "/wx/session/refresh", None, &auth).await;
+    assert_eq!(status, 200, "{body}");
+    let refreshed = format!("Bearer {}", body["token"].as_str().unwrap());
+    let refreshed_auth = [("authorization", refreshed.as_str())];
     tour.call("GET", "/wx/session", None, &auth).await;
-    tour.call("GET", "/me", None, &auth).await;
+    tour.call("DELETE", "/wx/session", None, &refreshed_auth)
+        .await;
+    tour.call("GET", "/wx/session", None, &refreshed_auth).await;
+    tour.call("GET", "/me", None, &refreshed_auth).await;
+
+    // A second user logs in twice, the second time ending the first session,
+    // then ends every session it has.
+    let wechat = tour.emulators.wechat.as_ref().expect("the WeChat emulator");
+    let (first, second) = (wechat.issue_code("tour-2"), wechat.issue_code("tour-2"));
+    let (_, body) = tour.post("/wx/login", json!({"code": first})).await;
+    let first_bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (status, body) = tour
+        .post("/wx/login", json!({"code": second, "single": true}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let second_bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    tour.call(
+        "GET",
+        "/wx/session",
+        None,
+        &[("authorization", &first_bearer)],
+    )
+    .await;
+    let (status, body) = tour
+        .call(
+            "DELETE",
+            "/wx/sessions",
+            None,
+            &[("authorization", &second_bearer)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // A rate limit: the default allows 20 creates per device a minute (in
     // fixed windows: should one end during the loop, the next fills up too).
@@ -616,6 +672,7 @@ async fn a_tour_of_every_route_matches_openapi() {
         "POST /ticket/verify 400",
         "POST /ticket/verify 409",
         "POST /wx/login 400",
+        "POST /wx/phone 400",
         "GET /wx/session 401",
         "GET /me 403",
     ] {
