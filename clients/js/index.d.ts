@@ -22,6 +22,7 @@ export type ErrCode =
   | 'uni-captcha-verify-overdue'
   | 'uni-captcha-refresh-fail'
   | 'uni-captcha-create-fail'
+  | 'uni-captcha-size-not-allowed'
   | 'rate-limited'
   | 'store-unavailable'
   | 'wx-code-required'
@@ -161,6 +162,7 @@ export interface RequestInit {
   pass?: string
 }
 
+/** Only where the scene's config says `clientSize: true`; else the server answers 'uni-captcha-size-not-allowed'. */
 export interface CaptchaSize {
   width?: number
   height?: number

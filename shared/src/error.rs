@@ -38,6 +38,10 @@ pub enum ApiError {
     RefreshFail,
     #[error("captcha rendering failed")]
     CreateFail,
+    /// A width or height from a client where the scene's `clientSize` is
+    /// off.
+    #[error("captcha size chosen by the client")]
+    SizeNotAllowed,
     #[error("rate limited, retry after {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("store unavailable")]
@@ -179,6 +183,12 @@ impl ApiError {
                 S::INTERNAL_SERVER_ERROR,
                 "验证码生成失败",
                 "Captcha could not be created",
+            ),
+            Self::SizeNotAllowed => row(
+                "uni-captcha-size-not-allowed",
+                S::BAD_REQUEST,
+                "该场景不允许指定验证码图片尺寸，请去掉 width 和 height",
+                "This scene does not let a client choose the image size: leave out width and height",
             ),
             Self::RateLimited { .. } => row(
                 "rate-limited",
@@ -372,6 +382,7 @@ mod tests {
         let all = [
             ApiError::InvalidRequest("x".into()),
             ApiError::SceneRequired,
+            ApiError::SizeNotAllowed,
             ApiError::VerifyOverdue,
             ApiError::RateLimited {
                 retry_after_secs: 3,

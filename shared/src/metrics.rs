@@ -340,6 +340,7 @@ mod tests {
             (400, "uni-captcha-verify-overdue", Outcome::Expired),
             (404, "uni-captcha-refresh-fail", Outcome::Wrong),
             (500, "uni-captcha-create-fail", Outcome::InternalError),
+            (400, "uni-captcha-size-not-allowed", Outcome::Invalid),
             (429, "rate-limited", Outcome::RateLimited),
             (503, "store-unavailable", Outcome::StoreError),
             (400, "wx-code-invalid", Outcome::Wrong),

@@ -466,7 +466,15 @@ async fn a_tour_of_every_route_matches_openapi() {
     let mut tour = Tour::start().await;
 
     // Captchas: create, refresh, a wrong answer, a right one.
-    tour.post("/captcha/create", json!({"scene": "login", "width": 200}))
+    // A size where the scene's clientSize is off (the default): refused.
+    let (status, body) = tour
+        .post("/captcha/create", json!({"scene": "login", "width": 200}))
+        .await;
+    assert_eq!(
+        (status, &body["errCode"]),
+        (400, &json!("uni-captcha-size-not-allowed"))
+    );
+    tour.post("/captcha/create", json!({"scene": "login"}))
         .await;
     tour.post("/captcha/refresh", json!({"scene": "login"}))
         .await;

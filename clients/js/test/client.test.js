@@ -43,12 +43,16 @@ async function failure(promise) {
 describe('captcha', () => {
   it('create returns a PNG of the requested size whose answer the server holds', async () => {
     const c = client()
-    const res = await c.captcha.create('login', { width: 200, height: 60 })
+    const res = await c.captcha.create('sized', { width: 200, height: 60 })
     assert.equal(res.errCode, 0)
     assert.deepEqual(pngSize(res.captchaBase64), { width: 200, height: 60 })
-    const answer = await server.answer('login', await c.deviceId())
+    const answer = await server.answer('sized', await c.deviceId())
     assert.match(answer, /^[a-z0-9]{4}$/)
-    assert.deepEqual(pngSize((await c.captcha.create('login')).captchaBase64), { width: 150, height: 50 })
+    assert.deepEqual(pngSize((await c.captcha.create('sized')).captchaBase64), { width: 150, height: 50 })
+    // A scene without clientSize serves only its own size.
+    const refused = await failure(c.captcha.create('login', { width: 200 }))
+    assert.equal(refused.errCode, 'uni-captcha-size-not-allowed')
+    assert.equal(refused.status, 400)
   })
 
   it('a wrong answer rejects with uni-captcha-verify-fail and voids the captcha; refresh and the right answer pass', async () => {
