@@ -581,9 +581,48 @@ async fn a_tour_of_every_route_matches_openapi() {
     tour.post("/wx/login", json!({"code": code})).await;
     tour.call("GET", "/wx/session", None, &auth).await;
     tour.call("GET", "/me", None, &auth).await;
+    let wechat = tour.emulators.wechat.as_ref().expect("the WeChat emulator");
+    let phone_code = wechat.issue_phone_code("13800000099");
+    let (status, body) = tour
+        .call(
+            "POST",
+            "/wx/phone",
+            Some(json!({"code": phone_code})),
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     tour.call("DELETE", "/wx/session", None, &auth).await;
     tour.call("GET", "/wx/session", None, &auth).await;
     tour.call("GET", "/me", None, &auth).await;
+    // A second session: refreshed, then every session of the user ended.
+    let code = tour
+        .emulators
+        .wechat
+        .as_ref()
+        .expect("the WeChat emulator")
+        .issue_code("tour-2");
+    let (_, body) = tour.post("/wx/login", json!({"code": code})).await;
+    let bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (status, body) = tour
+        .call(
+            "POST",
+            "/wx/session/refresh",
+            None,
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (status, body) = tour
+        .call(
+            "DELETE",
+            "/wx/sessions",
+            None,
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // A rate limit: the default allows 20 creates per device a minute (in
     // fixed windows: should one end during the loop, the next fills up too).
