@@ -180,6 +180,8 @@ export interface PassResult extends Envelope {
 }
 export interface TicketResult extends PassResult {
   evilLevel?: number
+  /** Present when the scene's tencent policy admitted a ticket Tencent could not vouch for (a disaster-recovery ticket, CaptchaCode 21 or 26, Tencent unreachable). */
+  degraded?: true
 }
 export type GuardLevel = 'none' | 'image' | 'tencent'
 export interface GuardStatus extends Envelope {
@@ -271,7 +273,7 @@ export interface Client {
   }
   ticket: {
     verify(result: { ticket: string; randstr?: string }, options?: { scene?: string }): Promise<TicketResult>
-    /** null when the user closed the captcha (ret ≠ 0); rejects 'ticket-disaster' on a terror_ ticket. */
+    /** null when the user closed the captcha (ret ≠ 0); a trerror_/terror_ disaster-recovery ticket goes to the server, whose scene policy rejects it (ticket-rejected, captchaCode 21) or admits it with degraded: true. */
     fromWeb(result: TencentCaptchaResult, options?: { scene?: string }): Promise<TicketResult | null>
     /** The mini-program jump result, once: null when absent, not solved, or already handed on. */
     take(showOptions: ShowOptions): { ticket: string } | null

@@ -356,14 +356,16 @@ describe('Tencent tickets', () => {
     assert.equal(again.status, 409)
   })
 
-  it('web: a closed captcha is null and a disaster-recovery ticket is refused, both without a request', async () => {
+  it('web: a closed captcha is null without a request; a disaster-recovery ticket goes to the server, which refuses it by default', async () => {
     const sent = []
     const transport = fetchTransport()
     const c = client({ transport: (req) => (sent.push(req), transport(req)) })
     assert.equal(await c.ticket.fromWeb({ ret: 2 }), null)
-    const err = await failure(c.ticket.fromWeb({ ret: 0, ticket: 'terror_1001_x', randstr: '@x', errorCode: 1001 }))
-    assert.equal(err.errCode, 'ticket-disaster')
     assert.equal(sent.length, 0)
+    const err = await failure(c.ticket.fromWeb({ ret: 0, ticket: 'trerror_1001_190000000_1700000000', randstr: '@x', errorCode: 1001 }))
+    assert.equal(err.errCode, 'ticket-rejected')
+    assert.equal(err.data.captchaCode, 21)
+    assert.equal(sent.length, 1)
   })
 
   it('mini-program: the App.onShow jump result verifies, read once and never handed on twice', async () => {

@@ -723,6 +723,74 @@ mod tests {
     }
 
     #[test]
+    fn tencent_policy_defaults_to_reject_and_names_bad_values() {
+        use crate::guard::config::{Degrade, TencentPolicy};
+        let c = CaptchaConfig::from_json_part(
+            r#"{"tencent": {"unreachable": "admit"},
+                "scene": {"login": {"tencent": {"disasterTicket": "admit", "code21": "reject",
+                                                "code26": "admit"}}}}"#,
+            ConfigPart::RateLimitAndGuard,
+        )
+        .unwrap();
+        assert_eq!(
+            c.root().guard.tencent_policy,
+            TencentPolicy {
+                unreachable: Degrade::Admit,
+                ..TencentPolicy::default()
+            }
+        );
+        let login = c.scene("login").guard.tencent_policy;
+        assert_eq!(login.disaster_ticket, Degrade::Admit);
+        assert_eq!(login.code21, Degrade::Reject);
+        assert_eq!(login.code26, Degrade::Admit);
+        assert_eq!(login.unreachable, Degrade::Admit, "inherited from root");
+        assert_eq!(
+            CaptchaConfig::from_json("{}")
+                .unwrap()
+                .root()
+                .guard
+                .tencent_policy,
+            TencentPolicy::default()
+        );
+        assert_eq!(TencentPolicy::default().code26, Degrade::Reject);
+        for (json, key) in [
+            (
+                r#"{"scene": {"login": {"tencent": {"code21": "maybe"}}}}"#,
+                "scene.login.tencent.code21",
+            ),
+            (
+                r#"{"tencent": {"unreachable": true}}"#,
+                "tencent.unreachable",
+            ),
+            (r#"{"tencent": {"code22": "admit"}}"#, "tencent.code22"),
+        ] {
+            for part in [
+                ConfigPart::All,
+                ConfigPart::Guard,
+                ConfigPart::RateLimitAndGuard,
+            ] {
+                let text = CaptchaConfig::from_json_part(json, part)
+                    .unwrap_err()
+                    .to_string();
+                assert!(text.contains(key), "{json}: {text}");
+            }
+        }
+        let text = err(r#"{"tencent": {"disasterTicket": "skip"}}"#).to_string();
+        assert!(
+            text.contains("\"skip\"") && text.contains("one of \"reject\", \"admit\""),
+            "{text}"
+        );
+        // wx-login reads no tencent block.
+        assert!(
+            CaptchaConfig::from_json_part(
+                r#"{"tencent": {"code21": "maybe"}}"#,
+                ConfigPart::RateLimit
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn partial_readers_skip_captcha_only_keys_but_check_their_own() {
         use crate::guard::config::GuardMode;
         // Typos and bad values in captcha-only keys, root and scene.

@@ -188,6 +188,10 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
                 if let Some(evil_level) = pass.evil_level {
                     context.insert("evilLevel".into(), Value::from(evil_level));
                 }
+                if pass.degraded {
+                    // Earned without Tencent's word: the route decides.
+                    context.insert("degraded".into(), Value::from(true));
+                }
             }
             if let Some(record) = session {
                 add_session(&mut context, record);
