@@ -43,13 +43,14 @@ export type ErrCode =
   | 'guard-captcha-required'
   | 'guard-tencent-required'
   | 'guard-pass-invalid'
+  | 'deadline-exceeded'
   | 'internal-error'
 /**
  * The client's own: no answer ('network-error'), an answer without errCode
- * such as API Gateway's 403 ('http-<status>'), a Tencent disaster-recovery
- * ticket, no wx object for the WeChat session.
+ * such as API Gateway's 403 ('http-<status>'), no wx object for the WeChat
+ * session.
  */
-export type ClientErrCode = 'network-error' | `http-${number}` | 'ticket-disaster' | 'wx-unavailable'
+export type ClientErrCode = 'network-error' | `http-${number}` | 'wx-unavailable'
 
 /** A failure: the server's errCode/errMsg and HTTP status, or a network error (status 0). */
 export class GatehouseError extends Error {

@@ -97,6 +97,10 @@ pub enum ApiError {
     /// or a captcha pass where only a ticket pass will do.
     #[error("guard: pass invalid")]
     GuardPassInvalid,
+    /// The request's deadline passed (see [`crate::deadline`]) before its
+    /// store or upstream calls were done.
+    #[error("request deadline exceeded")]
+    DeadlineExceeded,
     #[error("internal error")]
     Internal,
 }
@@ -322,6 +326,12 @@ impl ApiError {
                 "验证凭证无效或已使用，请重新验证",
                 "The pass is invalid or was already used: solve a captcha again",
             ),
+            Self::DeadlineExceeded => row(
+                "deadline-exceeded",
+                S::GATEWAY_TIMEOUT,
+                "服务响应超时，请稍后再试",
+                "The request took too long, please retry",
+            ),
             Self::Internal => row(
                 "internal-error",
                 S::INTERNAL_SERVER_ERROR,
@@ -404,6 +414,7 @@ mod tests {
             ApiError::WxPhoneCodeInvalid,
             ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
+            ApiError::DeadlineExceeded,
             ApiError::Internal,
         ];
         for err in all {
