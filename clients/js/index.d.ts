@@ -27,6 +27,8 @@ export type ErrCode =
   | 'store-unavailable'
   | 'wx-code-required'
   | 'wx-code-invalid'
+  | 'wx-phone-code-required'
+  | 'wx-phone-code-invalid'
   | 'wx-user-blocked'
   | 'wx-rate-limited'
   | 'wx-upstream-error'
@@ -200,6 +202,12 @@ export interface LoginResult extends Envelope {
   tokenExpired: number
   userInfo?: Record<string, unknown>
 }
+/** POST /wx/session/refresh: the new token (the old one has ended). */
+export interface RefreshResult extends Envelope {
+  token: string
+  /** Epoch milliseconds. */
+  tokenExpired: number
+}
 export interface SessionInfo extends Envelope {
   openid: string
   unionid?: string
@@ -268,7 +276,7 @@ export interface Client {
     request<T = Envelope & Record<string, unknown>>(method: TransportRequest['method'], path: string, init?: RequestInit): Promise<T>
     get(): Promise<SessionInfo>
     phone(code: string): Promise<PhoneResult>
-    refresh(): Promise<LoginResult>
+    refresh(): Promise<RefreshResult>
     logout(): Promise<void>
     logoutEverywhere(): Promise<void>
   }

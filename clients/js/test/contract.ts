@@ -17,6 +17,8 @@ import type {
   LoginResult,
   ObtainPass,
   PassResult,
+  PhoneResult,
+  RefreshResult,
   SessionInfo,
   TicketResult,
 } from 'gatehouse-client'
@@ -90,13 +92,9 @@ agree(check<TicketSent, Omit<RequestBody<'/ticket/verify', 'post'>, 'deviceId'>>
 // The levels obtainPass is asked for are levels that need a pass.
 agree(check<Parameters<ObtainPass>[0]['level'], Exclude<Schemas['Level'], 'none'>>())
 
-// SPEC §10 (issue 14) routes and fields the client already speaks: not in
-// the contract yet. When they land in openapi.yaml these fail: then check
-// them above (wx.phone → PhoneResult ≡ POST /wx/phone 200; wx.refresh →
-// LoginResult ≡ POST /wx/session/refresh 200; LoginExtra's `single`).
-type Absent<K, Of> = K extends keyof Of ? `${K & string} is in the contract now: check it` : true
-agree<Absent<'/wx/phone', paths>>(true)
-agree<Absent<'/wx/sessions', paths>>(true)
-agree<Absent<'/wx/session/refresh', paths>>(true)
-agree<Absent<'single', RequestBody<'/wx/login', 'post'>>>(true)
-agree(check<Omit<LoginExtra, 'single'>, Omit<RequestBody<'/wx/login', 'post'>, 'code'>>())
+// SPEC §10 (issue 14): the phone number, refresh, ending every session,
+// and LoginExtra's `single`.
+agree(check<PhoneResult, Answer<'/wx/phone', 'post', 200>>())
+agree(check<RefreshResult, Answer<'/wx/session/refresh', 'post', 200>>())
+agree(check<Envelope, Answer<'/wx/sessions', 'delete', 200>>())
+agree(check<LoginExtra, Omit<RequestBody<'/wx/login', 'post'>, 'code'>>())
