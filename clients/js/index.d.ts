@@ -22,10 +22,13 @@ export type ErrCode =
   | 'uni-captcha-verify-overdue'
   | 'uni-captcha-refresh-fail'
   | 'uni-captcha-create-fail'
+  | 'uni-captcha-size-not-allowed'
   | 'rate-limited'
   | 'store-unavailable'
   | 'wx-code-required'
   | 'wx-code-invalid'
+  | 'wx-phone-code-required'
+  | 'wx-phone-code-invalid'
   | 'wx-user-blocked'
   | 'wx-rate-limited'
   | 'wx-upstream-error'
@@ -44,13 +47,14 @@ export type ErrCode =
   | 'guard-captcha-required'
   | 'guard-tencent-required'
   | 'guard-pass-invalid'
+  | 'deadline-exceeded'
   | 'internal-error'
 /**
  * The client's own: no answer ('network-error'), an answer without errCode
- * such as API Gateway's 403 ('http-<status>'), a Tencent disaster-recovery
- * ticket, no wx object for the WeChat session.
+ * such as API Gateway's 403 ('http-<status>'), no wx object for the WeChat
+ * session.
  */
-export type ClientErrCode = 'network-error' | `http-${number}` | 'ticket-disaster' | 'wx-unavailable'
+export type ClientErrCode = 'network-error' | `http-${number}` | 'wx-unavailable'
 
 /** A failure: the server's errCode/errMsg and HTTP status, or a network error (status 0). */
 export class GatehouseError extends Error {
@@ -163,6 +167,7 @@ export interface RequestInit {
   pass?: string
 }
 
+/** Only where the scene's config says `clientSize: true`; else the server answers 'uni-captcha-size-not-allowed'. */
 export interface CaptchaSize {
   width?: number
   height?: number
@@ -180,6 +185,8 @@ export interface PassResult extends Envelope {
 }
 export interface TicketResult extends PassResult {
   evilLevel?: number
+  /** Present when the scene's tencent policy admitted a ticket Tencent could not vouch for (a disaster-recovery ticket, CaptchaCode 21 or 26, Tencent unreachable). */
+  degraded?: true
 }
 export type GuardLevel = 'none' | 'image' | 'tencent'
 export interface GuardStatus extends Envelope {
@@ -199,6 +206,12 @@ export interface RefreshResult extends Envelope {
 }
 export interface LoginResult extends RefreshResult {
   userInfo?: Record<string, unknown>
+}
+/** POST /wx/session/refresh: the new token (the old one has ended). */
+export interface RefreshResult extends Envelope {
+  token: string
+  /** Epoch milliseconds. */
+  tokenExpired: number
 }
 export interface SessionInfo extends Envelope {
   openid: string
@@ -274,7 +287,7 @@ export interface Client {
   }
   ticket: {
     verify(result: { ticket: string; randstr?: string }, options?: { scene?: string }): Promise<TicketResult>
-    /** null when the user closed the captcha (ret ≠ 0); rejects 'ticket-disaster' on a terror_ ticket. */
+    /** null when the user closed the captcha (ret ≠ 0); a trerror_/terror_ disaster-recovery ticket goes to the server, whose scene policy rejects it (ticket-rejected, captchaCode 21) or admits it with degraded: true. */
     fromWeb(result: TencentCaptchaResult, options?: { scene?: string }): Promise<TicketResult | null>
     /** The mini-program jump result, once: null when absent, not solved, or already handed on. */
     take(showOptions: ShowOptions): { ticket: string } | null

@@ -307,11 +307,9 @@ export function createClient(options) {
     /** The web/app TencentCaptcha callback result → verify; null when the user closed it. */
     fromWeb(res, opts) {
       if (!res || res.ret !== 0) return Promise.resolve(null)
-      if (res.errorCode || String(res.ticket).startsWith('terror_')) {
-        return Promise.reject(
-          new GatehouseError('ticket-disaster', 'Tencent handed out a disaster-recovery ticket the server cannot verify', 0, res),
-        )
-      }
+      // A disaster-recovery ticket (trerror_/terror_, with errorCode) goes to
+      // the server as well: the scene's tencent.disasterTicket policy decides
+      // (ticket-rejected with captchaCode 21, or a pass marked degraded).
       return ticket.verify(res, opts)
     },
     /**

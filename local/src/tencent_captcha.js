@@ -11,9 +11,10 @@
  * and the callback gets what the real one does:
  *   solved:  { ret: 0, ticket, randstr, appid, CaptchaAppId, bizState }
  *   closed:  { ret: 2, ticket: '', randstr: '', appid, CaptchaAppId, bizState }
- *   no SDK:  { ret: 0, ticket: 'terror_1001_<appId>_<time>', randstr, errorCode: 1001, errorMessage }
+ *   no SDK:  { ret: 0, ticket: 'trerror_1001_<appId>_<time>', randstr, errorCode: 1001, errorMessage }
  *            (the disaster-recovery ticket the real SDK hands out when it
- *            cannot reach Tencent; the server cannot verify it)
+ *            cannot reach Tencent; Tencent cannot verify it, so the
+ *            scene's tencent.disasterTicket policy decides)
  *
  * The real captcha asks for a slider or a click; here one button solves
  * it, and the ticket comes from this emulator (POST /emulator/ticket), so
@@ -112,7 +113,7 @@
         .catch(function (err) {
           self.finish(self.result({
             ret: 0,
-            ticket: 'terror_1001_' + self.appId + '_' + Math.floor(Date.now() / 1000),
+            ticket: 'trerror_1001_' + self.appId + '_' + Math.floor(Date.now() / 1000),
             randstr: '@' + Math.random().toString(36).slice(2, 5),
             errorCode: 1001,
             errorMessage: 'stand-in: the Tencent emulator did not answer (' + err.message + ')',

@@ -39,6 +39,7 @@
 //! | `force-notjson` | HTTP 200 with an HTML body |
 //! | `force-status-<n>` (e.g. `force-status-500`) | HTTP n, plain-text body |
 //! | `force-huge` | HTTP 200 with a JSON body over 64 KiB |
+//! | `trerror_…` / `terror_…` (a front end's disaster-recovery ticket) | `CaptchaCode` 21, "diff", as Tencent answers them |
 //!
 //! [`TencentEmulator::calls`] counts every request to `POST /`, so tests can
 //! assert that a reused ticket made no call.
@@ -309,6 +310,9 @@ impl State {
         }
         if params.app_secret_key != self.config.app_secret_key {
             return self.verdict(100, None);
+        }
+        if params.ticket.starts_with("trerror_") || params.ticket.starts_with("terror_") {
+            return self.verdict(21, None);
         }
         if let Some(pattern) = params.ticket.strip_prefix("force-") {
             let pattern = pattern.split('~').next().unwrap_or_default();

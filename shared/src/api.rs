@@ -188,6 +188,23 @@ impl Function {
         }
     }
 
+    /// The function's Lambda time-out (`Timeout` in `template.yaml`, its
+    /// own or the Globals'; a test keeps them equal): the dev server's
+    /// request deadline (see [`crate::deadline`]).
+    pub fn timeout(self) -> std::time::Duration {
+        let seconds = match self {
+            Function::Authorizer | Function::Guard => 5,
+            Function::WxPhone => 15,
+            Function::CreateCaptcha
+            | Function::RefreshCaptcha
+            | Function::VerifyCaptcha
+            | Function::WxLogin
+            | Function::Session
+            | Function::VerifyTicket => 10,
+        };
+        std::time::Duration::from_secs(seconds)
+    }
+
     pub fn from_name(name: &str) -> Option<Function> {
         Self::ALL.into_iter().find(|f| f.name() == name)
     }
@@ -336,8 +353,13 @@ pub struct Services {
 }
 
 impl Services {
-    /// Runs `function`'s handler on `req`, as its Lambda would.
+    /// Runs `function`'s handler on `req`, as its Lambda would, under the
+    /// request's deadline (see [`crate::deadline`]).
     pub async fn handle(&self, function: Function, req: Request) -> Response<Body> {
+        crate::deadline::answer_within(function, req, |req| self.dispatch(function, req)).await
+    }
+
+    async fn dispatch(&self, function: Function, req: Request) -> Response<Body> {
         let missing = |req: &Request| {
             tracing::error!(function = function.name(), "its service was not built");
             error_response(Lang::from_request(req), &ApiError::Internal)
@@ -380,10 +402,15 @@ impl Services {
         }
     }
 
-    /// Runs the authorizer on `event`; denies when it was not built.
+    /// Runs the authorizer on `event` under the authorizer's time-out less
+    /// the margin (see [`crate::deadline`]); denies when it was not built
+    /// or the deadline passed.
     pub async fn authorize(&self, event: AuthorizerRequest) -> AuthorizerResponse {
         match &self.authorizer {
-            Some(auth) => guard::authorize(auth, event).await,
+            Some(auth) => {
+                let budget = crate::deadline::budget_of(Function::Authorizer, None);
+                guard::authorize_within(auth, event, budget).await
+            }
             None => {
                 tracing::error!("the authorizer's service was not built");
                 let mut denied = AuthorizerResponse::default();

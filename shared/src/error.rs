@@ -38,6 +38,10 @@ pub enum ApiError {
     RefreshFail,
     #[error("captcha rendering failed")]
     CreateFail,
+    /// A width or height from a client where the scene's `clientSize` is
+    /// off.
+    #[error("captcha size chosen by the client")]
+    SizeNotAllowed,
     #[error("rate limited, retry after {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("store unavailable")]
@@ -93,6 +97,10 @@ pub enum ApiError {
     /// or a captcha pass where only a ticket pass will do.
     #[error("guard: pass invalid")]
     GuardPassInvalid,
+    /// The request's deadline passed (see [`crate::deadline`]) before its
+    /// store or upstream calls were done.
+    #[error("request deadline exceeded")]
+    DeadlineExceeded,
     #[error("internal error")]
     Internal,
 }
@@ -179,6 +187,12 @@ impl ApiError {
                 S::INTERNAL_SERVER_ERROR,
                 "验证码生成失败",
                 "Captcha could not be created",
+            ),
+            Self::SizeNotAllowed => row(
+                "uni-captcha-size-not-allowed",
+                S::BAD_REQUEST,
+                "该场景不允许指定验证码图片尺寸，请去掉 width 和 height",
+                "This scene does not let a client choose the image size: leave out width and height",
             ),
             Self::RateLimited { .. } => row(
                 "rate-limited",
@@ -312,6 +326,12 @@ impl ApiError {
                 "验证凭证无效或已使用，请重新验证",
                 "The pass is invalid or was already used: solve a captcha again",
             ),
+            Self::DeadlineExceeded => row(
+                "deadline-exceeded",
+                S::GATEWAY_TIMEOUT,
+                "服务响应超时，请稍后再试",
+                "The request took too long, please retry",
+            ),
             Self::Internal => row(
                 "internal-error",
                 S::INTERNAL_SERVER_ERROR,
@@ -372,6 +392,7 @@ mod tests {
         let all = [
             ApiError::InvalidRequest("x".into()),
             ApiError::SceneRequired,
+            ApiError::SizeNotAllowed,
             ApiError::VerifyOverdue,
             ApiError::RateLimited {
                 retry_after_secs: 3,
@@ -393,6 +414,7 @@ mod tests {
             ApiError::WxPhoneCodeInvalid,
             ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
+            ApiError::DeadlineExceeded,
             ApiError::Internal,
         ];
         for err in all {

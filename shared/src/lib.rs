@@ -33,6 +33,8 @@
 //!   WeChat and Tencent secrets from AWS Secrets Manager at start-up;
 //!   [`domain`]: the values checked at the boundary ([`domain::Scene`],
 //!   [`domain::DeviceId`]).
+//! - [`deadline`]: one deadline per request, from the Lambda's own, so
+//!   every function answers within its time-out.
 //! - [`ratelimit`]: fixed-window limits; [`clock`]: injectable time;
 //!   [`telemetry`]: Lambda logging; [`metrics`]: CloudWatch metrics (EMF)
 //!   of every request, recorded around each function's handler.
@@ -41,6 +43,7 @@ pub mod api;
 pub mod captcha;
 pub mod clock;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod guard;

@@ -278,7 +278,11 @@ where
     init();
     let handler = &handler;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        let resp = measured(function, req, handler).await;
+        // One deadline for the whole request, from the invocation's own.
+        let resp = measured(function, req, |req| {
+            crate::deadline::answer_within(function, req, handler)
+        })
+        .await;
         flush();
         Ok::<_, lambda_http::Error>(resp)
     }))
@@ -287,16 +291,19 @@ where
 
 /// The authorizer's `main`: as [`run_http`], the outcome `Passed` for an
 /// admitted request and `Denied` otherwise, the route the protected one.
+/// `handler` gets the event and its budget (see [`crate::deadline`]).
 pub async fn run_authorizer<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(AuthorizerRequest) -> Fut + Sync,
+    F: Fn(AuthorizerRequest, Duration) -> Fut + Sync,
     Fut: Future<Output = AuthorizerResponse> + Send,
 {
     init();
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<AuthorizerRequest>| async move {
-            let verdict = authorize_measured(event.payload, handler).await;
+            let budget = crate::deadline::budget_of(Function::Authorizer, Some(&event.context));
+            let verdict =
+                authorize_measured(event.payload, |payload| handler(payload, budget)).await;
             flush();
             Ok::<_, lambda_runtime::Error>(verdict)
         },
@@ -340,6 +347,7 @@ mod tests {
             (400, "uni-captcha-verify-overdue", Outcome::Expired),
             (404, "uni-captcha-refresh-fail", Outcome::Wrong),
             (500, "uni-captcha-create-fail", Outcome::InternalError),
+            (400, "uni-captcha-size-not-allowed", Outcome::Invalid),
             (429, "rate-limited", Outcome::RateLimited),
             (503, "store-unavailable", Outcome::StoreError),
             (400, "wx-code-invalid", Outcome::Wrong),
@@ -356,6 +364,7 @@ mod tests {
             (403, "guard-captcha-required", Outcome::Denied),
             (403, "guard-pass-invalid", Outcome::Wrong),
             (500, "internal-error", Outcome::InternalError),
+            (504, "deadline-exceeded", Outcome::InternalError),
             (418, "something-new", Outcome::Invalid),
         ];
         for (status, code, outcome) in cases {

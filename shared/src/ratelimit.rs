@@ -12,6 +12,12 @@
 //! - verify, wx-login, wx-phone and ticket verify count per IP, concurrently with the
 //!   route's own first step, so a request within its limit waits no longer.
 //!
+//! A client is counted by its IP, except that an IPv6 client is counted by
+//! its /64: one subscriber, one LAN, usually gets a whole /64 (RFC 6177),
+//! so counting each address would hand a script 2^64 allowances. An
+//! IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) counts as its IPv4 address.
+//! See [`ip_key`]; the guard's failure counters key clients the same way.
+//!
 //! Scenes with their own block in the configuration have their own counters;
 //! every other scene shares one bucket (`*`), so inventing scene names does
 //! not multiply a client's allowance.
@@ -142,7 +148,7 @@ impl RateLimitConfig {
             Route::Ticket => (self.ticket_per_ip, 0),
             Route::WxPhone => (self.wx_phone_per_ip, 0),
         };
-        let ip = ip.filter(|ip| !ip.is_empty()).unwrap_or(UNKNOWN_IP);
+        let ip = ip_key(ip);
         let mut out = Vec::with_capacity(2);
         // Every part before the last holds no `|` (route and dimension are
         // fixed words, scenes are [A-Za-z0-9_-], the window is digits), so a
@@ -156,7 +162,7 @@ impl RateLimitConfig {
         };
         if per_ip > 0 {
             out.push(CounterLimit {
-                name: name("ip", ip),
+                name: name("ip", &ip),
                 limit: per_ip,
                 window_end_ms: end,
             });
@@ -171,6 +177,30 @@ impl RateLimitConfig {
             });
         }
         out
+    }
+}
+
+/// The key a client IP is counted under: an IPv4 address whole, an IPv6
+/// address by its /64 (`2001:db8:1:2::/64`), an IPv4-mapped IPv6 address
+/// as its IPv4 address, [`UNKNOWN_IP`] when there is none. Anything that
+/// does not parse as an address (API Gateway always sends one) is kept as
+/// it came.
+pub fn ip_key(ip: Option<&str>) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    let Some(ip) = ip.map(str::trim).filter(|ip| !ip.is_empty()) else {
+        return UNKNOWN_IP.to_owned();
+    };
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+        Err(_) => ip.to_owned(),
     }
 }
 
@@ -276,6 +306,32 @@ mod tests {
                 retry_after_secs: 1
             }
         );
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_ipv4_whole() {
+        assert_eq!(ip_key(Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(ip_key(Some("::ffff:203.0.113.9")), "203.0.113.9");
+        assert_eq!(
+            ip_key(Some("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            "2001:db8:1:2::/64"
+        );
+        // Every address of one /64 shares a key, however it is written.
+        assert_eq!(
+            ip_key(Some("2001:0DB8:0001:0002::1")),
+            ip_key(Some("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(
+            ip_key(Some("2001:db8:1:2::1")),
+            ip_key(Some("2001:db8:1:3::1"))
+        );
+        assert_eq!(ip_key(Some("::1")), "::/64");
+        assert_eq!(ip_key(None), UNKNOWN_IP);
+        assert_eq!(ip_key(Some("")), UNKNOWN_IP);
+        assert_eq!(ip_key(Some("not-an-ip")), "not-an-ip");
+        let cfg = RateLimitConfig::default();
+        let c = cfg.counters(Route::Verify, "*", Some("2001:db8::7"), None, 0);
+        assert_eq!(c[0].name, "verify|ip|*|0|2001:db8::/64");
     }
 
     #[test]

@@ -19,13 +19,19 @@ use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 type Shared = Arc<dyn Store>;
 
 /// `demo`: adaptive, an image captcha from 2 failures, a ticket from 4, in
-/// windows of a minute. `quiet`: the same without Tencent. `open`: off.
+/// windows of a minute. `quiet`: the same without Tencent. `lenient`: the
+/// same as `demo`, admitting with a degraded pass every ticket Tencent could
+/// not vouch for. `open`: off.
 const CONFIG: &str = r#"{"rateLimit": {"enabled": false}, "scene": {
     "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 2,
                        "tencentAfterFailures": 4, "failureWindowSeconds": 60}},
     "quiet": {"guard": {"mode": "adaptive", "imageAfterFailures": 2,
                         "tencentAfterFailures": 4, "failureWindowSeconds": 60},
-              "tencent": {"enabled": false}}}}"#;
+              "tencent": {"enabled": false}},
+    "lenient": {"guard": {"mode": "adaptive", "imageAfterFailures": 2,
+                          "tencentAfterFailures": 4, "failureWindowSeconds": 60},
+                "tencent": {"disasterTicket": "admit", "code21": "admit",
+                            "code26": "admit", "unreachable": "admit"}}}}"#;
 
 const IP: &str = "203.0.113.50";
 
@@ -143,6 +149,22 @@ impl Rig {
             .verify(&presented)
             .await
             .map(|verified| verified.pass.pass_token)
+    }
+
+    /// As [`Rig::ticket`], with the whole answer.
+    async fn ticket_answer(
+        &self,
+        scene_name: &str,
+        ticket: &str,
+    ) -> Result<gatehouse::tencent::service::TicketVerified, ApiError> {
+        let presented = PresentedTicket {
+            ticket: ticket.into(),
+            randstr: Some("@r".into()),
+            scene: scene(scene_name),
+            user_ip: IP.into(),
+            device: None,
+        };
+        self.tickets.verify(&presented).await
     }
 }
 
@@ -312,9 +334,161 @@ mod cases {
         }
         assert_eq!(admitted, 1);
     }
+
+    pub async fn tencent_policy_rejects_by_default_and_admits_degraded_where_configured(
+        store: Shared,
+    ) {
+        let rig = rig(store).await;
+        // `demo` keeps the default, reject: today's errCodes, and each
+        // rejected ticket counts as a failure.
+        let disaster = "trerror_1001_190000001_1700000000";
+        match rig.ticket_answer("demo", disaster).await {
+            Err(ApiError::TicketRejected { captcha_code, .. }) => assert_eq!(captcha_code, 21),
+            other => panic!("a disaster ticket is refused by default: {other:?}"),
+        }
+        for (ticket, code) in [("force-21", 21), ("force-26", 26)] {
+            match rig.ticket_answer("demo", ticket).await {
+                Err(ApiError::TicketRejected { captcha_code, .. }) => {
+                    assert_eq!(captcha_code, code)
+                }
+                other => panic!("{ticket}: {other:?}"),
+            }
+        }
+        for unreachable in ["force-error", "force-status-503"] {
+            assert_eq!(
+                rig.ticket_answer("demo", unreachable).await,
+                Err(ApiError::TicketUpstreamError),
+                "{unreachable}"
+            );
+        }
+        assert_eq!(
+            rig.level("demo", "anyone").await,
+            Level::Image,
+            "three rejected tickets counted"
+        );
+        // `lenient` admits each with a pass marked degraded, which the
+        // door hands on; a normal pass is not degraded.
+        let lenient = scene("lenient");
+        let anyone = Client {
+            ip: Some(IP.into()),
+            device: None,
+        };
+        for ticket in [
+            "trerror_1001_190000001_1700000001",
+            "terror_1001_190000001_1700000001",
+            "force-21~l",
+            "force-26~l",
+            "force-error~l",
+            "force-status-503~l",
+        ] {
+            let verified = rig
+                .ticket_answer("lenient", ticket)
+                .await
+                .unwrap_or_else(|err| panic!("{ticket}: {err:?}"));
+            assert!(verified.degraded, "{ticket}");
+            let admitted = rig
+                .guard
+                .check(
+                    &lenient,
+                    PassRule::Always,
+                    Some(&verified.pass.pass_token),
+                    &anyone,
+                )
+                .await
+                .unwrap();
+            let pass = admitted.pass.expect("a pass was redeemed");
+            assert!(pass.degraded, "{ticket}");
+            assert_eq!(pass.ip, IP);
+        }
+        let fine = rig.ticket_answer("lenient", "force-pass~l").await.unwrap();
+        assert!(!fine.degraded);
+        let admitted = rig
+            .guard
+            .check(
+                &lenient,
+                PassRule::Always,
+                Some(&fine.pass.pass_token),
+                &anyone,
+            )
+            .await
+            .unwrap();
+        assert!(!admitted.pass.unwrap().degraded);
+        // Misconfiguration is never admitted: a bad key is not Tencent
+        // being unreachable; other codes are still refused.
+        assert_eq!(
+            rig.ticket_answer("lenient", "force-error-AuthFailure.SignatureFailure")
+                .await,
+            Err(ApiError::TicketUpstreamError)
+        );
+        assert!(matches!(
+            rig.ticket_answer("lenient", "force-15~l").await,
+            Err(ApiError::TicketRejected {
+                captcha_code: 15,
+                ..
+            })
+        ));
+        // A disaster ticket is claimed like any other: once.
+        assert_eq!(
+            rig.ticket_answer("lenient", "trerror_1001_190000001_1700000001")
+                .await,
+            Err(ApiError::TicketReused)
+        );
+    }
+
+    pub async fn ipv6_clients_share_the_failures_of_their_64(store: Shared) {
+        let rig = rig(store).await;
+        let demo = scene("demo");
+        let at = |ip: &str| Client {
+            ip: Some(ip.into()),
+            device: None,
+        };
+        rig.guard
+            .report(&demo, &at("2001:db8:a:b::1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            rig.guard
+                .report(&demo, &at("2001:db8:a:b:ffff::9"))
+                .await
+                .unwrap(),
+            Level::Image,
+            "two failures from one /64"
+        );
+        assert_eq!(
+            rig.guard
+                .level(&demo, &at("2001:db8:a:b:1:2:3:4"))
+                .await
+                .unwrap(),
+            Level::Image
+        );
+        assert_eq!(
+            rig.guard
+                .level(&demo, &at("2001:db8:a:c::1"))
+                .await
+                .unwrap(),
+            Level::None,
+            "the next /64 is someone else"
+        );
+        // IPv4 stays whole; an IPv4-mapped address is that IPv4 address.
+        rig.guard.report(&demo, &at("198.51.100.20")).await.unwrap();
+        rig.guard
+            .report(&demo, &at("::ffff:198.51.100.20"))
+            .await
+            .unwrap();
+        assert_eq!(
+            rig.guard.level(&demo, &at("198.51.100.20")).await.unwrap(),
+            Level::Image
+        );
+        assert_eq!(
+            rig.guard.level(&demo, &at("198.51.100.21")).await.unwrap(),
+            Level::None
+        );
+    }
 }
 
 gatehouse_e2e::on_both_stores!(
+    tencent_policy_rejects_by_default_and_admits_degraded_where_configured,
+    ipv6_clients_share_the_failures_of_their_64,
     levels_rise_with_failures_and_fall_when_the_window_ends,
     doors_answer_by_level_and_kind_of_pass,
     a_pass_opens_one_door_under_32_racing_checks,

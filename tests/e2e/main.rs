@@ -8,6 +8,7 @@
 //! which only a process's sole test may do.
 
 mod browser;
+mod deadline;
 mod dev_server;
 mod dynamo_requests;
 mod faults;

@@ -466,7 +466,15 @@ async fn a_tour_of_every_route_matches_openapi() {
     let mut tour = Tour::start().await;
 
     // Captchas: create, refresh, a wrong answer, a right one.
-    tour.post("/captcha/create", json!({"scene": "login", "width": 200}))
+    // A size where the scene's clientSize is off (the default): refused.
+    let (status, body) = tour
+        .post("/captcha/create", json!({"scene": "login", "width": 200}))
+        .await;
+    assert_eq!(
+        (status, &body["errCode"]),
+        (400, &json!("uni-captcha-size-not-allowed"))
+    );
+    tour.post("/captcha/create", json!({"scene": "login"}))
         .await;
     tour.post("/captcha/refresh", json!({"scene": "login"}))
         .await;
@@ -680,6 +688,120 @@ async fn a_tour_of_every_route_matches_openapi() {
             problems.push(format!("the tour never saw {wanted}"));
         }
     }
+    assert!(
+        problems.is_empty(),
+        "answers off openapi.yaml:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The answers of a scene whose Tencent policy admits degraded passes, and
+/// a request past its deadline, match openapi.yaml too (the tour's dev
+/// server keeps the default policy and generous deadlines).
+#[tokio::test]
+async fn degraded_passes_and_deadline_answers_match_openapi() {
+    use gatehouse::api::{Function, Services};
+    use gatehouse::captcha::CaptchaConfig;
+    use gatehouse::guard::Guard;
+    use gatehouse::tencent::{TencentConfig, TicketService};
+    use gatehouse_local::tencent_emulator::TencentEmulator;
+    use lambda_http::RequestExt;
+
+    let (id, key, app, app_key) = ("AKIDopenapi", "openapi-key", 190_000_011, "openapi-app-key");
+    let emu = TencentEmulator::start(id, key, app, app_key).await.unwrap();
+    let tencent = |endpoint: &str| TencentConfig {
+        secret_id: id.into(),
+        secret_key: key.into(),
+        captcha_app_id: app,
+        app_secret_key: app_key.into(),
+        endpoint: endpoint.into(),
+        region: None,
+    };
+    let settings = CaptchaConfig::from_json(
+        r#"{"scene": {"login": {"guard": {"mode": "always"},
+                                "tencent": {"disasterTicket": "admit", "code26": "admit"}}}}"#,
+    )
+    .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let services = Services {
+        tickets: Some(Arc::new(
+            TicketService::new(tencent(&emu.base_url()), store.clone())
+                .unwrap()
+                .with_guard(settings.guard()),
+        )),
+        guard: Some(Arc::new(Guard::new(settings.guard(), store))),
+        ..Services::default()
+    };
+    let contract = Contract::load();
+    let exchange = |label: &str, path: &str, body: &Value, resp: lambda_http::Response<Body>| {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let Body::Text(text) = resp.body() else {
+            panic!("{label}: a text body")
+        };
+        Exchange {
+            label: label.into(),
+            method: "POST".into(),
+            uri: path.parse().unwrap(),
+            request_body: Some(body.to_string()),
+            status,
+            headers,
+            body: serde_json::from_str(text).unwrap(),
+        }
+    };
+    let request = |path: &str, body: &Value| {
+        let peer: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let req = http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(body.to_string().into())
+            .unwrap();
+        server::to_lambda_request(req, peer)
+    };
+    let mut seen = Vec::new();
+    for ticket in [format!("trerror_1001_{app}_1700000000"), "force-26".into()] {
+        let body = json!({"ticket": ticket, "randstr": "@r", "scene": "login"});
+        let resp = services
+            .handle(Function::VerifyTicket, request("/ticket/verify", &body))
+            .await;
+        let verified = exchange(&ticket, "/ticket/verify", &body, resp);
+        assert_eq!(verified.body["degraded"], true, "{}", verified.body);
+        let check = json!({"scene": "login", "passToken": verified.body["passToken"]});
+        let resp = services
+            .handle(Function::Guard, request("/guard/check", &check))
+            .await;
+        let checked = exchange(&format!("check {ticket}"), "/guard/check", &check, resp);
+        assert_eq!(checked.body["pass"]["degraded"], true, "{}", checked.body);
+        seen.extend([verified, checked]);
+    }
+    // Past its deadline: 504 deadline-exceeded (a stalled Tencent).
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_url = format!("http://{}", stalled.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = stalled.accept().await {
+            held.push(socket);
+        }
+    });
+    let slow = Services {
+        tickets: Some(Arc::new(
+            TicketService::new(tencent(&stalled_url), Arc::new(MemoryStore::new())).unwrap(),
+        )),
+        ..Services::default()
+    };
+    let mut ctx = lambda_http::Context::default();
+    ctx.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + (gatehouse::deadline::MARGIN + Duration::from_millis(200)).as_millis() as u64;
+    let body = json!({"ticket": "t03stalled", "randstr": "@r"});
+    let req = request("/ticket/verify", &body).with_lambda_context(ctx);
+    let resp = slow.handle(Function::VerifyTicket, req).await;
+    let late = exchange("past the deadline", "/ticket/verify", &body, resp);
+    assert_eq!(late.status, 504, "{}", late.body);
+    seen.push(late);
+    holder.abort();
+    let problems: Vec<String> = seen.iter().flat_map(|e| contract.check(e)).collect();
     assert!(
         problems.is_empty(),
         "answers off openapi.yaml:\n{}",

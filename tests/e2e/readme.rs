@@ -51,6 +51,26 @@ fn clients_guard_examples_load() {
     assert_eq!(pay.level(10), Level::Tencent);
 }
 
+/// The example of the Tencent policy loads and says what the text says.
+#[test]
+fn tencent_policy_example_loads() {
+    use gatehouse::guard::config::Degrade;
+    let text = readme();
+    let section = &text[text
+        .find("### When Tencent cannot vouch for a ticket: the policy")
+        .expect("policy section")..];
+    let start = section.find("```json\n").expect("json example") + "```json\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let guard = CaptchaConfig::from_json(example).unwrap().guard();
+    let login = guard.scene(&Scene::parse("login").unwrap()).tencent_policy;
+    assert_eq!(login.disaster_ticket, Degrade::Admit);
+    assert_eq!(login.code21, Degrade::Reject);
+    assert_eq!(login.code26, Degrade::Admit);
+    assert_eq!(login.unreachable, Degrade::Admit);
+    let pay = guard.scene(&Scene::parse("pay").unwrap()).tencent_policy;
+    assert_eq!(pay, Default::default());
+}
+
 #[test]
 fn readme_opens_with_the_two_commands() {
     let text = readme();

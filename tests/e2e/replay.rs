@@ -97,10 +97,12 @@ fn contains(actual: &Value, expected: &Value) -> bool {
 }
 
 /// `CAPTCHA_CONFIG` of the replay: `demo` guarded in adaptive mode (as the
-/// dev server has it), `signup` always.
+/// dev server has it), `signup` always; `register` lets a client choose the
+/// image size (`clientSize`), `login` does not.
 const REPLAY_CONFIG: &str = r#"{"scene": {
     "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 2, "tencentAfterFailures": 4}},
-    "signup": {"guard": {"mode": "always"}}}}"#;
+    "signup": {"guard": {"mode": "always"}},
+    "register": {"clientSize": true}}}"#;
 
 /// `GUARD_ROUTES` of the replay, one route per `pass` rule.
 const REPLAY_GUARD_ROUTES: &str = r#"{

@@ -1009,6 +1009,7 @@ mod cases {
             device: None,
             ip: "198.51.100.7".into(),
             evil_level: Some(0),
+            degraded: false,
         };
         assert!(
             !store
@@ -1043,6 +1044,7 @@ mod cases {
                 assert_eq!(redeemed.device, None);
                 assert_eq!(redeemed.ip, "198.51.100.7");
                 assert_eq!(redeemed.evil_level, Some(0));
+                assert!(!redeemed.degraded);
                 assert_eq!(redeemed.created_ms, *NOW);
             }
             other => panic!("unexpected {other:?}"),
@@ -1051,6 +1053,40 @@ mod cases {
             redeem(&store, &token, "pay", None, *NOW + 2).await,
             Redemption::Used
         );
+    }
+
+    pub async fn a_degraded_ticket_pass_says_so_when_redeemed(store: Shared) {
+        let locator = [9u8; 32];
+        let ticket_hash = hex::encode(locator);
+        let token = PassToken::issue(PassKind::Ticket, locator);
+        let pass = TicketPass {
+            pass: token.new_pass(*NOW + 300_000),
+            scene: scene("pay"),
+            device: None,
+            ip: "2001:db8::9".into(),
+            evil_level: None,
+            degraded: true,
+        };
+        assert!(
+            store
+                .claim_ticket(&ticket_hash, *NOW, *NOW + 600_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .grant_ticket_pass(&ticket_hash, &pass, *NOW, *NOW + 600_000)
+                .await
+                .unwrap()
+        );
+        match redeem(&store, &token, "pay", None, *NOW + 1).await {
+            Redemption::Redeemed(redeemed) => {
+                assert!(redeemed.degraded, "the pass row says degraded");
+                assert_eq!(redeemed.evil_level, None);
+                assert_eq!(redeemed.ip, "2001:db8::9", "the full IP, not its /64");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     pub async fn counts_read_many_counters_in_one_go(store: Shared) {
@@ -1080,6 +1116,7 @@ gatehouse_e2e::on_both_stores!(
     a_pass_redeems_once_under_32_racing_redemptions,
     passes_are_refused_when_expired_foreign_or_forged,
     a_ticket_pass_is_granted_once_claimed_and_fits_any_device,
+    a_degraded_ticket_pass_says_so_when_redeemed,
     counts_read_many_counters_in_one_go,
 );
 

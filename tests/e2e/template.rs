@@ -35,6 +35,47 @@ fn functions(template: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The dev server's request deadline is each function's `Timeout` (its
+/// own or the Globals'), so the two must agree; and each leaves the
+/// deadline's margin and at least 3 s of work.
+#[test]
+fn function_timeouts_are_the_templates() {
+    let template = template();
+    let global = template["Globals"]["Function"]["Timeout"]
+        .as_u64()
+        .expect("Globals.Function.Timeout");
+    for (name, resource) in functions(&template) {
+        let function = Function::from_name(&name).unwrap();
+        let timeout = resource["Properties"]["Timeout"].as_u64().unwrap_or(global);
+        assert_eq!(
+            std::time::Duration::from_secs(timeout),
+            function.timeout(),
+            "{name}: template.yaml Timeout vs Function::timeout"
+        );
+        assert!(
+            function.timeout() >= gatehouse::deadline::MARGIN + std::time::Duration::from_secs(3),
+            "{name}: too short a time-out for the deadline's margin"
+        );
+    }
+}
+
+/// `SessionTtlSeconds` bounds what CloudFormation accepts by what wx-login
+/// enforces at start-up, so a stack never deploys a value that stops it.
+#[test]
+fn session_ttl_parameter_has_the_bounds_the_code_enforces() {
+    use gatehouse::wechat::config::{
+        DEFAULT_SESSION_TTL_SECS, MAX_SESSION_TTL_SECS, MIN_SESSION_TTL_SECS,
+    };
+    let template = template();
+    let parameter = &template["Parameters"]["SessionTtlSeconds"];
+    assert_eq!(parameter["MinValue"].as_u64(), Some(MIN_SESSION_TTL_SECS));
+    assert_eq!(parameter["MaxValue"].as_u64(), Some(MAX_SESSION_TTL_SECS));
+    assert_eq!(
+        parameter["Default"].as_u64(),
+        Some(DEFAULT_SESSION_TTL_SECS)
+    );
+}
+
 #[test]
 fn template_functions_are_the_route_tables() {
     let in_template: BTreeSet<String> = functions(&template())

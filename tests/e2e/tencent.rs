@@ -45,20 +45,26 @@ fn service(config: TencentConfig, clock: Clock) -> TicketService {
 
 /// A payload 2.0 event for `POST /ticket/verify` with `body`.
 fn request(body: &Value) -> Request {
+    request_to("/ticket/verify", body)
+}
+
+/// A payload 2.0 event for `POST <path>` with `body`.
+fn request_to(path: &str, body: &Value) -> Request {
+    let route = format!("POST {path}");
     let event = json!({
         "version": "2.0",
-        "routeKey": "POST /ticket/verify",
-        "rawPath": "/ticket/verify",
+        "routeKey": route,
+        "rawPath": path,
         "rawQueryString": "",
         "headers": {"content-type": "application/json", "accept-language": "en"},
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "api",
             "domainName": "api.example",
-            "http": {"method": "POST", "path": "/ticket/verify", "protocol": "HTTP/1.1",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
                      "sourceIp": "198.51.100.7", "userAgent": "test"},
             "requestId": "r",
-            "routeKey": "POST /ticket/verify",
+            "routeKey": route,
             "stage": "$default",
             "time": "10/Mar/2025:08:30:00 +0000",
             "timeEpoch": 1741595400000u64
@@ -398,4 +404,96 @@ async fn ticket_events_replay_with_their_documented_answers() {
         }
     }
     assert_eq!(emu.calls(), 4);
+}
+
+#[tokio::test]
+async fn a_degraded_pass_says_so_in_every_answer() {
+    let emu = emulator().await;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let settings = gatehouse::captcha::CaptchaConfig::from_json(
+        r#"{"scene": {"login": {"guard": {"mode": "always"},
+                                "tencent": {"disasterTicket": "admit", "code26": "admit"}}}}"#,
+    )
+    .unwrap();
+    let svc = TicketService::new(config(&emu.base_url()), store.clone())
+        .unwrap()
+        .with_guard(settings.guard())
+        .with_timeout(Duration::from_secs(2));
+    let guard = gatehouse::guard::Guard::new(settings.guard(), store);
+    let check = |token: &Value| {
+        request_to(
+            "/guard/check",
+            &json!({"scene": "login", "passToken": token}),
+        )
+    };
+
+    // A disaster-recovery ticket: admitted by `login`'s policy, degraded,
+    // without a call to Tencent.
+    let disaster = format!("trerror_1001_{APP_ID}_1700000000");
+    let calls = emu.calls();
+    let body = json!({"ticket": disaster, "randstr": "@x", "scene": "login"});
+    let (status, answer) = verify(&svc, body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["degraded"], true);
+    assert_eq!(
+        emu.calls(),
+        calls,
+        "a disaster ticket is not sent to Tencent"
+    );
+    let checked = gatehouse::guard::routes::handle(&guard, check(&answer["passToken"])).await;
+    let (status, checked) = read(checked);
+    assert_eq!(status, 200, "{checked}");
+    assert_eq!(checked["pass"]["degraded"], true);
+    assert_eq!(checked["pass"]["ip"], "198.51.100.7");
+
+    // CaptchaCode 26: admitted, degraded. A plain pass says nothing.
+    let body = json!({"ticket": "force-26", "randstr": "@r", "scene": "login"});
+    let (status, answer) = verify(&svc, body).await;
+    assert_eq!(
+        (status, &answer["degraded"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    let body = json!({"ticket": "force-pass~plain", "randstr": "@r", "scene": "login"});
+    let (_, answer) = verify(&svc, body).await;
+    assert!(answer.get("degraded").is_none(), "{answer}");
+    let (_, checked) =
+        read(gatehouse::guard::routes::handle(&guard, check(&answer["passToken"])).await);
+    assert!(checked["pass"].get("degraded").is_none(), "{checked}");
+
+    // The default scene keeps today's answers.
+    let body = json!({"ticket": format!("{disaster}~2"), "randstr": "@x"});
+    let (status, answer) = verify(&svc, body).await;
+    assert_eq!(
+        (status, &answer["errCode"], &answer["captchaCode"]),
+        (400, &json!("ticket-rejected"), &json!(21)),
+        "{answer}"
+    );
+    let body = json!({"ticket": "force-26~default", "randstr": "@r"});
+    let (status, answer) = verify(&svc, body).await;
+    assert_eq!(
+        (status, &answer["captchaCode"]),
+        (400, &json!(26)),
+        "{answer}"
+    );
+    // The emulator answers a disaster ticket as Tencent does: 21, "diff".
+    let direct = TicketService::new(config(&emu.base_url()), Arc::new(MemoryStore::new()))
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
+    let client = gatehouse::tencent::client::CaptchaClient::new(direct.config()).unwrap();
+    let verdict = client
+        .describe(
+            direct.config(),
+            gatehouse::tencent::client::Action::Result,
+            &disaster,
+            Some("@x"),
+            "198.51.100.7",
+            Clock::system().now_ms() / 1000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (verdict.captcha_code, verdict.captcha_msg.as_str()),
+        (21, "diff")
+    );
 }

@@ -43,12 +43,16 @@ async function failure(promise) {
 describe('captcha', () => {
   it('create returns a PNG of the requested size whose answer the server holds', async () => {
     const c = client()
-    const res = await c.captcha.create('login', { width: 200, height: 60 })
+    const res = await c.captcha.create('sized', { width: 200, height: 60 })
     assert.equal(res.errCode, 0)
     assert.deepEqual(pngSize(res.captchaBase64), { width: 200, height: 60 })
-    const answer = await server.answer('login', await c.deviceId())
+    const answer = await server.answer('sized', await c.deviceId())
     assert.match(answer, /^[a-z0-9]{4}$/)
-    assert.deepEqual(pngSize((await c.captcha.create('login')).captchaBase64), { width: 150, height: 50 })
+    assert.deepEqual(pngSize((await c.captcha.create('sized')).captchaBase64), { width: 150, height: 50 })
+    // A scene without clientSize serves only its own size.
+    const refused = await failure(c.captcha.create('login', { width: 200 }))
+    assert.equal(refused.errCode, 'uni-captcha-size-not-allowed')
+    assert.equal(refused.status, 400)
   })
 
   it('a wrong answer rejects with uni-captcha-verify-fail and voids the captcha; refresh and the right answer pass', async () => {
@@ -352,14 +356,16 @@ describe('Tencent tickets', () => {
     assert.equal(again.status, 409)
   })
 
-  it('web: a closed captcha is null and a disaster-recovery ticket is refused, both without a request', async () => {
+  it('web: a closed captcha is null without a request; a disaster-recovery ticket goes to the server, which refuses it by default', async () => {
     const sent = []
     const transport = fetchTransport()
     const c = client({ transport: (req) => (sent.push(req), transport(req)) })
     assert.equal(await c.ticket.fromWeb({ ret: 2 }), null)
-    const err = await failure(c.ticket.fromWeb({ ret: 0, ticket: 'terror_1001_x', randstr: '@x', errorCode: 1001 }))
-    assert.equal(err.errCode, 'ticket-disaster')
     assert.equal(sent.length, 0)
+    const err = await failure(c.ticket.fromWeb({ ret: 0, ticket: 'trerror_1001_190000000_1700000000', randstr: '@x', errorCode: 1001 }))
+    assert.equal(err.errCode, 'ticket-rejected')
+    assert.equal(err.data.captchaCode, 21)
+    assert.equal(sent.length, 1)
   })
 
   it('mini-program: the App.onShow jump result verifies, read once and never handed on twice', async () => {

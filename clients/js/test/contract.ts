@@ -92,8 +92,8 @@ agree(check<TicketSent, Omit<RequestBody<'/ticket/verify', 'post'>, 'deviceId'>>
 // The levels obtainPass is asked for are levels that need a pass.
 agree(check<Parameters<ObtainPass>[0]['level'], Exclude<Schemas['Level'], 'none'>>())
 
-// The WeChat routes of SPEC §10: the phone number, a refreshed token, the
-// end of every session, and login's `single`.
+// SPEC §10 (issue 14): the phone number, refresh, ending every session,
+// and LoginExtra's `single`.
 agree(check<PhoneResult, Answer<'/wx/phone', 'post', 200>>())
 agree(check<RefreshResult, Answer<'/wx/session/refresh', 'post', 200>>())
 agree(check<Envelope, Answer<'/wx/sessions', 'delete', 200>>())

@@ -24,6 +24,7 @@ export const CAPTCHA_CONFIG = {
     limited: { rateLimit: { createPerDevice: 1 } },
     math: { mathExpr: true, mathOperator: '-', mathMin: 1, mathMax: 9 },
     long: { size: 6 },
+    sized: { clientSize: true },
   },
 }
 

@@ -105,6 +105,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "mathOperator",
     "expiresDate",
     "maxAttempts",
+    "clientSize",
     "rateLimit",
     "guard",
     "passTtlSeconds",
@@ -132,6 +133,10 @@ pub struct SceneConfig {
     /// Lifetime of a captcha, seconds.
     pub expires_date: u64,
     pub max_attempts: u32,
+    /// Whether a client may choose the image's width and height
+    /// (`clientSize`, default false: every image is the configured size, so
+    /// a script cannot pick the size its OCR reads best).
+    pub client_size: bool,
     /// Limits of our own routes (`rateLimit`, see [`crate::ratelimit`]);
     /// merged key by key like the others.
     pub rate_limit: RateLimitConfig,
@@ -179,6 +184,7 @@ struct Raw {
     math_operator: MathOperator,
     expires_date: u64,
     max_attempts: u32,
+    client_size: bool,
     rate_limit: RateLimitConfig,
     guard: GuardSettings,
 }
@@ -200,6 +206,7 @@ impl Default for Raw {
             math_operator: MathOperator::Random,
             expires_date: 180,
             max_attempts: 1,
+            client_size: false,
             rate_limit: RateLimitConfig::default(),
             guard: GuardSettings::default(),
         }
@@ -223,6 +230,7 @@ impl Raw {
             math_operator: self.math_operator,
             expires_date: self.expires_date,
             max_attempts: self.max_attempts,
+            client_size: self.client_size,
             rate_limit: self.rate_limit,
             guard: self.guard,
         }
@@ -427,6 +435,7 @@ fn apply_key(raw: &mut Raw, key: &Entry) -> Result<(), ConfigError> {
         "expiresDate" => raw.expires_date = key.int_in(EXPIRES_RANGE)?,
         "maxAttempts" => raw.max_attempts = key.int_in(MAX_ATTEMPTS_RANGE)?,
         "color" => raw.color = key.bool()?,
+        "clientSize" => raw.client_size = key.bool()?,
         "rateLimit" => raw.rate_limit.apply(key)?,
         "guard" => raw.guard.apply_guard(key)?,
         "tencent" => raw.guard.apply_tencent(key)?,
@@ -710,6 +719,74 @@ mod tests {
         assert_eq!(
             guard.scene(&Scene::parse("other").unwrap()).mode,
             GuardMode::Off
+        );
+    }
+
+    #[test]
+    fn tencent_policy_defaults_to_reject_and_names_bad_values() {
+        use crate::guard::config::{Degrade, TencentPolicy};
+        let c = CaptchaConfig::from_json_part(
+            r#"{"tencent": {"unreachable": "admit"},
+                "scene": {"login": {"tencent": {"disasterTicket": "admit", "code21": "reject",
+                                                "code26": "admit"}}}}"#,
+            ConfigPart::RateLimitAndGuard,
+        )
+        .unwrap();
+        assert_eq!(
+            c.root().guard.tencent_policy,
+            TencentPolicy {
+                unreachable: Degrade::Admit,
+                ..TencentPolicy::default()
+            }
+        );
+        let login = c.scene("login").guard.tencent_policy;
+        assert_eq!(login.disaster_ticket, Degrade::Admit);
+        assert_eq!(login.code21, Degrade::Reject);
+        assert_eq!(login.code26, Degrade::Admit);
+        assert_eq!(login.unreachable, Degrade::Admit, "inherited from root");
+        assert_eq!(
+            CaptchaConfig::from_json("{}")
+                .unwrap()
+                .root()
+                .guard
+                .tencent_policy,
+            TencentPolicy::default()
+        );
+        assert_eq!(TencentPolicy::default().code26, Degrade::Reject);
+        for (json, key) in [
+            (
+                r#"{"scene": {"login": {"tencent": {"code21": "maybe"}}}}"#,
+                "scene.login.tencent.code21",
+            ),
+            (
+                r#"{"tencent": {"unreachable": true}}"#,
+                "tencent.unreachable",
+            ),
+            (r#"{"tencent": {"code22": "admit"}}"#, "tencent.code22"),
+        ] {
+            for part in [
+                ConfigPart::All,
+                ConfigPart::Guard,
+                ConfigPart::RateLimitAndGuard,
+            ] {
+                let text = CaptchaConfig::from_json_part(json, part)
+                    .unwrap_err()
+                    .to_string();
+                assert!(text.contains(key), "{json}: {text}");
+            }
+        }
+        let text = err(r#"{"tencent": {"disasterTicket": "skip"}}"#).to_string();
+        assert!(
+            text.contains("\"skip\"") && text.contains("one of \"reject\", \"admit\""),
+            "{text}"
+        );
+        // wx-login reads no tencent block.
+        assert!(
+            CaptchaConfig::from_json_part(
+                r#"{"tencent": {"code21": "maybe"}}"#,
+                ConfigPart::RateLimit
+            )
+            .is_ok()
         );
     }
 

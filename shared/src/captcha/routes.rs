@@ -469,4 +469,72 @@ mod tests {
         assert_eq!(parsed(create(&svc, bare("u2")).await).0, 429);
         assert_eq!(store.counter("create|ip|*|1699999980|unknown"), Some(1));
     }
+
+    #[tokio::test]
+    async fn a_client_chooses_the_size_only_where_the_scene_allows_it() {
+        let (svc, store, _) = service(r#"{"scene": {"sized": {"clientSize": true}}}"#);
+        for body in [
+            json!({"scene": "login", "deviceId": "d", "width": 200}),
+            json!({"scene": "login", "deviceId": "d", "height": 60}),
+        ] {
+            let (status, answer) = parsed(create(&svc, post(body.clone(), &[])).await);
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(answer["errCode"], "uni-captcha-size-not-allowed");
+            let (_, answer) = parsed(refresh(&svc, post(body, &[])).await);
+            assert_eq!(answer["errCode"], "uni-captcha-size-not-allowed");
+        }
+        assert_eq!(
+            store.len(),
+            0,
+            "refused before anything is counted or written"
+        );
+        let sized = json!({"scene": "sized", "deviceId": "d", "width": 200, "height": 60});
+        assert_eq!(parsed(create(&svc, post(sized.clone(), &[])).await).0, 200);
+        assert_eq!(parsed(refresh(&svc, post(sized, &[])).await).0, 200);
+        let plain = json!({"scene": "login", "deviceId": "d"});
+        assert_eq!(parsed(create(&svc, post(plain, &[])).await).0, 200);
+        // Out of bounds stays invalid-request, whatever the scene says.
+        let huge = json!({"scene": "sized", "deviceId": "d", "width": 5000});
+        let (_, answer) = parsed(create(&svc, post(huge, &[])).await);
+        assert_eq!(answer["errCode"], "invalid-request");
+    }
+
+    #[tokio::test]
+    async fn ipv6_clients_share_the_limit_of_their_64() {
+        let (svc, store, _) = service(r#"{"rateLimit": {"createPerIp": 2, "createPerDevice": 0}}"#);
+        let from =
+            |device: &str, ip: &str| post_from(json!({"scene": "s", "deviceId": device}), ip);
+        assert_eq!(
+            parsed(create(&svc, from("a", "2001:db8:7:8::1")).await).0,
+            200
+        );
+        assert_eq!(
+            parsed(create(&svc, from("b", "2001:db8:7:8:ffff::2")).await).0,
+            200
+        );
+        assert_eq!(
+            parsed(create(&svc, from("c", "2001:db8:7:8:1234:5678:9abc:def0")).await).0,
+            429,
+            "a third address of the same /64"
+        );
+        assert_eq!(
+            parsed(create(&svc, from("d", "2001:db8:7:9::1")).await).0,
+            200
+        );
+        assert_eq!(
+            store.counter("create|ip|*|1699999980|2001:db8:7:8::/64"),
+            Some(2)
+        );
+        // IPv4 stays whole, and an IPv4-mapped address is that IPv4 address.
+        assert_eq!(parsed(create(&svc, from("e", "198.51.100.1")).await).0, 200);
+        assert_eq!(
+            parsed(create(&svc, from("f", "::ffff:198.51.100.1")).await).0,
+            200
+        );
+        assert_eq!(parsed(create(&svc, from("g", "198.51.100.1")).await).0, 429);
+        assert_eq!(parsed(create(&svc, from("h", "198.51.100.2")).await).0, 200);
+        // The captcha row keeps the client's own address.
+        let row = store.captcha("s", "b").expect("stored");
+        assert_eq!(row.ip, "2001:db8:7:8:ffff::2");
+    }
 }

@@ -90,6 +90,11 @@ impl CaptchaService {
     ) -> Result<CaptchaImage, ApiError> {
         let CaptchaTarget { scene, device, ip } = target;
         let cfg = self.config.scene(scene.as_str());
+        if !cfg.client_size && (size.width.is_some() || size.height.is_some()) {
+            // Refused before anything is counted or written: the client
+            // asked for what this scene never serves.
+            return Err(ApiError::SizeNotAllowed);
+        }
         let challenge = new_challenge(cfg.code());
         let now = self.clock.now_ms();
         let (route, mode) = match kind {

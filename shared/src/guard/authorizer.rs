@@ -125,6 +125,26 @@ fn add_session(context: &mut Map<String, Value>, record: SessionRecord) {
 /// Admits or denies one request (see the module docs). Anything but an
 /// admission — no token or pass, unknown, expired, used, or a store failure
 /// (logged) — is a denial, never an error.
+/// [`authorize`] under a deadline (see [`crate::deadline`]): denied when
+/// `budget` runs out first, so the authorizer answers before its Lambda
+/// time-out (API Gateway would answer 500 after it).
+pub async fn authorize_within(
+    auth: &Authorizer,
+    event: AuthorizerRequest,
+    budget: std::time::Duration,
+) -> AuthorizerResponse {
+    match crate::deadline::within(budget, authorize(auth, event)).await {
+        Some(verdict) => verdict,
+        None => {
+            tracing::error!(
+                budget_ms = budget.as_millis() as u64,
+                "authorizer deadline passed: denied"
+            );
+            deny()
+        }
+    }
+}
+
 pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> AuthorizerResponse {
     let route_key = event.route_key.as_deref().unwrap_or_default();
     let Some(route) = auth.guarded(route_key) else {
@@ -187,6 +207,10 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
                 context.insert("passIp".into(), Value::from(pass.ip));
                 if let Some(evil_level) = pass.evil_level {
                     context.insert("evilLevel".into(), Value::from(evil_level));
+                }
+                if pass.degraded {
+                    // Earned without Tencent's word: the route decides.
+                    context.insert("degraded".into(), Value::from(true));
                 }
             }
             if let Some(record) = session {
@@ -471,5 +495,56 @@ mod tests {
         let ok = authorize(&auth, event("POST /demo/guarded", &[(PASS_HEADER, &pass)])).await;
         assert!(ok.is_authorized);
         assert_eq!(ok.context["level"], "image");
+    }
+
+    #[tokio::test]
+    async fn a_degraded_ticket_pass_says_so_in_the_context() {
+        use crate::store::{TicketPass, TicketStore};
+        let Rig { auth, store, .. } = rig(
+            "{}",
+            r#"{"POST /signup": {"scene": "signup", "pass": "always"}}"#,
+        );
+        let locator = [3u8; 32];
+        let hash = hex::encode(locator);
+        let token = PassToken::issue(PassKind::Ticket, locator);
+        assert!(store.claim_ticket(&hash, NOW, NOW + 600_000).await.unwrap());
+        let pass = TicketPass {
+            pass: token.new_pass(NOW + 300_000),
+            scene: Scene::parse("signup").unwrap(),
+            device: None,
+            ip: "203.0.113.9".into(),
+            evil_level: None,
+            degraded: true,
+        };
+        assert!(
+            store
+                .grant_ticket_pass(&hash, &pass, NOW, NOW + 600_000)
+                .await
+                .unwrap()
+        );
+        let encoded = token.encode();
+        let ok = authorize(&auth, event("POST /signup", &[(PASS_HEADER, &encoded)])).await;
+        assert!(ok.is_authorized);
+        assert_eq!(
+            ok.context,
+            serde_json::json!({"scene": "signup", "level": "image", "passKind": "ticket",
+                               "passIp": "203.0.113.9", "degraded": true})
+        );
+    }
+
+    #[tokio::test]
+    async fn within_its_deadline_the_authorizer_answers_as_usual() {
+        let Rig { auth, store, .. } = rig("{}", "{}");
+        let token = session(&store, "o-deadline", NOW + 60_000).await;
+        let bearer = format!("Bearer {token}");
+        let headers = [("authorization", bearer.as_str())];
+        let budget = std::time::Duration::from_secs(4);
+        let ok = authorize_within(&auth, event("GET /me", &headers), budget).await;
+        assert!(ok.is_authorized);
+        assert!(
+            !authorize_within(&auth, event("GET /me", &[]), budget)
+                .await
+                .is_authorized
+        );
     }
 }

@@ -31,7 +31,52 @@ pub const GUARD_KEYS: &[&str] = &[
     "failureWindowSeconds",
 ];
 /// Keys of a `tencent` block.
-pub const TENCENT_KEYS: &[&str] = &["enabled", "acceptEvil"];
+pub const TENCENT_KEYS: &[&str] = &[
+    "enabled",
+    "acceptEvil",
+    "disasterTicket",
+    "code21",
+    "code26",
+    "unreachable",
+];
+
+/// What a ticket Tencent could not vouch for comes to: refused (the
+/// default), or admitted with a pass marked degraded, for the business
+/// route to decide on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Degrade {
+    #[default]
+    Reject,
+    Admit,
+}
+
+impl Degrade {
+    fn parse(key: &Entry) -> Result<Self, ConfigError> {
+        Ok(match key.one_of(&["reject", "admit"])? {
+            "admit" => Degrade::Admit,
+            _ => Degrade::Reject,
+        })
+    }
+}
+
+/// The answer to each way Tencent can fail to vouch for a ticket (the
+/// `tencent` keys `disasterTicket`, `code21`, `code26`, `unreachable`;
+/// Tencent's own advice is in the README, "Tencent captcha tickets").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TencentPolicy {
+    /// A disaster-recovery ticket (`trerror_…`, or the older `terror_…`),
+    /// made by Tencent's front end when its script or service failed: not
+    /// sent to Tencent, which cannot verify it.
+    pub disaster_ticket: Degrade,
+    /// `CaptchaCode` 21 for any other ticket (Tencent's risk control
+    /// flagged the request).
+    pub code21: Degrade,
+    /// `CaptchaCode` 26 (Tencent's internal error).
+    pub code26: Degrade,
+    /// No verdict: a time-out, no connection, HTTP 5xx, or
+    /// `Response.Error` `InternalError…`.
+    pub unreachable: Degrade,
+}
 
 /// When a scene asks for a challenge (`guard.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +124,8 @@ pub struct GuardSettings {
     /// Whether a ticket with `EvilLevel` 100 still earns a pass
     /// (`tencent.acceptEvil`).
     pub accept_evil: bool,
+    /// What a ticket Tencent could not vouch for comes to.
+    pub tencent_policy: TencentPolicy,
 }
 
 impl Default for GuardSettings {
@@ -91,6 +138,7 @@ impl Default for GuardSettings {
             pass_ttl_seconds: 300,
             tencent_enabled: true,
             accept_evil: false,
+            tencent_policy: TencentPolicy::default(),
         }
     }
 }
@@ -130,6 +178,10 @@ impl GuardSettings {
             match key.name() {
                 "enabled" => self.tencent_enabled = key.bool()?,
                 "acceptEvil" => self.accept_evil = key.bool()?,
+                "disasterTicket" => self.tencent_policy.disaster_ticket = Degrade::parse(&key)?,
+                "code21" => self.tencent_policy.code21 = Degrade::parse(&key)?,
+                "code26" => self.tencent_policy.code26 = Degrade::parse(&key)?,
+                "unreachable" => self.tencent_policy.unreachable = Degrade::parse(&key)?,
                 _ => return Err(key.unknown(TENCENT_KEYS)),
             }
         }

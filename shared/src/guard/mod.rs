@@ -19,8 +19,8 @@ pub mod routes;
 pub mod service;
 
 pub use authorizer::{
-    Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorized_identity,
-    authorized_phone_number, authorizer_context,
+    Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorize_within,
+    authorized_identity, authorized_phone_number, authorizer_context,
 };
 pub use config::{GuardConfig, GuardRoutes, Level, PassRule};
 pub use service::{Admission, Client, Guard};

@@ -62,6 +62,10 @@ struct PassData {
     ip: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     evil_level: Option<i64>,
+    /// Earned without Tencent's word, by the scene's policy (named only
+    /// when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    degraded: bool,
     /// Epoch milliseconds at which the pass was earned.
     created: i64,
 }
@@ -74,6 +78,7 @@ impl From<RedeemedPass> for PassData {
             device_id: pass.device.map(|d| d.to_string()),
             ip: pass.ip,
             evil_level: pass.evil_level,
+            degraded: pass.degraded,
             created: pass.created_ms,
         }
     }

@@ -10,7 +10,7 @@ use super::pass::PassToken;
 use crate::clock::Clock;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
-use crate::ratelimit::UNKNOWN_IP;
+use crate::ratelimit::ip_key;
 use crate::store::{CounterStore, PassClaim, PassKind, RedeemedPass, Redemption, Store};
 
 /// Who is asking: the client IP and device, when known.
@@ -162,11 +162,8 @@ impl FailureCounters {
         let len = (settings.failure_window_seconds.max(1) as i64).saturating_mul(1000);
         let start = now_ms.saturating_sub(now_ms.rem_euclid(len));
         let window = start.div_euclid(1000);
-        let ip = client
-            .ip
-            .as_deref()
-            .filter(|ip| !ip.is_empty())
-            .unwrap_or(UNKNOWN_IP);
+        // An IPv6 client counts by its /64, as for the rate limits.
+        let ip = ip_key(client.ip.as_deref());
         Self {
             ip: format!("guard|ip|{scene}|{window}|{ip}"),
             device: client
@@ -234,6 +231,14 @@ mod tests {
                 device: Some("guard|dev|login|60|d|1".into()),
                 window_end_ms: 120_000,
             }
+        );
+        let v6 = Client {
+            ip: Some("2001:db8:5:6:1:2:3:4".into()),
+            device: None,
+        };
+        assert_eq!(
+            FailureCounters::of(&settings, &scene, &v6, 0).names(),
+            vec!["guard|ip|login|0|2001:db8:5:6::/64".to_owned()]
         );
         let anonymous = FailureCounters::of(&settings, &scene, &Client::default(), 0);
         assert_eq!(

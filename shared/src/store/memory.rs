@@ -547,6 +547,7 @@ impl PassStore for MemoryStore {
                     device: Some(captcha.device_uuid.clone()),
                     ip: captcha.ip.clone(),
                     evil_level: None,
+                    degraded: false,
                     created_ms: stored.created_ms,
                 };
                 (stored, redeemed)
@@ -564,6 +565,7 @@ impl PassStore for MemoryStore {
                     device: ticket.device.clone(),
                     ip: ticket.ip.clone(),
                     evil_level: ticket.evil_level,
+                    degraded: ticket.degraded,
                     created_ms: stored.created_ms,
                 };
                 (stored, redeemed)

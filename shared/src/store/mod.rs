@@ -297,6 +297,9 @@ pub struct TicketPass {
     pub device: Option<DeviceId>,
     pub ip: String,
     pub evil_level: Option<i64>,
+    /// Earned without Tencent's word (a disaster-recovery ticket, CaptchaCode
+    /// 21 or 26, Tencent unreachable) where the scene's policy admits it.
+    pub degraded: bool,
 }
 
 /// A redemption: the pass at `locator` of `kind`, with secret hash
@@ -321,6 +324,8 @@ pub struct RedeemedPass {
     /// The client IP it was earned from.
     pub ip: String,
     pub evil_level: Option<i64>,
+    /// A ticket pass earned without Tencent's word (see [`TicketPass`]).
+    pub degraded: bool,
     /// Epoch milliseconds at which it was earned.
     pub created_ms: i64,
 }

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
-use crate::guard::config::GuardConfig;
+use crate::guard::config::{Degrade, GuardConfig};
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
 use crate::ratelimit::{RateLimitConfig, Route, counted};
@@ -24,6 +24,9 @@ use crate::store::{PassKind, Store, TicketPass};
 pub const TICKET_CLAIM_TTL_MS: i64 = 10 * 60 * 1000;
 /// The `EvilLevel` of a ticket Tencent judged malicious (with `CaptchaCode` 1).
 pub const EVIL: i64 = 100;
+/// The `CaptchaCode` Tencent gives a disaster-recovery ticket ("diff"),
+/// and the one a refused disaster ticket is answered with.
+pub const DISASTER_CODE: i64 = 21;
 /// `CaptchaMsg` is passed to the client cut to this many characters.
 pub const MAX_CAPTCHA_MSG_CHARS: usize = 256;
 
@@ -50,6 +53,10 @@ pub struct PresentedTicket {
 pub struct TicketVerified {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evil_level: Option<i64>,
+    /// The pass was earned without Tencent's word, where the scene's policy
+    /// admits that (named only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub degraded: bool,
     #[serde(flatten)]
     pub pass: PassIssued,
 }
@@ -114,13 +121,18 @@ impl TicketService {
     /// without any call. The claim stays even when Tencent cannot be reached:
     /// the client then needs a new ticket (Tencent may have consumed it). A
     /// rejected ticket counts as a failure for the scene's guard.
+    ///
+    /// Where Tencent cannot vouch for the ticket (a disaster-recovery
+    /// ticket, which is not sent to it; `CaptchaCode` 21 or 26; Tencent
+    /// unreachable) the scene's [`TencentPolicy`](crate::guard::config::TencentPolicy)
+    /// decides: refused as before, or a pass marked degraded.
     pub async fn verify(&self, presented: &PresentedTicket) -> Result<TicketVerified, ApiError> {
         let PresentedTicket {
             ticket,
             randstr,
             scene,
             user_ip,
-            device,
+            ..
         } = presented;
         let randstr = randstr.as_deref();
         let locator: [u8; 32] = Sha256::digest(ticket.as_bytes()).into();
@@ -148,6 +160,28 @@ impl TicketService {
             );
             return Err(ApiError::TicketReused);
         }
+        let settings = self.guard.scene(scene);
+        let policy = settings.tencent_policy;
+        if is_disaster_ticket(ticket) {
+            // Tencent cannot verify these (it answers CaptchaCode 21), so
+            // it is not asked: the scene's policy decides.
+            if policy.disaster_ticket == Degrade::Admit {
+                tracing::warn!(
+                    ticket = ticket_ref,
+                    "disaster-recovery ticket admitted: degraded pass"
+                );
+                return self
+                    .grant(presented, &ticket_hash, locator, None, true, now_ms)
+                    .await;
+            }
+            tracing::info!(ticket = ticket_ref, "disaster-recovery ticket refused");
+            let rejected = ApiError::TicketRejected {
+                captcha_code: DISASTER_CODE,
+                captcha_msg: "disaster-recovery ticket (trerror_)".into(),
+                evil_level: None,
+            };
+            return self.refuse(presented, rejected, now_ms).await;
+        }
         let action = Action::for_randstr(randstr);
         let verdict = self
             .client
@@ -162,18 +196,25 @@ impl TicketService {
             .await;
         let verdict = match verdict {
             Ok(verdict) => verdict,
-            Err(UpstreamError::Api { code, request_id }) => {
-                tracing::error!(
-                    ticket = ticket_ref,
-                    action = action.as_str(),
-                    tencent_error = %code,
-                    request_id = %request_id,
-                    "Tencent answered with an error"
-                );
-                return Err(ApiError::TicketUpstreamError);
-            }
             Err(err) => {
-                tracing::error!(ticket = ticket_ref, action = action.as_str(), error = %err, "Tencent call failed");
+                match &err {
+                    UpstreamError::Api { code, request_id } => tracing::error!(
+                        ticket = ticket_ref,
+                        action = action.as_str(),
+                        tencent_error = %code,
+                        request_id = %request_id,
+                        "Tencent answered with an error"
+                    ),
+                    err => {
+                        tracing::error!(ticket = ticket_ref, action = action.as_str(), error = %err, "Tencent call failed")
+                    }
+                }
+                if is_unreachable(&err) && policy.unreachable == Degrade::Admit {
+                    tracing::warn!(ticket = ticket_ref, "Tencent unreachable: degraded pass");
+                    return self
+                        .grant(presented, &ticket_hash, locator, None, true, now_ms)
+                        .await;
+                }
                 return Err(ApiError::TicketUpstreamError);
             }
         };
@@ -186,7 +227,6 @@ impl TicketService {
             "Tencent verdict"
         );
         crate::metrics::tencent_verdict(verdict.captcha_code);
-        let settings = self.guard.scene(scene);
         let captcha_msg = || {
             verdict
                 .captcha_msg
@@ -194,6 +234,28 @@ impl TicketService {
                 .take(MAX_CAPTCHA_MSG_CHARS)
                 .collect()
         };
+        let admit_degraded = match verdict.captcha_code {
+            21 => policy.code21 == Degrade::Admit,
+            26 => policy.code26 == Degrade::Admit,
+            _ => false,
+        };
+        if admit_degraded {
+            tracing::warn!(
+                ticket = ticket_ref,
+                captcha_code = verdict.captcha_code,
+                "ticket admitted by the scene's policy: degraded pass"
+            );
+            return self
+                .grant(
+                    presented,
+                    &ticket_hash,
+                    locator,
+                    verdict.evil_level,
+                    true,
+                    now_ms,
+                )
+                .await;
+        }
         let rejected = match verdict.captcha_code {
             1 if verdict.evil_level == Some(EVIL) && !settings.accept_evil => {
                 ApiError::TicketRejected {
@@ -204,7 +266,14 @@ impl TicketService {
             }
             1 => {
                 return self
-                    .grant(presented, &ticket_hash, locator, verdict.evil_level, now_ms)
+                    .grant(
+                        presented,
+                        &ticket_hash,
+                        locator,
+                        verdict.evil_level,
+                        false,
+                        now_ms,
+                    )
                     .await;
             }
             8 => return Err(ApiError::TicketExpired),
@@ -215,11 +284,30 @@ impl TicketService {
                 evil_level: None,
             },
         };
+        self.refuse(presented, rejected, now_ms).await
+    }
+
+    /// Counts a rejected ticket as a failure for the scene's guard, then
+    /// answers with `rejected`.
+    async fn refuse(
+        &self,
+        presented: &PresentedTicket,
+        rejected: ApiError,
+        now_ms: i64,
+    ) -> Result<TicketVerified, ApiError> {
         let client = Client {
-            ip: Some(user_ip.clone()),
-            device: device.clone(),
+            ip: Some(presented.user_ip.clone()),
+            device: presented.device.clone(),
         };
-        count_failure(self.store.as_ref(), settings, scene, &client, now_ms).await?;
+        let settings = self.guard.scene(&presented.scene);
+        count_failure(
+            self.store.as_ref(),
+            settings,
+            &presented.scene,
+            &client,
+            now_ms,
+        )
+        .await?;
         Err(rejected)
     }
 
@@ -230,6 +318,7 @@ impl TicketService {
         ticket_hash: &str,
         locator: [u8; 32],
         evil_level: Option<i64>,
+        degraded: bool,
         now_ms: i64,
     ) -> Result<TicketVerified, ApiError> {
         let settings = self.guard.scene(&presented.scene);
@@ -242,6 +331,7 @@ impl TicketService {
             device: presented.device.clone(),
             ip: presented.user_ip.clone(),
             evil_level,
+            degraded,
         };
         let keep_until = pass_expired.max(now_ms + TICKET_CLAIM_TTL_MS);
         if !self
@@ -257,6 +347,7 @@ impl TicketService {
         }
         Ok(TicketVerified {
             evil_level,
+            degraded,
             pass: PassIssued {
                 pass_token: token.encode(),
                 pass_expired,
@@ -265,9 +356,59 @@ impl TicketService {
     }
 }
 
+/// Whether `ticket` is a disaster-recovery ticket that Tencent's front end
+/// makes when its script or service fails: `trerror_<errorCode>_<appid>_<ts>`
+/// (`terror_` in older SDKs).
+pub fn is_disaster_ticket(ticket: &str) -> bool {
+    ticket.starts_with("trerror_") || ticket.starts_with("terror_")
+}
+
+/// Whether a failed call means Tencent could not be reached (what its
+/// disaster-recovery advice covers), rather than a misconfiguration (a bad
+/// key, an unknown parameter) or a garbled answer: those are never
+/// admitted, else one wrong secret would open every door.
+pub fn is_unreachable(err: &UpstreamError) -> bool {
+    match err {
+        UpstreamError::Timeout(_) | UpstreamError::Connect(_) => true,
+        UpstreamError::Status(status) => *status >= 500,
+        UpstreamError::Api { code, .. } => code.starts_with("InternalError"),
+        UpstreamError::TooLarge | UpstreamError::NotJson => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disaster_tickets_and_unreachable_tencent_are_told_apart() {
+        assert!(is_disaster_ticket("trerror_1001_190000000_1700000000"));
+        assert!(is_disaster_ticket("terror_1001_190000000_1700000000"));
+        assert!(!is_disaster_ticket("t03abc"));
+        assert!(!is_disaster_ticket("xtrerror_1"));
+        let api = |code: &str| UpstreamError::Api {
+            code: code.into(),
+            request_id: "r".into(),
+        };
+        for yes in [
+            UpstreamError::Timeout(Duration::from_secs(5)),
+            UpstreamError::Connect("refused".into()),
+            UpstreamError::Status(502),
+            api("InternalError"),
+            api("InternalError.ServerError"),
+        ] {
+            assert!(is_unreachable(&yes), "{yes:?}");
+        }
+        for no in [
+            UpstreamError::Status(404),
+            UpstreamError::NotJson,
+            UpstreamError::TooLarge,
+            api("AuthFailure.SignatureFailure"),
+            api("InvalidParameter"),
+        ] {
+            assert!(!is_unreachable(&no), "{no:?}");
+        }
+    }
 
     #[test]
     fn success_data_names_evil_level_only_when_known() {
@@ -277,6 +418,7 @@ mod tests {
         };
         let with = serde_json::to_value(TicketVerified {
             evil_level: Some(0),
+            degraded: false,
             pass: pass.clone(),
         })
         .unwrap();
@@ -286,12 +428,23 @@ mod tests {
         );
         let without = serde_json::to_value(TicketVerified {
             evil_level: None,
-            pass,
+            degraded: false,
+            pass: pass.clone(),
         })
         .unwrap();
         assert_eq!(
             without,
             serde_json::json!({"passToken": "t", "passExpired": 5})
+        );
+        let degraded = serde_json::to_value(TicketVerified {
+            evil_level: None,
+            degraded: true,
+            pass,
+        })
+        .unwrap();
+        assert_eq!(
+            degraded,
+            serde_json::json!({"degraded": true, "passToken": "t", "passExpired": 5})
         );
     }
 }

@@ -81,6 +81,10 @@ fn redeemed_pass(kind: PassKind, item: &Item) -> Result<RedeemedPass, StoreError
             .unwrap_or_default()
             .to_owned(),
         evil_level,
+        degraded: matches!(
+            item.get("degraded"),
+            Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        ),
         created_ms: get_n(item, "pass_created")?,
     })
 }

@@ -77,6 +77,13 @@ impl TicketStore for DynamoStore {
             sets.push("evil_level = :evil");
             update = update.expression_attribute_values(":evil", n(evil_level));
         }
+        if pass.degraded {
+            sets.push("degraded = :degraded");
+            update = update.expression_attribute_values(
+                ":degraded",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            );
+        }
         let result = update
             .update_expression(format!("SET {}", sets.join(", ")))
             .send()

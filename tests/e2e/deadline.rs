@@ -1,0 +1,178 @@
+//! One deadline per request (`gatehouse::deadline`): with WeChat and
+//! Tencent stalled (a loopback listener that accepts and never answers) and
+//! a Lambda context whose deadline is near, `POST /wx/login` and
+//! `POST /ticket/verify` answer `deadline-exceeded` in the envelope, where
+//! each upstream call's own 5 s time-out would have given an upstream error
+//! much later. No timed assertion: the errCode tells which came first. The
+//! authorizer denies under a passed deadline.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gatehouse::api::{Function, Services};
+use gatehouse::deadline::MARGIN;
+use gatehouse::store::Store;
+use gatehouse::store::memory::MemoryStore;
+use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::wechat::{LoginService, WxConfig};
+use lambda_http::{Body, Context, Request, RequestExt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// A loopback listener that accepts every connection and never answers,
+/// holding the sockets until it is dropped (the end of the stall).
+struct Stall {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stall {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Self { url, task }
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A Lambda context whose deadline leaves `work` after the margin.
+fn context(work: Duration) -> Context {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut ctx = Context::default();
+    ctx.deadline = now_ms + (MARGIN + work).as_millis() as u64;
+    ctx
+}
+
+fn request(route: &str, body: &Value, ctx: Context) -> Request {
+    let (method, path) = route.split_once(' ').unwrap();
+    let event = json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "accept-language": "en"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.70", "userAgent": "test"},
+            "requestId": "r", "routeKey": route, "stage": "$default",
+            "time": "10/Mar/2025:08:30:00 +0000", "timeEpoch": 1741595400000u64
+        },
+        "body": body.to_string(),
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string())
+        .unwrap()
+        .with_lambda_context(ctx)
+}
+
+fn read(resp: lambda_http::Response<Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let Body::Text(text) = resp.body() else {
+        panic!("expected a text body")
+    };
+    (status, serde_json::from_str(text).unwrap())
+}
+
+fn store() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+#[tokio::test]
+async fn a_stalled_tencent_is_answered_with_deadline_exceeded_before_its_time_out() {
+    let stall = Stall::start().await;
+    let config = TencentConfig {
+        secret_id: "AKIDdeadline".into(),
+        secret_key: "deadline-key".into(),
+        captcha_app_id: 190_000_007,
+        app_secret_key: "deadline-app-key".into(),
+        endpoint: stall.url.clone(),
+        region: None,
+    };
+    let services = Services {
+        tickets: Some(Arc::new(TicketService::new(config, store()).unwrap())),
+        ..Services::default()
+    };
+    let req = request(
+        "POST /ticket/verify",
+        &json!({"ticket": "t03stalled", "randstr": "@r"}),
+        context(Duration::from_millis(300)),
+    );
+    let (status, body) = read(services.handle(Function::VerifyTicket, req).await);
+    assert_eq!(
+        (status, &body["errCode"]),
+        (504, &json!("deadline-exceeded")),
+        "{body}"
+    );
+    assert!(body["errMsg"].as_str().unwrap().contains("took too long"));
+    drop(stall);
+}
+
+#[tokio::test]
+async fn a_stalled_wechat_is_answered_with_deadline_exceeded_before_its_time_out() {
+    let stall = Stall::start().await;
+    let config = WxConfig::new("wxdeadline0000001", "deadline-secret")
+        .unwrap()
+        .with_api_base(&stall.url);
+    let services = Services {
+        login: Some(Arc::new(LoginService::new(config, store()).unwrap())),
+        ..Services::default()
+    };
+    let req = request(
+        "POST /wx/login",
+        &json!({"code": "stalled-code"}),
+        context(Duration::from_millis(300)),
+    );
+    let (status, body) = read(services.handle(Function::WxLogin, req).await);
+    assert_eq!(
+        (status, &body["errCode"]),
+        (504, &json!("deadline-exceeded")),
+        "{body}"
+    );
+    drop(stall);
+}
+
+#[tokio::test]
+async fn a_request_within_its_deadline_is_answered_as_usual() {
+    // The same stalled WeChat with the dev server's budget (no context):
+    // the request is still cut by the deadline only after WeChat's own
+    // time-out, so the client sees wx-upstream-error.
+    let stall = Stall::start().await;
+    let config = WxConfig::new("wxdeadline0000001", "deadline-secret")
+        .unwrap()
+        .with_api_base(&stall.url);
+    let services = Services {
+        login: Some(Arc::new(
+            LoginService::new(config, store())
+                .unwrap()
+                .with_timeout(Duration::from_millis(200)),
+        )),
+        ..Services::default()
+    };
+    let req = request(
+        "POST /wx/login",
+        &json!({"code": "stalled-code"}),
+        context(Duration::from_secs(30)),
+    );
+    let (status, body) = read(services.handle(Function::WxLogin, req).await);
+    assert_eq!(
+        (status, &body["errCode"]),
+        (502, &json!("wx-upstream-error")),
+        "{body}"
+    );
+    drop(stall);
+}
