@@ -958,6 +958,9 @@ pub fn encode_png(img: &RgbaImage, transparent: bool) -> Result<Vec<u8>, RenderE
 }
 
 #[cfg(test)]
+mod golden;
+
+#[cfg(test)]
 mod tests {
     use rand::SeedableRng;
 
