@@ -7,8 +7,8 @@
 use hyper::body::Bytes;
 use serde::Serialize;
 
+use crate::emulators::{DEV_CAPTCHA_APP_ID, Emulators};
 use crate::serve::{HttpResponse, with_body};
-use crate::server::{DEV_CAPTCHA_APP_ID, Emulators};
 use crate::tencent_emulator::SCRIPT_PATH;
 
 /// The demo page served at `/`.

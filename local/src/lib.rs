@@ -2,6 +2,7 @@
 //! emulators that it and the tests talk to over loopback.
 
 pub mod demo;
+pub mod emulators;
 pub mod serve;
 pub mod server;
 pub mod tencent_emulator;

@@ -24,6 +24,10 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 
 use crate::demo::{self, DemoConfig};
+use crate::emulators::{
+    DEV_CAPTCHA_APP_ID, DEV_CAPTCHA_APP_SECRET_KEY, DEV_TENCENT_SECRET_ID, DEV_TENCENT_SECRET_KEY,
+    DEV_WX_APPID, DEV_WX_SECRET, Emulators,
+};
 use crate::serve::{HttpResponse, Served, allow_cors, serve_with};
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
@@ -35,27 +39,11 @@ pub struct App {
     pub demo: DemoConfig,
 }
 
-/// The emulators the dev server started in place of WeChat and Tencent;
-/// they stop when this is dropped.
-#[derive(Default)]
-pub struct Emulators {
-    pub wechat: Option<WechatEmulator>,
-    pub tencent: Option<TencentEmulator>,
-}
-
 /// The dev server's `CAPTCHA_CONFIG` when none is set: every default, and
 /// the demo page's scene guarded in adaptive mode (an image captcha after
 /// two failures, a Tencent one after four).
 pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "adaptive",
     "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}}}}"#;
-
-/// App id and credentials the dev server gives its emulators.
-pub const DEV_WX_APPID: &str = "wxdevgatehouse0001";
-const DEV_WX_SECRET: &str = "dev-wechat-secret";
-const DEV_TENCENT_SECRET_ID: &str = "AKIDdevgatehouse";
-const DEV_TENCENT_SECRET_KEY: &str = "dev-tencent-secret-key";
-pub const DEV_CAPTCHA_APP_ID: u64 = 190000001;
-const DEV_CAPTCHA_APP_SECRET_KEY: &str = "dev-app-secret-key";
 
 impl App {
     /// The services from the environment (README, "Configuration") over `store`. WeChat is

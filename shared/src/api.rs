@@ -356,7 +356,8 @@ impl Services {
     /// Runs `function`'s handler on `req`, as its Lambda would, under the
     /// request's deadline (see [`crate::deadline`]).
     pub async fn handle(&self, function: Function, req: Request) -> Response<Body> {
-        crate::deadline::answer_within(function, req, |req| self.dispatch(function, req)).await
+        crate::deadline::answer_within(function.timeout(), req, |req| self.dispatch(function, req))
+            .await
     }
 
     async fn dispatch(&self, function: Function, req: Request) -> Response<Body> {
@@ -408,7 +409,7 @@ impl Services {
     pub async fn authorize(&self, event: AuthorizerRequest) -> AuthorizerResponse {
         match &self.authorizer {
             Some(auth) => {
-                let budget = crate::deadline::budget_of(Function::Authorizer, None);
+                let budget = crate::deadline::budget_of(Function::Authorizer.timeout(), None);
                 guard::authorize_within(auth, event, budget).await
             }
             None => {

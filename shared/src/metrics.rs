@@ -280,7 +280,7 @@ where
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
         // One deadline for the whole request, from the invocation's own.
         let resp = measured(function, req, |req| {
-            crate::deadline::answer_within(function, req, handler)
+            crate::deadline::answer_within(function.timeout(), req, handler)
         })
         .await;
         flush();
@@ -301,7 +301,8 @@ where
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<AuthorizerRequest>| async move {
-            let budget = crate::deadline::budget_of(Function::Authorizer, Some(&event.context));
+            let budget =
+                crate::deadline::budget_of(Function::Authorizer.timeout(), Some(&event.context));
             let verdict =
                 authorize_measured(event.payload, |payload| handler(payload, budget)).await;
             flush();

@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use gatehouse::store::CaptchaState;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse_local::server::{self, App, Emulators};
+use gatehouse_local::emulators::Emulators;
+use gatehouse_local::server::{self, App};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 

@@ -122,9 +122,6 @@ fn add_session(context: &mut Map<String, Value>, record: SessionRecord) {
     }
 }
 
-/// Admits or denies one request (see the module docs). Anything but an
-/// admission — no token or pass, unknown, expired, used, or a store failure
-/// (logged) — is a denial, never an error.
 /// [`authorize`] under a deadline (see [`crate::deadline`]): denied when
 /// `budget` runs out first, so the authorizer answers before its Lambda
 /// time-out (API Gateway would answer 500 after it).
@@ -145,6 +142,9 @@ pub async fn authorize_within(
     }
 }
 
+/// Admits or denies one request (see the module docs). Anything but an
+/// admission — no token or pass, unknown, expired, used, or a store failure
+/// (logged) — is a denial, never an error.
 pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> AuthorizerResponse {
     let route_key = event.route_key.as_deref().unwrap_or_default();
     let Some(route) = auth.guarded(route_key) else {
