@@ -17,6 +17,7 @@ mod openapi;
 mod ratelimit;
 mod readme;
 mod replay;
+mod retries;
 mod secrets;
 mod store_conformance;
 mod store_conformance_wechat;

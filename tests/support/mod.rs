@@ -4,6 +4,7 @@ pub mod dynamodb_local;
 pub mod fixtures;
 pub mod fuzz_harness;
 pub mod logs;
+pub mod lossy_proxy;
 pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};

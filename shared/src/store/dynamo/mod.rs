@@ -57,11 +57,35 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
 const MAX_ATTEMPTS: u32 = 3;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(25);
-/// Rounds of a rate-limited captcha write that DynamoDB cancelled because
-/// another transaction held one of its counters (`TransactionConflict`).
-/// Two racing requests of one client each need a counter at the same time;
-/// after these rounds the request is answered `rate-limited`.
+/// Rounds of a session replacement (a transaction) that DynamoDB cancelled
+/// because another transaction held one of its items
+/// (`TransactionConflict`).
 const MAX_CONFLICT_ROUNDS: u32 = 3;
+
+/// Runs `futures` concurrently (in this task) and returns their outputs in
+/// order: what lets a request's independent writes share one round trip.
+pub(super) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
 
 /// What [`DynamoStore::from_env`] reads from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
