@@ -28,3 +28,4 @@ mod wechat;
 mod wechat_phone;
 mod wechat_rig;
 mod wechat_sessions;
+mod write_units;

@@ -1,5 +1,6 @@
 //! Support library of the end-to-end tests (crate gatehouse-e2e).
 
+pub mod capacity;
 pub mod dynamodb_local;
 pub mod fixtures;
 pub mod fuzz_harness;
