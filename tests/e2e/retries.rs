@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gatehouse::guard::pass::PassToken;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
-    CaptchaStore, CounterLimit, CounterStore, IssueMode, IssueOutcome, KEY_ATTRIBUTE, PassClaim,
-    PassKind, PassStore, Redemption, TicketStore, VerifyOutcome, captcha_key, captcha_locator,
+    AccessTokenRecord, AccessTokenStore, CaptchaStore, CounterLimit, CounterStore, IssueMode,
+    IssueOutcome, KEY_ATTRIBUTE, PassClaim, PassKind, PassStore, Redemption, SessionStore,
+    TicketStore, TokenSwap, VerifyOutcome, captcha_key, captcha_locator,
 };
 use gatehouse_e2e::lossy_proxy::LossyProxy;
 use gatehouse_e2e::{LocalTable, NOW, captcha, device, new_pass, scene};
@@ -224,4 +225,83 @@ async fn counters_count_a_request_whose_response_was_lost_once() {
         let key = gatehouse::store::counter_key_of(&limit.name);
         assert_eq!(number(&table, key, "count").await, 1, "{}", limit.name);
     }
+}
+
+#[tokio::test]
+async fn an_access_token_swap_whose_response_was_lost_is_won() {
+    let (store, proxy, _table) = lossy_store().await;
+    let lease = AccessTokenRecord {
+        lease_until_ms: *NOW + 10_000,
+        ..AccessTokenRecord::default()
+    };
+    proxy.lose_next("PutItem", 1);
+    assert_eq!(
+        store.swap_access_token("wxlost", 0, &lease).await.unwrap(),
+        TokenSwap::Written,
+        "the retry finds its own write, not a rival's"
+    );
+    assert_lost_once(&proxy, "PutItem");
+    assert!(matches!(
+        store.swap_access_token("wxlost", 0, &lease).await.unwrap(),
+        TokenSwap::Lost(Some(_))
+    ));
+}
+
+/// A session replacement is a transaction: the SDK gives it an idempotency
+/// token (`ClientRequestToken`), so its retry succeeds without writing
+/// twice.
+#[tokio::test]
+async fn a_session_replacement_whose_response_was_lost_still_succeeds() {
+    let (store, proxy, _table) = lossy_store().await;
+    let old = gatehouse::store::SessionRecord {
+        token_hash: "lost-old".into(),
+        openid: "openid-lost".into(),
+        unionid: None,
+        phone: None,
+        created_ms: *NOW,
+        expires_ms: *NOW + 3_600_000,
+    };
+    store.put_session(&old, None).await.unwrap();
+    let new = gatehouse::store::SessionRecord {
+        token_hash: "lost-new".into(),
+        ..old.clone()
+    };
+    proxy.lose_next("TransactWriteItems", 1);
+    assert!(
+        store
+            .replace_session(&old.token_hash, &new, *NOW)
+            .await
+            .unwrap()
+    );
+    assert_lost_once(&proxy, "TransactWriteItems");
+    assert!(store.get_session("lost-old").await.unwrap().is_none());
+    assert!(store.get_session("lost-new").await.unwrap().is_some());
+}
+
+/// A logout whose delete was applied but whose answer was lost: the retry
+/// finds no row, and still answers that the session ended.
+#[tokio::test]
+async fn a_session_end_whose_response_was_lost_still_ends_it() {
+    let (store, proxy, _table) = lossy_store().await;
+    let session = gatehouse::store::SessionRecord {
+        token_hash: "lost-end".into(),
+        openid: "openid-lost".into(),
+        unionid: None,
+        phone: None,
+        created_ms: *NOW,
+        expires_ms: *NOW + 3_600_000,
+    };
+    store.put_session(&session, None).await.unwrap();
+    proxy.take_seen();
+    proxy.lose_next("DeleteItem", 1);
+    assert_eq!(
+        store.delete_session("lost-end", *NOW).await.unwrap(),
+        gatehouse::store::SessionEnd::Ended,
+        "not session-invalid"
+    );
+    assert_lost_once(&proxy, "DeleteItem");
+    assert_eq!(
+        store.delete_session("lost-end", *NOW).await.unwrap(),
+        gatehouse::store::SessionEnd::NotFound
+    );
 }
