@@ -1190,6 +1190,59 @@ mod dynamo_items {
         assert_eq!(item.len(), 15, "{item:?}");
     }
 
+    /// A captcha row written by an older gatehouse (no right answer's
+    /// attribute) still passes its right answer, in one more request, and
+    /// still counts a wrong one.
+    #[tokio::test]
+    async fn captchas_of_an_older_gatehouse_still_pass() {
+        let table = gatehouse_e2e::dynamodb_local().await.fresh_table().await;
+        let store = table.store();
+        let legacy = |device_id: &str| {
+            let n = |v: i64| AttributeValue::N(v.to_string());
+            let s = |v: &str| AttributeValue::S(v.to_owned());
+            table
+                .client
+                .put_item()
+                .table_name(&table.name)
+                .item(
+                    KEY_ATTRIBUTE,
+                    s(&captcha_key(&scene("login"), &device(device_id))),
+                )
+                .item("device_uuid", s(device_id))
+                .item("scene", s("login"))
+                .item("code", s("k7m2"))
+                .item("state", n(0))
+                .item("ip", s("203.0.113.7"))
+                .item("created_date", n(*NOW))
+                .item("expired_date", n(*NOW + CAPTCHA_LIFETIME_MS))
+                .item("attempts", n(0))
+                .item(TTL_ATTRIBUTE, n((*NOW + CAPTCHA_LIFETIME_MS) / 1000 + 1))
+                .send()
+        };
+        legacy("old-1").await.unwrap();
+        let verify = |device_id: &'static str, answer: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .verify_captcha(
+                        &scene("login"),
+                        &device(device_id),
+                        answer,
+                        *NOW,
+                        1,
+                        &new_pass(),
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(verify("old-1", "k7m2").await, VerifyOutcome::Passed);
+        assert_eq!(verify("old-1", "k7m2").await, VerifyOutcome::NotPending);
+        legacy("old-2").await.unwrap();
+        assert_eq!(verify("old-2", "zzzz").await, VerifyOutcome::Voided);
+        assert_eq!(verify("old-2", "k7m2").await, VerifyOutcome::NotPending);
+    }
+
     #[tokio::test]
     async fn failures_are_store_errors() {
         let local = gatehouse_e2e::dynamodb_local().await;

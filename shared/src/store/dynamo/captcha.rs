@@ -141,6 +141,63 @@ impl DynamoStore {
     }
 }
 
+/// Whether `item` is a captcha written before rows carried their right
+/// answer's attribute (by a gatehouse older than the one-write verify) and
+/// `answer` is its code: such a row judges every answer wrong.
+fn is_legacy_right_answer(item: &Item, answer: &str) -> bool {
+    !answer.is_empty()
+        && !item.keys().any(|k| k.starts_with("ok_"))
+        && matches!(item.get("code"), Some(v) if v.as_s().is_ok_and(|code| code == answer))
+}
+
+impl DynamoStore {
+    /// Passes a legacy captcha (see [`is_legacy_right_answer`]) whose right
+    /// answer the verify write just counted as wrong: one more conditional
+    /// write, while the row is still as that write left it (its nonce, its
+    /// count), that sets it verified and takes the attempt back. Only
+    /// captchas in flight while an older gatehouse is replaced take it.
+    async fn pass_legacy(
+        &self,
+        key: &str,
+        nonce: &str,
+        attempt: u32,
+        seen: u32,
+    ) -> Result<VerifyOutcome, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, s(key))
+            .update_expression("SET #state = :verified, #attempts = :seen")
+            .condition_expression("#try = :nonce AND #attempts = :attempt")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_names("#try", attempt_nonce_attribute(attempt))
+            .expression_attribute_values(":verified", n(CaptchaState::Verified as i64))
+            .expression_attribute_values(":seen", n(seen))
+            .expression_attribute_values(":nonce", s(nonce))
+            .expression_attribute_values(":attempt", n(attempt))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(_) => return Ok(VerifyOutcome::Passed),
+            Err(err) => update_condition_failed(err, "verify_captcha (legacy row)")?,
+        };
+        // Its own write (a retry after a lost response) passed; else another
+        // answer came in between, and this one no longer decides.
+        let own = old.as_ref().is_some_and(|item| {
+            get_n(item, "state").ok() == Some(CaptchaState::Verified as i64)
+                && matches!(item.get(&attempt_nonce_attribute(attempt)), Some(v) if v.as_s().is_ok_and(|v| v == nonce))
+        });
+        Ok(if own {
+            VerifyOutcome::Passed
+        } else {
+            VerifyOutcome::NotPending
+        })
+    }
+}
+
 /// The outcome of a verify write that went through, from the state it left
 /// and the attempt it counted.
 fn judged(state: i64, attempt: u32, max_attempts: u32) -> Result<VerifyOutcome, StoreError> {
@@ -376,7 +433,7 @@ impl CaptchaStore for DynamoStore {
                 .expression_attribute_values(":pass_expired", n(pass.expires_ms))
                 .expression_attribute_values(":ttl", n(ttl_seconds(keep_until)))
                 .expression_attribute_values(":now", n(now_ms))
-                .return_values(ReturnValue::UpdatedNew)
+                .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -387,7 +444,11 @@ impl CaptchaStore for DynamoStore {
                     let new = out
                         .attributes()
                         .ok_or_else(|| corrupt("state", "not returned"))?;
-                    return judged(get_n(new, "state")?, attempt, max_attempts);
+                    let outcome = judged(get_n(new, "state")?, attempt, max_attempts)?;
+                    if outcome != VerifyOutcome::Passed && is_legacy_right_answer(new, answer) {
+                        return self.pass_legacy(&key, &nonce, attempt, seen).await;
+                    }
+                    return Ok(outcome);
                 }
                 Err(err) => update_condition_failed(err, "verify_captcha")?,
             };
