@@ -254,10 +254,15 @@ impl Function {
     /// and `tests/e2e/table_access.rs` the code.
     pub fn table_grants(self) -> &'static [TableGrant] {
         use rows::*;
-        // The captcha row (a transaction with the counters when rate limits
-        // are on).
-        const CREATE: &[TableGrant] =
-            &[grant(&[PUT], &[CAPTCHA]), grant(&[UPDATE], &[RATE_CREATE])];
+        // The captcha row, with the counters alongside when rate limits are
+        // on; a request a counter refuses undoes its captcha (put back the
+        // one it replaced, or delete its own) and its counts.
+        const CREATE: &[TableGrant] = &[
+            grant(&[PUT, DELETE], &[CAPTCHA]),
+            grant(&[UPDATE], &[RATE_CREATE]),
+        ];
+        // A refused refresh puts back the captcha it replaced (there always
+        // was one): no delete.
         const REFRESH: &[TableGrant] =
             &[grant(&[PUT], &[CAPTCHA]), grant(&[UPDATE], &[RATE_REFRESH])];
         // A verify and its pass are one conditional update; a wrong answer

@@ -6,9 +6,11 @@
 //! end (see [`crate::store::CounterStore::increment_counter`] and
 //! [`crate::store::CaptchaStore::issue_captcha`]).
 //!
-//! - create and refresh count per IP and per device, in the same DynamoDB
-//!   request that writes the captcha (a transaction): over the limit, nothing
-//!   is counted and nothing is written.
+//! - create and refresh count per IP and per device with conditional
+//!   updates (`count < limit`, so no counter passes its limit) sent together
+//!   with the captcha's write: one round trip and one write unit per item
+//!   (a transaction would bill two). Over the limit, the request undoes its
+//!   other writes, so in the end nothing is counted and nothing is written.
 //! - verify, wx-login, wx-phone and ticket verify count per IP, concurrently with the
 //!   route's own first step, so a request within its limit waits no longer.
 //!

@@ -1,6 +1,7 @@
 //! How many DynamoDB requests each store operation makes, counted by an SDK
 //! interceptor on a client pointed at DynamoDB Local: a successful create,
 //! refresh and verify are one request each (the store's documented numbers).
+//! What they bill is metered in `write_units.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +12,8 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::secret::Secret;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
-    AccessTokenRecord, CaptchaRecord, CounterLimit, IndexedSession, IssueMode, IssueOutcome,
-    PhoneNumber, SessionEnd, SessionRecord, TokenSwap, VerifyOutcome,
+    AccessTokenRecord, CaptchaRecord, IndexedSession, PhoneNumber, SessionEnd, SessionRecord,
+    TokenSwap, VerifyOutcome,
 };
 use gatehouse::store::{
     AccessTokenStore, CaptchaStore, CounterStore, SessionIndexStore, SessionStore, TicketStore,
@@ -155,8 +156,8 @@ async fn create_refresh_and_verify_are_one_request_each() {
     );
     assert_eq!(
         requests.take(),
-        2,
-        "wrong answer: the failed pass, then counting the attempt"
+        1,
+        "wrong answer: counted and judged in the same conditional write"
     );
     assert_eq!(
         store
@@ -175,56 +176,10 @@ async fn create_refresh_and_verify_are_one_request_each() {
     assert_eq!(requests.take(), 1, "verify of an expired captcha");
 }
 
-/// Create and refresh with their rate-limit counters stay one request: the
-/// counters and the captcha are one TransactWriteItems, whichever way it ends.
-#[tokio::test]
-async fn rate_limited_create_and_refresh_are_one_request_each() {
-    let (store, requests) = counted_store().await;
-    let limits = [
-        CounterLimit {
-            name: "create|ip|*|0|198.51.100.4".into(),
-            limit: 1,
-            window_end_ms: *NOW + 60_000,
-        },
-        CounterLimit {
-            name: "create|dev|*|0|dev-1".into(),
-            limit: 5,
-            window_end_ms: *NOW + 60_000,
-        },
-    ];
-    let record = captcha("login", "dev-1", "abcd");
-    let issue = |mode, limits| store.issue_captcha(&record, mode, limits);
-    let limits = &limits[..];
-    assert_eq!(
-        issue(IssueMode::Create, limits).await.unwrap(),
-        IssueOutcome::Written
-    );
-    assert_eq!(requests.take(), 1, "create with counters");
-    assert!(matches!(
-        issue(IssueMode::Create, limits).await.unwrap(),
-        IssueOutcome::RateLimited { .. }
-    ));
-    assert_eq!(requests.take(), 1, "create over the limit");
-    assert!(matches!(
-        issue(IssueMode::Refresh, limits).await.unwrap(),
-        IssueOutcome::RateLimited { .. }
-    ));
-    assert_eq!(requests.take(), 1, "refresh over the limit");
-    let fresh = &[CounterLimit {
-        name: "refresh|dev|*|0|dev-1".into(),
-        limit: 5,
-        window_end_ms: *NOW + 60_000,
-    }][..];
-    assert_eq!(
-        issue(IssueMode::Refresh, fresh).await.unwrap(),
-        IssueOutcome::Written
-    );
-    assert_eq!(requests.take(), 1, "refresh with counters");
-}
-
 #[tokio::test]
 async fn sessions_tickets_and_counters_are_one_request_each() {
-    let (store, requests) = counted_store().await;
+    let (store, requests, units) = crate::write_units::metered_store().await;
+    let wru = || units.take().write;
     let session = SessionRecord {
         token_hash: "abc123".into(),
         openid: "openid-1".into(),
@@ -236,6 +191,7 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
     let key = Secret::new("c2Vzc2lvbi1rZXktMTIzNA==");
     store.put_session(&session, Some(&key)).await.unwrap();
     assert_eq!(requests.take(), 1, "put_session");
+    assert_eq!(wru(), 1.0, "put_session");
     assert!(store.get_session("abc123").await.unwrap().is_some());
     assert_eq!(requests.take(), 1, "get_session");
     assert_eq!(store.session_key("abc123").await.unwrap(), Some(key));
@@ -252,6 +208,7 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
             .unwrap()
     );
     assert_eq!(requests.take(), 1, "set_session_phone");
+    assert_eq!(wru(), 1.0, "set_session_phone");
     let refreshed = SessionRecord {
         token_hash: "def456".into(),
         ..session.clone()
@@ -263,11 +220,13 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
             .unwrap()
     );
     assert_eq!(requests.take(), 1, "replace_session (one transaction)");
+    assert_eq!(wru(), 4.0, "replace_session: two items in a transaction");
     assert_eq!(
         store.delete_session("def456", *NOW).await.unwrap(),
         SessionEnd::Ended
     );
     assert_eq!(requests.take(), 1, "delete_session of a live session");
+    assert_eq!(wru(), 1.0, "delete_session");
     store.put_session(&session, None).await.unwrap();
     requests.take();
     assert_eq!(
@@ -296,6 +255,7 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
         .await
         .unwrap();
     assert_eq!(requests.take(), 1, "index_session");
+    units.take();
     store
         .unindex_sessions("openid-1", &["x".into()])
         .await
@@ -321,11 +281,18 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
         TokenSwap::Lost(Some(_))
     ));
     assert_eq!(requests.take(), 2, "swap_access_token, won and lost");
+    units.take();
 
     assert!(store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket");
+    assert_eq!(wru(), 1.0, "claim_ticket");
     assert!(!store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket again");
+    assert_eq!(
+        wru(),
+        1.0,
+        "claim_ticket again: a refused condition bills too"
+    );
 
     assert_eq!(
         store.increment_counter("c", *NOW + 60_000).await.unwrap(),
@@ -336,6 +303,7 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
         2
     );
     assert_eq!(requests.take(), 2, "increment_counter twice");
+    assert_eq!(wru(), 2.0, "increment_counter twice");
 }
 
 /// The Lambdas' own client set-up (`DynamoStore::from_env` minus reading the

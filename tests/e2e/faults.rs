@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -138,17 +137,19 @@ async fn dynamodb_throttled_after_the_sdk_retries_is_503() {
             )
             .build()
     };
-    let transact = mock!(Client::transact_write_items).then_error(move || {
-        TransactWriteItemsError::ProvisionedThroughputExceededException(throttled())
-    });
+    // The counters are throttled; the captcha's put, sent alongside, goes
+    // through, and is taken back once the counters have failed.
     let update = mock!(Client::update_item)
         .then_error(move || UpdateItemError::ProvisionedThroughputExceededException(throttled()));
     let put = mock!(Client::put_item)
         .then_output(|| aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build());
+    let delete = mock!(Client::delete_item).then_output(|| {
+        aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build()
+    });
     let client = mock_client!(
         aws_sdk_dynamodb,
         RuleMode::MatchAny,
-        [&transact, &update, &put],
+        [&update, &put, &delete],
         |builder| builder.retry_config(lambda_retry_config())
     );
     let store = Arc::new(DynamoStore::new(client, "gatehouse".into()));
@@ -156,11 +157,16 @@ async fn dynamodb_throttled_after_the_sdk_retries_is_503() {
     let resp = create(&svc, post(json!({"scene": "login", "deviceId": "d"}))).await;
     assert_eq!(parsed(&resp), (503, "store-unavailable".to_owned()));
     assert_eq!(
-        transact.num_calls(),
-        3,
-        "the SDK tried three times (the store's MAX_ATTEMPTS) before giving up"
+        update.num_calls(),
+        2 * 3,
+        "the SDK tried each of the two counters three times (the store's MAX_ATTEMPTS)"
     );
-    assert_eq!(put.num_calls(), 0, "no captcha was written on the side");
+    assert_eq!(put.num_calls(), 1, "the captcha went alongside");
+    assert_eq!(
+        delete.num_calls(),
+        1,
+        "and was taken back (there was none before it)"
+    );
 
     let resp = verify(
         &svc,

@@ -998,6 +998,40 @@ mod cases {
         );
     }
 
+    /// Only a right answer's pass is redeemable: the DynamoDB store writes
+    /// the pass with every answer (one write counts and judges it), and
+    /// must still refuse the pass of a wrong one, voided or not.
+    pub async fn a_wrong_answers_pass_is_never_redeemable(store: Shared) {
+        for (device_id, max_attempts, outcome) in [
+            ("wrong-1", 1, Voided),
+            ("wrong-3", 3, Wrong { attempts_left: 2 }),
+        ] {
+            store
+                .create_captcha(&captcha("signup", device_id, "abcd"))
+                .await
+                .unwrap();
+            let (sc, dev) = (scene("signup"), device(device_id));
+            let token = PassToken::issue(PassKind::Captcha, captcha_locator(&sc, &dev));
+            let got = store
+                .verify_captcha(
+                    &sc,
+                    &dev,
+                    "zzzz",
+                    *NOW,
+                    max_attempts,
+                    &token.new_pass(*NOW + 300_000),
+                )
+                .await
+                .unwrap();
+            assert_eq!(got, outcome);
+            assert_eq!(
+                redeem(&store, &token, "signup", Some(device_id), *NOW + 1).await,
+                Redemption::Unknown,
+                "{device_id}"
+            );
+        }
+    }
+
     pub async fn a_ticket_pass_is_granted_once_claimed_and_fits_any_device(store: Shared) {
         let locator = [7u8; 32];
         let ticket_hash = hex::encode(locator);
@@ -1115,6 +1149,7 @@ gatehouse_e2e::on_both_stores!(
     counters_increment_atomically,
     a_pass_redeems_once_under_32_racing_redemptions,
     passes_are_refused_when_expired_foreign_or_forged,
+    a_wrong_answers_pass_is_never_redeemable,
     a_ticket_pass_is_granted_once_claimed_and_fits_any_device,
     a_degraded_ticket_pass_says_so_when_redeemed,
     counts_read_many_counters_in_one_go,
@@ -1172,11 +1207,77 @@ mod dynamo_items {
         assert_eq!(item["created_date"], n(*NOW));
         assert_eq!(item["expired_date"], n(*NOW + CAPTCHA_LIFETIME_MS));
         assert_eq!(item["attempts"], n(1));
+        // The verify write, right or wrong, keeps the row a day (it cannot
+        // know the captcha's expiry) and carries the attempt's request
+        // nonce (`t1`) and the pass, redeemable only once verified.
         assert_eq!(
             item[TTL_ATTRIBUTE],
-            n((*NOW + CAPTCHA_LIFETIME_MS) / 1000 + 1)
+            n((*NOW + gatehouse::store::MAX_CAPTCHA_LIFETIME_MS) / 1000 + 1)
         );
-        assert_eq!(item.len(), 10, "{item:?}");
+        assert!(item["t1"].as_s().is_ok_and(|nonce| nonce.len() == 16));
+        let answer_attribute = item
+            .keys()
+            .filter(|k| k.starts_with("ok_"))
+            .collect::<Vec<_>>();
+        assert_eq!(answer_attribute.len(), 1, "the right answer's attribute");
+        assert_eq!(item[answer_attribute[0].as_str()], n(1));
+        for pass in ["pass_hash", "pass_created", "pass_expired"] {
+            assert!(item.contains_key(pass), "{pass}");
+        }
+        assert_eq!(item.len(), 15, "{item:?}");
+    }
+
+    /// A captcha row written by an older gatehouse (no right answer's
+    /// attribute) still passes its right answer, in one more request, and
+    /// still counts a wrong one.
+    #[tokio::test]
+    async fn captchas_of_an_older_gatehouse_still_pass() {
+        let table = gatehouse_e2e::dynamodb_local().await.fresh_table().await;
+        let store = table.store();
+        let legacy = |device_id: &str| {
+            let n = |v: i64| AttributeValue::N(v.to_string());
+            let s = |v: &str| AttributeValue::S(v.to_owned());
+            table
+                .client
+                .put_item()
+                .table_name(&table.name)
+                .item(
+                    KEY_ATTRIBUTE,
+                    s(&captcha_key(&scene("login"), &device(device_id))),
+                )
+                .item("device_uuid", s(device_id))
+                .item("scene", s("login"))
+                .item("code", s("k7m2"))
+                .item("state", n(0))
+                .item("ip", s("203.0.113.7"))
+                .item("created_date", n(*NOW))
+                .item("expired_date", n(*NOW + CAPTCHA_LIFETIME_MS))
+                .item("attempts", n(0))
+                .item(TTL_ATTRIBUTE, n((*NOW + CAPTCHA_LIFETIME_MS) / 1000 + 1))
+                .send()
+        };
+        legacy("old-1").await.unwrap();
+        let verify = |device_id: &'static str, answer: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .verify_captcha(
+                        &scene("login"),
+                        &device(device_id),
+                        answer,
+                        *NOW,
+                        1,
+                        &new_pass(),
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(verify("old-1", "k7m2").await, VerifyOutcome::Passed);
+        assert_eq!(verify("old-1", "k7m2").await, VerifyOutcome::NotPending);
+        legacy("old-2").await.unwrap();
+        assert_eq!(verify("old-2", "zzzz").await, VerifyOutcome::Voided);
+        assert_eq!(verify("old-2", "k7m2").await, VerifyOutcome::NotPending);
     }
 
     #[tokio::test]

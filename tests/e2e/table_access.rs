@@ -249,8 +249,8 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         }));
     };
 
-    // create-captcha, refresh-captcha: the captcha and its counters in one
-    // transaction.
+    // create-captcha, refresh-captcha: the captcha and its counters, sent
+    // at once.
     for (function, path) in [
         (Function::CreateCaptcha, "/captcha/create"),
         (Function::RefreshCaptcha, "/captcha/refresh"),
@@ -271,6 +271,37 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         assert_eq!(resp.status(), 200, "{path}: {}", json_of(&resp));
         note(function, &recorder);
     }
+
+    // A create the per-IP limit refuses: its captcha, written alongside the
+    // counters, is taken back (deleted: the device had none).
+    let (store, recorder) = rig.store();
+    let flood = Services {
+        captcha: Some(Arc::new(CaptchaService::new(
+            CaptchaConfig::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#).unwrap(),
+            Renderer::builtin(),
+            store,
+        ))),
+        ..Services::default()
+    };
+    for (device, status) in [("f1", 200), ("f2", 429)] {
+        let body = json!({"scene": "flood", "deviceId": device});
+        let resp = flood
+            .handle(
+                Function::CreateCaptcha,
+                request("POST", "/captcha/create", Some(body), &[]),
+            )
+            .await;
+        assert_eq!(resp.status(), status, "{device}: {}", json_of(&resp));
+    }
+    let requests = recorder.take();
+    assert!(
+        requests
+            .iter()
+            .any(|(action, key)| action == "dynamodb:DeleteItem" && key.starts_with("captcha#")),
+        "the refused create took its captcha back: {requests:?}"
+    );
+    recorder.0.lock().unwrap().extend(requests);
+    note(Function::CreateCaptcha, &recorder);
 
     // verify-captcha: a wrong answer (an attempt and the guard's failures),
     // then a right one on a fresh captcha (the pass).

@@ -1,9 +1,11 @@
 //! Support library of the end-to-end tests (crate gatehouse-e2e).
 
+pub mod capacity;
 pub mod dynamodb_local;
 pub mod fixtures;
 pub mod fuzz_harness;
 pub mod logs;
+pub mod lossy_proxy;
 pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};

@@ -101,8 +101,8 @@ impl CaptchaService {
             Issue::Create => (Route::Create, IssueMode::Create),
             Issue::Refresh => (Route::Refresh, IssueMode::Refresh),
         };
-        // The counters go into the captcha's own write: one request, and over
-        // a limit nothing is counted or written.
+        // The counters go alongside the captcha's own write: one round trip,
+        // and over a limit nothing is counted or written in the end.
         let limits = cfg.rate_limit.counters(
             route,
             self.config.scene_bucket(scene.as_str()),

@@ -87,6 +87,11 @@ pub fn captcha_key_of(locator: &[u8; 32]) -> String {
     format!("captcha#{}", hex::encode(locator))
 }
 
+/// The longest a captcha lives (`expiresDate` is at most 86,400 s): a row
+/// that a verify touches is kept at least this long from then, since the
+/// verify does not know when its captcha expires.
+pub const MAX_CAPTCHA_LIFETIME_MS: i64 = 86_400_000;
+
 /// Epoch seconds for the TTL attribute of something that expires at `ms`.
 pub fn ttl_seconds(expires_ms: i64) -> i64 {
     expires_ms.div_euclid(1000) + 1
@@ -359,10 +364,14 @@ pub trait CaptchaStore: Send + Sync {
 
     /// Writes `record` as [`CaptchaStore::create_captcha`] or
     /// [`CaptchaStore::refresh_captcha`] would, and adds one to every counter
-    /// of `limits`, all or nothing: when a counter is at its limit the
+    /// of `limits`, never past a limit: when a counter is at its limit the
     /// outcome is [`IssueOutcome::RateLimited`] (which wins over a missing
-    /// captcha), and nothing is counted or written. Exactly one request (a
-    /// transaction when `limits` is not empty).
+    /// captcha), and in the end nothing is counted or written. One round
+    /// trip when written: the captcha's request and one per counter, sent
+    /// at once, one write unit each (no transaction, which bills two per
+    /// item). A refused request takes one more round trip to undo its
+    /// writes, and meanwhile the device's earlier captcha is replaced (see
+    /// the DynamoDB store's `issue_captcha`).
     async fn issue_captcha(
         &self,
         record: &CaptchaRecord,
@@ -372,10 +381,13 @@ pub trait CaptchaStore: Send + Sync {
 
     /// Checks `answer` (already normalised) against the device's captcha for
     /// the scene at `now_ms`, at most once per captcha however many callers
-    /// race. A pass is one conditional request that sets the state to
-    /// verified and writes `pass` into the row; a wrong answer is followed by
-    /// one more conditional request that counts the attempt and voids the
-    /// captcha at `max_attempts`.
+    /// race. Right or wrong, one conditional request that counts the answer
+    /// as an attempt in the same write that judges it (so no store failure
+    /// hands out an uncounted guess): a right answer sets the state to
+    /// verified and its `pass` becomes redeemable, a wrong one voids the
+    /// captcha at `max_attempts`. Racing answers take a request more each.
+    /// A retry of the request after a lost response answers what its first
+    /// attempt came to.
     async fn verify_captcha(
         &self,
         scene: &Scene,
@@ -502,7 +514,8 @@ pub trait AccessTokenStore: Send + Sync {
 #[async_trait]
 pub trait TicketStore: Send + Sync {
     /// Records a ticket hash until `expires_ms`. Returns `true` the first
-    /// time, `false` while an unexpired record of it exists. One request.
+    /// time (also when the request was retried after its first response was
+    /// lost), `false` while an unexpired record of it exists. One request.
     async fn claim_ticket(
         &self,
         ticket_hash: &str,
@@ -527,7 +540,8 @@ pub trait TicketStore: Send + Sync {
 #[async_trait]
 pub trait PassStore: Send + Sync {
     /// Redeems a pass at most once, however many callers race: one
-    /// conditional request that marks it redeemed.
+    /// conditional request that marks it redeemed (and a retry of it after
+    /// a lost response still answers `Redeemed`).
     async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError>;
 }
 
@@ -536,7 +550,8 @@ pub trait PassStore: Send + Sync {
 pub trait CounterStore: Send + Sync {
     /// Adds one to the fixed-window counter `name` (the caller puts the
     /// window into the name) and returns the new count. The row expires at
-    /// `window_end_ms`. One atomic request.
+    /// `window_end_ms`. One atomic request, which a retry after a lost
+    /// response does not count again.
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError>;
 
     /// The counts of `names` (0 for a counter not yet counted). One request,

@@ -74,11 +74,16 @@ impl AccessTokenStore for DynamoStore {
         expected: u64,
         record: &AccessTokenRecord,
     ) -> Result<TokenSwap, StoreError> {
+        // The writer's nonce: a retry of a swap whose response was lost
+        // finds it in the row its condition refused, and knows it won.
+        let nonce = request_nonce();
+        let mut item = token_item(appid, record, expected + 1);
+        item.insert("written_by".to_owned(), s(&nonce));
         let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(token_item(appid, record, expected + 1)))
+            .set_item(Some(item))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         put = if expected == 0 {
             put.condition_expression("attribute_not_exists(#pk)")
@@ -96,6 +101,10 @@ impl AccessTokenStore for DynamoStore {
                 let PutItemError::ConditionalCheckFailedException(failed) = ctx.err() else {
                     unreachable!("matched above");
                 };
+                let own = failed.item().and_then(|i| i.get("written_by"));
+                if own.is_some_and(|v| v.as_s().is_ok_and(|v| *v == nonce)) {
+                    return Ok(TokenSwap::Written);
+                }
                 let current = failed.item().map(token_from_item).transpose()?;
                 Ok(TokenSwap::Lost(current))
             }

@@ -8,15 +8,41 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::{Digest, Sha256};
 
 use crate::secret::Secret;
 use crate::store::*;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
-/// The item of a captcha row, with `opendb-verify-codes`' field names.
+/// The attribute a captcha row holds for its right answer: `ok_` and the
+/// hex SHA-256 of the (normalised) answer, valued [`CaptchaState::Verified`].
+/// A verify writes `state = if_not_exists(<attribute of its answer>,
+/// <pending or void>)`, so one write both counts an attempt and judges it:
+/// the answer is never judged before it is counted (see `verify_captcha`).
+pub(super) fn answer_attribute(answer: &str) -> String {
+    format!("ok_{}", hex::encode(Sha256::digest(answer.as_bytes())))
+}
+
+/// The attribute of the `attempt`-th answer's request nonce in a captcha
+/// row (`t1` … `t10`, as `maxAttempts` is at most 10): a verify whose
+/// response was lost finds its nonce there on its retry.
+pub(super) fn attempt_nonce_attribute(attempt: u32) -> String {
+    format!("t{attempt}")
+}
+
+/// A fresh request nonce: 64 CSPRNG bits, hex. Written with a conditional
+/// write, it lets the SDK's retry of that very request (same parameters,
+/// same nonce) recognise the write of an earlier attempt whose response was
+/// lost, instead of taking its own write for someone else's.
+pub(super) fn request_nonce() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
+
+/// The item of a captcha row, with `opendb-verify-codes`' field names (and
+/// the right answer's attribute, see [`answer_attribute`]).
 pub(super) fn captcha_item(record: &CaptchaRecord) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (KEY_ATTRIBUTE.to_owned(), s(record.key())),
         ("device_uuid".to_owned(), s(record.device_uuid.as_str())),
         ("scene".to_owned(), s(record.scene.as_str())),
@@ -30,7 +56,15 @@ pub(super) fn captcha_item(record: &CaptchaRecord) -> Item {
             TTL_ATTRIBUTE.to_owned(),
             n(ttl_seconds(record.expired_date)),
         ),
-    ])
+    ]);
+    // An empty code has no right answer (an empty answer never passes).
+    if !record.code.is_empty() {
+        item.insert(
+            answer_attribute(&record.code),
+            n(CaptchaState::Verified as i64),
+        );
+    }
+    item
 }
 
 /// The item of a session row; `session_key` only when the login gave one.
@@ -196,6 +230,21 @@ pub(super) fn put_condition_failed(
     }
 }
 
+/// The old item of a PutItem whose condition failed (`None` when there was
+/// no item, or none was asked for); any other failure is a [`StoreError`].
+pub(super) fn put_condition_failed_item(
+    err: SdkError<PutItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    operation: &'static str,
+) -> Result<Option<Item>, StoreError> {
+    match err {
+        SdkError::ServiceError(ctx) => match ctx.err() {
+            PutItemError::ConditionalCheckFailedException(failed) => Ok(failed.item().cloned()),
+            _ => Err(sdk_error(operation, SdkError::ServiceError(ctx))),
+        },
+        other => Err(sdk_error(operation, other)),
+    }
+}
+
 /// `Ok` when a DeleteItem failed only because its condition did.
 pub(super) fn delete_condition_failed(
     err: SdkError<DeleteItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
@@ -236,6 +285,7 @@ mod tests {
                 "device_uuid",
                 "expired_date",
                 "ip",
+                "ok_6a2505967482224e01358c5c3ff1b2b2e0fe48b4bf3db3802f40ce55c306b2b1",
                 "pk",
                 "scene",
                 "state",

@@ -6,17 +6,30 @@
 //! `expired_date`) plus `attempts`. Every state change is a conditional write
 //! that asks for the old item when its condition fails
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so nothing is ever read
-//! and then written: a create, a refresh and a passing verify are one request
-//! each, and however many verifies race only one can pass.
+//! and then written: a create, a refresh and a verify (right or wrong) are
+//! one request each, and however many verifies race only one can pass.
+//!
+//! **Cost**: nothing on a route's way is a transaction (two write units per
+//! item) but the session refresh; a write that must go with others (a
+//! captcha and its rate-limit counters) is sent alongside them instead, one
+//! unit per item (see `captcha.rs`).
+//!
+//! **Retries**: the client retries an attempt that timed out, which may have
+//! been applied. Every conditional write therefore carries a request nonce
+//! (the attributes marked *nonce* below) and recognises its own earlier
+//! write in the old item its retry's condition refused; a session end,
+//! whose row is then gone, makes its own attempts (`session.rs`); a
+//! session replacement is a transaction, which the SDK gives an idempotency
+//! token.
 //!
 //! | row | `pk` | other attributes |
 //! |---|---|---|
-//! | captcha | `captcha#<scene>#<device>` | `device_uuid scene code state ip created_date expired_date attempts ttl` |
+//! | captcha | `captcha#<sha256 of scene#device>` | `device_uuid scene code state ip created_date expired_date attempts ttl`, `ok_<sha256 of code>` (the right answer, see `codec::answer_attribute`), `t<n>` (nonce of the n-th answer), `nonce` (of a rate-limited issue), `pass_hash pass_created pass_expired pass_redeemed? redeemed_by?` (nonce) |
 //! | session | `session#<sha256 of token>` | `token_hash openid unionid? session_key? phone_number? pure_phone_number? country_code? created_date expired_date ttl` |
 //! | session index | `wxsessions#<openid>` | `openid`, one `s_<sha256 of token>` (expiry, ms) per session, `expired_date ttl` |
-//! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version ttl` |
-//! | ticket | `ticket#<sha256 of ticket>` | `expired_date ttl` |
-//! | counter | `rate#<name incl. window>` | `count expired_date ttl` |
+//! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version written_by ttl` (nonce) |
+//! | ticket | `ticket#<sha256 of ticket>` | `expired_date claimed_by ttl` (nonce), and the pass it earned |
+//! | counter | `rate#<name incl. window>` | `count expired_date ttl`, `w0` … `w7` (nonces, see `counter.rs`) |
 //!
 //! Times are epoch milliseconds except `ttl` (epoch seconds, see
 //! [`ttl_seconds`]). TTL deletion lags, so every decision compares the
@@ -50,18 +63,43 @@ const MAX_VERIFY_ROUNDS: usize = 64;
 const MAX_BATCH_ROUNDS: usize = 3;
 
 /// Client settings for a Lambda: a DynamoDB request normally answers in
-/// milliseconds, so a slow attempt is retried soon and a whole operation,
-/// retries included, gives up well inside a function's time-out.
+/// milliseconds, so a slow attempt is retried soon (after 1.5 s, up to three
+/// attempts) and a whole operation, retries included, gives up well inside
+/// a function's time-out. Retrying writes is safe: see **Retries** above.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
 const MAX_ATTEMPTS: u32 = 3;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(25);
-/// Rounds of a rate-limited captcha write that DynamoDB cancelled because
-/// another transaction held one of its counters (`TransactionConflict`).
-/// Two racing requests of one client each need a counter at the same time;
-/// after these rounds the request is answered `rate-limited`.
+/// Rounds of a session replacement (a transaction) that DynamoDB cancelled
+/// because another transaction held one of its items
+/// (`TransactionConflict`).
 const MAX_CONFLICT_ROUNDS: u32 = 3;
+
+/// Runs `futures` concurrently (in this task) and returns their outputs in
+/// order: what lets a request's independent writes share one round trip.
+pub(super) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
 
 /// What [`DynamoStore::from_env`] reads from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,8 @@
 //! Redeeming passes: a pass lives in the row that earned it (a captcha row
 //! or a ticket row), so one conditional UpdateItem on that row redeems it.
+//! The redemption records its request nonce (`redeemed_by`): when the SDK
+//! retries one whose first response was lost, the retry finds its own nonce
+//! in the row its condition refused and still admits, exactly once.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -16,6 +19,7 @@ impl PassStore for DynamoStore {
             PassKind::Captcha => captcha_key_of(claim.locator),
             PassKind::Ticket => ticket_key_of(&hex::encode(claim.locator)),
         };
+        let nonce = request_nonce();
         let mut condition = String::from(
             "pass_hash = :hash AND attribute_not_exists(pass_redeemed) \
              AND pass_expired > :now AND #scene = :scene",
@@ -25,11 +29,20 @@ impl PassStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key(KEY_ATTRIBUTE, s(key))
-            .update_expression("SET pass_redeemed = :now")
+            .update_expression("SET pass_redeemed = :now, redeemed_by = :nonce")
             .expression_attribute_names("#scene", "scene")
             .expression_attribute_values(":hash", s(claim.secret_hash))
             .expression_attribute_values(":now", n(claim.now_ms))
+            .expression_attribute_values(":nonce", s(&nonce))
             .expression_attribute_values(":scene", s(claim.scene.as_str()));
+        if claim.kind == PassKind::Captcha {
+            // Every answer writes its pass into the captcha row (see
+            // `verify_captcha`): only a right one's is valid.
+            condition.push_str(" AND #state = :verified");
+            update = update
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":verified", n(CaptchaState::Verified as i64));
+        }
         if let Some(device) = claim.device {
             // A pass earned without a device (a ticket) fits any device.
             condition.push_str(" AND (attribute_not_exists(device_uuid) OR device_uuid = :device)");
@@ -50,7 +63,7 @@ impl PassStore for DynamoStore {
             }
             Err(err) => {
                 let old = update_condition_failed(err, "redeem_pass")?;
-                classify_pass(old.as_ref(), claim)
+                classify_pass(old.as_ref(), claim, &nonce)
             }
         }
     }
@@ -91,13 +104,27 @@ fn redeemed_pass(kind: PassKind, item: &Item) -> Result<RedeemedPass, StoreError
 
 /// Why a redemption was refused, judged from the row its condition saw, in
 /// the order the embedded store checks.
-fn classify_pass(old: Option<&Item>, claim: &PassClaim) -> Result<Redemption, StoreError> {
+fn classify_pass(
+    old: Option<&Item>,
+    claim: &PassClaim,
+    nonce: &str,
+) -> Result<Redemption, StoreError> {
     let Some(item) = old else {
         return Ok(Redemption::Unknown);
     };
     match item.get("pass_hash") {
         Some(_) if get_s(item, "pass_hash")? == claim.secret_hash => {}
         _ => return Ok(Redemption::Unknown),
+    }
+    if matches!(item.get("redeemed_by"), Some(v) if v.as_s().is_ok_and(|v| v == nonce)) {
+        // This request's own redemption, made by an attempt whose response
+        // was lost.
+        return Ok(Redemption::Redeemed(redeemed_pass(claim.kind, item)?));
+    }
+    if claim.kind == PassKind::Captcha
+        && CaptchaState::from_number(get_n(item, "state")?) != Some(CaptchaState::Verified)
+    {
+        return Ok(Redemption::Unknown);
     }
     if item.contains_key("pass_redeemed") {
         return Ok(Redemption::Used);

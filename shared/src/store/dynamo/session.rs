@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 
 use super::codec::*;
-use super::{DynamoStore, MAX_CONFLICT_ROUNDS};
+use super::{DynamoStore, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_CONFLICT_ROUNDS};
 use crate::secret::Secret;
 use crate::store::*;
 
@@ -23,23 +23,74 @@ const MAX_BATCH_ROUNDS: u32 = 5;
 /// The condition of a write on a live session.
 const LIVE: &str = "attribute_exists(#pk) AND #expired > :now";
 
+/// What the conditional delete of a live session came to.
+enum LiveDelete {
+    Deleted,
+    /// Refused: the row is gone or expired. `maybe_ours` when an earlier
+    /// attempt of this very request failed in a way that may have deleted
+    /// it (time-out, lost response, server error).
+    Refused {
+        maybe_ours: bool,
+    },
+}
+
 impl DynamoStore {
-    async fn delete_live_session(&self, key: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(key))
-            .condition_expression(LIVE)
-            .expression_attribute_names("#pk", KEY_ATTRIBUTE)
-            .expression_attribute_names("#expired", "expired_date")
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => delete_condition_failed(err, "delete_session").map(|()| false),
+    /// The conditional delete of a live session. The SDK's own retries are
+    /// off for it: its retry of an applied delete finds no row, which by
+    /// itself reads as "never there" (`session-invalid` for a logout that
+    /// worked). So the store makes the attempts itself (as many as the SDK
+    /// would, with its back-off) and remembers whether one may have gone
+    /// through. A failed condition asks for no old item (that would read
+    /// `session_key`).
+    async fn delete_live_session(&self, key: &str, now_ms: i64) -> Result<LiveDelete, StoreError> {
+        let no_retries = aws_sdk_dynamodb::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        let mut maybe_ours = false;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, s(key))
+                .condition_expression(LIVE)
+                .expression_attribute_names("#pk", KEY_ATTRIBUTE)
+                .expression_attribute_names("#expired", "expired_date")
+                .expression_attribute_values(":now", n(now_ms))
+                .customize()
+                .config_override(no_retries.clone())
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(LiveDelete::Deleted),
+                Err(SdkError::ServiceError(ctx))
+                    if ctx.err().is_conditional_check_failed_exception() =>
+                {
+                    return Ok(LiveDelete::Refused { maybe_ours });
+                }
+                Err(err) => err,
+            };
+            let (retry, applied) = match &err {
+                SdkError::TimeoutError(_) | SdkError::ResponseError(_) => (true, true),
+                SdkError::DispatchFailure(failure) => (true, !failure.is_user()),
+                SdkError::ServiceError(ctx) => {
+                    let server = ctx.raw().status().is_server_error();
+                    let throttled = ctx
+                        .err()
+                        .meta()
+                        .code()
+                        .is_some_and(|c| c.contains("Throttl") || c.contains("LimitExceeded"));
+                    (server || throttled, server)
+                }
+                _ => (false, false),
+            };
+            if !retry || attempt == MAX_ATTEMPTS {
+                return Err(sdk_error("delete_session", err));
+            }
+            maybe_ours |= applied;
+            let backoff = INITIAL_BACKOFF * 2u32.pow(attempt - 1);
+            tokio::time::sleep(backoff.mul_f64(rand::random_range(0.5..=1.0))).await;
         }
+        unreachable!("the last attempt returns")
     }
 
     /// Deletes one batch of session keys, retrying what DynamoDB left
@@ -145,9 +196,10 @@ impl SessionStore for DynamoStore {
         now_ms: i64,
     ) -> Result<SessionEnd, StoreError> {
         let key = session_key_of(token_hash);
-        if self.delete_live_session(&key, now_ms).await? {
-            return Ok(SessionEnd::Ended);
-        }
+        let maybe_ours = match self.delete_live_session(&key, now_ms).await? {
+            LiveDelete::Deleted => return Ok(SessionEnd::Ended),
+            LiveDelete::Refused { maybe_ours } => maybe_ours,
+        };
         // Not live: unknown, or expired with its row still there (TTL lags).
         let out = self
             .client
@@ -161,7 +213,13 @@ impl SessionStore for DynamoStore {
             .await
             .map_err(|e| sdk_error("delete_session", e))?;
         if out.item().is_none() {
-            return Ok(SessionEnd::NotFound);
+            // Gone after an attempt that may have deleted it: this request
+            // ended it (or a racing end did; either way it is over).
+            return Ok(if maybe_ours {
+                SessionEnd::Ended
+            } else {
+                SessionEnd::NotFound
+            });
         }
         self.client
             .delete_item()

@@ -1,0 +1,307 @@
+//! Writes that survive retries: a loopback proxy in front of DynamoDB Local
+//! loses the response of a chosen request after DynamoDB applied it, the
+//! SDK times the attempt out and retries it, and the retry must answer what
+//! the first attempt did: a right answer stays `Passed`, a wrong one counts
+//! once, a ticket's first presentation is no reuse, a redemption admits
+//! exactly once, and a counter counts one request once.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use gatehouse::guard::pass::PassToken;
+use gatehouse::store::dynamo::DynamoStore;
+use gatehouse::store::{
+    AccessTokenRecord, AccessTokenStore, CaptchaStore, CounterLimit, CounterStore, IssueMode,
+    IssueOutcome, KEY_ATTRIBUTE, PassClaim, PassKind, PassStore, Redemption, SessionStore,
+    TicketStore, TokenSwap, VerifyOutcome, captcha_key, captcha_locator,
+};
+use gatehouse_e2e::lossy_proxy::LossyProxy;
+use gatehouse_e2e::{LocalTable, NOW, captcha, device, new_pass, scene};
+
+/// Short enough that a lost response costs a second, long enough for a
+/// loaded machine's DynamoDB Local (a spurious time-out is only one more
+/// retry, which these writes must survive anyway).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A store whose client goes through a fresh lossy proxy (with the
+/// Lambdas' retry policy: three attempts), the proxy, and the table (with
+/// a direct client, for reading rows back).
+async fn lossy_store() -> (DynamoStore, LossyProxy, LocalTable) {
+    let local = gatehouse_e2e::dynamodb_local().await;
+    let table = local.fresh_table().await;
+    let proxy = LossyProxy::start(local.endpoint()).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        local
+            .config_builder()
+            .endpoint_url(proxy.url())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .build(),
+    );
+    let store = DynamoStore::new(client, table.name.clone());
+    (store, proxy, table)
+}
+
+/// Asserts that exactly one response was lost and the request sent again.
+fn assert_lost_once(proxy: &LossyProxy, operation: &str) {
+    let seen = proxy.take_seen();
+    let lost = seen.iter().filter(|(_, lost)| *lost).count();
+    let sent = seen.iter().filter(|(op, _)| op == operation).count();
+    assert_eq!(lost, 1, "one response lost: {seen:?}");
+    assert!(sent >= 2, "the SDK retried {operation}: {seen:?}");
+}
+
+async fn number(table: &LocalTable, key: String, attribute: &str) -> i64 {
+    let item = table
+        .client
+        .get_item()
+        .table_name(&table.name)
+        .key(KEY_ATTRIBUTE, AttributeValue::S(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the row");
+    item[attribute].as_n().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_right_answer_whose_response_was_lost_still_passes() {
+    let (store, proxy, _table) = lossy_store().await;
+    store
+        .create_captcha(&captcha("login", "d1", "abcd"))
+        .await
+        .unwrap();
+    proxy.take_seen();
+    proxy.lose_next("UpdateItem", 1);
+    let outcome = store
+        .verify_captcha(&scene("login"), &device("d1"), "abcd", *NOW, 1, &new_pass())
+        .await
+        .unwrap();
+    assert_lost_once(&proxy, "UpdateItem");
+    assert_eq!(outcome, VerifyOutcome::Passed, "not verify-fail");
+    assert_eq!(
+        store
+            .verify_captcha(&scene("login"), &device("d1"), "abcd", *NOW, 1, &new_pass())
+            .await
+            .unwrap(),
+        VerifyOutcome::NotPending,
+        "and still only once"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_answer_whose_response_was_lost_counts_once() {
+    let (store, proxy, table) = lossy_store().await;
+    store
+        .create_captcha(&captcha("login", "d2", "abcd"))
+        .await
+        .unwrap();
+    proxy.take_seen();
+    proxy.lose_next("UpdateItem", 1);
+    let outcome = store
+        .verify_captcha(&scene("login"), &device("d2"), "zzzz", *NOW, 3, &new_pass())
+        .await
+        .unwrap();
+    assert_lost_once(&proxy, "UpdateItem");
+    assert_eq!(outcome, VerifyOutcome::Wrong { attempts_left: 2 });
+    let key = captcha_key(&scene("login"), &device("d2"));
+    assert_eq!(number(&table, key, "attempts").await, 1, "counted once");
+    assert_eq!(
+        store
+            .verify_captcha(&scene("login"), &device("d2"), "abcd", *NOW, 3, &new_pass())
+            .await
+            .unwrap(),
+        VerifyOutcome::Passed
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_claim_whose_response_was_lost_is_no_reuse() {
+    let (store, proxy, _table) = lossy_store().await;
+    proxy.lose_next("PutItem", 1);
+    assert!(
+        store
+            .claim_ticket("lost-ticket", *NOW, *NOW + 600_000)
+            .await
+            .unwrap(),
+        "the first presentation of a ticket is never ticket-reused"
+    );
+    assert_lost_once(&proxy, "PutItem");
+    assert!(
+        !store
+            .claim_ticket("lost-ticket", *NOW, *NOW + 600_000)
+            .await
+            .unwrap(),
+        "the second is"
+    );
+}
+
+#[tokio::test]
+async fn a_redemption_whose_response_was_lost_admits_exactly_once() {
+    let (store, proxy, _table) = lossy_store().await;
+    store
+        .create_captcha(&captcha("signup", "d3", "abcd"))
+        .await
+        .unwrap();
+    let (sc, dev) = (scene("signup"), device("d3"));
+    let token = PassToken::issue(PassKind::Captcha, captcha_locator(&sc, &dev));
+    let outcome = store
+        .verify_captcha(&sc, &dev, "abcd", *NOW, 1, &token.new_pass(*NOW + 300_000))
+        .await
+        .unwrap();
+    assert_eq!(outcome, VerifyOutcome::Passed);
+    proxy.take_seen();
+    let secret_hash = token.secret_hash();
+    let claim = PassClaim {
+        kind: PassKind::Captcha,
+        locator: token.locator(),
+        secret_hash: &secret_hash,
+        scene: &sc,
+        device: Some(&dev),
+        now_ms: *NOW + 1,
+    };
+    proxy.lose_next("UpdateItem", 1);
+    let first = store.redeem_pass(&claim).await.unwrap();
+    assert_lost_once(&proxy, "UpdateItem");
+    assert!(
+        matches!(&first, Redemption::Redeemed(pass) if pass.device == Some(dev.clone())),
+        "{first:?}"
+    );
+    assert_eq!(store.redeem_pass(&claim).await.unwrap(), Redemption::Used);
+}
+
+#[tokio::test]
+async fn counters_count_a_request_whose_response_was_lost_once() {
+    let (store, proxy, table) = lossy_store().await;
+    proxy.lose_next("UpdateItem", 1);
+    assert_eq!(
+        store
+            .increment_counter("lost|c", *NOW + 60_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_lost_once(&proxy, "UpdateItem");
+    assert_eq!(
+        store
+            .increment_counter("lost|c", *NOW + 60_000)
+            .await
+            .unwrap(),
+        2
+    );
+
+    // A create's counters: the first counter's response lost, the create
+    // still written and each counter counted once.
+    let limits = [
+        CounterLimit {
+            name: "create|ip|*|0|lost".into(),
+            limit: 2,
+            window_end_ms: *NOW + 60_000,
+        },
+        CounterLimit {
+            name: "create|dev|*|0|lost".into(),
+            limit: 2,
+            window_end_ms: *NOW + 60_000,
+        },
+    ];
+    proxy.lose_next("UpdateItem", 1);
+    assert_eq!(
+        store
+            .issue_captcha(&captcha("login", "d4", "abcd"), IssueMode::Create, &limits)
+            .await
+            .unwrap(),
+        IssueOutcome::Written
+    );
+    assert_lost_once(&proxy, "UpdateItem");
+    for limit in &limits {
+        let key = gatehouse::store::counter_key_of(&limit.name);
+        assert_eq!(number(&table, key, "count").await, 1, "{}", limit.name);
+    }
+}
+
+#[tokio::test]
+async fn an_access_token_swap_whose_response_was_lost_is_won() {
+    let (store, proxy, _table) = lossy_store().await;
+    let lease = AccessTokenRecord {
+        lease_until_ms: *NOW + 10_000,
+        ..AccessTokenRecord::default()
+    };
+    proxy.lose_next("PutItem", 1);
+    assert_eq!(
+        store.swap_access_token("wxlost", 0, &lease).await.unwrap(),
+        TokenSwap::Written,
+        "the retry finds its own write, not a rival's"
+    );
+    assert_lost_once(&proxy, "PutItem");
+    assert!(matches!(
+        store.swap_access_token("wxlost", 0, &lease).await.unwrap(),
+        TokenSwap::Lost(Some(_))
+    ));
+}
+
+/// A session replacement is a transaction: the SDK gives it an idempotency
+/// token (`ClientRequestToken`), so its retry succeeds without writing
+/// twice.
+#[tokio::test]
+async fn a_session_replacement_whose_response_was_lost_still_succeeds() {
+    let (store, proxy, _table) = lossy_store().await;
+    let old = gatehouse::store::SessionRecord {
+        token_hash: "lost-old".into(),
+        openid: "openid-lost".into(),
+        unionid: None,
+        phone: None,
+        created_ms: *NOW,
+        expires_ms: *NOW + 3_600_000,
+    };
+    store.put_session(&old, None).await.unwrap();
+    let new = gatehouse::store::SessionRecord {
+        token_hash: "lost-new".into(),
+        ..old.clone()
+    };
+    proxy.lose_next("TransactWriteItems", 1);
+    assert!(
+        store
+            .replace_session(&old.token_hash, &new, *NOW)
+            .await
+            .unwrap()
+    );
+    assert_lost_once(&proxy, "TransactWriteItems");
+    assert!(store.get_session("lost-old").await.unwrap().is_none());
+    assert!(store.get_session("lost-new").await.unwrap().is_some());
+}
+
+/// A logout whose delete was applied but whose answer was lost: the retry
+/// finds no row, and still answers that the session ended.
+#[tokio::test]
+async fn a_session_end_whose_response_was_lost_still_ends_it() {
+    let (store, proxy, _table) = lossy_store().await;
+    let session = gatehouse::store::SessionRecord {
+        token_hash: "lost-end".into(),
+        openid: "openid-lost".into(),
+        unionid: None,
+        phone: None,
+        created_ms: *NOW,
+        expires_ms: *NOW + 3_600_000,
+    };
+    store.put_session(&session, None).await.unwrap();
+    proxy.take_seen();
+    proxy.lose_next("DeleteItem", 1);
+    assert_eq!(
+        store.delete_session("lost-end", *NOW).await.unwrap(),
+        gatehouse::store::SessionEnd::Ended,
+        "not session-invalid"
+    );
+    assert_lost_once(&proxy, "DeleteItem");
+    assert_eq!(
+        store.delete_session("lost-end", *NOW).await.unwrap(),
+        gatehouse::store::SessionEnd::NotFound
+    );
+}

@@ -1,0 +1,251 @@
+//! What each route bills in DynamoDB write request units, measured on
+//! DynamoDB Local through [`CapacityMeter`]: a rate-limited create or
+//! refresh is three single-item writes sent at once (one unit each), not a
+//! transaction (two per item); a guarded flow's units, route by route.
+//! The README's cost figures come from here:
+//! `cargo test -p gatehouse-e2e --test e2e -- write_units --nocapture`
+
+use std::sync::Arc;
+
+use gatehouse::store::dynamo::DynamoStore;
+use gatehouse::store::{CaptchaStore, CounterLimit, IssueMode, IssueOutcome};
+use gatehouse_e2e::capacity::CapacityMeter;
+use gatehouse_e2e::{NOW, captcha, scene};
+
+use crate::dynamo_requests::RequestCounter;
+
+/// A store on a fresh table whose client counts requests and meters units.
+pub async fn metered_store() -> (DynamoStore, RequestCounter, CapacityMeter) {
+    let (table, requests, units) = metered_table().await;
+    (table.store(), requests, units)
+}
+
+/// A fresh table whose client counts requests and meters units.
+pub async fn metered_table() -> (gatehouse_e2e::LocalTable, RequestCounter, CapacityMeter) {
+    let local = gatehouse_e2e::dynamodb_local().await;
+    let counter = RequestCounter::default();
+    let meter = CapacityMeter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        local
+            .config_builder()
+            .interceptor(counter.clone())
+            .interceptor(meter.clone())
+            .build(),
+    );
+    let table = local.fresh_table_with(client).await;
+    counter.take();
+    meter.take();
+    meter.failed_conditions();
+    (table, counter, meter)
+}
+
+/// Create and refresh with their rate-limit counters: the captcha and one
+/// update per counter, sent at once (one round trip), one write unit each.
+/// A request a counter refuses undoes what its other writes did.
+#[tokio::test]
+async fn rate_limited_create_and_refresh_bill_a_unit_per_item() {
+    let (store, requests, units) = metered_store().await;
+    let limits = [
+        CounterLimit {
+            name: "create|ip|*|0|198.51.100.4".into(),
+            limit: 1,
+            window_end_ms: *NOW + 60_000,
+        },
+        CounterLimit {
+            name: "create|dev|*|0|dev-1".into(),
+            limit: 5,
+            window_end_ms: *NOW + 60_000,
+        },
+    ];
+    let record = captcha("login", "dev-1", "abcd");
+    let issue = |mode, limits| store.issue_captcha(&record, mode, limits);
+    let limits = &limits[..];
+    assert_eq!(
+        issue(IssueMode::Create, limits).await.unwrap(),
+        IssueOutcome::Written
+    );
+    assert_eq!(requests.take(), 3, "create with counters, sent at once");
+    assert_eq!(units.take().write, 3.0, "create with counters");
+    assert!(matches!(
+        issue(IssueMode::Create, limits).await.unwrap(),
+        IssueOutcome::RateLimited { .. }
+    ));
+    assert_eq!(
+        requests.take(),
+        5,
+        "create over the limit: three at once, then the device counter and \
+         the captcha undone"
+    );
+    assert!(matches!(
+        issue(IssueMode::Refresh, limits).await.unwrap(),
+        IssueOutcome::RateLimited { .. }
+    ));
+    assert_eq!(requests.take(), 5, "refresh over the limit, likewise");
+    let fresh = &[
+        CounterLimit {
+            name: "refresh|ip|*|0|198.51.100.4".into(),
+            limit: 5,
+            window_end_ms: *NOW + 60_000,
+        },
+        CounterLimit {
+            name: "refresh|dev|*|0|dev-1".into(),
+            limit: 5,
+            window_end_ms: *NOW + 60_000,
+        },
+    ][..];
+    units.take();
+    assert_eq!(
+        issue(IssueMode::Refresh, fresh).await.unwrap(),
+        IssueOutcome::Written
+    );
+    assert_eq!(requests.take(), 3, "refresh with counters");
+    assert_eq!(units.take().write, 3.0, "refresh with counters");
+}
+
+/// What the same three writes cost as one TransactWriteItems (the way
+/// create and refresh were written before): two units per item.
+#[tokio::test]
+async fn a_transaction_of_the_same_items_bills_twice() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+    let local = gatehouse_e2e::dynamodb_local().await;
+    let meter = CapacityMeter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        local.config_builder().interceptor(meter.clone()).build(),
+    );
+    let table = local.fresh_table_with(client.clone()).await;
+    meter.take();
+    let counter = |name: &str| {
+        TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(&table.name)
+                    .key("pk", AttributeValue::S(format!("rate#{name}")))
+                    .update_expression("ADD #count :one")
+                    .condition_expression("attribute_not_exists(pk) OR #count < :limit")
+                    .expression_attribute_names("#count", "count")
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":limit", AttributeValue::N("5".into()))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let put = Put::builder()
+        .table_name(&table.name)
+        .item("pk", AttributeValue::S("captcha#x".into()))
+        .item("code", AttributeValue::S("abcd".into()))
+        .build()
+        .unwrap();
+    client
+        .transact_write_items()
+        .transact_items(counter("create|ip"))
+        .transact_items(counter("create|dev"))
+        .transact_items(TransactWriteItem::builder().put(put).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(meter.take().write, 6.0, "three items in a transaction");
+}
+
+/// The write units of a guarded flow, route by route, through the services
+/// (create, verify with its pass, the pass redeemed), rate limits at their
+/// defaults and off.
+#[tokio::test]
+async fn write_units_of_a_guarded_flow() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, refresh, verify};
+    use gatehouse::clock::Clock;
+    use gatehouse::guard::{Client, Guard, PassRule};
+    use gatehouse_e2e::{post_json, status_and_json};
+    use serde_json::json;
+
+    let (table, _requests, units) = metered_table().await;
+    let store: Arc<dyn gatehouse::store::Store> = Arc::new(table.store());
+    let answer = |device: &str| {
+        let key = gatehouse::store::captcha_key(&scene("login"), &gatehouse_e2e::device(device));
+        let (client, name) = (table.client.clone(), table.name.clone());
+        async move {
+            let item = client
+                .get_item()
+                .table_name(name)
+                .key("pk", AttributeValue::S(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap();
+            item["code"].as_s().unwrap().clone()
+        }
+    };
+    let clock = Clock::manual(*NOW);
+    let guard = Guard::new(Default::default(), store.clone()).with_clock(clock.clone());
+    let mut report = Vec::new();
+    for (limits, config) in [
+        ("defaults", "{}"),
+        ("off", r#"{"rateLimit": {"enabled": false}}"#),
+    ] {
+        let svc = CaptchaService::new(
+            CaptchaConfig::from_json(config).unwrap(),
+            Renderer::builtin(),
+            store.clone(),
+        )
+        .with_clock(clock.clone());
+        let device = format!("flow-{limits}");
+        let body = json!({"scene": "login", "deviceId": device});
+        let ip = "203.0.113.50";
+        let mut step = |route: &str, expected: f64| {
+            let got = units.take();
+            report.push(format!(
+                "{route:<28} limits {limits:<8} {} WRU {} RRU",
+                got.write, got.read
+            ));
+            assert_eq!(
+                (got.write, got.read),
+                (expected, 0.0),
+                "{route}, limits {limits}"
+            );
+        };
+        let on = if limits == "off" { 0.0 } else { 1.0 };
+
+        assert_eq!(
+            status_and_json(&create(&svc, post_json(&body, ip)).await).0,
+            200
+        );
+        step("POST /captcha/create", 1.0 + 2.0 * on);
+        assert_eq!(
+            status_and_json(&refresh(&svc, post_json(&body, ip)).await).0,
+            200
+        );
+        step("POST /captcha/refresh", 1.0 + 2.0 * on);
+        let wrong = json!({"scene": "login", "deviceId": device, "captcha": "zzzz"});
+        assert_eq!(
+            status_and_json(&verify(&svc, post_json(&wrong, ip)).await).0,
+            400
+        );
+        step("POST /captcha/verify (wrong)", 1.0 + on);
+
+        assert_eq!(
+            status_and_json(&refresh(&svc, post_json(&body, ip)).await).0,
+            200
+        );
+        units.take();
+        let code = answer(&device).await;
+        units.take();
+        let right = json!({"scene": "login", "deviceId": device, "captcha": code});
+        let (status, reply) = status_and_json(&verify(&svc, post_json(&right, ip)).await);
+        assert_eq!(status, 200, "{reply}");
+        step("POST /captcha/verify (pass)", 1.0 + on);
+        let token = reply["passToken"].as_str().unwrap().to_owned();
+        let client = Client {
+            ip: Some(ip.into()),
+            device: Some(gatehouse_e2e::device(&device)),
+        };
+        guard
+            .check(&scene("login"), PassRule::Always, Some(&token), &client)
+            .await
+            .unwrap();
+        step("redeem (authorizer, check)", 1.0);
+    }
+    eprintln!("{}", report.join("\n"));
+}
