@@ -272,15 +272,15 @@ impl Function {
         // ends the user's other sessions.
         const WX_LOGIN: &[TableGrant] = &[
             grant(&[PUT, BATCH_WRITE], &[SESSION]),
-            grant(&[PUT, UPDATE], &[SESSION_INDEX]),
+            grant(&[UPDATE], &[SESSION_INDEX]),
             grant(&[UPDATE], &[RATE_WXLOGIN]),
         ];
-        // Check and end one; end all (the index taken whole, the sessions
-        // deleted in batches); refresh (the new session in, the old out,
+        // Check and end one; end all (the index read and emptied, the
+        // sessions deleted in batches); refresh (the new session in, the old out,
         // the index updated).
         const SESSIONS: &[TableGrant] = &[
             grant(&[GET, DELETE, PUT, BATCH_WRITE], &[SESSION]),
-            grant(&[UPDATE, DELETE], &[SESSION_INDEX]),
+            grant(&[UPDATE], &[SESSION_INDEX]),
         ];
         // The session read and given its phone number; the shared access
         // token read, and swapped by a conditional put under its lease; the

@@ -261,13 +261,23 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
         .await
         .unwrap();
     assert_eq!(requests.take(), 1, "unindex_sessions");
+    // The index holds `entry` alone: resetting it to `entry` reads it and
+    // has nothing else to remove; taking it reads it and removes `entry`.
     store
         .reset_session_index("openid-1", &entry, keep)
         .await
         .unwrap();
-    assert_eq!(requests.take(), 1, "reset_session_index");
-    store.take_session_index("openid-1").await.unwrap();
-    assert_eq!(requests.take(), 1, "take_session_index");
+    assert_eq!(requests.take(), 1, "reset_session_index, no other entry");
+    assert_eq!(store.take_session_index("openid-1").await.unwrap().len(), 1);
+    assert_eq!(requests.take(), 2, "take_session_index: read, remove");
+    assert!(
+        store
+            .take_session_index("openid-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(requests.take(), 1, "take_session_index of an empty index");
 
     assert_eq!(store.get_access_token("wx1").await.unwrap(), None);
     assert_eq!(requests.take(), 1, "get_access_token");

@@ -3,7 +3,8 @@
 //! SDK times the attempt out and retries it, and the retry must answer what
 //! the first attempt did: a right answer stays `Passed`, a wrong one counts
 //! once, a ticket's first presentation is no reuse, a redemption admits
-//! exactly once, and a counter counts one request once.
+//! exactly once, a counter counts one request once, and ending a user's
+//! sessions still finds every one of them.
 
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gatehouse::guard::pass::PassToken;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
-    AccessTokenRecord, AccessTokenStore, CaptchaStore, CounterLimit, CounterStore, IssueMode,
-    IssueOutcome, KEY_ATTRIBUTE, PassClaim, PassKind, PassStore, Redemption, SessionStore,
-    TicketStore, TokenSwap, VerifyOutcome, captcha_key, captcha_locator,
+    AccessTokenRecord, AccessTokenStore, CaptchaStore, CounterLimit, CounterStore, IndexedSession,
+    IssueMode, IssueOutcome, KEY_ATTRIBUTE, PassClaim, PassKind, PassStore, Redemption,
+    SessionIndexStore, SessionStore, TicketStore, TokenSwap, VerifyOutcome, captcha_key,
+    captcha_locator,
 };
 use gatehouse_e2e::lossy_proxy::LossyProxy;
 use gatehouse_e2e::{LocalTable, NOW, captcha, device, new_pass, scene};
@@ -303,5 +305,72 @@ async fn a_session_end_whose_response_was_lost_still_ends_it() {
     assert_eq!(
         store.delete_session("lost-end", *NOW).await.unwrap(),
         gatehouse::store::SessionEnd::NotFound
+    );
+}
+
+/// Three sessions of one user, listed in its index.
+async fn three_indexed_sessions(store: &DynamoStore, openid: &str) -> Vec<IndexedSession> {
+    let keep = *NOW + 86_400_000;
+    let mut entries = Vec::new();
+    for i in 0..3 {
+        let entry = IndexedSession {
+            token_hash: format!("{openid}-{i}"),
+            expires_ms: *NOW + 3_600_000,
+        };
+        store
+            .index_session(openid, &entry, &[], keep)
+            .await
+            .unwrap();
+        entries.push(entry);
+    }
+    entries
+}
+
+/// A single login whose index read was applied but whose answer was lost:
+/// the retry still hands back the user's other sessions, to be ended (a
+/// `PutItem` returning the old index would hand back the fresh one).
+#[tokio::test]
+async fn a_single_login_whose_index_answer_was_lost_still_ends_the_others() {
+    let (store, proxy, _table) = lossy_store().await;
+    let others = three_indexed_sessions(&store, "openid-single").await;
+    let this = IndexedSession {
+        token_hash: "openid-single-this".into(),
+        expires_ms: *NOW + 3_600_000,
+    };
+    proxy.take_seen();
+    proxy.lose_next("UpdateItem", 1);
+    let ended = store
+        .reset_session_index("openid-single", &this, *NOW + 86_400_000)
+        .await
+        .unwrap();
+    assert_lost_once(&proxy, "UpdateItem");
+    assert_eq!(ended, others, "every other session, to be ended");
+    assert_eq!(
+        store.take_session_index("openid-single").await.unwrap(),
+        vec![this],
+        "the index lists this login alone"
+    );
+}
+
+/// Ending every session, with the index read's answer lost: the retry still
+/// lists every session (a `DeleteItem` returning the old item would list
+/// none, and they would live on).
+#[tokio::test]
+async fn ending_every_session_with_the_answer_lost_still_lists_them_all() {
+    let (store, proxy, _table) = lossy_store().await;
+    let listed = three_indexed_sessions(&store, "openid-all").await;
+    proxy.take_seen();
+    proxy.lose_next("UpdateItem", 1);
+    assert_eq!(
+        store.take_session_index("openid-all").await.unwrap(),
+        listed
+    );
+    assert_lost_once(&proxy, "UpdateItem");
+    assert!(
+        store
+            .take_session_index("openid-all")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -343,8 +343,8 @@ mod costs {
         );
         assert_eq!(
             requests.take(),
-            3,
-            "DELETE /wx/sessions: the check, the index taken, one batch delete"
+            4,
+            "DELETE /wx/sessions: the check, the index read, its entries removed, one batch delete"
         );
         rig.login("lena").await;
         requests.take();
@@ -354,8 +354,8 @@ mod costs {
         assert_eq!(status, 200);
         assert_eq!(
             requests.take(),
-            3,
-            "a single login: the session, the index replaced, one batch delete"
+            4,
+            "a single login: the session, the index read with it, the others' entries removed, one batch delete"
         );
     }
 }

@@ -479,8 +479,9 @@ pub trait SessionIndexStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Replaces `openid`'s index by `session` alone, returning the entries
-    /// it held before (atomically: an entry added meanwhile is either
-    /// returned or kept). One request.
+    /// it held before (an entry added meanwhile is either returned or kept).
+    /// Safe to retry: a retry returns the same entries. One request, and a
+    /// second to remove the entries returned when there are any.
     async fn reset_session_index(
         &self,
         openid: &str,
@@ -488,8 +489,11 @@ pub trait SessionIndexStore: Send + Sync {
         keep_until_ms: i64,
     ) -> Result<Vec<IndexedSession>, StoreError>;
 
-    /// Deletes `openid`'s index, returning the entries it held (atomically,
-    /// as [`SessionIndexStore::reset_session_index`]). One request.
+    /// Empties `openid`'s index, returning the entries it held (as
+    /// [`SessionIndexStore::reset_session_index`]: an entry added meanwhile
+    /// is either returned or kept, and a retry returns the same entries).
+    /// One request, and a second to remove the entries returned when there
+    /// are any.
     async fn take_session_index(&self, openid: &str) -> Result<Vec<IndexedSession>, StoreError>;
 }
 

@@ -131,28 +131,67 @@ impl SessionIndexStore for DynamoStore {
         session: &IndexedSession,
         keep_until_ms: i64,
     ) -> Result<Vec<IndexedSession>, StoreError> {
-        let out = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(fresh_index(openid, session, keep_until_ms)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| sdk_error("reset_session_index", e))?;
-        entries_of(out.attributes())
+        // Not a PutItem of the fresh index with the old one handed back: a
+        // retry after a lost response would hand back the fresh index, and
+        // the user's other sessions would live on. Adding the entry and
+        // reading the whole index back is the same however often it runs,
+        // and so is removing what was read.
+        let listed = self
+            .index_session(openid, session, &[], keep_until_ms)
+            .await?;
+        let others = without(listed, &session.token_hash);
+        self.remove_listed(openid, &others).await?;
+        Ok(others)
     }
 
     async fn take_session_index(&self, openid: &str) -> Result<Vec<IndexedSession>, StoreError> {
-        let out = self
+        // As in reset_session_index, not a DeleteItem handing back the old
+        // item (a retried one hands back nothing): the entries are read by
+        // an update that changes nothing, then removed.
+        let read = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key(KEY_ATTRIBUTE, s(session_index_key_of(openid)))
-            .return_values(ReturnValue::AllOld)
+            .update_expression("SET #openid = :openid")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", KEY_ATTRIBUTE)
+            .expression_attribute_names("#openid", "openid")
+            .expression_attribute_values(":openid", s(openid))
+            .return_values(ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(|e| sdk_error("take_session_index", e))?;
-        entries_of(out.attributes())
+            .await;
+        let listed = match read {
+            Ok(out) => entries_of(out.attributes())?,
+            Err(err) => {
+                update_condition_failed(err, "take_session_index")?;
+                return Ok(Vec::new()); // no index: no sessions listed
+            }
+        };
+        self.remove_listed(openid, &listed).await?;
+        Ok(listed)
+    }
+}
+
+/// `entries` but the one of `token_hash`.
+fn without(entries: Vec<IndexedSession>, token_hash: &str) -> Vec<IndexedSession> {
+    entries
+        .into_iter()
+        .filter(|entry| entry.token_hash != token_hash)
+        .collect()
+}
+
+impl DynamoStore {
+    /// Removes `entries` from `openid`'s index (nothing to send for none).
+    async fn remove_listed(
+        &self,
+        openid: &str,
+        entries: &[IndexedSession],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let hashes: Vec<String> = entries.iter().map(|e| e.token_hash.clone()).collect();
+        self.unindex_sessions(openid, &hashes).await
     }
 }
