@@ -4,8 +4,6 @@
 //! deleted) in one request, so ending every session misses none that was
 //! indexed before it began.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
@@ -39,17 +37,6 @@ fn entries_of(item: Option<&Item>) -> Result<Vec<IndexedSession>, StoreError> {
         .collect::<Result<_, StoreError>>()?;
     entries.sort_by(|a, b| a.token_hash.cmp(&b.token_hash));
     Ok(entries)
-}
-
-/// The item of an index that lists `session` alone.
-fn fresh_index(openid: &str, session: &IndexedSession, keep_until_ms: i64) -> Item {
-    HashMap::from([
-        (KEY_ATTRIBUTE.to_owned(), s(session_index_key_of(openid))),
-        ("openid".to_owned(), s(openid)),
-        (entry_attribute(&session.token_hash), n(session.expires_ms)),
-        ("expired_date".to_owned(), n(keep_until_ms)),
-        (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(keep_until_ms))),
-    ])
 }
 
 #[async_trait]
