@@ -344,9 +344,10 @@ async fn fake_upstream() -> std::io::Result<Served> {
         }
         if let Some(target) = target {
             // An UpdateItem is a rate-limit counter or a captcha verify: the
-            // counter needs its new count back (the verify ignores it).
+            // counter needs its new count back, the verify the row's new
+            // state (1, verified: a right answer); each ignores the other.
             let body = if target.as_bytes().ends_with(b".UpdateItem") {
-                r#"{"Attributes":{"count":{"N":"1"}}}"#
+                r#"{"Attributes":{"count":{"N":"1"},"state":{"N":"1"}}}"#
             } else {
                 "{}"
             };
