@@ -3,6 +3,7 @@
 //! DynamoDB's conditional writes are.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -10,7 +11,9 @@ use async_trait::async_trait;
 use super::*;
 
 /// Rows kept before expired ones are swept out, the way DynamoDB's TTL
-/// deletion would eventually remove them.
+/// deletion would eventually remove them. After a sweep the next waits until
+/// the rows have doubled, so that live rows past the threshold cost each
+/// insert O(1) amortised, not a scan of them all.
 const SWEEP_THRESHOLD: usize = 50_000;
 
 #[derive(Debug, Clone)]
@@ -112,6 +115,9 @@ fn entries_of(entries: &BTreeMap<String, i64>) -> Vec<IndexedSession> {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     rows: Mutex<HashMap<String, Row>>,
+    /// Rows at which the next sweep runs (0: [`SWEEP_THRESHOLD`]); read and
+    /// written only under the `rows` lock.
+    sweep_at: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -128,9 +134,11 @@ impl MemoryStore {
     }
 
     fn insert(&self, rows: &mut HashMap<String, Row>, key: String, row: Row) {
-        if rows.len() >= SWEEP_THRESHOLD {
+        let sweep_at = self.sweep_at.load(Ordering::Relaxed).max(SWEEP_THRESHOLD);
+        if rows.len() >= sweep_at {
             let now_ms = crate::clock::Clock::system().now_ms();
             rows.retain(|_, row| ttl_seconds(row.expires_ms()) * 1000 > now_ms);
+            self.sweep_at.store(rows.len() * 2, Ordering::Relaxed);
         }
         rows.insert(key, row);
     }
@@ -597,5 +605,46 @@ impl CounterStore for MemoryStore {
                 _ => 0,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(expires_ms: i64) -> Row {
+        Row::Counter {
+            count: 1,
+            expires_ms,
+        }
+    }
+
+    #[test]
+    fn sweeps_expired_rows_and_waits_for_live_ones_to_double() {
+        let now_ms = crate::clock::Clock::system().now_ms();
+        let (past, future) = (now_ms - 3_600_000, now_ms + 3_600_000);
+        let store = MemoryStore::new();
+        let mut rows = store.rows();
+        for i in 0..SWEEP_THRESHOLD {
+            store.insert(&mut rows, format!("old{i}"), counter(past));
+        }
+        store.insert(&mut rows, "live".into(), counter(future));
+        assert_eq!(rows.len(), 1, "the expired rows were swept");
+
+        // Live rows past the threshold: one sweep, then none until they
+        // have doubled (an expired row stays until then).
+        for i in 0..SWEEP_THRESHOLD {
+            store.insert(&mut rows, format!("new{i}"), counter(future));
+        }
+        store.insert(&mut rows, "stale".into(), counter(past));
+        assert_eq!(
+            store.sweep_at.load(Ordering::Relaxed),
+            2 * SWEEP_THRESHOLD,
+            "swept at the threshold, found every row live"
+        );
+        assert!(
+            rows.contains_key("stale"),
+            "no sweep before the rows double"
+        );
     }
 }
