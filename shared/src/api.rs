@@ -72,8 +72,9 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/wx/login", Function::WxLogin),
     route("GET", "/wx/session", Function::Session),
     route("DELETE", "/wx/session", Function::Session),
-    // SPEC §10. Each checks the bearer session itself (and answers 401 with
-    // an errCode a client can act on, which an authorizer's 403 cannot).
+    // README "Sessions a user can end" and "The phone number". Each checks
+    // the bearer session itself (and answers 401 with an errCode a client
+    // can act on, which an authorizer's 403 cannot).
     route("DELETE", "/wx/sessions", Function::Session),
     route("POST", "/wx/session/refresh", Function::Session),
     route("POST", "/wx/phone", Function::WxPhone),
