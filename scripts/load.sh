@@ -158,10 +158,10 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # One row: wrk against the route, then requests/s, p50, p99, CPU per request,
 # and the answers that were not 2xx.
 measure() {
-  local name="$1" script="$2" run_seconds="${3:-$seconds}"
+  local name="$1" script="$2"
   local before after out
   before="$(cpu_ticks "$server")"
-  out="$(wrk -t"$threads" -c"$connections" -d"${run_seconds}s" --latency -s "$script" "http://127.0.0.1:$port")"
+  out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$script" "http://127.0.0.1:$port")"
   after="$(cpu_ticks "$server")"
   awk -v name="$name" -v store="$store" -v ticks="$((after - before))" -v hz="$(getconf CLK_TCK)" '
     /requests in/ { requests = $1 }
