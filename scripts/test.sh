@@ -62,8 +62,12 @@ cargo test --workspace --locked
 # tested with node --test against the real dev server (and, for the
 # components, Debian's headless Chromium through playwright-core); the
 # client's typings against openapi.yaml; its size.
-say "client kit: cargo build -p gatehouse-local"
-cargo build -p gatehouse-local --locked
+# The dev server's binary with the very features `cargo test --workspace`
+# resolved (whole workspace, test targets selected): `-p gatehouse-local`
+# alone resolves tokio and the SDK crates with fewer features and rebuilt
+# some 80 crates (a minute of CI).
+say "client kit: cargo build --workspace --bin gatehouse-local --tests"
+cargo build --workspace --bin gatehouse-local --tests --locked
 
 say "client kit tests (node --test)"
 npm test --prefix clients

@@ -123,11 +123,11 @@ impl SessionIndexStore for DynamoStore {
         // the user's other sessions would live on. Adding the entry and
         // reading the whole index back is the same however often it runs,
         // and so is removing what was read.
-        let listed = self
+        let mut others = self
             .index_session(openid, session, &[], keep_until_ms)
             .await?;
-        let others = without(listed, &session.token_hash);
-        self.remove_listed(openid, &others).await?;
+        others.retain(|entry| entry.token_hash != session.token_hash);
+        self.unindex_sessions(openid, &hashes(&others)).await?;
         Ok(others)
     }
 
@@ -155,30 +155,12 @@ impl SessionIndexStore for DynamoStore {
                 return Ok(Vec::new()); // no index: no sessions listed
             }
         };
-        self.remove_listed(openid, &listed).await?;
+        self.unindex_sessions(openid, &hashes(&listed)).await?;
         Ok(listed)
     }
 }
 
-/// `entries` but the one of `token_hash`.
-fn without(entries: Vec<IndexedSession>, token_hash: &str) -> Vec<IndexedSession> {
-    entries
-        .into_iter()
-        .filter(|entry| entry.token_hash != token_hash)
-        .collect()
-}
-
-impl DynamoStore {
-    /// Removes `entries` from `openid`'s index (nothing to send for none).
-    async fn remove_listed(
-        &self,
-        openid: &str,
-        entries: &[IndexedSession],
-    ) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let hashes: Vec<String> = entries.iter().map(|e| e.token_hash.clone()).collect();
-        self.unindex_sessions(openid, &hashes).await
-    }
+/// The token hashes of `entries` (`unindex_sessions` of none sends nothing).
+fn hashes(entries: &[IndexedSession]) -> Vec<String> {
+    entries.iter().map(|e| e.token_hash.clone()).collect()
 }
