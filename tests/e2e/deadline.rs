@@ -15,7 +15,8 @@ use gatehouse::store::Store;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, WxConfig};
-use lambda_http::{Body, Context, Request, RequestExt};
+use gatehouse_e2e::{api_event, status_and_json};
+use lambda_http::{Context, Request, RequestExt};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -58,34 +59,7 @@ fn context(work: Duration) -> Context {
 }
 
 fn request(route: &str, body: &Value, ctx: Context) -> Request {
-    let (method, path) = route.split_once(' ').unwrap();
-    let event = json!({
-        "version": "2.0",
-        "routeKey": route,
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "accept-language": "en"},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "198.51.100.70", "userAgent": "test"},
-            "requestId": "r", "routeKey": route, "stage": "$default",
-            "time": "10/Mar/2025:08:30:00 +0000", "timeEpoch": 1741595400000u64
-        },
-        "body": body.to_string(),
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string())
-        .unwrap()
-        .with_lambda_context(ctx)
-}
-
-fn read(resp: lambda_http::Response<Body>) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let Body::Text(text) = resp.body() else {
-        panic!("expected a text body")
-    };
-    (status, serde_json::from_str(text).unwrap())
+    api_event(route, body, "198.51.100.70").with_lambda_context(ctx)
 }
 
 fn store() -> Arc<dyn Store> {
@@ -112,7 +86,7 @@ async fn a_stalled_tencent_is_answered_with_deadline_exceeded_before_its_time_ou
         &json!({"ticket": "t03stalled", "randstr": "@r"}),
         context(Duration::from_millis(300)),
     );
-    let (status, body) = read(services.handle(Function::VerifyTicket, req).await);
+    let (status, body) = status_and_json(&services.handle(Function::VerifyTicket, req).await);
     assert_eq!(
         (status, &body["errCode"]),
         (504, &json!("deadline-exceeded")),
@@ -137,7 +111,7 @@ async fn a_stalled_wechat_is_answered_with_deadline_exceeded_before_its_time_out
         &json!({"code": "stalled-code"}),
         context(Duration::from_millis(300)),
     );
-    let (status, body) = read(services.handle(Function::WxLogin, req).await);
+    let (status, body) = status_and_json(&services.handle(Function::WxLogin, req).await);
     assert_eq!(
         (status, &body["errCode"]),
         (504, &json!("deadline-exceeded")),
@@ -168,7 +142,7 @@ async fn a_request_within_its_deadline_is_answered_as_usual() {
         &json!({"code": "stalled-code"}),
         context(Duration::from_secs(30)),
     );
-    let (status, body) = read(services.handle(Function::WxLogin, req).await);
+    let (status, body) = status_and_json(&services.handle(Function::WxLogin, req).await);
     assert_eq!(
         (status, &body["errCode"]),
         (502, &json!("wx-upstream-error")),

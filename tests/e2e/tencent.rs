@@ -9,8 +9,9 @@ use gatehouse::clock::Clock;
 use gatehouse::store::Store;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse_e2e::{api_event, status_and_json};
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::{Value, json};
 
 const SECRET_ID: &str = "AKIDe2eTencentTest";
@@ -50,41 +51,11 @@ fn request(body: &Value) -> Request {
 
 /// A payload 2.0 event for `POST <path>` with `body`.
 fn request_to(path: &str, body: &Value) -> Request {
-    let route = format!("POST {path}");
-    let event = json!({
-        "version": "2.0",
-        "routeKey": route,
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "accept-language": "en"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api",
-            "domainName": "api.example",
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "198.51.100.7", "userAgent": "test"},
-            "requestId": "r",
-            "routeKey": route,
-            "stage": "$default",
-            "time": "10/Mar/2025:08:30:00 +0000",
-            "timeEpoch": 1741595400000u64
-        },
-        "body": body.to_string(),
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap()
-}
-
-fn read(response: Response<Body>) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let Body::Text(text) = response.body() else {
-        panic!("expected a text body")
-    };
-    (status, serde_json::from_str(text).unwrap())
+    api_event(&format!("POST {path}"), body, "198.51.100.7")
 }
 
 async fn verify(svc: &TicketService, body: Value) -> (u16, Value) {
-    read(verify_ticket(svc, request(&body)).await)
+    status_and_json(&verify_ticket(svc, request(&body)).await)
 }
 
 #[tokio::test]
@@ -393,7 +364,7 @@ async fn ticket_events_replay_with_their_documented_answers() {
             Some("203.0.113.10"),
             "{name}"
         );
-        let (got, answer) = read(verify_ticket(&svc, req).await);
+        let (got, answer) = status_and_json(&verify_ticket(&svc, req).await);
         assert_eq!(
             (got, &answer["errCode"]),
             (status, &err_code),
@@ -441,7 +412,7 @@ async fn a_degraded_pass_says_so_in_every_answer() {
         "a disaster ticket is not sent to Tencent"
     );
     let checked = gatehouse::guard::routes::handle(&guard, check(&answer["passToken"])).await;
-    let (status, checked) = read(checked);
+    let (status, checked) = status_and_json(&checked);
     assert_eq!(status, 200, "{checked}");
     assert_eq!(checked["pass"]["degraded"], true);
     assert_eq!(checked["pass"]["ip"], "198.51.100.7");
@@ -457,8 +428,9 @@ async fn a_degraded_pass_says_so_in_every_answer() {
     let body = json!({"ticket": "force-pass~plain", "randstr": "@r", "scene": "login"});
     let (_, answer) = verify(&svc, body).await;
     assert!(answer.get("degraded").is_none(), "{answer}");
-    let (_, checked) =
-        read(gatehouse::guard::routes::handle(&guard, check(&answer["passToken"])).await);
+    let (_, checked) = status_and_json(
+        &gatehouse::guard::routes::handle(&guard, check(&answer["passToken"])).await,
+    );
     assert!(checked["pass"].get("degraded").is_none(), "{checked}");
 
     // The default scene keeps today's answers.

@@ -72,6 +72,35 @@ pub fn post_json(body: &Value, source_ip: &str) -> Request {
         .with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
+/// An HTTP API payload 2.0 event for `route` (`"POST /ticket/verify"`) with
+/// the JSON `body`, from client address `source_ip`, in English, as
+/// `lambda_http` parses it off the wire.
+pub fn api_event(route: &str, body: &Value, source_ip: &str) -> Request {
+    let (method, path) = route.split_once(' ').expect("a route key: METHOD /path");
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "accept-language": "en"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": source_ip, "userAgent": "test"},
+            "requestId": "r",
+            "routeKey": route,
+            "stage": "$default",
+            "time": "10/Mar/2025:08:30:00 +0000",
+            "timeEpoch": 1741595400000u64
+        },
+        "body": body.to_string(),
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a payload 2.0 event")
+}
+
 /// Status and JSON body of a handler's response.
 pub fn status_and_json(resp: &Response<Body>) -> (u16, Value) {
     let Body::Text(text) = resp.body() else {
