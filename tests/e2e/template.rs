@@ -137,6 +137,111 @@ fn template_routes_are_the_route_tables() {
     assert_eq!(in_template, in_table);
 }
 
+/// The template after the SAM transform that `sam deploy` runs first
+/// (`scripts/sam_transform.py`, with samtranslator from the tools
+/// virtualenv `scripts/test.sh` installs: `GATEHOUSE_TOOLS`, else
+/// `~/.cache/gatehouse-tools`). A template the transform refuses fails here.
+fn transformed_template() -> serde_json::Value {
+    let tools = std::env::var_os("GATEHOUSE_TOOLS")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache"))
+                })?;
+            Some(cache.join("gatehouse-tools"))
+        })
+        .expect("HOME or GATEHOUSE_TOOLS");
+    let python = tools.join("bin/python");
+    let out = std::process::Command::new(&python)
+        .arg(repo_path("scripts/sam_transform.py"))
+        .arg(repo_path("template.yaml"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/test.sh installs the SAM translator there)",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "the SAM transform refuses template.yaml:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the transform prints JSON")
+}
+
+/// What API Gateway will enforce is the transformed API's OpenAPI body, not
+/// the SAM events: every route of the table is there, each with the
+/// authorizer its `Access` names (none for a public route), and the IAM
+/// routes with SigV4 (`AWS_IAM`, which the transform defines only when the
+/// API enables it).
+#[test]
+fn the_sam_transform_gives_every_route_its_tables_authorizer() {
+    let transformed = transformed_template();
+    let apis: Vec<_> = transformed["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Api")
+        .collect();
+    assert_eq!(apis.len(), 1, "one HTTP API");
+    let body = &apis[0]["Properties"]["Body"];
+    let mut in_api = BTreeSet::new();
+    for (path, methods) in body["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            if method.starts_with("x-amazon") {
+                continue;
+            }
+            let schemes: Vec<&str> = operation["security"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .flat_map(|req| req.as_object().unwrap().keys())
+                        .map(String::as_str)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let access = match schemes.as_slice() {
+                [] => Access::Public,
+                [SESSION_AUTHORIZER] => Access::Session,
+                [GUARD_AUTHORIZER] => Access::Guard,
+                [IAM] => Access::Iam,
+                other => panic!("{method} {path}: authorizers {other:?}"),
+            };
+            in_api.insert((method.to_uppercase(), path.clone(), format!("{access:?}")));
+        }
+    }
+    let in_table: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                format!("{:?}", r.access),
+            )
+        })
+        .collect();
+    assert_eq!(in_api, in_table);
+    for path in ["/guard/check", "/guard/report"] {
+        assert_eq!(
+            body["paths"][path]["post"]["security"],
+            serde_json::json!([{ IAM: [] }]),
+            "{path}"
+        );
+    }
+    let schemes = &body["components"]["securitySchemes"];
+    assert_eq!(schemes[IAM]["x-amazon-apigateway-authtype"], "awsSigv4");
+    for authorizer in [SESSION_AUTHORIZER, GUARD_AUTHORIZER] {
+        assert_eq!(
+            schemes[authorizer]["x-amazon-apigateway-authorizer"]["authorizerPayloadFormatVersion"],
+            "2.0",
+            "{authorizer}"
+        );
+    }
+}
+
 #[test]
 fn each_function_gets_exactly_the_settings_it_reads() {
     let template = template();
