@@ -10,7 +10,7 @@ pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};
 pub use fixtures::{NOW, captcha, device, new_pass, repo_path, scene};
-pub use logs::{CapturedLogs, LogCapture, capture_logs};
+pub use logs::{LogCapture, capture_logs};
 
 use gatehouse::clock::Clock;
 use gatehouse::store::SessionRecord;
