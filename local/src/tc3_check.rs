@@ -44,8 +44,11 @@ impl Claim {
             .split(',')
             .map(|p| p.trim().split_once('='))
             .collect::<Option<_>>()?;
-        let [("Credential", credential), ("SignedHeaders", headers), ("Signature", signature)] =
-            parts.as_slice()
+        let [
+            ("Credential", credential),
+            ("SignedHeaders", headers),
+            ("Signature", signature),
+        ] = parts.as_slice()
         else {
             return None;
         };
@@ -119,7 +122,9 @@ pub fn verify(secret_key: &str, claim: &Claim, req: &Received<'_>) -> bool {
     let Ok(sent) = hex::decode(&claim.signature) else {
         return false;
     };
-    signing_mac(secret_key, claim, req).verify_slice(&sent).is_ok()
+    signing_mac(secret_key, claim, req)
+        .verify_slice(&sent)
+        .is_ok()
 }
 
 /// The hex signature `secret_key` gives `req` under `claim`.
@@ -199,7 +204,11 @@ mod tests {
     #[test]
     fn any_change_fails_the_example() {
         let claim = Claim::parse(AUTHORIZATION).unwrap();
-        assert!(!verify("Gu5t9xGARNpq86cd98joQYCN3EXAMPLf", &claim, &example()));
+        assert!(!verify(
+            "Gu5t9xGARNpq86cd98joQYCN3EXAMPLf",
+            &claim,
+            &example()
+        ));
         let changed = [
             Received {
                 query: "Limit=10&Offset=1",
@@ -249,9 +258,10 @@ mod tests {
             Claim::parse("TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, SignedHeaders=host;content-type, Signature=s")
                 .unwrap();
         assert!(!unsorted.headers_sorted());
-        let upper =
-            Claim::parse("TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, SignedHeaders=Host, Signature=s")
-                .unwrap();
+        let upper = Claim::parse(
+            "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, SignedHeaders=Host, Signature=s",
+        )
+        .unwrap();
         assert!(!upper.headers_sorted());
     }
 

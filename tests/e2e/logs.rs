@@ -40,6 +40,10 @@ fn a_capture_ends_with_its_guard() {
     let second = capture_logs();
     tracing::warn!("after the first capture ended");
     assert!(kept.contains("while the first capture lives"), "{kept}");
-    assert!(!second.text().contains("while the first"), "{}", second.text());
+    assert!(
+        !second.text().contains("while the first"),
+        "{}",
+        second.text()
+    );
     assert!(second.text().contains("after the first capture ended"));
 }
