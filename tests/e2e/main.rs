@@ -21,6 +21,7 @@ mod readme;
 mod replay;
 mod retries;
 mod secrets;
+mod stack;
 mod store_conformance;
 mod store_conformance_wechat;
 mod table_access;

@@ -1,6 +1,7 @@
 //! Support library of the end-to-end tests (crate gatehouse-e2e).
 
 pub mod capacity;
+pub mod cfn;
 pub mod dynamodb_local;
 pub mod fixtures;
 pub mod fuzz_harness;
