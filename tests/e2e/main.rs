@@ -14,6 +14,7 @@ mod dynamo_requests;
 mod faults;
 mod fuzz_regressions;
 mod guard;
+mod iam;
 mod logs;
 mod openapi;
 mod ratelimit;
