@@ -411,29 +411,51 @@ async fn tencent_against(how: Misbehaviour) -> Answered {
     (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))
 }
 
-/// Every case at once (on the paused clock each is timed by itself); what
-/// each answered, and when.
-async fn all_at_once<F, Fut>(cases: &[Misbehaviour], against: F) -> Vec<(Misbehaviour, Answered)>
+/// How an upstream misbehaves, the answer the route gives, and when (on
+/// the paused clock).
+type Case = (Misbehaviour, (u16, String), Duration);
+
+/// The misbehaviours both clients answer at once with `upstream_error`:
+/// nothing waits for a time-out.
+fn failing_at_once(upstream_error: &(u16, String)) -> Vec<Case> {
+    [
+        Misbehaviour::Status500,
+        Misbehaviour::NotJson,
+        Misbehaviour::Reset,
+        Misbehaviour::PastTheCap,
+    ]
+    .into_iter()
+    .map(|how| (how, upstream_error.clone(), Duration::ZERO))
+    .collect()
+}
+
+/// Runs every case at once (on the paused clock each is timed by itself)
+/// and checks each answer and its time; past the cap, the upstream wrote
+/// one byte more than the cap and the client read no further.
+async fn each_answers_as_expected<F, Fut>(cases: Vec<Case>, against: F)
 where
     F: Fn(Misbehaviour) -> Fut,
     Fut: std::future::Future<Output = Answered> + Send + 'static,
 {
     let runs: Vec<_> = cases
-        .iter()
-        .map(|&how| (how, tokio::spawn(against(how))))
+        .into_iter()
+        .map(|(how, answer, at)| (how, answer, at, tokio::spawn(against(how))))
         .collect();
-    let mut answers = Vec::new();
-    for (how, run) in runs {
-        answers.push((how, run.await.unwrap()));
+    for (how, expected, at, run) in runs {
+        let (answer, elapsed, written) = run.await.unwrap();
+        assert_eq!((answer, elapsed), (expected, at), "{how:?}");
+        if let Misbehaviour::PastTheCap = how {
+            assert_eq!(written, CAP + 1, "one byte past the cap, and no more");
+        }
     }
-    answers
 }
 
 #[tokio::test(start_paused = true)]
 async fn wechat_faults_are_502_at_the_time_out_that_ends_each() {
     use gatehouse::wechat::client::{DEFAULT_UPSTREAM_TIMEOUT, RETRY_BUDGET_SLACK};
     let upstream_error = (502, "wx-upstream-error".to_owned());
-    let cases = [
+    let mut cases = failing_at_once(&upstream_error);
+    cases.extend([
         // Three slow -1 answers would take 7.5 s: the exchange's own
         // deadline, one time-out and its slack, ends it first.
         (
@@ -443,59 +465,25 @@ async fn wechat_faults_are_502_at_the_time_out_that_ends_each() {
         ),
         (
             Misbehaviour::Silent,
-            upstream_error.clone(),
+            upstream_error,
             DEFAULT_UPSTREAM_TIMEOUT,
         ),
-        (
-            Misbehaviour::Status500,
-            upstream_error.clone(),
-            Duration::ZERO,
-        ),
-        (
-            Misbehaviour::NotJson,
-            upstream_error.clone(),
-            Duration::ZERO,
-        ),
-        (Misbehaviour::Reset, upstream_error.clone(), Duration::ZERO),
-        (Misbehaviour::PastTheCap, upstream_error, Duration::ZERO),
         (
             Misbehaviour::AtTheCap(r#"{"errcode":40029,"errmsg":"invalid code, rid: x"}"#),
             (400, "wx-code-invalid".to_owned()),
             Duration::ZERO,
         ),
-    ];
-    let hows: Vec<_> = cases.iter().map(|(how, ..)| *how).collect();
-    let answers = all_at_once(&hows, wechat_against).await;
-    for ((how, expected, at), (_, (answer, elapsed, written))) in cases.into_iter().zip(answers) {
-        assert_eq!((answer, elapsed), (expected, at), "{how:?}");
-        if let Misbehaviour::PastTheCap = how {
-            assert_eq!(written, CAP + 1, "one byte past the cap, and no more");
-        }
-    }
+    ]);
+    each_answers_as_expected(cases, wechat_against).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn tencent_faults_are_502_at_the_time_out_that_ends_each() {
     use gatehouse::tencent::client::DEFAULT_TIMEOUT;
     let upstream_error = (502, "ticket-upstream-error".to_owned());
-    let cases = [
-        (
-            Misbehaviour::Silent,
-            upstream_error.clone(),
-            DEFAULT_TIMEOUT,
-        ),
-        (
-            Misbehaviour::Status500,
-            upstream_error.clone(),
-            Duration::ZERO,
-        ),
-        (
-            Misbehaviour::NotJson,
-            upstream_error.clone(),
-            Duration::ZERO,
-        ),
-        (Misbehaviour::Reset, upstream_error.clone(), Duration::ZERO),
-        (Misbehaviour::PastTheCap, upstream_error, Duration::ZERO),
+    let mut cases = failing_at_once(&upstream_error);
+    cases.extend([
+        (Misbehaviour::Silent, upstream_error, DEFAULT_TIMEOUT),
         (
             Misbehaviour::AtTheCap(
                 r#"{"Response":{"CaptchaCode":15,"CaptchaMsg":"decrypt fail","RequestId":"r"}}"#,
@@ -503,13 +491,6 @@ async fn tencent_faults_are_502_at_the_time_out_that_ends_each() {
             (400, "ticket-rejected".to_owned()),
             Duration::ZERO,
         ),
-    ];
-    let hows: Vec<_> = cases.iter().map(|(how, ..)| *how).collect();
-    let answers = all_at_once(&hows, tencent_against).await;
-    for ((how, expected, at), (_, (answer, elapsed, written))) in cases.into_iter().zip(answers) {
-        assert_eq!((answer, elapsed), (expected, at), "{how:?}");
-        if let Misbehaviour::PastTheCap = how {
-            assert_eq!(written, CAP + 1, "one byte past the cap, and no more");
-        }
-    }
+    ]);
+    each_answers_as_expected(cases, tencent_against).await;
 }

@@ -30,8 +30,15 @@ fn allowed(parameter: &str) -> regex::Regex {
     regex::Regex::new(&format!("^(?:{pattern})$")).unwrap()
 }
 
-fn accepts(parameter: &str, value: &str) -> bool {
-    allowed(parameter).is_match(value)
+/// CloudFormation accepts each of `good` for `parameter`, and none of `bad`.
+fn accepts_only(parameter: &str, good: &[&str], bad: &[&str]) {
+    let allowed = allowed(parameter);
+    for value in good {
+        assert!(allowed.is_match(value), "{parameter} refuses {value:?}");
+    }
+    for value in bad {
+        assert!(!allowed.is_match(value), "{parameter} accepts {value:?}");
+    }
 }
 
 /// One metric an alarm reads.
@@ -148,25 +155,16 @@ fn alarms_notify_a_topic_of_the_stacks_own_or_the_one_given() {
     let both = Stack::with(&[("AlarmTopicArn", topic), ("AlarmEmail", "ops@example.com")]);
     assert!(!both.rule_holds("AlarmEmailNeedsOwnTopic"));
 
-    for (parameter, good, bad) in [
-        (
-            "AlarmEmail",
-            ["", "ops@example.com"],
-            ["ops", "ops@example", "two words@example.com"],
-        ),
-        (
-            "AlarmTopicArn",
-            ["", topic],
-            ["on-call", "arn:aws:sqs:us-east-1:123456789012:on-call", " "],
-        ),
-    ] {
-        for value in good {
-            assert!(accepts(parameter, value), "{parameter} {value:?}");
-        }
-        for value in bad {
-            assert!(!accepts(parameter, value), "{parameter} {value:?}");
-        }
-    }
+    accepts_only(
+        "AlarmEmail",
+        &["", "ops@example.com"],
+        &["ops", "ops@example", "two words@example.com"],
+    );
+    accepts_only(
+        "AlarmTopicArn",
+        &["", topic],
+        &["on-call", "arn:aws:sqs:us-east-1:123456789012:on-call", " "],
+    );
 }
 
 #[test]
@@ -353,23 +351,22 @@ fn every_alarm_reads_what_is_written_and_shows_on_the_dashboard() {
 #[test]
 fn secrets_are_named_by_their_full_arn() {
     for parameter in ["WxSecretArn", "TencentSecretArn"] {
-        for full in [
-            "",
-            WX_ARN,
-            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:wx-secret-a1B2c3",
-        ] {
-            assert!(accepts(parameter, full), "{parameter} {full}");
-        }
         // Without the six characters Secrets Manager appends, the role's
         // statement would name no secret.
-        for partial in [
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:gatehouse/wx",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:gatehouse/wx-AbC12",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:*",
-            "gatehouse/wx-AbC123",
-        ] {
-            assert!(!accepts(parameter, partial), "{parameter} {partial}");
-        }
+        accepts_only(
+            parameter,
+            &[
+                "",
+                WX_ARN,
+                "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:wx-secret-a1B2c3",
+            ],
+            &[
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:gatehouse/wx",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:gatehouse/wx-AbC12",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:*",
+                "gatehouse/wx-AbC123",
+            ],
+        );
     }
 }
 
@@ -450,21 +447,19 @@ fn a_key_of_ones_own_decrypts_only_through_secrets_manager_and_only_ones_own_sec
             }
         }
     }
-    let parameter = "SecretsKmsKeyArn";
-    for good in [
-        "",
-        KEY_ARN,
-        "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
-    ] {
-        assert!(accepts(parameter, good), "{good}");
-    }
-    for bad in [
-        "arn:aws:kms:us-east-1:123456789012:alias/secrets",
-        "1234abcd-12ab-34cd-56ef-1234567890ab",
-        "arn:aws:kms:us-east-1:123456789012:key/*",
-    ] {
-        assert!(!accepts(parameter, bad), "{bad}");
-    }
+    accepts_only(
+        "SecretsKmsKeyArn",
+        &[
+            "",
+            KEY_ARN,
+            "arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+        ],
+        &[
+            "arn:aws:kms:us-east-1:123456789012:alias/secrets",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:123456789012:key/*",
+        ],
+    );
 }
 
 #[test]
@@ -549,7 +544,11 @@ fn reserved_concurrency_can_neither_fail_a_deploy_nor_cap_the_authorizer() {
         .filter(|n| accepted.is_match(&n.to_string()))
         .max()
         .unwrap();
-    assert!(accepted.is_match(""));
+    accepts_only(
+        "ReservedConcurrency",
+        &["", "0", "100"],
+        &["101", "-1", "1e2"],
+    );
     let capped = Function::ALL.len() as u64 - 1;
     assert!(
         capped * largest + UNRESERVED <= DEFAULT_ACCOUNT_LIMIT,
