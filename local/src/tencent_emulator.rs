@@ -4,7 +4,8 @@
 //! It checks what the real API checks, for real:
 //!
 //! - `POST /` with `Authorization: TC3-HMAC-SHA256 Credential=<id>/<date>/captcha/tc3_request,
-//!   SignedHeaders=…, Signature=…`, recomputed with [`gatehouse::tencent::tc3`] over the
+//!   SignedHeaders=…, Signature=…`, recomputed with its own [`crate::tc3_check`] (not the
+//!   client's `gatehouse::tencent::tc3`, which it is there to check) over the
 //!   method, query, every signed header as received and the body byte for byte
 //!   (`content-type` and `host` must be signed). Errors, as `{"Response":{"Error":{…},"RequestId":…}}`
 //!   with HTTP 200 like the real API:
@@ -59,7 +60,6 @@ use std::time::Duration;
 
 use gatehouse::clock::Clock;
 use gatehouse::tencent::client::{API_VERSION, Action, SERVICE};
-use gatehouse::tencent::tc3;
 use http::{Method, StatusCode};
 use hyper::body::Bytes;
 use rand::Rng;
@@ -70,6 +70,7 @@ const ACTION_RESULT: &str = Action::Result.as_str();
 const ACTION_MINI_RESULT: &str = Action::MiniResult.as_str();
 
 use crate::serve::{HttpResponse, Served, allow_cors, plain, serve, with_body};
+use crate::tc3_check;
 
 /// How long an issued ticket can be verified.
 pub const TICKET_LIFETIME_MS: i64 = 5 * 60 * 1000;
@@ -389,7 +390,7 @@ impl State {
     ) -> Result<&'static str, (&'static str, &'static str)> {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let auth = header("authorization")
-            .and_then(tc3::parse_authorization)
+            .and_then(tc3_check::Claim::parse)
             .ok_or((
                 "AuthFailure.InvalidAuthorization",
                 "Authorization is missing or not TC3-HMAC-SHA256",
@@ -414,34 +415,31 @@ impl State {
             "AuthFailure.SignatureFailure",
             "the provided credentials could not be validated",
         );
-        if auth.service != SERVICE || auth.date != tc3::utc_date(timestamp) {
+        if auth.service != SERVICE || Some(&auth.date) != tc3_check::date_of(timestamp).as_ref() {
             return Err(signature_failure);
         }
+        // The header lists names in the order the client signed them: that
+        // order must be the sorted one the canonical request uses.
         let signed = &auth.signed_headers;
-        if !signed.iter().any(|h| h == "content-type") || !signed.iter().any(|h| h == "host") {
+        if !auth.headers_sorted()
+            || !signed.iter().any(|h| h == "content-type")
+            || !signed.iter().any(|h| h == "host")
+        {
             return Err(signature_failure);
         }
         let mut values = Vec::with_capacity(signed.len());
         for name in signed {
-            values.push((name.as_str(), header(name).ok_or(signature_failure)?));
+            values.push(header(name).ok_or(signature_failure)?);
         }
-        let expected = tc3::sign(
-            &self.config.secret_key,
-            &tc3::SignInput {
-                method: req.method().as_str(),
-                uri: req.uri().path(),
-                query: req.uri().query().unwrap_or(""),
-                headers: &values,
-                payload: req.body(),
-                service: SERVICE,
-                timestamp,
-            },
-        );
-        // The header lists names in the order the client signed them: that
-        // order must be the sorted one the canonical request uses.
-        if expected.signed_headers != signed.join(";")
-            || !tc3::signatures_match(&expected.signature, &auth.signature)
-        {
+        let received = tc3_check::Received {
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            query: req.uri().query().unwrap_or(""),
+            header_values: &values,
+            body: req.body(),
+            timestamp,
+        };
+        if !tc3_check::verify(&self.config.secret_key, &auth, &received) {
             return Err(signature_failure);
         }
         let action = match header("x-tc-action") {
@@ -541,6 +539,8 @@ pub fn captcha_message(code: i64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Requests signed by the client's own module: what the emulator checks.
+    use gatehouse::tencent::tc3;
 
     const ID: &str = "AKIDemulator";
     const KEY: &str = "emulator-secret-key";

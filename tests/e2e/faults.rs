@@ -1,16 +1,21 @@
 //! Injected faults, one test each: DynamoDB throttled after the SDK's
 //! retries, unreachable, or slow past its time-out → 503 store-unavailable
 //! inside the store's time budget with nothing half-written; WeChat and
-//! Tencent slow, 5xx, non-JSON, resetting the connection, or answering with a
-//! huge body → their 502 within 6 s, the body read no further than its cap.
+//! Tencent slow, 5xx, non-JSON, resetting the connection, or answering with
+//! a body past the 64 KiB cap → their 502, at the very time-out that ends
+//! each (or at once), the body read no further than its cap.
 //!
-//! Bounds on time here are bounds on behaviour ("answers within N s"), set
-//! well above what the code needs, never micro-timings.
+//! Time here is tokio's paused clock (`start_paused`): whenever every task
+//! waits, the runtime jumps to the next timer, so a stall costs no real time
+//! and every answer's time is exact, whatever the machine's load: a silent
+//! upstream answers at exactly its time-out, a failing one at once. (The
+//! loopback sockets are real; a write on loopback is readable before the
+//! writer's task yields, so no timer fires ahead of bytes already sent.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -28,12 +33,24 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
-/// The whole budget of one DynamoDB operation, retries included (the
-/// store's `OPERATION_TIMEOUT` is 4 s), plus slack for a loaded machine.
-const STORE_BUDGET: Duration = Duration::from_secs(6);
-/// WeChat and Tencent calls time out after 5 s; the route answers within 6 s.
-const UPSTREAM_BUDGET: Duration = Duration::from_secs(6);
+/// The whole budget of one DynamoDB operation, retries included, as the
+/// Lambdas' clients have it (4 s).
+fn store_budget() -> Duration {
+    lambda_timeout_config()
+        .operation_timeout()
+        .expect("the Lambdas' clients set an operation time-out")
+}
+
+/// When a route that meets a failing store answers, on the paused clock.
+#[derive(Clone, Copy, Debug)]
+enum StoreAnswer {
+    /// Exactly when the store's budget runs out (a store that never answers).
+    AtTheBudget,
+    /// Within the store's budget (connections refused at once, retried).
+    WithinTheBudget,
+}
 
 fn post(body: Value) -> Request {
     post_json(&body, "198.51.100.30")
@@ -63,9 +80,9 @@ fn lambda_client(endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
-/// Every captcha route and the two others answer 503 store-unavailable
-/// within the budget when the store fails.
-async fn every_route_is_store_unavailable(store: Arc<dyn Store>, what: &str) {
+/// Every captcha route and the two others answer 503 store-unavailable,
+/// when `expected`, when the store fails.
+async fn every_route_is_store_unavailable(store: Arc<dyn Store>, expected: StoreAnswer) {
     let svc = captcha_service(store.clone());
     let body = json!({"scene": "login", "deviceId": "dev-f"});
     let verify_body = json!({"scene": "login", "deviceId": "dev-f", "captcha": "abcd"});
@@ -103,9 +120,14 @@ async fn every_route_is_store_unavailable(store: Arc<dyn Store>, what: &str) {
         assert_eq!(
             parsed(&resp),
             (503, "store-unavailable".to_owned()),
-            "{what}: {route}"
+            "{expected:?}: {route}"
         );
-        assert!(elapsed < STORE_BUDGET, "{what}: {route} took {elapsed:?}");
+        match expected {
+            StoreAnswer::AtTheBudget => assert_eq!(elapsed, store_budget(), "{route}"),
+            StoreAnswer::WithinTheBudget => {
+                assert!(elapsed <= store_budget(), "{route} took {elapsed:?}")
+            }
+        }
     }
 }
 
@@ -176,7 +198,7 @@ async fn dynamodb_throttled_after_the_sdk_retries_is_503() {
     assert_eq!(parsed(&resp), (503, "store-unavailable".to_owned()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn dynamodb_unreachable_is_503_within_the_budget() {
     // Bind, then close: a loopback port where nothing listens.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -188,17 +210,17 @@ async fn dynamodb_unreachable_is_503_within_the_budget() {
         lambda_client(&format!("http://127.0.0.1:{port}")),
         "gatehouse".into(),
     ));
-    every_route_is_store_unavailable(store, "unreachable").await;
+    every_route_is_store_unavailable(store, StoreAnswer::WithinTheBudget).await;
 }
 
-#[tokio::test]
-async fn dynamodb_slow_past_the_time_out_is_503_within_the_budget() {
+#[tokio::test(start_paused = true)]
+async fn dynamodb_slow_past_the_time_out_is_503_at_the_end_of_the_budget() {
     let (addr, _held) = silent_listener().await;
     let store = Arc::new(DynamoStore::new(
         lambda_client(&format!("http://{addr}")),
         "gatehouse".into(),
     ));
-    every_route_is_store_unavailable(store, "slow").await;
+    every_route_is_store_unavailable(store, StoreAnswer::AtTheBudget).await;
 }
 
 /// A store failure of the counter (after the route's own step succeeded)
@@ -244,16 +266,24 @@ enum Misbehaviour {
     NotJson,
     /// Reads the request, then resets the connection (RST).
     Reset,
-    /// HTTP 200 announcing and streaming 100 MB of JSON-looking bytes.
-    Huge,
+    /// HTTP 200 announcing 100 MB of JSON, sending one byte past the 64 KiB
+    /// cap and then nothing more, the connection held open: only a client
+    /// that stops at its cap answers before its time-out.
+    PastTheCap,
+    /// A valid answer (the `body`) padded with spaces to exactly the cap:
+    /// read and judged as any answer.
+    AtTheCap(&'static str),
     /// WeChat's "system busy" (errcode -1, which is retried), after 2.5 s.
     SlowBusy,
 }
 
+/// The body cap of both clients.
+const CAP: usize = gatehouse::wechat::client::MAX_UPSTREAM_BODY_BYTES;
+const _: () = assert!(CAP == gatehouse::tencent::client::MAX_RESPONSE_BYTES);
 const HUGE_BYTES: usize = 100 * 1024 * 1024;
 
 /// A fake upstream that misbehaves on every connection. Returns its URL and
-/// the count of body bytes it managed to write.
+/// the count of body bytes it wrote.
 async fn fake_upstream(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -269,71 +299,51 @@ async fn fake_upstream(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
             }
             tokio::spawn(async move {
                 read_request(&mut socket).await;
-                match how {
-                    Misbehaviour::Silent => {}
+                let bytes = match how {
+                    Misbehaviour::Silent => unreachable!("held above"),
                     Misbehaviour::Status500 => {
                         let page = "<html><body>502 Bad Gateway</body></html>";
-                        let _ = socket
-                            .write_all(
-                                format!(
-                                    "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/html\r\n\
-                                     content-length: {}\r\n\r\n{page}",
-                                    page.len()
-                                )
-                                .as_bytes(),
-                            )
-                            .await;
+                        response(
+                            "500 Internal Server Error",
+                            "text/html",
+                            page.len(),
+                            page.as_bytes(),
+                        )
                     }
                     Misbehaviour::NotJson => {
                         let page = "<html>系统繁忙</html>";
-                        let _ = socket
-                            .write_all(
-                                format!(
-                                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
-                                     content-length: {}\r\n\r\n{page}",
-                                    page.len()
-                                )
-                                .as_bytes(),
-                            )
-                            .await;
+                        response("200 OK", "text/plain", page.len(), page.as_bytes())
                     }
                     Misbehaviour::SlowBusy => {
                         tokio::time::sleep(Duration::from_millis(2500)).await;
                         let body = r#"{"errcode":-1,"errmsg":"system error, rid: x"}"#;
-                        let _ = socket
-                            .write_all(
-                                format!(
-                                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
-                                     content-length: {}\r\n\r\n{body}",
-                                    body.len()
-                                )
-                                .as_bytes(),
-                            )
-                            .await;
+                        response("200 OK", "text/plain", body.len(), body.as_bytes())
                     }
                     Misbehaviour::Reset => {
                         #[allow(deprecated)]
                         let _ = socket.set_linger(Some(Duration::ZERO));
-                        drop(socket);
+                        return;
                     }
-                    Misbehaviour::Huge => {
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                             content-length: {HUGE_BYTES}\r\n\r\n"
-                        );
-                        if socket.write_all(head.as_bytes()).await.is_err() {
-                            return;
-                        }
-                        let chunk = vec![b'['; 64 * 1024];
-                        while counter.load(Ordering::SeqCst) < HUGE_BYTES {
-                            match socket.write(&chunk).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    counter.fetch_add(n, Ordering::SeqCst);
-                                }
-                            }
-                        }
+                    Misbehaviour::PastTheCap => response(
+                        "200 OK",
+                        "application/json",
+                        HUGE_BYTES,
+                        &vec![b'['; CAP + 1],
+                    ),
+                    Misbehaviour::AtTheCap(body) => {
+                        let padded = body.to_owned() + &" ".repeat(CAP - body.len());
+                        response("200 OK", "application/json", CAP, padded.as_bytes())
                     }
+                };
+                if socket.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                let head = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                counter.fetch_add(bytes.len() - head, Ordering::SeqCst);
+                if let Misbehaviour::PastTheCap = how {
+                    // Held open, and silent: only the client's cap ends it
+                    // before its time-out.
+                    std::future::pending::<()>().await;
                 }
             });
         }
@@ -341,22 +351,48 @@ async fn fake_upstream(how: Misbehaviour) -> (String, Arc<AtomicUsize>) {
     (format!("http://{addr}"), written)
 }
 
-/// Reads the request head (and whatever body came with it) so that the
-/// client is done sending before we misbehave.
+/// An HTTP/1.1 answer announcing `length` body bytes, with `body`.
+fn response(status: &str, content_type: &str, length: usize, body: &[u8]) -> Vec<u8> {
+    let mut bytes = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Reads the request head and the body its content-length announces, so
+/// that the client is done sending before we misbehave.
 async fn read_request(socket: &mut TcpStream) {
-    let mut buf = vec![0u8; 16 * 1024];
     let mut seen = Vec::new();
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tokio::time::timeout(Duration::from_secs(2), socket.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+    let mut buf = vec![0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        match socket.read(&mut buf).await {
+            Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => return,
+        }
+    };
+    let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while seen.len() < head_end + length {
+        match socket.read(&mut buf).await {
+            Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
             _ => return,
         }
     }
-    // A POST body (Tencent) follows the head; give it a moment to arrive.
-    let _ = tokio::time::timeout(Duration::from_millis(50), socket.read(&mut buf)).await;
 }
 
-async fn wechat_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
+/// Status and errCode, the paused-clock time the route took, and the body
+/// bytes the upstream wrote.
+type Answered = ((u16, String), Duration, usize);
+
+async fn wechat_against(how: Misbehaviour) -> Answered {
     let (url, written) = fake_upstream(how).await;
     let wx = WxConfig::new("wxfault", "secret")
         .unwrap()
@@ -367,7 +403,7 @@ async fn wechat_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
     (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))
 }
 
-async fn tencent_against(how: Misbehaviour) -> ((u16, String), Duration, usize) {
+async fn tencent_against(how: Misbehaviour) -> Answered {
     let (url, written) = fake_upstream(how).await;
     let svc = TicketService::new(tencent_config(&url), Arc::new(MemoryStore::new())).unwrap();
     let t = Instant::now();
@@ -375,51 +411,86 @@ async fn tencent_against(how: Misbehaviour) -> ((u16, String), Duration, usize) 
     (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn wechat_faults_are_502_within_6_s() {
-    let cases = [
-        Misbehaviour::SlowBusy,
-        Misbehaviour::Silent,
+/// How an upstream misbehaves, the answer the route gives, and when (on
+/// the paused clock).
+type Case = (Misbehaviour, (u16, String), Duration);
+
+/// The misbehaviours both clients answer at once with `upstream_error`:
+/// nothing waits for a time-out.
+fn failing_at_once(upstream_error: &(u16, String)) -> Vec<Case> {
+    [
         Misbehaviour::Status500,
         Misbehaviour::NotJson,
         Misbehaviour::Reset,
-        Misbehaviour::Huge,
-    ];
-    let runs = cases.map(|how| tokio::spawn(async move { (how, wechat_against(how).await) }));
-    // (SlowBusy: three slow -1 answers would take 7.5 s; the exchange's own
-    // deadline ends it first.)
-    for run in runs {
-        let (how, (answer, elapsed, written)) = run.await.unwrap();
-        assert_eq!(answer, (502, "wx-upstream-error".to_owned()), "{how:?}");
-        assert!(elapsed < UPSTREAM_BUDGET, "{how:?} took {elapsed:?}");
-        if let Misbehaviour::Huge = how {
-            assert!(
-                written < HUGE_BYTES / 4,
-                "the client kept reading a huge body: {written} bytes sent"
-            );
+        Misbehaviour::PastTheCap,
+    ]
+    .into_iter()
+    .map(|how| (how, upstream_error.clone(), Duration::ZERO))
+    .collect()
+}
+
+/// Runs every case at once (on the paused clock each is timed by itself)
+/// and checks each answer and its time; past the cap, the upstream wrote
+/// one byte more than the cap and the client read no further.
+async fn each_answers_as_expected<F, Fut>(cases: Vec<Case>, against: F)
+where
+    F: Fn(Misbehaviour) -> Fut,
+    Fut: std::future::Future<Output = Answered> + Send + 'static,
+{
+    let runs: Vec<_> = cases
+        .into_iter()
+        .map(|(how, answer, at)| (how, answer, at, tokio::spawn(against(how))))
+        .collect();
+    for (how, expected, at, run) in runs {
+        let (answer, elapsed, written) = run.await.unwrap();
+        assert_eq!((answer, elapsed), (expected, at), "{how:?}");
+        if let Misbehaviour::PastTheCap = how {
+            assert_eq!(written, CAP + 1, "one byte past the cap, and no more");
         }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn tencent_faults_are_502_within_6_s() {
-    let cases = [
-        Misbehaviour::Silent,
-        Misbehaviour::Status500,
-        Misbehaviour::NotJson,
-        Misbehaviour::Reset,
-        Misbehaviour::Huge,
-    ];
-    let runs = cases.map(|how| tokio::spawn(async move { (how, tencent_against(how).await) }));
-    for run in runs {
-        let (how, (answer, elapsed, written)) = run.await.unwrap();
-        assert_eq!(answer, (502, "ticket-upstream-error".to_owned()), "{how:?}");
-        assert!(elapsed < UPSTREAM_BUDGET, "{how:?} took {elapsed:?}");
-        if let Misbehaviour::Huge = how {
-            assert!(
-                written < HUGE_BYTES / 4,
-                "the client kept reading a huge body: {written} bytes sent"
-            );
-        }
-    }
+#[tokio::test(start_paused = true)]
+async fn wechat_faults_are_502_at_the_time_out_that_ends_each() {
+    use gatehouse::wechat::client::{DEFAULT_UPSTREAM_TIMEOUT, RETRY_BUDGET_SLACK};
+    let upstream_error = (502, "wx-upstream-error".to_owned());
+    let mut cases = failing_at_once(&upstream_error);
+    cases.extend([
+        // Three slow -1 answers would take 7.5 s: the exchange's own
+        // deadline, one time-out and its slack, ends it first.
+        (
+            Misbehaviour::SlowBusy,
+            upstream_error.clone(),
+            DEFAULT_UPSTREAM_TIMEOUT + RETRY_BUDGET_SLACK,
+        ),
+        (
+            Misbehaviour::Silent,
+            upstream_error,
+            DEFAULT_UPSTREAM_TIMEOUT,
+        ),
+        (
+            Misbehaviour::AtTheCap(r#"{"errcode":40029,"errmsg":"invalid code, rid: x"}"#),
+            (400, "wx-code-invalid".to_owned()),
+            Duration::ZERO,
+        ),
+    ]);
+    each_answers_as_expected(cases, wechat_against).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn tencent_faults_are_502_at_the_time_out_that_ends_each() {
+    use gatehouse::tencent::client::DEFAULT_TIMEOUT;
+    let upstream_error = (502, "ticket-upstream-error".to_owned());
+    let mut cases = failing_at_once(&upstream_error);
+    cases.extend([
+        (Misbehaviour::Silent, upstream_error, DEFAULT_TIMEOUT),
+        (
+            Misbehaviour::AtTheCap(
+                r#"{"Response":{"CaptchaCode":15,"CaptchaMsg":"decrypt fail","RequestId":"r"}}"#,
+            ),
+            (400, "ticket-rejected".to_owned()),
+            Duration::ZERO,
+        ),
+    ]);
+    each_answers_as_expected(cases, tencent_against).await;
 }

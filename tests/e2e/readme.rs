@@ -117,3 +117,134 @@ fn guard_section_examples_load() {
     let routes = gatehouse::guard::GuardRoutes::from_json(json_blocks[1]).unwrap();
     assert!(routes.get("POST /pay").unwrap().session);
 }
+
+/// The cells of the README table whose header row is `header`.
+fn table_rows(text: &str, header: &str) -> Vec<Vec<String>> {
+    let start = text.find(header).unwrap_or_else(|| panic!("{header}"));
+    text[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            row.replace("\\|", "\u{0}")
+                .trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().replace('\u{0}', "|"))
+                .collect()
+        })
+        .collect()
+}
+
+/// The `code` spans of `text`.
+fn code_spans(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// The deploy section's table of functions says what the template holds:
+/// each function's memory, its DynamoDB grants (action and key prefix,
+/// `Function::table_grants`, which `template.rs` holds the template's
+/// policies to) and its configuration.
+#[test]
+fn the_function_table_is_the_templates() {
+    use gatehouse::api::Function;
+    use std::collections::BTreeSet;
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(gatehouse_e2e::repo_path("template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let global_memory = template["Globals"]["Function"]["MemorySize"]
+        .as_u64()
+        .unwrap();
+    let rows = table_rows(
+        &readme(),
+        "| function | memory | DynamoDB actions on rows | configuration |",
+    );
+    let listed: BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    let all: BTreeSet<&str> = Function::ALL.iter().map(|f| f.name()).collect();
+    assert_eq!(listed, all);
+    for row in &rows {
+        let function = Function::from_name(&row[0]).unwrap();
+        let resource = template["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(&row[0]))
+            .unwrap();
+        let memory = resource["Properties"]["MemorySize"]
+            .as_u64()
+            .unwrap_or(global_memory);
+        assert!(row[1].starts_with(&format!("{memory} MB")), "{row:?}");
+
+        // "PutItem, DeleteItem `captcha#`; UpdateItem `rate#create|` (…)":
+        // each group's actions apply to each of its prefixes.
+        let mut granted = BTreeSet::new();
+        for group in row[2].split(';') {
+            let group = group.split(" (").next().unwrap();
+            let (actions, prefixes) = group.split_once('`').expect("actions, then `prefixes`");
+            let prefixes = code_spans(&format!("`{prefixes}"))
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+            for action in actions.split(',').map(str::trim) {
+                for prefix in &prefixes {
+                    granted.insert((format!("dynamodb:{action}"), prefix.clone()));
+                }
+            }
+        }
+        let grants: BTreeSet<(String, String)> = function
+            .table_grants()
+            .iter()
+            .flat_map(|g| {
+                g.actions.iter().flat_map(move |a| {
+                    g.key_prefixes
+                        .iter()
+                        .map(move |p| ((*a).to_owned(), (*p).to_owned()))
+                })
+            })
+            .collect();
+        assert_eq!(granted, grants, "{}: the README's grants", row[0]);
+
+        let configuration: BTreeSet<&str> = code_spans(&row[3])
+            .into_iter()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .collect();
+        let mut settings: BTreeSet<&str> = function.settings().iter().copied().collect();
+        settings.insert("TABLE_NAME");
+        assert_eq!(
+            configuration, settings,
+            "{}: the README's configuration",
+            row[0]
+        );
+    }
+}
+
+/// The README's CORS sentence names the template's methods and headers.
+#[test]
+fn the_cors_the_readme_describes_is_the_templates() {
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(gatehouse_e2e::repo_path("template.yaml")).unwrap(),
+    )
+    .unwrap();
+    let cors = &template["Resources"]["Api"]["Properties"]["CorsConfiguration"];
+    let list = |key: &str| -> std::collections::BTreeSet<String> {
+        cors[key]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let text = readme();
+    let start = text.find("CORS for").expect("the CORS sentence");
+    let sentence = &text[start..start + text[start..].find(';').unwrap()];
+    let (methods, rest) = sentence
+        .split_once("with the headers")
+        .expect("methods, then headers");
+    let (headers, exposed) = rest.split_once("exposing").expect("then exposed headers");
+    let named = |part: &str| -> std::collections::BTreeSet<String> {
+        code_spans(part).into_iter().map(str::to_owned).collect()
+    };
+    assert_eq!(named(methods), list("AllowMethods"));
+    assert_eq!(named(headers), list("AllowHeaders"));
+    assert_eq!(named(exposed), list("ExposeHeaders"));
+}

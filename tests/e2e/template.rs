@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use gatehouse::api::{Access, Function, ROUTES};
+use gatehouse_e2e::cfn::{Stack, strings, transformed_template};
 use gatehouse_e2e::repo_path;
 use serde_yaml_ng::Value;
 
@@ -135,41 +136,6 @@ fn template_routes_are_the_route_tables() {
         })
         .collect();
     assert_eq!(in_template, in_table);
-}
-
-/// The template after the SAM transform that `sam deploy` runs first
-/// (`scripts/sam_transform.py`, with samtranslator from the tools
-/// virtualenv `scripts/test.sh` installs: `GATEHOUSE_TOOLS`, else
-/// `~/.cache/gatehouse-tools`). A template the transform refuses fails here.
-fn transformed_template() -> serde_json::Value {
-    let tools = std::env::var_os("GATEHOUSE_TOOLS")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(std::path::PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache"))
-                })?;
-            Some(cache.join("gatehouse-tools"))
-        })
-        .expect("HOME or GATEHOUSE_TOOLS");
-    let python = tools.join("bin/python");
-    let out = std::process::Command::new(&python)
-        .arg(repo_path("scripts/sam_transform.py"))
-        .arg(repo_path("template.yaml"))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (scripts/test.sh installs the SAM translator there)",
-                python.display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "the SAM transform refuses template.yaml:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the transform prints JSON")
 }
 
 /// What API Gateway will enforce is the transformed API's OpenAPI body, not
@@ -305,21 +271,10 @@ fn intrinsic(value: &Value) -> Option<(String, &Value)> {
     }
 }
 
-fn strings(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Sequence(items) => items
-            .iter()
-            .map(|v| v.as_str().expect("a string").to_owned())
-            .collect(),
-        other => panic!("expected a string or a list of strings, got {other:?}"),
-    }
-}
-
 /// `(action, key pattern)` pairs a function's DynamoDB statements grant,
 /// after checking that each is an Allow on the table alone, bounded by
 /// `dynamodb:LeadingKeys` (every key, and at least one).
-fn table_pairs(name: &str, statements: &[Value]) -> BTreeSet<(String, String)> {
+fn table_pairs(name: &str, statements: &[serde_json::Value]) -> BTreeSet<(String, String)> {
     let mut pairs = BTreeSet::new();
     for statement in statements {
         let actions = strings(&statement["Action"]);
@@ -332,25 +287,22 @@ fn table_pairs(name: &str, statements: &[Value]) -> BTreeSet<(String, String)> {
                 .all(|a| a.starts_with("dynamodb:") && !a.contains('*')),
             "{name}: {actions:?}"
         );
-        assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{name}");
-        let (tag, target) = intrinsic(&statement["Resource"]).expect("Resource: !GetAtt Table.Arn");
+        assert_eq!(statement["Effect"], "Allow", "{name}");
         assert_eq!(
-            (tag.as_str(), target.as_str()),
-            ("GetAtt", Some("Table.Arn")),
+            statement["Resource"], "GetAtt:Table.Arn",
             "{name}: the table, not its indexes or anything else"
         );
         let condition = statement["Condition"]
-            .as_mapping()
+            .as_object()
             .unwrap_or_else(|| panic!("{name}: {actions:?} without a condition"));
-        let operators: BTreeSet<&str> = condition.keys().filter_map(|k| k.as_str()).collect();
+        let operators: BTreeSet<&str> = condition.keys().map(String::as_str).collect();
         assert_eq!(
             operators,
             BTreeSet::from(["ForAllValues:StringLike", "Null"]),
             "{name}: {actions:?}"
         );
         assert_eq!(
-            condition["Null"]["dynamodb:LeadingKeys"].as_str(),
-            Some("false"),
+            condition["Null"]["dynamodb:LeadingKeys"], "false",
             "{name}: a request must name its keys"
         );
         let patterns = strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
@@ -366,23 +318,20 @@ fn table_pairs(name: &str, statements: &[Value]) -> BTreeSet<(String, String)> {
     pairs
 }
 
+/// The roles of the deployed stack (every optional grant on: a KMS key
+/// given) allow each function exactly the table actions and rows of
+/// `Function::table_grants`. SAM policy templates (DynamoDBCrudPolicy and
+/// the like) would grant every row: the template names none, and the
+/// transform's roles would show them here.
 #[test]
 fn each_function_may_touch_only_its_own_rows() {
-    for (name, resource) in functions(&template()) {
+    let stack = Stack::with(&[(
+        "SecretsKmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    )]);
+    for (name, id, _) in stack.functions() {
         let function = Function::from_name(&name).unwrap();
-        let policies = resource["Properties"]["Policies"]
-            .as_sequence()
-            .unwrap_or_else(|| panic!("{name} has Policies"));
-        let mut statements = Vec::new();
-        for policy in policies {
-            // No SAM policy template (DynamoDBCrudPolicy and the like): they
-            // grant every row of the table.
-            let list = policy["Statement"]
-                .as_sequence()
-                .unwrap_or_else(|| panic!("{name}: only inline policies, got {policy:?}"));
-            statements.extend(list.iter().cloned());
-        }
-        let granted = table_pairs(&name, &statements);
+        let granted = table_pairs(&name, &stack.statements_of(&id));
         let wanted: BTreeSet<(String, String)> = function
             .table_grants()
             .iter()
@@ -406,7 +355,7 @@ fn each_function_may_touch_only_its_own_rows() {
 }
 
 #[test]
-fn the_table_is_kept_and_every_function_logs_with_a_retention() {
+fn the_table_is_kept_protected_and_every_function_logs_with_a_retention() {
     let template = template();
     let resources = &template["Resources"];
     assert_eq!(
@@ -416,6 +365,11 @@ fn the_table_is_kept_and_every_function_logs_with_a_retention() {
     assert_eq!(
         resources["Table"]["UpdateReplacePolicy"].as_str(),
         Some("Retain")
+    );
+    // And DeleteTable refused until someone turns the protection off.
+    assert_eq!(
+        resources["Table"]["Properties"]["DeletionProtectionEnabled"].as_bool(),
+        Some(true)
     );
     let mut groups = BTreeSet::new();
     for (name, resource) in functions(&template) {
@@ -456,169 +410,4 @@ fn floods_are_capped_before_any_function_runs() {
         let default = template["Parameters"][parameter]["Default"].as_u64();
         assert!(default.is_some_and(|d| d > 0), "{parameter} has a default");
     }
-    // Reserved concurrency: optional, unset by default, on every function.
-    let reserved = &template["Parameters"]["ReservedConcurrency"];
-    assert_eq!(reserved["Default"].as_str(), Some(""));
-    let global = &template["Globals"]["Function"]["ReservedConcurrentExecutions"];
-    let (tag, args) = intrinsic(global).expect("!If [HasReservedConcurrency, …]");
-    assert_eq!(tag, "If");
-    assert_eq!(args[0].as_str(), Some("HasReservedConcurrency"));
-    for (name, resource) in functions(&template) {
-        assert!(
-            resource["Properties"]["ReservedConcurrentExecutions"].is_null(),
-            "{name} keeps the global setting"
-        );
-    }
-}
-
-#[test]
-fn secrets_stay_out_of_the_environment_and_only_their_function_reads_them() {
-    let template = template();
-    let no_echo: BTreeSet<String> = template["Parameters"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, p)| p["NoEcho"].as_bool() == Some(true))
-        .map(|(k, _)| k.as_str().unwrap().to_owned())
-        .collect();
-    assert!(no_echo.contains("WxSecret") && no_echo.contains("TencentSecretKey"));
-    let mut readers = BTreeSet::new();
-    for (name, resource) in functions(&template) {
-        let vars = resource["Properties"]["Environment"]["Variables"].as_mapping();
-        for (key, value) in vars.into_iter().flatten() {
-            let key = key.as_str().unwrap();
-            if let Some((tag, target)) = intrinsic(value)
-                && tag == "Ref"
-            {
-                let target = target.as_str().unwrap_or_default();
-                assert!(
-                    // TencentSecretId is a key id (like an AWS access key id),
-                    // not the secret that signs.
-                    !no_echo.contains(target) || target == "TencentSecretId",
-                    "{name}: {key} holds the secret parameter {target} in plain text"
-                );
-            }
-        }
-        let statements: Vec<Value> = resource["Properties"]["Policies"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .flat_map(|p| p["Statement"].as_sequence().unwrap().clone())
-            .collect();
-        let secret_statements: Vec<&Value> = statements
-            .iter()
-            .filter(|s| {
-                strings(&s["Action"])
-                    .iter()
-                    .any(|a| !a.starts_with("dynamodb:"))
-            })
-            .collect();
-        let arn_vars: Vec<(&str, &Value)> = vars
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.as_str().unwrap(), v))
-            .filter(|(k, _)| k.ends_with("_SECRET_ARN"))
-            .collect();
-        match arn_vars.as_slice() {
-            [] => assert!(
-                secret_statements.is_empty(),
-                "{name} reads no secret, yet may: {secret_statements:?}"
-            ),
-            [(key, value)] => {
-                assert_eq!(secret_statements.len(), 1, "{name}");
-                let statement = secret_statements[0];
-                assert_eq!(
-                    strings(&statement["Action"]),
-                    ["secretsmanager:GetSecretValue"],
-                    "{name}"
-                );
-                assert_eq!(
-                    &statement["Resource"], *value,
-                    "{name}: may read exactly the secret {key} names"
-                );
-                readers.insert(name.clone());
-            }
-            more => panic!("{name}: more than one secret: {more:?}"),
-        }
-    }
-    assert_eq!(
-        readers,
-        BTreeSet::from([
-            "verify-ticket".to_owned(),
-            "wx-login".to_owned(),
-            "wx-phone".to_owned()
-        ])
-    );
-}
-
-#[test]
-fn alarms_watch_the_metrics_the_functions_write() {
-    use gatehouse::metrics::{self, Outcome};
-    let template = template();
-    let resources = template["Resources"].as_mapping().unwrap();
-    let namespace =
-        template["Globals"]["Function"]["Environment"]["Variables"][metrics::NAMESPACE_VAR].clone();
-    let mut watched = BTreeSet::new();
-    for (name, alarm) in resources
-        .iter()
-        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
-    {
-        let props = &alarm["Properties"];
-        let metric = props["MetricName"].as_str().unwrap();
-        let dims: Vec<(String, String)> = props["Dimensions"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                let value = d["Value"].as_str().map(str::to_owned).unwrap_or_default();
-                (d["Name"].as_str().unwrap().to_owned(), value)
-            })
-            .collect();
-        if props["Namespace"].as_str() == Some("AWS/ApiGateway") {
-            watched.insert(format!("api {metric}"));
-            continue;
-        }
-        assert_eq!(
-            props["Namespace"], namespace,
-            "{name:?}: the functions' namespace"
-        );
-        match metric {
-            metrics::REQUESTS => {
-                assert_eq!(dims.len(), 1, "{name:?}");
-                assert_eq!(dims[0].0, metrics::OUTCOME);
-                assert!(
-                    Outcome::ALL.iter().any(|o| o.as_str() == dims[0].1),
-                    "{name:?}: {} is an outcome the functions write",
-                    dims[0].1
-                );
-                watched.insert(dims[0].1.clone());
-            }
-            metrics::TENCENT_REJECTED => {
-                assert_eq!(
-                    dims,
-                    [(metrics::FUNCTION.to_owned(), "verify-ticket".to_owned())]
-                );
-                watched.insert(metric.to_owned());
-            }
-            other => panic!("{name:?}: no function writes {other}"),
-        }
-    }
-    assert_eq!(
-        watched,
-        BTreeSet::from(
-            [
-                "api 5xx",
-                "UpstreamError",
-                "StoreError",
-                "RateLimited",
-                metrics::TENCENT_REJECTED
-            ]
-            .map(str::to_owned)
-        )
-    );
-    assert!(
-        resources
-            .values()
-            .any(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Dashboard"))
-    );
 }

@@ -1,6 +1,7 @@
 //! Support library of the end-to-end tests (crate gatehouse-e2e).
 
 pub mod capacity;
+pub mod cfn;
 pub mod dynamodb_local;
 pub mod fixtures;
 pub mod fuzz_harness;
@@ -10,7 +11,7 @@ pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};
 pub use fixtures::{NOW, captcha, device, new_pass, repo_path, scene};
-pub use logs::{CapturedLogs, LogCapture, capture_logs};
+pub use logs::{LogCapture, capture_logs};
 
 use gatehouse::clock::Clock;
 use gatehouse::store::SessionRecord;

@@ -1,8 +1,10 @@
 //! TC3-HMAC-SHA256, the request signature of Tencent Cloud API 3.0.
 //!
-//! A small module of its own so that the client signs with it and the
-//! emulator in `gatehouse-local` checks signatures with the very same code.
-//! The timestamp is always a parameter: nothing here reads a clock.
+//! The client signs with it. The emulator in `gatehouse-local` checks
+//! signatures with an implementation of its own (`tc3_check`), so that the
+//! two cannot agree by construction; each reproduces Tencent's published
+//! example (the tests below). The timestamp is always a parameter: nothing
+//! here reads a clock.
 //!
 //! ```text
 //! CanonicalRequest = Method \n URI \n Query \n CanonicalHeaders \n SignedHeaders \n hex(sha256(Payload))
@@ -153,65 +155,6 @@ pub fn utc_date(timestamp: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// An `Authorization` header taken apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
-    pub secret_id: String,
-    pub date: String,
-    pub service: String,
-    /// Lower-case header names as listed.
-    pub signed_headers: Vec<String>,
-    pub signature: String,
-}
-
-/// Parses `TC3-HMAC-SHA256 Credential=id/date/service/tc3_request,
-/// SignedHeaders=a;b, Signature=hex`. `None` for anything else.
-pub fn parse_authorization(value: &str) -> Option<Authorization> {
-    let rest = value.trim().strip_prefix(ALGORITHM)?;
-    if !rest.starts_with(' ') {
-        return None;
-    }
-    let (mut credential, mut signed, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let (key, val) = part.trim().split_once('=')?;
-        let slot = match key.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut signature,
-            _ => return None,
-        };
-        if slot.replace(val.trim()).is_some() {
-            return None;
-        }
-    }
-    let mut scope = credential?.split('/');
-    let (secret_id, date, service, terminator) =
-        (scope.next()?, scope.next()?, scope.next()?, scope.next()?);
-    if scope.next().is_some() || terminator != TERMINATOR || secret_id.is_empty() {
-        return None;
-    }
-    let signed_headers: Vec<String> = signed?.split(';').map(str::to_owned).collect();
-    if signed_headers.iter().any(String::is_empty) {
-        return None;
-    }
-    Some(Authorization {
-        secret_id: secret_id.to_owned(),
-        date: date.to_owned(),
-        service: service.to_owned(),
-        signed_headers,
-        signature: signature?.to_owned(),
-    })
-}
-
-/// Compares two signatures without leaking where they differ.
-pub fn signatures_match(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,40 +275,5 @@ mod tests {
         assert_eq!(utc_date(951_868_800), "2000-03-01");
         assert_eq!(utc_date(1_735_689_599), "2024-12-31");
         assert_eq!(utc_date(1_735_689_600), "2025-01-01");
-    }
-
-    #[test]
-    fn authorization_round_trips_and_rejects_malformed_values() {
-        let (signed, _) = published_example();
-        let header = signed.authorization("AKIDexample", "cvm");
-        let parsed = parse_authorization(&header).unwrap();
-        assert_eq!(parsed.secret_id, "AKIDexample");
-        assert_eq!(parsed.date, "2018-10-09");
-        assert_eq!(parsed.service, "cvm");
-        assert_eq!(parsed.signed_headers, ["content-type", "host"]);
-        assert_eq!(parsed.signature, signed.signature);
-        for bad in [
-            "",
-            "Bearer x",
-            "TC3-HMAC-SHA256",
-            "TC3-HMAC-SHA256X Credential=a/b/c/tc3_request, SignedHeaders=host, Signature=s",
-            "TC3-HMAC-SHA256 Credential=a/b/c/other, SignedHeaders=host, Signature=s",
-            "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request/x, SignedHeaders=host, Signature=s",
-            "TC3-HMAC-SHA256 Credential=/b/c/tc3_request, SignedHeaders=host, Signature=s",
-            "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, SignedHeaders=host;, Signature=s",
-            "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, SignedHeaders=host",
-            "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, SignedHeaders=host, Signature=s, Signature=t",
-            "TC3-HMAC-SHA256 Credential=a/b/c/tc3_request, SignedHeaders=host, Signature=s, Extra=1",
-        ] {
-            assert_eq!(parse_authorization(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn signature_comparison_needs_every_byte() {
-        assert!(signatures_match("abcd", "abcd"));
-        assert!(!signatures_match("abcd", "abce"));
-        assert!(!signatures_match("abcd", "abc"));
-        assert!(!signatures_match("", "a"));
     }
 }

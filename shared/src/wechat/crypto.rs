@@ -149,31 +149,50 @@ mod tests {
         assert!(!signature_matches(raw, "AyVFkGl5F5OQWJZZaNzBBg==", sig));
     }
 
+    /// WeChat's own example of 加密数据解密算法: the appid, session_key, iv
+    /// and encryptedData of the official demo code (`aes-sample.zip`, e.g.
+    /// its `node/demo.js`, linked from
+    /// <https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/signature.html>),
+    /// whose comment gives the plaintext. Encrypted by WeChat, not by the
+    /// crates this decrypts with.
     #[test]
-    fn own_vector_decrypts_and_strips_identity_fields() {
-        // A fixed vector: the ciphertext of this JSON under KEY and IV.
-        let json = r#"{"openId":"oGZUI0egBJY1zhBYw2KhdUfwVJJE","nickName":"Band","gender":1,"unionId":"ocMvos6NjeKLIBqg5Mr9QjxrP1FA","watermark":{"timestamp":1477314187,"appid":"wx4f4bc4dec97d474b"}}"#;
-        let enc = encrypt(json);
-        // Guard the vector itself: PKCS#7 always adds 1 to 16 bytes.
-        assert_eq!(
-            STANDARD.decode(&enc).unwrap().len(),
-            (json.len() / 16 + 1) * 16
+    fn published_decryption_example_decrypts_and_strips_identity_fields() {
+        const APPID: &str = "wx4f4bc4dec97d474b";
+        const SESSION_KEY: &str = "tiihtNczf5v6AKRyjwEUhQ==";
+        const IV: &str = "r7BXXKkLb8qrSNn05n0qiA==";
+        const ENCRYPTED_DATA: &str = concat!(
+            "CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZMQmRzooG2xrDcvSnxIMXFufNstNGTyaGS",
+            "9uT5geRa0W4oTOb1WT7fJlAC+oNPdbB+3hVbJSRgv+4lGOETKUQz6OYStslQ142d",
+            "NCuabNPGBzlooOmB231qMM85d2/fV6ChevvXvQP8Hkue1poOFtnEtpyxVLW1zAo6",
+            "/1Xx1COxFvrc2d7UL/lmHInNlxuacJXwu0fjpXfz/YqYzBIBzD6WUfTIF9GRHpOn",
+            "/Hz7saL8xz+W//FRAUid1OksQaQx4CMs8LOddcQhULW4ucetDf96JcR3g0gfRK4P",
+            "C7E/r7Z6xNrXd2UIeorGj5Ef7b1pJAYB6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns",
+            "/8wR2SiRS7MNACwTyrGvt9ts8p12PKFdlqYTopNHR1Vf7XjfhQlVsAJdNiKdYmYV",
+            "oKlaRv85IfVunYzO0IKXsyl7JCUjCpoG20f0a04COwfneQAGGwd5oa+T8yO5hzuy",
+            "Db/XcxxmK01EpqOyuxINew==",
         );
-        let key = STANDARD.encode(KEY);
-        let iv = STANDARD.encode(IV);
-        let data = decrypt_user_data(
-            &key,
-            &enc,
-            &iv,
-            "wx4f4bc4dec97d474b",
-            "oGZUI0egBJY1zhBYw2KhdUfwVJJE",
-        )
-        .unwrap();
-        assert_eq!(data["nickName"], "Band");
-        assert_eq!(data["gender"], 1);
-        assert!(!data.contains_key("openId"));
-        assert!(!data.contains_key("unionId"));
-        assert!(!data.contains_key("watermark"));
+        const OPENID: &str = "oGZUI0egBJY1zhBYw2KhdUfwVJJE";
+        let data = decrypt_user_data(SESSION_KEY, ENCRYPTED_DATA, IV, APPID, OPENID).unwrap();
+        let expected = serde_json::json!({
+            "nickName": "Band",
+            "gender": 1,
+            "language": "zh_CN",
+            "city": "Guangzhou",
+            "province": "Guangdong",
+            "country": "CN",
+            "avatarUrl": "http://wx.qlogo.cn/mmopen/vi_32/aSKcBBPpibyKNicHNTMM0qJVh8Kjgiak2AHWr8MHM4WgMEm7GFhsf8OYrySdbvAMvTsw3mo8ibKicsnfN5pRjl1p8HQ/0",
+        });
+        // openId, unionId ("ocMvos6NjeKLIBqg5Mr9QjxrP1FA") and the
+        // watermark (appid, timestamp 1477314187) were checked and removed.
+        assert_eq!(Value::Object(data), expected);
+        // The same data for another user, or another app, is refused.
+        for (appid, openid) in [(APPID, "oSomeoneElse"), ("wxanother0000001", OPENID)] {
+            assert_eq!(
+                decrypt_user_data(SESSION_KEY, ENCRYPTED_DATA, IV, appid, openid),
+                Err(ApiError::WxDecryptFailed),
+                "{appid} {openid}"
+            );
+        }
     }
 
     #[test]

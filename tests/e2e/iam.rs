@@ -1,0 +1,463 @@
+//! Who may forge what another function vouches for, decided by IAM as
+//! CloudFormation would deploy the roles: a small evaluator of identity
+//! policy statements (Allow and Deny, Action, Resource, Condition) runs
+//! every function's DynamoDB statements of the transformed template
+//! against forged requests, and prints the table of verdicts. Today's
+//! verdicts are [`TODAY`]: a forgery is allowed wherever a function holds
+//! the action on the row's key prefix. The pass-storage redesign (issue 25
+//! point 2, with issue 21 point 5) is to flip them: edit [`TODAY`] with it.
+//!
+//! How IAM decides, from AWS's documentation:
+//! - Condition operators AND together, and so do the keys of one operator;
+//!   the values of one key OR together (NOR for a negated operator). A key
+//!   missing from the request makes a condition false, a negated one true,
+//!   except `…IfExists` (true) and `Null`. `ForAllValues` holds when the
+//!   request has no value for the key at all, hence the template's
+//!   `Null: {dynamodb:LeadingKeys: false}`. (IAM User Guide, "Condition
+//!   operators" and "Conditions with multiple context keys or values".)
+//! - `dynamodb:LeadingKeys` is the partition key of every item a request
+//!   names; `dynamodb:Attributes` the attribute names in a request or
+//!   returned by it: those it writes (`Item`, the update expression), and
+//!   those a condition expression evaluates ("These attributes can be read,
+//!   written, or evaluated in a conditional write"; "it cannot perform
+//!   conditional write operations based on any other attributes"), key
+//!   attributes included ("you must specify the names of all of the
+//!   primary key and index key attributes"). `dynamodb:ReturnValues` is a
+//!   write's `ReturnValues`, always present (`NONE` unless given): a policy
+//!   limiting attributes adds `StringEquals` on it to refuse `ALL_OLD` and
+//!   `ALL_NEW`, which would return attributes outside the list. PutItem
+//!   (and DeleteItem) replace a whole item, and UpdateItem creates the item
+//!   it names when missing. No key covers `ReturnValuesOnConditionCheckFailure`
+//!   or `Select` on a write. (Amazon DynamoDB Developer Guide, "Using IAM
+//!   policy conditions for fine-grained access control",
+//!   <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html>;
+//!   Service Authorization Reference, "Actions, resources, and condition
+//!   keys for Amazon DynamoDB".)
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gatehouse::api::Function;
+use gatehouse_e2e::cfn::{Stack, strings};
+use serde_json::{Value, json};
+
+/// The table, as the evaluated template names it.
+const TABLE: &str = "GetAtt:Table.Arn";
+
+/// One request as IAM sees it: its action, the table, and its context keys.
+#[derive(Debug, Clone)]
+struct Request {
+    action: &'static str,
+    /// The partition key of the item it names (`None`: a request that
+    /// names no item, which IAM sees without the key).
+    key: Option<String>,
+    /// Every top-level attribute it writes or its condition evaluates, the
+    /// key attribute included.
+    attributes: Vec<&'static str>,
+    /// `ReturnValues` (`NONE` unless given).
+    return_values: &'static str,
+}
+
+impl Request {
+    fn write(action: &'static str, key: &str, attributes: &[&'static str]) -> Request {
+        Request {
+            action,
+            key: Some(key.to_owned()),
+            attributes: attributes.to_vec(),
+            return_values: "NONE",
+        }
+    }
+
+    /// The request context's values of `key` (`None`: not in the context).
+    fn context(&self, key: &str) -> Option<Vec<String>> {
+        match key {
+            "dynamodb:LeadingKeys" => self.key.clone().map(|k| vec![k]),
+            "dynamodb:Attributes" => {
+                Some(self.attributes.iter().map(|a| (*a).to_owned()).collect())
+            }
+            "dynamodb:ReturnValues" => Some(vec![self.return_values.to_owned()]),
+            _ => None,
+        }
+    }
+}
+
+/// IAM's `StringLike`: `*` any run of characters, `?` any one.
+fn like(pattern: &str, value: &str) -> bool {
+    match pattern.chars().next() {
+        None => value.is_empty(),
+        Some('*') => (0..=value.len())
+            .filter(|&i| value.is_char_boundary(i))
+            .any(|i| like(&pattern[1..], &value[i..])),
+        Some(p) => value.chars().next().is_some_and(|v| {
+            (p == '?' || p == v) && like(&pattern[p.len_utf8()..], &value[v.len_utf8()..])
+        }),
+    }
+}
+
+/// Whether one condition operator holds for `request`.
+fn operator_holds(operator: &str, keys: &Value, request: &Request) -> bool {
+    let (set, base) = match operator.split_once(':') {
+        Some((set @ ("ForAllValues" | "ForAnyValue"), base)) => (Some(set), base),
+        _ => (None, operator),
+    };
+    let (base, if_exists) = match base.strip_suffix("IfExists") {
+        Some(base) => (base, true),
+        None => (base, false),
+    };
+    keys.as_object().unwrap().iter().all(|(key, wanted)| {
+        let values = request.context(key);
+        if base == "Null" {
+            let absent = values.is_none_or(|v| v.is_empty());
+            return wanted.as_str() == Some(if absent { "true" } else { "false" });
+        }
+        let wanted = strings(wanted);
+        let (matches, negated): (fn(&str, &str) -> bool, bool) = match base {
+            "StringEquals" => (|p, v| p == v, false),
+            "StringNotEquals" => (|p, v| p == v, true),
+            "StringLike" => (like, false),
+            "StringNotLike" => (like, true),
+            other => panic!("the evaluator knows no {other}: teach it"),
+        };
+        // One value: it matches one of the wanted (none, when negated).
+        let one = |value: &str| wanted.iter().any(|p| matches(p, value)) != negated;
+        match (set, values) {
+            (Some("ForAllValues"), values) => values.unwrap_or_default().iter().all(|v| one(v)),
+            (Some(_), values) => values.unwrap_or_default().iter().any(|v| one(v)),
+            (None, None) => if_exists || negated,
+            (None, Some(values)) => values.iter().all(|v| one(v)),
+        }
+    })
+}
+
+/// Whether `statement` applies to `request` (action, resource, condition).
+fn applies(statement: &Value, request: &Request) -> bool {
+    strings(&statement["Action"])
+        .iter()
+        .any(|a| like(a, request.action))
+        && strings(&statement["Resource"])
+            .iter()
+            .any(|r| like(r, TABLE))
+        && statement["Condition"]
+            .as_object()
+            .is_none_or(|c| c.iter().all(|(op, keys)| operator_holds(op, keys, request)))
+}
+
+/// IAM's verdict: allowed when some Allow applies and no Deny does.
+fn allowed(statements: &[Value], request: &Request) -> bool {
+    let applying = |effect: &str| {
+        statements
+            .iter()
+            .any(|s| s["Effect"] == effect && applies(s, request))
+    };
+    applying("Allow") && !applying("Deny")
+}
+
+/// A request that would make a row vouch for something, and the functions
+/// whose job that is.
+struct Forgery {
+    what: &'static str,
+    request: Request,
+    vouched_by: &'static [Function],
+}
+
+/// The forgeries, in the shape of today's rows (`store::dynamo::codec`,
+/// `pass.rs`, `ticket.rs`, `session.rs`): a pass lives in the captcha or
+/// ticket row that earned it, redeemable when `pass_hash` matches and
+/// `pass_expired` is ahead (and, for a captcha, `state` is verified); a
+/// session is a row with an `openid` and an `expired_date` ahead.
+fn forgeries() -> Vec<Forgery> {
+    use Function::*;
+    const CAPTCHA: &str = "captcha#login|device-1";
+    const TICKET: &str = "ticket#5f1e…";
+    const SESSION: &str = "session#9a0c…";
+    const CAPTCHA_PASS: &[&str] = &[
+        "pk",
+        "scene",
+        "device_uuid",
+        "state",
+        "pass_hash",
+        "pass_created",
+        "pass_expired",
+    ];
+    const TICKET_PASS: &[&str] = &["pk", "scene", "pass_hash", "pass_created", "pass_expired"];
+    const SESSION_ROW: &[&str] = &["pk", "token_hash", "openid", "created_date", "expired_date"];
+    vec![
+        Forgery {
+            what: "a redeemable captcha pass, by PutItem",
+            request: Request::write("dynamodb:PutItem", CAPTCHA, CAPTCHA_PASS),
+            vouched_by: &[VerifyCaptcha],
+        },
+        Forgery {
+            what: "a redeemable captcha pass, by UpdateItem",
+            request: Request::write("dynamodb:UpdateItem", CAPTCHA, CAPTCHA_PASS),
+            vouched_by: &[VerifyCaptcha],
+        },
+        Forgery {
+            what: "a redeemable ticket pass, by PutItem",
+            request: Request::write("dynamodb:PutItem", TICKET, TICKET_PASS),
+            vouched_by: &[VerifyTicket],
+        },
+        Forgery {
+            what: "a redeemable ticket pass, by UpdateItem",
+            request: Request::write("dynamodb:UpdateItem", TICKET, TICKET_PASS),
+            vouched_by: &[VerifyTicket],
+        },
+        Forgery {
+            // A spent pass keeps its row until it expires: REMOVE
+            // pass_redeemed makes it redeemable again. Nobody vouches for
+            // that.
+            what: "a spent captcha pass redeemable again",
+            request: Request::write("dynamodb:UpdateItem", CAPTCHA, &["pk", "pass_redeemed"]),
+            vouched_by: &[],
+        },
+        Forgery {
+            what: "a spent ticket pass redeemable again",
+            request: Request::write("dynamodb:UpdateItem", TICKET, &["pk", "pass_redeemed"]),
+            vouched_by: &[],
+        },
+        Forgery {
+            what: "a whole session, by PutItem",
+            request: Request::write("dynamodb:PutItem", SESSION, SESSION_ROW),
+            vouched_by: &[WxLogin, Session],
+        },
+        Forgery {
+            // UpdateItem creates the row it names when there is none.
+            what: "a whole session, by UpdateItem",
+            request: Request::write("dynamodb:UpdateItem", SESSION, SESSION_ROW),
+            vouched_by: &[WxLogin, Session],
+        },
+        Forgery {
+            what: "a session's life extended, by UpdateItem",
+            request: Request::write("dynamodb:UpdateItem", SESSION, &["pk", "expired_date"]),
+            vouched_by: &[WxLogin, Session],
+        },
+    ]
+}
+
+/// The functions IAM allows each forgery today (those that vouch for it
+/// included). The redesign flips the forgers out of these lists.
+const TODAY: [(&str, &[&str]); 9] = [
+    (
+        "a redeemable captcha pass, by PutItem",
+        &["create-captcha", "refresh-captcha"],
+    ),
+    (
+        "a redeemable captcha pass, by UpdateItem",
+        &["verify-captcha", "authorizer", "guard"],
+    ),
+    ("a redeemable ticket pass, by PutItem", &["verify-ticket"]),
+    (
+        "a redeemable ticket pass, by UpdateItem",
+        &["authorizer", "verify-ticket", "guard"],
+    ),
+    (
+        "a spent captcha pass redeemable again",
+        &["verify-captcha", "authorizer", "guard"],
+    ),
+    (
+        "a spent ticket pass redeemable again",
+        &["authorizer", "verify-ticket", "guard"],
+    ),
+    ("a whole session, by PutItem", &["wx-login", "session"]),
+    ("a whole session, by UpdateItem", &["wx-phone"]),
+    ("a session's life extended, by UpdateItem", &["wx-phone"]),
+];
+
+#[test]
+fn the_forgeries_each_functions_grants_allow_today() {
+    let stack = Stack::with(&[]);
+    let roles: Vec<(String, Vec<Value>)> = stack
+        .functions()
+        .into_iter()
+        .map(|(name, id, _)| (name, stack.statements_of(&id)))
+        .collect();
+    // Ordered as Function::ALL, for the table.
+    let roles: Vec<(Function, Vec<Value>)> = Function::ALL
+        .iter()
+        .map(|f| {
+            let (_, statements) = roles.iter().find(|(n, _)| n == f.name()).unwrap();
+            (*f, statements.clone())
+        })
+        .collect();
+
+    // The evaluator lets each function do what its grants name (so a
+    // "denied" below is IAM's, not the evaluator's).
+    for (function, statements) in &roles {
+        for grant in function.table_grants() {
+            for action in grant.actions {
+                for prefix in grant.key_prefixes {
+                    let own = Request::write(action, &format!("{prefix}x"), &["pk"]);
+                    assert!(allowed(statements, &own), "{}: {own:?}", function.name());
+                }
+            }
+        }
+    }
+
+    let mut table = String::new();
+    let mut verdicts: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut forged = Vec::new();
+    for forgery in forgeries() {
+        table.push_str(&format!("{:<46}", forgery.what));
+        let entry = verdicts.entry(forgery.what).or_default();
+        for (function, statements) in &roles {
+            let verdict = if !allowed(statements, &forgery.request) {
+                "·"
+            } else if forgery.vouched_by.contains(function) {
+                entry.insert(function.name());
+                "✓V"
+            } else {
+                entry.insert(function.name());
+                forged.push(format!("{}: {}", function.name(), forgery.what));
+                "✓F"
+            };
+            table.push_str(&format!(" {:>3}", verdict));
+        }
+        table.push('\n');
+    }
+    let legend: Vec<String> = roles
+        .iter()
+        .enumerate()
+        .map(|(i, (f, _))| format!("{} {}", i + 1, f.name()))
+        .collect();
+    let columns: String = (1..=roles.len()).map(|i| format!(" {i:>3}")).collect();
+    println!(
+        "✓ allowed (V: the function vouches for it, F: a forgery), · refused\n{:<46}{columns}\n{table}({})\n\nforgeries IAM allows today:\n  {}",
+        "",
+        legend.join(", "),
+        forged.join("\n  ")
+    );
+    let expected: BTreeMap<&str, BTreeSet<&str>> = TODAY
+        .iter()
+        .map(|(what, who)| (*what, who.iter().copied().collect()))
+        .collect();
+    assert_eq!(
+        verdicts, expected,
+        "the verdicts differ from TODAY:\n{table}"
+    );
+}
+
+/// Every function is refused every write to the rows of the others: a key
+/// prefix that none of its grants names, with any action.
+#[test]
+fn no_function_may_write_a_row_prefix_it_is_not_granted() {
+    use gatehouse::api::rows::*;
+    let prefixes = [
+        CAPTCHA,
+        TICKET,
+        SESSION,
+        RATE_CREATE,
+        RATE_REFRESH,
+        RATE_VERIFY,
+        RATE_WXLOGIN,
+        RATE_TICKET,
+        RATE_WXPHONE,
+        SESSION_INDEX,
+        ACCESS_TOKEN,
+        RATE_GUARD,
+    ];
+    let stack = Stack::with(&[]);
+    for (name, id, _) in stack.functions() {
+        let function = Function::from_name(&name).unwrap();
+        let statements = stack.statements_of(&id);
+        for prefix in prefixes {
+            for action in [
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+            ] {
+                let granted = function
+                    .table_grants()
+                    .iter()
+                    .any(|g| g.actions.contains(&action) && g.key_prefixes.contains(&prefix));
+                let request = Request::write(action, &format!("{prefix}x"), &["pk"]);
+                assert_eq!(
+                    allowed(&statements, &request),
+                    granted,
+                    "{name}: {action} on {prefix}"
+                );
+            }
+        }
+        // A request that names no key passes ForAllValues alone: the Null
+        // condition refuses it.
+        let keyless = Request {
+            key: None,
+            ..Request::write("dynamodb:UpdateItem", "", &[])
+        };
+        assert!(!allowed(&statements, &keyless), "{name}");
+    }
+}
+
+/// The evaluator decides the DynamoDB Developer Guide's own examples as the
+/// guide says IAM does, so that the policies of the redesign
+/// (`dynamodb:Attributes`, `dynamodb:ReturnValues`) are judged right here.
+#[test]
+fn the_evaluator_decides_the_developer_guides_examples_as_iam_does() {
+    // Example 3, "Grant permissions to prevent updates on certain
+    // attributes": UpdateItem, no attribute like the two, ReturnValues one
+    // of NONE, UPDATED_OLD, UPDATED_NEW.
+    let prevent = [json!({
+        "Effect": "Allow",
+        "Action": ["dynamodb:UpdateItem"],
+        "Resource": TABLE,
+        "Condition": {
+            "ForAllValues:StringNotLike": {
+                "dynamodb:Attributes": ["FreeGamesAvailable", "BossLevelUnlocked"]
+            },
+            "StringEquals": {"dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]}
+        }
+    })];
+    let score = Request::write("dynamodb:UpdateItem", "u1", &["UserId", "TopScore"]);
+    assert!(allowed(&prevent, &score));
+    // A forbidden attribute written, or only evaluated by the condition:
+    // both are in dynamodb:Attributes.
+    let unlock = Request::write(
+        "dynamodb:UpdateItem",
+        "u1",
+        &["UserId", "BossLevelUnlocked"],
+    );
+    assert!(!allowed(&prevent, &unlock));
+    // ALL_NEW would return the forbidden attributes: refused.
+    let all_new = Request {
+        return_values: "ALL_NEW",
+        ..score.clone()
+    };
+    assert!(!allowed(&prevent, &all_new));
+    let updated_new = Request {
+        return_values: "UPDATED_NEW",
+        ..score.clone()
+    };
+    assert!(allowed(&prevent, &updated_new));
+    // A PutItem is another action: not allowed by this statement at all.
+    assert!(!allowed(
+        &prevent,
+        &Request::write("dynamodb:PutItem", "u1", &["UserId", "TopScore"])
+    ));
+
+    // Example 2, "limit access to specific attributes": ForAllValues
+    // StringEquals on the attributes, the key attribute listed.
+    let only = [json!({
+        "Effect": "Allow",
+        "Action": "dynamodb:UpdateItem",
+        "Resource": [TABLE],
+        "Condition": {
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": ["UserId", "TopScore"]},
+            "StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]}
+        }
+    })];
+    assert!(allowed(&only, &score));
+    assert!(!allowed(
+        &only,
+        &Request::write("dynamodb:UpdateItem", "u1", &["UserId", "TopScore", "Wins"])
+    ));
+
+    // A Deny wins over an Allow; wildcards match as StringLike does.
+    let mut with_deny = only.to_vec();
+    with_deny.push(json!({
+        "Effect": "Deny", "Action": "dynamodb:*", "Resource": "*",
+        "Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["u?"]}}
+    }));
+    assert!(!allowed(&with_deny, &score));
+    assert!(like("rate#guard|*", "rate#guard|login|1.2.3.4"));
+    assert!(!like("rate#guard|*", "rate#guarded"));
+    assert!(like("t?", "t1") && !like("t?", "t12") && like("ok_*", "ok_"));
+}
