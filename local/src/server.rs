@@ -234,7 +234,7 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
     if guarded || matches!(route.access, Access::Session | Access::Guard) {
         let verdict = app
             .services
-            .authorize(authorizer_event(&req, &route_key))
+            .authorize(authorizer_event(&req, &route_key), None)
             .await;
         if !verdict.is_authorized {
             return lambda_http::Response::builder()
@@ -253,7 +253,7 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
             req = req.with_request_context(RequestContext::ApiGatewayV2(ctx));
         }
     }
-    app.services.handle(route.function, req).await
+    app.services.handle(route, req).await
 }
 
 /// The event API Gateway would hand the authorizer for `req`.
