@@ -7,20 +7,28 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use gatehouse::store::memory::MemoryStore;
-use gatehouse_local::serve::MAX_SERVED_BODY_BYTES;
+use gatehouse_local::emulators::Emulators;
+use gatehouse_local::serve::{MAX_SERVED_BODY_BYTES, Served};
 use gatehouse_local::server::{self, App};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-#[tokio::test]
-async fn an_oversized_body_gets_the_json_envelope() {
-    let (app, _emulators) = App::from_env(Arc::new(MemoryStore::new()))
+/// The dev server as `cargo run -p gatehouse-local` starts it, on a free
+/// loopback port, with its emulators.
+async fn start() -> (Served, Emulators) {
+    let (app, emulators) = App::from_env(Arc::new(MemoryStore::new()))
         .await
         .expect("build the dev server's services");
     let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
         .expect("start the dev server");
+    (served, emulators)
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_the_json_envelope() {
+    let (served, _emulators) = start().await;
     let url = format!("http://{}/captcha/create", served.addr);
     let client = reqwest::Client::new();
     for (lang, message) in [("en", "Invalid request"), ("zh-CN", "请求无效")] {
@@ -70,12 +78,7 @@ fn parse_answer(answer: &[u8]) -> (u16, String, Value) {
 
 #[tokio::test]
 async fn a_head_hyper_refuses_gets_the_json_envelope() {
-    let (app, _emulators) = App::from_env(Arc::new(MemoryStore::new()))
-        .await
-        .expect("build the dev server's services");
-    let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .expect("start the dev server");
+    let (served, _emulators) = start().await;
     let request = |accept_language: &str, extra: &str| {
         format!(
             "GET /guard/status?scene=login HTTP/1.1\r\nhost: x\r\n\
