@@ -1,5 +1,6 @@
 //! The CloudWatch metrics of `gatehouse::metrics`, read back: requests run
-//! through the wrapper every function's `main` uses, then the flushed lines
+//! through the path every function's `main` serves them by
+//! (`gatehouse::lambda`: `Lambda::answer`, `Lambda::authorize`), then the flushed lines
 //! checked against the embedded metric format (EMF) specification
 //! (`_aws.Timestamp`, `_aws.CloudWatchMetrics` with `Namespace`,
 //! `Dimensions` and `Metrics`, each dimension and metric a member of the
@@ -7,48 +8,84 @@
 //!
 //! A binary of its own: the metrics recorder is process-wide, so no other
 //! test may record alongside (as `watch.rs` stands alone for the
-//! environment).
+//! environment); its tests take turns ([`SERIAL`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse::api::Function;
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, verify};
-use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes, authorize};
-use gatehouse::metrics::{self, authorize_measured, measured};
+use gatehouse::api::{Function, Services};
+use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardConfig, GuardRoutes};
+use gatehouse::metrics;
 use gatehouse::store::Store;
+use gatehouse::store::dynamo::{DynamoSettings, DynamoStore};
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::SessionService;
+use gatehouse_e2e::capture_logs;
 use gatehouse_local::tencent_emulator::TencentEmulator;
-use lambda_http::Request;
-use lambda_http::RequestExt;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
+use lambda_http::{Context, Request, RequestExt};
 use serde_json::{Value, json};
 
-fn post(path: &str, body: Value) -> Request {
+/// Held by each test while it records and reads back.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn request(method: &str, path: &str, body: Value) -> Request {
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.http.source_ip = Some("198.51.100.40".into());
-    ctx.route_key = Some(format!("POST {path}"));
+    ctx.route_key = Some(format!("{method} {path}"));
     http::Request::builder()
-        .method("POST")
+        .method(method)
         .uri(path)
         .body(lambda_http::Body::Text(body.to_string()))
         .unwrap()
         .with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
-/// Checks one EMF document against the specification and returns its
-/// dimensions (name → value) and values (metric → value).
-fn emf(
-    line: &str,
-) -> (
+fn post(path: &str, body: Value) -> Request {
+    request("POST", path, body)
+}
+
+/// An authorizer event for `GET /me` with `headers`.
+fn authorizer_event(headers: Value) -> AuthorizerRequest {
+    serde_json::from_value(json!({
+        "version": "2.0", "type": "REQUEST", "routeKey": "GET /me", "rawPath": "/me",
+        "headers": headers, "requestContext": {"http": {"method": "GET", "path": "/me",
+            "protocol": "HTTP/1.1", "sourceIp": "198.51.100.40", "userAgent": "t"},
+            "requestId": "r", "routeKey": "GET /me", "stage": "$default",
+            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64}
+    }))
+    .unwrap()
+}
+
+/// Everything recorded since the last flush, as EMF documents.
+fn flushed() -> (String, Vec<Document>) {
+    let mut out = Vec::new();
+    metrics::flush_to(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let docs = text.lines().map(emf).collect();
+    (text, docs)
+}
+
+type Document = (
     BTreeMap<String, String>,
     BTreeMap<String, Value>,
     Vec<Value>,
-) {
+);
+
+/// The value of `metric` in the document with exactly `dimensions`.
+fn value_in(docs: &[Document], dimensions: &[(&str, &str)], metric: &str) -> Option<Value> {
+    docs.iter()
+        .find(|(d, values, _)| *d == dims(dimensions) && values.contains_key(metric))
+        .map(|(_, values, _)| values[metric].clone())
+}
+
+/// Checks one EMF document against the specification and returns its
+/// dimensions (name → value) and values (metric → value).
+fn emf(line: &str) -> Document {
     let doc: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     let aws = &doc["_aws"];
     assert!(
@@ -101,26 +138,31 @@ fn dims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn every_request_is_counted_by_route_and_outcome_in_emf() {
+    let _turn = SERIAL.lock().await;
     assert!(metrics::init().is_some(), "the recorder is installed");
+    flushed();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let captcha = CaptchaService::new(CaptchaConfig::default(), Renderer::builtin(), store.clone());
+    let captcha = Services {
+        captcha: Some(Arc::new(CaptchaService::new(
+            CaptchaConfig::default(),
+            Renderer::builtin(),
+            store.clone(),
+        ))),
+        ..Services::default()
+    };
 
     // create-captcha: passes; verify-captcha: a wrong answer.
     let body = json!({"scene": "login", "deviceId": "m1"});
-    let resp = measured(
-        Function::CreateCaptcha,
-        post("/captcha/create", body),
-        |req| create(&captcha, req),
-    )
-    .await;
+    let resp = Function::CreateCaptcha
+        .lambda()
+        .answer(&captcha, post("/captcha/create", body))
+        .await;
     assert_eq!(resp.status(), 200);
     let body = json!({"scene": "login", "deviceId": "m1", "captcha": "nope"});
-    let resp = measured(
-        Function::VerifyCaptcha,
-        post("/captcha/verify", body),
-        |req| verify(&captcha, req),
-    )
-    .await;
+    let resp = Function::VerifyCaptcha
+        .lambda()
+        .answer(&captcha, post("/captcha/verify", body))
+        .await;
     assert_eq!(resp.status(), 400);
 
     // verify-ticket: Tencent's CaptchaCode 7, then 1.
@@ -135,46 +177,40 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
         endpoint: tencent.base_url(),
         region: None,
     };
-    let tickets = TicketService::new(config, store.clone())
-        .unwrap()
-        .with_timeout(Duration::from_secs(5));
+    let tickets = Services {
+        tickets: Some(Arc::new(
+            TicketService::new(config, store.clone())
+                .unwrap()
+                .with_timeout(Duration::from_secs(5)),
+        )),
+        ..Services::default()
+    };
     for ticket in ["force-7~metrics", "force-pass~metrics"] {
         let body = json!({"ticket": ticket, "randstr": "@r"});
-        measured(
-            Function::VerifyTicket,
-            post("/ticket/verify", body),
-            |req| verify_ticket(&tickets, req),
-        )
-        .await;
+        Function::VerifyTicket
+            .lambda()
+            .answer(&tickets, post("/ticket/verify", body))
+            .await;
     }
 
     // The authorizer: no session, denied.
-    let authorizer = Authorizer::new(
-        SessionService::new(store.clone()),
-        Guard::new(CaptchaConfig::default().guard(), store),
-        GuardRoutes::default(),
-    );
-    let event: AuthorizerRequest = serde_json::from_value(json!({
-        "version": "2.0", "type": "REQUEST", "routeKey": "GET /me", "rawPath": "/me",
-        "headers": {}, "requestContext": {"http": {"method": "GET", "path": "/me",
-            "protocol": "HTTP/1.1", "sourceIp": "198.51.100.40", "userAgent": "t"},
-            "requestId": "r", "routeKey": "GET /me", "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64}
-    }))
-    .unwrap();
-    let verdict = authorize_measured(event, |e| authorize(&authorizer, e)).await;
+    let authorizer = Services {
+        authorizer: Some(Arc::new(Authorizer::new(
+            SessionService::new(store.clone()),
+            Guard::new(CaptchaConfig::default().guard(), store),
+            GuardRoutes::default(),
+        ))),
+        ..Services::default()
+    };
+    let verdict = Function::Authorizer
+        .lambda()
+        .authorize(&authorizer, authorizer_event(json!({})), None)
+        .await;
     assert!(!verdict.is_authorized);
 
-    let mut out = Vec::new();
-    metrics::flush_to(&mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
-    let docs: Vec<_> = text.lines().map(emf).collect();
-    let value = |want: BTreeMap<String, String>, metric: &str| -> Option<Value> {
-        docs.iter()
-            .find(|(d, values, _)| *d == want && values.contains_key(metric))
-            .map(|(_, values, _)| values[metric].clone())
-    };
-    let requests = |pairs: &[(&str, &str)]| value(dims(pairs), metrics::REQUESTS);
+    let (text, docs) = flushed();
+    let value = |want: &[(&str, &str)], metric: &str| value_in(&docs, want, metric);
+    let requests = |pairs: &[(&str, &str)]| value(pairs, metrics::REQUESTS);
 
     let create_route = [
         ("Function", "create-captcha"),
@@ -218,17 +254,14 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     // Tencent's verdicts.
     let code = |c: &str| {
         value(
-            dims(&[("Function", "verify-ticket"), ("CaptchaCode", c)]),
+            &[("Function", "verify-ticket"), ("CaptchaCode", c)],
             metrics::TENCENT_CAPTCHA_CODE,
         )
     };
     assert_eq!(code("7"), Some(json!(1)));
     assert_eq!(code("1"), Some(json!(1)));
     assert_eq!(
-        value(
-            dims(&[("Function", "verify-ticket")]),
-            metrics::TENCENT_REJECTED
-        ),
+        value(&[("Function", "verify-ticket")], metrics::TENCENT_REJECTED),
         Some(json!(1))
     );
     // No secret or ticket in any line.
@@ -238,7 +271,96 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     );
 
     // A flush writes what was recorded since the last one: nothing now.
-    let mut again = Vec::new();
-    metrics::flush_to(&mut again).unwrap();
-    assert!(again.is_empty(), "{}", String::from_utf8_lossy(&again));
+    let (again, _) = flushed();
+    assert!(again.is_empty(), "{again}");
+}
+
+/// Every function's run path answers under its deadline and records the
+/// request: with an invocation whose deadline has passed, each route of
+/// each HTTP function (its handler swapped for one that never answers)
+/// gets `deadline-exceeded`, and the authorizer (its table never answering)
+/// denies and says why; each is counted once by function, route and
+/// outcome. With `functions/*/src/main.rs` held to the one `run` call
+/// (`tests/e2e/bootstraps.rs`), no function can start without either.
+#[tokio::test]
+async fn every_function_answers_under_its_deadline_and_is_measured() {
+    let _turn = SERIAL.lock().await;
+    assert!(metrics::init().is_some(), "the recorder is installed");
+    flushed();
+    let mut passed = Context::default();
+    passed.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut counted = Vec::new();
+    for function in Function::ALL {
+        if function == Function::Authorizer {
+            continue;
+        }
+        let mut lambda = function.lambda();
+        for row in lambda.routes.iter_mut().flatten() {
+            row.handler = |_, _| Box::pin(std::future::pending());
+        }
+        assert!(lambda.routes().next().is_some(), "{function:?} has routes");
+        for route in lambda.routes() {
+            let req =
+                request(route.method, route.path, json!({})).with_lambda_context(passed.clone());
+            let resp = lambda.answer(&Services::default(), req).await;
+            let (status, body) = gatehouse_e2e::status_and_json(&resp);
+            let name = format!("{} {}", route.method, route.path);
+            assert_eq!(
+                (status, &body["errCode"]),
+                (504, &json!("deadline-exceeded")),
+                "{function:?} {name}"
+            );
+            counted.push((function.name(), name, "InternalError"));
+        }
+    }
+
+    // The authorizer, its table a loopback listener that never answers.
+    let stall = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let settings = DynamoSettings {
+        table: "gatehouse".into(),
+        endpoint: Some(format!("http://{}", stall.local_addr().unwrap())),
+    };
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::connect(&settings).await);
+    let services = Services {
+        authorizer: Some(Arc::new(Authorizer::new(
+            SessionService::new(store.clone()),
+            Guard::new(GuardConfig::default(), store),
+            GuardRoutes::default(),
+        ))),
+        ..Services::default()
+    };
+    let bearer = format!("Bearer {}", gatehouse::wechat::crypto::new_token());
+    let logs = capture_logs();
+    let verdict = Function::Authorizer
+        .lambda()
+        .authorize(
+            &services,
+            authorizer_event(json!({ "authorization": bearer })),
+            Some(&passed),
+        )
+        .await;
+    assert!(!verdict.is_authorized);
+    assert!(
+        logs.text().contains("authorizer deadline passed"),
+        "{}",
+        logs.text()
+    );
+    counted.push(("authorizer", "GET /me".into(), "Denied"));
+
+    let (text, docs) = flushed();
+    for (function, route, outcome) in &counted {
+        let want = [
+            ("Function", *function),
+            ("Route", route),
+            ("Outcome", outcome),
+        ];
+        assert_eq!(
+            value_in(&docs, &want, metrics::REQUESTS),
+            Some(json!(1)),
+            "{want:?}: {text}"
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The README's local replays work as written: every `cargo lambda invoke`
 //! line of its "Local replays" section, in its order, answers as
 //! `tests/replay.json` expects for that event, when each function starts as
-//! its `main` does (`from_lambda_env`, with the environment of
-//! `events/watch.env`) against the back ends `watch-backends` starts.
+//! its `main` does (its `Function::lambda()`: started from the environment
+//! of `events/watch.env`, then each event answered through its rows of the
+//! route table) against the back ends `watch-backends` starts.
 //!
 //! The endpoints of `watch.env` are moved to free ports so the test can run
 //! beside a developer's own watch set-up; everything else is read as is.
@@ -10,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
 
-use gatehouse::api::{Function, Services};
+use gatehouse::api::Function;
 use gatehouse::guard::AuthorizerRequest;
 use gatehouse_e2e::watch_backends::{
     EVENT_SESSION_OPENID, WatchBackends, parse_env_file, watch_env_path,
@@ -49,14 +50,16 @@ fn free_loopback_url() -> String {
 async fn invoke(function: &str, event: &str) -> Value {
     let function = Function::from_name(function)
         .unwrap_or_else(|| panic!("README invokes an unknown function {function}"));
-    let services = Services::from_lambda_env(function).await.unwrap();
+    let lambda = function.lambda();
+    let services = (lambda.start)().await.unwrap();
     if function == Function::Authorizer {
         let event: AuthorizerRequest = serde_json::from_str(event).unwrap();
-        return serde_json::to_value(services.authorize(event).await).unwrap();
+        let verdict = lambda.authorize(&services, event, None).await;
+        return serde_json::to_value(verdict).unwrap();
     }
     let request = lambda_http::request::from_str(event)
         .unwrap_or_else(|e| panic!("{}: the event does not parse: {e}", function.name()));
-    let response = services.handle(function, request).await;
+    let response = lambda.answer(&services, request).await;
     let (status, body) = status_and_json(&response);
     json!({ "status": status, "body": body })
 }

@@ -28,7 +28,7 @@ use crate::emulators::{
     DEV_CAPTCHA_APP_ID, DEV_CAPTCHA_APP_SECRET_KEY, DEV_TENCENT_SECRET_ID, DEV_TENCENT_SECRET_KEY,
     DEV_WX_APPID, DEV_WX_SECRET, Emulators,
 };
-use crate::serve::{HttpResponse, Served, allow_cors, serve_with};
+use crate::serve::{HttpResponse, Refusals, Served, allow_cors, serve_with};
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
 
@@ -174,7 +174,10 @@ pub async fn start(app: App, addr: SocketAddr) -> std::io::Result<Served> {
             let app = Arc::clone(&app);
             async move { handle(&app, req, peer).await }
         },
-        too_large,
+        Refusals {
+            too_large,
+            bad_head: Some(bad_head),
+        },
     )
     .await
 }
@@ -186,14 +189,42 @@ fn too_large(parts: &http::request::Parts) -> HttpResponse {
     let accept = parts
         .headers
         .get(http::header::ACCEPT_LANGUAGE)
-        .filter(|v| v.len() <= gatehouse::http::MAX_HEADER_VALUE_BYTES)
         .and_then(|v| v.to_str().ok());
-    let lang = Lang::from_accept_language(accept);
     let err = ApiError::InvalidRequest(format!(
         "body is larger than {} bytes",
         gatehouse::http::MAX_BODY_BYTES
     ));
-    with_cors(from_lambda_response(error_response(lang, &err)))
+    refused(http::StatusCode::BAD_REQUEST, accept, &err).map(Full::new)
+}
+
+/// A request head hyper refused before any handler saw it (see
+/// [`Refusals::bad_head`]): `invalid-request` with hyper's status, in the
+/// envelope and language of every other error, with CORS headers.
+fn bad_head(status: http::StatusCode, accept_language: Option<&str>) -> http::Response<Bytes> {
+    let why = match status {
+        http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "the request headers are too large",
+        http::StatusCode::URI_TOO_LONG => "the request URI is too long",
+        _ => "the request head is malformed (a header holds a character HTTP does not allow)",
+    };
+    refused(
+        status,
+        accept_language,
+        &ApiError::InvalidRequest(why.into()),
+    )
+}
+
+/// `err` in the envelope with `status`, in the language `accept_language`
+/// prefers (a value over the header cap is not read), with CORS headers.
+fn refused(
+    status: http::StatusCode,
+    accept_language: Option<&str>,
+    err: &ApiError,
+) -> http::Response<Bytes> {
+    let accept = accept_language.filter(|v| v.len() <= gatehouse::http::MAX_HEADER_VALUE_BYTES);
+    let mut resp = with_bytes(error_response(Lang::from_accept_language(accept), err));
+    *resp.status_mut() = status;
+    allow_cors(&mut resp, CORS_METHODS);
+    resp
 }
 
 async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpResponse {
@@ -234,7 +265,7 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
     if guarded || matches!(route.access, Access::Session | Access::Guard) {
         let verdict = app
             .services
-            .authorize(authorizer_event(&req, &route_key))
+            .authorize(authorizer_event(&req, &route_key), None)
             .await;
         if !verdict.is_authorized {
             return lambda_http::Response::builder()
@@ -253,7 +284,7 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
             req = req.with_request_context(RequestContext::ApiGatewayV2(ctx));
         }
     }
-    app.services.handle(route.function, req).await
+    app.services.handle(route, req).await
 }
 
 /// The event API Gateway would hand the authorizer for `req`.
@@ -294,17 +325,22 @@ pub fn to_lambda_request(req: http::Request<Bytes>, peer: SocketAddr) -> lambda_
 }
 
 pub fn from_lambda_response(resp: lambda_http::Response<Body>) -> HttpResponse {
-    let (parts, body) = resp.into_parts();
-    let bytes = match body {
+    with_bytes(resp).map(Full::new)
+}
+
+fn with_bytes(resp: lambda_http::Response<Body>) -> http::Response<Bytes> {
+    resp.map(|body| match body {
         Body::Empty => Bytes::new(),
         Body::Text(text) => Bytes::from(text),
         Body::Binary(raw) => Bytes::from(raw),
         _ => Bytes::new(),
-    };
-    http::Response::from_parts(parts, Full::new(bytes))
+    })
 }
 
+/// The methods the dev server serves, for CORS.
+const CORS_METHODS: &str = "GET, POST, DELETE, OPTIONS";
+
 fn with_cors(mut resp: HttpResponse) -> HttpResponse {
-    allow_cors(&mut resp, "GET, POST, DELETE, OPTIONS");
+    allow_cors(&mut resp, CORS_METHODS);
     resp
 }

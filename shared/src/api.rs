@@ -1,20 +1,35 @@
 //! The route table: every Lambda function of the bundle, the routes API
-//! Gateway sends it, and the handler behind each. A route is added here and
-//! nowhere else: the dev server, the replay of the README's local invokes
-//! and the cold-start harness dispatch on this table, and a test holds
-//! `template.yaml` to it.
+//! Gateway sends it, and the handler behind each. A route is one row of
+//! [`ROUTES`] (method, path, function, access, handler) and one async fn in
+//! its domain's `routes` module; the dev server, the replay of the README's
+//! local invokes and every Lambda (`crate::lambda`) dispatch on this table,
+//! and a test holds `template.yaml` to it.
+//!
+//! A handler is a plain fn pointer of one signature, [`Handler`]: it gets
+//! the [`Services`] (one function's in a Lambda, every one on the dev
+//! server), picks its own service and calls its domain's fn. A Lambda copies
+//! its own rows out of the table at compile time (`Function::lambda`), so
+//! its binary links its own handlers only.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Context, Request, Response};
 
 use crate::captcha::{self, CaptchaService};
 use crate::error::ApiError;
 use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
-use crate::http::error_response;
+use crate::http::{error_response, route_key};
 use crate::lang::Lang;
 use crate::tencent::{self, TicketService};
 use crate::wechat::{self, LoginService, PhoneService, SessionService};
+
+/// A boxed future: what a fn pointer of the table can return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The handler of a route: one signature for every row of the table.
+pub type Handler = for<'a> fn(&'a Services, Request) -> BoxFuture<'a, Response<Body>>;
 
 /// One Lambda function of the bundle (`functions/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,61 +61,135 @@ pub enum Access {
     Iam,
 }
 
-/// One route of the HTTP API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One route of the HTTP API: a row of [`ROUTES`].
+#[derive(Debug, Clone, Copy)]
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub function: Function,
     pub access: Access,
+    /// What answers it (under its function's deadline: [`Services::handle`]).
+    pub handler: Handler,
 }
 
-const fn route(method: &'static str, path: &'static str, function: Function) -> Route {
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    function: Function,
+    handler: Handler,
+) -> Route {
     Route {
         method,
         path,
         function,
         access: Access::Public,
+        handler,
     }
 }
 
-/// Every route of the HTTP API, in the README's order.
+/// Every route of the HTTP API, in the README's order. Each handler calls
+/// one fn of its domain with its service ([`serve`]).
 pub const ROUTES: &[Route] = &[
-    route("POST", "/captcha/create", Function::CreateCaptcha),
-    route("POST", "/captcha/refresh", Function::RefreshCaptcha),
-    route("POST", "/captcha/verify", Function::VerifyCaptcha),
-    route("POST", "/wx/login", Function::WxLogin),
-    route("GET", "/wx/session", Function::Session),
-    route("DELETE", "/wx/session", Function::Session),
+    route(
+        "POST",
+        "/captcha/create",
+        Function::CreateCaptcha,
+        |s, req| serve(&s.captcha, req, captcha::create),
+    ),
+    route(
+        "POST",
+        "/captcha/refresh",
+        Function::RefreshCaptcha,
+        |s, req| serve(&s.captcha, req, captcha::refresh),
+    ),
+    route(
+        "POST",
+        "/captcha/verify",
+        Function::VerifyCaptcha,
+        |s, req| serve(&s.captcha, req, captcha::verify),
+    ),
+    route("POST", "/wx/login", Function::WxLogin, |s, req| {
+        serve(&s.login, req, wechat::login)
+    }),
+    route("GET", "/wx/session", Function::Session, |s, req| {
+        serve(&s.sessions, req, wechat::check_session)
+    }),
+    route("DELETE", "/wx/session", Function::Session, |s, req| {
+        serve(&s.sessions, req, wechat::end_session)
+    }),
     // README "Sessions a user can end" and "The phone number". Each checks
     // the bearer session itself (and answers 401 with an errCode a client
     // can act on, which an authorizer's 403 cannot).
-    route("DELETE", "/wx/sessions", Function::Session),
-    route("POST", "/wx/session/refresh", Function::Session),
-    route("POST", "/wx/phone", Function::WxPhone),
+    route("DELETE", "/wx/sessions", Function::Session, |s, req| {
+        serve(&s.sessions, req, wechat::end_sessions)
+    }),
+    route(
+        "POST",
+        "/wx/session/refresh",
+        Function::Session,
+        |s, req| serve(&s.sessions, req, wechat::refresh_session),
+    ),
+    route("POST", "/wx/phone", Function::WxPhone, |s, req| {
+        serve(&s.phone, req, wechat::phone)
+    }),
     // The protected example: the session function answers once the
     // authorizer has admitted the request.
     Route {
         access: Access::Session,
-        ..route("GET", "/me", Function::Session)
+        ..route("GET", "/me", Function::Session, |s, req| {
+            serve(&s.sessions, req, wechat::check_session)
+        })
     },
-    route("POST", "/ticket/verify", Function::VerifyTicket),
-    route("GET", "/guard/status", Function::Guard),
+    route(
+        "POST",
+        "/ticket/verify",
+        Function::VerifyTicket,
+        |s, req| serve(&s.tickets, req, tencent::verify_ticket),
+    ),
+    route("GET", "/guard/status", Function::Guard, |s, req| {
+        serve(&s.guard, req, guard::routes::status)
+    }),
     Route {
         access: Access::Iam,
-        ..route("POST", "/guard/check", Function::Guard)
+        ..route("POST", "/guard/check", Function::Guard, |s, req| {
+            serve(&s.guard, req, guard::routes::check)
+        })
     },
     Route {
         access: Access::Iam,
-        ..route("POST", "/guard/report", Function::Guard)
+        ..route("POST", "/guard/report", Function::Guard, |s, req| {
+            serve(&s.guard, req, guard::routes::report)
+        })
     },
     // The guarded example: users put their own routes behind the guard the
-    // same way.
+    // same way. It answers with what the authorizer handed it: no service.
     Route {
         access: Access::Guard,
-        ..route("POST", "/demo/guarded", Function::Guard)
+        ..route("POST", "/demo/guarded", Function::Guard, |_, req| {
+            Box::pin(guard::routes::demo(req))
+        })
     },
 ];
+
+/// `handler` on `req` with `service`; `internal-error` (logged) when the
+/// service was not built.
+fn serve<'a, S, Fut>(
+    service: &'a Option<Arc<S>>,
+    req: Request,
+    handler: impl FnOnce(&'a S, Request) -> Fut,
+) -> BoxFuture<'a, Response<Body>>
+where
+    Fut: Future<Output = Response<Body>> + Send + 'a,
+{
+    match service {
+        Some(service) => Box::pin(handler(service, req)),
+        None => {
+            tracing::error!(route = %route_key(&req), "the route's service was not built");
+            let resp = error_response(Lang::from_request(&req), &ApiError::Internal);
+            Box::pin(std::future::ready(resp))
+        }
+    }
+}
 
 /// One DynamoDB permission of a function: `actions` on the rows whose key
 /// (`pk`) begins with one of `key_prefixes`. The template grants each as one
@@ -325,19 +414,27 @@ impl Function {
 /// The route for `method` and `path`, or why there is none: `RouteNotFound`,
 /// or `MethodNotAllowed` naming the methods the path does serve.
 pub fn find(method: &str, path: &str) -> Result<&'static Route, ApiError> {
-    let mut on_path = ROUTES.iter().filter(|r| r.path == path).peekable();
-    if on_path.peek().is_none() {
-        return Err(ApiError::RouteNotFound {
-            method: method.to_owned(),
-            path: path.to_owned(),
-        });
-    }
+    find_in(ROUTES, method, path)
+}
+
+/// [`find`] among `routes` (a Lambda's own rows).
+pub fn find_in<'r>(
+    routes: impl IntoIterator<Item = &'r Route>,
+    method: &str,
+    path: &str,
+) -> Result<&'r Route, ApiError> {
     let mut allowed = Vec::new();
-    for route in on_path {
+    for route in routes.into_iter().filter(|r| r.path == path) {
         if route.method == method {
             return Ok(route);
         }
         allowed.push(route.method);
+    }
+    if allowed.is_empty() {
+        return Err(ApiError::RouteNotFound {
+            method: method.to_owned(),
+            path: path.to_owned(),
+        });
     }
     Err(ApiError::MethodNotAllowed {
         method: method.to_owned(),
@@ -346,7 +443,7 @@ pub fn find(method: &str, path: &str) -> Result<&'static Route, ApiError> {
 }
 
 /// The services behind the table: every one on the dev server, one
-/// function's in a Lambda (see [`Services::from_lambda_env`]).
+/// function's in a Lambda (its `start`, see `crate::lambda`).
 #[derive(Default, Clone)]
 pub struct Services {
     pub captcha: Option<Arc<CaptchaService>>,
@@ -359,63 +456,27 @@ pub struct Services {
 }
 
 impl Services {
-    /// Runs `function`'s handler on `req`, as its Lambda would, under the
+    /// Runs `route`'s handler on `req`, as its Lambda would, under the
     /// request's deadline (see [`crate::deadline`]).
-    pub async fn handle(&self, function: Function, req: Request) -> Response<Body> {
-        crate::deadline::answer_within(function.timeout(), req, |req| self.dispatch(function, req))
-            .await
+    pub async fn handle(&self, route: &Route, req: Request) -> Response<Body> {
+        crate::deadline::answer_within(route.function.timeout(), req, |req| {
+            (route.handler)(self, req)
+        })
+        .await
     }
 
-    async fn dispatch(&self, function: Function, req: Request) -> Response<Body> {
-        let missing = |req: &Request| {
-            tracing::error!(function = function.name(), "its service was not built");
-            error_response(Lang::from_request(req), &ApiError::Internal)
-        };
-        match function {
-            Function::CreateCaptcha | Function::RefreshCaptcha | Function::VerifyCaptcha => {
-                let Some(svc) = &self.captcha else {
-                    return missing(&req);
-                };
-                match function {
-                    Function::CreateCaptcha => captcha::create(svc, req).await,
-                    Function::RefreshCaptcha => captcha::refresh(svc, req).await,
-                    _ => captcha::verify(svc, req).await,
-                }
-            }
-            Function::WxLogin => match &self.login {
-                Some(svc) => wechat::login(svc, req).await,
-                None => missing(&req),
-            },
-            Function::Session => match &self.sessions {
-                Some(svc) => wechat::session(svc, req).await,
-                None => missing(&req),
-            },
-            Function::VerifyTicket => match &self.tickets {
-                Some(svc) => tencent::verify_ticket(svc, req).await,
-                None => missing(&req),
-            },
-            Function::WxPhone => match &self.phone {
-                Some(svc) => wechat::phone(svc, req).await,
-                None => missing(&req),
-            },
-            Function::Guard => match &self.guard {
-                Some(guard) => guard::routes::handle(guard, req).await,
-                None => missing(&req),
-            },
-            Function::Authorizer => {
-                tracing::error!("the authorizer takes authorizer events, not HTTP requests");
-                error_response(Lang::from_request(&req), &ApiError::Internal)
-            }
-        }
-    }
-
-    /// Runs the authorizer on `event` under the authorizer's time-out less
-    /// the margin (see [`crate::deadline`]); denies when it was not built
-    /// or the deadline passed.
-    pub async fn authorize(&self, event: AuthorizerRequest) -> AuthorizerResponse {
+    /// Runs the authorizer on `event` under the invocation's deadline
+    /// (`context`; none on the dev server: the authorizer's time-out) less
+    /// the margin (see [`crate::deadline`]); denies when it was not built or
+    /// the deadline passed.
+    pub async fn authorize(
+        &self,
+        event: AuthorizerRequest,
+        context: Option<&Context>,
+    ) -> AuthorizerResponse {
         match &self.authorizer {
             Some(auth) => {
-                let budget = crate::deadline::budget_of(Function::Authorizer.timeout(), None);
+                let budget = crate::deadline::budget_of(Function::Authorizer.timeout(), context);
                 guard::authorize_within(auth, event, budget).await
             }
             None => {

@@ -1,24 +1,245 @@
-//! Lambda start-up, in one place: each function's services built from its
+//! Every Lambda of the bundle starts and serves the same way, here: its
+//! `main` is the one call
+//!
+//! ```ignore
+//! #[tokio::main]
+//! async fn main() -> Result<(), gatehouse::lambda::Error> {
+//!     gatehouse::lambda::run(const { Function::CreateCaptcha.lambda() }).await
+//! }
+//! ```
+//!
+//! [`run`] installs logging ([`crate::telemetry`]) and the metrics recorder
+//! ([`crate::metrics`]), builds the function's services from its
 //! environment (`TABLE_NAME` and the settings of [`Function::settings`]),
-//! validated before the first event. The domain modules never read the
-//! environment for the store: only this module builds a [`DynamoStore`],
-//! and only this module fetches a function's secrets ([`crate::secrets`]),
-//! once, concurrently with the store's set-up.
+//! validated before the first event, and serves: every HTTP request routed
+//! through the function's rows of the route table ([`crate::api`]) under
+//! its deadline ([`crate::deadline`]), measured; for the authorizer, every
+//! event under its deadline (denied when it passes), measured. So no
+//! function can start without metrics or a deadline (a test reads every
+//! `main`).
+//!
+//! [`Function::lambda`] is a `const fn`, evaluated by the compiler in each
+//! `main`: the [`Lambda`] it makes holds the function's start-up, its serve
+//! loop and a copy of its own rows, so each binary links its own domain
+//! only. A `match` on the function at run time, or a look into the whole
+//! table (whose rows point at every handler), would link every domain into
+//! every binary.
+//!
+//! The domain modules never read the environment for the store: only this
+//! module builds a [`DynamoStore`], and only this module fetches a
+//! function's secrets ([`crate::secrets`]), once, concurrently with the
+//! store's set-up.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
-use lambda_http::Error;
+pub use lambda_http::Error;
+use lambda_http::lambda_runtime::{self, LambdaEvent};
+use lambda_http::{Body, Context, Request, Response};
 
-use crate::api::{Function, Services};
+use crate::api::{self, Access, BoxFuture, Function, ROUTES, Route, Services};
 use crate::captcha::{CaptchaConfig, CaptchaService, ConfigPart, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
-use crate::guard::{Authorizer, Guard, GuardRoutes};
+use crate::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, GuardRoutes};
+use crate::http::{error_response, route_key};
+use crate::lang::Lang;
+use crate::metrics::{self, Events, Outcome};
 use crate::secrets::{self, SecretSource, Secrets};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
 use crate::wechat::{LoginService, PhoneService, SessionService, WxConfig};
+
+/// Starts the function `lambda` describes and serves its events until the
+/// runtime stops (see the module).
+pub async fn run(lambda: Lambda) -> Result<(), Error> {
+    crate::telemetry::init();
+    metrics::init();
+    // Built once for the life of the process, and never dropped (so no
+    // binary links the drop code of another function's services).
+    let services: &'static Services = Box::leak(Box::new((lambda.start)().await?));
+    (lambda.serve)(lambda, services).await
+}
+
+/// Most rows of the route table one function serves (the session
+/// function's five); a function with more stops the build.
+pub const MAX_ROUTES_PER_FUNCTION: usize = 5;
+
+/// Builds a function's services from its environment.
+pub type Start = fn() -> Started;
+
+/// What a [`Start`] gives: the services, or why they could not be built.
+pub type Started = BoxFuture<'static, Result<Services, Error>>;
+
+/// Serves a started function's events until the runtime stops.
+pub type Serve = fn(Lambda, &'static Services) -> Serving;
+
+/// What a [`Serve`] gives: the runtime's loop (run on `main`'s own thread,
+/// so it need not be `Send`).
+pub type Serving = Pin<Box<dyn Future<Output = Result<(), Error>>>>;
+
+/// One function's Lambda: made by the compiler ([`Function::lambda`]),
+/// started by [`run`].
+#[derive(Debug, Clone, Copy)]
+pub struct Lambda {
+    pub function: Function,
+    pub start: Start,
+    pub serve: Serve,
+    /// The rows of the route table the function sees, in the table's order
+    /// (read them with [`Lambda::routes`]).
+    pub routes: [Option<Route>; MAX_ROUTES_PER_FUNCTION],
+}
+
+impl Function {
+    /// The function's Lambda, for its `main`:
+    /// `run(const { Function::X.lambda() })`. The function → start-up
+    /// mapping is written here, once; the function → handlers mapping is the
+    /// route table's.
+    pub const fn lambda(self) -> Lambda {
+        let (start, serve): (Start, Serve) = match self {
+            Function::CreateCaptcha | Function::RefreshCaptcha | Function::VerifyCaptcha => {
+                (start_captcha, serve_http)
+            }
+            Function::WxLogin => (start_login, serve_http),
+            Function::Session => (start_sessions, serve_http),
+            Function::WxPhone => (start_phone, serve_http),
+            Function::VerifyTicket => (start_tickets, serve_http),
+            Function::Guard => (start_guard, serve_http),
+            Function::Authorizer => (start_authorizer, serve_authorizer),
+        };
+        Lambda {
+            function: self,
+            start,
+            serve,
+            routes: rows_of(self),
+        }
+    }
+}
+
+/// The rows of [`ROUTES`] `function`'s Lambda keeps (see
+/// [`Lambda::routes`]), copied by value: a reference into the table would
+/// bring every row, and so every handler, into the binary.
+const fn rows_of(function: Function) -> [Option<Route>; MAX_ROUTES_PER_FUNCTION] {
+    let mut rows = [None; MAX_ROUTES_PER_FUNCTION];
+    let (mut i, mut kept) = (0, 0);
+    while i < ROUTES.len() {
+        let route = ROUTES[i];
+        let keep = match function {
+            Function::Authorizer => matches!(route.access, Access::Session | Access::Guard),
+            _ => route.function as u8 == function as u8,
+        };
+        if keep {
+            assert!(
+                kept < MAX_ROUTES_PER_FUNCTION,
+                "a function has more rows than MAX_ROUTES_PER_FUNCTION"
+            );
+            rows[kept] = Some(route);
+            kept += 1;
+        }
+        i += 1;
+    }
+    rows
+}
+
+/// The route dimension of a request no row of its function serves.
+const OTHER_ROUTE: &str = "other";
+
+impl Lambda {
+    /// The rows of the route table the function sees: those it serves, or
+    /// for the authorizer those it stands in front of (`Access::Session` and
+    /// `Access::Guard`), which only name its events in the metrics.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().flatten()
+    }
+
+    /// One HTTP request as the function's Lambda answers it: by the handler
+    /// of its row, under the function's deadline (a route the function does
+    /// not serve: not found, or 405, as [`api::find`] would say), measured
+    /// (recorded; the serve loop flushes).
+    pub async fn answer(&self, services: &Services, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let key = route_key(&req);
+        let (method, path) = key.split_once(' ').unwrap_or((key.as_str(), ""));
+        let (route, mut resp) = match api::find_in(self.routes(), method, path) {
+            Ok(route) => (route_name(route), services.handle(route, req).await),
+            Err(err) => {
+                let resp = error_response(Lang::from_request(&req), &err);
+                (OTHER_ROUTE.to_owned(), resp)
+            }
+        };
+        let events = Events::take_from(&mut resp);
+        self.record(&route, Outcome::of_response(&resp), started, &events);
+        resp
+    }
+
+    /// One authorizer event as the authorizer's Lambda answers it: under
+    /// the invocation's deadline (`context`), denied once it passes;
+    /// measured by the route it protects.
+    pub async fn authorize(
+        &self,
+        services: &Services,
+        event: AuthorizerRequest,
+        context: Option<&Context>,
+    ) -> AuthorizerResponse {
+        let started = Instant::now();
+        let route = event
+            .route_key
+            .as_deref()
+            .and_then(|key| key.split_once(' '))
+            .and_then(|(method, path)| api::find_in(self.routes(), method, path).ok())
+            .map_or_else(|| OTHER_ROUTE.to_owned(), route_name);
+        let verdict = services.authorize(event, context).await;
+        let outcome = if verdict.is_authorized {
+            Outcome::Passed
+        } else {
+            Outcome::Denied
+        };
+        self.record(&route, outcome, started, &Events::default());
+        verdict
+    }
+
+    fn record(&self, route: &str, outcome: Outcome, started: Instant, events: &Events) {
+        let function = self.function.name();
+        metrics::record(function, route, outcome, started.elapsed());
+        for event in events.iter() {
+            metrics::record_event(function, event);
+        }
+    }
+}
+
+/// The route dimension of a row: `POST /captcha/create`.
+fn route_name(route: &Route) -> String {
+    format!("{} {}", route.method, route.path)
+}
+
+/// An HTTP function's events: API Gateway's requests, each
+/// [`Lambda::answer`]ed, the metrics flushed after each.
+fn serve_http(lambda: Lambda, services: &'static Services) -> Serving {
+    Box::pin(lambda_http::run(lambda_http::service_fn(
+        move |req: Request| async move {
+            let resp = lambda.answer(services, req).await;
+            metrics::flush();
+            Ok::<_, Error>(resp)
+        },
+    )))
+}
+
+/// The authorizer's events, each [`Lambda::authorize`]d under the
+/// invocation's deadline, the metrics flushed after each.
+fn serve_authorizer(lambda: Lambda, services: &'static Services) -> Serving {
+    Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<AuthorizerRequest>| async move {
+            let verdict = lambda
+                .authorize(services, event.payload, Some(&event.context))
+                .await;
+            metrics::flush();
+            Ok::<_, Error>(verdict)
+        },
+    )))
+}
 
 /// The table of every function: `TABLE_NAME` (and `DYNAMODB_ENDPOINT` for
 /// DynamoDB Local).
@@ -126,33 +347,130 @@ impl Authorizer {
     }
 }
 
-impl Services {
-    /// What `function`'s `main` builds, and nothing else.
-    pub async fn from_lambda_env(function: Function) -> Result<Self, Error> {
-        let mut services = Services::default();
-        match function {
-            Function::CreateCaptcha | Function::RefreshCaptcha | Function::VerifyCaptcha => {
-                services.captcha = Some(Arc::new(CaptchaService::from_lambda_env().await?));
-            }
-            Function::WxLogin => {
-                services.login = Some(Arc::new(LoginService::from_lambda_env().await?));
-            }
-            Function::Session => {
-                services.sessions = Some(Arc::new(SessionService::from_lambda_env().await?));
-            }
-            Function::Authorizer => {
-                services.authorizer = Some(Arc::new(Authorizer::from_lambda_env().await?));
-            }
-            Function::Guard => {
-                services.guard = Some(Arc::new(Guard::from_lambda_env().await?));
-            }
-            Function::VerifyTicket => {
-                services.tickets = Some(Arc::new(TicketService::from_lambda_env().await?));
-            }
-            Function::WxPhone => {
-                services.phone = Some(Arc::new(PhoneService::from_lambda_env().await?));
-            }
+// Each function's start-up: its one service from the environment (the
+// `from_lambda_env` above), in an otherwise empty [`Services`].
+
+/// The service `build` makes, put in its place by `place`.
+fn start_with<S: 'static>(
+    build: impl Future<Output = Result<S, Error>> + Send + 'static,
+    place: fn(Arc<S>) -> Services,
+) -> Started {
+    Box::pin(async move { Ok(place(Arc::new(build.await?))) })
+}
+
+fn start_captcha() -> Started {
+    start_with(CaptchaService::from_lambda_env(), |captcha| Services {
+        captcha: Some(captcha),
+        ..Services::default()
+    })
+}
+
+fn start_login() -> Started {
+    start_with(LoginService::from_lambda_env(), |login| Services {
+        login: Some(login),
+        ..Services::default()
+    })
+}
+
+fn start_sessions() -> Started {
+    start_with(SessionService::from_lambda_env(), |sessions| Services {
+        sessions: Some(sessions),
+        ..Services::default()
+    })
+}
+
+fn start_phone() -> Started {
+    start_with(PhoneService::from_lambda_env(), |phone| Services {
+        phone: Some(phone),
+        ..Services::default()
+    })
+}
+
+fn start_tickets() -> Started {
+    start_with(TicketService::from_lambda_env(), |tickets| Services {
+        tickets: Some(tickets),
+        ..Services::default()
+    })
+}
+
+fn start_guard() -> Started {
+    start_with(Guard::from_lambda_env(), |guard| Services {
+        guard: Some(guard),
+        ..Services::default()
+    })
+}
+
+fn start_authorizer() -> Started {
+    start_with(Authorizer::from_lambda_env(), |authorizer| Services {
+        authorizer: Some(authorizer),
+        ..Services::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn method_and_path(route: &Route) -> (&'static str, &'static str) {
+        (route.method, route.path)
+    }
+
+    #[test]
+    fn each_lambda_keeps_its_own_rows_of_the_table() {
+        for function in Function::ALL {
+            let lambda = function.lambda();
+            assert_eq!(lambda.function, function);
+            let kept: Vec<_> = lambda.routes().map(method_and_path).collect();
+            let want: Vec<_> = match function {
+                Function::Authorizer => ROUTES
+                    .iter()
+                    .filter(|r| matches!(r.access, Access::Session | Access::Guard))
+                    .map(method_and_path)
+                    .collect(),
+                _ => function.routes().map(method_and_path).collect(),
+            };
+            assert!(!kept.is_empty(), "{function:?}");
+            assert_eq!(kept, want, "{function:?}");
         }
-        Ok(services)
+    }
+
+    #[tokio::test]
+    async fn a_route_its_function_does_not_serve_is_answered_by_the_table() {
+        let store = Arc::new(MemoryStore::new());
+        let services = Services {
+            sessions: Some(Arc::new(SessionService::new(store))),
+            ..Services::default()
+        };
+        let request = |method: &str, path: &str| {
+            http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("authorization", format!("Bearer {}", "A".repeat(43)))
+                .body(Body::Empty)
+                .unwrap()
+        };
+        let body = |resp: &Response<Body>| match resp.body() {
+            Body::Text(text) => serde_json::from_str::<serde_json::Value>(text).unwrap(),
+            other => panic!("a JSON body, not {other:?}"),
+        };
+        let session = Function::Session.lambda();
+        // A method the path does not serve: 405 before any handler.
+        let put = session
+            .answer(&services, request("PUT", "/wx/session"))
+            .await;
+        assert_eq!(put.status(), 405);
+        assert_eq!(put.headers()["allow"], "GET, DELETE");
+        assert_eq!(body(&put)["errCode"], "invalid-request");
+        // Another function's route: not found here.
+        let login = session
+            .answer(&services, request("POST", "/wx/login"))
+            .await;
+        assert_eq!(login.status(), 404);
+        // Its own: the handler.
+        let get = session
+            .answer(&services, request("GET", "/wx/session"))
+            .await;
+        assert_eq!(body(&get)["errCode"], "session-invalid");
     }
 }

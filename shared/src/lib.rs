@@ -4,24 +4,32 @@
 //!
 //! # Layout
 //!
-//! Every route has one shape: its handler (a `routes` module) parses the
-//! request into domain values, a service method does the work (rate limits
-//! included), and [`http::respond`] maps the result into uniCloud's
-//! envelope. Lambda (`functions/*/main.rs`), the dev server (`local/`) and
-//! the tests call the very same handlers.
+//! A route is one row of the route table ([`api::ROUTES`]: method, path,
+//! function, access, handler) and one async fn in its domain's `routes`
+//! module, all of one shape: the handler parses the request into domain
+//! values, a service method does the work (rate limits included), and
+//! [`http::respond`] maps the result into uniCloud's envelope. Every Lambda
+//! (`functions/*/main.rs`, one call to [`lambda::run`]), the dev server
+//! (`local/`) and the tests dispatch through that table to the very same
+//! handlers.
 //!
 //! | route | handler | service |
 //! |---|---|---|
 //! | `POST /captcha/create`, `/refresh`, `/verify` | [`captcha::routes`] | [`captcha::CaptchaService`] |
-//! | `POST /wx/login`, `GET`/`DELETE /wx/session`, `DELETE /wx/sessions`, `POST /wx/session/refresh` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
+//! | `POST /wx/login`, `GET`/`DELETE /wx/session`, `DELETE /wx/sessions`, `POST /wx/session/refresh`, `GET /me` | [`wechat::routes`] | [`wechat::LoginService`], [`wechat::SessionService`] |
 //! | `POST /wx/phone` | [`wechat::routes`] | [`wechat::PhoneService`] (with [`wechat::AccessTokens`]) |
 //! | `POST /ticket/verify` | [`tencent::routes`] | [`tencent::TicketService`] |
 //! | `GET /guard/status`, `POST /guard/check`, `/guard/report`, `/demo/guarded` | [`guard::routes`] | [`guard::Guard`] |
 //! | the Lambda authorizer (`GUARD_ROUTES` and session-protected routes) | [`guard::authorizer`] | [`guard::Guard`], [`wechat::SessionService`] |
 //!
-//! - [`api`]: the route table (function, method, path) and the dispatch the
-//!   dev server and the tests use; `template.yaml` is tested against it.
-//! - [`lambda`]: each function's start-up from its environment.
+//! - [`api`]: the route table (method, path, function, access, handler),
+//!   the [`api::Services`] every handler gets, and the dispatch under a
+//!   route's deadline; `template.yaml` is tested against it.
+//! - [`lambda`]: every function's `main` in one call, [`lambda::run`]:
+//!   logging, metrics, its services from its environment, and every request
+//!   routed through its own rows under its deadline, measured. Each
+//!   function's start-up and rows are picked at compile time, so a
+//!   binary links its own domain only.
 //! - [`store`]: one narrow trait per kind of row (sessions, each user's
 //!   session index, the shared access token …), on DynamoDB
 //!   ([`store::dynamo`]) or in memory ([`store::memory`]).
@@ -36,8 +44,9 @@
 //! - [`deadline`]: one deadline per request, from the Lambda's own, so
 //!   every function answers within its time-out.
 //! - [`ratelimit`]: fixed-window limits; [`clock`]: injectable time;
-//!   [`telemetry`]: Lambda logging; [`metrics`]: CloudWatch metrics (EMF)
-//!   of every request, recorded around each function's handler.
+//!   [`telemetry`]: Lambda logging; [`metrics`]: CloudWatch metrics (EMF),
+//!   from plain values (a leaf: [`lambda`] records every request, and the
+//!   [`metrics::Events`] a handler hands back in its response).
 
 pub mod api;
 pub mod captcha;

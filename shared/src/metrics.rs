@@ -1,11 +1,14 @@
 //! CloudWatch metrics of every function, as embedded-metric-format (EMF)
 //! lines on stdout, which CloudWatch Logs turns into metrics: no API call, no
-//! IAM permission, no added latency. Written once, here: each function's
-//! `main` runs its handler through [`run_http`] (or [`run_authorizer`]),
-//! which times the request, derives its [`Outcome`] from the response
-//! (status and errCode) and flushes one EMF document per dimension set after
-//! every invocation. The one metric a handler records itself is Tencent's
-//! verdict ([`tencent_verdict`]), where the `CaptchaCode` is known.
+//! IAM permission, no added latency. What is recorded is written here, from
+//! plain values; when is `crate::lambda`'s business: its run loop times
+//! every request, derives its [`Outcome`] from the response (status and
+//! errCode), [`record`]s it with the [`Event`]s the handler found on the way
+//! (Tencent's verdict, which only the ticket service knows, travels back in
+//! the response's extensions: [`Events`]) and [`flush`]es one EMF document
+//! per dimension set after every invocation.
+//!
+//! A leaf: it knows no route, function or domain of the crate.
 //!
 //! | metric | dimensions | unit |
 //! |---|---|---|
@@ -19,16 +22,10 @@
 //! default [`DEFAULT_NAMESPACE`]. The EMF encoding is the
 //! `metrics_cloudwatch_embedded` crate's, behind the `metrics` facade.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lambda_http::lambda_runtime;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use metrics_cloudwatch_embedded::{Builder, Collector};
-
-use crate::api::{self, Function};
-use crate::guard::{AuthorizerRequest, AuthorizerResponse};
-use crate::http::route_key;
 
 /// The variable naming the metrics' namespace.
 pub const NAMESPACE_VAR: &str = "METRICS_NAMESPACE";
@@ -194,10 +191,10 @@ pub fn flush_to(out: impl std::io::Write) -> std::io::Result<()> {
     }
 }
 
-/// Counts one request of `route` of `function` with `outcome`, and its
-/// latency.
-pub fn record(function: Function, route: &str, outcome: Outcome, elapsed: Duration) {
-    let (function, outcome) = (function.name(), outcome.as_str());
+/// Counts one request of `route` (`POST /captcha/create`, or `other`) of
+/// `function` (its name) with `outcome`, and its latency.
+pub fn record(function: &'static str, route: &str, outcome: Outcome, elapsed: Duration) {
+    let outcome = outcome.as_str();
     metrics::counter!(REQUESTS, FUNCTION => function, ROUTE => route.to_owned(), OUTCOME => outcome)
         .increment(1);
     metrics::counter!(REQUESTS, OUTCOME => outcome).increment(1);
@@ -205,134 +202,56 @@ pub fn record(function: Function, route: &str, outcome: Outcome, elapsed: Durati
         .record(elapsed.as_secs_f64() * 1000.0);
 }
 
-/// Counts one Tencent verdict: its `CaptchaCode`, and a rejection when it
-/// is not 1. Recorded where the code is known (the ticket service).
-pub fn tencent_verdict(captcha_code: i64) {
-    let function = Function::VerifyTicket.name();
-    metrics::counter!(TENCENT_CAPTCHA_CODE, FUNCTION => function,
-        CAPTCHA_CODE => captcha_code.to_string())
-    .increment(1);
-    if captcha_code != 1 {
-        metrics::counter!(TENCENT_REJECTED, FUNCTION => function).increment(1);
+/// Something a handler found out about its request that its answer's
+/// [`Outcome`] does not tell, counted beside it. A service hands its events
+/// back to its handler (in an [`Events`]); the handler puts them in its
+/// response; the Lambda's run loop records them ([`record_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Tencent's verdict on a ticket: its `CaptchaCode`.
+    TencentVerdict { captcha_code: i64 },
+}
+
+/// The [`Event`]s of one request, in the order they happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Events(Vec<Event>);
+
+impl Events {
+    pub fn push(&mut self, event: Event) {
+        self.0.push(event);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Event> {
+        self.0.iter()
+    }
+
+    /// Hands these events on in `resp`'s extensions (after any it holds).
+    pub fn attach_to<B>(self, resp: &mut http::Response<B>) {
+        if !self.0.is_empty() {
+            let held = resp.extensions_mut().get_or_insert_default::<Events>();
+            held.0.extend(self.0);
+        }
+    }
+
+    /// The events `resp` carries, taken out of it.
+    pub fn take_from<B>(resp: &mut http::Response<B>) -> Events {
+        resp.extensions_mut().remove().unwrap_or_default()
     }
 }
 
-/// The route dimension of a request: its route in the table (`POST
-/// /captcha/create`), or `other` (bounding the dimension's values whatever
-/// a path holds).
-pub fn route_of(req: &Request) -> &'static str {
-    let key = route_key(req);
-    let (method, path) = key.split_once(' ').unwrap_or((key.as_str(), ""));
-    match api::find(method, path) {
-        Ok(route) => route_name(route),
-        Err(_) => "other",
+/// Counts one event of `function` (its name).
+pub fn record_event(function: &'static str, event: &Event) {
+    match *event {
+        // Every CaptchaCode, and a rejection when it is not 1.
+        Event::TencentVerdict { captcha_code } => {
+            metrics::counter!(TENCENT_CAPTCHA_CODE, FUNCTION => function,
+                CAPTCHA_CODE => captcha_code.to_string())
+            .increment(1);
+            if captcha_code != 1 {
+                metrics::counter!(TENCENT_REJECTED, FUNCTION => function).increment(1);
+            }
+        }
     }
-}
-
-fn route_name(route: &api::Route) -> &'static str {
-    // Every route's "METHOD /path", built once.
-    static NAMES: std::sync::OnceLock<Vec<(&'static api::Route, &'static str)>> =
-        std::sync::OnceLock::new();
-    NAMES
-        .get_or_init(|| {
-            api::ROUTES
-                .iter()
-                .map(|r| {
-                    let name: &'static str =
-                        Box::leak(format!("{} {}", r.method, r.path).into_boxed_str());
-                    (r, name)
-                })
-                .collect()
-        })
-        .iter()
-        .find(|(r, _)| *r == route)
-        .map_or("other", |(_, name)| name)
-}
-
-/// Runs `handler` for one request with metrics: times it and records its
-/// outcome ([`run_http`] flushes after each).
-pub async fn measured<F, Fut>(function: Function, req: Request, handler: F) -> Response<Body>
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response<Body>>,
-{
-    let started = Instant::now();
-    let route = route_of(&req);
-    let resp = handler(req).await;
-    record(
-        function,
-        route,
-        Outcome::of_response(&resp),
-        started.elapsed(),
-    );
-    resp
-}
-
-/// An HTTP function's `main`: installs the recorder and serves `handler`
-/// through [`lambda_http::run`], every request [`measured`].
-pub async fn run_http<F, Fut>(function: Function, handler: F) -> Result<(), lambda_http::Error>
-where
-    F: Fn(Request) -> Fut + Sync,
-    Fut: Future<Output = Response<Body>> + Send,
-{
-    init();
-    let handler = &handler;
-    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        // One deadline for the whole request, from the invocation's own.
-        let resp = measured(function, req, |req| {
-            crate::deadline::answer_within(function.timeout(), req, handler)
-        })
-        .await;
-        flush();
-        Ok::<_, lambda_http::Error>(resp)
-    }))
-    .await
-}
-
-/// The authorizer's `main`: as [`run_http`], the outcome `Passed` for an
-/// admitted request and `Denied` otherwise, the route the protected one.
-/// `handler` gets the event and its budget (see [`crate::deadline`]).
-pub async fn run_authorizer<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
-where
-    F: Fn(AuthorizerRequest, Duration) -> Fut + Sync,
-    Fut: Future<Output = AuthorizerResponse> + Send,
-{
-    init();
-    let handler = &handler;
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<AuthorizerRequest>| async move {
-            let budget =
-                crate::deadline::budget_of(Function::Authorizer.timeout(), Some(&event.context));
-            let verdict =
-                authorize_measured(event.payload, |payload| handler(payload, budget)).await;
-            flush();
-            Ok::<_, lambda_runtime::Error>(verdict)
-        },
-    ))
-    .await
-}
-
-/// One authorizer event with metrics (see [`run_authorizer`]).
-pub async fn authorize_measured<F, Fut>(event: AuthorizerRequest, handler: F) -> AuthorizerResponse
-where
-    F: FnOnce(AuthorizerRequest) -> Fut,
-    Fut: Future<Output = AuthorizerResponse>,
-{
-    let started = Instant::now();
-    let route = event
-        .route_key
-        .as_deref()
-        .and_then(|key| key.split_once(' '))
-        .and_then(|(method, path)| api::find(method, path).ok())
-        .map_or("other", route_name);
-    let verdict = handler(event).await;
-    let outcome = if verdict.is_authorized {
-        Outcome::Passed
-    } else {
-        Outcome::Denied
-    };
-    record(Function::Authorizer, route, outcome, started.elapsed());
-    verdict
 }
 
 #[cfg(test)]
@@ -400,28 +319,21 @@ mod tests {
     }
 
     #[test]
-    fn routes_are_the_tables_or_other() {
-        use lambda_http::RequestExt;
-        use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-        use lambda_http::request::RequestContext;
-        let req = |method: &str, path: &str| {
-            let mut ctx = ApiGatewayV2httpRequestContext::default();
-            ctx.route_key = Some(format!("{method} {path}"));
-            http::Request::builder()
-                .method(method)
-                .uri(path)
-                .body(Body::Empty)
-                .unwrap()
-                .with_request_context(RequestContext::ApiGatewayV2(ctx))
-        };
+    fn events_travel_in_the_response_and_are_taken_once() {
+        let mut resp = Response::new(Body::Empty);
+        assert_eq!(Events::take_from(&mut resp), Events::default());
+        let verdict = Event::TencentVerdict { captcha_code: 7 };
+        let mut events = Events::default();
+        events.push(verdict);
+        events.attach_to(&mut resp);
+        let mut more = Events::default();
+        more.push(Event::TencentVerdict { captcha_code: 1 });
+        more.attach_to(&mut resp);
+        let taken = Events::take_from(&mut resp);
         assert_eq!(
-            route_of(&req("POST", "/captcha/create")),
-            "POST /captcha/create"
+            taken.iter().copied().collect::<Vec<_>>(),
+            [verdict, Event::TencentVerdict { captcha_code: 1 }]
         );
-        assert_eq!(
-            route_of(&req("DELETE", "/wx/session")),
-            "DELETE /wx/session"
-        );
-        assert_eq!(route_of(&req("GET", "/random/1234")), "other");
+        assert_eq!(Events::take_from(&mut resp), Events::default());
     }
 }

@@ -86,7 +86,8 @@ async fn a_stalled_tencent_is_answered_with_deadline_exceeded_before_its_time_ou
         &json!({"ticket": "t03stalled", "randstr": "@r"}),
         context(Duration::from_millis(300)),
     );
-    let (status, body) = status_and_json(&services.handle(Function::VerifyTicket, req).await);
+    let (status, body) =
+        status_and_json(&Function::VerifyTicket.lambda().answer(&services, req).await);
     assert_eq!(
         (status, &body["errCode"]),
         (504, &json!("deadline-exceeded")),
@@ -111,7 +112,7 @@ async fn a_stalled_wechat_is_answered_with_deadline_exceeded_before_its_time_out
         &json!({"code": "stalled-code"}),
         context(Duration::from_millis(300)),
     );
-    let (status, body) = status_and_json(&services.handle(Function::WxLogin, req).await);
+    let (status, body) = status_and_json(&Function::WxLogin.lambda().answer(&services, req).await);
     assert_eq!(
         (status, &body["errCode"]),
         (504, &json!("deadline-exceeded")),
@@ -142,7 +143,7 @@ async fn a_request_within_its_deadline_is_answered_as_usual() {
         &json!({"code": "stalled-code"}),
         context(Duration::from_secs(30)),
     );
-    let (status, body) = status_and_json(&services.handle(Function::WxLogin, req).await);
+    let (status, body) = status_and_json(&Function::WxLogin.lambda().answer(&services, req).await);
     assert_eq!(
         (status, &body["errCode"]),
         (502, &json!("wx-upstream-error")),

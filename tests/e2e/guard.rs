@@ -10,6 +10,7 @@ use gatehouse::captcha::service::CaptchaTarget;
 use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Client, Guard, Level, PassRule};
+use gatehouse::metrics::Events;
 use gatehouse::store::Store;
 use gatehouse::tencent::service::PresentedTicket;
 use gatehouse::tencent::{TencentConfig, TicketService};
@@ -146,7 +147,7 @@ impl Rig {
             device: Some(device(device_id)),
         };
         self.tickets
-            .verify(&presented)
+            .verify(&presented, &mut Events::default())
             .await
             .map(|verified| verified.pass.pass_token)
     }
@@ -164,7 +165,9 @@ impl Rig {
             user_ip: IP.into(),
             device: None,
         };
-        self.tickets.verify(&presented).await
+        self.tickets
+            .verify(&presented, &mut Events::default())
+            .await
     }
 }
 

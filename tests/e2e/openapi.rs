@@ -761,14 +761,16 @@ async fn degraded_passes_and_deadline_answers_match_openapi() {
     let mut seen = Vec::new();
     for ticket in [format!("trerror_1001_{app}_1700000000"), "force-26".into()] {
         let body = json!({"ticket": ticket, "randstr": "@r", "scene": "login"});
-        let resp = services
-            .handle(Function::VerifyTicket, request("/ticket/verify", &body))
+        let resp = Function::VerifyTicket
+            .lambda()
+            .answer(&services, request("/ticket/verify", &body))
             .await;
         let verified = exchange(&ticket, "/ticket/verify", &body, resp);
         assert_eq!(verified.body["degraded"], true, "{}", verified.body);
         let check = json!({"scene": "login", "passToken": verified.body["passToken"]});
-        let resp = services
-            .handle(Function::Guard, request("/guard/check", &check))
+        let resp = Function::Guard
+            .lambda()
+            .answer(&services, request("/guard/check", &check))
             .await;
         let checked = exchange(&format!("check {ticket}"), "/guard/check", &check, resp);
         assert_eq!(checked.body["pass"]["degraded"], true, "{}", checked.body);
@@ -797,7 +799,7 @@ async fn degraded_passes_and_deadline_answers_match_openapi() {
         + (gatehouse::deadline::MARGIN + Duration::from_millis(200)).as_millis() as u64;
     let body = json!({"ticket": "t03stalled", "randstr": "@r"});
     let req = request("/ticket/verify", &body).with_lambda_context(ctx);
-    let resp = slow.handle(Function::VerifyTicket, req).await;
+    let resp = Function::VerifyTicket.lambda().answer(&slow, req).await;
     let late = exchange("past the deadline", "/ticket/verify", &body, resp);
     assert_eq!(late.status, 504, "{}", late.body);
     seen.push(late);

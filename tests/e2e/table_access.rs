@@ -265,8 +265,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             ..Services::default()
         };
         let body = json!({"scene": "login", "deviceId": "d1"});
-        let resp = services
-            .handle(function, request("POST", path, Some(body), &[]))
+        let resp = function
+            .lambda()
+            .answer(&services, request("POST", path, Some(body), &[]))
             .await;
         assert_eq!(resp.status(), 200, "{path}: {}", json_of(&resp));
         note(function, &recorder);
@@ -285,11 +286,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     };
     for (device, status) in [("f1", 200), ("f2", 429)] {
         let body = json!({"scene": "flood", "deviceId": device});
-        let resp = flood
-            .handle(
-                Function::CreateCaptcha,
-                request("POST", "/captcha/create", Some(body), &[]),
-            )
+        let resp = Function::CreateCaptcha
+            .lambda()
+            .answer(&flood, request("POST", "/captcha/create", Some(body), &[]))
             .await;
         assert_eq!(resp.status(), status, "{device}: {}", json_of(&resp));
     }
@@ -322,8 +321,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             &[],
         )
     };
-    let resp = verifier
-        .handle(Function::VerifyCaptcha, verify("wrong"))
+    let resp = Function::VerifyCaptcha
+        .lambda()
+        .answer(&verifier, verify("wrong"))
         .await;
     assert_eq!(json_of(&resp)["errCode"], "uni-captcha-verify-fail");
     note(Function::VerifyCaptcha, &recorder);
@@ -337,17 +337,16 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         ..Services::default()
     };
     let body = json!({"scene": "login", "deviceId": "d1"});
-    let resp = create
-        .handle(
-            Function::CreateCaptcha,
-            request("POST", "/captcha/create", Some(body), &[]),
-        )
+    let resp = Function::CreateCaptcha
+        .lambda()
+        .answer(&create, request("POST", "/captcha/create", Some(body), &[]))
         .await;
     assert_eq!(resp.status(), 200);
     note(Function::CreateCaptcha, &creator);
     let answer = answer_of(&rig, "d1").await;
-    let resp = verifier
-        .handle(Function::VerifyCaptcha, verify(&answer))
+    let resp = Function::VerifyCaptcha
+        .lambda()
+        .answer(&verifier, verify(&answer))
         .await;
     let captcha_pass = json_of(&resp)["passToken"]
         .as_str()
@@ -361,27 +360,24 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         guard: Some(Arc::new(Guard::new(captcha_config().guard(), store))),
         ..Services::default()
     };
-    let resp = guard
-        .handle(
-            Function::Guard,
+    let resp = Function::Guard
+        .lambda()
+        .answer(
+            &guard,
             request("GET", "/guard/status?scene=login&deviceId=d1", None, &[]),
         )
         .await;
     assert_eq!(json_of(&resp)["level"], "image", "{}", json_of(&resp));
     let check = json!({"scene": "login", "passToken": captcha_pass, "deviceId": "d1"});
-    let resp = guard
-        .handle(
-            Function::Guard,
-            request("POST", "/guard/check", Some(check), &[]),
-        )
+    let resp = Function::Guard
+        .lambda()
+        .answer(&guard, request("POST", "/guard/check", Some(check), &[]))
         .await;
     assert_eq!(json_of(&resp)["errCode"], 0, "{}", json_of(&resp));
     let report = json!({"scene": "login", "deviceId": "d1", "userIp": IP});
-    let resp = guard
-        .handle(
-            Function::Guard,
-            request("POST", "/guard/report", Some(report), &[]),
-        )
+    let resp = Function::Guard
+        .lambda()
+        .answer(&guard, request("POST", "/guard/report", Some(report), &[]))
         .await;
     assert_eq!(json_of(&resp)["errCode"], 0, "{}", json_of(&resp));
     note(Function::Guard, &guard_recorder);
@@ -417,12 +413,14 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             &[],
         )
     };
-    let resp = tickets
-        .handle(Function::VerifyTicket, ticket("force-7~access"))
+    let resp = Function::VerifyTicket
+        .lambda()
+        .answer(&tickets, ticket("force-7~access"))
         .await;
     assert_eq!(json_of(&resp)["errCode"], "ticket-rejected");
-    let resp = tickets
-        .handle(Function::VerifyTicket, ticket("force-pass~access"))
+    let resp = Function::VerifyTicket
+        .lambda()
+        .answer(&tickets, ticket("force-pass~access"))
         .await;
     let ticket_pass = json_of(&resp)["passToken"]
         .as_str()
@@ -446,9 +444,10 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let mut token = String::new();
     for single in [false, false, true] {
         let code = wechat.issue_code("access-user");
-        let resp = login
-            .handle(
-                Function::WxLogin,
+        let resp = Function::WxLogin
+            .lambda()
+            .answer(
+                &login,
                 request(
                     "POST",
                     "/wx/login",
@@ -468,9 +467,10 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let mut spare = Vec::new();
     for _ in 0..2 {
         let code = wechat.issue_code("access-user");
-        let resp = login
-            .handle(
-                Function::WxLogin,
+        let resp = Function::WxLogin
+            .lambda()
+            .answer(
+                &login,
                 request("POST", "/wx/login", Some(json!({"code": code})), &[]),
             )
             .await;
@@ -501,9 +501,10 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             wechat.revoke_access_tokens();
         }
         let code = wechat.issue_phone_code("13800138000");
-        let resp = phone
-            .handle(
-                Function::WxPhone,
+        let resp = Function::WxPhone
+            .lambda()
+            .answer(
+                &phone,
                 request(
                     "POST",
                     "/wx/phone",
@@ -528,44 +529,48 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         ..Services::default()
     };
     let verdict = authorizer
-        .authorize(authorizer_event(
-            "POST /demo/guarded",
-            &[
-                ("authorization", bearer.as_str()),
-                ("x-gatehouse-pass", ticket_pass.as_str()),
-                ("x-device-id", "d1"),
-            ],
-        ))
+        .authorize(
+            authorizer_event(
+                "POST /demo/guarded",
+                &[
+                    ("authorization", bearer.as_str()),
+                    ("x-gatehouse-pass", ticket_pass.as_str()),
+                    ("x-device-id", "d1"),
+                ],
+            ),
+            None,
+        )
         .await;
     assert!(verdict.is_authorized, "{:?}", verdict.context);
     let verdict = authorizer
-        .authorize(authorizer_event(
-            "GET /me",
-            &[("authorization", bearer.as_str())],
-        ))
+        .authorize(
+            authorizer_event("GET /me", &[("authorization", bearer.as_str())]),
+            None,
+        )
         .await;
     assert!(verdict.is_authorized);
     // A captcha pass, spent by the guard above: refused, after the one
     // conditional update that tells.
     let verdict = authorizer
-        .authorize(authorizer_event(
-            "POST /demo/guarded",
-            &[
-                ("authorization", bearer.as_str()),
-                ("x-gatehouse-pass", captcha_pass.as_str()),
-            ],
-        ))
+        .authorize(
+            authorizer_event(
+                "POST /demo/guarded",
+                &[
+                    ("authorization", bearer.as_str()),
+                    ("x-gatehouse-pass", captcha_pass.as_str()),
+                ],
+            ),
+            None,
+        )
         .await;
     assert!(!verdict.is_authorized);
     note(Function::Authorizer, &recorder);
 
     // guard: the ticket pass, spent by the authorizer: refused likewise.
     let check = json!({"scene": "demo", "passToken": ticket_pass, "deviceId": "d1"});
-    let resp = guard
-        .handle(
-            Function::Guard,
-            request("POST", "/guard/check", Some(check), &[]),
-        )
+    let resp = Function::Guard
+        .lambda()
+        .answer(&guard, request("POST", "/guard/check", Some(check), &[]))
         .await;
     assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
     note(Function::Guard, &guard_recorder);
@@ -576,16 +581,18 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         sessions: Some(Arc::new(SessionService::new(store))),
         ..Services::default()
     };
-    let resp = sessions
-        .handle(
-            Function::Session,
+    let resp = Function::Session
+        .lambda()
+        .answer(
+            &sessions,
             request("GET", "/wx/session", None, &[("authorization", &bearer)]),
         )
         .await;
     assert_eq!(resp.status(), 200, "{}", json_of(&resp));
-    let resp = sessions
-        .handle(
-            Function::Session,
+    let resp = Function::Session
+        .lambda()
+        .answer(
+            &sessions,
             request(
                 "POST",
                 "/wx/session/refresh",
@@ -602,9 +609,10 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         ("DELETE", "/wx/session", &refreshed),
         ("DELETE", "/wx/sessions", &spare[0]),
     ] {
-        let resp = sessions
-            .handle(
-                Function::Session,
+        let resp = Function::Session
+            .lambda()
+            .answer(
+                &sessions,
                 request(method, path, None, &[("authorization", bearer)]),
             )
             .await;

@@ -411,7 +411,7 @@ async fn a_degraded_pass_says_so_in_every_answer() {
         calls,
         "a disaster ticket is not sent to Tencent"
     );
-    let checked = gatehouse::guard::routes::handle(&guard, check(&answer["passToken"])).await;
+    let checked = gatehouse::guard::routes::check(&guard, check(&answer["passToken"])).await;
     let (status, checked) = status_and_json(&checked);
     assert_eq!(status, 200, "{checked}");
     assert_eq!(checked["pass"]["degraded"], true);
@@ -429,7 +429,7 @@ async fn a_degraded_pass_says_so_in_every_answer() {
     let (_, answer) = verify(&svc, body).await;
     assert!(answer.get("degraded").is_none(), "{answer}");
     let (_, checked) = status_and_json(
-        &gatehouse::guard::routes::handle(&guard, check(&answer["passToken"])).await,
+        &gatehouse::guard::routes::check(&guard, check(&answer["passToken"])).await,
     );
     assert!(checked["pass"].get("degraded").is_none(), "{checked}");
 

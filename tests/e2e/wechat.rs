@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse::api::{Function, Services};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
 use gatehouse::store::SessionStore;
@@ -76,6 +77,15 @@ fn login_event(body: &Value) -> Request {
 fn session_event(name: &str, token: &str) -> Request {
     let text = event_text(name).replace(TOKEN_PLACEHOLDER, token);
     lambda_http::request::from_str(&text).unwrap()
+}
+
+/// A session event answered as the session function's Lambda answers it.
+async fn session(rig: &Rig, event: Request) -> Response<Body> {
+    let services = Services {
+        sessions: Some(Arc::new(rig.svc.sessions().clone())),
+        ..Services::default()
+    };
+    Function::Session.lambda().answer(&services, event).await
 }
 
 /// The authorizer over the rig's sessions, guarding no route: the plain
@@ -166,11 +176,7 @@ async fn login_check_authorize_and_logout() {
     );
     assert!(rig.store.get_session(&token).await.unwrap().is_none());
 
-    let resp = wechat::session(
-        rig.svc.sessions(),
-        session_event("session-get.json", &token),
-    )
-    .await;
+    let resp = session(&rig, session_event("session-get.json", &token)).await;
     assert_eq!(resp.status(), 200);
     let me = json_of(&resp);
     assert_eq!(me["openid"], rig.emu.openid_for("alice").as_str());
@@ -185,19 +191,11 @@ async fn login_check_authorize_and_logout() {
         json!({"openid": rig.emu.openid_for("alice"), "unionid": rig.emu.unionid_for("alice")})
     );
 
-    let resp = wechat::session(
-        rig.svc.sessions(),
-        session_event("session-delete.json", &token),
-    )
-    .await;
+    let resp = session(&rig, session_event("session-delete.json", &token)).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(json_of(&resp)["errCode"], 0);
     assert_eq!(rig.store.session_count(), 0);
-    let resp = wechat::session(
-        rig.svc.sessions(),
-        session_event("session-get.json", &token),
-    )
-    .await;
+    let resp = session(&rig, session_event("session-get.json", &token)).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(json_of(&resp)["errCode"], "session-invalid");
     assert!(
@@ -206,8 +204,8 @@ async fn login_check_authorize_and_logout() {
             .is_authorized
     );
 
-    let resp = wechat::session(
-        rig.svc.sessions(),
+    let resp = session(
+        &rig,
         lambda_http::request::from_str(&event_text("session-get-no-token.json")).unwrap(),
     )
     .await;
@@ -220,28 +218,14 @@ async fn sessions_expire_while_their_row_remains() {
     let code = rig.emu.issue_code_with("bob", false);
     let (_, body) = login(&rig, json!({ "code": code })).await;
     let token = body["token"].as_str().unwrap().to_owned();
-    let me = json_of(
-        &wechat::session(
-            rig.svc.sessions(),
-            session_event("session-get.json", &token),
-        )
-        .await,
-    );
+    let me = json_of(&session(&rig, session_event("session-get.json", &token)).await);
     assert!(me.get("unionid").is_none(), "{me}");
 
     rig.clock.advance(3 * 24 * 3600 * 1000 - 1);
-    let resp = wechat::session(
-        rig.svc.sessions(),
-        session_event("session-get.json", &token),
-    )
-    .await;
+    let resp = session(&rig, session_event("session-get.json", &token)).await;
     assert_eq!(resp.status(), 200);
     rig.clock.advance(1);
-    let resp = wechat::session(
-        rig.svc.sessions(),
-        session_event("session-get.json", &token),
-    )
-    .await;
+    let resp = session(&rig, session_event("session-get.json", &token)).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(json_of(&resp)["errCode"], "session-expired");
     assert_eq!(rig.store.session_count(), 1);
@@ -444,11 +428,7 @@ async fn secrets_never_reach_a_log_line_or_a_response() {
     keys.push(rig.emu.session_key_for_code(&last).unwrap());
     let token = answer["token"].as_str().unwrap().to_owned();
     responses.push_str(&answer.to_string());
-    let me = wechat::session(
-        rig.svc.sessions(),
-        session_event("session-get.json", &token),
-    )
-    .await;
+    let me = session(&rig, session_event("session-get.json", &token)).await;
     responses.push_str(&json_of(&me).to_string());
 
     let logs = sink.text();

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gatehouse::api::{Function, Services};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
 use gatehouse::ratelimit::RateLimitConfig;
@@ -145,10 +146,14 @@ impl WxRig {
         body["token"].as_str().unwrap().to_owned()
     }
 
-    /// A request to the `session` function.
+    /// A request to the `session` function, as its Lambda answers it.
     pub async fn session(&self, method: &str, path: &str, token: &str) -> (u16, Value) {
-        let resp = wechat::session(&self.sessions, request(method, path, Some(token), None)).await;
-        status_and_json(&resp)
+        let services = Services {
+            sessions: Some(Arc::new(self.sessions.clone())),
+            ..Services::default()
+        };
+        let req = request(method, path, Some(token), None);
+        status_and_json(&Function::Session.lambda().answer(&services, req).await)
     }
 
     /// `GET /wx/session`'s status for `token`.

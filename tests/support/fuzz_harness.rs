@@ -24,6 +24,7 @@
 
 use std::sync::Arc;
 
+use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{self, CaptchaConfig, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
@@ -66,6 +67,9 @@ pub struct Rig {
     pub authorizer: Authorizer,
     pub tickets: TicketService,
     pub phone: PhoneService,
+    /// The session and guard functions' services, for the targets that
+    /// send requests through those functions' rows of the route table.
+    pub services: Services,
     pub clock: Clock,
 }
 
@@ -141,6 +145,11 @@ impl Rig {
         )
         .expect("harness guard routes");
         let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
+        let services = Services {
+            sessions: Some(Arc::new(sessions.clone())),
+            guard: Some(Arc::new(guard.clone())),
+            ..Services::default()
+        };
         Self {
             runtime,
             captcha,
@@ -150,6 +159,7 @@ impl Rig {
             authorizer,
             tickets,
             phone,
+            services,
             clock,
         }
     }
@@ -224,7 +234,7 @@ impl Rig {
         };
         let resp = self
             .runtime
-            .block_on(gatehouse::wechat::session(&self.sessions, req));
+            .block_on(Function::Session.lambda().answer(&self.services, req));
         check(&resp, &[]);
         vec![resp.status().as_u16()]
     }
@@ -248,7 +258,7 @@ impl Rig {
             }
             .parse()
             .unwrap_or_else(|_| path.parse().expect("a path"));
-            gatehouse::guard::routes::handle(&self.guard, req).await
+            Function::Guard.lambda().answer(&self.services, req).await
         })
     }
 

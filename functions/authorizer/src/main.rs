@@ -3,13 +3,9 @@
 //! or both) and session-protected ones (a live bearer session). Needs the
 //! table and the configuration: no WeChat or Tencent secret.
 
-use gatehouse::guard::{Authorizer, authorize_within};
-use lambda_runtime::Error;
+use gatehouse::api::Function;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    gatehouse::telemetry::init();
-    let authorizer = Authorizer::from_lambda_env().await?;
-    gatehouse::metrics::run_authorizer(|event, budget| authorize_within(&authorizer, event, budget))
-        .await
+async fn main() -> Result<(), gatehouse::lambda::Error> {
+    gatehouse::lambda::run(const { Function::Authorizer.lambda() }).await
 }

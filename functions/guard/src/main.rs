@@ -3,12 +3,8 @@
 //! `POST /demo/guarded` behind the authorizer.
 
 use gatehouse::api::Function;
-use gatehouse::guard::{Guard, routes};
-use lambda_http::Error;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    gatehouse::telemetry::init();
-    let guard = Guard::from_lambda_env().await?;
-    gatehouse::metrics::run_http(Function::Guard, |req| routes::handle(&guard, req)).await
+async fn main() -> Result<(), gatehouse::lambda::Error> {
+    gatehouse::lambda::run(const { Function::Guard.lambda() }).await
 }

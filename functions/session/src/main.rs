@@ -4,12 +4,8 @@
 //! no WeChat secret, and it never reads a `session_key`.
 
 use gatehouse::api::Function;
-use gatehouse::wechat::{SessionService, session};
-use lambda_http::Error;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    gatehouse::telemetry::init();
-    let service = SessionService::from_lambda_env().await?;
-    gatehouse::metrics::run_http(Function::Session, |req| session(&service, req)).await
+async fn main() -> Result<(), gatehouse::lambda::Error> {
+    gatehouse::lambda::run(const { Function::Session.lambda() }).await
 }

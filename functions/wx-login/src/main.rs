@@ -2,12 +2,8 @@
 //! gatehouse session token.
 
 use gatehouse::api::Function;
-use gatehouse::wechat::{LoginService, login};
-use lambda_http::Error;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    gatehouse::telemetry::init();
-    let service = LoginService::from_lambda_env().await?;
-    gatehouse::metrics::run_http(Function::WxLogin, |req| login(&service, req)).await
+async fn main() -> Result<(), gatehouse::lambda::Error> {
+    gatehouse::lambda::run(const { Function::WxLogin.lambda() }).await
 }

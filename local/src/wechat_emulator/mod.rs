@@ -320,11 +320,6 @@ impl WechatEmulator {
         self.inner.calls()
     }
 
-    /// `stable_token` requests received so far (both modes).
-    pub fn stable_token_count(&self) -> u64 {
-        self.inner.state().tokens.calls
-    }
-
     /// `getuserphonenumber` requests received so far.
     pub fn phone_number_count(&self) -> u64 {
         self.inner.state().phones.calls

@@ -7,11 +7,12 @@ use serde::Deserialize;
 
 use super::code::normalize_answer;
 use super::config::{HEIGHT_RANGE, WIDTH_RANGE};
-use super::service::{CaptchaService, CaptchaTarget, ImageSize, Issue};
+use super::service::{CaptchaService, CaptchaTarget, ImageSize};
 use crate::domain::Scene;
 use crate::error::ApiError;
 use crate::http::{device_id, json_body, respond, source_ip};
 use crate::lang::Lang;
+use crate::store::IssueMode;
 
 /// Longest captcha answer looked at; anything longer cannot be right.
 pub const MAX_ANSWER_CHARS: usize = 32;
@@ -44,12 +45,12 @@ enum Answer {
 /// `POST /captcha/create`: a new captcha for the device and scene, replacing
 /// any earlier one.
 pub async fn create(svc: &CaptchaService, req: Request) -> Response<Body> {
-    issue(svc, req, Issue::Create).await
+    issue(svc, req, IssueMode::Create).await
 }
 
 /// `POST /captcha/refresh`: a new captcha in place of an existing one.
 pub async fn refresh(svc: &CaptchaService, req: Request) -> Response<Body> {
-    issue(svc, req, Issue::Refresh).await
+    issue(svc, req, IssueMode::Refresh).await
 }
 
 /// `POST /captcha/verify`: checks an answer, passing at most once.
@@ -76,7 +77,7 @@ pub async fn verify(svc: &CaptchaService, req: Request) -> Response<Body> {
     respond(lang, result.await)
 }
 
-async fn issue(svc: &CaptchaService, req: Request, kind: Issue) -> Response<Body> {
+async fn issue(svc: &CaptchaService, req: Request, mode: IssueMode) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let result = async {
         let body: CaptchaRequest = json_body(&req)?;
@@ -85,7 +86,7 @@ async fn issue(svc: &CaptchaService, req: Request, kind: Issue) -> Response<Body
             width: bounded("width", body.width, &WIDTH_RANGE)?,
             height: bounded("height", body.height, &HEIGHT_RANGE)?,
         };
-        svc.issue(kind, target, size).await
+        svc.issue(mode, target, size).await
     };
     respond(lang, result.await)
 }

@@ -44,15 +44,6 @@ pub struct ImageSize {
     pub height: Option<u32>,
 }
 
-/// Which captcha write an issue makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Issue {
-    /// A new captcha, replacing any earlier one.
-    Create,
-    /// A new captcha in place of an existing one only.
-    Refresh,
-}
-
 /// The success data of create and refresh.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,7 +75,7 @@ impl CaptchaService {
     /// drawn, so a refused request costs no rendering.
     pub async fn issue(
         &self,
-        kind: Issue,
+        mode: IssueMode,
         target: CaptchaTarget,
         size: ImageSize,
     ) -> Result<CaptchaImage, ApiError> {
@@ -97,9 +88,9 @@ impl CaptchaService {
         }
         let challenge = new_challenge(cfg.code());
         let now = self.clock.now_ms();
-        let (route, mode) = match kind {
-            Issue::Create => (Route::Create, IssueMode::Create),
-            Issue::Refresh => (Route::Refresh, IssueMode::Refresh),
+        let route = match mode {
+            IssueMode::Create => Route::Create,
+            IssueMode::Refresh => Route::Refresh,
         };
         // The counters go alongside the captcha's own write: one round trip,
         // and over a limit nothing is counted or written in the end.

@@ -11,7 +11,7 @@ use super::config::{Level, PassRule};
 use super::service::{Admission, Client, Guard};
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
-use crate::http::{device_id, json_body, query_param, respond, route_key, source_ip};
+use crate::http::{device_id, json_body, query_param, respond, source_ip};
 use crate::lang::Lang;
 use crate::store::RedeemedPass;
 
@@ -149,24 +149,6 @@ pub async fn demo(req: Request) -> Response<Body> {
     }
     let guard = authorizer_context(&req).unwrap_or_default();
     respond(Lang::from_request(&req), Ok(Guarded { guard }))
-}
-
-/// The `guard` function: each of its routes by the request's route key.
-pub async fn handle(guard: &Guard, req: Request) -> Response<Body> {
-    match route_key(&req).as_str() {
-        "GET /guard/status" => status(guard, req).await,
-        "POST /guard/check" => check(guard, req).await,
-        "POST /guard/report" => report(guard, req).await,
-        "POST /demo/guarded" => demo(req).await,
-        other => {
-            let (method, path) = other.split_once(' ').unwrap_or((other, ""));
-            let err = ApiError::RouteNotFound {
-                method: method.to_owned(),
-                path: path.to_owned(),
-            };
-            respond::<LevelData>(Lang::from_request(&req), Err(err))
-        }
-    }
 }
 
 /// The device a request names, if any: a malformed one is refused.

@@ -9,6 +9,7 @@ use crate::domain::Scene;
 use crate::error::ApiError;
 use crate::http::{device_id, json_body, respond, source_ip};
 use crate::lang::Lang;
+use crate::metrics::Events;
 
 /// Longest `ticket` accepted (real ones are a few hundred characters).
 pub const MAX_TICKET_CHARS: usize = 2048;
@@ -68,13 +69,21 @@ fn check_field(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
 }
 
 /// `POST /ticket/verify` → `{errCode: 0, errMsg, passToken, passExpired,
-/// evilLevel?}` or an error.
+/// evilLevel?}` or an error; Tencent's verdict rides along in the response's
+/// [`Events`] for the metrics.
 pub async fn verify_ticket(svc: &TicketService, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
-    respond(lang, handle(svc, &req).await)
+    let mut events = Events::default();
+    let mut resp = respond(lang, verify(svc, &req, &mut events).await);
+    events.attach_to(&mut resp);
+    resp
 }
 
-async fn handle(svc: &TicketService, req: &Request) -> Result<TicketVerified, ApiError> {
+async fn verify(
+    svc: &TicketService,
+    req: &Request,
+    events: &mut Events,
+) -> Result<TicketVerified, ApiError> {
     let body: VerifyTicketRequest = json_body(req)?;
     let (ticket, randstr) = validate(&body)?;
     let Some(user_ip) = source_ip(req).filter(|ip| !ip.is_empty()) else {
@@ -98,7 +107,7 @@ async fn handle(svc: &TicketService, req: &Request) -> Result<TicketVerified, Ap
         user_ip: user_ip.to_owned(),
         device,
     };
-    svc.verify(&presented).await
+    svc.verify(&presented, events).await
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::guard::config::{Degrade, GuardConfig};
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
+use crate::metrics::{Event, Events};
 use crate::ratelimit::{RateLimitConfig, Route, counted};
 use crate::store::{PassKind, Store, TicketPass};
 
@@ -126,7 +127,14 @@ impl TicketService {
     /// ticket, which is not sent to it; `CaptchaCode` 21 or 26; Tencent
     /// unreachable) the scene's [`TencentPolicy`](crate::guard::config::TencentPolicy)
     /// decides: refused as before, or a pass marked degraded.
-    pub async fn verify(&self, presented: &PresentedTicket) -> Result<TicketVerified, ApiError> {
+    ///
+    /// Tencent's verdict, when it was asked, goes into `events` (for the
+    /// metrics).
+    pub async fn verify(
+        &self,
+        presented: &PresentedTicket,
+        events: &mut Events,
+    ) -> Result<TicketVerified, ApiError> {
         let PresentedTicket {
             ticket,
             randstr,
@@ -226,7 +234,9 @@ impl TicketService {
             request_id = %verdict.request_id,
             "Tencent verdict"
         );
-        crate::metrics::tencent_verdict(verdict.captcha_code);
+        events.push(Event::TencentVerdict {
+            captcha_code: verdict.captcha_code,
+        });
         let captcha_msg = || {
             verdict
                 .captcha_msg

@@ -1,6 +1,5 @@
 //! WeChat mini-program login: `jscode2session`, our own session tokens, the
-//! user-data checks, the phone number, the shared access token, and the
-//! HTTP API authorizer.
+//! user-data checks, the phone number and the shared access token.
 //!
 //! - [`config::WxConfig`] reads `WX_APPID`, `WX_SECRET`, `WX_API_BASE` and
 //!   `SESSION_TTL_SECONDS` once, at start-up.
@@ -11,9 +10,9 @@
 //!   [`sessions::SessionService`] checks, ends (one or all of a user's) and
 //!   refreshes tokens; [`phone::PhoneService`] gets the user's phone number
 //!   with the access token that [`token::AccessTokens`] shares between
-//!   instances through the table. [`routes`] holds the handlers; the Lambda
-//!   authorizer that checks sessions for protected routes is
-//!   [`crate::guard::authorizer`].
+//!   instances through the table. [`routes`] holds one handler per route.
+//!   (The Lambda authorizer that checks sessions for protected routes is
+//!   the guard's, [`crate::guard::authorizer`].)
 //!
 //! Neither `WX_SECRET`, a `session_key` nor the access token is ever logged
 //! or sent to a client: each is held in [`Secret`](crate::secret::Secret),
@@ -31,6 +30,6 @@ pub mod token;
 pub use client::{WxClient, WxSession};
 pub use config::WxConfig;
 pub use phone::PhoneService;
-pub use routes::{login, phone, session};
+pub use routes::{check_session, end_session, end_sessions, login, phone, refresh_session};
 pub use service::{LoginService, SessionService};
 pub use token::AccessTokens;
