@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::api::Function;
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, verify};
+use gatehouse::captcha::{CaptchaService, CaptchaSettings, Renderer, create, verify};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes, authorize};
 use gatehouse::metrics::{self, authorize_measured, measured};
 use gatehouse::store::Store;
@@ -103,7 +103,11 @@ fn dims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     assert!(metrics::init().is_some(), "the recorder is installed");
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let captcha = CaptchaService::new(CaptchaConfig::default(), Renderer::builtin(), store.clone());
+    let captcha = CaptchaService::new(
+        CaptchaSettings::default(),
+        Renderer::builtin(),
+        store.clone(),
+    );
 
     // create-captcha: passes; verify-captcha: a wrong answer.
     let body = json!({"scene": "login", "deviceId": "m1"});
@@ -151,7 +155,7 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     // The authorizer: no session, denied.
     let authorizer = Authorizer::new(
         SessionService::new(store.clone()),
-        Guard::new(CaptchaConfig::default().guard(), store),
+        Guard::new(Default::default(), store),
         GuardRoutes::default(),
     );
     let event: AuthorizerRequest = serde_json::from_value(json!({

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use lambda_http::Error;
 
 use crate::api::{Function, Services};
-use crate::captcha::{CaptchaConfig, CaptchaService, ConfigPart, Renderer};
+use crate::captcha::{CaptchaService, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
 use crate::guard::{Authorizer, Guard, GuardRoutes};
 use crate::secrets::{self, SecretSource, Secrets};
+use crate::settings::{ConfigPart, Settings};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
@@ -42,8 +43,12 @@ impl CaptchaService {
     /// create-, refresh- and verify-captcha: `CAPTCHA_CONFIG`,
     /// `CAPTCHA_FONT`, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, renderer) = (CaptchaConfig::from_env()?, Renderer::from_env()?);
-        Ok(Self::new(config, renderer, table().await?))
+        let (settings, renderer) = (Settings::from_env()?, Renderer::from_env()?);
+        Ok(Self::new(
+            settings.captcha_settings(),
+            renderer,
+            table().await?,
+        ))
     }
 }
 
@@ -52,10 +57,10 @@ impl LoginService {
     /// `SESSION_TTL_SECONDS`, the root `rateLimit` (and nothing else of
     /// `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
+        let settings = Settings::from_env_part(ConfigPart::RateLimit)?;
         let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
         let config = WxConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, store)?.with_rate_limit(settings.root().rate_limit))
+        Ok(Self::new(config, store)?.with_rate_limit(*settings.rate_limits.root()))
     }
 }
 
@@ -64,10 +69,10 @@ impl PhoneService {
     /// `WX_SECRET_ARN` when set), the root `rateLimit` (and nothing else of
     /// `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
+        let settings = Settings::from_env_part(ConfigPart::RateLimit)?;
         let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
         let config = WxConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, store)?.with_rate_limit(settings.root().rate_limit))
+        Ok(Self::new(config, store)?.with_rate_limit(*settings.rate_limits.root()))
     }
 }
 
@@ -84,12 +89,13 @@ impl TicketService {
     /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG` (and
     /// nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimitAndGuard)?;
+        let settings = Settings::from_env_part(ConfigPart::RateLimitAndGuard)?;
         let (store, secrets) = table_and_secrets(&secrets::TENCENT).await?;
         let config = TencentConfig::from_lookup(secrets.over(process_env))?;
         Ok(Self::new(config, store)?
-            .with_rate_limit(settings.root().rate_limit)
-            .with_guard(settings.guard()))
+            .with_rate_limit(*settings.rate_limits.root())
+            .with_guard(settings.guard)
+            .with_policies(settings.tencent))
     }
 }
 
@@ -97,8 +103,8 @@ impl Guard {
     /// guard, and Rust business Lambdas: the scenes' guard settings of
     /// `CAPTCHA_CONFIG` (and nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
-        Ok(Self::new(settings.guard(), table().await?))
+        let settings = Settings::from_env_part(ConfigPart::Guard)?;
+        Ok(Self::new(settings.guard, table().await?))
     }
 }
 
@@ -115,12 +121,12 @@ impl GuardRoutes {
 impl Authorizer {
     /// authorizer: `GUARD_ROUTES`, the scenes' guard settings, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
+        let settings = Settings::from_env_part(ConfigPart::Guard)?;
         let routes = GuardRoutes::from_env()?;
         let store = table().await?;
         Ok(Self::new(
             SessionService::new(store.clone()),
-            Guard::new(settings.guard(), store),
+            Guard::new(settings.guard, store),
             routes,
         ))
     }
