@@ -100,10 +100,8 @@ impl Settings {
             settings.rate_limits = PerScene::from_root(blocks.root()?);
         }
         if part != ConfigPart::RateLimit {
-            // The ticket policy first: it judges the `tencent` blocks whose
-            // `enabled` the guard reads.
-            settings.tencent = blocks.per_scene()?;
             settings.guard = blocks.per_scene()?;
+            settings.tencent = blocks.per_scene()?;
         }
         Ok(settings)
     }
@@ -284,9 +282,9 @@ mod tests {
         assert_eq!(signup.pass_ttl_seconds, 600, "inherited from root");
         assert!(c.tencent.scene("signup").accept_evil);
         let guard = &c.guard;
-        assert_eq!(*guard.scene(&Scene::parse("signup").unwrap()), signup);
+        assert_eq!(*guard.scene(Scene::parse("signup").unwrap()), signup);
         assert_eq!(
-            guard.scene(&Scene::parse("other").unwrap()).mode,
+            guard.scene(Scene::parse("other").unwrap()).mode,
             GuardMode::Off
         );
     }
@@ -369,7 +367,7 @@ mod tests {
         for part in [ConfigPart::Guard, ConfigPart::RateLimitAndGuard] {
             let c = Settings::from_json_part(captcha_typos, part).unwrap();
             let guard = &c.guard;
-            let login = guard.scene(&Scene::parse("login").unwrap());
+            let login = guard.scene(Scene::parse("login").unwrap());
             assert_eq!(login.mode, GuardMode::Adaptive);
             assert_eq!(login.pass_ttl_seconds, 60);
             let limits = c.rate_limits.root();

@@ -44,7 +44,7 @@ fn clients_guard_examples_load() {
     assert_eq!((orders.pass, orders.session), (PassRule::Auto, true));
     assert_eq!(orders.scene.as_str(), "pay");
     let guard = Settings::from_json(blocks[1]).unwrap().guard;
-    let pay = guard.scene(&Scene::parse("pay").unwrap());
+    let pay = guard.scene(Scene::parse("pay").unwrap());
     assert_eq!(pay.level(2), Level::None);
     assert_eq!(pay.level(3), Level::Image);
     assert_eq!(pay.level(10), Level::Tencent);
@@ -61,12 +61,12 @@ fn tencent_policy_example_loads() {
     let start = section.find("```json\n").expect("json example") + "```json\n".len();
     let example = &section[start..start + section[start..].find("```").unwrap()];
     let tencent = Settings::from_json(example).unwrap().tencent;
-    let login = tencent.scene(&Scene::parse("login").unwrap()).policy;
+    let login = tencent.scene(Scene::parse("login").unwrap()).policy;
     assert_eq!(login.disaster_ticket, Degrade::Admit);
     assert_eq!(login.code21, Degrade::Reject);
     assert_eq!(login.code26, Degrade::Admit);
     assert_eq!(login.unreachable, Degrade::Admit);
-    let pay = tencent.scene(&Scene::parse("pay").unwrap()).policy;
+    let pay = tencent.scene(Scene::parse("pay").unwrap()).policy;
     assert_eq!(pay, Default::default());
 }
 

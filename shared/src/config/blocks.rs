@@ -18,6 +18,9 @@ use crate::domain::Scene;
 /// The key of the root block that holds the scene blocks.
 const SCENE_KEY: &str = "scene";
 
+/// A block of keys: the root, or one scene's.
+type Block = Map<String, Value>;
+
 /// The keys of `CAPTCHA_CONFIG` that one domain owns, and how it reads
 /// them. A scene block starts from the root's parsed value and applies its
 /// own keys on top, so a nested block (`rateLimit`, `guard` …) merges key by
@@ -41,7 +44,7 @@ pub trait Part: Clone + Default {
 /// parsed, so that each function parses only the parts it uses.
 #[derive(Debug, Clone, Default)]
 pub struct SceneBlocks {
-    root: Map<String, Value>,
+    root: Block,
 }
 
 impl SceneBlocks {
@@ -98,7 +101,7 @@ impl SceneBlocks {
             }
         }
         let at_root: Vec<&str> = allowed.iter().copied().chain([SCENE_KEY]).collect();
-        let unknown = |block: &Map<String, Value>, path: &str, allowed: &[&str]| {
+        let unknown = |block: &Block, path: &str, allowed: &[&str]| {
             block
                 .iter()
                 .find(|(key, _)| !allowed.contains(&key.as_str()))
@@ -116,7 +119,7 @@ impl SceneBlocks {
     }
 
     /// The scene blocks, each checked to be an object under a scene name.
-    fn scenes(&self) -> Result<Vec<(&str, &Map<String, Value>)>, ConfigError> {
+    fn scenes(&self) -> Result<Vec<(&str, &Block)>, ConfigError> {
         let blocks = match self.root.get(SCENE_KEY) {
             None | Some(Value::Null) => return Ok(Vec::new()),
             Some(Value::Object(blocks)) => blocks,
@@ -148,11 +151,7 @@ impl SceneBlocks {
 }
 
 /// Applies the keys of `block` that `P` reads, then checks it.
-fn apply_block<P: Part>(
-    part: &mut P,
-    block: &Map<String, Value>,
-    path: &str,
-) -> Result<(), ConfigError> {
+fn apply_block<P: Part>(part: &mut P, block: &Block, path: &str) -> Result<(), ConfigError> {
     for (key, value) in block {
         if P::KEYS.contains(&key.as_str()) {
             part.apply(&Entry::new(CAPTCHA_CONFIG, path, key, value))?;
