@@ -136,6 +136,23 @@ mod tests {
     }
 
     #[test]
+    fn every_part_is_known_to_the_unknown_key_check() {
+        // A part parsed here but missing from EVERY_PART would stop the
+        // captcha functions on its own keys.
+        let one_of_each = r#"{"size": 5, "rateLimit": {"createPerIp": 2}, "guard": {"mode": "always"},
+            "passTtlSeconds": 60, "tencent": {"acceptEvil": true},
+            "scene": {"login": {"size": 6, "rateLimit": {}, "guard": {}, "passTtlSeconds": 90,
+                                "tencent": {"enabled": false}}}}"#;
+        let all = Settings::from_json(one_of_each).unwrap();
+        assert_eq!(all.captcha.scene("login").size, 6);
+        assert_eq!(all.rate_limits.scene("login").create_per_ip, 2);
+        assert_eq!(all.guard.scene("login").pass_ttl_seconds, 90);
+        assert!(!all.guard.scene("login").tencent_enabled);
+        assert!(all.guard.root().tencent_enabled);
+        assert!(all.tencent.scene("login").accept_evil);
+    }
+
+    #[test]
     fn every_rejection_names_key_value_and_range() {
         let cases: &[(&str, &str)] = &[
             (r#"{"width": 10}"#, "width"),
