@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::api::{Function, Services};
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::captcha::{CaptchaService, CaptchaSettings, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardConfig, GuardRoutes};
 use gatehouse::metrics;
 use gatehouse::store::Store;
@@ -144,7 +144,7 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let captcha = Services {
         captcha: Some(Arc::new(CaptchaService::new(
-            CaptchaConfig::default(),
+            CaptchaSettings::default(),
             Renderer::builtin(),
             store.clone(),
         ))),
@@ -197,7 +197,7 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
             SessionService::new(store.clone()),
-            Guard::new(CaptchaConfig::default().guard(), store),
+            Guard::new(Default::default(), store),
             GuardRoutes::default(),
         ))),
         ..Services::default()

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use gatehouse::ApiError;
 use gatehouse::api::{self, Access, Services};
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::config::CAPTCHA_CONFIG;
 use gatehouse::guard::config::GUARD_ROUTES;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
+use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
@@ -85,28 +86,29 @@ impl App {
                 _ => None,
             })?
         };
-        let captcha_config = match env(CAPTCHA_CONFIG) {
-            Some(_) => CaptchaConfig::from_env()?,
-            None => CaptchaConfig::from_json(DEV_CAPTCHA_CONFIG)?,
+        let settings = match env(CAPTCHA_CONFIG) {
+            Some(_) => Settings::from_env()?,
+            None => Settings::from_json(DEV_CAPTCHA_CONFIG)?,
         };
         let guard_routes =
             GuardRoutes::from_json(&env(GUARD_ROUTES).unwrap_or(GuardRoutes::DEV_DEFAULT.into()))?;
         // wx-login, wx-phone and ticket verify keep the root `rateLimit` of
         // CAPTCHA_CONFIG.
-        let rate_limit = captcha_config.root().rate_limit;
-        let guard = Guard::new(captcha_config.guard(), Arc::clone(&store));
+        let rate_limit = *settings.rate_limits.root();
+        let guard = Guard::new(settings.guard.clone(), Arc::clone(&store));
         let phone =
             PhoneService::new(wx_config.clone(), Arc::clone(&store))?.with_rate_limit(rate_limit);
         let app = App::new(
             LoginService::new(wx_config, Arc::clone(&store))?.with_rate_limit(rate_limit),
             TicketService::new(tencent_config, Arc::clone(&store))?
                 .with_rate_limit(rate_limit)
-                .with_guard(captcha_config.guard()),
+                .with_guard(settings.guard.clone())
+                .with_policies(settings.tencent.clone()),
             guard,
             guard_routes,
         )
         .with_captcha(CaptchaService::new(
-            captcha_config,
+            settings.captcha_settings(),
             Renderer::from_env()?,
             store,
         ))

@@ -311,7 +311,7 @@ impl Function {
         const CAPTCHA: &[&str] = &["CAPTCHA_CONFIG"];
         match self {
             Function::CreateCaptcha | Function::RefreshCaptcha | Function::VerifyCaptcha => CAPTCHA,
-            // Their part of CAPTCHA_CONFIG only (`captcha::ConfigPart`); the
+            // Their part of CAPTCHA_CONFIG only (`settings::ConfigPart`); the
             // secrets from Secrets Manager (`crate::secrets`: the plain
             // WX_SECRET, TENCENT_SECRET_KEY and CAPTCHA_APP_SECRET_KEY serve
             // local runs, never the template).

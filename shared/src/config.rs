@@ -1,6 +1,7 @@
 //! Configuration, parsed and validated once at start-up: one error type for
 //! every setting, the reading of environment variables, and one toolkit for
-//! the JSON blocks (`CAPTCHA_CONFIG` and its `scene`, `rateLimit` … blocks).
+//! the JSON blocks (`CAPTCHA_CONFIG` and its `scene`, `rateLimit` … blocks);
+//! [`blocks`] reads `CAPTCHA_CONFIG` once and hands each domain its part.
 //!
 //! Every refusal names the setting (with its path inside a JSON block, such
 //! as `scene.login.size`), the value (never a secret's) and what is allowed,
@@ -10,6 +11,8 @@ use std::fmt::Display;
 use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
+
+pub mod blocks;
 
 /// The captcha configuration (uni-captcha's `config.json`, with the
 /// `rateLimit` blocks): inline JSON or a path.

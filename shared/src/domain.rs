@@ -70,6 +70,12 @@ impl DeviceId {
     }
 }
 
+impl AsRef<str> for Scene {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for Scene {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -40,7 +40,7 @@ use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::{Body, Context, Request, Response};
 
 use crate::api::{self, Access, BoxFuture, Function, ROUTES, Route, Services};
-use crate::captcha::{CaptchaConfig, CaptchaService, ConfigPart, Renderer};
+use crate::captcha::{CaptchaService, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
 use crate::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, GuardRoutes};
@@ -48,6 +48,7 @@ use crate::http::{error_response, route_key};
 use crate::lang::Lang;
 use crate::metrics::{self, Events, Outcome};
 use crate::secrets::{self, SecretSource, Secrets};
+use crate::settings::{ConfigPart, Settings};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
@@ -263,8 +264,12 @@ impl CaptchaService {
     /// create-, refresh- and verify-captcha: `CAPTCHA_CONFIG`,
     /// `CAPTCHA_FONT`, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let (config, renderer) = (CaptchaConfig::from_env()?, Renderer::from_env()?);
-        Ok(Self::new(config, renderer, table().await?))
+        let (settings, renderer) = (Settings::from_env()?, Renderer::from_env()?);
+        Ok(Self::new(
+            settings.captcha_settings(),
+            renderer,
+            table().await?,
+        ))
     }
 }
 
@@ -273,10 +278,10 @@ impl LoginService {
     /// `SESSION_TTL_SECONDS`, the root `rateLimit` (and nothing else of
     /// `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
+        let settings = Settings::from_env_part(ConfigPart::RateLimit)?;
         let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
         let config = WxConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, store)?.with_rate_limit(settings.root().rate_limit))
+        Ok(Self::new(config, store)?.with_rate_limit(*settings.rate_limits.root()))
     }
 }
 
@@ -285,10 +290,10 @@ impl PhoneService {
     /// `WX_SECRET_ARN` when set), the root `rateLimit` (and nothing else of
     /// `CAPTCHA_CONFIG`), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimit)?;
+        let settings = Settings::from_env_part(ConfigPart::RateLimit)?;
         let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
         let config = WxConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, store)?.with_rate_limit(settings.root().rate_limit))
+        Ok(Self::new(config, store)?.with_rate_limit(*settings.rate_limits.root()))
     }
 }
 
@@ -305,12 +310,13 @@ impl TicketService {
     /// `rateLimit` and the scenes' guard settings of `CAPTCHA_CONFIG` (and
     /// nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::RateLimitAndGuard)?;
+        let settings = Settings::from_env_part(ConfigPart::RateLimitAndGuard)?;
         let (store, secrets) = table_and_secrets(&secrets::TENCENT).await?;
         let config = TencentConfig::from_lookup(secrets.over(process_env))?;
         Ok(Self::new(config, store)?
-            .with_rate_limit(settings.root().rate_limit)
-            .with_guard(settings.guard()))
+            .with_rate_limit(*settings.rate_limits.root())
+            .with_guard(settings.guard)
+            .with_policies(settings.tencent))
     }
 }
 
@@ -318,8 +324,8 @@ impl Guard {
     /// guard, and Rust business Lambdas: the scenes' guard settings of
     /// `CAPTCHA_CONFIG` (and nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
-        Ok(Self::new(settings.guard(), table().await?))
+        let settings = Settings::from_env_part(ConfigPart::Guard)?;
+        Ok(Self::new(settings.guard, table().await?))
     }
 }
 
@@ -336,12 +342,12 @@ impl GuardRoutes {
 impl Authorizer {
     /// authorizer: `GUARD_ROUTES`, the scenes' guard settings, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = CaptchaConfig::from_env_part(ConfigPart::Guard)?;
+        let settings = Settings::from_env_part(ConfigPart::Guard)?;
         let routes = GuardRoutes::from_env()?;
         let store = table().await?;
         Ok(Self::new(
             SessionService::new(store.clone()),
-            Guard::new(settings.guard(), store),
+            Guard::new(settings.guard, store),
             routes,
         ))
     }

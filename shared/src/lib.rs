@@ -37,7 +37,9 @@
 //!   zh/en message in one table; [`http`]: the envelope and request helpers;
 //!   [`lang`]: the client's language.
 //! - [`config`]: configuration errors and the JSON toolkit every config
-//!   block is read with; [`secret`]: values never logged; [`secrets`]: the
+//!   block is read with ([`config::blocks`]: `CAPTCHA_CONFIG` read once,
+//!   each domain parsing its own part); [`settings`]: the parts each
+//!   function reads; [`secret`]: values never logged; [`secrets`]: the
 //!   WeChat and Tencent secrets from AWS Secrets Manager at start-up;
 //!   [`domain`]: the values checked at the boundary ([`domain::Scene`],
 //!   [`domain::DeviceId`]).
@@ -63,6 +65,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod secret;
 pub mod secrets;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tencent;

@@ -25,9 +25,10 @@
 //! not multiply a client's allowance.
 //!
 //! The configuration is the `rateLimit` block of `CAPTCHA_CONFIG` (root, and
-//! for the captcha routes `scene.<name>.rateLimit`), parsed with the rest of
-//! the captcha configuration (see [`crate::captcha::config`]).
+//! for the captcha routes `scene.<name>.rateLimit`): [`RateLimitConfig`] is
+//! its [`Part`], read through [`crate::config::blocks`].
 
+use crate::config::blocks::Part;
 use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry};
 use crate::error::ApiError;
 use crate::store::{CounterLimit, CounterStore};
@@ -98,29 +99,6 @@ impl RateLimitConfig {
         }
     }
 
-    /// Applies the `rateLimit` block `entry` on top of `self` (messages
-    /// name `rateLimit.<key>` or `scene.<name>.rateLimit.<key>`).
-    pub fn apply(&mut self, entry: &Entry) -> Result<(), ConfigError> {
-        let (block, path) = entry.block(RATE_LIMIT_KEYS)?;
-        for (key, value) in block {
-            let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
-            match key.name() {
-                "enabled" => self.enabled = key.bool()?,
-                "windowSeconds" => self.window_seconds = key.int_in(WINDOW_SECONDS_RANGE)?,
-                "createPerIp" => self.create_per_ip = key.int_in(LIMIT_RANGE)?,
-                "createPerDevice" => self.create_per_device = key.int_in(LIMIT_RANGE)?,
-                "refreshPerIp" => self.refresh_per_ip = key.int_in(LIMIT_RANGE)?,
-                "refreshPerDevice" => self.refresh_per_device = key.int_in(LIMIT_RANGE)?,
-                "verifyPerIp" => self.verify_per_ip = key.int_in(LIMIT_RANGE)?,
-                "wxLoginPerIp" => self.wx_login_per_ip = key.int_in(LIMIT_RANGE)?,
-                "ticketPerIp" => self.ticket_per_ip = key.int_in(LIMIT_RANGE)?,
-                "wxPhonePerIp" => self.wx_phone_per_ip = key.int_in(LIMIT_RANGE)?,
-                _ => return Err(key.unknown(RATE_LIMIT_KEYS)),
-            }
-        }
-        Ok(())
-    }
-
     /// The fixed window that holds `now_ms`: `(start_ms, end_ms)`.
     pub fn window(&self, now_ms: i64) -> (i64, i64) {
         let len = (self.window_seconds.max(1) as i64).saturating_mul(1000);
@@ -179,6 +157,33 @@ impl RateLimitConfig {
             });
         }
         out
+    }
+}
+
+impl Part for RateLimitConfig {
+    const KEYS: &'static [&'static str] = &["rateLimit"];
+
+    /// Applies the `rateLimit` block `entry` on top of `self` (messages
+    /// name `rateLimit.<key>` or `scene.<name>.rateLimit.<key>`).
+    fn apply(&mut self, entry: &Entry) -> Result<(), ConfigError> {
+        let (block, path) = entry.block(RATE_LIMIT_KEYS)?;
+        for (key, value) in block {
+            let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
+            match key.name() {
+                "enabled" => self.enabled = key.bool()?,
+                "windowSeconds" => self.window_seconds = key.int_in(WINDOW_SECONDS_RANGE)?,
+                "createPerIp" => self.create_per_ip = key.int_in(LIMIT_RANGE)?,
+                "createPerDevice" => self.create_per_device = key.int_in(LIMIT_RANGE)?,
+                "refreshPerIp" => self.refresh_per_ip = key.int_in(LIMIT_RANGE)?,
+                "refreshPerDevice" => self.refresh_per_device = key.int_in(LIMIT_RANGE)?,
+                "verifyPerIp" => self.verify_per_ip = key.int_in(LIMIT_RANGE)?,
+                "wxLoginPerIp" => self.wx_login_per_ip = key.int_in(LIMIT_RANGE)?,
+                "ticketPerIp" => self.ticket_per_ip = key.int_in(LIMIT_RANGE)?,
+                "wxPhonePerIp" => self.wx_phone_per_ip = key.int_in(LIMIT_RANGE)?,
+                _ => return Err(key.unknown(RATE_LIMIT_KEYS)),
+            }
+        }
+        Ok(())
     }
 }
 

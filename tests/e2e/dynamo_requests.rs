@@ -355,22 +355,27 @@ async fn the_configured_client_reaches_the_endpoint() {
 /// pass, and so is reading a level.
 #[tokio::test]
 async fn verify_redeem_and_status_are_one_request_each() {
-    use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+    use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Guard, Level, PassRule};
+    use gatehouse::settings::Settings;
     use std::sync::Arc;
 
     let (store, requests) = counted_store().await;
     let store: Arc<dyn gatehouse::store::Store> = Arc::new(store);
-    let config = CaptchaConfig::from_json(
+    let settings = Settings::from_json(
         r#"{"rateLimit": {"enabled": false},
             "scene": {"signup": {"guard": {"mode": "adaptive", "imageAfterFailures": 1}}}}"#,
     )
     .unwrap();
     let clock = Clock::manual(*NOW);
-    let guard = Guard::new(config.guard(), store.clone()).with_clock(clock.clone());
-    let captchas =
-        CaptchaService::new(config, Renderer::builtin(), store.clone()).with_clock(clock.clone());
+    let guard = Guard::new(settings.guard.clone(), store.clone()).with_clock(clock.clone());
+    let captchas = CaptchaService::new(
+        settings.captcha_settings(),
+        Renderer::builtin(),
+        store.clone(),
+    )
+    .with_clock(clock.clone());
 
     store
         .create_captcha(&captcha("signup", "dev-1", "abcd"))

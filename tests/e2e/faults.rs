@@ -22,7 +22,8 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, refresh, verify};
+use gatehouse::captcha::{CaptchaService, CaptchaSettings, Renderer, create, refresh, verify};
+use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::{DynamoStore, lambda_retry_config, lambda_timeout_config};
 use gatehouse::store::memory::MemoryStore;
@@ -63,7 +64,7 @@ fn parsed(resp: &Response<Body>) -> (u16, String) {
 }
 
 fn captcha_service(store: Arc<dyn Store>) -> CaptchaService {
-    CaptchaService::new(CaptchaConfig::default(), Renderer::builtin(), store)
+    CaptchaService::new(CaptchaSettings::default(), Renderer::builtin(), store)
 }
 
 /// A DynamoDB client as the Lambdas build it (retries and time-outs of
@@ -229,9 +230,9 @@ async fn dynamodb_slow_past_the_time_out_is_503_at_the_end_of_the_budget() {
 #[tokio::test]
 async fn a_refused_create_writes_nothing_at_all() {
     let store = Arc::new(MemoryStore::new());
-    let config =
-        CaptchaConfig::from_json(r#"{"rateLimit": {"createPerDevice": 1, "createPerIp": 0}}"#)
-            .unwrap();
+    let config = Settings::from_json(r#"{"rateLimit": {"createPerDevice": 1, "createPerIp": 0}}"#)
+        .unwrap()
+        .captcha_settings();
     let svc = CaptchaService::new(config, Renderer::builtin(), store.clone());
     let body = json!({"scene": "login", "deviceId": "once"});
     assert_eq!(parsed(&create(&svc, post(body.clone())).await).0, 200);

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use gatehouse::ApiError;
 use gatehouse::captcha::service::CaptchaTarget;
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Client, Guard, Level, PassRule};
 use gatehouse::metrics::Events;
+use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::tencent::service::PresentedTicket;
 use gatehouse::tencent::{TencentConfig, TicketService};
@@ -50,7 +51,7 @@ async fn rig(store: Shared) -> Rig {
     // when its window ends.
     let start = (*NOW).div_euclid(60_000) * 60_000;
     let clock = Clock::manual(start);
-    let config = CaptchaConfig::from_json(CONFIG).unwrap();
+    let settings = Settings::from_json(CONFIG).unwrap();
     let tencent = TencentEmulator::start_with(
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         EmulatorConfig {
@@ -75,13 +76,18 @@ async fn rig(store: Shared) -> Rig {
     })
     .unwrap();
     Rig {
-        guard: Guard::new(config.guard(), store.clone()).with_clock(clock.clone()),
+        guard: Guard::new(settings.guard.clone(), store.clone()).with_clock(clock.clone()),
         tickets: TicketService::new(tencent_config, store.clone())
             .unwrap()
             .with_clock(clock.clone())
-            .with_guard(config.guard()),
-        captchas: CaptchaService::new(config, Renderer::builtin(), store.clone())
-            .with_clock(clock.clone()),
+            .with_guard(settings.guard.clone())
+            .with_policies(settings.tencent.clone()),
+        captchas: CaptchaService::new(
+            settings.captcha_settings(),
+            Renderer::builtin(),
+            store.clone(),
+        )
+        .with_clock(clock.clone()),
         store,
         clock,
         _tencent: tencent,

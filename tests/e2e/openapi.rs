@@ -702,8 +702,8 @@ async fn a_tour_of_every_route_matches_openapi() {
 #[tokio::test]
 async fn degraded_passes_and_deadline_answers_match_openapi() {
     use gatehouse::api::{Function, Services};
-    use gatehouse::captcha::CaptchaConfig;
     use gatehouse::guard::Guard;
+    use gatehouse::settings::Settings;
     use gatehouse::tencent::{TencentConfig, TicketService};
     use gatehouse_local::tencent_emulator::TencentEmulator;
     use lambda_http::RequestExt;
@@ -718,7 +718,7 @@ async fn degraded_passes_and_deadline_answers_match_openapi() {
         endpoint: endpoint.into(),
         region: None,
     };
-    let settings = CaptchaConfig::from_json(
+    let settings = Settings::from_json(
         r#"{"scene": {"login": {"guard": {"mode": "always"},
                                 "tencent": {"disasterTicket": "admit", "code26": "admit"}}}}"#,
     )
@@ -728,9 +728,10 @@ async fn degraded_passes_and_deadline_answers_match_openapi() {
         tickets: Some(Arc::new(
             TicketService::new(tencent(&emu.base_url()), store.clone())
                 .unwrap()
-                .with_guard(settings.guard()),
+                .with_guard(settings.guard.clone())
+                .with_policies(settings.tencent),
         )),
-        guard: Some(Arc::new(Guard::new(settings.guard(), store))),
+        guard: Some(Arc::new(Guard::new(settings.guard, store))),
         ..Services::default()
     };
     let contract = Contract::load();

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, refresh, verify};
+use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
 use gatehouse::clock::Clock;
+use gatehouse::settings::Settings;
 use gatehouse::store::{CounterLimit, IssueMode, IssueOutcome, Store, VerifyOutcome};
 use gatehouse_e2e::{NOW, captcha, device, new_pass, post_json, scene, status_and_json as parsed};
 use lambda_http::Request;
@@ -183,10 +184,11 @@ mod cases {
     }
 
     pub async fn routes_answer_429_with_retry_after(store: Shared) {
-        let config = CaptchaConfig::from_json(
+        let config = Settings::from_json(
             r#"{"rateLimit": {"windowSeconds": 60, "createPerDevice": 2, "refreshPerDevice": 1, "verifyPerIp": 1}}"#,
         )
-        .unwrap();
+        .unwrap()
+        .captcha_settings();
         let svc =
             CaptchaService::new(config, Renderer::builtin(), store).with_clock(Clock::manual(*NOW));
         let body = json!({"scene": "login", "deviceId": "route-dev"});

@@ -1,9 +1,9 @@
 //! The README's examples are part of the contract: its configuration
 //! examples must load, and its opening lines must be the two commands.
 
-use gatehouse::captcha::CaptchaConfig;
 use gatehouse::domain::Scene;
 use gatehouse::guard::{GuardRoutes, Level, PassRule};
+use gatehouse::settings::Settings;
 
 fn readme() -> String {
     std::fs::read_to_string(gatehouse_e2e::repo_path("README.md")).unwrap()
@@ -17,7 +17,7 @@ fn captcha_config_example_loads() {
         .expect("config section")..];
     let start = section.find("```json\n").expect("json example") + "```json\n".len();
     let example = &section[start..start + section[start..].find("```").unwrap()];
-    let config = CaptchaConfig::from_json(example).unwrap();
+    let config = Settings::from_json(example).unwrap().captcha;
     assert_eq!(config.scene("pay").size, 6);
     assert!(config.scene("register").math_expr);
     assert_eq!(config.scene("unconfigured").size, 4);
@@ -43,9 +43,8 @@ fn clients_guard_examples_load() {
     let orders = routes.get("POST /orders").expect("POST /orders");
     assert_eq!((orders.pass, orders.session), (PassRule::Auto, true));
     assert_eq!(orders.scene.as_str(), "pay");
-    let config = CaptchaConfig::from_json(blocks[1]).unwrap();
-    let guard = config.guard();
-    let pay = guard.scene(&Scene::parse("pay").unwrap());
+    let guard = Settings::from_json(blocks[1]).unwrap().guard;
+    let pay = guard.scene(Scene::parse("pay").unwrap());
     assert_eq!(pay.level(2), Level::None);
     assert_eq!(pay.level(3), Level::Image);
     assert_eq!(pay.level(10), Level::Tencent);
@@ -54,20 +53,20 @@ fn clients_guard_examples_load() {
 /// The example of the Tencent policy loads and says what the text says.
 #[test]
 fn tencent_policy_example_loads() {
-    use gatehouse::guard::config::Degrade;
+    use gatehouse::tencent::config::Degrade;
     let text = readme();
     let section = &text[text
         .find("### When Tencent cannot vouch for a ticket: the policy")
         .expect("policy section")..];
     let start = section.find("```json\n").expect("json example") + "```json\n".len();
     let example = &section[start..start + section[start..].find("```").unwrap()];
-    let guard = CaptchaConfig::from_json(example).unwrap().guard();
-    let login = guard.scene(&Scene::parse("login").unwrap()).tencent_policy;
+    let tencent = Settings::from_json(example).unwrap().tencent;
+    let login = tencent.scene(Scene::parse("login").unwrap()).policy;
     assert_eq!(login.disaster_ticket, Degrade::Admit);
     assert_eq!(login.code21, Degrade::Reject);
     assert_eq!(login.code26, Degrade::Admit);
     assert_eq!(login.unreachable, Degrade::Admit);
-    let pay = guard.scene(&Scene::parse("pay").unwrap()).tencent_policy;
+    let pay = tencent.scene(Scene::parse("pay").unwrap()).policy;
     assert_eq!(pay, Default::default());
 }
 
@@ -108,10 +107,10 @@ fn guard_section_examples_load() {
         .map(|block| block.split("```").next().unwrap())
         .take(2)
         .collect();
-    let config = gatehouse::captcha::CaptchaConfig::from_json(json_blocks[0]).unwrap();
+    let config = Settings::from_json(json_blocks[0]).unwrap();
     let register = gatehouse::domain::Scene::parse("register").unwrap();
     assert_eq!(
-        config.guard().scene(&register).mode,
+        config.guard.scene(&register).mode,
         gatehouse::guard::config::GuardMode::Adaptive
     );
     let routes = gatehouse::guard::GuardRoutes::from_json(json_blocks[1]).unwrap();

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gatehouse::api::ROUTES;
+use gatehouse::captcha::Renderer;
 use gatehouse::captcha::service::CaptchaService;
-use gatehouse::captcha::{CaptchaConfig, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::settings::Settings;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
 use gatehouse::tencent::{TencentConfig, TicketService};
@@ -170,7 +171,7 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
     })
     .unwrap();
     // The replayed guard events run against these scenes and routes.
-    let settings = CaptchaConfig::from_json(REPLAY_CONFIG).unwrap();
+    let settings = Settings::from_json(REPLAY_CONFIG).unwrap();
     let routes = GuardRoutes::from_json(REPLAY_GUARD_ROUTES).unwrap();
     let wx_config = WxConfig::new("wxreplay", "replay-secret")
         .unwrap()
@@ -179,12 +180,13 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
         LoginService::new(wx_config.clone(), store.clone()).unwrap(),
         TicketService::new(tencent_config, store.clone())
             .unwrap()
-            .with_guard(settings.guard()),
-        Guard::new(settings.guard(), store.clone()),
+            .with_guard(settings.guard.clone())
+            .with_policies(settings.tencent.clone()),
+        Guard::new(settings.guard.clone(), store.clone()),
         routes,
     )
     .with_captcha(CaptchaService::new(
-        settings,
+        settings.captcha_settings(),
         Renderer::builtin(),
         store.clone(),
     ))

@@ -23,8 +23,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
-use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::tencent::{TencentConfig, TicketService};
@@ -237,7 +238,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         table: table.name.clone(),
         config: local.config_builder(),
     };
-    let captcha_config = || CaptchaConfig::from_json(CONFIG).unwrap();
+    let settings = Settings::from_json(CONFIG).unwrap();
     let mut seen: BTreeSet<(Function, String, String)> = BTreeSet::new();
     let mut note = |function: Function, recorder: &Recorder| {
         let requests = recorder.take();
@@ -258,7 +259,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         let (store, recorder) = rig.store();
         let services = Services {
             captcha: Some(Arc::new(CaptchaService::new(
-                captcha_config(),
+                settings.captcha_settings(),
                 Renderer::builtin(),
                 store,
             ))),
@@ -278,7 +279,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let flood = Services {
         captcha: Some(Arc::new(CaptchaService::new(
-            CaptchaConfig::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#).unwrap(),
+            Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#)
+                .unwrap()
+                .captcha_settings(),
             Renderer::builtin(),
             store,
         ))),
@@ -307,7 +310,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let verifier = Services {
         captcha: Some(Arc::new(CaptchaService::new(
-            captcha_config(),
+            settings.captcha_settings(),
             Renderer::builtin(),
             store,
         ))),
@@ -330,7 +333,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, creator) = rig.store();
     let create = Services {
         captcha: Some(Arc::new(CaptchaService::new(
-            captcha_config(),
+            settings.captcha_settings(),
             Renderer::builtin(),
             store,
         ))),
@@ -357,7 +360,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // guard: the level (counters read), a pass redeemed, a failure reported.
     let (store, guard_recorder) = rig.store();
     let guard = Services {
-        guard: Some(Arc::new(Guard::new(captcha_config().guard(), store))),
+        guard: Some(Arc::new(Guard::new(settings.guard.clone(), store))),
         ..Services::default()
     };
     let resp = Function::Guard
@@ -400,7 +403,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         tickets: Some(Arc::new(
             TicketService::new(tencent_config, store)
                 .unwrap()
-                .with_guard(captcha_config().guard())
+                .with_guard(settings.guard.clone())
                 .with_timeout(Duration::from_secs(5)),
         )),
         ..Services::default()
@@ -523,7 +526,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
             SessionService::new(store.clone()),
-            Guard::new(captcha_config().guard(), store),
+            Guard::new(settings.guard.clone(), store),
             GuardRoutes::from_json(ROUTES).unwrap(),
         ))),
         ..Services::default()

@@ -133,11 +133,13 @@ async fn captcha_codes_map_onto_the_spec_error_codes() {
     }
 
     // A scene that accepts evil tickets hands out the pass, saying so.
-    let accepting = gatehouse::captcha::CaptchaConfig::from_json(
+    let accepting = gatehouse::settings::Settings::from_json(
         r#"{"scene": {"lenient": {"tencent": {"acceptEvil": true}}}}"#,
     )
     .unwrap();
-    let svc = service(config(&emu.base_url()), Clock::system()).with_guard(accepting.guard());
+    let svc = service(config(&emu.base_url()), Clock::system())
+        .with_guard(accepting.guard)
+        .with_policies(accepting.tencent);
     let body = json!({"ticket": "force-evil", "randstr": "@r", "scene": "lenient"});
     let (status, answer) = verify(&svc, body).await;
     assert_eq!(status, 200, "{answer}");
@@ -381,16 +383,17 @@ async fn ticket_events_replay_with_their_documented_answers() {
 async fn a_degraded_pass_says_so_in_every_answer() {
     let emu = emulator().await;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let settings = gatehouse::captcha::CaptchaConfig::from_json(
+    let settings = gatehouse::settings::Settings::from_json(
         r#"{"scene": {"login": {"guard": {"mode": "always"},
                                 "tencent": {"disasterTicket": "admit", "code26": "admit"}}}}"#,
     )
     .unwrap();
     let svc = TicketService::new(config(&emu.base_url()), store.clone())
         .unwrap()
-        .with_guard(settings.guard())
+        .with_guard(settings.guard.clone())
+        .with_policies(settings.tencent)
         .with_timeout(Duration::from_secs(2));
-    let guard = gatehouse::guard::Guard::new(settings.guard(), store);
+    let guard = gatehouse::guard::Guard::new(settings.guard, store);
     let check = |token: &Value| {
         request_to(
             "/guard/check",

@@ -153,9 +153,10 @@ async fn a_transaction_of_the_same_items_bills_twice() {
 #[tokio::test]
 async fn write_units_of_a_guarded_flow() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use gatehouse::captcha::{CaptchaConfig, CaptchaService, Renderer, create, refresh, verify};
+    use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Guard, PassRule};
+    use gatehouse::settings::Settings;
     use gatehouse_e2e::{post_json, status_and_json};
     use serde_json::json;
 
@@ -186,7 +187,7 @@ async fn write_units_of_a_guarded_flow() {
         ("off", r#"{"rateLimit": {"enabled": false}}"#),
     ] {
         let svc = CaptchaService::new(
-            CaptchaConfig::from_json(config).unwrap(),
+            Settings::from_json(config).unwrap().captcha_settings(),
             Renderer::builtin(),
             store.clone(),
         )

@@ -25,10 +25,11 @@
 use std::sync::Arc;
 
 use gatehouse::api::{Function, Services};
-use gatehouse::captcha::{self, CaptchaConfig, CaptchaService, Renderer};
+use gatehouse::captcha::{self, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::ratelimit::RateLimitConfig;
+use gatehouse::settings::Settings;
 use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
@@ -88,11 +89,15 @@ impl Rig {
             "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 1,
                                "failureWindowSeconds": 10}},
             "signup": {"guard": {"mode": "always", "failureWindowSeconds": 10}}}}"#;
-        let config = CaptchaConfig::from_json(limits).expect("harness config");
-        let rate_limit = config.root().rate_limit;
-        let config_guard = config.guard();
-        let captcha = CaptchaService::new(config, Renderer::builtin(), store.clone())
-            .with_clock(clock.clone());
+        let settings = Settings::from_json(limits).expect("harness config");
+        let rate_limit = *settings.rate_limits.root();
+        let config_guard = settings.guard.clone();
+        let captcha = CaptchaService::new(
+            settings.captcha_settings(),
+            Renderer::builtin(),
+            store.clone(),
+        )
+        .with_clock(clock.clone());
         let wx = WxConfig::new("wxfuzz", "fuzz-secret")
             .expect("wx config")
             .with_api_base(UNREACHABLE);
@@ -121,7 +126,8 @@ impl Rig {
             .expect("ticket service")
             .with_clock(clock.clone())
             .with_rate_limit(rate_limit)
-            .with_guard(config_guard.clone());
+            .with_guard(config_guard.clone())
+            .with_policies(settings.tencent.clone());
         let guard = Guard::new(config_guard, store.clone()).with_clock(clock.clone());
         let now = clock.now_ms();
         let session = gatehouse::store::SessionRecord {
@@ -387,14 +393,15 @@ pub fn config(data: &[u8]) {
     };
     let text = String::from_utf8_lossy(rest);
     if selector % 2 == 0 {
-        if let Ok(config) = CaptchaConfig::from_json(&text) {
-            for scene in config.scene_names().chain(["any-other"]) {
-                let s = config.scene(scene);
+        if let Ok(settings) = Settings::from_json(&text) {
+            for scene in settings.captcha.scene_names().chain(["any-other"]) {
+                let s = settings.captcha.scene(scene);
                 assert!(gatehouse::captcha::WIDTH_RANGE.contains(&s.width));
                 assert!(gatehouse::captcha::HEIGHT_RANGE.contains(&s.height));
                 assert!(s.math_min <= s.math_max);
-                assert!(s.rate_limit.window_seconds >= 1);
-                assert!(s.guard.image_after_failures <= s.guard.tencent_after_failures);
+                assert!(settings.rate_limits.scene(scene).window_seconds >= 1);
+                let guard = settings.guard.scene(scene);
+                assert!(guard.image_after_failures <= guard.tencent_after_failures);
             }
         }
         if let Ok(routes) = gatehouse::guard::GuardRoutes::from_json(&text) {

@@ -2,7 +2,7 @@
 //! (root defaults and per-scene overrides), codes drawn from a CSPRNG, PNG
 //! rendering that resists off-the-shelf OCR, and the three routes.
 //!
-//! - [`config`]: `CAPTCHA_CONFIG`, validated once.
+//! - [`config`]: the captcha keys of `CAPTCHA_CONFIG`, validated once.
 //! - [`code`]: the codes (text or math) and the answer comparison.
 //! - [`render`]: the PNG.
 //! - [`service`]: create, refresh and verify over the store, rate limits
@@ -25,7 +25,7 @@ pub mod routes;
 pub mod service;
 
 pub use code::{Challenge, CodeSpec, MathOperator, MathSpec, new_challenge, normalize_answer};
-pub use config::{CaptchaConfig, ConfigPart, HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
+pub use config::{CaptchaConfig, HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
 pub use render::{RenderError, Renderer, png_data_url};
 pub use routes::{create, refresh, verify};
-pub use service::CaptchaService;
+pub use service::{CaptchaService, CaptchaSettings};

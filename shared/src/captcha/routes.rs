@@ -125,8 +125,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::captcha::{CaptchaConfig, Renderer};
+    use crate::captcha::{CaptchaConfig, CaptchaSettings, Renderer};
     use crate::clock::Clock;
+    use crate::config::blocks::SceneBlocks;
     use crate::store::CaptchaState;
     use crate::store::memory::MemoryStore;
     use lambda_http::RequestExt;
@@ -137,12 +138,14 @@ mod tests {
     fn service(config: &str) -> (CaptchaService, Arc<MemoryStore>, Clock) {
         let store = Arc::new(MemoryStore::new());
         let clock = Clock::manual(1_700_000_000_000);
-        let svc = CaptchaService::new(
-            CaptchaConfig::from_json(config).unwrap(),
-            Renderer::builtin(),
-            store.clone(),
-        )
-        .with_clock(clock.clone());
+        let blocks = SceneBlocks::from_json(config).unwrap();
+        let settings = CaptchaSettings {
+            captcha: CaptchaConfig::from_blocks(&blocks).unwrap(),
+            rate_limits: blocks.per_scene().unwrap(),
+            guard: blocks.per_scene().unwrap(),
+        };
+        let svc = CaptchaService::new(settings, Renderer::builtin(), store.clone())
+            .with_clock(clock.clone());
         (svc, store, clock)
     }
 

@@ -9,19 +9,32 @@ use super::code::new_challenge;
 use super::config::CaptchaConfig;
 use super::render::{Renderer, png_data_url};
 use crate::clock::Clock;
+use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
+use crate::guard::config::GuardConfig;
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
-use crate::ratelimit::{Route, counted, rate_limited};
+use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
 use crate::store::{
     CaptchaRecord, CaptchaState, IssueMode, IssueOutcome, PassKind, Store, VerifyOutcome,
     captcha_locator,
 };
 
+/// What the captcha routes read of `CAPTCHA_CONFIG`, per scene: the captcha
+/// keys, the rate limits and the guard's settings (pass lifetime, failure
+/// counting), each parsed by the domain that owns it (see
+/// [`crate::settings::Settings::captcha_settings`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaptchaSettings {
+    pub captcha: CaptchaConfig,
+    pub rate_limits: PerScene<RateLimitConfig>,
+    pub guard: GuardConfig,
+}
+
 /// Everything the captcha routes need, built once at start-up.
 pub struct CaptchaService {
-    config: CaptchaConfig,
+    settings: CaptchaSettings,
     renderer: Renderer,
     store: Arc<dyn Store>,
     clock: Clock,
@@ -52,9 +65,9 @@ pub struct CaptchaImage {
 }
 
 impl CaptchaService {
-    pub fn new(config: CaptchaConfig, renderer: Renderer, store: Arc<dyn Store>) -> Self {
+    pub fn new(settings: CaptchaSettings, renderer: Renderer, store: Arc<dyn Store>) -> Self {
         Self {
-            config,
+            settings,
             renderer,
             store,
             clock: Clock::system(),
@@ -67,8 +80,8 @@ impl CaptchaService {
         self
     }
 
-    pub fn config(&self) -> &CaptchaConfig {
-        &self.config
+    pub fn settings(&self) -> &CaptchaSettings {
+        &self.settings
     }
 
     /// A new captcha for `target`: written (counters included) before it is
@@ -80,7 +93,7 @@ impl CaptchaService {
         size: ImageSize,
     ) -> Result<CaptchaImage, ApiError> {
         let CaptchaTarget { scene, device, ip } = target;
-        let cfg = self.config.scene(scene.as_str());
+        let cfg = self.settings.captcha.scene(scene.as_str());
         if !cfg.client_size && (size.width.is_some() || size.height.is_some()) {
             // Refused before anything is counted or written: the client
             // asked for what this scene never serves.
@@ -94,9 +107,10 @@ impl CaptchaService {
         };
         // The counters go alongside the captcha's own write: one round trip,
         // and over a limit nothing is counted or written in the end.
-        let limits = cfg.rate_limit.counters(
+        let rate_limits = &self.settings.rate_limits;
+        let limits = rate_limits.scene(&scene).counters(
             route,
-            self.config.scene_bucket(scene.as_str()),
+            rate_limits.scene_bucket(scene.as_str()),
             ip.as_deref(),
             Some(device.as_str()),
             now,
@@ -147,20 +161,22 @@ impl CaptchaService {
         answer: &str,
     ) -> Result<PassIssued, ApiError> {
         let scene = target.scene.as_str();
-        let cfg = self.config.scene(scene);
+        let cfg = self.settings.captcha.scene(scene);
+        let guard = self.settings.guard.scene(scene);
+        let rate_limits = &self.settings.rate_limits;
         let now_ms = self.clock.now_ms();
         let token = PassToken::issue(
             PassKind::Captcha,
             captcha_locator(&target.scene, &target.device),
         );
         let pass_expired =
-            now_ms.saturating_add((cfg.guard.pass_ttl_seconds as i64).saturating_mul(1000));
+            now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
         let pass = token.new_pass(pass_expired);
-        let counter = cfg
-            .rate_limit
+        let counter = rate_limits
+            .scene(scene)
             .counters(
                 Route::Verify,
-                self.config.scene_bucket(scene),
+                rate_limits.scene_bucket(scene),
                 target.ip.as_deref(),
                 None,
                 now_ms,
@@ -191,14 +207,7 @@ impl CaptchaService {
                     ip: target.ip.clone(),
                     device: Some(target.device.clone()),
                 };
-                count_failure(
-                    self.store.as_ref(),
-                    &cfg.guard,
-                    &target.scene,
-                    &client,
-                    now_ms,
-                )
-                .await?;
+                count_failure(self.store.as_ref(), guard, &target.scene, &client, now_ms).await?;
                 Err(ApiError::VerifyFail)
             }
             VerifyOutcome::NotFound | VerifyOutcome::NotPending => Err(ApiError::VerifyFail),

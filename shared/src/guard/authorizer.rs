@@ -263,8 +263,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::captcha::CaptchaConfig;
     use crate::clock::Clock;
+    use crate::config::blocks::SceneBlocks;
     use crate::domain::Scene;
     use crate::guard::pass::PassToken;
     use crate::store::memory::MemoryStore;
@@ -309,11 +309,8 @@ mod tests {
     fn rig(config: &str, routes: &str) -> Rig {
         let clock = Clock::manual(NOW);
         let store = Arc::new(MemoryStore::new());
-        let guard = Guard::new(
-            CaptchaConfig::from_json(config).unwrap().guard(),
-            store.clone(),
-        )
-        .with_clock(clock.clone());
+        let scenes = SceneBlocks::from_json(config).unwrap().per_scene().unwrap();
+        let guard = Guard::new(scenes, store.clone()).with_clock(clock.clone());
         let sessions = SessionService::new(store.clone()).with_clock(clock.clone());
         let auth = Authorizer::new(sessions, guard, GuardRoutes::from_json(routes).unwrap());
         Rig { auth, store, clock }

@@ -1,12 +1,17 @@
-//! The guard's configuration: per scene, the `guard`, `passTtlSeconds` and
-//! `tencent` keys of `CAPTCHA_CONFIG` (merged key by key like every scene
-//! key, see [`crate::captcha::config`]); and `GUARD_ROUTES`, the routes the
-//! authorizer guards. Both are validated at start-up with the key, the value
-//! and the allowed range named.
+//! The guard's configuration: per scene, the `guard` and `passTtlSeconds`
+//! keys of `CAPTCHA_CONFIG` and the `enabled` switch of its `tencent` block
+//! (merged key by key like every scene key, see [`crate::config::blocks`]);
+//! and `GUARD_ROUTES`, the routes the authorizer guards. Both are validated
+//! at start-up with the key, the value and the allowed range named.
+//!
+//! Adding a key of the `guard` block: a field of [`GuardSettings`] (and its
+//! default), its name in [`GUARD_KEYS`] and one arm in
+//! `GuardSettings::apply_guard`.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
+use crate::config::blocks::{Part, PerScene};
 use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, parse_object};
 use crate::domain::Scene;
 
@@ -30,53 +35,11 @@ pub const GUARD_KEYS: &[&str] = &[
     "tencentAfterFailures",
     "failureWindowSeconds",
 ];
-/// Keys of a `tencent` block.
-pub const TENCENT_KEYS: &[&str] = &[
-    "enabled",
-    "acceptEvil",
-    "disasterTicket",
-    "code21",
-    "code26",
-    "unreachable",
-];
-
-/// What a ticket Tencent could not vouch for comes to: refused (the
-/// default), or admitted with a pass marked degraded, for the business
-/// route to decide on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Degrade {
-    #[default]
-    Reject,
-    Admit,
-}
-
-impl Degrade {
-    fn parse(key: &Entry) -> Result<Self, ConfigError> {
-        Ok(match key.one_of(&["reject", "admit"])? {
-            "admit" => Degrade::Admit,
-            _ => Degrade::Reject,
-        })
-    }
-}
-
-/// The answer to each way Tencent can fail to vouch for a ticket (the
-/// `tencent` keys `disasterTicket`, `code21`, `code26`, `unreachable`;
-/// Tencent's own advice is in the README, "Tencent captcha tickets").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TencentPolicy {
-    /// A disaster-recovery ticket (`trerror_…`, or the older `terror_…`),
-    /// made by Tencent's front end when its script or service failed: not
-    /// sent to Tencent, which cannot verify it.
-    pub disaster_ticket: Degrade,
-    /// `CaptchaCode` 21 for any other ticket (Tencent's risk control
-    /// flagged the request).
-    pub code21: Degrade,
-    /// `CaptchaCode` 26 (Tencent's internal error).
-    pub code26: Degrade,
-    /// No verdict: a time-out, no connection, HTTP 5xx, or
-    /// `Response.Error` `InternalError…`.
-    pub unreachable: Degrade,
-}
+/// The key of a `tencent` block that is the guard's: whether the scene
+/// offers Tencent captchas at all. The rest of that block is the Tencent
+/// policy's (`crate::tencent::config`, a domain above this one), which also
+/// checks the block's shape.
+const TENCENT_SWITCH: &str = "enabled";
 
 /// When a scene asks for a challenge (`guard.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,11 +84,6 @@ pub struct GuardSettings {
     /// Whether Tencent captchas are offered at all (`tencent.enabled`):
     /// without them the `tencent` level falls back to `image`.
     pub tencent_enabled: bool,
-    /// Whether a ticket with `EvilLevel` 100 still earns a pass
-    /// (`tencent.acceptEvil`).
-    pub accept_evil: bool,
-    /// What a ticket Tencent could not vouch for comes to.
-    pub tencent_policy: TencentPolicy,
 }
 
 impl Default for GuardSettings {
@@ -137,15 +95,44 @@ impl Default for GuardSettings {
             failure_window_seconds: 900,
             pass_ttl_seconds: 300,
             tencent_enabled: true,
-            accept_evil: false,
-            tencent_policy: TencentPolicy::default(),
         }
+    }
+}
+
+impl Part for GuardSettings {
+    const KEYS: &'static [&'static str] = &["guard", "passTtlSeconds", "tencent"];
+
+    fn apply(&mut self, key: &Entry) -> Result<(), ConfigError> {
+        match key.name() {
+            "guard" => self.apply_guard(key),
+            "passTtlSeconds" => {
+                self.pass_ttl_seconds = key.int_in(PASS_TTL_RANGE)?;
+                Ok(())
+            }
+            "tencent" => self.apply_tencent_switch(key),
+            _ => Err(key.unknown(Self::KEYS)),
+        }
+    }
+
+    fn check(&self, path: &str) -> Result<(), ConfigError> {
+        if self.tencent_after_failures < self.image_after_failures {
+            return Err(ConfigError::Invalid {
+                setting: CAPTCHA_CONFIG,
+                key: format!("{path}guard.tencentAfterFailures"),
+                value: self.tencent_after_failures.to_string(),
+                allowed: format!(
+                    "must be >= {path}guard.imageAfterFailures ({})",
+                    self.image_after_failures
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
 impl GuardSettings {
     /// Applies a `guard` block (`guard.mode` …).
-    pub fn apply_guard(&mut self, entry: &Entry) -> Result<(), ConfigError> {
+    fn apply_guard(&mut self, entry: &Entry) -> Result<(), ConfigError> {
         let (block, path) = entry.block(GUARD_KEYS)?;
         for (key, value) in block {
             let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
@@ -170,36 +157,13 @@ impl GuardSettings {
         Ok(())
     }
 
-    /// Applies a `tencent` block (`tencent.acceptEvil` …).
-    pub fn apply_tencent(&mut self, entry: &Entry) -> Result<(), ConfigError> {
-        let (block, path) = entry.block(TENCENT_KEYS)?;
-        for (key, value) in block {
-            let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
-            match key.name() {
-                "enabled" => self.tencent_enabled = key.bool()?,
-                "acceptEvil" => self.accept_evil = key.bool()?,
-                "disasterTicket" => self.tencent_policy.disaster_ticket = Degrade::parse(&key)?,
-                "code21" => self.tencent_policy.code21 = Degrade::parse(&key)?,
-                "code26" => self.tencent_policy.code26 = Degrade::parse(&key)?,
-                "unreachable" => self.tencent_policy.unreachable = Degrade::parse(&key)?,
-                _ => return Err(key.unknown(TENCENT_KEYS)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks across keys; `path` is the scene's prefix (`scene.login.`).
-    pub fn check(&self, path: &str) -> Result<(), ConfigError> {
-        if self.tencent_after_failures < self.image_after_failures {
-            return Err(ConfigError::Invalid {
-                setting: CAPTCHA_CONFIG,
-                key: format!("{path}guard.tencentAfterFailures"),
-                value: self.tencent_after_failures.to_string(),
-                allowed: format!(
-                    "must be >= {path}guard.imageAfterFailures ({})",
-                    self.image_after_failures
-                ),
-            });
+    /// Reads `tencent.enabled` of a `tencent` block; the block's other keys,
+    /// and a block that is no object, are the Tencent policy's to judge.
+    fn apply_tencent_switch(&mut self, entry: &Entry) -> Result<(), ConfigError> {
+        if let Some(value) = entry.value().get(TENCENT_SWITCH) {
+            let path = format!("{}.", entry.path());
+            self.tencent_enabled =
+                Entry::new(CAPTCHA_CONFIG, &path, TENCENT_SWITCH, value).bool()?;
         }
         Ok(())
     }
@@ -221,23 +185,9 @@ impl GuardSettings {
     }
 }
 
-/// The guard settings of every scene, as [`crate::captcha::CaptchaConfig`]
-/// parsed them: a scene without a block gets the root's.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GuardConfig {
-    root: GuardSettings,
-    scenes: BTreeMap<String, GuardSettings>,
-}
-
-impl GuardConfig {
-    pub fn new(root: GuardSettings, scenes: BTreeMap<String, GuardSettings>) -> Self {
-        Self { root, scenes }
-    }
-
-    pub fn scene(&self, scene: &Scene) -> &GuardSettings {
-        self.scenes.get(scene.as_str()).unwrap_or(&self.root)
-    }
-}
+/// The guard settings of every scene: a scene without a block gets the
+/// root's.
+pub type GuardConfig = PerScene<GuardSettings>;
 
 /// Whether a guarded route asks for a pass (`pass` of a `GUARD_ROUTES`
 /// entry).

@@ -5,7 +5,7 @@
 //! - [`pass`]: the pass token a verify answers with (`passToken`,
 //!   `passExpired`), stored only as a hash in the row that earned it.
 //! - [`config`]: per scene `guard` (`mode`, thresholds, window),
-//!   `passTtlSeconds` and `tencent`; `GUARD_ROUTES`.
+//!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES`.
 //! - [`service::Guard`]: the level a client must pass, the redemption of
 //!   its pass, reported failures. Rust business Lambdas call it directly.
 //! - [`authorizer`]: the Lambda authorizer in front of guarded (and

@@ -1,10 +1,13 @@
 //! Tencent Cloud credentials and the captcha app: `TENCENT_SECRET_ID`,
 //! `TENCENT_SECRET_KEY`, `CAPTCHA_APP_ID`, `CAPTCHA_APP_SECRET_KEY`,
-//! `TENCENT_CAPTCHA_ENDPOINT` and `TENCENT_REGION`, read and validated once.
+//! `TENCENT_CAPTCHA_ENDPOINT` and `TENCENT_REGION`, read and validated once;
+//! and each scene's ticket policy, the `tencent` block of `CAPTCHA_CONFIG`
+//! ([`TencentSettings`]).
 
 use reqwest::Url;
 
-use crate::config::{ConfigError, Env, process_env, secure_or_loopback};
+use crate::config::blocks::Part;
+use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, Env, process_env, secure_or_loopback};
 use crate::secret::Secret;
 
 /// Where the API lives unless `TENCENT_CAPTCHA_ENDPOINT` says otherwise.
@@ -117,6 +120,90 @@ impl TencentConfig {
             None => host.to_owned(),
         };
         Ok((url, host))
+    }
+}
+
+/// Keys of a `tencent` block.
+pub const TENCENT_KEYS: &[&str] = &[
+    "enabled",
+    "acceptEvil",
+    "disasterTicket",
+    "code21",
+    "code26",
+    "unreachable",
+];
+
+/// What a ticket Tencent could not vouch for comes to: refused (the
+/// default), or admitted with a pass marked degraded, for the business
+/// route to decide on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Degrade {
+    #[default]
+    Reject,
+    Admit,
+}
+
+impl Degrade {
+    fn parse(key: &Entry) -> Result<Self, ConfigError> {
+        Ok(match key.one_of(&["reject", "admit"])? {
+            "admit" => Degrade::Admit,
+            _ => Degrade::Reject,
+        })
+    }
+}
+
+/// The answer to each way Tencent can fail to vouch for a ticket (the
+/// `tencent` keys `disasterTicket`, `code21`, `code26`, `unreachable`;
+/// Tencent's own advice is in the README, "Tencent captcha tickets").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TencentPolicy {
+    /// A disaster-recovery ticket (`trerror_…`, or the older `terror_…`),
+    /// made by Tencent's front end when its script or service failed: not
+    /// sent to Tencent, which cannot verify it.
+    pub disaster_ticket: Degrade,
+    /// `CaptchaCode` 21 for any other ticket (Tencent's risk control
+    /// flagged the request).
+    pub code21: Degrade,
+    /// `CaptchaCode` 26 (Tencent's internal error).
+    pub code26: Degrade,
+    /// No verdict: a time-out, no connection, HTTP 5xx, or
+    /// `Response.Error` `InternalError…`.
+    pub unreachable: Degrade,
+}
+
+/// The ticket policy of one scene: its `tencent` block, merged key by key
+/// like every scene key. `tencent.enabled` is the guard's
+/// ([`crate::guard::config::GuardSettings`]); it is checked here with the
+/// rest of the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TencentSettings {
+    /// Whether a ticket with `EvilLevel` 100 still earns a pass
+    /// (`tencent.acceptEvil`).
+    pub accept_evil: bool,
+    /// What a ticket Tencent could not vouch for comes to.
+    pub policy: TencentPolicy,
+}
+
+impl Part for TencentSettings {
+    const KEYS: &'static [&'static str] = &["tencent"];
+
+    fn apply(&mut self, entry: &Entry) -> Result<(), ConfigError> {
+        let (block, path) = entry.block(TENCENT_KEYS)?;
+        for (key, value) in block {
+            let key = Entry::new(CAPTCHA_CONFIG, &path, key, value);
+            match key.name() {
+                "enabled" => {
+                    key.bool()?;
+                }
+                "acceptEvil" => self.accept_evil = key.bool()?,
+                "disasterTicket" => self.policy.disaster_ticket = Degrade::parse(&key)?,
+                "code21" => self.policy.code21 = Degrade::parse(&key)?,
+                "code26" => self.policy.code26 = Degrade::parse(&key)?,
+                "unreachable" => self.policy.unreachable = Degrade::parse(&key)?,
+                _ => return Err(key.unknown(TENCENT_KEYS)),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 //! that the captcha front end (web, app, or the captcha mini-program
 //! `wx5a3a7366fd07e119`) hands the client, once per ticket.
 //!
-//! - [`config`]: credentials and the captcha app, validated once.
+//! - [`config`]: credentials and the captcha app, and each scene's ticket
+//!   policy (the `tencent` block of `CAPTCHA_CONFIG`), validated once.
 //! - [`tc3`]: the TC3-HMAC-SHA256 request signature.
 //! - [`client`]: the signed API call.
 //! - [`service`]: the replay guard, the per-IP limit and the verdict

@@ -8,12 +8,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::client::{Action, CaptchaClient, UpstreamError};
-use super::config::TencentConfig;
+use super::config::{Degrade, TencentConfig, TencentSettings};
 use crate::clock::Clock;
 use crate::config::ConfigError;
+use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
-use crate::guard::config::{Degrade, GuardConfig};
+use crate::guard::config::GuardConfig;
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
 use crate::metrics::{Event, Events};
@@ -70,6 +71,7 @@ pub struct TicketService {
     clock: Clock,
     rate_limit: RateLimitConfig,
     guard: GuardConfig,
+    policies: PerScene<TencentSettings>,
 }
 
 impl TicketService {
@@ -83,13 +85,21 @@ impl TicketService {
             clock: Clock::system(),
             rate_limit: RateLimitConfig::default(),
             guard: GuardConfig::default(),
+            policies: PerScene::default(),
         })
     }
 
     /// The same service with the scenes' guard settings (pass lifetime,
-    /// `tencent.acceptEvil`, failure counting; default: every scene off).
+    /// failure counting; default: every scene off).
     pub fn with_guard(mut self, guard: GuardConfig) -> Self {
         self.guard = guard;
+        self
+    }
+
+    /// The same service with the scenes' ticket policies (`tencent.acceptEvil`,
+    /// what a ticket Tencent could not vouch for comes to; default: refused).
+    pub fn with_policies(mut self, policies: PerScene<TencentSettings>) -> Self {
+        self.policies = policies;
         self
     }
 
@@ -125,7 +135,7 @@ impl TicketService {
     ///
     /// Where Tencent cannot vouch for the ticket (a disaster-recovery
     /// ticket, which is not sent to it; `CaptchaCode` 21 or 26; Tencent
-    /// unreachable) the scene's [`TencentPolicy`](crate::guard::config::TencentPolicy)
+    /// unreachable) the scene's [`TencentPolicy`](super::config::TencentPolicy)
     /// decides: refused as before, or a pass marked degraded.
     ///
     /// Tencent's verdict, when it was asked, goes into `events` (for the
@@ -168,8 +178,10 @@ impl TicketService {
             );
             return Err(ApiError::TicketReused);
         }
-        let settings = self.guard.scene(scene);
-        let policy = settings.tencent_policy;
+        let TencentSettings {
+            accept_evil,
+            policy,
+        } = *self.policies.scene(scene);
         if is_disaster_ticket(ticket) {
             // Tencent cannot verify these (it answers CaptchaCode 21), so
             // it is not asked: the scene's policy decides.
@@ -267,13 +279,11 @@ impl TicketService {
                 .await;
         }
         let rejected = match verdict.captcha_code {
-            1 if verdict.evil_level == Some(EVIL) && !settings.accept_evil => {
-                ApiError::TicketRejected {
-                    captcha_code: 1,
-                    captcha_msg: captcha_msg(),
-                    evil_level: Some(EVIL),
-                }
-            }
+            1 if verdict.evil_level == Some(EVIL) && !accept_evil => ApiError::TicketRejected {
+                captcha_code: 1,
+                captcha_msg: captcha_msg(),
+                evil_level: Some(EVIL),
+            },
             1 => {
                 return self
                     .grant(
