@@ -77,7 +77,7 @@ function startPageServer() {
     try {
       if (path === '/') return send('text/html; charset=utf-8', page)
       if (path === '/vendor/vue.js') return send(js, readFileSync(vueRuntime))
-      if (path === '/client/index.js') return send(js, readFileSync(join(clientDir, 'index.js')))
+      if (path === '/client/index.js') return send(js, readFileSync(join(clientDir, 'dist/index.mjs')))
       if (path === '/harness.js') return send(js, readFileSync(join(here, 'harness.js')))
       const file = normalize(join(uniApp, path))
       if (path.startsWith('/uni_modules/') && path.endsWith('.vue') && file.startsWith(uniApp)) {
