@@ -17,8 +17,8 @@ export const WRONG_ANSWER = ['uni-captcha-verify-fail', 'uni-captcha-verify-over
 
 /** Seconds before the captcha's end at which the image refreshes itself. */
 const MARGIN = 10
-/** The longest pass a scene can hand out (passTtlSeconds ≤ 3600): a longer wait means a skewed clock. */
-const PASS_TTL_MAX = 3600
+/** The longest pass a scene can hand out (passTtlSeconds ≤ 3600), in ms: a longer wait means a skewed clock. */
+const PASS_TTL_MAX = 3600e3
 
 /**
  * captchaFlow({ captcha, clock, deviceId }, scene, handlers): the client's
@@ -44,13 +44,13 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
   }
   const cancel = (timer) => timer !== null && clock.clearTimeout(timer)
 
-  function expireIn(seconds, kind) {
+  function expireIn(ms, kind) {
     cancel(expiry)
     expiry = clock.setTimeout(() => {
       expiry = null
       on('onExpired', { kind })
       load(true)
-    }, seconds * 1000)
+    }, ms)
   }
 
   // Counts `seconds` down, one a second; then runs the load that failed, if any.
@@ -85,7 +85,7 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
       if (!res) res = await captcha.create(scene, handlers.size)
       if (n !== loads) return
       change({ image: res.captchaBase64, loading: false })
-      expireIn(Math.max(lifetime / 2, lifetime - MARGIN), 'captcha')
+      expireIn(Math.max(lifetime / 2, lifetime - MARGIN) * 1000, 'captcha')
     } catch (err) {
       if (n !== loads) return
       change({ loading: false })
@@ -104,7 +104,7 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
         (res) => {
           cancel(expiry)
           expiry = null
-          const left = (res.passExpired - clock.now()) / 1000
+          const left = res.passExpired - clock.now()
           if (left > 0 && left <= PASS_TTL_MAX) expireIn(left, 'pass')
           return res
         },
