@@ -53,11 +53,12 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
     }, ms)
   }
 
-  // Counts `seconds` down, one a second; then runs the load that failed, if any.
+  // Counts `seconds` down, one a second; then clears the error it waited
+  // out and runs the load that failed, if any.
   function wait(seconds) {
     cancel(countdown)
     countdown = null
-    change({ waiting: seconds })
+    change(seconds > 0 ? { waiting: seconds } : { waiting: 0, error: null })
     if (seconds > 0) countdown = clock.setTimeout(() => wait(seconds - 1), 1000)
     else if (retry) retry()
   }

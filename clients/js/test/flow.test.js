@@ -126,6 +126,7 @@ describe('captcha.flow', () => {
     assert.equal(flow.state.waiting, Math.ceil(limited.retryAfter) - 1, 'counting down, one a second')
     clock.advance(Math.ceil(limited.retryAfter) * 1000)
     assert.equal(flow.state.waiting, 0)
+    assert.equal(flow.state.error, null, 'the wait is over, and its message with it')
     await flow.verify('anything')
     assert.equal(verifies(), before + 1, 'after the wait the next verify goes out')
   })

@@ -1,7 +1,9 @@
 // The page the browser test loads: a small `uni` over fetch and
 // localStorage, uni-app's built-in components (view, text, image, input) as
 // plain HTML, and one of the two components mounted with Vue 3 on a
-// gatehouse-client. Query: api, device, scene, component (captcha | popup), locale.
+// gatehouse-client the app provides. Query: api, device, scene, component
+// (captcha | popup), locale, strings (JSON), lifetime, handOff, provide (0:
+// no client provided).
 
 import { createApp, defineComponent, h, nextTick, ref, watch } from 'vue'
 import { createClient, uniStorage, uniTransport } from 'gatehouse-client'
@@ -9,7 +11,19 @@ import GatehouseCaptcha from '/uni_modules/gatehouse-captcha/components/gatehous
 import GatehousePopupCaptcha from '/uni_modules/gatehouse-captcha/components/gatehouse-popup-captcha/gatehouse-popup-captcha.vue'
 
 const params = new URLSearchParams(location.search)
-const record = (window.harness = { toasts: [], requests: [], verified: [], failed: [], confirmed: [], model: [] })
+const record = (window.harness = {
+  toasts: [],
+  requests: [],
+  verified: [],
+  failed: [],
+  expired: [],
+  confirmed: [],
+  answers: [],
+  closed: 0,
+  model: [],
+  /** Paths whose answer the page has received and handed to the client, in order. */
+  answered: [],
+})
 
 // ---- uni, as far as the components and the client use it ----
 window.uni = {
@@ -25,10 +39,13 @@ window.uni = {
         const headers = {}
         res.headers.forEach((value, name) => (headers[name] = value))
         success({ statusCode: res.status, header: headers, data: body, errMsg: 'request:ok' })
+        record.answered.push(new URL(url).pathname)
       })
       .catch((err) => fail({ errMsg: `request:fail ${err.message}` }))
   },
   showToast: (options) => void record.toasts.push(options.title),
+  getLocale: () => params.get('locale') || 'zh-Hans',
+  getSystemInfoSync: () => ({ deviceId: params.get('device') }),
   getStorageSync: (key) => {
     const text = localStorage.getItem(key)
     return text === null ? '' : JSON.parse(text)
@@ -72,6 +89,7 @@ const Input = defineComponent({
       })
   },
 })
+export const BUILT_INS = [View, Text, Image, Input]
 
 const client = createClient({
   baseUrl: params.get('api'),
@@ -80,36 +98,47 @@ const client = createClient({
   deviceId: params.get('device'),
   locale: params.get('locale') || undefined,
 })
+window.gatehouseClient = client
 
 const Harness = defineComponent({
   setup() {
     const answer = ref('')
     const popup = ref(null)
-    const scene = params.get('scene') || 'login'
-    const onModel = (value) => {
-      answer.value = value
-      record.model.push(value)
+    const captcha = ref(null)
+    window.captchaRef = captcha
+    const shared = {
+      scene: params.get('scene') || 'login',
+      strings: params.get('strings') ? JSON.parse(params.get('strings')) : null,
+      lifetime: Number(params.get('lifetime')) || undefined,
+      modelValue: answer.value,
+      'onUpdate:modelValue': (value) => {
+        answer.value = value
+        record.model.push(value)
+      },
+      onExpired: (event) => record.expired.push(event.kind),
     }
     return () =>
       params.get('component') === 'popup'
         ? h('div', [
             h('button', { id: 'open', onClick: () => popup.value.open() }, 'open'),
             h(GatehousePopupCaptcha, {
+              ...shared,
               ref: popup,
-              scene,
-              title: 'Captcha',
               modelValue: answer.value,
-              'onUpdate:modelValue': onModel,
+              title: params.get('title') || undefined,
+              handOff: params.has('handOff'),
               onConfirm: (result) => record.confirmed.push(result),
+              onAnswer: (handed) => record.answers.push(handed),
+              onClose: () => record.closed++,
             }),
             h('p', { id: 'model' }, answer.value),
           ])
         : h('div', [
             h(GatehouseCaptcha, {
-              scene,
-              focus: true,
+              ...shared,
+              ref: captcha,
               modelValue: answer.value,
-              'onUpdate:modelValue': onModel,
+              focus: true,
               onVerified: (result) => record.verified.push(result),
               onFail: (err) => record.failed.push({ errCode: err.errCode, errMsg: err.errMsg }),
             }),
@@ -119,11 +148,11 @@ const Harness = defineComponent({
 })
 
 const app = createApp(Harness)
-for (const c of [View, Text, Image, Input]) app.component(c.name, c)
+for (const c of BUILT_INS) app.component(c.name, c)
 app.component('gatehouse-captcha', GatehouseCaptcha)
-app.provide('gatehouse', client)
+if (params.get('provide') !== '0') app.provide('gatehouse', client)
 app.config.errorHandler = (err) => {
-  record.errors = (record.errors || []).concat(String(err && err.stack))
+  record.errors = (record.errors || []).concat(String(err && err.message))
 }
 app.mount('#app')
 record.ready = true

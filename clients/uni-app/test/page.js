@@ -1,0 +1,128 @@
+// The page the uni_modules components are tested on, in headless Chromium
+// against the real dev server: the SFCs compiled with @vue/compiler-sfc and
+// mounted with Vue 3 over a small `uni` on fetch (harness.js).
+
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { createRequire } from 'node:module'
+import { dirname, join, normalize, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { compileStyle, compileTemplate, parse } from '@vue/compiler-sfc'
+
+import { newPage } from '../../test/chromium.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const uniApp = resolve(here, '..')
+const clientDir = resolve(here, '../../js')
+const require = createRequire(import.meta.url)
+const vueRuntime = join(dirname(require.resolve('vue/package.json')), 'dist/vue.runtime.esm-browser.js')
+export const out = join(here, 'out')
+const UNI_TAGS = new Set(['view', 'text', 'image', 'input', 'button'])
+export const CJK = /[\u4e00-\u9fff]/
+
+/** A .vue file as an ES module: script + compiled template + scoped CSS. */
+export function compileSfc(file) {
+  const source = readFileSync(file, 'utf8')
+  const { descriptor, errors } = parse(source, { filename: file })
+  if (errors.length) throw errors[0]
+  const id = createHash('sha256').update(file).digest('hex').slice(0, 8)
+  const scoped = descriptor.styles.some((s) => s.scoped)
+  const template = compileTemplate({
+    source: descriptor.template.content,
+    filename: file,
+    id,
+    scoped,
+    compilerOptions: {
+      scopeId: scoped ? `data-v-${id}` : undefined,
+      // uni-app's built-in tags are components (the harness supplies them).
+      isNativeTag: (tag) => !UNI_TAGS.has(tag) && !tag.includes('-'),
+    },
+  })
+  if (template.errors.length) throw new Error(`${file}: ${template.errors.join('\n')}`)
+  const css = descriptor.styles
+    .map((style) => {
+      const compiled = compileStyle({ source: style.content, filename: file, id: `data-v-${id}`, scoped: style.scoped })
+      if (compiled.errors.length) throw compiled.errors[0]
+      return compiled.code
+    })
+    .join('\n')
+  const script = descriptor.script.content.replace(/export default/, 'const __sfc__ =')
+  return `${script}
+${template.code}
+__sfc__.render = render
+${scoped ? `__sfc__.__scopeId = 'data-v-${id}'` : ''}
+const __style__ = document.createElement('style')
+__style__.textContent = ${JSON.stringify(css)}
+document.head.appendChild(__style__)
+export default __sfc__
+`
+}
+
+/**
+ * Serves the harness page, Vue, the client and the compiled components;
+ * `extra(path)` may serve more ({ type, body }).
+ */
+export function startPageServer(extra = () => null) {
+  const page = `<!doctype html><meta charset="utf-8"><title>gatehouse components</title>
+<script type="importmap">{"imports":{"vue":"/vendor/vue.js","gatehouse-client":"/client/index.js"}}</script>
+<div id="app"></div><script type="module" src="/harness.js"></script>`
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname)
+    const send = (type, body) => res.writeHead(200, { 'content-type': type }).end(body)
+    const js = 'text/javascript; charset=utf-8'
+    try {
+      if (path === '/') return send('text/html; charset=utf-8', page)
+      if (path === '/vendor/vue.js') return send(js, readFileSync(vueRuntime))
+      if (path === '/client/index.js') return send(js, readFileSync(join(clientDir, 'dist/index.mjs')))
+      if (path === '/harness.js') return send(js, readFileSync(join(here, 'harness.js')))
+      const file = normalize(join(uniApp, path))
+      if (path.startsWith('/uni_modules/') && path.endsWith('.vue') && file.startsWith(uniApp)) {
+        return send(js, compileSfc(file))
+      }
+      if (path.startsWith('/uni_modules/') && path.endsWith('.js') && file.startsWith(uniApp)) {
+        return send(js, readFileSync(file))
+      }
+      const more = extra(path)
+      if (more) return send(more.type, more.body)
+      res.writeHead(404).end()
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err.stack))
+    }
+  })
+  return new Promise((done) => server.listen(0, '127.0.0.1', () => done(server)))
+}
+
+let devices = 0
+/**
+ * Opens the harness on a new device in a context of its own: { page,
+ * context, device, logs, harness(), answer(scene), close() }. `query` goes
+ * to the harness (component, scene, locale, strings …); `clock` installs a
+ * fake clock first; `before(context)` may route requests before the page loads.
+ */
+export async function openHarness(browser, api, pages, query, { clock = false, before } = {}) {
+  const device = `browser-${process.pid}-${++devices}`
+  const opened = await newPage(browser, { clock })
+  if (before) await before(opened.context)
+  const search = new URLSearchParams({ api: api.url, device, ...query })
+  await opened.page.goto(`http://127.0.0.1:${pages.address().port}/?${search}`)
+  await opened.page.waitForFunction(() => window.harness && window.harness.ready)
+  const harness = () => opened.page.evaluate(() => JSON.parse(JSON.stringify(window.harness)))
+  return { ...opened, device, harness, answer: (scene) => api.answer(scene, device) }
+}
+
+export const imageSrc = (page) => page.locator('img').getAttribute('src')
+
+/** Waits until the image's src differs from `before` and is a PNG data URL. */
+export const newImage = (page, before) =>
+  page.waitForFunction(
+    (old) => {
+      const src = document.querySelector('img') && document.querySelector('img').getAttribute('src')
+      return src && src !== old && src.startsWith('data:image/png;base64,')
+    },
+    before,
+  )
+
+/** The requests the page made to `path`, by method and pathname. */
+export const requestsTo = (h, path) => h.requests.filter((r) => new URL(r.url).pathname === path).length
