@@ -69,6 +69,12 @@ describe('the builds', () => {
     })
   }
 
+  it('the WeChat component, shipped as written, uses no built-in newer than ES2017 either', () => {
+    for (const file of ['index.js', 'strings.js']) {
+      assert.deepEqual(newerBuiltIns(read(`miniprogram/gatehouse-captcha/${file}`)), [], file)
+    }
+  })
+
   it('the check finds what it looks for', () => {
     const planted = 'p.finally(f);Object.fromEntries(e);a.at(-1);const g=globalThis;x.flatMap(y)'
     assert.deepEqual(newerBuiltIns(planted).sort(), ['.at', '.finally', '.flatMap', '.fromEntries', 'globalThis'])
