@@ -52,6 +52,8 @@ export function mount(path, properties = {}, options = {}) {
       return node && Object.fromEntries(node.attrs.map((a) => [a.name, a.value]))
     },
     ...actions(comp),
+    /** Takes it off the page: the detached lifetime ends its timers. */
+    detach: () => comp.detach(),
   }
 }
 

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module'
 import { dirname, join, normalize, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { compileStyle, compileTemplate, parse } from '@vue/compiler-sfc'
+import { compileScript, compileStyle, compileTemplate, parse } from '@vue/compiler-sfc'
 
 import { newPage } from '../../test/chromium.js'
 
@@ -22,25 +22,30 @@ export const out = join(here, 'out')
 const UNI_TAGS = new Set(['view', 'text', 'image', 'input', 'button'])
 export const CJK = /[\u4e00-\u9fff]/
 
-/** A .vue file as an ES module: script + compiled template + scoped CSS. */
-export function compileSfc(file) {
-  const source = readFileSync(file, 'utf8')
+/**
+ * A .vue file as an ES module: script (or <script setup>) + compiled template
+ * + scoped CSS. `source` defaults to the file's text (a README snippet
+ * passes its own).
+ */
+export function compileSfc(file, source = readFileSync(file, 'utf8')) {
   const { descriptor, errors } = parse(source, { filename: file })
   if (errors.length) throw errors[0]
   const id = createHash('sha256').update(file).digest('hex').slice(0, 8)
   const scoped = descriptor.styles.some((s) => s.scoped)
-  const template = compileTemplate({
-    source: descriptor.template.content,
-    filename: file,
-    id,
-    scoped,
-    compilerOptions: {
-      scopeId: scoped ? `data-v-${id}` : undefined,
-      // uni-app's built-in tags are components (the harness supplies them).
-      isNativeTag: (tag) => !UNI_TAGS.has(tag) && !tag.includes('-'),
-    },
-  })
-  if (template.errors.length) throw new Error(`${file}: ${template.errors.join('\n')}`)
+  const compilerOptions = {
+    scopeId: scoped ? `data-v-${id}` : undefined,
+    // uni-app's built-in tags are components (builtins.js supplies them).
+    isNativeTag: (tag) => !UNI_TAGS.has(tag) && !tag.includes('-'),
+  }
+  let code
+  if (descriptor.scriptSetup) {
+    const script = compileScript(descriptor, { id, inlineTemplate: true, templateOptions: { compilerOptions } })
+    code = script.content.replace(/export default/, 'const __sfc__ =')
+  } else {
+    const template = compileTemplate({ source: descriptor.template.content, filename: file, id, scoped, compilerOptions })
+    if (template.errors.length) throw new Error(`${file}: ${template.errors.join('\n')}`)
+    code = `${descriptor.script.content.replace(/export default/, 'const __sfc__ =')}\n${template.code}\n__sfc__.render = render`
+  }
   const css = descriptor.styles
     .map((style) => {
       const compiled = compileStyle({ source: style.content, filename: file, id: `data-v-${id}`, scoped: style.scoped })
@@ -48,10 +53,7 @@ export function compileSfc(file) {
       return compiled.code
     })
     .join('\n')
-  const script = descriptor.script.content.replace(/export default/, 'const __sfc__ =')
-  return `${script}
-${template.code}
-__sfc__.render = render
+  return `${code}
 ${scoped ? `__sfc__.__scopeId = 'data-v-${id}'` : ''}
 const __style__ = document.createElement('style')
 __style__.textContent = ${JSON.stringify(css)}
@@ -60,14 +62,19 @@ export default __sfc__
 `
 }
 
+/** A page that loads Vue, the client (as 'vue' and 'gatehouse-client') and then `script`. */
+export const pageWith = (script) => `<!doctype html><meta charset="utf-8"><title>gatehouse components</title>
+<script type="importmap">{"imports":{"vue":"/vendor/vue.js","gatehouse-client":"/client/index.js"}}</script>
+<div id="app"></div><script type="module" src="${script}"></script>`
+
 /**
  * Serves the harness page, Vue, the client and the compiled components;
  * `extra(path)` may serve more ({ type, body }).
  */
 export function startPageServer(extra = () => null) {
-  const page = `<!doctype html><meta charset="utf-8"><title>gatehouse components</title>
-<script type="importmap">{"imports":{"vue":"/vendor/vue.js","gatehouse-client":"/client/index.js"}}</script>
-<div id="app"></div><script type="module" src="/harness.js"></script>`
+  const page = pageWith('/harness.js')
+  // Each component once per server: every page of a test file loads them.
+  const compiled = new Map()
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname)
     const send = (type, body) => res.writeHead(200, { 'content-type': type }).end(body)
@@ -76,10 +83,11 @@ export function startPageServer(extra = () => null) {
       if (path === '/') return send('text/html; charset=utf-8', page)
       if (path === '/vendor/vue.js') return send(js, readFileSync(vueRuntime))
       if (path === '/client/index.js') return send(js, readFileSync(join(clientDir, 'dist/index.mjs')))
-      if (path === '/harness.js') return send(js, readFileSync(join(here, 'harness.js')))
+      if (path === '/harness.js' || path === '/builtins.js') return send(js, readFileSync(join(here, path)))
       const file = normalize(join(uniApp, path))
       if (path.startsWith('/uni_modules/') && path.endsWith('.vue') && file.startsWith(uniApp)) {
-        return send(js, compileSfc(file))
+        if (!compiled.has(file)) compiled.set(file, compileSfc(file))
+        return send(js, compiled.get(file))
       }
       if (path.startsWith('/uni_modules/') && path.endsWith('.js') && file.startsWith(uniApp)) {
         return send(js, readFileSync(file))
