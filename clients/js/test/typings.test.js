@@ -8,59 +8,37 @@
 //   the time, and index.d.ts is checked by the first.
 
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
+
+import { compileProject, scratchDir } from './tsc.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const clients = resolve(here, '../..')
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
 
-let work
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'gatehouse-typings-'))
-})
-after(() => work && rm(work, { recursive: true, force: true }))
+const work = scratchDir('gatehouse-typings-')
 
 /**
  * Compiles `declarations` (index.d.ts text) alone, or with `miniprogram`
  * typings/miniprogram.ts against it and WeChat's typings; resolves { ok, output }.
  */
 async function compile(name, declarations, { miniprogram = false } = {}) {
-  const dir = join(work, name)
-  await promisify(execFile)('mkdir', ['-p', dir])
+  const dir = join(work(), name)
+  await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'index.d.ts'), declarations)
-  await writeFile(
-    join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        strict: true,
-        noEmit: true,
-        skipDefaultLibCheck: true,
-        skipLibCheck: miniprogram,
-        lib: ['es2017'],
-        target: 'es2017',
-        module: 'esnext',
-        moduleResolution: 'bundler',
-        typeRoots: [join(clients, 'node_modules')],
-        types: miniprogram ? ['miniprogram-api-typings'] : [],
-        paths: { 'gatehouse-client': [join(dir, 'index.d.ts')] },
-      },
-      files: [miniprogram ? join(here, 'typings/miniprogram.ts') : join(dir, 'index.d.ts')],
-    }),
-  )
-  try {
-    await promisify(execFile)(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'])
-    return { ok: true, output: '' }
-  } catch (err) {
-    if (err.code === undefined || typeof err.stdout !== 'string') throw err
-    return { ok: false, output: err.stdout + err.stderr }
-  }
+  return compileProject(dir, {
+    compilerOptions: {
+      skipLibCheck: miniprogram,
+      lib: ['es2017'],
+      target: 'es2017',
+      typeRoots: [join(clients, 'node_modules')],
+      types: miniprogram ? ['miniprogram-api-typings'] : [],
+      paths: { 'gatehouse-client': [join(dir, 'index.d.ts')] },
+    },
+    files: [miniprogram ? join(here, 'typings/miniprogram.ts') : join(dir, 'index.d.ts')],
+  })
 }
 
 describe('index.d.ts with lib es2017, no DOM, and miniprogram-api-typings', { concurrency: true }, () => {

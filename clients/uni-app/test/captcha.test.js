@@ -7,32 +7,13 @@
 import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 
-import { holdAnswers, launch, onPath, pauseClock, withLogs } from '../../test/chromium.js'
+import { holdAnswers, onPath, pauseClock } from '../../test/chromium.js'
 import { until } from '../../js/test/clock.js'
-import { startDevServer } from '../../js/test/devserver.js'
-import { CJK, imageSrc, newImage, openHarness, out, requestsTo, startPageServer } from './page.js'
+import { CJK, harnessSuite, imageSrc, newImage, out, requestsTo } from './page.js'
 
-let api, pages, browser
-before(async () => {
-  ;[api, pages, browser] = await Promise.all([startDevServer(), startPageServer(), launch()])
-})
-after(async () => {
-  if (browser) await browser.close()
-  if (pages) pages.close()
-  if (api) await api.stop()
-})
-
-/** Opens the captcha harness and runs `test` on it, closing it after. */
-async function onCaptcha(query, test, options) {
-  const opened = await openHarness(browser, api, pages, { component: 'captcha', ...query }, options)
-  try {
-    await withLogs(opened.logs, () => test(opened))
-  } finally {
-    await opened.close()
-  }
-}
+const onCaptcha = harnessSuite('captcha')
 
 const wrongFor = (right) => (right === 'zzzz' ? 'yyyy' : 'zzzz')
 const message = (page) => page.locator('.gatehouse-captcha__error').textContent()

@@ -9,9 +9,12 @@ import { createRequire } from 'node:module'
 import { dirname, join, normalize, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { after, before } from 'node:test'
+
 import { compileScript, compileStyle, compileTemplate, parse } from '@vue/compiler-sfc'
 
-import { newPage } from '../../test/chromium.js'
+import { launch, newPage, withLogs } from '../../test/chromium.js'
+import { startDevServer } from '../../js/test/devserver.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const uniApp = resolve(here, '..')
@@ -102,10 +105,36 @@ export function startPageServer(extra = () => null) {
   return new Promise((done) => server.listen(0, '127.0.0.1', () => done(server)))
 }
 
+/**
+ * The test file's dev server, page server and browser (its before and
+ * after hooks), and `on(query, test, options)`: opens the harness with
+ * `component` and `query`, runs `test` on it (the browser's log added to a
+ * failure) and closes it.
+ */
+export function harnessSuite(component) {
+  let api, pages, browser
+  before(async () => {
+    ;[api, pages, browser] = await Promise.all([startDevServer(), startPageServer(), launch()])
+  })
+  after(async () => {
+    if (browser) await browser.close()
+    if (pages) pages.close()
+    if (api) await api.stop()
+  })
+  return async function on(query, test, options) {
+    const opened = await openHarness(browser, api, pages, { component, ...query }, options)
+    try {
+      await withLogs(opened.logs, () => test(opened))
+    } finally {
+      await opened.close()
+    }
+  }
+}
+
 let devices = 0
 /**
  * Opens the harness on a new device in a context of its own: { page,
- * context, device, logs, harness(), answer(scene), close() }. `query` goes
+ * context, api, device, logs, harness(), answer(scene), close() }. `query` goes
  * to the harness (component, scene, locale, strings …); `clock` installs a
  * fake clock first; `before(context)` may route requests before the page loads.
  */
@@ -117,7 +146,7 @@ export async function openHarness(browser, api, pages, query, { clock = false, b
   await opened.page.goto(`http://127.0.0.1:${pages.address().port}/?${search}`)
   await opened.page.waitForFunction(() => window.harness && window.harness.ready)
   const harness = () => opened.page.evaluate(() => JSON.parse(JSON.stringify(window.harness)))
-  return { ...opened, device, harness, answer: (scene) => api.answer(scene, device) }
+  return { ...opened, api, device, harness, answer: (scene) => api.answer(scene, device) }
 }
 
 export const imageSrc = (page) => page.locator('img').getAttribute('src')

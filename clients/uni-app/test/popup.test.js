@@ -3,31 +3,13 @@
 // moves, strings and labels, theming, and handing the answer to the caller.
 
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 
-import { holdAnswers, launch, withLogs } from '../../test/chromium.js'
+import { holdAnswers } from '../../test/chromium.js'
 import { until } from '../../js/test/clock.js'
-import { startDevServer } from '../../js/test/devserver.js'
-import { imageSrc, newImage, openHarness, requestsTo, startPageServer } from './page.js'
+import { harnessSuite, imageSrc, newImage, requestsTo } from './page.js'
 
-let api, pages, browser
-before(async () => {
-  ;[api, pages, browser] = await Promise.all([startDevServer(), startPageServer(), launch()])
-})
-after(async () => {
-  if (browser) await browser.close()
-  if (pages) pages.close()
-  if (api) await api.stop()
-})
-
-async function onPopup(query, test, options) {
-  const opened = await openHarness(browser, api, pages, { component: 'popup', ...query }, options)
-  try {
-    await withLogs(opened.logs, () => test(opened))
-  } finally {
-    await opened.close()
-  }
-}
+const onPopup = harnessSuite('popup')
 
 const dialog = '.gatehouse-popup-captcha'
 const confirmButton = '.gatehouse-popup-captcha__btn.is-confirm'
@@ -134,7 +116,7 @@ describe('gatehouse-popup-captcha', () => {
     }))
 
   it('with hand-off, confirm verifies nothing and hands { captcha, deviceId, scene } on; the server takes that answer', () =>
-    onPopup({ scene: 'demo', handOff: '' }, async ({ page, harness, answer, device }) => {
+    onPopup({ scene: 'demo', handOff: '' }, async ({ page, api, harness, answer, device }) => {
       await page.locator('#open').click()
       await newImage(page, null)
       const right = await answer('demo')
