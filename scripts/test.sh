@@ -62,10 +62,13 @@ npm run --silent --prefix clients lint:openapi
 say "cargo test"
 cargo test --workspace --locked
 
-# The client kit (clients/): gatehouse-client and the uni-app components,
-# tested with node --test against the real dev server (and, for the
-# components, Debian's headless Chromium through playwright-core); the
-# client's typings against openapi.yaml; its size.
+# The client kit (clients/), with node --test against the real dev server:
+# gatehouse-client's committed builds (rebuilt and compared byte for byte,
+# their size budgets, ES2017), the CommonJS build in a vm with only `wx`, the
+# native WeChat component under miniprogram-simulate (WeChat's own wcc, from
+# npm), the uni-app components, the demo page and the README's snippets in
+# Debian's headless Chromium through playwright-core; the typings against
+# openapi.yaml and miniprogram-api-typings.
 # The dev server's binary with the very features `cargo test --workspace`
 # resolved (whole workspace, test targets selected): `-p gatehouse-local`
 # alone resolves tokio and the SDK crates with fewer features and rebuilt

@@ -1,10 +1,14 @@
-// Type declarations of gatehouse-client (hand-written; see index.js). The
-// shapes of the server's answers are held to ../../openapi.yaml by
-// test/contract.ts (npm test runs it): change one, and that check fails
-// until the other agrees.
+// Type declarations of gatehouse-client (hand-written; see src/index.mjs).
+// The shapes of the server's answers are held to the HTTP API's contract,
+// openapi.yaml, by test/contract.ts, and these declarations compile with
+// lib es2017 alone (no DOM) and against miniprogram-api-typings' `wx` by
+// test/typings.test.js (npm test runs both).
 
 /** The captcha mini-program whose jump result arrives in App.onShow. */
 export const TENCENT_CAPTCHA_MINIPROGRAM: 'wx5a3a7366fd07e119'
+
+/** The errCodes of a wrong answer: the captcha is spent, and a new one is due. Any other failure keeps it. */
+export const WRONG_ANSWER: readonly ['uni-captcha-verify-fail', 'uni-captcha-verify-overdue', 'uni-captcha-text-required']
 
 /** Every answer has uniCloud's shape: errCode 0 on success, plus the data. */
 export interface Envelope {
@@ -52,9 +56,9 @@ export type ErrCode =
 /**
  * The client's own: no answer ('network-error'), an answer without errCode
  * such as API Gateway's 403 ('http-<status>'), no wx object for the WeChat
- * session.
+ * session, no fetch for the default transport, no CSPRNG for the device id.
  */
-export type ClientErrCode = 'network-error' | `http-${number}` | 'wx-unavailable'
+export type ClientErrCode = 'network-error' | `http-${number}` | 'wx-unavailable' | 'fetch-unavailable' | 'random-unavailable'
 
 /** A failure: the server's errCode/errMsg and HTTP status, or a network error (status 0). */
 export class GatehouseError extends Error {
@@ -105,7 +109,14 @@ export interface RequestApi {
   }): unknown
 }
 
-export function fetchTransport(fetchImpl?: typeof fetch, options?: TransportOptions): Transport
+/** The part of `fetch` the transport uses: any WHATWG fetch fits (named here without the DOM types). */
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal?: any },
+) => Promise<{ status: number; headers: { get(name: string): string | null }; text(): Promise<string> }>
+
+/** Over `fetchImpl`, or the platform's `fetch` when there is one (else every call rejects with 'fetch-unavailable'). */
+export function fetchTransport(fetchImpl?: FetchLike, options?: TransportOptions): Transport
 export function uniTransport(uni: RequestApi, options?: TransportOptions): Transport
 export function wxTransport(wx: RequestApi, options?: TransportOptions): Transport
 
@@ -134,10 +145,19 @@ export function webStorage(store: {
 // ---- the client -----------------------------------------------------------------
 
 type Callback<T> = { success?(res: T): void; fail?(err: unknown): void }
-/** The `wx` or `uni` object, for wx.login and wx.checkSession. */
+/** The `wx` or `uni` object, for wx.login and wx.checkSession, and wx.getRandomValues where `crypto` is missing. */
 export interface LoginApi {
   login(options: Callback<{ code: string }>): unknown
   checkSession(options: Callback<unknown>): unknown
+  getRandomValues?(options: { length: number } & Callback<{ randomValues: ArrayBuffer }>): unknown
+}
+
+/** Time as the client sees it: the platform's by default; tests hand in one they move by hand. */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(timer: any): void
 }
 
 export interface ClientOptions {
@@ -149,12 +169,18 @@ export interface ClientOptions {
   storage?: ClientStorage
   /** Sent as Accept-Language: 'en' for English messages, Chinese otherwise. */
   locale?: string | (() => string)
-  /** Default: a random id kept in storage. */
+  /**
+   * Default: a random id kept in storage, from crypto.getRandomValues or
+   * wx.getRandomValues (never Math.random: without either, calls reject
+   * with 'random-unavailable').
+   */
   deviceId?: string | (() => string | Promise<string>)
-  /** For the WeChat session: wx, or uni on mp-weixin. */
+  /** For the WeChat session (and getRandomValues): wx, or uni on mp-weixin. */
   wx?: LoginApi
   /** Storage key prefix; default 'gatehouse:'. */
   prefix?: string
+  /** Default: the platform's Date.now, setTimeout and clearTimeout. */
+  clock?: Clock
 }
 
 export interface RequestInit {
@@ -197,6 +223,48 @@ export type ObtainPass = (need: {
   level: 'image' | 'tencent'
   scene: string
 }) => string | null | undefined | Promise<string | null | undefined>
+
+/** What a captcha widget shows; the components render it. */
+export interface CaptchaFlowState {
+  /** The image's data URL; '' until the first one comes. */
+  image: string
+  loading: boolean
+  verifying: boolean
+  /** Seconds left of a `retryAfter` wait; nothing is sent until 0. */
+  waiting: number
+  /** The last failure, until the next verify. */
+  error: GatehouseError | null
+}
+export interface CaptchaFlowHandlers {
+  size?: CaptchaSize
+  /** The scene's captcha lifetime (`expiresDate`) in seconds; default 180. The image refreshes itself 10 s before it ends. */
+  lifetime?: number
+  onChange?(state: Readonly<CaptchaFlowState>): void
+  onPass?(result: PassResult): void
+  /** 'captcha': the image refreshed itself before the captcha expired; 'pass': a pass went unused past passExpired (a new image is on its way). */
+  onExpired?(event: { kind: 'captcha' | 'pass' }): void
+  /** wrongAnswer: one of WRONG_ANSWER (the captcha is spent and a new image is on its way); otherwise the image and answer stand. */
+  onError?(error: GatehouseError, wrongAnswer: boolean): void
+}
+/** An answer handed to the caller, to go with its own request instead of POST /captcha/verify. */
+export interface HandedAnswer {
+  captcha: string
+  deviceId: string
+  scene: string
+}
+/** One captcha widget's state and rules (the components use it; so may yours). */
+export interface CaptchaFlow {
+  readonly state: Readonly<CaptchaFlowState>
+  /** The first image (POST /captcha/create). */
+  start(): Promise<void>
+  /** A new image; nothing while a wait runs. Answers to loads it superseded are dropped. */
+  refresh(): Promise<void>
+  /** One at a time (a second call gets the first's promise); null on failure, or while a wait runs. */
+  verify(answer: string): Promise<PassResult | null>
+  answer(text: string): Promise<HandedAnswer>
+  /** Ends the timers; answers still on their way are dropped. */
+  stop(): void
+}
 
 /** A new session token (POST /wx/session/refresh ends the old one). */
 export interface RefreshResult extends Envelope {
@@ -254,6 +322,8 @@ export interface Client {
     create(scene: string, size?: CaptchaSize): Promise<CaptchaImage>
     refresh(scene: string, size?: CaptchaSize): Promise<CaptchaImage>
     verify(scene: string, answer: string): Promise<PassResult>
+    /** The state of a captcha widget for `scene`, under the rules of the components. */
+    flow(scene: string, handlers?: CaptchaFlowHandlers): CaptchaFlow
   }
   guard: {
     /** GET /guard/status?scene=… (device id in X-Device-Id). */

@@ -1,8 +1,8 @@
-//! The demo page (`GET /`) and what it loads from the dev server: the
-//! JS client itself (`GET /gatehouse-client.js`, the very `clients/js/index.js`,
-//! so the page runs the package) and where the emulators are
-//! (`GET /demo/config.json`). None of these is an API route: API Gateway
-//! serves none of them.
+//! The demo page (`GET /`) and what it loads from the dev server: the JS
+//! client itself (`GET /gatehouse-client.js`, the very ES module the package
+//! ships, `clients/js/dist/index.mjs`, so the page runs the package) and
+//! where the emulators are (`GET /demo/config.json`). None of these is an
+//! API route: API Gateway serves none of them.
 
 use hyper::body::Bytes;
 use serde::Serialize;
@@ -13,8 +13,8 @@ use crate::tencent_emulator::SCRIPT_PATH;
 
 /// The demo page served at `/`.
 pub const DEMO_PAGE: &str = include_str!("demo.html");
-/// `gatehouse-client`, as published from `clients/js`.
-pub const CLIENT_JS: &str = include_str!("../../clients/js/index.js");
+/// `gatehouse-client`'s ES module, as published from `clients/js`.
+pub const CLIENT_JS: &str = include_str!("../../clients/js/dist/index.mjs");
 /// Where the page imports the client from.
 pub const CLIENT_PATH: &str = "/gatehouse-client.js";
 /// Where the page reads its [`DemoConfig`].
@@ -111,7 +111,7 @@ mod tests {
         assert!(page.contains(CLIENT_PATH) && page.contains(CONFIG_PATH));
         let (kind, client) = get(CLIENT_PATH, &config).await.unwrap();
         assert!(kind.starts_with("text/javascript"));
-        assert!(client.contains("export function createClient"));
+        assert!(client.contains("createClient"));
         let (kind, json) = get(CONFIG_PATH, &config).await.unwrap();
         assert_eq!(kind, "application/json");
         assert_eq!(

@@ -303,9 +303,9 @@ async fn drive_demo(
         .await?
         .text()
         .await?;
-    let package = std::fs::read_to_string(gatehouse_e2e::repo_path("clients/js/index.js"))?;
+    let package = std::fs::read_to_string(gatehouse_e2e::repo_path("clients/js/dist/index.mjs"))?;
     ensure(served == package, || {
-        "/gatehouse-client.js is not clients/js/index.js".into()
+        "/gatehouse-client.js is not clients/js/dist/index.mjs".into()
     })?;
 
     client.goto(base).await?;

@@ -14,7 +14,7 @@ import {
   webStorage,
   wxStorage,
   wxTransport,
-} from '../index.js'
+} from '../dist/index.mjs'
 import { startDevServer } from './devserver.js'
 import { fakePlatform, fakeWebStorage, pngSize } from './fakes.js'
 

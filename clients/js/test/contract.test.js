@@ -5,26 +5,19 @@
 // a check that cannot fail checks nothing.
 
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 
 import openapiTS, { astToString } from 'openapi-typescript'
 
+import { compileProject, scratchDir } from './tsc.js'
+
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../../..')
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
 
-let work
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'gatehouse-contract-'))
-})
-after(() => work && rm(work, { recursive: true, force: true }))
+const work = scratchDir('gatehouse-contract-')
 
 /**
  * Compiles contract.ts against `spec` (OpenAPI text) and `declarations`
@@ -36,35 +29,17 @@ async function compile(dir, spec, declarations) {
   const types = astToString(await openapiTS(new URL(`file://${specPath}`)))
   await writeFile(join(dir, 'openapi.d.ts'), types)
   await writeFile(join(dir, 'index.d.ts'), declarations)
-  await writeFile(
-    join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        strict: true,
-        noEmit: true,
-        // The standard library is not ours to check (and is most of the
-        // time); index.d.ts and contract.ts are checked in full.
-        skipDefaultLibCheck: true,
-        lib: ['es2022', 'dom'],
-        target: 'es2022',
-        module: 'esnext',
-        moduleResolution: 'bundler',
-        types: [],
-        paths: {
-          'gatehouse-openapi': [join(dir, 'openapi.d.ts')],
-          'gatehouse-client': [join(dir, 'index.d.ts')],
-        },
+  return compileProject(dir, {
+    compilerOptions: {
+      lib: ['es2022', 'dom'],
+      target: 'es2022',
+      paths: {
+        'gatehouse-openapi': [join(dir, 'openapi.d.ts')],
+        'gatehouse-client': [join(dir, 'index.d.ts')],
       },
-      files: [join(here, 'contract.ts')],
-    }),
-  )
-  try {
-    await promisify(execFile)(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'])
-    return { ok: true, output: '' }
-  } catch (err) {
-    if (err.code === undefined || typeof err.stdout !== 'string') throw err
-    return { ok: false, output: err.stdout + err.stderr }
-  }
+    },
+    files: [join(here, 'contract.ts')],
+  })
 }
 
 const read = (path) => readFile(join(repo, path), 'utf8')
@@ -78,13 +53,13 @@ function breaking(text, from, to) {
 // Four compiles of a few seconds each: side by side.
 describe('index.d.ts against openapi.yaml', { concurrency: true }, () => {
   it('every answer and request shape the client declares is the contract’s', async () => {
-    const dir = await mkdtemp(join(work, 'real-'))
+    const dir = await mkdtemp(join(work(), 'real-'))
     const { ok, output } = await compile(dir, await read('openapi.yaml'), await read('clients/js/index.d.ts'))
     assert.ok(ok, `index.d.ts and openapi.yaml disagree:\n${output}`)
   })
 
   it('a field the server answers but the client does not declare fails the check', async () => {
-    const dir = await mkdtemp(join(work, 'spec-'))
+    const dir = await mkdtemp(join(work(), 'spec-'))
     const spec = breaking(
       await read('openapi.yaml'),
       "            captchaBase64:\n",
@@ -96,7 +71,7 @@ describe('index.d.ts against openapi.yaml', { concurrency: true }, () => {
   })
 
   it('a pass field the client marks optional fails the check', async () => {
-    const dir = await mkdtemp(join(work, 'dts-'))
+    const dir = await mkdtemp(join(work(), 'dts-'))
     const declarations = breaking(await read('clients/js/index.d.ts'), '  passToken: string\n', '  passToken?: string\n')
     const { ok, output } = await compile(dir, await read('openapi.yaml'), declarations)
     assert.equal(ok, false)
@@ -104,7 +79,7 @@ describe('index.d.ts against openapi.yaml', { concurrency: true }, () => {
   })
 
   it('an errCode the client does not know fails the check', async () => {
-    const dir = await mkdtemp(join(work, 'codes-'))
+    const dir = await mkdtemp(join(work(), 'codes-'))
     const spec = breaking(await read('openapi.yaml'), '        - internal-error\n', '        - internal-error\n        - brand-new-error\n')
     const { ok, output } = await compile(dir, spec, await read('clients/js/index.d.ts'))
     assert.equal(ok, false)

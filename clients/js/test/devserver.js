@@ -1,5 +1,5 @@
 // Starts the real dev server (`gatehouse-local`, built by
-// `cargo build -p gatehouse-local`) on a free port with its test hooks on,
+// `cargo build --workspace --bin gatehouse-local --tests`) on a free port with its test hooks on,
 // and reads the emulators' addresses from what it prints.
 
 import { spawn } from 'node:child_process'
@@ -22,6 +22,8 @@ export const CAPTCHA_CONFIG = {
   },
   scene: {
     limited: { rateLimit: { createPerDevice: 1 } },
+    // One verify per window from 127.0.0.1: the next one is a real 429.
+    throttled: { rateLimit: { verifyPerIp: 1 } },
     math: { mathExpr: true, mathOperator: '-', mathMin: 1, mathMax: 9 },
     long: { size: 6 },
     sized: { clientSize: true },

@@ -1,13 +1,12 @@
 // Client functions of the routes that came after the first client: SPEC §9,
-// the guard (built: these tests run), and SPEC §10, WeChat sessions (not
-// built yet). Each test asks the dev server first and skips, saying so,
-// while its route answers 404, so the §10 ones switch on by themselves once
-// those routes land.
+// the guard, and SPEC §10, WeChat sessions. Each test first makes sure its
+// route exists: a 404 fails the test, saying which route is missing (a
+// skipped test would count as a pass and hide the gap).
 
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
-import { GatehouseError, createClient, wxStorage, wxTransport } from '../index.js'
+import { GatehouseError, createClient, wxStorage, wxTransport } from '../dist/index.mjs'
 import { startDevServer } from './devserver.js'
 import { fakePlatform } from './fakes.js'
 
@@ -21,14 +20,16 @@ let devices = 0
 const newDevice = () => `pending-${process.pid}-${++devices}`
 const client = (options = {}) => createClient({ baseUrl: server.url, deviceId: newDevice(), ...options })
 
-/** Skips `t` (with the reason) when `method path` answers 404: the route is not built yet. */
-async function routeMissing(t, method, path, spec) {
+/** Fails unless the dev server has a route for `method path` (anything but 404). */
+async function assertRoute(method, path, spec) {
   const res = await fetch(server.url + path, { method, headers: { 'content-type': 'application/json' }, body: method === 'GET' ? undefined : '{}' })
   await res.arrayBuffer()
-  if (res.status !== 404) return false
-  t.skip(`${method} ${path} answers 404: not built yet (${spec})`)
-  return true
+  assert.notEqual(res.status, 404, `${method} ${path} answers 404: the dev server lacks a route of ${spec}`)
 }
+
+it('a route the dev server lacks fails the test that needs it (no skip)', async () => {
+  await assert.rejects(assertRoute('POST', '/no/such/route', 'nothing'), /POST \/no\/such\/route answers 404/)
+})
 
 async function failure(promise) {
   try {
@@ -47,8 +48,8 @@ async function solveCaptcha(c, scene) {
 }
 
 describe('the guard (SPEC §9)', () => {
-  it('guard.status(scene) answers the level for this device', async (t) => {
-    if (await routeMissing(t, 'GET', '/guard/status?scene=demo', 'SPEC §9')) return
+  it('guard.status(scene) answers the level for this device', async () => {
+    await assertRoute('GET', '/guard/status?scene=demo', 'SPEC §9')
     const sent = []
     const c = client({ transport: (req) => (sent.push(req), fetchJson(req)) })
     const res = await c.guard.status('demo')
@@ -58,8 +59,8 @@ describe('the guard (SPEC §9)', () => {
     assert.equal(sent[0].headers['X-Device-Id'], await c.deviceId())
   })
 
-  it('a captcha verify earns a pass; guard.request gets one on a 403 and retries once', async (t) => {
-    if (await routeMissing(t, 'GET', '/guard/status?scene=demo', 'SPEC §9')) return
+  it('a captcha verify earns a pass; guard.request gets one on a 403 and retries once', async () => {
+    await assertRoute('GET', '/guard/status?scene=demo', 'SPEC §9')
     const c = client()
     const direct = await solveCaptcha(c, 'demo')
     assert.equal(typeof direct.passToken, 'string')
@@ -77,8 +78,8 @@ describe('the guard (SPEC §9)', () => {
     assert.deepEqual(asked, [{ level: 'image', scene: 'demo' }])
   })
 
-  it('a pass works once; giving up keeps the 403', async (t) => {
-    if (await routeMissing(t, 'GET', '/guard/status?scene=demo', 'SPEC §9')) return
+  it('a pass works once; giving up keeps the 403', async () => {
+    await assertRoute('GET', '/guard/status?scene=demo', 'SPEC §9')
     const c = client()
     const { passToken } = await solveCaptcha(c, 'demo')
     assert.equal((await c.request('POST', '/demo/guarded', { body: {}, pass: passToken })).errCode, 0)
@@ -90,8 +91,8 @@ describe('the guard (SPEC §9)', () => {
     assert.equal(asked, 1)
   })
 
-  it('a Tencent ticket with a scene earns a ticket pass', async (t) => {
-    if (await routeMissing(t, 'GET', '/guard/status?scene=demo', 'SPEC §9')) return
+  it('a Tencent ticket with a scene earns a ticket pass', async () => {
+    await assertRoute('GET', '/guard/status?scene=demo', 'SPEC §9')
     const c = client()
     const solved = await server.tencentTicket()
     const res = await c.ticket.fromWeb({ ret: 0, ticket: solved.ticket, randstr: solved.randstr }, { scene: 'demo' })
@@ -104,8 +105,8 @@ describe('the guard (SPEC §9)', () => {
 describe('WeChat sessions (SPEC §10)', () => {
   const sessionClient = (wx) => client({ transport: wxTransport(wx), storage: wxStorage(wx), wx })
 
-  it('wx.refresh() swaps the token: the old one ends, the new one is stored', async (t) => {
-    if (await routeMissing(t, 'POST', '/wx/session/refresh', 'SPEC §10')) return
+  it('wx.refresh() swaps the token: the old one ends, the new one is stored', async () => {
+    await assertRoute('POST', '/wx/session/refresh', 'SPEC §10')
     const wx = fakePlatform(server)
     const c = sessionClient(wx)
     const old = await c.wx.token()
@@ -118,8 +119,8 @@ describe('WeChat sessions (SPEC §10)', () => {
     assert.equal(wx.calls.login, 1)
   })
 
-  it('wx.logoutEverywhere() ends every session of the user', async (t) => {
-    if (await routeMissing(t, 'DELETE', '/wx/sessions', 'SPEC §10')) return
+  it('wx.logoutEverywhere() ends every session of the user', async () => {
+    await assertRoute('DELETE', '/wx/sessions', 'SPEC §10')
     const phone = fakePlatform(server, { user: `everywhere-${process.pid}` })
     const tablet = fakePlatform(server, { user: `everywhere-${process.pid}` })
     const a = sessionClient(phone)
@@ -131,8 +132,8 @@ describe('WeChat sessions (SPEC §10)', () => {
     assert.equal(await sessionStatus(tokenB), 401)
   })
 
-  it('wx.phone(code) posts the code with the session; a bad code is a 400 that keeps the session', async (t) => {
-    if (await routeMissing(t, 'POST', '/wx/phone', 'SPEC §10')) return
+  it('wx.phone(code) posts the code with the session; a bad code is a 400 that keeps the session', async () => {
+    await assertRoute('POST', '/wx/phone', 'SPEC §10')
     const wx = fakePlatform(server)
     const c = sessionClient(wx)
     const token = await c.wx.token()
@@ -160,8 +161,8 @@ describe('WeChat sessions (SPEC §10)', () => {
     assert.equal(again.status, 400)
   })
 
-  it('wx.login({ single: true }) ends the other sessions of the user', async (t) => {
-    if (await routeMissing(t, 'DELETE', '/wx/sessions', 'SPEC §10')) return
+  it('wx.login({ single: true }) ends the other sessions of the user', async () => {
+    await assertRoute('DELETE', '/wx/sessions', 'SPEC §10')
     const user = `single-${process.pid}`
     const phone = sessionClient(fakePlatform(server, { user }))
     const tablet = sessionClient(fakePlatform(server, { user }))

@@ -1,6 +1,18 @@
 // gatehouse-client: the client side of gatehouse (image captchas, WeChat
 // sessions, Tencent captcha tickets, the guard's passes), over uni.request,
 // wx.request or fetch. No dependencies; see index.d.ts for the types.
+//
+// The one source of both builds (build.mjs: dist/index.mjs for bundlers,
+// miniprogram/index.js in CommonJS for require and WeChat's "build npm").
+// It runs where an older WeChat base library runs it: ES2017 built-ins only;
+// `fetch`, `crypto` and `AbortController` read only when there (`typeof`),
+// never through `globalThis`; timers only when a time-out or a widget needs one.
+// Object.assign rather than object spread, which ES2017 lacks and esbuild
+// would lower with helpers (some 300 bytes).
+
+import { captchaFlow } from './flow.mjs'
+
+export { WRONG_ANSWER } from './flow.mjs'
 
 /** The captcha mini-program whose jump result arrives in App.onShow. */
 export const TENCENT_CAPTCHA_MINIPROGRAM = 'wx5a3a7366fd07e119'
@@ -21,24 +33,23 @@ export class GatehouseError extends Error {
 // ---- transports: (request) => Promise<{ status, headers, data }> ----------
 
 /** A transport over `fetch` (browsers, Node 18+, or a given implementation). */
-export function fetchTransport(fetchImpl = globalThis.fetch, { timeout = 10000 } = {}) {
-  return async ({ method, url, headers, body }) => {
-    const abort = new AbortController()
-    const timer = setTimeout(() => abort.abort(), timeout)
-    try {
-      const res = await fetchImpl(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: abort.signal,
-      })
-      const text = await res.text()
-      return { status: res.status, headers: (name) => res.headers.get(name), data: parseJson(text) }
-    } catch (err) {
-      throw networkError(abort.signal.aborted ? 'timeout' : err && err.message)
-    } finally {
-      clearTimeout(timer)
-    }
+export function fetchTransport(fetchImpl, { timeout = 10000 } = {}) {
+  return ({ method, url, headers, body }) => {
+    const impl = fetchImpl || (typeof fetch === 'function' ? fetch : null)
+    if (!impl) return Promise.reject(new GatehouseError('fetch-unavailable', 'no fetch here: give createClient a transport, e.g. wxTransport(wx)'))
+    const abort = typeof AbortController === 'function' ? new AbortController() : null
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (abort) abort.abort()
+        reject(networkError('timeout'))
+      }, timeout)
+      const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }
+      if (abort) init.signal = abort.signal
+      impl(url, init)
+        .then((res) => res.text().then((text) => ({ status: res.status, headers: (name) => res.headers.get(name), data: parseJson(text) })))
+        .then(resolve, (err) => reject(networkError(err && err.message)))
+        .then(() => clearTimeout(timer))
+    })
   }
 }
 
@@ -82,7 +93,7 @@ function headerValue(headers, name) {
 function parseJson(text) {
   try {
     return JSON.parse(text)
-  } catch {
+  } catch (notJson) {
     return text
   }
 }
@@ -129,13 +140,23 @@ export function webStorage(store) {
 
 const SESSION_LOST = ['session-invalid', 'session-expired']
 
+/** The platform's clock; the timers are looked up when first used. */
+const systemClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id),
+}
+
 /**
- * createClient({ baseUrl, transport, storage, locale, deviceId, wx, prefix })
+ * createClient({ baseUrl, transport, storage, locale, deviceId, wx, prefix, clock })
  * - transport: fetchTransport() (the default), uniTransport(uni), wxTransport(wx)
  * - storage: uniStorage(uni), wxStorage(wx), webStorage(localStorage), memoryStorage() (the default)
  * - locale: 'en', 'zh-CN' … or a function returning one; sent as Accept-Language
- * - deviceId: a string or a (possibly async) function; by default a random id kept in storage
- * - wx: the `wx` or `uni` object whose login/checkSession the WeChat session uses
+ * - deviceId: a string or a (possibly async) function; by default a random id
+ *   kept in storage, from crypto.getRandomValues or wx.getRandomValues
+ * - wx: the `wx` or `uni` object whose login/checkSession the WeChat session
+ *   uses, and whose getRandomValues makes the device id where `crypto` is missing
+ * - clock: { now, setTimeout, clearTimeout }, the platform's by default
  */
 export function createClient(options) {
   const baseUrl = String(options.baseUrl || '').replace(/\/+$/, '')
@@ -143,6 +164,7 @@ export function createClient(options) {
   const storage = options.storage || memoryStorage()
   const prefix = options.prefix || 'gatehouse:'
   const tokenKey = prefix + 'token'
+  const clock = options.clock || systemClock
 
   let storedId
   function deviceId() {
@@ -150,16 +172,19 @@ export function createClient(options) {
     if (given) return Promise.resolve(typeof given === 'function' ? given() : given)
     storedId = storedId || (async () => {
       let id = await storage.get(prefix + 'deviceId')
-      if (!id) await storage.set(prefix + 'deviceId', (id = randomId()))
+      if (!id) await storage.set(prefix + 'deviceId', (id = hex(await randomBytes(options.wx, 16))))
       return id
-    })()
+    })().catch((err) => {
+      storedId = null
+      throw err
+    })
     return storedId
   }
 
   /** One HTTP call; resolves the body on errCode 0, throws GatehouseError otherwise. */
   async function request(method, path, { body, query, headers = {}, token, pass } = {}) {
     const locale = typeof options.locale === 'function' ? options.locale() : options.locale
-    const all = { 'X-Device-Id': await deviceId(), ...headers }
+    const all = Object.assign({ 'X-Device-Id': await deviceId() }, headers)
     if (body !== undefined) all['Content-Type'] = 'application/json'
     if (locale) all['Accept-Language'] = locale
     if (token) all.Authorization = `Bearer ${token}`
@@ -173,16 +198,18 @@ export function createClient(options) {
       (data && (data.errMsg || data.message)) || `HTTP ${res.status}`,
       res.status,
       data,
-      retryAfter(res.headers('retry-after')),
+      retryAfter(res.headers('retry-after'), clock.now()),
     )
   }
 
   // -- image captchas --------------------------------------------------------
   const captcha = {
-    create: (scene, size = {}) => request('POST', '/captcha/create', { body: { scene, ...size } }),
-    refresh: (scene, size = {}) => request('POST', '/captcha/refresh', { body: { scene, ...size } }),
+    create: (scene, size = {}) => request('POST', '/captcha/create', { body: Object.assign({ scene }, size) }),
+    refresh: (scene, size = {}) => request('POST', '/captcha/refresh', { body: Object.assign({ scene }, size) }),
     /** Resolves { errCode: 0, passToken?, passExpired? } (the pass once the guard is on). */
     verify: (scene, answer) => request('POST', '/captcha/verify', { body: { scene, captcha: answer } }),
+    /** A captcha widget's state and rules, for the components (see flow.mjs). */
+    flow: (scene, handlers) => captchaFlow({ captcha, clock, deviceId }, scene, handlers || {}),
   }
 
   // -- the guard -------------------------------------------------------------
@@ -206,7 +233,7 @@ export function createClient(options) {
     },
     /** `run` for one request: request(method, path, { ...init, pass }). */
     request: (scene, method, path, init, obtainPass) =>
-      guard.run(scene, (pass) => request(method, path, { ...init, pass }), obtainPass),
+      guard.run(scene, (pass) => request(method, path, Object.assign({}, init, { pass })), obtainPass),
   }
 
   // -- WeChat session --------------------------------------------------------
@@ -215,7 +242,7 @@ export function createClient(options) {
     return options.wx
   }
   const call = (name, args = {}) =>
-    new Promise((resolve, reject) => wxApi()[name]({ ...args, success: resolve, fail: reject }))
+    new Promise((resolve, reject) => wxApi()[name](Object.assign({}, args, { success: resolve, fail: reject })))
   const keep = async (res) => {
     await storage.set(tokenKey, { token: res.token, tokenExpired: res.tokenExpired })
     return res
@@ -227,21 +254,25 @@ export function createClient(options) {
     /** wx.login → POST /wx/login; `extra` may carry encryptedData, iv, rawData, signature, single. */
     async login(extra = {}) {
       const { code } = await call('login')
-      return keep(await request('POST', '/wx/login', { body: { code, ...extra } }))
+      return keep(await request('POST', '/wx/login', { body: Object.assign({ code }, extra) }))
     },
     /** The stored token while it lives and wx.checkSession passes, else a new login's. */
     async token() {
       const saved = await storage.get(tokenKey)
-      if (saved && saved.token && saved.tokenExpired > Date.now()) {
+      if (saved && saved.token && saved.tokenExpired > clock.now()) {
         try {
           await call('checkSession')
           return saved.token
-        } catch {
+        } catch (expired) {
           // WeChat's session_key expired: log in again
         }
       }
       // Requests fired together share one login.
-      loggingIn = loggingIn || session.login().finally(() => (loggingIn = null))
+      if (!loggingIn) {
+        const done = () => (loggingIn = null)
+        loggingIn = session.login()
+        loggingIn.then(done, done)
+      }
       return (await loggingIn).token
     },
     /**
@@ -251,11 +282,11 @@ export function createClient(options) {
     async request(method, path, init = {}) {
       const token = await session.token()
       try {
-        return await request(method, path, { ...init, token })
+        return await request(method, path, Object.assign({}, init, { token }))
       } catch (err) {
         if (!(await sessionLost(err, token))) throw err
         await forget()
-        return request(method, path, { ...init, token: await session.token() })
+        return request(method, path, Object.assign({}, init, { token: await session.token() }))
       }
     },
     get: () => session.request('GET', '/wx/session'),
@@ -342,21 +373,45 @@ function queryString(query) {
 }
 
 function clean(object) {
-  return Object.fromEntries(Object.entries(object).filter(([, v]) => v !== undefined && v !== null && v !== ''))
+  const kept = {}
+  for (const key in object) {
+    const v = object[key]
+    if (v !== undefined && v !== null && v !== '') kept[key] = v
+  }
+  return kept
 }
 
-function retryAfter(value) {
+function retryAfter(value, now) {
   if (value === undefined || value === null || value === '') return undefined
   const seconds = Number(value)
   if (Number.isFinite(seconds)) return seconds
   const at = Date.parse(value)
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000))
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000))
 }
 
-function randomId() {
-  const bytes = new Uint8Array(16)
-  const crypto = globalThis.crypto
-  if (crypto && crypto.getRandomValues) crypto.getRandomValues(bytes)
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256)
+/**
+ * `n` bytes from the platform's CSPRNG: crypto.getRandomValues (browsers,
+ * Node, newer base libraries) or wx.getRandomValues (WeChat). Never
+ * Math.random: without either, the device id has to be given.
+ */
+function randomBytes(wx, n) {
+  if (typeof crypto !== 'undefined' && crypto && typeof crypto.getRandomValues === 'function') {
+    return Promise.resolve(crypto.getRandomValues(new Uint8Array(n)))
+  }
+  if (wx && typeof wx.getRandomValues === 'function') {
+    return new Promise((resolve, reject) =>
+      wx.getRandomValues({
+        length: n,
+        success: (res) => resolve(new Uint8Array(res.randomValues)),
+        fail: (err) => reject(new GatehouseError('random-unavailable', `wx.getRandomValues failed: ${err && err.errMsg}`)),
+      }),
+    )
+  }
+  return Promise.reject(
+    new GatehouseError('random-unavailable', 'no CSPRNG here (crypto.getRandomValues, wx.getRandomValues): give createClient a deviceId'),
+  )
+}
+
+function hex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }

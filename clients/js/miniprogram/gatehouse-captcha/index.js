@@ -1,0 +1,176 @@
+// <gatehouse-captcha>: gatehouse's image captcha as a native WeChat custom
+// component, for mini-programs not built with uni-app. It ships in the
+// package's `miniprogram` directory, so after *Build npm* a page names it
+// "gatehouse-client/gatehouse-captcha/index" in usingComponents.
+//
+// The client is the app's, getApp().gatehouse (a property is JSON and could
+// not carry one). The rules are the client's captcha.flow, as in the uni-app
+// components: a superseded image is dropped, one verify runs at a time, only
+// a wrong answer clears the input and brings a new image, any other failure
+// keeps both, shows why and waits out retryAfter, and the image renews
+// itself before the captcha's lifetime ends.
+//
+// Events: pass (the verify result: passToken, passExpired), expired
+// ({ kind: 'captcha' | 'pass' }), error ({ errCode, errMsg, status,
+// retryAfter, wrongAnswer }); with hand-off, answer ({ captcha, deviceId,
+// scene }) in place of a verify, for the caller's own request.
+
+const { textFor } = require('./strings.js')
+
+Component({
+  properties: {
+    scene: { type: String, value: '' },
+    // Any text, over the defaults of WeChat's language (strings.js).
+    strings: { type: Object, value: null },
+    // The scene's captcha lifetime (expiresDate) in seconds.
+    lifetime: { type: Number, value: 180 },
+    width: { type: Number, value: 0 },
+    height: { type: Number, value: 0 },
+    focus: { type: Boolean, value: false },
+    // The confirm button; without it, the keyboard's confirm key or verify() submits.
+    button: { type: Boolean, value: true },
+    handOff: { type: Boolean, value: false },
+  },
+
+  data: {
+    text: {},
+    image: '',
+    loading: false,
+    verifying: false,
+    waiting: 0,
+    answer: '',
+    message: '',
+    focused: false,
+  },
+
+  observers: {
+    strings(strings) {
+      this.setData({ text: textFor(strings) })
+      this.show()
+    },
+    focus(focus) {
+      this.setData({ focused: focus })
+    },
+  },
+
+  lifetimes: {
+    attached() {
+      this.setData({ text: textFor(this.data.strings) })
+      this.start()
+    },
+    detached() {
+      this.stop()
+    },
+  },
+
+  methods: {
+    start() {
+      const app = getApp()
+      const client = app && app.gatehouse
+      if (!client) {
+        this.triggerEvent('error', {
+          errCode: 'gatehouse-missing',
+          errMsg: 'gatehouse-captcha: App({ gatehouse: createClient(…) }) first; the component uses getApp().gatehouse',
+          status: 0,
+          wrongAnswer: false,
+        })
+        return
+      }
+      const size = {}
+      if (this.data.width) size.width = this.data.width
+      if (this.data.height) size.height = this.data.height
+      this.notice = ''
+      this.flow = client.captcha.flow(this.data.scene, {
+        size,
+        lifetime: this.data.lifetime,
+        onChange: () => this.show(),
+        onPass: (result) => this.triggerEvent('pass', result),
+        onExpired: (event) => this.expired(event),
+        onError: (err, wrongAnswer) => this.failed(err, wrongAnswer),
+      })
+      this.flow.start()
+    },
+
+    stop() {
+      if (this.flow) this.flow.stop()
+      this.flow = null
+    },
+
+    // The flow's state on screen, with the message it calls for.
+    show() {
+      if (!this.flow) return
+      const { image, loading, verifying, waiting, error } = this.flow.state
+      const text = this.data.text
+      let message = this.notice || ''
+      if (waiting > 0) message = text.wait.replace('{seconds}', waiting)
+      else if (error) message = error.errCode === 'network-error' ? text.network : error.errMsg || error.message
+      this.setData({ image, loading, verifying, waiting, message })
+    },
+
+    // A tap on the image: a new image, the answer cleared, the input focused.
+    refresh() {
+      if (!this.flow || this.data.waiting > 0) return Promise.resolve()
+      this.notice = ''
+      this.setData({ answer: '', focused: true })
+      return this.flow.refresh()
+    },
+
+    onInput(event) {
+      this.setData({ answer: event.detail.value })
+    },
+
+    onBlur() {
+      this.setData({ focused: false })
+    },
+
+    // The confirm button or key: verify, or with hand-off emit 'answer'.
+    submit() {
+      if (!this.data.handOff) return this.verify()
+      return this.answer().then((handed) => {
+        if (handed) this.triggerEvent('answer', handed)
+        return handed
+      })
+    },
+
+    // Resolves the verify result (and emits 'pass'), or null after showing
+    // why; a second call while one runs gets the same promise.
+    verify() {
+      const answer = this.data.answer.trim()
+      if (!this.required(answer) || !this.flow) return Promise.resolve(null)
+      this.notice = ''
+      return this.flow.verify(answer)
+    },
+
+    // The answer for the caller's own request: { captcha, deviceId, scene }, or null when empty.
+    answer() {
+      const answer = this.data.answer.trim()
+      if (!this.required(answer) || !this.flow) return Promise.resolve(null)
+      return this.flow.answer(answer)
+    },
+
+    required(answer) {
+      if (answer) return true
+      this.setData({ message: this.data.text.required, focused: true })
+      return false
+    },
+
+    failed(err, wrongAnswer) {
+      // The captcha is spent on a wrong answer; a new image is on its way.
+      if (wrongAnswer) this.setData({ answer: '', focused: true })
+      this.triggerEvent('error', {
+        errCode: err.errCode,
+        errMsg: err.errMsg || err.message,
+        status: err.status || 0,
+        retryAfter: err.retryAfter,
+        wrongAnswer,
+      })
+    },
+
+    expired(event) {
+      if (event.kind === 'pass') this.notice = this.data.text.passExpired
+      this.setData({ answer: '' })
+      this.show()
+      this.triggerEvent('expired', event)
+    },
+  },
+})

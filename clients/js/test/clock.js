@@ -1,0 +1,50 @@
+// A clock the test moves by hand (createClient's `clock` option): no test
+// waits for real time to pass.
+
+export function manualClock(start = Date.now()) {
+  let now = start
+  let next = 1
+  const timers = new Map()
+  return {
+    now: () => now,
+    setTimeout(fn, ms) {
+      timers.set(next, { at: now + ms, fn })
+      return next++
+    },
+    clearTimeout(id) {
+      timers.delete(id)
+    },
+    /** Milliseconds until the next timer is due; Infinity when none is set. */
+    untilNext() {
+      let first = Infinity
+      for (const timer of timers.values()) first = Math.min(first, timer.at - now)
+      return first
+    },
+    /** Moves time on by `ms`, running every timer that falls due on the way, in order. */
+    advance(ms) {
+      const end = now + ms
+      for (;;) {
+        let due = null
+        for (const [id, timer] of timers) if (timer.at <= end && (!due || timer.at < due[1].at)) due = [id, timer]
+        if (!due) break
+        timers.delete(due[0])
+        now = due[1].at
+        due[1].fn()
+      }
+      now = end
+    },
+  }
+}
+
+/**
+ * Resolves once `predicate()` holds, looking every few milliseconds of real
+ * time (the dev server answers in real time); gives up after 20 s, a guard
+ * against hanging rather than a bound on speed.
+ */
+export async function until(predicate, what = 'the condition') {
+  for (let looks = 0; looks < 4000; looks++) {
+    if (predicate()) return
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  throw new Error(`never saw ${what}`)
+}
