@@ -8,27 +8,26 @@ use serde::Serialize;
 use super::code::new_challenge;
 use super::config::CaptchaConfig;
 use super::render::{Renderer, png_data_url};
-use crate::clock::Clock;
-use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
 use crate::guard::config::GuardConfig;
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
-use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
+use crate::options::ServiceOptions;
+use crate::ratelimit::{Route, counted, rate_limited};
 use crate::store::{
-    CaptchaRecord, CaptchaState, IssueMode, IssueOutcome, PassKind, Store, VerifyOutcome,
-    captcha_locator,
+    CaptchaRecord, CaptchaServiceStore, CaptchaState, IssueMode, IssueOutcome, PassKind,
+    VerifyOutcome, captcha_locator,
 };
 
-/// What the captcha routes read of `CAPTCHA_CONFIG`, per scene: the captcha
-/// keys, the rate limits and the guard's settings (pass lifetime, failure
-/// counting), each parsed by the domain that owns it (see
+/// What the captcha routes read of `CAPTCHA_CONFIG` besides the rate limits
+/// (which come with the [`ServiceOptions`]), per scene: the captcha keys and
+/// the guard's settings (pass lifetime, failure counting), each parsed by
+/// the domain that owns it (see
 /// [`crate::settings::Settings::captcha_settings`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaptchaSettings {
     pub captcha: CaptchaConfig,
-    pub rate_limits: PerScene<RateLimitConfig>,
     pub guard: GuardConfig,
 }
 
@@ -36,8 +35,8 @@ pub struct CaptchaSettings {
 pub struct CaptchaService {
     settings: CaptchaSettings,
     renderer: Renderer,
-    store: Arc<dyn Store>,
-    clock: Clock,
+    store: Arc<dyn CaptchaServiceStore>,
+    options: ServiceOptions,
 }
 
 /// Who a captcha is for: a scene and a device, from a client IP.
@@ -65,19 +64,19 @@ pub struct CaptchaImage {
 }
 
 impl CaptchaService {
-    pub fn new(settings: CaptchaSettings, renderer: Renderer, store: Arc<dyn Store>) -> Self {
+    /// The service; the scenes' rate limits are the `options`'.
+    pub fn new(
+        settings: CaptchaSettings,
+        renderer: Renderer,
+        store: Arc<dyn CaptchaServiceStore>,
+        options: &ServiceOptions,
+    ) -> Self {
         Self {
             settings,
             renderer,
             store,
-            clock: Clock::system(),
+            options: options.clone(),
         }
-    }
-
-    /// The same service reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     pub fn settings(&self) -> &CaptchaSettings {
@@ -100,14 +99,14 @@ impl CaptchaService {
             return Err(ApiError::SizeNotAllowed);
         }
         let challenge = new_challenge(cfg.code());
-        let now = self.clock.now_ms();
+        let now = self.options.clock().now_ms();
         let route = match mode {
             IssueMode::Create => Route::Create,
             IssueMode::Refresh => Route::Refresh,
         };
         // The counters go alongside the captcha's own write: one round trip,
         // and over a limit nothing is counted or written in the end.
-        let rate_limits = &self.settings.rate_limits;
+        let rate_limits = self.options.rate_limits();
         let limits = rate_limits.scene(&scene).counters(
             route,
             rate_limits.scene_bucket(scene.as_str()),
@@ -163,8 +162,8 @@ impl CaptchaService {
         let scene = target.scene.as_str();
         let cfg = self.settings.captcha.scene(scene);
         let guard = self.settings.guard.scene(scene);
-        let rate_limits = &self.settings.rate_limits;
-        let now_ms = self.clock.now_ms();
+        let rate_limits = self.options.rate_limits();
+        let now_ms = self.options.clock().now_ms();
         let token = PassToken::issue(
             PassKind::Captcha,
             captcha_locator(&target.scene, &target.device),
