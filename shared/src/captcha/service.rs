@@ -8,13 +8,15 @@ use serde::Serialize;
 use super::code::new_challenge;
 use super::config::CaptchaConfig;
 use super::render::{Renderer, png_data_url};
+use crate::clock::Clock;
+use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
 use crate::guard::config::GuardConfig;
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
 use crate::options::ServiceOptions;
-use crate::ratelimit::{Route, counted, rate_limited};
+use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
 use crate::store::{
     CaptchaRecord, CaptchaServiceStore, CaptchaState, IssueMode, IssueOutcome, PassKind,
     VerifyOutcome, captcha_locator,
@@ -36,7 +38,8 @@ pub struct CaptchaService {
     settings: CaptchaSettings,
     renderer: Renderer,
     store: Arc<dyn CaptchaServiceStore>,
-    options: ServiceOptions,
+    rate_limits: PerScene<RateLimitConfig>,
+    clock: Clock,
 }
 
 /// Who a captcha is for: a scene and a device, from a client IP.
@@ -75,7 +78,8 @@ impl CaptchaService {
             settings,
             renderer,
             store,
-            options: options.clone(),
+            rate_limits: options.rate_limits().clone(),
+            clock: options.clock().clone(),
         }
     }
 
@@ -99,14 +103,14 @@ impl CaptchaService {
             return Err(ApiError::SizeNotAllowed);
         }
         let challenge = new_challenge(cfg.code());
-        let now = self.options.clock().now_ms();
+        let now = self.clock.now_ms();
         let route = match mode {
             IssueMode::Create => Route::Create,
             IssueMode::Refresh => Route::Refresh,
         };
         // The counters go alongside the captcha's own write: one round trip,
         // and over a limit nothing is counted or written in the end.
-        let rate_limits = self.options.rate_limits();
+        let rate_limits = &self.rate_limits;
         let limits = rate_limits.scene(&scene).counters(
             route,
             rate_limits.scene_bucket(scene.as_str()),
@@ -162,8 +166,8 @@ impl CaptchaService {
         let scene = target.scene.as_str();
         let cfg = self.settings.captcha.scene(scene);
         let guard = self.settings.guard.scene(scene);
-        let rate_limits = self.options.rate_limits();
-        let now_ms = self.options.clock().now_ms();
+        let rate_limits = &self.rate_limits;
+        let now_ms = self.clock.now_ms();
         let token = PassToken::issue(
             PassKind::Captcha,
             captcha_locator(&target.scene, &target.device),

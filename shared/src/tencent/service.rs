@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::client::{Action, CaptchaClient, UpstreamError};
 use super::config::{Degrade, TencentConfig, TencentSettings};
+use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
@@ -79,7 +80,9 @@ pub struct TicketService {
     settings: TicketSettings,
     client: CaptchaClient,
     store: Arc<dyn TicketServiceStore>,
-    options: ServiceOptions,
+    clock: Clock,
+    /// Tickets count at the root's limits, whatever the scene.
+    rate_limit: RateLimitConfig,
 }
 
 impl TicketService {
@@ -97,17 +100,13 @@ impl TicketService {
             settings,
             client,
             store,
-            options: options.clone(),
+            clock: options.clock().clone(),
+            rate_limit: *options.rate_limits().root(),
         })
     }
 
     pub fn config(&self) -> &TencentConfig {
         &self.config
-    }
-
-    /// Tickets count at the root's limits, whatever the scene.
-    fn rate_limit(&self) -> &RateLimitConfig {
-        self.options.rate_limits().root()
     }
 
     /// Checks a ticket once: claims its hash, asks Tencent, and on a pass
@@ -142,11 +141,11 @@ impl TicketService {
         let ticket_hash = hex::encode(locator);
         // Enough of the hash to follow one ticket through the log, never the ticket.
         let ticket_ref = &ticket_hash[..12];
-        let now_ms = self.options.clock().now_ms();
+        let now_ms = self.clock.now_ms();
         // The per-IP counter runs alongside the claim; over the limit,
         // Tencent is not called.
         let counter = self
-            .rate_limit()
+            .rate_limit
             .counters(Route::Ticket, "*", Some(user_ip.as_str()), None, now_ms)
             .pop();
         let first = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
