@@ -25,6 +25,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
@@ -239,6 +240,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         config: local.config_builder(),
     };
     let settings = Settings::from_json(CONFIG).unwrap();
+    let options = ServiceOptions::new(settings.rate_limits.clone());
     let mut seen: BTreeSet<(Function, String, String)> = BTreeSet::new();
     let mut note = |function: Function, recorder: &Recorder| {
         let requests = recorder.take();
@@ -262,6 +264,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
                 settings.captcha_settings(),
                 Renderer::builtin(),
                 store,
+                &options,
             ))),
             ..Services::default()
         };
@@ -277,13 +280,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // A create the per-IP limit refuses: its captcha, written alongside the
     // counters, is taken back (deleted: the device had none).
     let (store, recorder) = rig.store();
+    let flood_settings = Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#).unwrap();
     let flood = Services {
         captcha: Some(Arc::new(CaptchaService::new(
-            Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#)
-                .unwrap()
-                .captcha_settings(),
+            flood_settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &ServiceOptions::new(flood_settings.rate_limits.clone()),
         ))),
         ..Services::default()
     };
@@ -313,6 +316,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &options,
         ))),
         ..Services::default()
     };
@@ -336,6 +340,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &options,
         ))),
         ..Services::default()
     };
@@ -360,7 +365,11 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // guard: the level (counters read), a pass redeemed, a failure reported.
     let (store, guard_recorder) = rig.store();
     let guard = Services {
-        guard: Some(Arc::new(Guard::new(settings.guard.clone(), store))),
+        guard: Some(Arc::new(Guard::new(
+            settings.guard.clone(),
+            store,
+            &options,
+        ))),
         ..Services::default()
     };
     let resp = Function::Guard
@@ -401,10 +410,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let tickets = Services {
         tickets: Some(Arc::new(
-            TicketService::new(tencent_config, store)
-                .unwrap()
-                .with_guard(settings.guard.clone())
-                .with_timeout(Duration::from_secs(5)),
+            TicketService::new(
+                tencent_config,
+                settings.ticket_settings(),
+                store,
+                &options.clone().with_timeout(Duration::from_secs(5)),
+            )
+            .unwrap(),
         )),
         ..Services::default()
     };
@@ -440,7 +452,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .with_api_base(&wechat.base_url());
     let (store, recorder) = rig.store();
     let login = Services {
-        login: Some(Arc::new(LoginService::new(wx_config, store).unwrap())),
+        login: Some(Arc::new(
+            LoginService::new(wx_config, store, &options).unwrap(),
+        )),
         ..Services::default()
     };
     // Two sessions, then a `single` login that ends them.
@@ -494,6 +508,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
                     .unwrap()
                     .with_api_base(&wechat.base_url()),
                 store,
+                &options,
             )
             .unwrap(),
         )),
@@ -525,8 +540,8 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
-            SessionService::new(store.clone()),
-            Guard::new(settings.guard.clone(), store),
+            SessionService::new(store.clone(), &options),
+            Guard::new(settings.guard.clone(), store, &options),
             GuardRoutes::from_json(ROUTES).unwrap(),
         ))),
         ..Services::default()
@@ -581,7 +596,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // session: read, then end.
     let (store, recorder) = rig.store();
     let sessions = Services {
-        sessions: Some(Arc::new(SessionService::new(store))),
+        sessions: Some(Arc::new(SessionService::new(store, &options))),
         ..Services::default()
     };
     let resp = Function::Session
