@@ -19,7 +19,10 @@ pub use crate::error::StoreError;
 use crate::secret::Secret;
 
 pub mod dynamo;
+mod guard_counts;
 pub mod memory;
+
+pub use guard_counts::*;
 
 /// The table's partition key attribute (a string).
 pub const KEY_ATTRIBUTE: &str = "pk";
@@ -550,7 +553,8 @@ pub trait PassStore: Send + Sync {
     async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError>;
 }
 
-/// Fixed-window counters (rate limits).
+/// Fixed-window counters: rate limits, and the guard's requests and
+/// failures (see [`GuardTally`]).
 #[async_trait]
 pub trait CounterStore: Send + Sync {
     /// Adds one to the fixed-window counter `name` (the caller puts the
@@ -559,9 +563,27 @@ pub trait CounterStore: Send + Sync {
     /// response does not count again.
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError>;
 
-    /// The counts of `names` (0 for a counter not yet counted). One request,
+    /// Counts one `event` in each guard counter row of `names` (one per
+    /// subject: an IP, a device, an openid) in its window of
+    /// `windows`, and answers every row's counts, this one included: one
+    /// UpdateItem per row, all sent at once, one write unit each, which a
+    /// retry after a lost response does not count again. A row DynamoDB
+    /// throttles is [`GuardTally::Throttled`], not an error.
+    async fn count_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+        event: GuardEvent,
+    ) -> Result<Vec<GuardTally>, StoreError>;
+
+    /// The counts of the guard counter rows `names` in `windows` (0 for a
+    /// row or window not yet counted), counting nothing. One request,
     /// strongly consistent, whatever the number of names (at most 100).
-    async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError>;
+    async fn read_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+    ) -> Result<Vec<GuardTally>, StoreError>;
 }
 
 /// What the captcha routes use: captcha rows and counters (rate limits,

@@ -30,6 +30,7 @@
 //! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version written_by ttl` (nonce) |
 //! | ticket | `ticket#<sha256 of ticket>` | `expired_date claimed_by ttl` (nonce), and the pass it earned |
 //! | counter | `rate#<name incl. window>` | `count expired_date ttl`, `w0` … `w7` (nonces, see `counter.rs`) |
+//! | guard counter | `rate#guard\|<ip, dev or oid>\|<scene>\|<subject>` | `r<window start>` (requests), `f<window start>` (failures), `ttl`, `w0` … `w7` (nonces; see `guard_counter.rs`) |
 //!
 //! Times are epoch milliseconds except `ttl` (epoch seconds, see
 //! [`ttl_seconds`]). TTL deletion lags, so every decision compares the
@@ -48,6 +49,7 @@ mod access_token;
 mod captcha;
 mod codec;
 mod counter;
+mod guard_counter;
 mod pass;
 mod session;
 mod session_index;

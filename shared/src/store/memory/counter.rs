@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use super::guard_counter::guard_tally;
 use super::{MemoryStore, Row};
 use crate::store::*;
 
@@ -47,14 +48,28 @@ impl CounterStore for MemoryStore {
         Ok(self.count(&mut rows, name, window_end_ms))
     }
 
-    async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
+    async fn count_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+        event: GuardEvent,
+    ) -> Result<Vec<GuardTally>, StoreError> {
+        let mut rows = self.rows();
+        names
+            .iter()
+            .map(|name| self.count_guard_row(&mut rows, name, windows, event))
+            .collect()
+    }
+
+    async fn read_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+    ) -> Result<Vec<GuardTally>, StoreError> {
         let rows = self.rows();
         Ok(names
             .iter()
-            .map(|name| match rows.get(&counter_key_of(name)) {
-                Some(Row::Counter { count, .. }) => *count,
-                _ => 0,
-            })
+            .map(|name| guard_tally(rows.get(&counter_key_of(name)), windows))
             .collect())
     }
 }
