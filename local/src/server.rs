@@ -271,7 +271,8 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
         let verdict = app
             .services
             .authorize(authorizer_event(&req, &route_key), None)
-            .await;
+            .await
+            .response;
         if !verdict.is_authorized {
             return lambda_http::Response::builder()
                 .status(http::StatusCode::FORBIDDEN)

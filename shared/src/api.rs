@@ -19,7 +19,7 @@ use lambda_http::{Body, Context, Request, Response};
 
 use crate::captcha::{self, CaptchaService};
 use crate::error::ApiError;
-use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
+use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, Verdict};
 use crate::http::{error_response, route_key};
 use crate::lang::Lang;
 use crate::tencent::{self, TicketService};
@@ -469,21 +469,21 @@ impl Services {
     /// (`context`; none on the dev server: the authorizer's time-out) less
     /// the margin (see [`crate::deadline`]); denies when it was not built or
     /// the deadline passed.
-    pub async fn authorize(
-        &self,
-        event: AuthorizerRequest,
-        context: Option<&Context>,
-    ) -> AuthorizerResponse {
+    pub async fn authorize(&self, event: AuthorizerRequest, context: Option<&Context>) -> Verdict {
         match &self.authorizer {
             Some(auth) => {
                 let budget = crate::deadline::budget_of(Function::Authorizer.timeout(), context);
-                guard::authorize_within(auth, event, budget).await
+                guard::judge_within(auth, event, budget).await
             }
             None => {
                 tracing::error!("the authorizer's service was not built");
                 let mut denied = AuthorizerResponse::default();
                 denied.context = serde_json::json!({});
-                denied
+                Verdict {
+                    response: denied,
+                    outcome: crate::metrics::Outcome::InternalError,
+                    events: Default::default(),
+                }
             }
         }
     }

@@ -180,7 +180,9 @@ impl Lambda {
 
     /// One authorizer event as the authorizer's Lambda answers it: under
     /// the invocation's deadline (`context`), denied once it passes;
-    /// measured by the route it protects.
+    /// measured by the route it protects, with the outcome and events of
+    /// its [`crate::guard::Verdict`] (a denial the store or the deadline
+    /// caused is no plain `Denied`).
     pub async fn authorize(
         &self,
         services: &Services,
@@ -195,13 +197,8 @@ impl Lambda {
             .and_then(|(method, path)| api::find_in(self.routes(), method, path).ok())
             .map_or_else(|| OTHER_ROUTE.to_owned(), route_name);
         let verdict = services.authorize(event, context).await;
-        let outcome = if verdict.is_authorized {
-            Outcome::Passed
-        } else {
-            Outcome::Denied
-        };
-        self.record(&route, outcome, started, &Events::default());
-        verdict
+        self.record(&route, verdict.outcome, started, &verdict.events);
+        verdict.response
     }
 
     fn record(&self, route: &str, outcome: Outcome, started: Instant, events: &Events) {

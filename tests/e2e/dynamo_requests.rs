@@ -395,6 +395,7 @@ async fn verify_redeem_and_status_are_one_request_each() {
     let client = Client {
         ip: Some("203.0.113.7".into()),
         device: Some(device("dev-1")),
+        openid: None,
     };
     assert_eq!(
         guard.level(&scene("signup"), &client).await.unwrap(),

@@ -105,6 +105,7 @@ fn client(device_id: &str) -> Client {
     Client {
         ip: Some(IP.into()),
         device: Some(device(device_id)),
+        openid: None,
     }
 }
 
@@ -388,6 +389,7 @@ mod cases {
         let anyone = Client {
             ip: Some(IP.into()),
             device: None,
+            openid: None,
         };
         for ticket in [
             "trerror_1001_190000001_1700000001",
@@ -457,6 +459,7 @@ mod cases {
         let at = |ip: &str| Client {
             ip: Some(ip.into()),
             device: None,
+            openid: None,
         };
         rig.guard
             .report(&demo, &at("2001:db8:a:b::1"))

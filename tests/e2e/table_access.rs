@@ -558,14 +558,16 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             ),
             None,
         )
-        .await;
+        .await
+        .response;
     assert!(verdict.is_authorized, "{:?}", verdict.context);
     let verdict = authorizer
         .authorize(
             authorizer_event("GET /me", &[("authorization", bearer.as_str())]),
             None,
         )
-        .await;
+        .await
+        .response;
     assert!(verdict.is_authorized);
     // A captcha pass, spent by the guard above: refused, after the one
     // conditional update that tells.
@@ -580,7 +582,8 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             ),
             None,
         )
-        .await;
+        .await
+        .response;
     assert!(!verdict.is_authorized);
     note(Function::Authorizer, &recorder);
 

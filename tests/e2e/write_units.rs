@@ -248,6 +248,7 @@ async fn write_units_of_a_guarded_flow() {
         let client = Client {
             ip: Some(ip.into()),
             device: Some(gatehouse_e2e::device(&device)),
+            openid: None,
         };
         guard
             .check(&scene("login"), PassRule::Always, Some(&token), &client)

@@ -1,11 +1,14 @@
 //! The guard: a solved challenge (an image captcha or a Tencent ticket)
 //! becomes a one-time pass that the business route redeems server-side, and
-//! a challenge is asked for only when failures say it is needed.
+//! a challenge is asked for only when a client's failures or requests say
+//! it is needed.
 //!
 //! - [`pass`]: the pass token a verify answers with (`passToken`,
 //!   `passExpired`), stored only as a hash in the row that earned it.
 //! - [`config`]: per scene `guard` (`mode`, thresholds, window),
 //!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES`.
+//! - [`level`]: how the requests and failures a client's counters hold,
+//!   the scene's mode and the door's rule make its level, and its reasons.
 //! - [`service::Guard`]: the level a client must pass, the redemption of
 //!   its pass, reported failures. Rust business Lambdas call it directly.
 //! - [`authorizer`]: the Lambda authorizer in front of guarded (and
@@ -14,13 +17,16 @@
 
 pub mod authorizer;
 pub mod config;
+mod counters;
+pub mod level;
 pub mod pass;
 pub mod routes;
 pub mod service;
 
 pub use authorizer::{
-    Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorize_within,
+    Authorizer, AuthorizerRequest, AuthorizerResponse, Verdict, authorize, judge, judge_within,
     authorized_identity, authorized_phone_number, authorizer_context,
 };
 pub use config::{GuardConfig, GuardRoutes, Level, PassRule};
-pub use service::{Admission, Client, Guard};
+pub use level::{Counts, Reason, Reasons, Standing};
+pub use service::{Admission, Client, Guard, Refusal};

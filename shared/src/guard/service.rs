@@ -1,32 +1,52 @@
-//! The guard's decisions: which level a client must pass in a scene, the
-//! redemption of its pass, and the failures that raise the level. The
-//! authorizer, `POST /guard/check` and Rust business Lambdas all decide
-//! through [`Guard::check`].
+//! The guard's decisions: which level a client must pass in a scene and
+//! why, the redemption of its pass, and the requests and failures that
+//! raise the level. The authorizer, `POST /guard/check` and Rust business
+//! Lambdas all decide through [`Guard::admit`] (or [`Guard::check`], the
+//! same with a plain error).
 
 use std::sync::Arc;
 
-use super::config::{GuardConfig, GuardSettings, Level, PassRule};
+use super::config::{GuardConfig, GuardSettings, Level, PassRule, StoreErrorPolicy};
+pub use super::counters::count_failure;
+use super::counters::{Whose, count_request, read};
+use super::level::{Counts, Reasons, Standing};
 use super::pass::PassToken;
 use crate::clock::Clock;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
+use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
-use crate::ratelimit::ip_key;
-use crate::store::{CounterStore, GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
+use crate::store::{GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
 
-/// Who is asking: the client IP and device, when known.
+/// Who is asking: the client IP, its device, and the openid of its session,
+/// when known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {
     pub ip: Option<String>,
     pub device: Option<DeviceId>,
+    pub openid: Option<String>,
 }
 
-/// An admitted request: the level that applied and, when it asked for one,
-/// the pass that was redeemed.
+/// An admitted request: the level that applied and why, and the pass that
+/// was redeemed when it asked for one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admission {
     pub level: Level,
+    pub reasons: Reasons,
     pub pass: Option<RedeemedPass>,
+    /// Admitted without the store's word, as the scene's `onStoreError:
+    /// "admit"` says (no pass was checked).
+    pub degraded: bool,
+}
+
+/// A refused request: why (`guard-captcha-required`,
+/// `guard-tencent-required`, `guard-pass-invalid`, `store-unavailable` …)
+/// and where the client stood (level `none` when the store failed before
+/// it was known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: ApiError,
+    pub standing: Standing,
 }
 
 /// The guard over one store, built once at start-up.
@@ -39,7 +59,7 @@ pub struct Guard {
 
 impl Guard {
     /// The guard of the scenes `config` sets up; of the `options` it reads
-    /// the clock (it counts failures, not requests).
+    /// the clock (it counts requests and failures, not rate limits).
     pub fn new(config: GuardConfig, store: Arc<dyn GuardStore>, options: &ServiceOptions) -> Self {
         Self {
             config,
@@ -52,24 +72,81 @@ impl Guard {
         &self.config
     }
 
-    /// The level `client` must pass in `scene` now: one request (both of
-    /// its failure counters in one read), none when the scene's guard is
-    /// off.
-    pub async fn level(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
+    /// Where `client` stands in `scene` for its next request at an `auto`
+    /// door, counting nothing (`GET /guard/status`): one request (its rows
+    /// read at once), none when the scene's guard is off.
+    pub async fn standing(&self, scene: &Scene, client: &Client) -> Result<Standing, ApiError> {
         let settings = self.config.scene(scene);
-        if settings.mode == super::config::GuardMode::Off {
-            return Ok(Level::None);
-        }
-        let counters = FailureCounters::of(settings, scene, client, self.clock.now_ms());
-        let counts = self.store.counts(&counters.names()).await?;
-        Ok(settings.level(counts.into_iter().max().unwrap_or(0)))
+        let now_ms = self.clock.now_ms();
+        let counts = read(
+            self.store.as_ref(),
+            settings,
+            scene,
+            Whose::Client(client),
+            now_ms,
+            &mut Events::default(),
+        )
+        .await?;
+        Ok(settings.standing(PassRule::Auto, &counts.next()))
     }
 
-    /// Admits `client` to a door of `scene` that asks for a pass as `rule`
-    /// says: with no pass when none is needed (a pass sent anyway is left
-    /// unspent), else only by redeeming `token` (at most once, however many
-    /// requests race). A refusal is `guard-captcha-required`,
-    /// `guard-tencent-required` or `guard-pass-invalid`.
+    /// The level of [`Guard::standing`].
+    pub async fn level(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
+        Ok(self.standing(scene, client).await?.level)
+    }
+
+    /// Counts one request of `client` at a door of `scene`, in the row of
+    /// each subject it names, and answers the counts it is judged by
+    /// ([`Guard::decide`]): one write per row, all at once (a read where
+    /// the scene counts no request; nothing where its guard is off). A
+    /// door that learns the openid late (a session door) counts its row by
+    /// itself and merges the counts ([`Counts::max`]).
+    pub async fn count(
+        &self,
+        scene: &Scene,
+        client: &Client,
+        events: &mut Events,
+    ) -> Result<Counts, ApiError> {
+        self.count_whose(scene, Whose::Client(client), events).await
+    }
+
+    /// [`Guard::count`] for the row of `openid` alone.
+    pub async fn count_openid(
+        &self,
+        scene: &Scene,
+        openid: &str,
+        events: &mut Events,
+    ) -> Result<Counts, ApiError> {
+        self.count_whose(scene, Whose::Openid(openid), events).await
+    }
+
+    async fn count_whose(
+        &self,
+        scene: &Scene,
+        whose: Whose<'_>,
+        events: &mut Events,
+    ) -> Result<Counts, ApiError> {
+        let settings = self.config.scene(scene);
+        let now_ms = self.clock.now_ms();
+        count_request(self.store.as_ref(), settings, scene, whose, now_ms, events).await
+    }
+
+    /// Counts the request ([`Guard::count`]) and decides it
+    /// ([`Guard::decide`]).
+    pub async fn admit(
+        &self,
+        scene: &Scene,
+        rule: PassRule,
+        token: Option<&str>,
+        client: &Client,
+        events: &mut Events,
+    ) -> Result<Admission, Refusal> {
+        let counts = self.count(scene, client, events).await;
+        self.decide(scene, rule, token, client, counts, events).await
+    }
+
+    /// [`Guard::admit`] with a plain error, for callers that need no
+    /// standing with a refusal and no metrics.
     pub async fn check(
         &self,
         scene: &Scene,
@@ -77,13 +154,60 @@ impl Guard {
         token: Option<&str>,
         client: &Client,
     ) -> Result<Admission, ApiError> {
-        let level = match rule {
-            PassRule::Never => Level::None,
-            PassRule::Auto => self.level(scene, client).await?,
-            PassRule::Always => self.level(scene, client).await?.max(Level::Image),
+        self.admit(scene, rule, token, client, &mut Events::default())
+            .await
+            .map_err(|refusal| refusal.error)
+    }
+
+    /// Decides a request counted as `counts` at a door of `scene` that asks
+    /// for a pass as `rule` says: admitted with no pass when none is needed
+    /// (a pass sent anyway is left unspent), else only by redeeming `token`
+    /// (at most once, however many requests race). The reasons of a level
+    /// above `none` are told in `events`. A store failure refuses the
+    /// request, or admits it `degraded` where the scene says `onStoreError:
+    /// "admit"`.
+    pub async fn decide(
+        &self,
+        scene: &Scene,
+        rule: PassRule,
+        token: Option<&str>,
+        client: &Client,
+        counts: Result<Counts, ApiError>,
+        events: &mut Events,
+    ) -> Result<Admission, Refusal> {
+        let settings = self.config.scene(scene);
+        let standing = match counts {
+            Ok(counts) => settings.standing(rule, &counts),
+            Err(error) => return store_failed(settings, error, Standing::NONE, events),
         };
+        for reason in standing.reasons.iter() {
+            events.push(Event::GuardReason {
+                reason: reason.as_str(),
+            });
+        }
+        match self.redeem(scene, standing.level, token, client).await {
+            Ok(pass) => Ok(Admission {
+                level: standing.level,
+                reasons: standing.reasons,
+                pass,
+                degraded: false,
+            }),
+            Err(error) => store_failed(settings, error, standing, events),
+        }
+    }
+
+    /// Redeems `token` where `level` asks for a pass (none where it does
+    /// not); a refusal is `guard-captcha-required`, `guard-tencent-required`
+    /// or `guard-pass-invalid`.
+    async fn redeem(
+        &self,
+        scene: &Scene,
+        level: Level,
+        token: Option<&str>,
+        client: &Client,
+    ) -> Result<Option<RedeemedPass>, ApiError> {
         if level == Level::None {
-            return Ok(Admission { level, pass: None });
+            return Ok(None);
         }
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(required(level));
@@ -108,10 +232,7 @@ impl Guard {
             now_ms: self.clock.now_ms(),
         };
         match self.store.redeem_pass(&claim).await? {
-            Redemption::Redeemed(pass) => Ok(Admission {
-                level,
-                pass: Some(pass),
-            }),
+            Redemption::Redeemed(pass) => Ok(Some(pass)),
             refusal => {
                 tracing::info!(scene = %scene, ?refusal, "pass refused");
                 Err(ApiError::GuardPassInvalid)
@@ -120,8 +241,8 @@ impl Guard {
     }
 
     /// Counts one failure of `client` in `scene` (a wrong password, say)
-    /// and returns the level it now stands at. Nothing lowers a count but
-    /// the end of its window.
+    /// and returns the level it now stands at by its failures. Nothing
+    /// lowers a count but the end of its window.
     pub async fn report(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
         let settings = self.config.scene(scene);
         let worst = count_failure(
@@ -144,103 +265,24 @@ fn required(level: Level) -> ApiError {
     }
 }
 
-/// The failure counters of `client` in `scene` for the window holding
-/// `now_ms`: per IP (requests without one share a bucket) and per device
-/// when known, all ending with the window.
-#[derive(Debug, PartialEq, Eq)]
-struct FailureCounters {
-    ip: String,
-    device: Option<String>,
-    window_end_ms: i64,
-}
-
-impl FailureCounters {
-    fn of(settings: &GuardSettings, scene: &Scene, client: &Client, now_ms: i64) -> Self {
-        let len = (settings.failure_window_seconds.max(1) as i64).saturating_mul(1000);
-        let start = now_ms.saturating_sub(now_ms.rem_euclid(len));
-        let window = start.div_euclid(1000);
-        // An IPv6 client counts by its /64, as for the rate limits.
-        let ip = ip_key(client.ip.as_deref());
-        Self {
-            ip: format!("guard|ip|{scene}|{window}|{ip}"),
-            device: client
-                .device
-                .as_ref()
-                .map(|device| format!("guard|dev|{scene}|{window}|{device}")),
-            window_end_ms: start.saturating_add(len),
-        }
-    }
-
-    fn names(&self) -> Vec<String> {
-        std::iter::once(self.ip.clone())
-            .chain(self.device.clone())
-            .collect()
-    }
-}
-
-/// Counts one failure of `client` in `scene` (both counters at once) when
-/// the scene's guard is on; returns the larger count. Used by the captcha
-/// and ticket routes for wrong answers and rejected tickets, and by
-/// [`Guard::report`].
-pub async fn count_failure(
-    store: &dyn CounterStore,
+/// `error` as a door of `settings` answers it: a store failure admits
+/// `degraded` where the scene says `onStoreError: "admit"` (and is told in
+/// `events`); anything else refuses.
+fn store_failed(
     settings: &GuardSettings,
-    scene: &Scene,
-    client: &Client,
-    now_ms: i64,
-) -> Result<u64, ApiError> {
-    if settings.mode == super::config::GuardMode::Off {
-        return Ok(0);
+    error: ApiError,
+    standing: Standing,
+    events: &mut Events,
+) -> Result<Admission, Refusal> {
+    if error == ApiError::StoreUnavailable && settings.on_store_error == StoreErrorPolicy::Admit {
+        tracing::warn!("the store failed a guarded request: admitted, degraded (onStoreError)");
+        events.push(Event::GuardDegraded);
+        return Ok(Admission {
+            level: standing.level,
+            reasons: standing.reasons,
+            pass: None,
+            degraded: true,
+        });
     }
-    let counters = FailureCounters::of(settings, scene, client, now_ms);
-    let end = counters.window_end_ms;
-    let Some(device) = &counters.device else {
-        return Ok(store.increment_counter(&counters.ip, end).await?);
-    };
-    let (by_ip, by_device) = tokio::join!(
-        store.increment_counter(&counters.ip, end),
-        store.increment_counter(device, end)
-    );
-    Ok(by_ip?.max(by_device?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::guard::config::GuardMode;
-
-    #[test]
-    fn failure_counters_are_per_scene_window_ip_and_device() {
-        let settings = GuardSettings {
-            mode: GuardMode::Adaptive,
-            failure_window_seconds: 60,
-            ..GuardSettings::default()
-        };
-        let scene = Scene::parse("login").unwrap();
-        let client = Client {
-            ip: Some("203.0.113.9".into()),
-            device: Some(DeviceId::parse("d|1").unwrap()),
-        };
-        assert_eq!(
-            FailureCounters::of(&settings, &scene, &client, 61_500),
-            FailureCounters {
-                ip: "guard|ip|login|60|203.0.113.9".into(),
-                device: Some("guard|dev|login|60|d|1".into()),
-                window_end_ms: 120_000,
-            }
-        );
-        let v6 = Client {
-            ip: Some("2001:db8:5:6:1:2:3:4".into()),
-            device: None,
-        };
-        assert_eq!(
-            FailureCounters::of(&settings, &scene, &v6, 0).names(),
-            vec!["guard|ip|login|0|2001:db8:5:6::/64".to_owned()]
-        );
-        let anonymous = FailureCounters::of(&settings, &scene, &Client::default(), 0);
-        assert_eq!(
-            anonymous.names(),
-            vec!["guard|ip|login|0|unknown".to_owned()]
-        );
-    }
+    Err(Refusal { error, standing })
 }

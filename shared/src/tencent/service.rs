@@ -302,6 +302,7 @@ impl TicketService {
         let client = Client {
             ip: Some(presented.user_ip.clone()),
             device: presented.device.clone(),
+            openid: None,
         };
         let settings = self.settings.guard.scene(&presented.scene);
         count_failure(
