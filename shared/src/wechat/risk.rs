@@ -137,11 +137,13 @@ impl RiskRanks {
     /// else WeChat's (one call, one write).
     pub async fn rank(&self, query: &RiskQuery<'_>, events: &mut Events) -> RiskLookup {
         let scene = query.scene.number();
-        let cached = match self.store.get_risk_rank(scene, query.openid).await {
-            Ok(cached) => cached,
-            // Logged by the store; WeChat may still answer.
-            Err(_) => None,
-        };
+        // A failed read is logged by the store, and WeChat may still answer.
+        let cached = self
+            .store
+            .get_risk_rank(scene, query.openid)
+            .await
+            .ok()
+            .flatten();
         self.rank_from(query, cached, events).await
     }
 
