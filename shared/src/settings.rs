@@ -27,6 +27,7 @@ use crate::config::ConfigError;
 use crate::config::blocks::{Part, PerScene, SceneBlocks};
 use crate::guard::config::{GuardConfig, GuardSettings};
 use crate::ratelimit::RateLimitConfig;
+use crate::tencent::TicketSettings;
 use crate::tencent::config::TencentSettings;
 
 /// The keys of every part, in the order a refused key's message lists them.
@@ -106,13 +107,21 @@ impl Settings {
         Ok(settings)
     }
 
-    /// What the captcha routes read: their keys, the rate limits and the
-    /// guard's settings.
+    /// What the captcha routes read besides the rate limits: their keys and
+    /// the guard's settings.
     pub fn captcha_settings(&self) -> CaptchaSettings {
         CaptchaSettings {
             captcha: self.captcha.clone(),
-            rate_limits: self.rate_limits.clone(),
             guard: self.guard.clone(),
+        }
+    }
+
+    /// What ticket verify reads besides the rate limits: the guard's
+    /// settings and the ticket policies.
+    pub fn ticket_settings(&self) -> TicketSettings {
+        TicketSettings {
+            guard: self.guard.clone(),
+            policies: self.tencent.clone(),
         }
     }
 }

@@ -26,12 +26,13 @@ use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::metrics::Events;
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::tencent::{TencentConfig, TicketService};
-use gatehouse::wechat::risk::{RiskQuery, RiskRanks};
-use gatehouse::wechat::risk_rank::RiskScene;
+use gatehouse::wechat::risk::RiskRanks;
+use gatehouse::wechat::risk_rank::{RiskRankRequest, RiskScene};
 use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -242,6 +243,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         config: local.config_builder(),
     };
     let settings = Settings::from_json(CONFIG).unwrap();
+    let options = ServiceOptions::new(settings.rate_limits.clone());
     let mut seen: BTreeSet<(Function, String, String)> = BTreeSet::new();
     let mut note = |function: Function, recorder: &Recorder| {
         let requests = recorder.take();
@@ -265,6 +267,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
                 settings.captcha_settings(),
                 Renderer::builtin(),
                 store,
+                &options,
             ))),
             ..Services::default()
         };
@@ -280,13 +283,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // A create the per-IP limit refuses: its captcha, written alongside the
     // counters, is taken back (deleted: the device had none).
     let (store, recorder) = rig.store();
+    let flood_settings = Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#).unwrap();
     let flood = Services {
         captcha: Some(Arc::new(CaptchaService::new(
-            Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#)
-                .unwrap()
-                .captcha_settings(),
+            flood_settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &ServiceOptions::new(flood_settings.rate_limits.clone()),
         ))),
         ..Services::default()
     };
@@ -316,6 +319,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &options,
         ))),
         ..Services::default()
     };
@@ -339,6 +343,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &options,
         ))),
         ..Services::default()
     };
@@ -363,7 +368,11 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // guard: the level (counters read), a pass redeemed, a failure reported.
     let (store, guard_recorder) = rig.store();
     let guard = Services {
-        guard: Some(Arc::new(Guard::new(settings.guard.clone(), store))),
+        guard: Some(Arc::new(Guard::new(
+            settings.guard.clone(),
+            store,
+            &options,
+        ))),
         ..Services::default()
     };
     let resp = Function::Guard
@@ -404,10 +413,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let tickets = Services {
         tickets: Some(Arc::new(
-            TicketService::new(tencent_config, store)
-                .unwrap()
-                .with_guard(settings.guard.clone())
-                .with_timeout(Duration::from_secs(5)),
+            TicketService::new(
+                tencent_config,
+                settings.ticket_settings(),
+                store,
+                &options.clone().with_timeout(Duration::from_secs(5)),
+            )
+            .unwrap(),
         )),
         ..Services::default()
     };
@@ -443,7 +455,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .with_api_base(&wechat.base_url());
     let (store, recorder) = rig.store();
     let login = Services {
-        login: Some(Arc::new(LoginService::new(wx_config, store).unwrap())),
+        login: Some(Arc::new(
+            LoginService::new(wx_config, store, &options).unwrap(),
+        )),
         ..Services::default()
     };
     // Two sessions, then a `single` login that ends them.
@@ -497,6 +511,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
                     .unwrap()
                     .with_api_base(&wechat.base_url()),
                 store,
+                &options,
             )
             .unwrap(),
         )),
@@ -528,8 +543,8 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
-            SessionService::new(store.clone()),
-            Guard::new(settings.guard.clone(), store),
+            SessionService::new(store.clone(), &options),
+            Guard::new(settings.guard.clone(), store, &options),
             GuardRoutes::from_json(ROUTES).unwrap(),
         ))),
         ..Services::default()
@@ -595,22 +610,22 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             .unwrap()
             .with_api_base(&wechat.base_url());
         let (store, recorder) = rig.store();
-        let ranks = RiskRanks::new(&config, store.clone()).unwrap();
+        let ranks = RiskRanks::new(&config, store.clone(), &options).unwrap();
         let openid = wechat.openid_for("access-user");
-        let query = RiskQuery {
+        let user = RiskRankRequest {
             openid: &openid,
             scene: RiskScene::Register,
             client_ip: IP,
             mobile_no: None,
-            cache_seconds: 600,
+            is_test: false,
         };
         let counters = [format!("guard|ip|demo|0|{IP}")];
         let (_, cached) = store
-            .counts_with_risk_rank(&counters, query.scene.number(), &openid)
+            .counts_with_risk_rank(&counters, user.scene.number(), &openid)
             .await
             .unwrap();
         let lookup = ranks
-            .rank_from(&query, cached, &mut Events::default())
+            .rank_from(&user, 600, cached, &mut Events::default())
             .await;
         assert_eq!(lookup.answer, Ok(0), "{function:?}");
         note(function, &recorder);
@@ -619,7 +634,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // session: read, then end.
     let (store, recorder) = rig.store();
     let sessions = Services {
-        sessions: Some(Arc::new(SessionService::new(store))),
+        sessions: Some(Arc::new(SessionService::new(store, &options))),
         ..Services::default()
     };
     let resp = Function::Session

@@ -1,6 +1,8 @@
 //! Storage behind every route: one narrow trait per kind of row (captchas,
 //! sessions, each user's session index, tickets, passes, counters, the
-//! WeChat access token, cached WeChat risk ranks; [`Store`] is all of them), a DynamoDB
+//! WeChat access token, cached WeChat risk ranks; [`Store`] is all of
+//! them), the set of them each service holds (a service takes only the
+//! traits it uses), a DynamoDB
 //! implementation for Lambda and an embedded one for the dev server. Both
 //! keep the same items in one table keyed by a string `pk`, every row
 //! carrying a TTL attribute.
@@ -629,8 +631,43 @@ pub trait RiskRankStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// What the captcha routes use: captcha rows and counters (rate limits,
+/// the guard's failures).
+pub trait CaptchaServiceStore: CaptchaStore + CounterStore {}
+impl<T: CaptchaStore + CounterStore> CaptchaServiceStore for T {}
+
+/// What checking, ending and opening sessions uses: sessions and each
+/// user's session index.
+pub trait SessionServiceStore: SessionStore + SessionIndexStore {}
+impl<T: SessionStore + SessionIndexStore> SessionServiceStore for T {}
+
+/// What `POST /wx/login` uses: the sessions it opens and its rate limit.
+pub trait LoginServiceStore: SessionServiceStore + CounterStore {}
+impl<T: SessionServiceStore + CounterStore> LoginServiceStore for T {}
+
+/// What `POST /wx/phone` uses: the sessions, its rate limit and the shared
+/// access token.
+pub trait PhoneServiceStore: SessionServiceStore + CounterStore + AccessTokenStore {}
+impl<T: SessionServiceStore + CounterStore + AccessTokenStore> PhoneServiceStore for T {}
+
+/// What `POST /ticket/verify` uses: ticket rows and counters (rate limit,
+/// the guard's failures).
+pub trait TicketServiceStore: TicketStore + CounterStore {}
+impl<T: TicketStore + CounterStore> TicketServiceStore for T {}
+
+/// What the guard uses: its failure counters and the passes it redeems.
+pub trait GuardStore: CounterStore + PassStore {}
+impl<T: CounterStore + PassStore> GuardStore for T {}
+
+/// What WeChat risk ranks use (`crate::wechat::risk`): the cached ranks and
+/// the shared access token.
+pub trait RiskRanksStore: RiskRankStore + AccessTokenStore {}
+impl<T: RiskRankStore + AccessTokenStore> RiskRanksStore for T {}
+
 /// Every capability at once: what a store implementation provides. A
-/// function that needs one capability takes that trait alone.
+/// service holds only the traits it uses (one of the sets above, or one
+/// narrow trait); `Store` names every set too, so that an `Arc<dyn Store>`
+/// converts to any of them.
 pub trait Store:
     CaptchaStore
     + SessionStore
@@ -640,6 +677,12 @@ pub trait Store:
     + CounterStore
     + AccessTokenStore
     + RiskRankStore
+    + CaptchaServiceStore
+    + LoginServiceStore
+    + PhoneServiceStore
+    + TicketServiceStore
+    + GuardStore
+    + RiskRanksStore
 {
 }
 

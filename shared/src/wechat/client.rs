@@ -51,8 +51,9 @@ pub const RETRY_JITTER_MS: u64 = 50;
 /// The whole exchange, retries included, ends within the time-out of one
 /// request plus this (5.5 s with the default 5 s time-out).
 pub const RETRY_BUDGET_SLACK: Duration = Duration::from_millis(500);
-/// Time-out of one request unless [`WxClient::with_timeout`] says otherwise.
-pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time-out of one request unless [`WxClient::with_timeout`] says otherwise
+/// (the service's [`ServiceOptions`](crate::options::ServiceOptions) do).
+pub use crate::options::DEFAULT_UPSTREAM_TIMEOUT;
 /// Longest code sent to WeChat (`wx.login` codes are 32 characters, phone
 /// codes 64).
 pub const MAX_CODE_CHARS: usize = 128;

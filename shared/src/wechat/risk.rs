@@ -36,12 +36,13 @@ use std::time::Duration;
 
 use super::client::WxClient;
 use super::config::WxConfig;
-use super::risk_rank::{RiskFailure, RiskRankRequest, RiskScene};
+use super::risk_rank::{RiskFailure, RiskRankRequest};
 use super::token::AccessTokens;
 use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::metrics::{Event, Events};
-use crate::store::{RiskAnswer, RiskRankRecord, RiskRankStore, Store};
+use crate::options::ServiceOptions;
+use crate::store::{RiskAnswer, RiskRankRecord, RiskRanksStore};
 
 /// The time budget of one lookup's WeChat part, unless
 /// [`RiskRanks::with_budget`] says otherwise: short, since it is spent
@@ -50,19 +51,6 @@ pub const DEFAULT_BUDGET: Duration = Duration::from_millis(800);
 /// How long a failure is cached (never longer than the reader's
 /// `cacheSeconds`).
 pub const FAILURE_CACHE_MS: i64 = 60_000;
-
-/// What a door knows of the user it asks about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RiskQuery<'a> {
-    pub openid: &'a str,
-    pub scene: RiskScene,
-    /// The IP the user's request came from.
-    pub client_ip: &'a str,
-    /// The session's phone number, when `POST /wx/phone` kept one.
-    pub mobile_no: Option<&'a str>,
-    /// How long a rank is used (the scene's `wxRisk.cacheSeconds`).
-    pub cache_seconds: u64,
-}
 
 /// A lookup's outcome: the rank, or why there is none, and whether it came
 /// from the cache.
@@ -97,7 +85,7 @@ impl RiskLookup {
 /// instance.
 pub struct RiskRanks {
     tokens: AccessTokens,
-    store: Arc<dyn RiskRankStore>,
+    store: Arc<dyn RiskRanksStore>,
     clock: Clock,
     budget: Duration,
     /// Whether this instance has logged 48001 yet.
@@ -106,24 +94,22 @@ pub struct RiskRanks {
 
 impl RiskRanks {
     /// Builds the component (and its WeChat client) from a validated
-    /// config; the access token is the one every function shares.
-    pub fn new(config: &WxConfig, store: Arc<dyn Store>) -> Result<Self, ConfigError> {
+    /// config; the access token is the one every function shares, fetched
+    /// at the `options`' time-out per request, and the `options`' clock
+    /// times the cache and the token.
+    pub fn new(
+        config: &WxConfig,
+        store: Arc<dyn RiskRanksStore>,
+        options: &ServiceOptions,
+    ) -> Result<Self, ConfigError> {
         let client = WxClient::new(config)?;
         Ok(Self {
-            tokens: AccessTokens::new(&config.appid, client, Arc::clone(&store)),
-            store: store as Arc<dyn RiskRankStore>,
-            clock: Clock::system(),
+            tokens: AccessTokens::new(&config.appid, client, store.clone(), options),
+            store,
+            clock: options.clock().clone(),
             budget: DEFAULT_BUDGET,
             no_permission_logged: AtomicBool::new(false),
         })
-    }
-
-    /// The same component reading time from `clock` (tests move a manual
-    /// one): the cache's freshness and the access token's expiry.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.tokens = self.tokens.with_clock(clock.clone());
-        self.clock = clock;
-        self
     }
 
     /// The same component with another budget for a lookup's WeChat part
@@ -133,18 +119,24 @@ impl RiskRanks {
         self
     }
 
-    /// The rank of `query`'s user: the cached one when fresh (one read),
-    /// else WeChat's (one call, one write).
-    pub async fn rank(&self, query: &RiskQuery<'_>, events: &mut Events) -> RiskLookup {
-        let scene = query.scene.number();
+    /// The rank of `user` (in WeChat's test mode when `user.is_test`): the
+    /// cached one when younger than `cache_seconds` (one read), else
+    /// WeChat's (one call, one write).
+    pub async fn rank(
+        &self,
+        user: &RiskRankRequest<'_>,
+        cache_seconds: u64,
+        events: &mut Events,
+    ) -> RiskLookup {
+        let scene = user.scene.number();
         // A failed read is logged by the store, and WeChat may still answer.
         let cached = self
             .store
-            .get_risk_rank(scene, query.openid)
+            .get_risk_rank(scene, user.openid)
             .await
             .ok()
             .flatten();
-        self.rank_from(query, cached, events).await
+        self.rank_from(user, cache_seconds, cached, events).await
     }
 
     /// [`RiskRanks::rank`] with the row already read (beside the guard's
@@ -152,11 +144,12 @@ impl RiskRanks {
     /// back.
     pub async fn rank_from(
         &self,
-        query: &RiskQuery<'_>,
+        user: &RiskRankRequest<'_>,
+        cache_seconds: u64,
         cached: Option<RiskRankRecord>,
         events: &mut Events,
     ) -> RiskLookup {
-        let cache_ms = i64::try_from(query.cache_seconds)
+        let cache_ms = i64::try_from(cache_seconds)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000);
         let now = self.clock.now_ms();
@@ -166,8 +159,8 @@ impl RiskRanks {
                 cached: true,
             },
             None => {
-                let answer = self.ask(query).await;
-                self.keep(query, answer, cache_ms).await;
+                let answer = self.ask(user).await;
+                self.keep(user, answer, cache_ms).await;
                 RiskLookup {
                     answer,
                     cached: false,
@@ -178,23 +171,13 @@ impl RiskRanks {
         lookup
     }
 
-    /// WeChat's answer for `query`, within the budget.
-    async fn ask(&self, query: &RiskQuery<'_>) -> Result<u8, RiskFailure> {
+    /// WeChat's answer for `user`, within the budget.
+    async fn ask(&self, user: &RiskRankRequest<'_>) -> Result<u8, RiskFailure> {
         let deadline = tokio::time::Instant::now() + self.budget;
-        let request = RiskRankRequest {
-            openid: query.openid,
-            scene: query.scene,
-            client_ip: query.client_ip,
-            mobile_no: query.mobile_no,
-            is_test: false,
-        };
         let client = self.tokens.client();
-        let call = self.tokens.call(|token| {
-            let request = &request;
-            async move {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                client.risk_rank(&token, request, left).await
-            }
+        let call = self.tokens.call(|token| async move {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            client.risk_rank(&token, user, left).await
         });
         let answer = match tokio::time::timeout_at(deadline, call).await {
             Ok(Ok(answer)) => answer,
@@ -221,7 +204,12 @@ impl RiskRanks {
     /// Caches `answer` for every instance: a rank for `cache_ms`, a failure
     /// for [`FAILURE_CACHE_MS`] at most. A failed write is logged, and the
     /// answer still serves this request.
-    async fn keep(&self, query: &RiskQuery<'_>, answer: Result<u8, RiskFailure>, cache_ms: i64) {
+    async fn keep(
+        &self,
+        user: &RiskRankRequest<'_>,
+        answer: Result<u8, RiskFailure>,
+        cache_ms: i64,
+    ) {
         let now = self.clock.now_ms();
         let (answer, lifetime) = match answer {
             Ok(rank) => (RiskAnswer::Rank(rank), cache_ms),
@@ -235,10 +223,10 @@ impl RiskRanks {
             checked_ms: now,
             expires_ms: now.saturating_add(lifetime),
         };
-        let scene = query.scene.number();
+        let scene = user.scene.number();
         if self
             .store
-            .put_risk_rank(scene, query.openid, &record)
+            .put_risk_rank(scene, user.openid, &record)
             .await
             .is_err()
         {
