@@ -377,14 +377,14 @@ impl WechatEmulator {
     /// `openid`'s `getuserriskrank` calls answer `rank` (0-4) from now on.
     pub fn set_risk_rank(&self, openid: &str, rank: u8) {
         assert!(rank <= 4, "WeChat's ranks are 0 to 4");
-        risk::set(&self.inner, openid, Some(rank), None).expect("no pattern to parse");
+        risk::set_rank(&self.inner, openid, rank);
     }
 
     /// `openid`'s `getuserriskrank` calls answer the failure `pattern`
     /// (`errcode-<N>`, `slow-<ms>`, `http-<status>`, `not-json`; `None`
     /// clears it) from now on.
     pub fn set_risk_failure(&self, openid: &str, pattern: Option<&str>) -> Result<(), String> {
-        risk::set(&self.inner, openid, None, Some(pattern))
+        risk::set_failure(&self.inner, openid, pattern)
     }
 
     /// The `getuserriskrank` requests that passed the emulator's checks, in

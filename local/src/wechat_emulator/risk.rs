@@ -66,36 +66,27 @@ pub(super) struct RiskState {
     pub(super) requests: Vec<RiskRequest>,
 }
 
-/// Sets `openid`'s rank (`Some`), or its failure pattern (`Ok(Some)`;
-/// `Ok(None)` clears it). `Err` names a pattern that does not parse.
-pub(super) fn set(
+/// `openid`'s calls answer `rank` from now on (once no failure is set).
+pub(super) fn set_rank(inner: &Inner, openid: &str, rank: u8) {
+    inner.state().risk.ranks.insert(openid.to_owned(), rank);
+}
+
+/// `openid`'s calls answer the failure `pattern` from now on (`None`:
+/// their rank again); `Err` says what a pattern must be.
+pub(super) fn set_failure(
     inner: &Inner,
     openid: &str,
-    rank: Option<u8>,
-    failure: Option<Option<&str>>,
+    pattern: Option<&str>,
 ) -> Result<(), String> {
-    let failure = match failure {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(pattern)) => Some(Some(Failure::parse(pattern).ok_or_else(|| {
-            format!(
-                "fail must be errcode-<N>, slow-<ms>, http-<status> or not-json, not {pattern:?}"
-            )
-        })?)),
+    let failures = &mut inner.state().risk.failures;
+    let Some(pattern) = pattern else {
+        failures.remove(openid);
+        return Ok(());
     };
-    let mut state = inner.state();
-    if let Some(rank) = rank {
-        state.risk.ranks.insert(openid.to_owned(), rank);
-    }
-    match failure {
-        Some(Some(failure)) => {
-            state.risk.failures.insert(openid.to_owned(), failure);
-        }
-        Some(None) => {
-            state.risk.failures.remove(openid);
-        }
-        None => {}
-    }
+    let failure = Failure::parse(pattern).ok_or_else(|| {
+        format!("fail must be errcode-<N>, slow-<ms>, http-<status> or not-json, not {pattern:?}")
+    })?;
+    failures.insert(openid.to_owned(), failure);
     Ok(())
 }
 
@@ -246,9 +237,13 @@ pub(super) fn emulate_set_risk(inner: &Inner, body: &Bytes) -> HttpResponse {
     if parsed.rank.is_some_and(|rank| rank > 4) {
         return plain(http::StatusCode::BAD_REQUEST, "rank must be 0 to 4");
     }
-    let fail = parsed.fail.as_ref().map(Option::as_deref);
-    if let Err(message) = set(inner, &openid, parsed.rank, fail) {
+    if let Some(fail) = &parsed.fail
+        && let Err(message) = set_failure(inner, &openid, fail.as_deref())
+    {
         return plain(http::StatusCode::BAD_REQUEST, &message);
+    }
+    if let Some(rank) = parsed.rank {
+        set_rank(inner, &openid, rank);
     }
     let state = inner.state();
     let rank = state.risk.ranks.get(&openid).copied().unwrap_or(0);
