@@ -373,3 +373,49 @@ async fn every_function_answers_under_its_deadline_and_is_measured() {
         );
     }
 }
+
+/// A WeChat risk-rank lookup is counted by its rank or failure and by
+/// where it came from (the cache hit rate is `Source` `Cache` over all).
+#[tokio::test]
+async fn wx_risk_lookups_are_counted_by_result_and_source() {
+    let _turn = SERIAL.lock().await;
+    assert!(metrics::init().is_some(), "the recorder is installed");
+    flushed();
+    let events = [
+        metrics::Event::WxRiskRank {
+            rank: 3,
+            cached: false,
+        },
+        metrics::Event::WxRiskRank {
+            rank: 3,
+            cached: true,
+        },
+        metrics::Event::WxRiskRank {
+            rank: 3,
+            cached: true,
+        },
+        metrics::Event::WxRiskFailed {
+            failure: "NoPermission",
+            cached: false,
+        },
+    ];
+    for event in &events {
+        metrics::record_event("guard", event);
+    }
+    let (text, docs) = flushed();
+    let count = |result: &str, source: &str| {
+        value_in(
+            &docs,
+            &[
+                ("Function", "guard"),
+                ("Result", result),
+                ("Source", source),
+            ],
+            metrics::WX_RISK,
+        )
+    };
+    assert_eq!(count("Rank3", "WeChat"), Some(json!(1)), "{text}");
+    assert_eq!(count("Rank3", "Cache"), Some(json!(2)));
+    assert_eq!(count("NoPermission", "WeChat"), Some(json!(1)));
+    assert_eq!(count("NoPermission", "Cache"), None);
+}

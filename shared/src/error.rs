@@ -97,6 +97,10 @@ pub enum ApiError {
     /// or a captcha pass where only a ticket pass will do.
     #[error("guard: pass invalid")]
     GuardPassInvalid,
+    /// The door refuses this user outright: WeChat rates them at or above
+    /// the scene's `wxRisk.refuseFromRank`. No pass opens it.
+    #[error("guard: refused")]
+    GuardRefused,
     /// The request's deadline passed (see [`crate::deadline`]) before its
     /// store or upstream calls were done.
     #[error("request deadline exceeded")]
@@ -326,6 +330,12 @@ impl ApiError {
                 "验证凭证无效或已使用，请重新验证",
                 "The pass is invalid or was already used: solve a captcha again",
             ),
+            Self::GuardRefused => row(
+                "guard-refused",
+                S::FORBIDDEN,
+                "当前账号存在安全风险，暂时无法进行此操作",
+                "This account is rated too risky for this action: it is refused",
+            ),
             Self::DeadlineExceeded => row(
                 "deadline-exceeded",
                 S::GATEWAY_TIMEOUT,
@@ -414,6 +424,7 @@ mod tests {
             ApiError::WxPhoneCodeInvalid,
             ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
+            ApiError::GuardRefused,
             ApiError::DeadlineExceeded,
             ApiError::Internal,
         ];
@@ -437,5 +448,7 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(ApiError::SessionExpired.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ApiError::GuardRefused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(ApiError::GuardRefused.code(), "guard-refused");
     }
 }

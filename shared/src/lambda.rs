@@ -43,7 +43,9 @@ use crate::api::{self, Access, BoxFuture, Function, ROUTES, Route, Services};
 use crate::captcha::{CaptchaService, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
-use crate::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, GuardRoutes};
+use crate::guard::{
+    Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, GuardConfig, GuardRoutes,
+};
 use crate::http::{error_response, route_key};
 use crate::lang::Lang;
 use crate::metrics::{self, Events, Outcome};
@@ -54,6 +56,7 @@ use crate::settings::{ConfigPart, Settings};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
+use crate::wechat::risk::RiskRanks;
 use crate::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 
 /// Starts the function `lambda` describes and serves its events until the
@@ -307,7 +310,8 @@ impl PhoneService {
 }
 
 /// The options of the functions whose services read no rate limit
-/// (session, guard, authorizer): the clock is all they read of them.
+/// (session, guard, authorizer): the clock (and, for WeChat risk ranks,
+/// the upstream time-out) is all they read of them.
 fn uncounted() -> ServiceOptions {
     ServiceOptions::new(RateLimitConfig::disabled())
 }
@@ -344,6 +348,24 @@ impl Guard {
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
         Ok(Self::new(settings.guard, table().await?, &uncounted()))
+    }
+}
+
+impl RiskRanks {
+    /// authorizer and guard: WeChat risk ranks when a scene's guard block
+    /// asks for them (`wxRisk`): `WX_*` (the AppSecret from
+    /// `WX_SECRET_ARN` when set) and the function's table. `None`, with no
+    /// secret fetched and nothing else read, when no scene does.
+    pub async fn from_lambda_env(
+        guard: &GuardConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Option<Self>, Error> {
+        if guard.all().all(|scene| scene.wx_risk.is_none()) {
+            return Ok(None);
+        }
+        let secrets = secrets::load(&secrets::WECHAT, process_env, secrets::sdk_config()).await?;
+        let config = WxConfig::from_lookup(secrets.over(process_env))?;
+        Ok(Some(Self::new(&config, store, &uncounted())?))
     }
 }
 
@@ -457,6 +479,17 @@ mod tests {
             assert!(!kept.is_empty(), "{function:?}");
             assert_eq!(kept, want, "{function:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn without_a_wx_risk_block_no_wechat_setting_is_read() {
+        // Whatever the environment holds: nothing of it is read.
+        let config =
+            Settings::from_json_part(r#"{"guard": {"mode": "adaptive"}}"#, ConfigPart::Guard)
+                .unwrap()
+                .guard;
+        let ranks = RiskRanks::from_lambda_env(&config, Arc::new(MemoryStore::new())).await;
+        assert!(matches!(ranks, Ok(None)));
     }
 
     #[tokio::test]

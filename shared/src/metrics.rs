@@ -21,6 +21,7 @@
 //! | `GuardReasons` | `Function`, `Reason` (each reason of a level above `none` at a door) | count |
 //! | `GuardThrottled` | `Function` (a guard counter DynamoDB throttled: a pass asked for) | count |
 //! | `GuardDegraded` | `Function` (a door admitted without the store, `onStoreError: "admit"`) | count |
+//! | `WxRisk` | `Function`, `Result` (`Rank0` … `Rank4`, or why there is no rank: `Busy`, `TimedOut` …), `Source` (`Cache` or `WeChat`) | count |
 //!
 //! The namespace is `METRICS_NAMESPACE` (the template sets one per stack),
 //! default [`DEFAULT_NAMESPACE`]. The EMF encoding is the
@@ -50,6 +51,9 @@ pub const FUNCTION: &str = "Function";
 pub const ROUTE: &str = "Route";
 pub const OUTCOME: &str = "Outcome";
 pub const CAPTCHA_CODE: &str = "CaptchaCode";
+pub const WX_RISK: &str = "WxRisk";
+pub const RESULT: &str = "Result";
+pub const SOURCE: &str = "Source";
 
 /// What a request came to, from its response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -138,7 +142,8 @@ impl Outcome {
                 "wx-user-blocked"
                 | "session-required"
                 | "guard-captcha-required"
-                | "guard-tencent-required",
+                | "guard-tencent-required"
+                | "guard-refused",
             ) => Outcome::Denied,
             _ => match status {
                 200..=399 => Outcome::Passed,
@@ -234,6 +239,12 @@ pub enum Event {
     /// A door admitted a request without the store (`onStoreError:
     /// "admit"`).
     GuardDegraded,
+    /// A user's WeChat risk rank (0-4), read from the table's cache
+    /// (`cached`) or asked of WeChat.
+    WxRiskRank { rank: u8, cached: bool },
+    /// No WeChat risk rank for a user (the guard's counters decide alone):
+    /// the failure's name, cached or just met.
+    WxRiskFailed { failure: &'static str, cached: bool },
 }
 
 /// The [`Event`]s of one request, in the order they happened.
@@ -284,7 +295,20 @@ pub fn record_event(function: &'static str, event: &Event) {
         Event::GuardDegraded => {
             metrics::counter!(GUARD_DEGRADED, FUNCTION => function).increment(1);
         }
+        Event::WxRiskRank { rank, cached } => {
+            const RANKS: [&str; 5] = ["Rank0", "Rank1", "Rank2", "Rank3", "Rank4"];
+            let result = RANKS.get(usize::from(rank)).copied().unwrap_or("RankOther");
+            wx_risk(function, result, cached);
+        }
+        Event::WxRiskFailed { failure, cached } => wx_risk(function, failure, cached),
     }
+}
+
+/// Counts one risk-rank lookup of `function` with `result`.
+fn wx_risk(function: &'static str, result: &'static str, cached: bool) {
+    let source = if cached { "Cache" } else { "WeChat" };
+    metrics::counter!(WX_RISK, FUNCTION => function, RESULT => result, SOURCE => source)
+        .increment(1);
 }
 
 #[cfg(test)]
@@ -316,6 +340,7 @@ mod tests {
             (502, "ticket-upstream-error", Outcome::UpstreamError),
             (403, "guard-captcha-required", Outcome::Denied),
             (403, "guard-pass-invalid", Outcome::Wrong),
+            (403, "guard-refused", Outcome::Denied),
             (500, "internal-error", Outcome::InternalError),
             (504, "deadline-exceeded", Outcome::DeadlineExceeded),
             (418, "something-new", Outcome::Invalid),

@@ -316,6 +316,50 @@ mod tests {
     }
 
     #[test]
+    fn wx_risk_blocks_merge_per_scene_and_null_turns_them_off() {
+        use crate::guard::wx_risk::WxRiskSettings;
+        use crate::wechat::risk_rank::RiskScene;
+        let c = Settings::from_json_part(
+            r#"{"guard": {"wxRisk": {"scene": "register", "refuseFromRank": 4}},
+                "scene": {"coupon": {"guard": {"wxRisk": {"scene": "marketing", "cacheSeconds": 300}}},
+                          "plain": {"guard": {"wxRisk": null}},
+                          "login": {"guard": {"mode": "adaptive"}}}}"#,
+            ConfigPart::Guard,
+        )
+        .unwrap();
+        let root = WxRiskSettings {
+            scene: RiskScene::Register,
+            image_from_rank: Some(2),
+            tencent_from_rank: Some(3),
+            refuse_from_rank: Some(4),
+            cache_seconds: 600,
+        };
+        assert_eq!(c.guard.root().wx_risk, Some(root));
+        assert_eq!(c.guard.scene("login").wx_risk, Some(root), "inherited");
+        assert_eq!(
+            c.guard.scene("coupon").wx_risk,
+            Some(WxRiskSettings {
+                scene: RiskScene::Marketing,
+                cache_seconds: 300,
+                ..root
+            })
+        );
+        assert_eq!(c.guard.scene("plain").wx_risk, None);
+        let err = Settings::from_json_part(
+            r#"{"guard": {"wxRisk": {"scene": "register"}},
+                "scene": {"x": {"guard": {"wxRisk": {"imageFromRank": 4}}}}}"#,
+            ConfigPart::Guard,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "CAPTCHA_CONFIG: scene.x.guard.wxRisk.tencentFromRank = 3: \
+             must be >= scene.x.guard.wxRisk.imageFromRank (4)"
+        );
+    }
+
+    #[test]
     fn tencent_policy_defaults_to_reject_and_names_bad_values() {
         let c = Settings::from_json_part(
             r#"{"tencent": {"unreachable": "admit"},

@@ -353,6 +353,7 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
         SESSION_INDEX,
         ACCESS_TOKEN,
         RATE_GUARD,
+        WX_RISK,
     ];
     let stack = Stack::with(&[]);
     for (name, id, _) in stack.functions() {

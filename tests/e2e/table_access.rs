@@ -25,11 +25,14 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::wechat::risk::RiskRanks;
+use gatehouse::wechat::risk_rank::{RiskRankRequest, RiskScene};
 use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -595,6 +598,42 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .await;
     assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
     note(Function::Guard, &guard_recorder);
+
+    // authorizer and guard: a signed-in user's WeChat risk rank as the
+    // guard's level reads it (`RiskRanks`, SPEC §12): the rank row read
+    // with the counters in one BatchGetItem, a miss asked of WeChat and
+    // cached, with the shared access token fetched cold (read, leased,
+    // stored). Each function on an app of its own, so each fetches one.
+    for (function, appid) in [
+        (Function::Authorizer, "wxaccess000000002"),
+        (Function::Guard, "wxaccess000000003"),
+    ] {
+        let wechat = WechatEmulator::start(appid, "access-secret").await.unwrap();
+        let config = WxConfig::new(appid, "access-secret")
+            .unwrap()
+            .with_api_base(&wechat.base_url());
+        let (store, recorder) = rig.store();
+        let ranks = RiskRanks::new(&config, store.clone(), &options).unwrap();
+        let openid = wechat.openid_for("access-user");
+        let user = RiskRankRequest {
+            openid: &openid,
+            scene: RiskScene::Register,
+            client_ip: IP,
+            mobile_no: None,
+            is_test: false,
+        };
+        let counters = [format!("guard|ip|demo|{IP}")];
+        let windows = gatehouse::store::GuardWindows::at(options.clock().now_ms(), Some(600), 900);
+        let (_, cached) = store
+            .counts_with_risk_rank(&counters, &windows, user.scene.number(), &openid)
+            .await
+            .unwrap();
+        let lookup = ranks
+            .rank_from(&user, 600, cached, &mut Events::default())
+            .await;
+        assert_eq!(lookup.answer, Ok(0), "{function:?}");
+        note(function, &recorder);
+    }
 
     // session: read, then end.
     let (store, recorder) = rig.store();

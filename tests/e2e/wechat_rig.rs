@@ -69,7 +69,7 @@ pub fn authorizer_event(token: &str) -> AuthorizerRequest {
 }
 
 /// Rate limits off (the rate-limit tests cover them), time on `clock`.
-fn options(clock: &Clock) -> ServiceOptions {
+pub fn options(clock: &Clock) -> ServiceOptions {
     ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone())
 }
 

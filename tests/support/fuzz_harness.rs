@@ -395,6 +395,21 @@ pub fn config(data: &[u8]) {
                 assert!(settings.rate_limits.scene(scene).window_seconds >= 1);
                 let guard = settings.guard.scene(scene);
                 assert!(guard.image_after_failures <= guard.tencent_after_failures);
+                if let Some(risk) = guard.wx_risk {
+                    let set: Vec<u8> = [
+                        risk.image_from_rank,
+                        risk.tencent_from_rank,
+                        risk.refuse_from_rank,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    assert!(set.windows(2).all(|w| w[0] <= w[1]) && set.iter().all(|r| *r <= 4));
+                    assert!(
+                        gatehouse::guard::wx_risk::CACHE_SECONDS_RANGE
+                            .contains(&risk.cache_seconds)
+                    );
+                }
             }
         }
         if let Ok(routes) = gatehouse::guard::GuardRoutes::from_json(&text) {

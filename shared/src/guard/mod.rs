@@ -9,6 +9,8 @@
 //!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES`.
 //! - [`level`]: how the requests and failures a client's counters hold,
 //!   the scene's mode and the door's rule make its level, and its reasons.
+//! - [`wx_risk`]: a scene's `guard.wxRisk` block, and what a WeChat risk
+//!   rank asks of a user.
 //! - [`service::Guard`]: the level a client must pass, the redemption of
 //!   its pass, reported failures. Rust business Lambdas call it directly.
 //! - [`authorizer`]: the Lambda authorizer in front of guarded (and
@@ -22,6 +24,7 @@ pub mod level;
 pub mod pass;
 pub mod routes;
 pub mod service;
+pub mod wx_risk;
 
 pub use authorizer::{
     Authorizer, AuthorizerRequest, AuthorizerResponse, Verdict, authorize, judge, judge_within,

@@ -14,8 +14,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::codec::*;
 use super::DynamoStore;
+use super::codec::*;
 use crate::store::*;
 
 /// The slot attribute a request's nonce is kept in on a counter row.

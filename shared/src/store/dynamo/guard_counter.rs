@@ -14,25 +14,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::codec::*;
 use super::counter::{holds, slot_of};
-use super::{DynamoStore, join_all};
+use super::{BatchGetError, DynamoStore, join_all};
 use crate::store::*;
-
-/// The error codes with which DynamoDB throttles a request: a hot item or
-/// partition, or the account's request rate.
-const THROTTLED: [&str; 3] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-];
-
-fn throttled<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    matches!(err, SdkError::ServiceError(ctx) if THROTTLED.contains(&ctx.err().code().unwrap_or("")))
-}
 
 /// A count read out of `item` (0 when absent).
 fn count_in(item: &Item, attribute: Option<&str>) -> Result<u64, StoreError> {
@@ -146,98 +133,40 @@ impl DynamoStore {
         names: &[String],
         windows: &GuardWindows,
     ) -> Result<Vec<GuardTally>, StoreError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
         let keys: Vec<String> = names.iter().map(|name| counter_key_of(name)).collect();
-        let (requests, failures) = attributes(windows);
-        let wanted: Vec<&str> = requests.as_deref().into_iter().chain([&*failures]).collect();
-        let found = match self.batch_get("read_guard", &keys, &wanted).await {
-            Ok(found) => found,
+        let wanted = guard_attributes(windows);
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        match self.batch_get("read_guard", &keys, &wanted).await {
+            Ok(found) => tallies_of(&keys, &found, windows),
             Err(BatchGetError::Throttled) => {
                 tracing::warn!("guard counters' read throttled: past their thresholds");
-                return Ok(vec![GuardTally::Throttled; names.len()]);
+                Ok(vec![GuardTally::Throttled; names.len()])
             }
-            Err(BatchGetError::Store(err)) => return Err(err),
-        };
-        keys.iter()
-            .map(|key| match found.get(key) {
-                Some(item) => tally_of(item, windows),
-                None => Ok(GuardTally::Counted {
-                    requests: 0,
-                    failures: 0,
-                }),
-            })
-            .collect()
+            Err(BatchGetError::Store(err)) => Err(err),
+        }
     }
 }
 
-/// Why [`DynamoStore::batch_get`] found nothing.
-pub(super) enum BatchGetError {
-    Throttled,
-    Store(StoreError),
+/// The attributes a read of guard counter rows in `windows` asks for.
+pub(super) fn guard_attributes(windows: &GuardWindows) -> Vec<String> {
+    let (requests, failures) = attributes(windows);
+    requests.into_iter().chain([failures]).collect()
 }
 
-impl DynamoStore {
-    /// The items at `keys` (at most 100), strongly consistent, each with
-    /// its key and `attributes` alone: one BatchGetItem, asked again for
-    /// the keys DynamoDB hands back unprocessed under load (a bounded
-    /// number of times). Keys without an item are absent from the answer.
-    pub(super) async fn batch_get(
-        &self,
-        operation: &'static str,
-        keys: &[String],
-        attributes: &[&str],
-    ) -> Result<HashMap<String, Item>, BatchGetError> {
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
-        let mut found = HashMap::new();
-        let items: Vec<Item> = keys
-            .iter()
-            .map(|key| HashMap::from([(KEY_ATTRIBUTE.to_owned(), s(key))]))
-            .collect();
-        // `#a0, #a1 …`: no attribute name can clash with a reserved word.
-        let projection = std::iter::once("#pk".to_owned())
-            .chain((0..attributes.len()).map(|i| format!("#a{i}")))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut wanted = KeysAndAttributes::builder()
-            .set_keys(Some(items))
-            .consistent_read(true)
-            .projection_expression(projection)
-            .expression_attribute_names("#pk", KEY_ATTRIBUTE);
-        for (i, attribute) in attributes.iter().enumerate() {
-            wanted = wanted.expression_attribute_names(format!("#a{i}"), *attribute);
-        }
-        let mut wanted = wanted.build().map_err(|e| {
-            BatchGetError::Store(StoreError(format!("{operation}: request not built: {e}")))
-        })?;
-        for _ in 0..super::MAX_BATCH_ROUNDS {
-            let out = match self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, wanted.clone())
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(err) if throttled(&err) => return Err(BatchGetError::Throttled),
-                Err(err) => return Err(BatchGetError::Store(sdk_error(operation, err))),
-            };
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let key = get_s(item, KEY_ATTRIBUTE).map_err(BatchGetError::Store)?;
-                found.insert(key.to_owned(), item.clone());
-            }
-            match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
-                Some(rest) if !rest.keys().is_empty() => wanted = rest.clone(),
-                _ => return Ok(found),
-            }
-        }
-        // Keys DynamoDB keeps handing back under load: throttled.
-        Err(BatchGetError::Throttled)
-    }
+/// The tallies of the guard counter rows at `keys` among `found` (a row
+/// not found: nothing counted yet).
+pub(super) fn tallies_of(
+    keys: &[String],
+    found: &HashMap<String, Item>,
+    windows: &GuardWindows,
+) -> Result<Vec<GuardTally>, StoreError> {
+    keys.iter()
+        .map(|key| match found.get(key) {
+            Some(item) => tally_of(item, windows),
+            None => Ok(GuardTally::Counted {
+                requests: 0,
+                failures: 0,
+            }),
+        })
+        .collect()
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::guard_counter::guard_tally;
+use super::guard_counter::guard_tallies;
 use super::{MemoryStore, Row};
 use crate::store::*;
 
@@ -66,10 +66,6 @@ impl CounterStore for MemoryStore {
         names: &[String],
         windows: &GuardWindows,
     ) -> Result<Vec<GuardTally>, StoreError> {
-        let rows = self.rows();
-        Ok(names
-            .iter()
-            .map(|name| guard_tally(rows.get(&counter_key_of(name)), windows))
-            .collect())
+        Ok(guard_tallies(&self.rows(), names, windows))
     }
 }

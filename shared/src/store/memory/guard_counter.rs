@@ -28,10 +28,19 @@ fn counts(row: Option<&Row>, windows: &GuardWindows) -> (u64, u64) {
     }
 }
 
-/// The counts `row` holds in `windows`.
-pub(super) fn guard_tally(row: Option<&Row>, windows: &GuardWindows) -> GuardTally {
-    let (requests, failures) = counts(row, windows);
-    GuardTally::Counted { requests, failures }
+/// The counts the rows `names` hold in `windows`.
+pub(super) fn guard_tallies(
+    rows: &HashMap<String, Row>,
+    names: &[String],
+    windows: &GuardWindows,
+) -> Vec<GuardTally> {
+    names
+        .iter()
+        .map(|name| {
+            let (requests, failures) = counts(rows.get(&counter_key_of(name)), windows);
+            GuardTally::Counted { requests, failures }
+        })
+        .collect()
 }
 
 impl MemoryStore {

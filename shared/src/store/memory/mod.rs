@@ -14,6 +14,7 @@ mod captcha;
 mod counter;
 mod guard_counter;
 mod pass;
+mod risk_rank;
 mod session;
 mod session_index;
 mod ticket;
@@ -54,6 +55,8 @@ enum Row {
         failures: Option<(i64, u64)>,
         expires_ms: i64,
     },
+    /// A user's cached WeChat risk rank in one WeChat scene.
+    RiskRank(RiskRankRecord),
 }
 
 impl Row {
@@ -66,6 +69,7 @@ impl Row {
             Row::Ticket { expires_ms, .. }
             | Row::Counter { expires_ms, .. }
             | Row::GuardCounter { expires_ms, .. } => *expires_ms,
+            Row::RiskRank(rank) => rank.expires_ms,
         }
     }
 }
