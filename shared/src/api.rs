@@ -146,8 +146,12 @@ pub const ROUTES: &[Route] = &[
         Function::VerifyTicket,
         |s, req| serve(&s.tickets, req, tencent::verify_ticket),
     ),
+    // With a bearer session, the user's WeChat risk rank counts too.
     route("GET", "/guard/status", Function::Guard, |s, req| {
-        serve(&s.guard, req, guard::routes::status)
+        let sessions = s.sessions.as_deref();
+        serve(&s.guard, req, move |guard, req| {
+            guard::routes::status(guard, sessions, req)
+        })
     }),
     Route {
         access: Access::Iam,

@@ -344,10 +344,17 @@ impl TicketService {
 
 impl Guard {
     /// guard, and Rust business Lambdas: the scenes' guard settings of
-    /// `CAPTCHA_CONFIG` (and nothing else of it), the table.
+    /// `CAPTCHA_CONFIG` (and nothing else of it), the table, and WeChat's
+    /// risk ranks where a scene asks for them ([`RiskRanks::from_lambda_env`]).
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
-        Ok(Self::new(settings.guard, table().await?, &uncounted()))
+        Self::with_table(settings.guard, table().await?).await
+    }
+
+    /// [`Guard::from_lambda_env`] over `store`.
+    async fn with_table(config: GuardConfig, store: Arc<dyn Store>) -> Result<Self, Error> {
+        let ranks = RiskRanks::from_lambda_env(&config, store.clone()).await?;
+        Ok(Self::new(config, store, &uncounted()).with_risk_ranks(ranks))
     }
 }
 
@@ -384,10 +391,10 @@ impl Authorizer {
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
         let routes = GuardRoutes::from_env()?;
-        let (store, options) = (table().await?, uncounted());
+        let store = table().await?;
         Ok(Self::new(
-            SessionService::new(store.clone(), &options),
-            Guard::new(settings.guard, store, &options),
+            SessionService::new(store.clone(), &uncounted()),
+            Guard::with_table(settings.guard, store).await?,
             routes,
         ))
     }
@@ -439,10 +446,17 @@ fn start_tickets() -> Started {
     })
 }
 
+/// The guard, and the sessions `GET /guard/status` checks (the same
+/// table).
 fn start_guard() -> Started {
-    start_with(Guard::from_lambda_env(), |guard| Services {
-        guard: Some(guard),
-        ..Services::default()
+    Box::pin(async {
+        let settings = Settings::from_env_part(ConfigPart::Guard)?;
+        let store = table().await?;
+        Ok(Services {
+            sessions: Some(Arc::new(SessionService::new(store.clone(), &uncounted()))),
+            guard: Some(Arc::new(Guard::with_table(settings.guard, store).await?)),
+            ..Services::default()
+        })
     })
 }
 

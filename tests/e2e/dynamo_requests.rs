@@ -396,6 +396,7 @@ async fn verify_redeem_and_status_are_one_request_each() {
         ip: Some("203.0.113.7".into()),
         device: Some(device("dev-1")),
         openid: None,
+        phone_number: None,
     };
     assert_eq!(
         guard.level(&scene("signup"), &client).await.unwrap(),

@@ -106,6 +106,7 @@ fn client(device_id: &str) -> Client {
         ip: Some(IP.into()),
         device: Some(device(device_id)),
         openid: None,
+        phone_number: None,
     }
 }
 
@@ -390,6 +391,7 @@ mod cases {
             ip: Some(IP.into()),
             device: None,
             openid: None,
+            phone_number: None,
         };
         for ticket in [
             "trerror_1001_190000001_1700000001",
@@ -460,6 +462,7 @@ mod cases {
             ip: Some(ip.into()),
             device: None,
             openid: None,
+            phone_number: None,
         };
         rig.guard
             .report(&demo, &at("2001:db8:a:b::1"))

@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use gatehouse::secret::Secret;
 use gatehouse::store::{
-    GuardEvent, GuardTally, GuardWindows,
-    AccessTokenRecord, IndexedSession, PhoneNumber, RiskAnswer, RiskRankRecord, SessionEnd,
-    SessionRecord, Store, TokenSwap,
+    AccessTokenRecord, GuardEvent, GuardTally, GuardWindows, IndexedSession, PhoneNumber,
+    RiskAnswer, RiskRankRecord, SessionEnd, SessionRecord, Store, TokenSwap,
 };
 use gatehouse_e2e::{NOW, captcha};
 

@@ -249,6 +249,7 @@ async fn write_units_of_a_guarded_flow() {
             ip: Some(ip.into()),
             device: Some(gatehouse_e2e::device(&device)),
             openid: None,
+            phone_number: None,
         };
         guard
             .check(&scene("login"), PassRule::Always, Some(&token), &client)

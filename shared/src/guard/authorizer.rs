@@ -34,8 +34,7 @@ pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as 
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
 use super::config::{GuardRoutes, GuardedRoute, Level, StoreErrorPolicy};
-use super::level::Counts;
-use super::service::{Admission, Client, Guard};
+use super::service::{Admission, Client, Guard, Observed};
 use crate::domain::DeviceId;
 use crate::error::ApiError;
 use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
@@ -175,7 +174,8 @@ pub async fn judge_within(
         "authorizer deadline passed"
     );
     let admits = auth.guarded(&route_key).filter(|route| {
-        !route.session && auth.guard.config().scene(&route.scene).on_store_error == StoreErrorPolicy::Admit
+        !route.session
+            && auth.guard.config().scene(&route.scene).on_store_error == StoreErrorPolicy::Admit
     });
     match admits {
         Some(route) => {
@@ -224,12 +224,13 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
             .map(ToString::to_string),
         device: header(&event, "x-device-id").and_then(|id| DeviceId::parse(id).ok()),
         openid: None,
+        phone_number: None,
     };
     let guard = &auth.guard;
-    let (counts, session) = match route.session {
+    let (observed, session) = match route.session {
         false => (guard.count(&route.scene, &client, &mut events).await, None),
         true => {
-            let (counts, session) = tokio::join!(
+            let (by_client, session) = tokio::join!(
                 guard.count(&route.scene, &client, &mut events),
                 session_of(&auth.sessions, &event)
             );
@@ -243,12 +244,20 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
                 .count_openid(&route.scene, &record.openid, &mut events)
                 .await;
             client.openid = Some(record.openid.clone());
-            (merged(counts, by_openid), Some(record))
+            client.phone_number = record.phone.as_ref().map(|p| p.phone_number.clone());
+            (merged(by_client, by_openid), Some(record))
         }
     };
     let token = header(&event, PASS_HEADER);
     let admission = guard
-        .decide(&route.scene, route.pass, token, &client, counts, &mut events)
+        .decide(
+            &route.scene,
+            route.pass,
+            token,
+            &client,
+            observed,
+            &mut events,
+        )
         .await;
     match admission {
         Ok(admission) => {
@@ -262,12 +271,12 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
     }
 }
 
-/// Both counts, or the first failure.
+/// Both observations, or the first failure.
 fn merged(
-    by_client: Result<Counts, ApiError>,
-    by_openid: Result<Counts, ApiError>,
-) -> Result<Counts, ApiError> {
-    Ok(by_client?.max(by_openid?))
+    by_client: Result<Observed, ApiError>,
+    by_openid: Result<Observed, ApiError>,
+) -> Result<Observed, ApiError> {
+    Ok(by_client?.merge(by_openid?))
 }
 
 /// The context of an admission at a guarded route: its scene, the level

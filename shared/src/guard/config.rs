@@ -180,9 +180,7 @@ impl Part for GuardSettings {
                 setting: CAPTCHA_CONFIG,
                 key: format!("{path}guard.tencentAfterRequests"),
                 value: tencent.to_string(),
-                allowed: format!(
-                    "must be > {path}guard.imageAfterRequests ({image}), or 0 (off)"
-                ),
+                allowed: format!("must be > {path}guard.imageAfterRequests ({image}), or 0 (off)"),
             });
         }
         Ok(())

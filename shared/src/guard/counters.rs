@@ -12,7 +12,9 @@ use crate::domain::Scene;
 use crate::error::ApiError;
 use crate::metrics::{Event, Events};
 use crate::ratelimit::ip_key;
-use crate::store::{CounterStore, GuardEvent, GuardTally, GuardWindows};
+use crate::store::{
+    CounterStore, GuardEvent, GuardStore, GuardTally, GuardWindows, RiskRankRecord,
+};
 
 /// Whose a counter row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,50 +99,98 @@ impl Whose<'_> {
     }
 }
 
+/// The cached WeChat risk rank a door reads with its counter rows: the
+/// row of `openid` in WeChat scene `scene` (`crate::wechat::risk`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RankRow<'a> {
+    pub scene: u8,
+    pub openid: &'a str,
+}
+
+/// What a door's requests to the store found: the counts and, where a rank
+/// row was asked for, that row (`None`: not cached, or not readable).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub counts: Counts,
+    pub rank_row: Option<RiskRankRecord>,
+}
+
+impl Observed {
+    /// Both observations at once: the larger counts, the rank row found.
+    pub fn merge(self, other: Observed) -> Observed {
+        Observed {
+            counts: self.counts.max(other.counts),
+            rank_row: self.rank_row.or(other.rank_row),
+        }
+    }
+}
+
 /// Counts one request at a door of `scene` in every row of `whose`, and
 /// answers the rows' counts, this request included: one write per row, all
-/// at once. Where the scene counts no request (both thresholds 0) the rows
-/// are read instead (one request); where its guard is off, nothing is
-/// asked.
+/// at once, with the GetItem of `rank` beside them. Where the scene counts
+/// no request (both thresholds 0) the rows are read instead, the rank row
+/// with them (one request); where its guard is off, nothing is asked.
 pub(super) async fn count_request(
-    store: &dyn CounterStore,
+    store: &dyn GuardStore,
     settings: &GuardSettings,
     scene: &Scene,
     whose: Whose<'_>,
+    rank: Option<RankRow<'_>>,
     now_ms: i64,
     events: &mut Events,
-) -> Result<Counts, ApiError> {
+) -> Result<Observed, ApiError> {
     if !settings.counts_requests() {
-        return read(store, settings, scene, whose, now_ms, events).await;
+        return read(store, settings, scene, whose, rank, now_ms, events).await;
     }
     let rows = whose.rows(scene);
     let names: Vec<String> = rows.iter().map(|(_, name)| name.clone()).collect();
     let windows = windows_of(settings, now_ms);
-    let tallies = store
-        .count_guard(&names, &windows, GuardEvent::Request)
-        .await?;
-    Ok(counts_of(&rows, &tallies, events))
+    let counting = store.count_guard(&names, &windows, GuardEvent::Request);
+    let (tallies, rank_row) = match rank {
+        None => (counting.await?, None),
+        Some(rank) => {
+            let (tallies, row) =
+                tokio::join!(counting, store.get_risk_rank(rank.scene, rank.openid));
+            // A rank row not read is a miss: WeChat may still answer.
+            (tallies?, row.ok().flatten())
+        }
+    };
+    Ok(Observed {
+        counts: counts_of(&rows, &tallies, events),
+        rank_row,
+    })
 }
 
-/// The counts of the rows of `whose` in `scene`, counting nothing: one
-/// request, none where the scene's guard is off.
+/// The counts of the rows of `whose` in `scene`, counting nothing, and the
+/// rank row of `rank` with them: one request, none where the scene's
+/// guard is off.
 pub(super) async fn read(
-    store: &dyn CounterStore,
+    store: &dyn GuardStore,
     settings: &GuardSettings,
     scene: &Scene,
     whose: Whose<'_>,
+    rank: Option<RankRow<'_>>,
     now_ms: i64,
     events: &mut Events,
-) -> Result<Counts, ApiError> {
+) -> Result<Observed, ApiError> {
     if settings.mode == GuardMode::Off {
-        return Ok(Counts::default());
+        return Ok(Observed::default());
     }
     let rows = whose.rows(scene);
     let names: Vec<String> = rows.iter().map(|(_, name)| name.clone()).collect();
-    let tallies = store
-        .read_guard(&names, &windows_of(settings, now_ms))
-        .await?;
-    Ok(counts_of(&rows, &tallies, events))
+    let windows = windows_of(settings, now_ms);
+    let (tallies, rank_row) = match rank {
+        None => (store.read_guard(&names, &windows).await?, None),
+        Some(rank) => {
+            store
+                .counts_with_risk_rank(&names, &windows, rank.scene, rank.openid)
+                .await?
+        }
+    };
+    Ok(Observed {
+        counts: counts_of(&rows, &tallies, events),
+        rank_row,
+    })
 }
 
 /// Counts one failure of `client` in `scene` (in every row at once) when
@@ -178,6 +228,7 @@ mod tests {
             ip: Some("203.0.113.9".into()),
             device: Some(DeviceId::parse("d|1").unwrap()),
             openid: Some("o-1".into()),
+            phone_number: None,
         };
         assert_eq!(
             rows_of(&scene, &client),

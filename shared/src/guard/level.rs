@@ -70,7 +70,10 @@ impl Reasons {
     /// The codes joined by commas (`"failures,requests"`): how the
     /// authorizer's context, whose values are strings, carries them.
     pub fn joined(self) -> String {
-        self.iter().map(Reason::as_str).collect::<Vec<_>>().join(",")
+        self.iter()
+            .map(Reason::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -294,14 +297,20 @@ mod tests {
             tencent_after_requests: 0,
             ..settings
         };
-        assert_eq!(image_only.standing(PassRule::Auto, &user(1000)).level, Image);
+        assert_eq!(
+            image_only.standing(PassRule::Auto, &user(1000)).level,
+            Image
+        );
         let off = GuardSettings {
             image_after_requests: 0,
             tencent_after_requests: 0,
             ..settings
         };
         assert!(!off.counts_requests());
-        assert_eq!(off.standing(PassRule::Auto, &Counts::SATURATED).level, Tencent);
+        assert_eq!(
+            off.standing(PassRule::Auto, &Counts::SATURATED).level,
+            Tencent
+        );
         assert_eq!(
             codes(off.standing(PassRule::Auto, &Counts::SATURATED)).1,
             ["failures"]
@@ -346,7 +355,10 @@ mod tests {
             mode: GuardMode::Off,
             ..settings
         };
-        assert_eq!(off.standing(PassRule::Auto, &Counts::SATURATED), Standing::NONE);
+        assert_eq!(
+            off.standing(PassRule::Auto, &Counts::SATURATED),
+            Standing::NONE
+        );
         assert_eq!(
             codes(off.standing(PassRule::Always, &Counts::SATURATED)),
             (Level::Image, vec!["always"])

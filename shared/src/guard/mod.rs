@@ -27,8 +27,8 @@ pub mod service;
 pub mod wx_risk;
 
 pub use authorizer::{
-    Authorizer, AuthorizerRequest, AuthorizerResponse, Verdict, authorize, judge, judge_within,
-    authorized_identity, authorized_phone_number, authorizer_context,
+    Authorizer, AuthorizerRequest, AuthorizerResponse, Verdict, authorize, authorized_identity,
+    authorized_phone_number, authorizer_context, judge, judge_within,
 };
 pub use config::{GuardConfig, GuardRoutes, Level, PassRule};
 pub use level::{Counts, Reason, Reasons, Standing};

@@ -9,13 +9,16 @@ use serde_json::{Map, Value};
 use super::authorizer::authorizer_context;
 use super::config::{Level, PassRule};
 use super::level::{Reasons, Standing};
-use super::service::{Admission, Client, Guard};
+use super::service::{Admission, Client, Guard, Refusal};
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
-use crate::http::{device_id, error_response_with, json_body, query_param, respond, source_ip};
+use crate::http::{
+    bearer_token, device_id, error_response_with, json_body, query_param, respond, source_ip,
+};
 use crate::lang::Lang;
 use crate::metrics::Events;
 use crate::store::RedeemedPass;
+use crate::wechat::SessionService;
 
 /// Longest `userIp` a back end may send.
 pub const MAX_USER_IP_CHARS: usize = 64;
@@ -114,29 +117,61 @@ impl From<RedeemedPass> for PassData {
 }
 
 /// `GET /guard/status?scene=<scene>[&deviceId=<device>]`: the level the
-/// client (its IP, and its device from the query or `X-Device-Id`) must
-/// pass at its next request in `scene`, and why, so it shows a captcha
-/// only when one will be asked for. It counts nothing.
-pub async fn status(guard: &Guard, req: Request) -> Response<Body> {
+/// client (its IP, its device from the query or `X-Device-Id`, and with a
+/// bearer session its user) must pass at its next request in `scene`, and
+/// why, so it shows a captcha only when one will be asked for. It counts
+/// nothing. A session is checked with `sessions` (the guard function's);
+/// a user WeChat's rank refuses is answered `guard-refused`.
+pub async fn status(
+    guard: &Guard,
+    sessions: Option<&SessionService>,
+    req: Request,
+) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let result = async {
         let scene = Scene::parse(&query_param(&req, "scene").unwrap_or_default())?;
         let device = optional_device(query_param(&req, "deviceId").as_deref(), &req)?;
-        let client = Client {
+        let mut client = Client {
             ip: source_ip(&req).map(str::to_owned),
             device,
-            openid: None,
+            ..Client::default()
         };
-        Ok(StandingData::from(guard.standing(&scene, &client).await?))
+        if let Some(token) = bearer_token(&req) {
+            let sessions = sessions.ok_or_else(|| {
+                tracing::error!("GET /guard/status: the session service was not built");
+                ApiError::Internal
+            })?;
+            let record = sessions.check(token).await?;
+            client.phone_number = record.phone.map(|phone| phone.phone_number);
+            client.openid = Some(record.openid);
+        }
+        Ok(guard.standing(&scene, &client).await)
     };
-    respond(lang, result.await)
+    match result.await {
+        Ok(Ok(standing)) => respond(lang, Ok(StandingData::from(standing))),
+        Ok(Err(refusal)) => refusal_response(lang, &refusal),
+        Err(err) => respond::<()>(lang, Err(err)),
+    }
+}
+
+/// A refusal's answer: its errCode, with the level and reasons in its data
+/// (none for a store failure, where no level is known).
+fn refusal_response(lang: Lang, refusal: &Refusal) -> Response<Body> {
+    let mut data = Map::new();
+    if refusal.error != ApiError::StoreUnavailable {
+        data.insert("level".into(), Value::from(refusal.standing.level.as_str()));
+        let reasons = refusal.standing.reasons.iter().map(|r| r.as_str());
+        data.insert("reasons".into(), reasons.collect());
+    }
+    error_response_with(lang, &refusal.error, data)
 }
 
 /// `POST /guard/check`: for a back end about to do what the scene guards
 /// (counted as a request of the client, admitted or not). Admitted, with
 /// the level, its reasons and the redeemed pass when one was needed; or
 /// `guard-captcha-required`, `guard-tencent-required`,
-/// `guard-pass-invalid`, each with the level and reasons in its data.
+/// `guard-pass-invalid`, `guard-refused` (WeChat's rank of the `openid`
+/// sent), each with the level and reasons in its data.
 pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let mut events = Events::default();
@@ -165,13 +200,7 @@ pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
                 degraded,
             }),
         ),
-        Ok(Err(refusal)) => {
-            let mut data = Map::new();
-            data.insert("level".into(), Value::from(refusal.standing.level.as_str()));
-            let reasons = refusal.standing.reasons.iter().map(|r| r.as_str());
-            data.insert("reasons".into(), reasons.collect());
-            error_response_with(lang, &refusal.error, data)
-        }
+        Ok(Err(refusal)) => refusal_response(lang, &refusal),
         Err(err) => respond::<()>(lang, Err(err)),
     };
     events.attach_to(&mut resp);
@@ -249,5 +278,6 @@ fn back_end_client(
         ip,
         device: optional_device(device, req)?,
         openid: None,
+        phone_number: None,
     })
 }

@@ -64,9 +64,7 @@ impl GuardWindows {
     pub fn at(now_ms: i64, request_window_s: Option<u64>, failure_window_s: u64) -> Self {
         let requests = request_window_s.map(|length| CounterWindow::holding(now_ms, length));
         let failures = CounterWindow::holding(now_ms, failure_window_s);
-        let keep_until_ms = requests
-            .map_or(0, |w| w.end_ms())
-            .max(failures.end_ms());
+        let keep_until_ms = requests.map_or(0, |w| w.end_ms()).max(failures.end_ms());
         Self {
             requests,
             failures,

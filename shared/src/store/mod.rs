@@ -681,8 +681,8 @@ pub trait TicketServiceStore: TicketStore + CounterStore {}
 impl<T: TicketStore + CounterStore> TicketServiceStore for T {}
 
 /// What the guard uses: its failure counters and the passes it redeems.
-pub trait GuardStore: CounterStore + PassStore {}
-impl<T: CounterStore + PassStore> GuardStore for T {}
+pub trait GuardStore: CounterStore + PassStore + RiskRankStore {}
+impl<T: CounterStore + PassStore + RiskRankStore> GuardStore for T {}
 
 /// What WeChat risk ranks use (`crate::wechat::risk`): the cached ranks and
 /// the shared access token.

@@ -303,6 +303,7 @@ impl TicketService {
             ip: Some(presented.user_ip.clone()),
             device: presented.device.clone(),
             openid: None,
+            phone_number: None,
         };
         let settings = self.settings.guard.scene(&presented.scene);
         count_failure(

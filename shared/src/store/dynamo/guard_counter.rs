@@ -24,8 +24,9 @@ use crate::store::*;
 /// A count read out of `item` (0 when absent).
 fn count_in(item: &Item, attribute: Option<&str>) -> Result<u64, StoreError> {
     match attribute {
-        Some(attribute) if item.contains_key(attribute) => u64::try_from(get_n(item, attribute)?)
-            .map_err(|_| corrupt(attribute, "negative")),
+        Some(attribute) if item.contains_key(attribute) => {
+            u64::try_from(get_n(item, attribute)?).map_err(|_| corrupt(attribute, "negative"))
+        }
         _ => Ok(0),
     }
 }
@@ -98,7 +99,10 @@ impl DynamoStore {
                 .attributes
                 .ok_or_else(|| corrupt("count_guard", "row not returned"))?,
             Err(err) if throttled(&err) => {
-                tracing::warn!(counter = name, "guard counter throttled: past its thresholds");
+                tracing::warn!(
+                    counter = name,
+                    "guard counter throttled: past its thresholds"
+                );
                 return Ok(GuardTally::Throttled);
             }
             // Only an earlier attempt of this very request fails the

@@ -88,7 +88,11 @@ impl RiskRankStore for DynamoStore {
             .chain(std::iter::once(rank_key.clone()))
             .collect();
         let counted = guard_attributes(windows);
-        let attributes: Vec<&str> = counted.iter().map(String::as_str).chain(ATTRIBUTES).collect();
+        let attributes: Vec<&str> = counted
+            .iter()
+            .map(String::as_str)
+            .chain(ATTRIBUTES)
+            .collect();
         let found = match self
             .batch_get("counts_with_risk_rank", &keys, &attributes)
             .await

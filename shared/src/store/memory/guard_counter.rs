@@ -53,7 +53,9 @@ impl MemoryStore {
         event: GuardEvent,
     ) -> Result<GuardTally, StoreError> {
         if event == GuardEvent::Request && windows.requests.is_none() {
-            return Err(StoreError("count_guard: a request without its window".into()));
+            return Err(StoreError(
+                "count_guard: a request without its window".into(),
+            ));
         }
         let key = counter_key_of(name);
         let (requests, failures) = counts(rows.get(&key), windows);
