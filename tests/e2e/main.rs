@@ -7,6 +7,7 @@
 //! `tests/watch.rs` is a binary of its own: it sets environment variables,
 //! which only a process's sole test may do.
 
+mod authorizer_faults;
 mod bootstraps;
 mod browser;
 mod deadline;
