@@ -393,16 +393,18 @@ impl Function {
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
             grant(&[UPDATE], &[RATE_WXPHONE]),
         ];
-        // Sessions read; the guard's counters read, with a user's cached
-        // risk rank in the same request (one statement: IAM wants every
-        // key of a request in one); passes redeemed; a rank missing from
-        // the cache asked of WeChat and cached, with the shared access
-        // token (read, and swapped under its lease).
+        // Sessions read; the guard's counters counted (one UpdateItem per
+        // row, answering the row) or, where a scene counts no request,
+        // read with a user's cached risk rank in the same request (one
+        // statement: IAM wants every key of a request in one), else the
+        // rank read beside the counting; passes redeemed; a rank missing
+        // from the cache asked of WeChat and cached, with the shared
+        // access token (read, and swapped under its lease).
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
             grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
-            grant(&[UPDATE], &[CAPTCHA, TICKET]),
-            grant(&[PUT], &[WX_RISK]),
+            grant(&[UPDATE], &[CAPTCHA, TICKET, RATE_GUARD]),
+            grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         // The ticket claimed (a conditional put), its pass granted, the rate
@@ -411,12 +413,15 @@ impl Function {
             grant(&[PUT], &[TICKET]),
             grant(&[UPDATE], &[TICKET, RATE_TICKET, RATE_GUARD]),
         ];
-        // Levels read (with the risk rank, as the authorizer's), passes
-        // redeemed, failures reported; risk ranks as the authorizer's.
+        // Requests counted and levels read (with the risk rank, as the
+        // authorizer's), passes redeemed, failures reported; the bearer
+        // session of `GET /guard/status` read; risk ranks as the
+        // authorizer's.
         const GUARD: &[TableGrant] = &[
+            grant(&[GET], &[SESSION]),
             grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[CAPTCHA, TICKET, RATE_GUARD]),
-            grant(&[PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         match self {

@@ -105,7 +105,10 @@ async fn a_silent_store_past_the_deadline_is_a_deadline_denial_or_a_degraded_adm
     let started = tokio::time::Instant::now();
     let verdict = judge_within(&deny, signup(), BUDGET).await;
     assert_eq!(started.elapsed(), BUDGET, "denied at the deadline");
-    assert_eq!(summary(&verdict), (false, Outcome::DeadlineExceeded, vec![]));
+    assert_eq!(
+        summary(&verdict),
+        (false, Outcome::DeadlineExceeded, vec![])
+    );
 
     let admit = authorizer(
         &endpoint,

@@ -600,10 +600,35 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     note(Function::Guard, &guard_recorder);
 
     // authorizer and guard: a signed-in user's WeChat risk rank as the
-    // guard's level reads it (`RiskRanks`, SPEC §12): the rank row read
-    // with the counters in one BatchGetItem, a miss asked of WeChat and
+    // guard's level reads it (`RiskRanks`, SPEC §12): beside the counting
+    // of a scene that counts requests (a GetItem), with the read of a scene
+    // that counts none (one BatchGetItem); a miss asked of WeChat and
     // cached, with the shared access token fetched cold (read, leased,
-    // stored). Each function on an app of its own, so each fetches one.
+    // stored). Each function on an app of its own, so each fetches one;
+    // the guard's status reads the bearer session first.
+    const RISK_CONFIG: &str = r#"{"scene": {
+        "risky": {"guard": {"mode": "adaptive", "wxRisk": {"scene": "register"}}},
+        "quiet": {"guard": {"mode": "adaptive", "imageAfterRequests": 0,
+                            "tencentAfterRequests": 0, "wxRisk": {"scene": "marketing"}}}}}"#;
+    const RISK_ROUTES: &str = r#"{
+        "POST /risky": {"scene": "risky", "pass": "auto", "session": true},
+        "POST /quiet": {"scene": "quiet", "pass": "auto", "session": true}}"#;
+    let risk_settings = Settings::from_json(RISK_CONFIG).unwrap();
+    let openid = json_of(
+        &Function::Session
+            .lambda()
+            .answer(
+                &Services {
+                    sessions: Some(Arc::new(SessionService::new(rig.store().0, &options))),
+                    ..Services::default()
+                },
+                request("GET", "/wx/session", None, &[("authorization", &bearer)]),
+            )
+            .await,
+    )["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for (function, appid) in [
         (Function::Authorizer, "wxaccess000000002"),
         (Function::Guard, "wxaccess000000003"),
@@ -614,24 +639,40 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             .with_api_base(&wechat.base_url());
         let (store, recorder) = rig.store();
         let ranks = RiskRanks::new(&config, store.clone(), &options).unwrap();
-        let openid = wechat.openid_for("access-user");
-        let user = RiskRankRequest {
-            openid: &openid,
-            scene: RiskScene::Register,
-            client_ip: IP,
-            mobile_no: None,
-            is_test: false,
+        let guard = Guard::new(risk_settings.guard.clone(), store.clone(), &options)
+            .with_risk_ranks(Some(ranks));
+        let services = Services {
+            sessions: Some(Arc::new(SessionService::new(store.clone(), &options))),
+            authorizer: Some(Arc::new(Authorizer::new(
+                SessionService::new(store, &options),
+                guard.clone(),
+                GuardRoutes::from_json(RISK_ROUTES).unwrap(),
+            ))),
+            guard: Some(Arc::new(guard)),
+            ..Services::default()
         };
-        let counters = [format!("guard|ip|demo|{IP}")];
-        let windows = gatehouse::store::GuardWindows::at(options.clock().now_ms(), Some(600), 900);
-        let (_, cached) = store
-            .counts_with_risk_rank(&counters, &windows, user.scene.number(), &openid)
-            .await
-            .unwrap();
-        let lookup = ranks
-            .rank_from(&user, 600, cached, &mut Events::default())
-            .await;
-        assert_eq!(lookup.answer, Ok(0), "{function:?}");
+        let with_session = [("authorization", bearer.as_str())];
+        if function == Function::Authorizer {
+            for route in ["POST /risky", "POST /quiet"] {
+                let verdict = services
+                    .authorize(authorizer_event(route, &with_session), None)
+                    .await
+                    .response;
+                assert!(verdict.is_authorized, "{route}: {:?}", verdict.context);
+            }
+        } else {
+            let status = request("GET", "/guard/status?scene=risky", None, &with_session);
+            let resp = function.lambda().answer(&services, status).await;
+            assert_eq!(resp.status(), 200, "{}", json_of(&resp));
+            // A user no door has seen yet: a miss, asked and cached.
+            let stranger = wechat.openid_for("access-stranger");
+            let check = json!({"scene": "risky", "openid": stranger, "userIp": IP});
+            let resp = function
+                .lambda()
+                .answer(&services, request("POST", "/guard/check", Some(check), &[]))
+                .await;
+            assert_eq!(resp.status(), 200, "{}", json_of(&resp));
+        }
         note(function, &recorder);
     }
 
