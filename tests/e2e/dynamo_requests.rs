@@ -351,8 +351,9 @@ async fn the_configured_client_reaches_the_endpoint() {
 }
 
 /// The guard's request counts on the routes themselves: a captcha verify
-/// that earns a pass (rate limits off) is one request, so is redeeming the
-/// pass, and so is reading a level.
+/// that earns a pass (rate limits off) is one request, reading a level is
+/// one, and a door counts the request in each of its rows (one UpdateItem
+/// each, at once) before it redeems the pass (one more).
 #[tokio::test]
 async fn verify_redeem_and_status_are_one_request_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
@@ -414,7 +415,12 @@ async fn verify_redeem_and_status_are_one_request_each() {
         .await
         .unwrap();
     assert!(admitted.pass.is_some());
-    assert_eq!(requests.take(), 2, "a redemption, after reading the level");
+    assert_eq!(
+        requests.take(),
+        3,
+        "the request counted in its IP's and device's rows (one UpdateItem each, sent at once), \
+         then a redemption"
+    );
     assert!(
         guard
             .check(
