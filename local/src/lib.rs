@@ -5,6 +5,7 @@ pub mod demo;
 pub mod emulators;
 pub mod serve;
 pub mod server;
+pub mod sigv4;
 pub mod tc3_check;
 pub mod tencent_emulator;
 pub mod test_hooks;
