@@ -20,18 +20,23 @@ use gatehouse::wechat::SessionService;
 use serde_json::json;
 
 use crate::faults::{lambda_client, silent_listener};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 /// The authorizer's own budget (its 5 s time-out less the margin), shorter
 /// than the store's 4 s only when the test says so.
 const BUDGET: Duration = Duration::from_secs(2);
 
 fn authorizer(store_endpoint: &str, guard: serde_json::Value) -> Authorizer {
+    authorizer_on(lambda_client(store_endpoint), guard)
+}
+
+fn authorizer_on(client: aws_sdk_dynamodb::Client, guard: serde_json::Value) -> Authorizer {
     let config = json!({"scene": {"signup": {"guard": guard}}}).to_string();
     let settings = Settings::from_json(&config).unwrap();
-    let store = Arc::new(DynamoStore::new(
-        lambda_client(store_endpoint),
-        "gatehouse".into(),
-    ));
+    let store = Arc::new(DynamoStore::new(client, "gatehouse".into()));
     let options = ServiceOptions::new(RateLimitConfig::disabled());
     let routes = r#"{"POST /signup": {"scene": "signup", "pass": "auto"}}"#;
     Authorizer::new(
@@ -120,4 +125,51 @@ async fn a_silent_store_past_the_deadline_is_a_deadline_denial_or_a_degraded_adm
         (true, Outcome::Passed, vec![Event::GuardDegraded])
     );
     assert_eq!(verdict.response.context["degraded"], true);
+}
+
+/// A counter row DynamoDB throttles (a flooded IP past a thousand writes a
+/// second) counts as past every threshold: the door asks for a pass (here
+/// a ticket's: none was sent), never answers 5xx, never opens; with
+/// `onStoreError: "admit"` too, for a throttle is no store failure.
+#[tokio::test(start_paused = true)]
+async fn a_throttled_counter_asks_for_a_pass() {
+    for policy in ["deny", "admit"] {
+        let throttled = || {
+            let message = "Throughput exceeds the current capacity for one or more global secondary indexes";
+            ProvisionedThroughputExceededException::builder()
+                .message(message)
+                .meta(
+                    aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .message(message)
+                        .build(),
+                )
+                .build()
+        };
+        let update = mock!(Client::update_item).then_error(move || {
+            UpdateItemError::ProvisionedThroughputExceededException(throttled())
+        });
+        let client = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&update],
+            |builder| builder.retry_config(gatehouse::store::dynamo::lambda_retry_config())
+        );
+        let auth = authorizer_on(client, json!({"mode": "adaptive", "onStoreError": policy}));
+        let verdict = judge_within(&auth, signup(), BUDGET).await;
+        assert_eq!(
+            summary(&verdict),
+            (
+                false,
+                Outcome::Denied,
+                vec![
+                    Event::GuardThrottled,
+                    Event::GuardReason { reason: "failures" },
+                    Event::GuardReason { reason: "requests" },
+                ]
+            ),
+            "{policy}"
+        );
+        assert!(update.num_calls() >= 2, "the IP's and the device's rows");
+    }
 }

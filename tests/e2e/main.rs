@@ -30,6 +30,7 @@ mod store_conformance_wechat;
 mod table_access;
 mod template;
 mod tencent;
+mod velocity;
 mod wechat;
 mod wechat_phone;
 mod wechat_rig;
