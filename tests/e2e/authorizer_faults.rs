@@ -135,7 +135,8 @@ async fn a_silent_store_past_the_deadline_is_a_deadline_denial_or_a_degraded_adm
 async fn a_throttled_counter_asks_for_a_pass() {
     for policy in ["deny", "admit"] {
         let throttled = || {
-            let message = "Throughput exceeds the current capacity for one or more global secondary indexes";
+            let message =
+                "Throughput exceeds the current capacity for one or more global secondary indexes";
             ProvisionedThroughputExceededException::builder()
                 .message(message)
                 .meta(
@@ -149,12 +150,9 @@ async fn a_throttled_counter_asks_for_a_pass() {
         let update = mock!(Client::update_item).then_error(move || {
             UpdateItemError::ProvisionedThroughputExceededException(throttled())
         });
-        let client = mock_client!(
-            aws_sdk_dynamodb,
-            RuleMode::MatchAny,
-            [&update],
-            |builder| builder.retry_config(gatehouse::store::dynamo::lambda_retry_config())
-        );
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&update], |builder| {
+            builder.retry_config(gatehouse::store::dynamo::lambda_retry_config())
+        });
         let auth = authorizer_on(client, json!({"mode": "adaptive", "onStoreError": policy}));
         let verdict = judge_within(&auth, signup(), BUDGET).await;
         assert_eq!(

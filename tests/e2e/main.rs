@@ -37,3 +37,4 @@ mod wechat_rig;
 mod wechat_sessions;
 mod write_units;
 mod wx_risk;
+mod wx_risk_door;

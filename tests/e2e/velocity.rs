@@ -93,7 +93,10 @@ mod cases {
         // Status reads without counting, and tells the next request's level.
         for _ in 0..3 {
             let status = guard.standing(&scene("signup"), &bot).await.unwrap();
-            assert_eq!((status.level, status.reasons.joined()), (Tencent, "requests".into()));
+            assert_eq!(
+                (status.level, status.reasons.joined()),
+                (Tencent, "requests".into())
+            );
         }
         // A new window: the counts start over.
         clock.advance(600_000);
@@ -121,7 +124,11 @@ mod cases {
         for n in 0..7 {
             let ip = format!("2001:db8:7:8::{n:x}");
             let device_id = format!("dev-{n}");
-            levels.push(door(&guard, "signup", &client(&ip, Some(&device_id), None)).await.0);
+            levels.push(
+                door(&guard, "signup", &client(&ip, Some(&device_id), None))
+                    .await
+                    .0,
+            );
         }
         assert_eq!(levels.last(), Some(&Image));
     }
@@ -204,7 +211,11 @@ async fn campaign_under_the_default_configuration() {
         client("203.0.113.9", Some(&format!("bot-{n}")), None)
     })
     .await;
-    table.push(("bot, one IPv4, a new device each request", 2000, rotating_devices));
+    table.push((
+        "bot, one IPv4, a new device each request",
+        2000,
+        rotating_devices,
+    ));
 
     // A bot rotating IPs within one /64 (and devices).
     let rotating_v6 = campaign(&fresh(), "signup", 2000, |n| {
@@ -212,7 +223,11 @@ async fn campaign_under_the_default_configuration() {
         client(&ip, Some(&format!("bot-{n}")), None)
     })
     .await;
-    table.push(("bot, a new IPv6 in one /64 and device each request", 2000, rotating_v6));
+    table.push((
+        "bot, a new IPv6 in one /64 and device each request",
+        2000,
+        rotating_v6,
+    ));
 
     // One device hammering from one IP.
     let hammer = campaign(&fresh(), "signup", 2000, |_| {
