@@ -16,6 +16,7 @@ mod dynamo_requests;
 mod faults;
 mod fuzz_regressions;
 mod guard;
+mod guard_costs;
 mod iam;
 mod logs;
 mod openapi;
