@@ -216,8 +216,12 @@ export interface TicketResult extends PassResult {
   degraded?: true
 }
 export type GuardLevel = 'none' | 'image' | 'tencent'
+/** A signal that set a level: the client's failures, its requests (velocity), the scene's or door's `always`, WeChat's risk rank of the user. */
+export type GuardReason = 'failures' | 'requests' | 'always' | 'wxRisk'
 export interface GuardStatus extends Envelope {
   level: GuardLevel
+  /** The signals that set the level, in this order; empty at 'none'. */
+  reasons: GuardReason[]
 }
 /** Gets a pass for the level the guard asks for: a passToken, or nothing to give up. */
 export type ObtainPass = (need: {
