@@ -17,7 +17,7 @@ use gatehouse::guard::{Client, Guard, Level, PassRule};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
-use gatehouse::store::{CaptchaStore, Store};
+use gatehouse::store::Store;
 use gatehouse::wechat::risk::RiskRanks;
 use gatehouse_e2e::{NOW, captcha, device, scene};
 

@@ -25,14 +25,12 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
-use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::risk::RiskRanks;
-use gatehouse::wechat::risk_rank::{RiskRankRequest, RiskScene};
 use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -614,21 +612,6 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         "POST /risky": {"scene": "risky", "pass": "auto", "session": true},
         "POST /quiet": {"scene": "quiet", "pass": "auto", "session": true}}"#;
     let risk_settings = Settings::from_json(RISK_CONFIG).unwrap();
-    let openid = json_of(
-        &Function::Session
-            .lambda()
-            .answer(
-                &Services {
-                    sessions: Some(Arc::new(SessionService::new(rig.store().0, &options))),
-                    ..Services::default()
-                },
-                request("GET", "/wx/session", None, &[("authorization", &bearer)]),
-            )
-            .await,
-    )["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     for (function, appid) in [
         (Function::Authorizer, "wxaccess000000002"),
         (Function::Guard, "wxaccess000000003"),
