@@ -9,11 +9,12 @@ use gatehouse::ApiError;
 use gatehouse::api::{self, Access, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::config::CAPTCHA_CONFIG;
+use gatehouse::config::blocks::SceneBlocks;
 use gatehouse::guard::config::GUARD_ROUTES;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
-use gatehouse::settings::Settings;
+use gatehouse::settings::{ConfigPart, Settings};
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
@@ -86,12 +87,21 @@ impl App {
                 _ => None,
             })?
         };
-        let settings = match env(CAPTCHA_CONFIG) {
-            Some(_) => Settings::from_env()?,
-            None => Settings::from_json(DEV_CAPTCHA_CONFIG)?,
+        let mut blocks = match env(CAPTCHA_CONFIG) {
+            Some(_) => SceneBlocks::from_env()?,
+            None => SceneBlocks::from_json(DEV_CAPTCHA_CONFIG)?,
         };
-        let guard_routes =
-            GuardRoutes::from_json(&env(GUARD_ROUTES).unwrap_or(GuardRoutes::DEV_DEFAULT.into()))?;
+        let guard_routes = match env(GUARD_ROUTES) {
+            Some(routes) => GuardRoutes::from_json(&routes)?,
+            None => {
+                // The built-in demo route brings its scene, so that any
+                // CAPTCHA_CONFIG starts.
+                blocks.declare_scene(GuardRoutes::DEV_DEFAULT_SCENE);
+                GuardRoutes::from_json(GuardRoutes::DEV_DEFAULT)?
+            }
+        };
+        let settings = Settings::from_blocks(&blocks, ConfigPart::All)?;
+        guard_routes.check_scenes(&settings.guard)?;
         // wx-login, wx-phone and ticket verify keep the root `rateLimit` of
         // CAPTCHA_CONFIG.
         let rate_limit = *settings.rate_limits.root();
@@ -130,7 +140,7 @@ impl App {
         // The demo page's sign-up goes to the guarded example route.
         let scene = routes
             .get("POST /demo/guarded")
-            .map_or("demo", |route| route.scene.as_str())
+            .map_or("demo", |route| route.door.scene.as_str())
             .to_owned();
         let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         App {

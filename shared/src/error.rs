@@ -97,6 +97,11 @@ pub enum ApiError {
     /// or a captcha pass where only a ticket pass will do.
     #[error("guard: pass invalid")]
     GuardPassInvalid,
+    /// A `deviceId` or `X-Device-Id` sent to the guard that is no device id
+    /// (empty, over 128 characters, not visible ASCII): refused, never
+    /// taken for no device.
+    #[error("guard: invalid device id")]
+    GuardInvalidDevice,
     /// The request's deadline passed (see [`crate::deadline`]) before its
     /// store or upstream calls were done.
     #[error("request deadline exceeded")]
@@ -326,6 +331,12 @@ impl ApiError {
                 "验证凭证无效或已使用，请重新验证",
                 "The pass is invalid or was already used: solve a captcha again",
             ),
+            Self::GuardInvalidDevice => row(
+                "guard-invalid-device",
+                S::BAD_REQUEST,
+                "设备标识无效：须为 1 到 128 个可见 ASCII 字符",
+                "Invalid device id: 1 to 128 visible ASCII characters",
+            ),
             Self::DeadlineExceeded => row(
                 "deadline-exceeded",
                 S::GATEWAY_TIMEOUT,
@@ -414,6 +425,7 @@ mod tests {
             ApiError::WxPhoneCodeInvalid,
             ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
+            ApiError::GuardInvalidDevice,
             ApiError::DeadlineExceeded,
             ApiError::Internal,
         ];

@@ -283,6 +283,7 @@ mod tests {
             (502, "ticket-upstream-error", Outcome::UpstreamError),
             (403, "guard-captcha-required", Outcome::Denied),
             (403, "guard-pass-invalid", Outcome::Wrong),
+            (400, "guard-invalid-device", Outcome::Invalid),
             (500, "internal-error", Outcome::InternalError),
             (504, "deadline-exceeded", Outcome::InternalError),
             (418, "something-new", Outcome::Invalid),

@@ -18,7 +18,7 @@ use gatehouse::store::{
 use gatehouse::store::{
     AccessTokenStore, CaptchaStore, CounterStore, SessionIndexStore, SessionStore, TicketStore,
 };
-use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
+use gatehouse_e2e::{NOW, captcha, device, scene};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
@@ -77,14 +77,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "efgh",
-                *NOW + 1,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 1, 3)
             .await
             .unwrap(),
         VerifyOutcome::Passed
@@ -105,14 +98,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "efgh",
-                *NOW + 2,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 2, 3)
             .await
             .unwrap(),
         VerifyOutcome::NotPending
@@ -121,14 +107,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("nobody"),
-                "efgh",
-                *NOW,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("nobody"), "efgh", *NOW, 3)
             .await
             .unwrap(),
         VerifyOutcome::NotFound
@@ -142,14 +121,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
     requests.take();
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "zzzz",
-                *NOW,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "zzzz", *NOW, 3)
             .await
             .unwrap(),
         VerifyOutcome::Wrong { attempts_left: 2 }
@@ -161,14 +133,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
     );
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "abcd",
-                *NOW + 180_000,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW + 180_000, 3)
             .await
             .unwrap(),
         VerifyOutcome::Expired
@@ -203,7 +168,7 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
     };
     assert!(
         store
-            .set_session_phone("abc123", &phone, *NOW)
+            .set_session_phone(&session, &phone, *NOW)
             .await
             .unwrap()
     );
@@ -335,14 +300,7 @@ async fn the_configured_client_reaches_the_endpoint() {
     assert_eq!(
         table
             .store()
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "mn4p",
-                *NOW,
-                1,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "mn4p", *NOW, 1)
             .await
             .unwrap(),
         VerifyOutcome::Passed,
@@ -357,7 +315,7 @@ async fn the_configured_client_reaches_the_endpoint() {
 async fn verify_redeem_and_status_are_one_request_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
-    use gatehouse::guard::{Client, Guard, Level, PassRule};
+    use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
     use gatehouse::settings::Settings;
     use std::sync::Arc;
 
@@ -402,9 +360,9 @@ async fn verify_redeem_and_status_are_one_request_each() {
 
     let admitted = guard
         .check(
-            &scene("signup"),
-            PassRule::Always,
+            &Door::new(scene("signup"), PassRule::Always),
             Some(&pass.pass_token),
+            None,
             &client,
         )
         .await
@@ -414,9 +372,9 @@ async fn verify_redeem_and_status_are_one_request_each() {
     assert!(
         guard
             .check(
-                &scene("signup"),
-                PassRule::Always,
+                &Door::new(scene("signup"), PassRule::Always),
                 Some(&pass.pass_token),
+                None,
                 &client
             )
             .await
@@ -439,9 +397,9 @@ async fn verify_redeem_and_status_are_one_request_each() {
     requests.take();
     other
         .check(
-            &scene("login"),
-            PassRule::Always,
+            &Door::new(scene("login"), PassRule::Always),
             Some(&pass.pass_token),
+            None,
             &client,
         )
         .await

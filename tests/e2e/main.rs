@@ -25,6 +25,7 @@ mod retries;
 mod secrets;
 mod stack;
 mod store_conformance;
+mod store_conformance_passes;
 mod store_conformance_wechat;
 mod table_access;
 mod template;

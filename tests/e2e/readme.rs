@@ -39,10 +39,10 @@ fn clients_guard_examples_load() {
         .collect();
     let routes = GuardRoutes::from_json(blocks[0]).unwrap();
     let login = routes.get("POST /login").expect("POST /login");
-    assert_eq!((login.pass, login.session), (PassRule::Always, false));
+    assert_eq!((login.door.pass, login.session), (PassRule::Always, false));
     let orders = routes.get("POST /orders").expect("POST /orders");
-    assert_eq!((orders.pass, orders.session), (PassRule::Auto, true));
-    assert_eq!(orders.scene.as_str(), "pay");
+    assert_eq!((orders.door.pass, orders.session), (PassRule::Auto, true));
+    assert_eq!(orders.door.scene.as_str(), "pay");
     let guard = Settings::from_json(blocks[1]).unwrap().guard;
     let pay = guard.scene(Scene::parse("pay").unwrap());
     assert_eq!(pay.level(2), Level::None);

@@ -155,7 +155,7 @@ async fn write_units_of_a_guarded_flow() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
     use gatehouse::clock::Clock;
-    use gatehouse::guard::{Client, Guard, PassRule};
+    use gatehouse::guard::{Client, Door, Guard, PassRule};
     use gatehouse::settings::Settings;
     use gatehouse_e2e::{post_json, status_and_json};
     use serde_json::json;
@@ -243,7 +243,12 @@ async fn write_units_of_a_guarded_flow() {
             device: Some(gatehouse_e2e::device(&device)),
         };
         guard
-            .check(&scene("login"), PassRule::Always, Some(&token), &client)
+            .check(
+                &Door::new(scene("login"), PassRule::Always),
+                Some(&token),
+                None,
+                &client,
+            )
             .await
             .unwrap();
         step("redeem (authorizer, check)", 1.0);

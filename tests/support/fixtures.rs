@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use gatehouse::clock::Clock;
 use gatehouse::domain::{DeviceId, Scene};
-use gatehouse::store::{CaptchaRecord, CaptchaState, NewPass};
+use gatehouse::store::{CaptchaRecord, CaptchaState};
 
 /// The fixtures' "now": a day after the test binary started. DynamoDB Local
 /// really deletes rows whose TTL has passed, in the background, as DynamoDB
@@ -45,14 +45,5 @@ pub fn captcha(scene_name: &str, device_id: &str, code: &str) -> CaptchaRecord {
         created_date: *NOW,
         expired_date: *NOW + CAPTCHA_LIFETIME_MS,
         attempts: 0,
-    }
-}
-
-/// A pass for a verify to write when the answer is right (its secret is of
-/// no interest to the store's tests).
-pub fn new_pass() -> NewPass {
-    NewPass {
-        secret_hash: "0".repeat(64),
-        expires_ms: *NOW + 300_000,
     }
 }

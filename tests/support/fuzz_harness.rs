@@ -407,7 +407,8 @@ pub fn config(data: &[u8]) {
         if let Ok(routes) = gatehouse::guard::GuardRoutes::from_json(&text) {
             for (key, route) in routes.iter() {
                 assert!(
-                    key.contains(' ') && gatehouse::domain::Scene::is_valid(route.scene.as_str())
+                    key.contains(' ')
+                        && gatehouse::domain::Scene::is_valid(route.door.scene.as_str())
                 );
             }
         }
