@@ -1,6 +1,7 @@
 //! How many DynamoDB requests each store operation makes, counted by an SDK
 //! interceptor on a client pointed at DynamoDB Local: a successful create,
-//! refresh and verify are one request each (the store's documented numbers).
+//! refresh and verify are one request each (the store's documented numbers;
+//! a right answer's pass is one more, on the route).
 //! What they bill is metered in `write_units.rs`.
 
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use gatehouse::store::{
     TokenSwap, VerifyOutcome,
 };
 use gatehouse::store::{
-    AccessTokenStore, CaptchaStore, CounterStore, SessionIndexStore, SessionStore, TicketStore,
+    AccessTokenStore, CaptchaStore, CounterStore, PassGrant, PassKind, PassStore,
+    SessionIndexStore, SessionStore, TicketStore,
 };
 use gatehouse_e2e::{NOW, captcha, device, scene};
 
@@ -261,6 +263,21 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
     assert!(store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket");
     assert_eq!(wru(), 1.0, "claim_ticket");
+    let pass = PassGrant {
+        kind: PassKind::Ticket,
+        secret_hash: "ab".repeat(32),
+        scene: scene("pay"),
+        device: None,
+        ip: Some("198.51.100.7".into()),
+        ip_net: Some("198.51.100.7".into()),
+        evil_level: Some(0),
+        degraded: false,
+        created_ms: *NOW,
+        expires_ms: *NOW + 300_000,
+    };
+    store.grant_pass(&pass).await.unwrap();
+    assert_eq!(requests.take(), 1, "grant_pass (a ticket's pass)");
+    assert_eq!(wru(), 1.0, "grant_pass");
     assert!(!store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket again");
     assert_eq!(
@@ -309,10 +326,10 @@ async fn the_configured_client_reaches_the_endpoint() {
 }
 
 /// The guard's request counts on the routes themselves: a captcha verify
-/// that earns a pass (rate limits off) is one request, so is redeeming the
-/// pass, and so is reading a level.
+/// that earns a pass (rate limits off) is two requests (the verify, the
+/// pass's row), redeeming the pass one, and so is reading a level.
 #[tokio::test]
-async fn verify_redeem_and_status_are_one_request_each() {
+async fn verify_is_two_requests_redeem_and_status_one_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
@@ -346,7 +363,11 @@ async fn verify_redeem_and_status_are_one_request_each() {
         ip: Some("203.0.113.7".into()),
     };
     let pass = captchas.verify(&target, "abcd").await.unwrap();
-    assert_eq!(requests.take(), 1, "a verify that earns a pass");
+    assert_eq!(
+        requests.take(),
+        2,
+        "a verify that earns a pass: the verify, then the pass's own row"
+    );
 
     let client = Client {
         ip: Some("203.0.113.7".into()),
