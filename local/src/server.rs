@@ -54,11 +54,20 @@ impl App {
     pub async fn from_env(
         store: Arc<dyn Store>,
     ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
-        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(store, |key| std::env::var(key).ok()).await
+    }
+
+    /// [`App::from_env`] with the variables `var` gives (tests start servers
+    /// of their own configuration; a process's environment is shared).
+    pub async fn from_lookup(
+        store: Arc<dyn Store>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
+        let env = |key: &str| var(key).filter(|v| !v.trim().is_empty());
         let mut emulators = Emulators::default();
 
         let wx_config = if env("WX_APPID").is_some() {
-            WxConfig::from_env()?
+            WxConfig::from_lookup(&var)?
         } else {
             let emulator = WechatEmulator::start(DEV_WX_APPID, DEV_WX_SECRET).await?;
             let config =
@@ -67,7 +76,7 @@ impl App {
             config
         };
         let tencent_config = if env("TENCENT_SECRET_ID").is_some() {
-            TencentConfig::from_env()?
+            TencentConfig::from_lookup(&var)?
         } else {
             let emulator = TencentEmulator::start(
                 DEV_TENCENT_SECRET_ID,
@@ -88,7 +97,7 @@ impl App {
             })?
         };
         let mut blocks = match env(CAPTCHA_CONFIG) {
-            Some(_) => SceneBlocks::from_env()?,
+            Some(source) => SceneBlocks::from_source(&source)?,
             None => SceneBlocks::from_json(DEV_CAPTCHA_CONFIG)?,
         };
         let guard_routes = match env(GUARD_ROUTES) {
@@ -102,6 +111,10 @@ impl App {
         };
         let settings = Settings::from_blocks(&blocks, ConfigPart::All)?;
         guard_routes.check_scenes(&settings.guard)?;
+        let renderer = match env("CAPTCHA_FONT") {
+            Some(path) => Renderer::from_path(&path)?,
+            None => Renderer::builtin(),
+        };
         // wx-login, wx-phone and ticket verify keep the root `rateLimit` of
         // CAPTCHA_CONFIG.
         let rate_limit = *settings.rate_limits.root();
@@ -119,7 +132,7 @@ impl App {
         )
         .with_captcha(CaptchaService::new(
             settings.captcha_settings(),
-            Renderer::from_env()?,
+            renderer,
             store,
         ))
         .with_phone(phone)

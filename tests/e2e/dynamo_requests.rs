@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
+use gatehouse::guard::pass::PassToken;
 use gatehouse::secret::Secret;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
@@ -17,10 +18,10 @@ use gatehouse::store::{
     TokenSwap, VerifyOutcome,
 };
 use gatehouse::store::{
-    AccessTokenStore, CaptchaStore, CounterStore, PassGrant, PassKind, PassStore,
-    SessionIndexStore, SessionStore, TicketStore,
+    AccessTokenStore, CaptchaStore, CounterStore, PassKind, PassStore, SessionIndexStore,
+    SessionStore, TicketStore,
 };
-use gatehouse_e2e::{NOW, captcha, device, scene};
+use gatehouse_e2e::{NOW, captcha, device, pass_grant, scene};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
@@ -263,18 +264,12 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
     assert!(store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket");
     assert_eq!(wru(), 1.0, "claim_ticket");
-    let pass = PassGrant {
-        kind: PassKind::Ticket,
-        secret_hash: "ab".repeat(32),
-        scene: scene("pay"),
-        device: None,
-        ip: Some("198.51.100.7".into()),
-        ip_net: Some("198.51.100.7".into()),
-        evil_level: Some(0),
-        degraded: false,
-        created_ms: *NOW,
-        expires_ms: *NOW + 300_000,
-    };
+    let pass = pass_grant(
+        &PassToken::issue(PassKind::Ticket),
+        "pay",
+        None,
+        "198.51.100.7",
+    );
     store.grant_pass(&pass).await.unwrap();
     assert_eq!(requests.take(), 1, "grant_pass (a ticket's pass)");
     assert_eq!(wru(), 1.0, "grant_pass");
@@ -414,6 +409,25 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
         scene: scene("login"),
         ..target
     };
+    let pass = captchas.verify(&target, "abcd").await.unwrap();
+    requests.take();
+    // With an idempotency key: still the one conditional write, and its
+    // retry another.
+    let key = gatehouse::guard::IdempotencyKey::parse("order-1").unwrap();
+    let door = Door::new(scene("login"), PassRule::Always);
+    for attempt in ["a keyed redemption", "its retry"] {
+        other
+            .check(&door, Some(&pass.pass_token), Some(&key), &client)
+            .await
+            .unwrap();
+        assert_eq!(requests.take(), 1, "{attempt}");
+    }
+    let pass = captchas.verify(&target, "abcd").await;
+    assert!(pass.is_err(), "the captcha was used");
+    store
+        .create_captcha(&captcha("login", "dev-1", "abcd"))
+        .await
+        .unwrap();
     let pass = captchas.verify(&target, "abcd").await.unwrap();
     requests.take();
     other

@@ -15,6 +15,7 @@ mod dynamo_requests;
 mod faults;
 mod fuzz_regressions;
 mod guard;
+mod guard_doors;
 mod iam;
 mod logs;
 mod openapi;

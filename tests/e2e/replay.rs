@@ -55,17 +55,14 @@ async fn seed(store: &MemoryStore, seed: &Value) {
     if let Some(pass) = seed.get("pass") {
         // A solved captcha's pass, whose token is the event's.
         let token = PassToken::parse(pass["token"].as_str().unwrap()).expect("a pass token");
+        let (scene, device) = (
+            pass["scene"].as_str().unwrap(),
+            pass["deviceId"].as_str().unwrap(),
+        );
         let grant = PassGrant {
-            kind: token.kind(),
-            secret_hash: token.secret_hash(),
-            scene: gatehouse_e2e::scene(pass["scene"].as_str().unwrap()),
-            device: Some(gatehouse_e2e::device(pass["deviceId"].as_str().unwrap())),
-            ip: Some("203.0.113.10".into()),
-            ip_net: Some("203.0.113.10".into()),
-            evil_level: None,
-            degraded: false,
             created_ms: now,
             expires_ms: now + 300_000,
+            ..gatehouse_e2e::pass_grant(&token, scene, Some(device), "203.0.113.10")
         };
         store.grant_pass(&grant).await.unwrap();
     }

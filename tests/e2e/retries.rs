@@ -16,11 +16,11 @@ use gatehouse::guard::pass::PassToken;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
     AccessTokenRecord, AccessTokenStore, CaptchaStore, CounterLimit, CounterStore, IndexedSession,
-    IssueMode, IssueOutcome, KEY_ATTRIBUTE, PassClaim, PassGrant, PassKind, PassStore, Redemption,
+    IssueMode, IssueOutcome, KEY_ATTRIBUTE, PassClaim, PassKind, PassStore, Redemption,
     SessionIndexStore, SessionStore, TicketStore, TokenSwap, VerifyOutcome, captcha_key,
 };
 use gatehouse_e2e::lossy_proxy::LossyProxy;
-use gatehouse_e2e::{LocalTable, NOW, captcha, device, scene};
+use gatehouse_e2e::{LocalTable, NOW, captcha, device, pass_grant, scene};
 
 /// Short enough that a lost response costs a second, long enough for a
 /// loaded machine's DynamoDB Local (a spurious time-out is only one more
@@ -147,22 +147,6 @@ async fn a_ticket_claim_whose_response_was_lost_is_no_reuse() {
     );
 }
 
-/// A pass of `kind` for `dev` in `sc`, as a verify grants it.
-fn pass_grant(token: &PassToken, sc: &Scene, dev: &DeviceId) -> PassGrant {
-    PassGrant {
-        kind: token.kind(),
-        secret_hash: token.secret_hash(),
-        scene: sc.clone(),
-        device: Some(dev.clone()),
-        ip: Some("203.0.113.7".into()),
-        ip_net: Some("203.0.113.7".into()),
-        evil_level: None,
-        degraded: false,
-        created_ms: *NOW,
-        expires_ms: *NOW + 300_000,
-    }
-}
-
 fn claim<'a>(secret_hash: &'a str, sc: &'a Scene, dev: &'a DeviceId) -> PassClaim<'a> {
     PassClaim {
         kind: PassKind::Captcha,
@@ -185,7 +169,12 @@ async fn a_pass_grant_whose_response_was_lost_is_still_granted() {
     proxy.take_seen();
     proxy.lose_next("PutItem", 1);
     store
-        .grant_pass(&pass_grant(&token, &sc, &dev))
+        .grant_pass(&pass_grant(
+            &token,
+            "signup",
+            Some(dev.as_str()),
+            "203.0.113.7",
+        ))
         .await
         .expect("the retry recognises its own pass (granted_by), not a row in the way");
     assert_lost_once(&proxy, "PutItem");
@@ -202,7 +191,12 @@ async fn a_pass_grant_whose_response_was_lost_is_still_granted() {
     // Another grant under the same key is no retry: refused.
     assert!(
         store
-            .grant_pass(&pass_grant(&token, &sc, &dev))
+            .grant_pass(&pass_grant(
+                &token,
+                "signup",
+                Some(dev.as_str()),
+                "203.0.113.7"
+            ))
             .await
             .is_err()
     );
@@ -214,7 +208,12 @@ async fn a_redemption_whose_response_was_lost_admits_exactly_once() {
     let (sc, dev) = (scene("signup"), device("d3"));
     let token = PassToken::issue(PassKind::Captcha);
     store
-        .grant_pass(&pass_grant(&token, &sc, &dev))
+        .grant_pass(&pass_grant(
+            &token,
+            "signup",
+            Some(dev.as_str()),
+            "203.0.113.7",
+        ))
         .await
         .unwrap();
     proxy.take_seen();

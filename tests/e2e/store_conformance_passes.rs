@@ -17,7 +17,7 @@ use gatehouse::guard::pass::{PassToken, ip_net};
 use gatehouse::guard::{Client, Door, Guard, PassRule};
 use gatehouse::settings::Settings;
 use gatehouse::store::{IssueMode, PassClaim, PassGrant, PassKind, Redemption, Store};
-use gatehouse_e2e::{NOW, captcha, device, scene};
+use gatehouse_e2e::{NOW, captcha, device, pass_grant, scene};
 
 type Shared = Arc<dyn Store>;
 
@@ -33,18 +33,7 @@ async fn grant(
     ip: &str,
 ) -> PassToken {
     let token = PassToken::issue(kind);
-    let pass = PassGrant {
-        kind,
-        secret_hash: token.secret_hash(),
-        scene: scene(scene_name),
-        device: device_id.map(device),
-        ip: Some(ip.to_owned()),
-        ip_net: ip_net(Some(ip)),
-        evil_level: (kind == PassKind::Ticket).then_some(0),
-        degraded: false,
-        created_ms: *NOW,
-        expires_ms: *NOW + 300_000,
-    };
+    let pass = pass_grant(&token, scene_name, device_id, ip);
     store.grant_pass(&pass).await.unwrap();
     token
 }
@@ -197,16 +186,11 @@ mod cases {
         // A degraded one says so.
         let degraded = PassToken::issue(PassKind::Ticket);
         let pass = PassGrant {
-            kind: PassKind::Ticket,
-            secret_hash: degraded.secret_hash(),
-            scene: scene("pay"),
-            device: None,
             ip: None,
             ip_net: None,
             evil_level: None,
             degraded: true,
-            created_ms: *NOW,
-            expires_ms: *NOW + 300_000,
+            ..pass_grant(&degraded, "pay", None, IP)
         };
         store.grant_pass(&pass).await.unwrap();
         match redeem(&store, &degraded, at("pay")).await {
