@@ -523,7 +523,10 @@ async fn a_tour_of_every_route_matches_openapi() {
     let mut bad_device = check.clone();
     bad_device["deviceId"] = json!("Y Z");
     let (code, body) = tour.post("/guard/check", bad_device).await;
-    assert_eq!((code, &body["errCode"]), (400, &json!("guard-invalid-device")));
+    assert_eq!(
+        (code, &body["errCode"]),
+        (400, &json!("guard-invalid-device"))
+    );
     let mut keyed = check.clone();
     keyed["idempotencyKey"] = json!("tour-1");
     let (code, first) = tour.post("/guard/check", keyed.clone()).await;
