@@ -52,6 +52,7 @@ export type ErrCode =
   | 'guard-tencent-required'
   | 'guard-pass-invalid'
   | 'guard-invalid-device'
+  | 'guard-refused'
   | 'deadline-exceeded'
   | 'internal-error'
 /**

@@ -14,6 +14,7 @@ use gatehouse::guard::config::GUARD_ROUTES;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::{ConfigPart, Settings};
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
@@ -115,18 +116,19 @@ impl App {
             Some(path) => Renderer::from_path(&path)?,
             None => Renderer::builtin(),
         };
-        // wx-login, wx-phone and ticket verify keep the root `rateLimit` of
-        // CAPTCHA_CONFIG.
-        let rate_limit = *settings.rate_limits.root();
-        let guard = Guard::new(settings.guard.clone(), Arc::clone(&store));
-        let phone =
-            PhoneService::new(wx_config.clone(), Arc::clone(&store))?.with_rate_limit(rate_limit);
+        // The captcha routes count at their scenes' `rateLimit` of
+        // CAPTCHA_CONFIG; wx-login, wx-phone and ticket verify at the root's.
+        let options = ServiceOptions::new(settings.rate_limits.clone());
+        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
+        let phone = PhoneService::new(wx_config.clone(), store.clone(), &options)?;
         let app = App::new(
-            LoginService::new(wx_config, Arc::clone(&store))?.with_rate_limit(rate_limit),
-            TicketService::new(tencent_config, Arc::clone(&store))?
-                .with_rate_limit(rate_limit)
-                .with_guard(settings.guard.clone())
-                .with_policies(settings.tencent.clone()),
+            LoginService::new(wx_config, store.clone(), &options)?,
+            TicketService::new(
+                tencent_config,
+                settings.ticket_settings(),
+                store.clone(),
+                &options,
+            )?,
             guard,
             guard_routes,
         )
@@ -134,6 +136,7 @@ impl App {
             settings.captcha_settings(),
             renderer,
             store,
+            &options,
         ))
         .with_phone(phone)
         .with_emulators(&emulators);

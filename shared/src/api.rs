@@ -266,6 +266,8 @@ pub mod rows {
     pub const ACCESS_TOKEN: &str = "wxtoken#";
     /// The guard's failure counters (`guard::service`).
     pub const RATE_GUARD: &str = "rate#guard|";
+    /// A user's cached WeChat risk rank (`store::risk_rank_key_of`).
+    pub const WX_RISK: &str = "wxrisk#";
 }
 
 const PUT: &str = "dynamodb:PutItem";
@@ -357,8 +359,15 @@ impl Function {
             // The access token needs the AppSecret; only the rateLimit
             // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
             Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
-            Function::Guard => CAPTCHA,
-            Function::Authorizer => &["CAPTCHA_CONFIG", "GUARD_ROUTES"],
+            // A scene's `guard.wxRisk` asks WeChat for a signed-in user's
+            // risk rank, with the shared access token (the AppSecret).
+            Function::Guard => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
+            Function::Authorizer => &[
+                "CAPTCHA_CONFIG",
+                "GUARD_ROUTES",
+                "WX_APPID",
+                "WX_SECRET_ARN",
+            ],
             // Sessions need only the table: no WeChat secret.
             Function::Session => &[],
         }
@@ -421,13 +430,19 @@ impl Function {
         // conditions on, none of those that make a row a pass.
         const REDEEM: TableGrant =
             grant_only(&[UPDATE], &[PASS_CAPTCHA, PASS_TICKET], REDEEM_ATTRIBUTES);
-        // Sessions read; the guard's counters read, and a refused pass
-        // counted as a failure; passes redeemed.
+        // Sessions read; the guard's counters read, with a user's cached
+        // risk rank in the same request (one statement: IAM wants every
+        // key of a request in one), and a refused pass counted as a
+        // failure; passes redeemed; a rank missing from the cache asked of
+        // WeChat and cached, with the shared access token (read, and
+        // swapped under its lease).
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
-            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
+            grant(&[PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         // The ticket claimed (a conditional put), its pass granted, the rate
         // limit and the guard's failures counted.
@@ -436,12 +451,15 @@ impl Function {
             grant_only(&[PUT], &[PASS_TICKET], TICKET_PASS_ATTRIBUTES),
             grant(&[UPDATE], &[RATE_TICKET, RATE_GUARD]),
         ];
-        // Levels read, passes redeemed, failures reported (and refused
-        // passes counted).
+        // Levels read (with the risk rank, as the authorizer's), passes
+        // redeemed, failures reported (and refused passes counted); risk
+        // ranks as the authorizer's.
         const GUARD: &[TableGrant] = &[
-            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
+            grant(&[PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         match self {
             Function::CreateCaptcha => CREATE,
@@ -555,7 +573,8 @@ mod tests {
         use crate::domain::{DeviceId, Scene};
         use crate::ratelimit::{RateLimitConfig, Route as Limited};
         use crate::store::{
-            PassKind, captcha_key, counter_key_of, pass_key_of, session_key_of, ticket_key_of,
+            PassKind, captcha_key, counter_key_of, pass_key_of, risk_rank_key_of, session_key_of,
+            ticket_key_of,
         };
         let scene = Scene::parse("login").unwrap();
         let device = DeviceId::parse("d").unwrap();
@@ -564,6 +583,7 @@ mod tests {
         assert!(pass_key_of(PassKind::Ticket, "ab").starts_with(rows::PASS_TICKET));
         assert!(ticket_key_of("ab").starts_with(rows::TICKET));
         assert!(session_key_of("ab").starts_with(rows::SESSION));
+        assert!(risk_rank_key_of(1, "o").starts_with(rows::WX_RISK));
         for (route, prefix) in [
             (Limited::Create, rows::RATE_CREATE),
             (Limited::Refresh, rows::RATE_REFRESH),

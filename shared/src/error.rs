@@ -102,6 +102,10 @@ pub enum ApiError {
     /// taken for no device.
     #[error("guard: invalid device id")]
     GuardInvalidDevice,
+    /// The door refuses this user outright: WeChat rates them at or above
+    /// the scene's `wxRisk.refuseFromRank`. No pass opens it.
+    #[error("guard: refused")]
+    GuardRefused,
     /// The request's deadline passed (see [`crate::deadline`]) before its
     /// store or upstream calls were done.
     #[error("request deadline exceeded")]
@@ -337,6 +341,12 @@ impl ApiError {
                 "设备标识无效：须为 1 到 128 个可见 ASCII 字符",
                 "Invalid device id: 1 to 128 visible ASCII characters",
             ),
+            Self::GuardRefused => row(
+                "guard-refused",
+                S::FORBIDDEN,
+                "当前账号存在安全风险，暂时无法进行此操作",
+                "This account is rated too risky for this action: it is refused",
+            ),
             Self::DeadlineExceeded => row(
                 "deadline-exceeded",
                 S::GATEWAY_TIMEOUT,
@@ -426,6 +436,7 @@ mod tests {
             ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
             ApiError::GuardInvalidDevice,
+            ApiError::GuardRefused,
             ApiError::DeadlineExceeded,
             ApiError::Internal,
         ];
@@ -449,5 +460,7 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(ApiError::SessionExpired.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ApiError::GuardRefused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(ApiError::GuardRefused.code(), "guard-refused");
     }
 }

@@ -328,6 +328,7 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
+    use gatehouse::options::ServiceOptions;
     use gatehouse::settings::Settings;
     use std::sync::Arc;
 
@@ -339,13 +340,14 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
     )
     .unwrap();
     let clock = Clock::manual(*NOW);
-    let guard = Guard::new(settings.guard.clone(), store.clone()).with_clock(clock.clone());
+    let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(clock.clone());
+    let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
     let captchas = CaptchaService::new(
         settings.captcha_settings(),
         Renderer::builtin(),
         store.clone(),
-    )
-    .with_clock(clock.clone());
+        &options,
+    );
 
     store
         .create_captcha(&captcha("signup", "dev-1", "abcd"))
@@ -400,7 +402,7 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
 
     // In a scene whose guard is off an `always` door needs no level read:
     // the redemption alone.
-    let other = Guard::new(Default::default(), store.clone()).with_clock(clock.clone());
+    let other = Guard::new(Default::default(), store.clone(), &options);
     store
         .create_captcha(&captcha("login", "dev-1", "abcd"))
         .await

@@ -14,6 +14,8 @@ use gatehouse::guard::{
     Authorizer, AuthorizerRequest, Client, Door, Guard, GuardRoutes, IdempotencyKey, Level,
     PassRule, authorize, routes,
 };
+use gatehouse::options::ServiceOptions;
+use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::settings::Settings;
 use gatehouse::store::{PassKind, Store};
 use gatehouse::wechat::SessionService;
@@ -38,7 +40,11 @@ fn rig(store: Shared) -> Rig {
     let clock = Clock::manual((*NOW).div_euclid(60_000) * 60_000 + 1);
     let settings = Settings::from_json(CONFIG).unwrap();
     Rig {
-        guard: Guard::new(settings.guard, store.clone()).with_clock(clock),
+        guard: Guard::new(
+            settings.guard,
+            store.clone(),
+            &ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock),
+        ),
         store,
     }
 }
@@ -206,7 +212,9 @@ mod cases {
                 "POST /vote": {"scene": "pay", "pass": "always", "bindIp": true}}"#,
         )
         .unwrap();
-        let auth = Authorizer::new(SessionService::new(store), rig.guard.clone(), routes);
+        let sessions =
+            SessionService::new(store, &ServiceOptions::new(RateLimitConfig::disabled()));
+        let auth = Authorizer::new(sessions, rig.guard.clone(), routes);
         let at = |route: &str, ip: &str, pass: &str, device: Option<&str>| {
             let mut headers = vec![("x-gatehouse-pass", pass.to_owned())];
             if let Some(device) = device {

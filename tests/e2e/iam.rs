@@ -159,15 +159,18 @@ struct Forgery {
 }
 
 /// The forgeries, in the shape of the rows (`store::dynamo::pass`,
-/// `session.rs`): a pass is a `pass#<kind>#…` row with its `kind` and
-/// `pass_created` (what a door's own writes can never make), redeemable
-/// while `pass_expired` is ahead and `pass_redeemed` absent; a session is a
-/// row with an `openid` and an `expired_date` ahead.
+/// `session.rs`, `risk_rank.rs`): a pass is a `pass#<kind>#…` row with its
+/// `kind` and `pass_created` (what a door's own writes can never make),
+/// redeemable while `pass_expired` is ahead and `pass_redeemed` absent; a
+/// session is a row with an `openid` and an `expired_date` ahead; a cached
+/// WeChat risk rank is a `wxrisk#` row with a `rank` and an
+/// `expired_date` ahead (a lowered one would let a refused user in).
 fn forgeries() -> Vec<Forgery> {
     use Function::*;
     const CAPTCHA_PASS_ROW: &str = "pass#captcha#5f1e…";
     const TICKET_PASS_ROW: &str = "pass#ticket#9b2d…";
     const SESSION: &str = "session#9a0c…";
+    const RISK_RANK: &str = "wxrisk#1#o6_bmjr…";
     const PASS: &[&str] = &[
         "pk",
         "kind",
@@ -248,6 +251,17 @@ fn forgeries() -> Vec<Forgery> {
             ),
             vouched_by: &[WxPhone],
         },
+        Forgery {
+            // The doors ask WeChat for a rank missing from the cache and
+            // keep its answer.
+            what: "a user's WeChat risk rank, by PutItem",
+            request: Request::write(
+                "dynamodb:PutItem",
+                RISK_RANK,
+                &["pk", "rank", "checked_date", "expired_date", "ttl"],
+            ),
+            vouched_by: DOORS,
+        },
     ]
 }
 
@@ -257,8 +271,8 @@ fn forgeries() -> Vec<Forgery> {
 /// captcha row that held them), the doors forging any pass (UpdateItem on
 /// captcha and ticket rows), verify-captcha and verify-ticket un-spending
 /// passes, and wx-phone making or extending a session (README, "Who may
-/// write a pass").
-const TODAY: [(&str, &[&str]); 10] = [
+/// write a pass"). A cached risk rank is the doors' alone.
+const TODAY: [(&str, &[&str]); 11] = [
     ("a redeemable captcha pass, by PutItem", &["verify-captcha"]),
     ("a redeemable captcha pass, by UpdateItem", &[]),
     ("a redeemable ticket pass, by PutItem", &["verify-ticket"]),
@@ -269,6 +283,10 @@ const TODAY: [(&str, &[&str]); 10] = [
     ("a whole session, by UpdateItem", &[]),
     ("a session's life extended, by UpdateItem", &[]),
     ("a phone number kept with a session", &["wx-phone"]),
+    (
+        "a user's WeChat risk rank, by PutItem",
+        &["authorizer", "guard"],
+    ),
 ];
 
 #[test]
@@ -370,6 +388,7 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
         SESSION_INDEX,
         ACCESS_TOKEN,
         RATE_GUARD,
+        WX_RISK,
     ];
     let stack = Stack::with(&[]);
     for (name, id, _) in stack.functions() {

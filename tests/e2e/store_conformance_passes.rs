@@ -15,6 +15,7 @@ use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::pass::{PassToken, ip_net};
 use gatehouse::guard::{Client, Door, Guard, PassRule};
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::{IssueMode, PassClaim, PassGrant, PassKind, Redemption, Store};
 use gatehouse_e2e::{NOW, captcha, device, pass_grant, scene};
@@ -317,13 +318,14 @@ mod cases {
     pub async fn a_new_captcha_for_a_device_leaves_its_pass_valid(store: Shared) {
         let clock = Clock::manual(*NOW);
         let settings = Settings::from_json(r#"{"rateLimit": {"enabled": false}}"#).unwrap();
+        let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(clock);
         let captchas = CaptchaService::new(
             settings.captcha_settings(),
             Renderer::builtin(),
             store.clone(),
-        )
-        .with_clock(clock.clone());
-        let guard = Guard::new(settings.guard.clone(), store.clone()).with_clock(clock);
+            &options,
+        );
+        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
         let target = |ip: &str| CaptchaTarget {
             scene: scene("signup"),
             device: device("victim"),

@@ -156,6 +156,8 @@ async fn write_units_of_a_guarded_flow() {
     use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Door, Guard, PassRule};
+    use gatehouse::options::ServiceOptions;
+    use gatehouse::ratelimit::RateLimitConfig;
     use gatehouse::settings::Settings;
     use gatehouse_e2e::{post_json, status_and_json};
     use serde_json::json;
@@ -180,25 +182,27 @@ async fn write_units_of_a_guarded_flow() {
         }
     };
     let clock = Clock::manual(*NOW);
-    let guard = Guard::new(Default::default(), store.clone()).with_clock(clock.clone());
+    let uncounted = ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone());
+    let guard = Guard::new(Default::default(), store.clone(), &uncounted);
     let guarded = Guard::new(
         Settings::from_json(r#"{"scene": {"login": {"guard": {"mode": "adaptive"}}}}"#)
             .unwrap()
             .guard,
         store.clone(),
-    )
-    .with_clock(clock.clone());
+        &uncounted,
+    );
     let mut report = Vec::new();
     for (limits, config) in [
         ("defaults", "{}"),
         ("off", r#"{"rateLimit": {"enabled": false}}"#),
     ] {
+        let settings = Settings::from_json(config).unwrap();
         let svc = CaptchaService::new(
-            Settings::from_json(config).unwrap().captcha_settings(),
+            settings.captcha_settings(),
             Renderer::builtin(),
             store.clone(),
-        )
-        .with_clock(clock.clone());
+            &ServiceOptions::new(settings.rate_limits).with_clock(clock.clone()),
+        );
         let device = format!("flow-{limits}");
         let body = json!({"scene": "login", "deviceId": device});
         let ip = "203.0.113.50";

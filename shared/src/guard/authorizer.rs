@@ -279,6 +279,8 @@ mod tests {
     use crate::domain::DeviceId;
     use crate::domain::Scene;
     use crate::guard::pass::PassToken;
+    use crate::options::ServiceOptions;
+    use crate::ratelimit::RateLimitConfig;
     use crate::store::memory::MemoryStore;
     use crate::store::{PassGrant, PassKind, PassStore, SessionStore};
     use crate::wechat::crypto;
@@ -320,8 +322,9 @@ mod tests {
         let clock = Clock::manual(NOW);
         let store = Arc::new(MemoryStore::new());
         let scenes = SceneBlocks::from_json(config).unwrap().per_scene().unwrap();
-        let guard = Guard::new(scenes, store.clone()).with_clock(clock.clone());
-        let sessions = SessionService::new(store.clone()).with_clock(clock.clone());
+        let options = ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone());
+        let guard = Guard::new(scenes, store.clone(), &options);
+        let sessions = SessionService::new(store.clone(), &options);
         let auth = Authorizer::new(sessions, guard, GuardRoutes::from_json(routes).unwrap());
         Rig { auth, store, clock }
     }

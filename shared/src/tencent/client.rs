@@ -45,8 +45,10 @@ impl Action {
         }
     }
 }
-/// The request and body time-out of every call.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The request and body time-out of every call, unless
+/// [`CaptchaClient::with_timeout`] says otherwise (the service's
+/// [`ServiceOptions`](crate::options::ServiceOptions) do).
+pub const DEFAULT_TIMEOUT: Duration = crate::options::DEFAULT_UPSTREAM_TIMEOUT;
 /// The body of an answer is read at most this far; a longer one is an
 /// upstream error.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
