@@ -11,15 +11,15 @@ use gatehouse::ApiError;
 use gatehouse::clock::Clock;
 use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{
-    Authorizer, AuthorizerRequest, Client, Door, Guard, GuardRoutes, IdempotencyKey, Level,
-    PassRule, authorize, routes,
+    Authorizer, Client, Door, Guard, GuardRoutes, IdempotencyKey, Level, PassRule, authorize,
+    routes,
 };
 use gatehouse::options::ServiceOptions;
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::settings::Settings;
 use gatehouse::store::{PassKind, Store};
 use gatehouse::wechat::SessionService;
-use gatehouse_e2e::{NOW, device, pass_grant, post_json, scene, status_and_json};
+use gatehouse_e2e::{NOW, authorizer_event, device, pass_grant, post_json, scene, status_and_json};
 use serde_json::{Value, json};
 
 type Shared = Arc<dyn Store>;
@@ -79,25 +79,6 @@ fn client(device_id: &str) -> Client {
         ip: Some(IP.into()),
         device: Some(device(device_id)),
     }
-}
-
-/// An authorizer event for `route_key` from `source_ip`.
-fn event(route_key: &str, source_ip: &str, headers: &[(&str, &str)]) -> AuthorizerRequest {
-    let mut event = json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:api/$default/POST/pay",
-        "routeKey": route_key, "rawPath": "/pay", "rawQueryString": "", "headers": {},
-        "requestContext": {
-            "http": {"method": "POST", "path": "/pay", "protocol": "HTTP/1.1",
-                     "sourceIp": source_ip, "userAgent": "test"},
-            "requestId": "r1", "routeKey": route_key, "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
-        }
-    });
-    for (name, value) in headers {
-        event["headers"][*name] = (*value).into();
-    }
-    serde_json::from_value(event).unwrap()
 }
 
 mod cases {
@@ -222,7 +203,7 @@ mod cases {
             }
             let headers: Vec<(&str, &str)> =
                 headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            event(route, ip, &headers)
+            authorizer_event(route, ip, &headers)
         };
         let admitted = async |event| authorize(&auth, event).await.is_authorized;
 

@@ -166,15 +166,11 @@ async fn a_pass_grant_whose_response_was_lost_is_still_granted() {
     let (store, proxy, table) = lossy_store().await;
     let (sc, dev) = (scene("signup"), device("d4"));
     let token = PassToken::issue(PassKind::Captcha);
+    let grant = pass_grant(&token, "signup", Some(dev.as_str()), "203.0.113.7");
     proxy.take_seen();
     proxy.lose_next("PutItem", 1);
     store
-        .grant_pass(&pass_grant(
-            &token,
-            "signup",
-            Some(dev.as_str()),
-            "203.0.113.7",
-        ))
+        .grant_pass(&grant)
         .await
         .expect("the retry recognises its own pass (granted_by), not a row in the way");
     assert_lost_once(&proxy, "PutItem");
@@ -189,17 +185,7 @@ async fn a_pass_grant_whose_response_was_lost_is_still_granted() {
         Redemption::Redeemed(_)
     ));
     // Another grant under the same key is no retry: refused.
-    assert!(
-        store
-            .grant_pass(&pass_grant(
-                &token,
-                "signup",
-                Some(dev.as_str()),
-                "203.0.113.7"
-            ))
-            .await
-            .is_err()
-    );
+    assert!(store.grant_pass(&grant).await.is_err());
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
-use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::guard::{Authorizer, Guard, GuardRoutes};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
@@ -34,6 +34,7 @@ use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::risk::RiskRanks;
 use gatehouse::wechat::risk_rank::{RiskRankRequest, RiskScene};
 use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
+use gatehouse_e2e::authorizer_event;
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
@@ -274,25 +275,6 @@ fn json_of(resp: &lambda_http::Response<Body>) -> Value {
         Body::Text(text) => serde_json::from_str(text).unwrap(),
         other => panic!("expected a JSON body, got {other:?}"),
     }
-}
-
-fn authorizer_event(route_key: &str, headers: &[(&str, &str)]) -> AuthorizerRequest {
-    let mut event = json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:api/$default/POST/demo/guarded",
-        "routeKey": route_key, "rawPath": "/demo/guarded", "rawQueryString": "",
-        "headers": {},
-        "requestContext": {
-            "http": {"method": "POST", "path": "/demo/guarded", "protocol": "HTTP/1.1",
-                     "sourceIp": IP, "userAgent": "test"},
-            "requestId": "r1", "routeKey": route_key, "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
-        }
-    });
-    for (name, value) in headers {
-        event["headers"][*name] = (*value).into();
-    }
-    serde_json::from_value(event).unwrap()
 }
 
 /// Fails unless every recorded request of `function` is one of its grants:
@@ -660,6 +642,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .authorize(
             authorizer_event(
                 "POST /demo/guarded",
+                IP,
                 &[
                     ("authorization", bearer.as_str()),
                     ("x-gatehouse-pass", ticket_pass.as_str()),
@@ -672,7 +655,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     assert!(verdict.is_authorized, "{:?}", verdict.context);
     let verdict = authorizer
         .authorize(
-            authorizer_event("GET /me", &[("authorization", bearer.as_str())]),
+            authorizer_event("GET /me", IP, &[("authorization", bearer.as_str())]),
             None,
         )
         .await;
@@ -683,6 +666,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .authorize(
             authorizer_event(
                 "POST /demo/guarded",
+                IP,
                 &[
                     ("authorization", bearer.as_str()),
                     ("x-gatehouse-pass", captcha_pass.as_str()),

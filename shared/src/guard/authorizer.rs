@@ -96,6 +96,16 @@ fn deny() -> AuthorizerResponse {
     response
 }
 
+/// A guarded route's request denied, with why in the log.
+fn guard_denied(route_key: &str, err: &ApiError) -> AuthorizerResponse {
+    tracing::info!(
+        route = route_key,
+        reason = err.code(),
+        "guard denied a request"
+    );
+    deny()
+}
+
 fn admit(context: Map<String, Value>) -> AuthorizerResponse {
     let mut response = AuthorizerResponse::default();
     response.is_authorized = true;
@@ -164,14 +174,7 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
     // A malformed device is refused before anything is spent or counted.
     let device = match named_device(None, &event.headers) {
         Ok(device) => device,
-        Err(err) => {
-            tracing::info!(
-                route = route_key,
-                reason = err.code(),
-                "guard denied a request"
-            );
-            return deny();
-        }
+        Err(err) => return guard_denied(route_key, &err),
     };
     let client = Client {
         ip: event
@@ -196,14 +199,7 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
     // live session must not use up its pass.
     let session = match session.await {
         Ok(session) => session,
-        Err(err) => {
-            tracing::info!(
-                route = route_key,
-                reason = err.code(),
-                "guard denied a request"
-            );
-            return deny();
-        }
+        Err(err) => return guard_denied(route_key, &err),
     };
     match pass.await {
         Ok(Admission { level, pass }) => {
@@ -229,14 +225,7 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
             }
             admit(context)
         }
-        Err(err) => {
-            tracing::info!(
-                route = route_key,
-                reason = err.code(),
-                "guard denied a request"
-            );
-            deny()
-        }
+        Err(err) => guard_denied(route_key, &err),
     }
 }
 

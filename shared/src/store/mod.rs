@@ -20,7 +20,10 @@ pub use crate::error::StoreError;
 use crate::secret::Secret;
 
 pub mod dynamo;
+mod held_pass;
 pub mod memory;
+
+pub(crate) use held_pass::HeldPass;
 
 /// The table's partition key attribute (a string).
 pub const KEY_ATTRIBUTE: &str = "pk";

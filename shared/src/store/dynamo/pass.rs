@@ -38,24 +38,9 @@ const REDEEMED_BY: &str = "redeemed_by";
 /// The idempotency key a redemption was made under.
 const REDEEMED_KEY: &str = "redeemed_key";
 
-/// Every attribute a captcha pass's grant writes (the key included): what
-/// IAM lets verify-captcha write on `pass#captcha#` rows.
-pub const CAPTCHA_PASS_ATTRIBUTES: &[&str] = &[
-    KEY_ATTRIBUTE,
-    KIND,
-    "scene",
-    "device_uuid",
-    "ip",
-    IP_NET,
-    CREATED,
-    EXPIRED,
-    TTL_ATTRIBUTE,
-    GRANTED_BY,
-];
-
-/// Every attribute a ticket pass's grant writes: a captcha pass's and
-/// Tencent's word (`evil_level`, `degraded`). What IAM lets verify-ticket
-/// write on `pass#ticket#` rows.
+/// Every attribute a ticket pass's grant writes (the key included): a
+/// captcha pass's, then Tencent's word (`evil_level`, `degraded`). What IAM
+/// lets verify-ticket write on `pass#ticket#` rows.
 pub const TICKET_PASS_ATTRIBUTES: &[&str] = &[
     KEY_ATTRIBUTE,
     KIND,
@@ -70,6 +55,13 @@ pub const TICKET_PASS_ATTRIBUTES: &[&str] = &[
     "evil_level",
     "degraded",
 ];
+
+/// Every attribute a captcha pass's grant writes: a ticket pass's but
+/// Tencent's word. What IAM lets verify-captcha write on `pass#captcha#`
+/// rows.
+pub const CAPTCHA_PASS_ATTRIBUTES: &[&str] = TICKET_PASS_ATTRIBUTES
+    .split_at(TICKET_PASS_ATTRIBUTES.len() - 2)
+    .0;
 
 /// Every attribute a redemption writes or its condition reads (the key
 /// included): what IAM lets the doors touch on `pass#` rows, and nothing
@@ -112,11 +104,6 @@ fn pass_item(pass: &PassGrant, nonce: &str) -> Item {
         }
     }
     item
-}
-
-/// Whether `item`'s string `attribute` is `value`.
-fn holds(item: &Item, attribute: &str, value: &str) -> bool {
-    matches!(item.get(attribute), Some(v) if v.as_s().is_ok_and(|v| v == value))
 }
 
 #[async_trait]
@@ -260,8 +247,8 @@ fn redeemed_pass(kind: PassKind, item: &Item) -> Result<Option<RedeemedPass>, St
     }))
 }
 
-/// Why a redemption was refused, judged from the row its condition saw, in
-/// the order the embedded store checks (see its `StoredPass::refusal`).
+/// Why a redemption was refused, judged from the row its condition saw (as
+/// the embedded store judges: [`HeldPass::refusal`]).
 fn classify_pass(
     old: Option<&Item>,
     claim: &PassClaim,
@@ -278,32 +265,22 @@ fn classify_pass(
         // was lost.
         return Ok(Redemption::Redeemed(pass));
     }
-    let same_key = claim
-        .idempotency_key
-        .is_some_and(|key| holds(item, REDEEMED_KEY, key));
-    if item.contains_key(REDEEMED) && !same_key {
-        return Ok(Redemption::Used);
-    }
-    if claim.now_ms >= get_n(item, EXPIRED)? {
-        return Ok(Redemption::Expired);
-    }
-    if pass.scene != *claim.scene {
-        return Ok(Redemption::OtherScene);
-    }
-    if let Some(device) = claim.device
-        && (claim.bind_device || pass.device.is_some())
-        && pass.device.as_ref() != Some(device)
-    {
-        return Ok(Redemption::OtherDevice);
-    }
-    if let Some(net) = claim.bind_ip_net
-        && !holds(item, IP_NET, net)
-    {
-        return Ok(Redemption::OtherIp);
-    }
-    // Only a replay may redeem, and this pass was not redeemed under its
-    // key.
-    Ok(Redemption::Unknown)
+    let held = HeldPass {
+        redeemed: item.contains_key(REDEEMED),
+        same_key: claim
+            .idempotency_key
+            .is_some_and(|key| holds(item, REDEEMED_KEY, key)),
+        expires_ms: get_n(item, EXPIRED)?,
+        scene: &pass.scene,
+        device: pass.device.as_ref(),
+        ip_net: item
+            .get(IP_NET)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
+    };
+    // Only a replay may redeem a pass no condition refuses, and this one
+    // was not redeemed under its key.
+    Ok(held.refusal(claim).unwrap_or(Redemption::Unknown))
 }
 
 #[cfg(test)]

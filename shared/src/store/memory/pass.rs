@@ -15,38 +15,23 @@ pub(super) struct StoredPass {
 }
 
 impl StoredPass {
-    /// Why `claim` may not redeem this pass, if it may not: the DynamoDB
-    /// store's order (see its `classify_pass`).
+    /// Why `claim` may not redeem this pass, if it may not.
     fn refusal(&self, claim: &PassClaim) -> Option<Redemption> {
         let grant = &self.grant;
         let same_key = matches!(
             (&self.redeemed, claim.idempotency_key),
             (Some(Some(held)), Some(key)) if held == key
         );
-        if self.redeemed.is_some() && !same_key {
-            return Some(Redemption::Used);
-        }
-        if claim.now_ms >= grant.expires_ms {
-            return Some(Redemption::Expired);
-        }
-        if grant.scene != *claim.scene {
-            return Some(Redemption::OtherScene);
-        }
-        if let Some(device) = claim.device
-            && (claim.bind_device || grant.device.is_some())
-            && grant.device.as_ref() != Some(device)
-        {
-            return Some(Redemption::OtherDevice);
-        }
-        if let Some(net) = claim.bind_ip_net
-            && grant.ip_net.as_deref() != Some(net)
-        {
-            return Some(Redemption::OtherIp);
-        }
-        if claim.replay_only && !same_key {
-            return Some(Redemption::Unknown);
-        }
-        None
+        let held = HeldPass {
+            redeemed: self.redeemed.is_some(),
+            same_key,
+            expires_ms: grant.expires_ms,
+            scene: &grant.scene,
+            device: grant.device.as_ref(),
+            ip_net: grant.ip_net.as_deref(),
+        };
+        held.refusal(claim)
+            .or_else(|| (claim.replay_only && !same_key).then_some(Redemption::Unknown))
     }
 }
 
