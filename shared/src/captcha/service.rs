@@ -154,10 +154,11 @@ impl CaptchaService {
 
     /// Checks `answer` (normalised, not empty) for `target`'s captcha,
     /// passing at most once; a pass earns a pass token, the one write more
-    /// of a right answer (its own row). The per-IP counter is counted alongside; over the
-    /// limit the answer is `rate-limited` whatever the verify came to, so a
-    /// brute force learns nothing from the requests past the limit. A wrong
-    /// answer counts as a failure for the scene's guard.
+    /// of a right answer (its own row). The per-IP counter is counted
+    /// alongside; over the limit the answer is `rate-limited` whatever the
+    /// verify came to, so a brute force learns nothing from the requests
+    /// past the limit. A wrong answer counts as a failure for the scene's
+    /// guard.
     pub async fn verify(
         &self,
         target: &CaptchaTarget,
