@@ -13,7 +13,7 @@ use std::sync::Arc;
 use gatehouse::captcha::service::CaptchaTarget;
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::clock::Clock;
-use gatehouse::guard::{Client, Guard, Level, PassRule};
+use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
@@ -73,8 +73,8 @@ async fn write_units_of_a_guarded_request_at_each_level() {
         ..Client::default()
     };
     let mut events = Events::default();
-    let signup = scene("signup");
-    let warmed = guard.admit(&signup, PassRule::Auto, None, &warm, &mut events);
+    let signup = Door::new(scene("signup"), PassRule::Auto);
+    let warmed = guard.admit(&signup, None, None, &warm, &mut events);
     assert!(warmed.await.is_ok());
     let mut rows: Vec<(&str, Level, usize, f64, f64)> = Vec::new();
     let mut door =
@@ -83,9 +83,9 @@ async fn write_units_of_a_guarded_request_at_each_level() {
             units.take();
             let admission = guard
                 .admit(
-                    &scene(scene_name),
-                    PassRule::Auto,
+                    &Door::new(scene(scene_name), PassRule::Auto),
                     token,
+                    None,
                     client,
                     &mut Events::default(),
                 )

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use gatehouse::clock::Clock;
-use gatehouse::guard::{Client, Guard, Level, PassRule, Reason};
+use gatehouse::guard::{Client, Door, Guard, Level, PassRule, Reason};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
@@ -45,8 +45,8 @@ fn client(ip: &str, device_id: Option<&str>, openid: Option<&str>) -> Client {
 async fn door(guard: &Guard, scene_name: &str, client: &Client) -> (Level, Vec<&'static str>) {
     let standing = match guard
         .admit(
-            &scene(scene_name),
-            PassRule::Auto,
+            &Door::new(scene(scene_name), PassRule::Auto),
+            None,
             None,
             client,
             &mut Events::default(),

@@ -34,8 +34,7 @@ pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as 
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
 use super::config::{GuardRoutes, GuardedRoute, Level, StoreErrorPolicy};
-use super::service::{Admission, Client, Guard, Observed};
-use crate::domain::DeviceId;
+use super::service::{Admission, Client, Guard, Observed, named_device};
 use crate::error::ApiError;
 use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
 use crate::metrics::{Event, Events, Outcome};
@@ -175,13 +174,14 @@ pub async fn judge_within(
     );
     let admits = auth.guarded(&route_key).filter(|route| {
         !route.session
-            && auth.guard.config().scene(&route.scene).on_store_error == StoreErrorPolicy::Admit
+            && auth.guard.config().scene(&route.door.scene).on_store_error
+                == StoreErrorPolicy::Admit
     });
     match admits {
         Some(route) => {
             tracing::warn!(route = route_key, "admitted, degraded (onStoreError)");
             let mut context = Map::new();
-            context.insert("scene".into(), Value::from(route.scene.as_str()));
+            context.insert("scene".into(), Value::from(route.door.scene.as_str()));
             context.insert("level".into(), Value::from(Level::None.as_str()));
             context.insert("degraded".into(), Value::from(true));
             let mut events = Events::default();
@@ -214,7 +214,13 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
             Err(err) => Verdict::denied(route_key, &err, Events::default()),
         };
     };
+    // A malformed device is refused before anything is spent or counted.
+    let device = match named_device(None, &event.headers) {
+        Ok(device) => device,
+        Err(err) => return Verdict::denied(route_key, &err, Events::default()),
+    };
     let mut events = Events::default();
+    let door = &route.door;
     let mut client = Client {
         ip: event
             .request_context
@@ -222,16 +228,16 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
             .source_ip
             .as_ref()
             .map(ToString::to_string),
-        device: header(&event, "x-device-id").and_then(|id| DeviceId::parse(id).ok()),
+        device,
         openid: None,
         phone_number: None,
     };
     let guard = &auth.guard;
     let (observed, session) = match route.session {
-        false => (guard.count(&route.scene, &client, &mut events).await, None),
+        false => (guard.count(&door.scene, &client, &mut events).await, None),
         true => {
             let (by_client, session) = tokio::join!(
-                guard.count(&route.scene, &client, &mut events),
+                guard.count(&door.scene, &client, &mut events),
                 session_of(&auth.sessions, &event)
             );
             // The session is checked before the pass is spent: a request
@@ -241,7 +247,7 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
                 Err(err) => return Verdict::denied(route_key, &err, events),
             };
             let by_openid = guard
-                .count_openid(&route.scene, &record.openid, &mut events)
+                .count_openid(&door.scene, &record.openid, &mut events)
                 .await;
             client.openid = Some(record.openid.clone());
             client.phone_number = record.phone.as_ref().map(|p| p.phone_number.clone());
@@ -250,14 +256,7 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
     };
     let token = header(&event, PASS_HEADER);
     let admission = guard
-        .decide(
-            &route.scene,
-            route.pass,
-            token,
-            &client,
-            observed,
-            &mut events,
-        )
+        .decide(door, token, None, &client, observed, &mut events)
         .await;
     match admission {
         Ok(admission) => {
@@ -283,7 +282,7 @@ fn merged(
 /// and its reasons, and the pass redeemed.
 fn door_context(route: &GuardedRoute, admission: &Admission) -> Map<String, Value> {
     let mut context = Map::new();
-    context.insert("scene".into(), Value::from(route.scene.as_str()));
+    context.insert("scene".into(), Value::from(route.door.scene.as_str()));
     context.insert("level".into(), Value::from(admission.level.as_str()));
     if !admission.reasons.is_empty() {
         // A context's values are strings: the codes, comma-separated.
@@ -343,14 +342,13 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::config::blocks::SceneBlocks;
+    use crate::domain::DeviceId;
     use crate::domain::Scene;
     use crate::guard::pass::PassToken;
     use crate::options::ServiceOptions;
     use crate::ratelimit::RateLimitConfig;
     use crate::store::memory::MemoryStore;
-    use crate::store::{
-        CaptchaRecord, CaptchaState, CaptchaStore, PassKind, SessionStore, captcha_locator,
-    };
+    use crate::store::{PassGrant, PassKind, PassStore, SessionStore};
     use crate::wechat::crypto;
 
     const NOW: i64 = 1_700_000_000_000;
@@ -411,38 +409,34 @@ mod tests {
         token
     }
 
-    /// A solved captcha's pass for `device` in `scene`, as verify earns it.
-    async fn captcha_pass(store: &MemoryStore, scene: &str, device: &str) -> String {
-        let (scene, device) = (
-            Scene::parse(scene).unwrap(),
-            DeviceId::parse(device).unwrap(),
-        );
-        store
-            .create_captcha(&CaptchaRecord {
-                device_uuid: device.clone(),
-                scene: scene.clone(),
-                code: "abcd".into(),
-                state: CaptchaState::Pending,
-                ip: "203.0.113.9".into(),
-                created_date: NOW,
-                expired_date: NOW + 60_000,
-                attempts: 0,
-            })
-            .await
-            .unwrap();
-        let token = PassToken::issue(PassKind::Captcha, captcha_locator(&scene, &device));
-        store
-            .verify_captcha(
-                &scene,
-                &device,
-                "abcd",
-                NOW,
-                1,
-                &token.new_pass(NOW + 300_000),
-            )
-            .await
-            .unwrap();
+    /// A pass of `kind` for `device` in `scene`, as a verify grants it.
+    async fn granted(
+        store: &MemoryStore,
+        kind: PassKind,
+        scene: &str,
+        device: Option<&str>,
+        degraded: bool,
+    ) -> String {
+        let token = PassToken::issue(kind);
+        let grant = PassGrant {
+            kind,
+            secret_hash: token.secret_hash(),
+            scene: Scene::parse(scene).unwrap(),
+            device: device.map(|d| DeviceId::parse(d).unwrap()),
+            ip: Some("203.0.113.9".into()),
+            ip_net: Some("203.0.113.9".into()),
+            evil_level: None,
+            degraded,
+            created_ms: NOW,
+            expires_ms: NOW + 300_000,
+        };
+        store.grant_pass(&grant).await.unwrap();
         token.encode()
+    }
+
+    /// A solved captcha's pass for `device` in `scene`.
+    async fn captcha_pass(store: &MemoryStore, scene: &str, device: &str) -> String {
+        granted(store, PassKind::Captcha, scene, Some(device), false).await
     }
 
     #[tokio::test]
@@ -519,6 +513,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_malformed_device_is_denied_and_spends_nothing() {
+        let Rig { auth, store, .. } = rig(
+            "{}",
+            r#"{"POST /signup": {"scene": "signup", "pass": "always"}}"#,
+        );
+        let pass = captcha_pass(&store, "signup", "dev-1").await;
+        let long = "d".repeat(129);
+        for bad in ["Y Z", long.as_str(), "", "dév"] {
+            let headers = [(PASS_HEADER, pass.as_str()), ("x-device-id", bad)];
+            let denied = authorize(&auth, event("POST /signup", &headers)).await;
+            assert!(!denied.is_authorized, "{bad:?} is no device, not none");
+        }
+        let headers = [(PASS_HEADER, pass.as_str()), ("x-device-id", "dev-1")];
+        let ok = authorize(&auth, event("POST /signup", &headers)).await;
+        assert!(ok.is_authorized, "the pass was left unspent");
+    }
+
+    #[tokio::test]
     async fn a_session_route_checks_the_session_before_spending_the_pass() {
         let Rig { auth, store, .. } = rig(
             "{}",
@@ -578,30 +590,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_degraded_ticket_pass_says_so_in_the_context() {
-        use crate::store::{TicketPass, TicketStore};
         let Rig { auth, store, .. } = rig(
             "{}",
             r#"{"POST /signup": {"scene": "signup", "pass": "always"}}"#,
         );
-        let locator = [3u8; 32];
-        let hash = hex::encode(locator);
-        let token = PassToken::issue(PassKind::Ticket, locator);
-        assert!(store.claim_ticket(&hash, NOW, NOW + 600_000).await.unwrap());
-        let pass = TicketPass {
-            pass: token.new_pass(NOW + 300_000),
-            scene: Scene::parse("signup").unwrap(),
-            device: None,
-            ip: "203.0.113.9".into(),
-            evil_level: None,
-            degraded: true,
-        };
-        assert!(
-            store
-                .grant_ticket_pass(&hash, &pass, NOW, NOW + 600_000)
-                .await
-                .unwrap()
-        );
-        let encoded = token.encode();
+        let encoded = granted(&store, PassKind::Ticket, "signup", None, true).await;
         let ok = authorize(&auth, event("POST /signup", &[(PASS_HEADER, &encoded)])).await;
         assert!(ok.is_authorized);
         assert_eq!(

@@ -4,9 +4,10 @@
 //! it is needed.
 //!
 //! - [`pass`]: the pass token a verify answers with (`passToken`,
-//!   `passExpired`), stored only as a hash in the row that earned it.
+//!   `passExpired`), stored only as a hash: the key of the pass's own row.
 //! - [`config`]: per scene `guard` (`mode`, thresholds, window),
-//!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES`.
+//!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES` (each route a
+//!   [`Door`]: its scene, pass rule and bindings).
 //! - [`level`]: how the requests and failures a client's counters hold,
 //!   the scene's mode and the door's rule make its level, and its reasons.
 //! - [`wx_risk`]: a scene's `guard.wxRisk` block, and what a WeChat risk
@@ -30,6 +31,6 @@ pub use authorizer::{
     Authorizer, AuthorizerRequest, AuthorizerResponse, Verdict, authorize, authorized_identity,
     authorized_phone_number, authorizer_context, judge, judge_within,
 };
-pub use config::{GuardConfig, GuardRoutes, Level, PassRule};
+pub use config::{Door, GuardConfig, GuardRoutes, Level, PassRule};
 pub use level::{Counts, Reason, Reasons, Standing};
-pub use service::{Admission, Client, Guard, Refusal};
+pub use service::{Admission, Client, Guard, IdempotencyKey, Refusal};

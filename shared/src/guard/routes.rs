@@ -7,14 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::authorizer::authorizer_context;
-use super::config::{Level, PassRule};
+use super::config::{Door, Level, PassRule};
 use super::level::{Reasons, Standing};
-use super::service::{Admission, Client, Guard, Refusal};
-use crate::domain::{DeviceId, Scene};
+use super::service::{Admission, Client, Guard, IdempotencyKey, Refusal, named_device};
+use crate::domain::Scene;
 use crate::error::ApiError;
-use crate::http::{
-    bearer_token, device_id, error_response_with, json_body, query_param, respond, source_ip,
-};
+use crate::http::{bearer_token, error_response_with, json_body, query_param, respond, source_ip};
 use crate::lang::Lang;
 use crate::metrics::Events;
 use crate::store::RedeemedPass;
@@ -56,6 +54,7 @@ struct CheckRequest {
     pass_token: Option<String>,
     device_id: Option<String>,
     user_ip: Option<String>,
+    idempotency_key: Option<String>,
     /// The signed-in user's openid, when the back end knows it: counted,
     /// as a device is.
     openid: Option<String>,
@@ -130,7 +129,7 @@ pub async fn status(
     let lang = Lang::from_request(&req);
     let result = async {
         let scene = Scene::parse(&query_param(&req, "scene").unwrap_or_default())?;
-        let device = optional_device(query_param(&req, "deviceId").as_deref(), &req)?;
+        let device = named_device(query_param(&req, "deviceId").as_deref(), req.headers())?;
         let mut client = Client {
             ip: source_ip(&req).map(str::to_owned),
             device,
@@ -171,7 +170,10 @@ fn refusal_response(lang: Lang, refusal: &Refusal) -> Response<Body> {
 /// the level, its reasons and the redeemed pass when one was needed; or
 /// `guard-captcha-required`, `guard-tencent-required`,
 /// `guard-pass-invalid`, `guard-refused` (WeChat's rank of the `openid`
-/// sent), each with the level and reasons in its data.
+/// sent), each with the level and reasons in its data;
+/// `guard-invalid-device` for a malformed `deviceId` or `X-Device-Id`. With
+/// an `idempotencyKey`, a retry of an admitted check (same key, same pass,
+/// within its lifetime) is admitted again.
 pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let mut events = Events::default();
@@ -180,9 +182,15 @@ pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
         let scene = Scene::parse(body.scene.as_deref().unwrap_or_default())?;
         let mut client = back_end_client(body.device_id.as_deref(), body.user_ip, &req)?;
         client.openid = body.openid.as_deref().map(openid).transpose()?;
+        let key = body
+            .idempotency_key
+            .as_deref()
+            .map(IdempotencyKey::parse)
+            .transpose()?;
+        let door = Door::new(scene, PassRule::Auto);
         let token = body.pass_token.as_deref();
         Ok(guard
-            .admit(&scene, PassRule::Auto, token, &client, &mut events)
+            .admit(&door, token, key.as_ref(), &client, &mut events)
             .await)
     };
     let mut resp = match result.await {
@@ -249,15 +257,6 @@ pub async fn demo(req: Request) -> Response<Body> {
     respond(Lang::from_request(&req), Ok(Guarded { guard }))
 }
 
-/// The device a request names, if any: a malformed one is refused.
-fn optional_device(from: Option<&str>, req: &Request) -> Result<Option<DeviceId>, ApiError> {
-    match device_id(from, req) {
-        Ok(device) => Ok(Some(device)),
-        Err(ApiError::DeviceIdRequired) => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
 /// The client a back end asks about: the device and IP it names.
 fn back_end_client(
     device: Option<&str>,
@@ -276,7 +275,7 @@ fn back_end_client(
     }
     Ok(Client {
         ip,
-        device: optional_device(device, req)?,
+        device: named_device(device, req.headers())?,
         openid: None,
         phone_number: None,
     })

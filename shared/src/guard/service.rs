@@ -6,11 +6,13 @@
 
 use std::sync::Arc;
 
-use super::config::{GuardConfig, GuardMode, GuardSettings, Level, PassRule, StoreErrorPolicy};
+use super::config::{
+    Door, GuardConfig, GuardMode, GuardSettings, Level, PassRule, StoreErrorPolicy,
+};
 pub use super::counters::{Observed, count_failure};
 use super::counters::{RankRow, Whose, count_request, read};
 use super::level::{Reason, Reasons, Standing};
-use super::pass::PassToken;
+use super::pass::{PassToken, ip_net};
 use super::wx_risk::RankDecision;
 use crate::clock::Clock;
 use crate::domain::{DeviceId, Scene};
@@ -21,6 +23,35 @@ use crate::store::{GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
 use crate::wechat::risk::RiskRanks;
 use crate::wechat::risk_rank::RiskRankRequest;
 
+/// An idempotency key of `POST /guard/check`: 1 to 64 of `[A-Za-z0-9_-]`.
+/// The same key and pass again, within the pass's lifetime, answer the
+/// same admission; the pass under another key is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
+
+impl IdempotencyKey {
+    /// `key` if it is one, else `invalid-request`.
+    pub fn parse(key: &str) -> Result<Self, ApiError> {
+        let valid = (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(ApiError::InvalidRequest(format!(
+                "idempotencyKey must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} of A-Z a-z 0-9 _ -"
+            )));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Who is asking: the client IP, its device, and the openid of its session
 /// (with the phone number `POST /wx/phone` kept with it), when known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +61,25 @@ pub struct Client {
     pub openid: Option<String>,
     /// Sent to WeChat's risk check as `mobile_no` (never logged).
     pub phone_number: Option<String>,
+}
+
+/// The device a request to the guard names: `named` (its body's or
+/// query's `deviceId`), else the `X-Device-Id` header; `None` when neither
+/// is there. Strict: a value that is no device id (empty, too long, not
+/// visible ASCII) is `guard-invalid-device`, never taken for no device, or
+/// a pass earned on one device would open a door for any other.
+pub fn named_device(
+    named: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Result<Option<DeviceId>, ApiError> {
+    let text = match (named, headers.get("x-device-id")) {
+        (Some(named), _) => named,
+        (None, Some(header)) => header.to_str().map_err(|_| ApiError::GuardInvalidDevice)?,
+        (None, None) => return Ok(None),
+    };
+    DeviceId::parse(text.trim())
+        .map(Some)
+        .map_err(|_| ApiError::GuardInvalidDevice)
 }
 
 /// An admitted request: the level that applied and why, and the pass that
@@ -238,14 +288,14 @@ impl Guard {
     /// ([`Guard::decide`]).
     pub async fn admit(
         &self,
-        scene: &Scene,
-        rule: PassRule,
+        door: &Door,
         token: Option<&str>,
+        idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
         events: &mut Events,
     ) -> Result<Admission, Refusal> {
-        let observed = self.count(scene, client, events).await;
-        self.decide(scene, rule, token, client, observed, events)
+        let observed = self.count(&door.scene, client, events).await;
+        self.decide(door, token, idempotency_key, client, observed, events)
             .await
     }
 
@@ -253,35 +303,42 @@ impl Guard {
     /// standing with a refusal and no metrics.
     pub async fn check(
         &self,
-        scene: &Scene,
-        rule: PassRule,
+        door: &Door,
         token: Option<&str>,
+        idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
     ) -> Result<Admission, ApiError> {
-        self.admit(scene, rule, token, client, &mut Events::default())
+        let mut events = Events::default();
+        self.admit(door, token, idempotency_key, client, &mut events)
             .await
             .map_err(|refusal| refusal.error)
     }
 
-    /// Decides a request `observed` so at a door of `scene` that asks for
-    /// a pass as `rule` says ([`Guard::judge`]): admitted with no pass when
-    /// none is needed (a pass sent anyway is left unspent), else only by
-    /// redeeming `token` (at most once, however many requests race). The
-    /// reasons of a level above `none` are told in `events`. A store
-    /// failure refuses the request, or admits it `degraded` where the
-    /// scene says `onStoreError: "admit"`.
+    /// Decides a request `observed` so at `door` ([`Guard::judge`]):
+    /// admitted with no pass when none is needed (a pass sent anyway is
+    /// left unspent), else only by redeeming `token` (at most once, however
+    /// many requests race; again only under the same `idempotency_key`,
+    /// within the pass's lifetime). The reasons of a level above `none` are
+    /// told in `events`. A refused pass (unknown, used, expired, of another
+    /// scene, device or IP) stays unspent and counts as a failure of the
+    /// door's scene, as a wrong answer does. A store failure refuses the
+    /// request, or admits it `degraded` where the scene says `onStoreError:
+    /// "admit"`.
     pub async fn decide(
         &self,
-        scene: &Scene,
-        rule: PassRule,
+        door: &Door,
         token: Option<&str>,
+        idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
         observed: Result<Observed, ApiError>,
         events: &mut Events,
     ) -> Result<Admission, Refusal> {
-        let settings = self.config.scene(scene);
+        let settings = self.config.scene(&door.scene);
         let judged = match observed {
-            Ok(observed) => self.judge(settings, rule, client, observed, events).await,
+            Ok(observed) => {
+                self.judge(settings, door.pass, client, observed, events)
+                    .await
+            }
             Err(error) => return store_failed(settings, error, Standing::NONE, events),
         };
         let standing = match &judged {
@@ -294,7 +351,10 @@ impl Guard {
             });
         }
         judged?;
-        match self.redeem(scene, standing.level, token, client).await {
+        let redeemed = self
+            .redeem(door, standing.level, token, idempotency_key, client)
+            .await;
+        match redeemed {
             Ok(pass) => Ok(Admission {
                 level: standing.level,
                 reasons: standing.reasons,
@@ -305,16 +365,18 @@ impl Guard {
         }
     }
 
-    /// Redeems `token` where `level` asks for a pass (none where it does
-    /// not); a refusal is `guard-captcha-required`, `guard-tencent-required`
-    /// or `guard-pass-invalid`.
+    /// Redeems `token` where `level` asks for a pass at `door` (none where
+    /// it does not); a refusal is `guard-captcha-required`,
+    /// `guard-tencent-required` or `guard-pass-invalid`.
     async fn redeem(
         &self,
-        scene: &Scene,
+        door: &Door,
         level: Level,
         token: Option<&str>,
+        idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
     ) -> Result<Option<RedeemedPass>, ApiError> {
+        let scene = &door.scene;
         if level == Level::None {
             return Ok(None);
         }
@@ -322,31 +384,54 @@ impl Guard {
             return Err(required(level));
         };
         let Some(token) = PassToken::parse(token) else {
-            tracing::info!(scene = %scene, "pass refused: not a pass token");
-            return Err(ApiError::GuardPassInvalid);
+            return Err(self.refused(scene, client, "not a pass token").await);
         };
-        if level == Level::Tencent && token.kind() == PassKind::Captcha {
-            // Left unspent: a captcha pass cannot open a door that wants a
-            // ticket, and the client may still use it elsewhere.
+        // A captcha pass cannot open a door that wants a ticket: left
+        // unspent (the client may still use it elsewhere), unless this is
+        // the retry of a check that redeemed it under the same key.
+        let wrong_kind = level == Level::Tencent && token.kind() == PassKind::Captcha;
+        if wrong_kind && idempotency_key.is_none() {
             tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
             return Err(ApiError::GuardPassInvalid);
+        }
+        let ip_net = ip_net(client.ip.as_deref());
+        if door.bind_ip && ip_net.is_none() {
+            return Err(self.refused(scene, client, "no IP to bind").await);
         }
         let secret_hash = token.secret_hash();
         let claim = PassClaim {
             kind: token.kind(),
-            locator: token.locator(),
             secret_hash: &secret_hash,
             scene,
             device: client.device.as_ref(),
+            bind_device: door.bind_device,
+            bind_ip_net: ip_net.as_deref().filter(|_| door.bind_ip),
+            idempotency_key: idempotency_key.map(IdempotencyKey::as_str),
+            replay_only: wrong_kind,
             now_ms: self.clock.now_ms(),
         };
         match self.store.redeem_pass(&claim).await? {
             Redemption::Redeemed(pass) => Ok(Some(pass)),
-            refusal => {
-                tracing::info!(scene = %scene, ?refusal, "pass refused");
+            _ if wrong_kind => {
+                tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
                 Err(ApiError::GuardPassInvalid)
             }
+            refusal => Err(self.refused(scene, client, refusal.reason()).await),
         }
+    }
+
+    /// Counts a refused pass as a failure of `scene` (a store failure of
+    /// the count is logged: the refusal stands) and answers
+    /// `guard-pass-invalid`.
+    async fn refused(&self, scene: &Scene, client: &Client, reason: &'static str) -> ApiError {
+        tracing::info!(scene = %scene, reason, "pass refused");
+        let settings = self.config.scene(scene);
+        let now_ms = self.clock.now_ms();
+        if let Err(err) = count_failure(self.store.as_ref(), settings, scene, client, now_ms).await
+        {
+            tracing::warn!(error = %err, "a refused pass was not counted");
+        }
+        ApiError::GuardPassInvalid
     }
 
     /// Counts one failure of `client` in `scene` (a wrong password, say)
