@@ -66,7 +66,7 @@ pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "a
     "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}}}}"#;
 
 impl App {
-    /// The services from the environment (README, "Configuration") over `store`. WeChat is
+    /// The services from the environment (`docs/deploy-and-operations.md`, "Configuration") over `store`. WeChat is
     /// emulated on loopback unless `WX_APPID` is set, Tencent unless
     /// `TENCENT_SECRET_ID` is.
     pub async fn from_env(

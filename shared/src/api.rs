@@ -1,7 +1,7 @@
 //! The route table: every Lambda function of the bundle, the routes API
 //! Gateway sends it, and the handler behind each. A route is one row of
 //! [`ROUTES`] (method, path, function, access, handler) and one async fn in
-//! its domain's `routes` module; the dev server, the replay of the README's
+//! its domain's `routes` module; the dev server, the replay of the documented
 //! local invokes and every Lambda (`crate::lambda`) dispatch on this table,
 //! and a test holds `template.yaml` to it.
 //!
@@ -87,7 +87,7 @@ const fn route(
     }
 }
 
-/// Every route of the HTTP API, in the README's order. Each handler calls
+/// Every route of the HTTP API, in the README's route table's order. Each handler calls
 /// one fn of its domain with its service ([`serve`]).
 pub const ROUTES: &[Route] = &[
     route(
@@ -117,7 +117,7 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/wx/session", Function::Session, |s, req| {
         serve(&s.sessions, req, wechat::end_session)
     }),
-    // README "Sessions a user can end" and "The phone number". Each checks
+    // docs/wechat.md, "Sessions a user can end" and "The phone number". Each checks
     // the bearer session itself (and answers 401 with an errCode a client
     // can act on, which an authorizer's 403 cannot).
     route("DELETE", "/wx/sessions", Function::Session, |s, req| {

@@ -38,7 +38,8 @@ pub const EVERY_PART: &[&[&str]] = &[
     TencentSettings::KEYS,
 ];
 
-/// The parts of `CAPTCHA_CONFIG` a function reads (README, "Configuration").
+/// The parts of `CAPTCHA_CONFIG` a function reads (`docs/deploy-and-operations.md`,
+/// "Configuration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigPart {
     /// Every part, and no unknown key: create-, refresh- and verify-captcha

@@ -2,7 +2,7 @@
 //! DynamoDB Local through [`CapacityMeter`]: a rate-limited create or
 //! refresh is three single-item writes sent at once (one unit each), not a
 //! transaction (two per item); a guarded flow's units, route by route.
-//! The README's cost figures come from here:
+//! The cost figures of `docs/performance.md` come from here:
 //! `cargo test -p gatehouse-e2e --test e2e -- write_units --nocapture`
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! points and with its credentials: DynamoDB Local with the table of
 //! `template.yaml`, the WeChat emulator and the Tencent captcha emulator.
 //! `cargo run -p gatehouse-e2e --bin watch-backends` runs them for the
-//! README's local replays; `tests/watch.rs` runs the README's invoke lines
+//! local replays (`docs/deploy-and-operations.md`); `tests/watch.rs` runs their invoke lines
 //! against them.
 
 use std::collections::BTreeMap;
