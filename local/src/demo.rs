@@ -37,6 +37,9 @@ pub struct DemoConfig {
     pub tencent_script: String,
     /// The `CaptchaAppId` for `new TencentCaptcha(appId, …)`.
     pub captcha_app_id: String,
+    /// The SMS emulator's base URL, whose inbox the page shows as a
+    /// phone would; none when a real `SMS_SDK_APP_ID` is configured.
+    pub sms_emulator: Option<String>,
 }
 
 impl DemoConfig {
@@ -58,6 +61,7 @@ impl DemoConfig {
             wechat_emulator: emulators.wechat.as_ref().map(|w| w.base_url()),
             tencent_script,
             captcha_app_id,
+            sms_emulator: emulators.sms.as_ref().map(|s| s.base_url()),
         }
     }
 }
@@ -105,6 +109,7 @@ mod tests {
             wechat_emulator: Some("http://127.0.0.1:1".into()),
             tencent_script: "http://127.0.0.1:2/TJCaptcha.js".into(),
             captcha_app_id: "190000001".into(),
+            sms_emulator: Some("http://127.0.0.1:3".into()),
         };
         let (kind, page) = get("/", &config).await.unwrap();
         assert!(kind.starts_with("text/html"));
@@ -117,7 +122,8 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&json).unwrap(),
             serde_json::json!({"scene": "demo", "wechatEmulator": "http://127.0.0.1:1",
-                "tencentScript": "http://127.0.0.1:2/TJCaptcha.js", "captchaAppId": "190000001"})
+                "tencentScript": "http://127.0.0.1:2/TJCaptcha.js", "captchaAppId": "190000001",
+                "smsEmulator": "http://127.0.0.1:3"})
         );
         assert!(get("/captcha/create", &config).await.is_none());
         let post = http::Request::post("/").body(Bytes::new()).unwrap();

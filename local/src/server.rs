@@ -14,6 +14,7 @@ use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
 use gatehouse::settings::Settings;
+use gatehouse::sms::{SmsConfig, SmsSender, SmsVerifier};
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
@@ -26,10 +27,12 @@ use lambda_http::{Body, RequestExt};
 
 use crate::demo::{self, DemoConfig};
 use crate::emulators::{
-    DEV_CAPTCHA_APP_ID, DEV_CAPTCHA_APP_SECRET_KEY, DEV_TENCENT_SECRET_ID, DEV_TENCENT_SECRET_KEY,
-    DEV_WX_APPID, DEV_WX_SECRET, Emulators,
+    DEV_CAPTCHA_APP_ID, DEV_CAPTCHA_APP_SECRET_KEY, DEV_SMS_SDK_APP_ID, DEV_SMS_SIGN_NAME,
+    DEV_SMS_TEMPLATE_ID, DEV_TENCENT_SECRET_ID, DEV_TENCENT_SECRET_KEY, DEV_WX_APPID,
+    DEV_WX_SECRET, Emulators,
 };
 use crate::serve::{HttpResponse, Refusals, Served, allow_cors, serve_with};
+use crate::sms_emulator::{SmsEmulator, SmsEmulatorConfig};
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
 
@@ -48,8 +51,9 @@ pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "a
 
 impl App {
     /// The services from the environment (README, "Configuration") over `store`. WeChat is
-    /// emulated on loopback unless `WX_APPID` is set, Tencent unless
-    /// `TENCENT_SECRET_ID` is.
+    /// emulated on loopback unless `WX_APPID` is set, the Tencent captcha
+    /// unless `TENCENT_SECRET_ID` is, Tencent SMS unless `SMS_SDK_APP_ID`
+    /// is.
     pub async fn from_env(
         store: Arc<dyn Store>,
     ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
@@ -86,6 +90,30 @@ impl App {
                 _ => None,
             })?
         };
+        let sms_config = if env("SMS_SDK_APP_ID").is_some() {
+            SmsConfig::from_env()?
+        } else {
+            let emulator = SmsEmulator::start(SmsEmulatorConfig {
+                secret_id: DEV_TENCENT_SECRET_ID.into(),
+                secret_key: DEV_TENCENT_SECRET_KEY.into(),
+                sdk_app_id: DEV_SMS_SDK_APP_ID.into(),
+                sign_name: DEV_SMS_SIGN_NAME.into(),
+                template_id: DEV_SMS_TEMPLATE_ID.into(),
+                clock: gatehouse::clock::Clock::system(),
+            })
+            .await?;
+            let endpoint = emulator.base_url();
+            emulators.sms = Some(emulator);
+            SmsConfig::from_lookup(|key| match key {
+                "TENCENT_SECRET_ID" => Some(DEV_TENCENT_SECRET_ID.into()),
+                "TENCENT_SECRET_KEY" => Some(DEV_TENCENT_SECRET_KEY.into()),
+                "SMS_SDK_APP_ID" => Some(DEV_SMS_SDK_APP_ID.into()),
+                "SMS_SIGN_NAME" => Some(DEV_SMS_SIGN_NAME.into()),
+                "SMS_TEMPLATE_ID" => Some(DEV_SMS_TEMPLATE_ID.into()),
+                "TENCENT_SMS_ENDPOINT" => Some(endpoint.clone()),
+                _ => None,
+            })?
+        };
         let settings = match env(CAPTCHA_CONFIG) {
             Some(_) => Settings::from_env()?,
             None => Settings::from_json(DEV_CAPTCHA_CONFIG)?,
@@ -110,8 +138,12 @@ impl App {
         .with_captcha(CaptchaService::new(
             settings.captcha_settings(),
             Renderer::from_env()?,
-            store,
+            Arc::clone(&store),
         ))
+        .with_sms(
+            SmsSender::new(sms_config, settings.sms_settings(), Arc::clone(&store))?,
+            SmsVerifier::new(settings.sms_settings(), store),
+        )
         .with_phone(phone)
         .with_emulators(&emulators);
         Ok((app, emulators))
@@ -143,6 +175,8 @@ impl App {
                 guard: Some(Arc::new(guard)),
                 authorizer: Some(Arc::new(authorizer)),
                 phone: None,
+                sms_sender: None,
+                sms_verifier: None,
             },
         }
     }
@@ -156,6 +190,14 @@ impl App {
     /// The same app with the captcha routes.
     pub fn with_captcha(mut self, captcha: CaptchaService) -> Self {
         self.services.captcha = Some(Arc::new(captcha));
+        self
+    }
+
+    /// The same app serving `POST /sms/send` and `POST /sms/verify` (both
+    /// on the store the guard reads).
+    pub fn with_sms(mut self, sender: SmsSender, verifier: SmsVerifier) -> Self {
+        self.services.sms_sender = Some(Arc::new(sender));
+        self.services.sms_verifier = Some(Arc::new(verifier));
         self
     }
 

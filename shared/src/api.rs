@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
 use crate::http::{error_response, route_key};
 use crate::lang::Lang;
+use crate::sms::{self, SmsSender, SmsVerifier};
 use crate::tencent::{self, TicketService};
 use crate::wechat::{self, LoginService, PhoneService, SessionService};
 
@@ -43,6 +44,8 @@ pub enum Function {
     VerifyTicket,
     WxPhone,
     Guard,
+    SendSms,
+    VerifySms,
 }
 
 /// Who may call a route.
@@ -161,6 +164,14 @@ pub const ROUTES: &[Route] = &[
             serve(&s.guard, req, guard::routes::report)
         })
     },
+    // A door of its scene's guard of its own (the guard decides in-process,
+    // so a refusal carries its errCode): API Gateway sees a public route.
+    route("POST", "/sms/send", Function::SendSms, |s, req| {
+        serve(&s.sms_sender, req, sms::routes::send)
+    }),
+    route("POST", "/sms/verify", Function::VerifySms, |s, req| {
+        serve(&s.sms_verifier, req, sms::routes::verify)
+    }),
     // The guarded example: users put their own routes behind the guard the
     // same way. It answers with what the authorizer handed it: no service.
     Route {
@@ -239,6 +250,16 @@ pub mod rows {
     pub const ACCESS_TOKEN: &str = "wxtoken#";
     /// The guard's failure counters (`guard::service`).
     pub const RATE_GUARD: &str = "rate#guard|";
+    /// A number's SMS code in a scene, and the pass a right code earned
+    /// (`store::sms_key_of`).
+    pub const SMS: &str = "sms#";
+    /// SMS sends and verifies per IP (`ratelimit::Route`).
+    pub const RATE_SMS_SEND: &str = "rate#smssend|";
+    pub const RATE_SMS_VERIFY: &str = "rate#smsverify|";
+    /// Sends per number and day, and the scene's daily budget
+    /// (`sms::service`).
+    pub const RATE_SMS_DAY: &str = "rate#smsday|";
+    pub const RATE_SMS_BUDGET: &str = "rate#smsbudget|";
 }
 
 const PUT: &str = "dynamodb:PutItem";
@@ -250,7 +271,7 @@ const BATCH_WRITE: &str = "dynamodb:BatchWriteItem";
 
 impl Function {
     /// Every function, in the template's order.
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 11] = [
         Function::CreateCaptcha,
         Function::RefreshCaptcha,
         Function::VerifyCaptcha,
@@ -260,6 +281,8 @@ impl Function {
         Function::VerifyTicket,
         Function::WxPhone,
         Function::Guard,
+        Function::SendSms,
+        Function::VerifySms,
     ];
 
     /// The function's name: its crate under `functions/`, its binary, its
@@ -275,6 +298,8 @@ impl Function {
             Function::VerifyTicket => "verify-ticket",
             Function::WxPhone => "wx-phone",
             Function::Guard => "guard",
+            Function::SendSms => "send-sms",
+            Function::VerifySms => "verify-sms",
         }
     }
 
@@ -283,14 +308,15 @@ impl Function {
     /// request deadline (see [`crate::deadline`]).
     pub fn timeout(self) -> std::time::Duration {
         let seconds = match self {
-            Function::Authorizer | Function::Guard => 5,
+            Function::Authorizer | Function::Guard | Function::VerifySms => 5,
             Function::WxPhone => 15,
             Function::CreateCaptcha
             | Function::RefreshCaptcha
             | Function::VerifyCaptcha
             | Function::WxLogin
             | Function::Session
-            | Function::VerifyTicket => 10,
+            | Function::VerifyTicket
+            | Function::SendSms => 10,
         };
         std::time::Duration::from_secs(seconds)
     }
@@ -331,6 +357,17 @@ impl Function {
             // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
             Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
             Function::Guard => CAPTCHA,
+            // The Tencent key from Secrets Manager, as verify-ticket's.
+            Function::SendSms => &[
+                "CAPTCHA_CONFIG",
+                "TENCENT_SECRET_ID",
+                "TENCENT_SECRET_ARN",
+                "SMS_SDK_APP_ID",
+                "SMS_SIGN_NAME",
+                "SMS_TEMPLATE_ID",
+                "SMS_REGION",
+            ],
+            Function::VerifySms => CAPTCHA,
             Function::Authorizer => &["CAPTCHA_CONFIG", "GUARD_ROUTES"],
             // Sessions need only the table: no WeChat secret.
             Function::Session => &[],
@@ -384,7 +421,7 @@ impl Function {
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
             grant(&[BATCH_GET], &[RATE_GUARD]),
-            grant(&[UPDATE], &[CAPTCHA, TICKET]),
+            grant(&[UPDATE], &[CAPTCHA, TICKET, SMS]),
         ];
         // The ticket claimed (a conditional put), its pass granted, the rate
         // limit and the guard's failures counted.
@@ -395,8 +432,20 @@ impl Function {
         // Levels read, passes redeemed, failures reported.
         const GUARD: &[TableGrant] = &[
             grant(&[BATCH_GET], &[RATE_GUARD]),
-            grant(&[UPDATE], &[CAPTCHA, TICKET, RATE_GUARD]),
+            grant(&[UPDATE], &[CAPTCHA, TICKET, SMS, RATE_GUARD]),
         ];
+        // The door (the level read, a pass redeemed); the code's row put
+        // (conditional on the resend window) with its counters, a refused
+        // send's row put back or deleted, an unsent code voided.
+        const SEND_SMS: &[TableGrant] = &[
+            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[UPDATE], &[CAPTCHA, TICKET]),
+            grant(&[PUT, DELETE, UPDATE], &[SMS]),
+            grant(&[UPDATE], &[RATE_SMS_SEND, RATE_SMS_DAY, RATE_SMS_BUDGET]),
+        ];
+        // A verify and its pass are one conditional update; a wrong code
+        // counts the guard's failures.
+        const VERIFY_SMS: &[TableGrant] = &[grant(&[UPDATE], &[SMS, RATE_SMS_VERIFY, RATE_GUARD])];
         match self {
             Function::CreateCaptcha => CREATE,
             Function::RefreshCaptcha => REFRESH,
@@ -407,6 +456,8 @@ impl Function {
             Function::VerifyTicket => TICKETS,
             Function::Guard => GUARD,
             Function::WxPhone => PHONE,
+            Function::SendSms => SEND_SMS,
+            Function::VerifySms => VERIFY_SMS,
         }
     }
 }
@@ -453,6 +504,8 @@ pub struct Services {
     pub phone: Option<Arc<PhoneService>>,
     pub guard: Option<Arc<Guard>>,
     pub authorizer: Option<Arc<Authorizer>>,
+    pub sms_sender: Option<Arc<SmsSender>>,
+    pub sms_verifier: Option<Arc<SmsVerifier>>,
 }
 
 impl Services {
@@ -508,10 +561,14 @@ mod tests {
     fn row_prefixes_are_the_stores_keys() {
         use crate::domain::{DeviceId, Scene};
         use crate::ratelimit::{RateLimitConfig, Route as Limited};
-        use crate::store::{captcha_key, counter_key_of, session_key_of, ticket_key_of};
+        use crate::store::{
+            captcha_key, counter_key_of, session_key_of, sms_key_of, sms_locator, ticket_key_of,
+        };
         let scene = Scene::parse("login").unwrap();
         let device = DeviceId::parse("d").unwrap();
         assert!(captcha_key(&scene, &device).starts_with(rows::CAPTCHA));
+        let mobile = crate::sms::Mobile::parse("13800138000").unwrap();
+        assert!(sms_key_of(&sms_locator(&scene, &mobile)).starts_with(rows::SMS));
         assert!(ticket_key_of("ab").starts_with(rows::TICKET));
         assert!(session_key_of("ab").starts_with(rows::SESSION));
         for (route, prefix) in [
@@ -520,6 +577,8 @@ mod tests {
             (Limited::Verify, rows::RATE_VERIFY),
             (Limited::WxLogin, rows::RATE_WXLOGIN),
             (Limited::Ticket, rows::RATE_TICKET),
+            (Limited::SmsSend, rows::RATE_SMS_SEND),
+            (Limited::SmsVerify, rows::RATE_SMS_VERIFY),
         ] {
             let counters =
                 RateLimitConfig::default().counters(route, "*", Some("1.2.3.4"), Some("d"), 0);

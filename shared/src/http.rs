@@ -167,19 +167,13 @@ pub fn error_response(lang: Lang, err: &ApiError) -> Response<Body> {
     }
     let mut response = json_response(err.status(), &Value::Object(body));
     let headers = response.headers_mut();
-    match err {
-        ApiError::RateLimited { retry_after_secs } => {
-            headers.insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from(*retry_after_secs),
-            );
-        }
-        ApiError::MethodNotAllowed { allow, .. } => {
-            if let Ok(value) = http::HeaderValue::from_str(allow) {
-                headers.insert(http::header::ALLOW, value);
-            }
-        }
-        _ => {}
+    if let Some(secs) = err.retry_after() {
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    if let ApiError::MethodNotAllowed { allow, .. } = err
+        && let Ok(value) = http::HeaderValue::from_str(allow)
+    {
+        headers.insert(http::header::ALLOW, value);
     }
     response
 }

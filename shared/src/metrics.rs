@@ -17,6 +17,9 @@
 //! | `Latency` | `Function`, `Route` | milliseconds |
 //! | `TencentCaptchaCode` | `Function`, `CaptchaCode` | count |
 //! | `TencentRejected` | `Function` (a `CaptchaCode` other than 1) | count |
+//! | `SmsStatus` | `Function`, `Status` (what `SendSms` came to: `Ok`, `LimitExceeded`, `IncorrectPhoneNumber`, `InsufficientBalance`, `Failed`, `Unreachable`, `NotJson`) | count |
+//! | `SmsBilled` | `Function` (messages Tencent bills, its `Fee`) | count |
+//! | `SmsBudgetExhausted` | `Function` (sends refused by a scene's `dailyBudget`) | count |
 //!
 //! The namespace is `METRICS_NAMESPACE` (the template sets one per stack),
 //! default [`DEFAULT_NAMESPACE`]. The EMF encoding is the
@@ -38,6 +41,10 @@ pub const REQUESTS: &str = "Requests";
 pub const LATENCY: &str = "Latency";
 pub const TENCENT_CAPTCHA_CODE: &str = "TencentCaptchaCode";
 pub const TENCENT_REJECTED: &str = "TencentRejected";
+pub const SMS_STATUS: &str = "SmsStatus";
+pub const SMS_BILLED: &str = "SmsBilled";
+pub const SMS_BUDGET_EXHAUSTED: &str = "SmsBudgetExhausted";
+pub const STATUS: &str = "Status";
 pub const FUNCTION: &str = "Function";
 pub const ROUTE: &str = "Route";
 pub const OUTCOME: &str = "Outcome";
@@ -100,14 +107,23 @@ impl Outcome {
     /// status.
     pub fn of(status: u16, err_code: Option<&str>) -> Outcome {
         match err_code {
-            Some("rate-limited") => Outcome::RateLimited,
+            Some(
+                "rate-limited" | "sms-send-too-soon" | "sms-daily-limit" | "sms-budget-exhausted",
+            ) => Outcome::RateLimited,
             Some("store-unavailable") => Outcome::StoreError,
-            Some("wx-upstream-error" | "ticket-upstream-error" | "wx-rate-limited") => {
-                Outcome::UpstreamError
-            }
-            Some("uni-captcha-verify-overdue" | "session-expired" | "ticket-expired") => {
-                Outcome::Expired
-            }
+            Some(
+                "wx-upstream-error"
+                | "ticket-upstream-error"
+                | "wx-rate-limited"
+                | "sms-upstream-error"
+                | "sms-upstream-limited",
+            ) => Outcome::UpstreamError,
+            Some(
+                "uni-captcha-verify-overdue"
+                | "session-expired"
+                | "ticket-expired"
+                | "sms-code-expired",
+            ) => Outcome::Expired,
             Some(
                 "uni-captcha-verify-fail"
                 | "uni-captcha-refresh-fail"
@@ -117,7 +133,8 @@ impl Outcome {
                 | "session-invalid"
                 | "ticket-reused"
                 | "ticket-rejected"
-                | "guard-pass-invalid",
+                | "guard-pass-invalid"
+                | "sms-code-invalid",
             ) => Outcome::Wrong,
             Some(
                 "wx-user-blocked"
@@ -210,6 +227,12 @@ pub fn record(function: &'static str, route: &str, outcome: Outcome, elapsed: Du
 pub enum Event {
     /// Tencent's verdict on a ticket: its `CaptchaCode`.
     TencentVerdict { captcha_code: i64 },
+    /// What a `SendSms` came to (a fixed set of words, so the dimension
+    /// stays small), and the messages it billed.
+    SmsStatus { status: &'static str, billed: u64 },
+    /// A send refused by its scene's daily budget: the bill's bound was
+    /// reached (an alarm watches it).
+    SmsBudgetExhausted,
 }
 
 /// The [`Event`]s of one request, in the order they happened.
@@ -251,6 +274,13 @@ pub fn record_event(function: &'static str, event: &Event) {
                 metrics::counter!(TENCENT_REJECTED, FUNCTION => function).increment(1);
             }
         }
+        Event::SmsStatus { status, billed } => {
+            metrics::counter!(SMS_STATUS, FUNCTION => function, STATUS => status).increment(1);
+            metrics::counter!(SMS_BILLED, FUNCTION => function).increment(billed);
+        }
+        Event::SmsBudgetExhausted => {
+            metrics::counter!(SMS_BUDGET_EXHAUSTED, FUNCTION => function).increment(1);
+        }
     }
 }
 
@@ -283,6 +313,15 @@ mod tests {
             (502, "ticket-upstream-error", Outcome::UpstreamError),
             (403, "guard-captcha-required", Outcome::Denied),
             (403, "guard-pass-invalid", Outcome::Wrong),
+            (400, "sms-mobile-invalid", Outcome::Invalid),
+            (400, "sms-country-not-allowed", Outcome::Invalid),
+            (429, "sms-send-too-soon", Outcome::RateLimited),
+            (429, "sms-daily-limit", Outcome::RateLimited),
+            (429, "sms-budget-exhausted", Outcome::RateLimited),
+            (429, "sms-upstream-limited", Outcome::UpstreamError),
+            (502, "sms-upstream-error", Outcome::UpstreamError),
+            (400, "sms-code-invalid", Outcome::Wrong),
+            (400, "sms-code-expired", Outcome::Expired),
             (500, "internal-error", Outcome::InternalError),
             (504, "deadline-exceeded", Outcome::InternalError),
             (418, "something-new", Outcome::Invalid),

@@ -13,10 +13,12 @@ use gatehouse::clock::Clock;
 use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::settings::Settings;
+use gatehouse::sms::{SmsSender, SmsVerifier};
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
+use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore, SmsCodeStore, SmsIssue};
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
+use gatehouse_e2e::sms::{SmsRig, sms_record};
 use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path, seed_session_key};
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
@@ -51,6 +53,19 @@ async fn seed(store: &MemoryStore, seed: &Value) {
             })
             .await
             .unwrap();
+    }
+    if let Some(code) = seed.get("smsCode") {
+        // A code sent to the number in the scene, as a send leaves it.
+        let record = sms_record(
+            code["scene"].as_str().unwrap(),
+            code["mobile"].as_str().unwrap(),
+            code["code"].as_str().unwrap(),
+            now,
+        );
+        assert_eq!(
+            store.issue_sms_code(&record, &[], now).await.unwrap(),
+            SmsIssue::Written
+        );
     }
     if let Some(pass) = seed.get("pass") {
         // A solved captcha whose pass is the event's token.
@@ -170,6 +185,7 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
         })
     })
     .unwrap();
+    let sms = SmsRig::start().await;
     // The replayed guard events run against these scenes and routes.
     let settings = Settings::from_json(REPLAY_CONFIG).unwrap();
     let routes = GuardRoutes::from_json(REPLAY_GUARD_ROUTES).unwrap();
@@ -190,7 +206,11 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
         Renderer::builtin(),
         store.clone(),
     ))
-    .with_phone(PhoneService::new(wx_config, store.clone()).unwrap());
+    .with_phone(PhoneService::new(wx_config, store.clone()).unwrap())
+    .with_sms(
+        SmsSender::new(sms.config(), settings.sms_settings(), store.clone()).unwrap(),
+        SmsVerifier::new(settings.sms_settings(), store.clone()),
+    );
 
     let mut failures = Vec::new();
     let mut replayed = Vec::new();

@@ -10,7 +10,8 @@
 //!
 //! An admitted request reaches its route with the authorizer's context in
 //! `requestContext.authorizer.lambda`: `scene`, `level`, `passKind`,
-//! `deviceId`, `passIp`, `evilLevel` (for a redeemed pass), `openid`,
+//! `deviceId`, `passIp`, `evilLevel`, `mobile` (for a redeemed pass; the
+//! number, E.164, for an SMS pass), `openid`,
 //! `unionid` and `phoneNumber` (for a checked session; the number once
 //! `POST /wx/phone` kept one with it). Read it with [`authorizer_context`].
 //! A session check is one DynamoDB GetItem that projects the session's
@@ -211,6 +212,11 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
                 if pass.degraded {
                     // Earned without Tencent's word: the route decides.
                     context.insert("degraded".into(), Value::from(true));
+                }
+                if let Some(mobile) = pass.mobile {
+                    // The number the client proved it holds (sign in by
+                    // phone).
+                    context.insert("mobile".into(), Value::from(mobile.as_str()));
                 }
             }
             if let Some(record) = session {

@@ -1,9 +1,10 @@
 //! Pass tokens: what a client holds after solving a captcha or a Tencent
 //! ticket, and redeems once on the door it protects.
 //!
-//! A token is 49 bytes in base64url (66 characters): a kind byte (`c` or
-//! `t`), the 32-byte locator of the row that earned it (the captcha's or the
-//! ticket's, see [`crate::store::captcha_locator`]), and a 16-byte secret
+//! A token is 49 bytes in base64url (66 characters): a kind byte (`c`, `t`
+//! or `s`), the 32-byte locator of the row that earned it (the captcha's,
+//! the ticket's or the SMS code's, see [`crate::store::captcha_locator`]
+//! and [`crate::store::sms_locator`]), and a 16-byte secret
 //! from the CSPRNG. The store keeps only the secret's SHA-256, in that row,
 //! so a redemption is one conditional write on a row it can find without a
 //! lookup. The locator is no secret (anyone who knows a scene and a device
@@ -65,6 +66,7 @@ impl PassToken {
         let kind = match bytes[0] {
             b'c' => PassKind::Captcha,
             b't' => PassKind::Ticket,
+            b's' => PassKind::Sms,
             _ => return None,
         };
         let mut locator = [0u8; 32];
@@ -84,6 +86,7 @@ impl PassToken {
         bytes.push(match self.kind {
             PassKind::Captcha => b'c',
             PassKind::Ticket => b't',
+            PassKind::Sms => b's',
         });
         bytes.extend_from_slice(&self.locator);
         bytes.extend_from_slice(&self.secret);

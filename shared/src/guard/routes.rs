@@ -66,6 +66,9 @@ struct PassData {
     /// when true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     degraded: bool,
+    /// The number (E.164) an SMS pass proved the client holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mobile: Option<String>,
     /// Epoch milliseconds at which the pass was earned.
     created: i64,
 }
@@ -79,6 +82,7 @@ impl From<RedeemedPass> for PassData {
             ip: pass.ip,
             evil_level: pass.evil_level,
             degraded: pass.degraded,
+            mobile: pass.mobile.map(|m| m.to_string()),
             created: pass.created_ms,
         }
     }

@@ -95,9 +95,9 @@ impl Guard {
             tracing::info!(scene = %scene, "pass refused: not a pass token");
             return Err(ApiError::GuardPassInvalid);
         };
-        if level == Level::Tencent && token.kind() == PassKind::Captcha {
-            // Left unspent: a captcha pass cannot open a door that wants a
-            // ticket, and the client may still use it elsewhere.
+        if level == Level::Tencent && token.kind() != PassKind::Ticket {
+            // Left unspent: a captcha or SMS pass cannot open a door that
+            // wants a ticket, and the client may still use it elsewhere.
             tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
             return Err(ApiError::GuardPassInvalid);
         }

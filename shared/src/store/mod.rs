@@ -1,6 +1,6 @@
 //! Storage behind every route: one narrow trait per kind of row (captchas,
-//! sessions, each user's session index, tickets, passes, counters, the
-//! WeChat access token; [`Store`] is all of them), a DynamoDB
+//! SMS codes, sessions, each user's session index, tickets, passes,
+//! counters, the WeChat access token; [`Store`] is all of them), a DynamoDB
 //! implementation for Lambda and an embedded one for the dev server. Both
 //! keep the same items in one table keyed by a string `pk`, every row
 //! carrying a TTL attribute.
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{DeviceId, Scene};
 pub use crate::error::StoreError;
 use crate::secret::Secret;
+use crate::sms::mobile::Mobile;
 
 pub mod dynamo;
 pub mod memory;
@@ -91,6 +92,70 @@ pub fn captcha_key_of(locator: &[u8; 32]) -> String {
 /// that a verify touches is kept at least this long from then, since the
 /// verify does not know when its captcha expires.
 pub const MAX_CAPTCHA_LIFETIME_MS: i64 = 86_400_000;
+
+/// One SMS code: one row per scene and number, fields named as in
+/// `opendb-verify-codes` (`mobile`, `scene`, `state`, `ip`,
+/// `created_date`, `expired_date`), but never the code itself: its keyed
+/// hash (see `crate::sms::code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsCodeRecord {
+    pub mobile: Mobile,
+    pub scene: Scene,
+    /// Hex HMAC of the code keyed with the row's locator.
+    pub code_hash: String,
+    pub state: CaptchaState,
+    pub ip: String,
+    /// The device that asked, when it said.
+    pub device: Option<DeviceId>,
+    /// Epoch milliseconds.
+    pub created_date: i64,
+    /// Epoch milliseconds after which the code is overdue.
+    pub expired_date: i64,
+    /// Epoch milliseconds before which the number gets no new code in the
+    /// scene.
+    pub resend_after: i64,
+    /// Wrong codes so far.
+    pub attempts: u32,
+    /// The id of the send that wrote the row (random): a failed send voids
+    /// its own code only, and a retried write knows its own.
+    pub send_id: String,
+}
+
+impl SmsCodeRecord {
+    pub fn key(&self) -> String {
+        sms_key_of(&sms_locator(&self.scene, &self.mobile))
+    }
+}
+
+/// The locator of a number's code in a scene: the SHA-256 of
+/// `<scene>#<number>` (scenes hold no `#`). A pass a right code earned
+/// carries it, and the code's hash is keyed with it.
+pub fn sms_locator(scene: &Scene, mobile: &Mobile) -> [u8; 32] {
+    Sha256::digest(format!("{scene}#{mobile}")).into()
+}
+
+/// The row key of the SMS code at `locator`.
+pub fn sms_key_of(locator: &[u8; 32]) -> String {
+    format!("sms#{}", hex::encode(locator))
+}
+
+/// The longest an SMS code lives (`expiresSeconds` is at most 3,600 s): as
+/// [`MAX_CAPTCHA_LIFETIME_MS`] for captchas, what a verify keeps its row.
+pub const MAX_SMS_CODE_LIFETIME_MS: i64 = 3_600_000;
+
+/// What [`SmsCodeStore::issue_sms_code`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsIssue {
+    /// The code is written (any earlier one of the number in the scene is
+    /// gone) and every counter counted.
+    Written,
+    /// The number's last code was sent less than its resend window ago:
+    /// nothing written, nothing counted.
+    TooSoon { resend_after_ms: i64 },
+    /// Counter `limits[index]` was at its limit: nothing written, nothing
+    /// counted.
+    Limited { index: usize, window_end_ms: i64 },
+}
 
 /// Epoch seconds for the TTL attribute of something that expires at `ms`.
 pub fn ttl_seconds(expires_ms: i64) -> i64 {
@@ -273,6 +338,8 @@ pub enum PassKind {
     Captcha,
     /// A Tencent ticket: the pass lives in the ticket's row.
     Ticket,
+    /// A right SMS code: the pass lives in the code's row.
+    Sms,
 }
 
 impl PassKind {
@@ -280,6 +347,7 @@ impl PassKind {
         match self {
             PassKind::Captcha => "captcha",
             PassKind::Ticket => "ticket",
+            PassKind::Sms => "sms",
         }
     }
 }
@@ -331,6 +399,8 @@ pub struct RedeemedPass {
     pub evil_level: Option<i64>,
     /// A ticket pass earned without Tencent's word (see [`TicketPass`]).
     pub degraded: bool,
+    /// The number an SMS pass proved the client holds.
+    pub mobile: Option<Mobile>,
     /// Epoch milliseconds at which it was earned.
     pub created_ms: i64,
 }
@@ -393,6 +463,50 @@ pub trait CaptchaStore: Send + Sync {
         scene: &Scene,
         device: &DeviceId,
         answer: &str,
+        now_ms: i64,
+        max_attempts: u32,
+        pass: &NewPass,
+    ) -> Result<VerifyOutcome, StoreError>;
+}
+
+/// SMS code rows.
+#[async_trait]
+pub trait SmsCodeStore: Send + Sync {
+    /// Writes `record` as its number's code in its scene, replacing any
+    /// earlier one (a new send voids the previous code), unless that one's
+    /// `resend_after` is still after `now_ms`; and adds one to every counter
+    /// of `limits`, never past a limit. Refused, nothing is written or
+    /// counted in the end (too soon wins over a full counter). One round
+    /// trip when written: the row's conditional write and one conditional
+    /// update per counter, sent at once, one write unit each; a refused
+    /// request takes one more round trip to undo (as
+    /// [`CaptchaStore::issue_captcha`]). A retry of the write after a lost
+    /// response knows its own (`send_id`).
+    async fn issue_sms_code(
+        &self,
+        record: &SmsCodeRecord,
+        limits: &[CounterLimit],
+        now_ms: i64,
+    ) -> Result<SmsIssue, StoreError>;
+
+    /// Voids the code `record` wrote while the row is still that send's
+    /// (`send_id`), after Tencent did not send it: no code is left that
+    /// could be verified, and the resend window stays. One conditional
+    /// request.
+    async fn void_sms_code(&self, record: &SmsCodeRecord) -> Result<(), StoreError>;
+
+    /// Checks `answer_hash` (the keyed hash of the answer, see
+    /// `crate::sms::code::code_hash`) against the number's code in the
+    /// scene at `now_ms`, as [`CaptchaStore::verify_captcha`] checks a
+    /// captcha: one conditional request that counts the attempt and judges
+    /// it, passing at most once however many race, void at
+    /// `max_attempts`; a right code's `pass` becomes redeemable. A retry
+    /// after a lost response answers what its first attempt came to.
+    async fn verify_sms_code(
+        &self,
+        scene: &Scene,
+        mobile: &Mobile,
+        answer_hash: &str,
         now_ms: i64,
         max_attempts: u32,
         pass: &NewPass,
@@ -567,6 +681,7 @@ pub trait CounterStore: Send + Sync {
 /// function that needs one capability takes that trait alone.
 pub trait Store:
     CaptchaStore
+    + SmsCodeStore
     + SessionStore
     + SessionIndexStore
     + TicketStore
@@ -578,6 +693,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: CaptchaStore
+        + SmsCodeStore
         + SessionStore
         + SessionIndexStore
         + TicketStore

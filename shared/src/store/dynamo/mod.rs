@@ -43,14 +43,18 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 
 use crate::config::{ConfigError, Env, process_env};
+use crate::store::StoreError;
 
 mod access_token;
+mod attempt;
 mod captcha;
 mod codec;
 mod counter;
+mod issue;
 mod pass;
 mod session;
 mod session_index;
+mod sms;
 mod ticket;
 
 /// How often a wrong answer's attempt count is retried when other verifies
@@ -102,6 +106,18 @@ pub(super) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     outputs.into_iter().flatten().collect()
+}
+
+/// One write of a refused request's undo (see `captcha.rs`, `sms.rs`).
+pub(super) type Undo<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Runs `undo` at once (one round trip); a write that could not be undone
+/// stays, logged (a limit then errs on the strict side).
+pub(super) async fn run_undo(undo: Vec<Undo<'_>>, operation: &'static str) {
+    for failed in join_all(undo).await.into_iter().filter_map(Result::err) {
+        tracing::warn!(error = %failed, operation, "a refused request's write stays");
+    }
 }
 
 /// What [`DynamoStore::from_env`] reads from the environment.

@@ -1,5 +1,5 @@
-//! Redeeming passes: a pass lives in the row that earned it (a captcha row
-//! or a ticket row), so one conditional UpdateItem on that row redeems it.
+//! Redeeming passes: a pass lives in the row that earned it (a captcha row,
+//! a ticket row or an SMS code row), so one conditional UpdateItem on that row redeems it.
 //! The redemption records its request nonce (`redeemed_by`): when the SDK
 //! retries one whose first response was lost, the retry finds its own nonce
 //! in the row its condition refused and still admits, exactly once.
@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use super::DynamoStore;
 use super::codec::*;
 use crate::domain::{DeviceId, Scene};
+use crate::sms::mobile::Mobile;
 use crate::store::*;
 
 #[async_trait]
@@ -18,6 +19,7 @@ impl PassStore for DynamoStore {
         let key = match claim.kind {
             PassKind::Captcha => captcha_key_of(claim.locator),
             PassKind::Ticket => ticket_key_of(&hex::encode(claim.locator)),
+            PassKind::Sms => sms_key_of(claim.locator),
         };
         let nonce = request_nonce();
         let mut condition = String::from(
@@ -35,9 +37,9 @@ impl PassStore for DynamoStore {
             .expression_attribute_values(":now", n(claim.now_ms))
             .expression_attribute_values(":nonce", s(&nonce))
             .expression_attribute_values(":scene", s(claim.scene.as_str()));
-        if claim.kind == PassKind::Captcha {
-            // Every answer writes its pass into the captcha row (see
-            // `verify_captcha`): only a right one's is valid.
+        if claim.kind != PassKind::Ticket {
+            // Every answer writes its pass into the captcha or SMS code row
+            // (see `attempt.rs`): only a right one's is valid.
             condition.push_str(" AND #state = :verified");
             update = update
                 .expression_attribute_names("#state", "state")
@@ -83,6 +85,12 @@ fn redeemed_pass(kind: PassKind, item: &Item) -> Result<RedeemedPass, StoreError
         None => None,
         Some(_) => Some(get_n(item, "evil_level")?),
     };
+    let mobile = match kind {
+        PassKind::Sms => {
+            Some(Mobile::parse(get_s(item, "mobile")?).map_err(|_| corrupt("mobile", "invalid"))?)
+        }
+        _ => None,
+    };
     Ok(RedeemedPass {
         kind,
         scene,
@@ -98,6 +106,7 @@ fn redeemed_pass(kind: PassKind, item: &Item) -> Result<RedeemedPass, StoreError
             item.get("degraded"),
             Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true))
         ),
+        mobile,
         created_ms: get_n(item, "pass_created")?,
     })
 }
@@ -121,7 +130,7 @@ fn classify_pass(
         // was lost.
         return Ok(Redemption::Redeemed(redeemed_pass(claim.kind, item)?));
     }
-    if claim.kind == PassKind::Captcha
+    if claim.kind != PassKind::Ticket
         && CaptchaState::from_number(get_n(item, "state")?) != Some(CaptchaState::Verified)
     {
         return Ok(Redemption::Unknown);

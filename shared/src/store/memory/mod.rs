@@ -15,6 +15,7 @@ mod counter;
 mod pass;
 mod session;
 mod session_index;
+mod sms;
 mod ticket;
 
 /// Rows kept before expired ones are swept out, the way DynamoDB's TTL
@@ -27,6 +28,8 @@ const SWEEP_THRESHOLD: usize = 50_000;
 enum Row {
     /// A captcha, and the pass a right answer earned with it.
     Captcha(CaptchaRecord, Option<StoredPass>),
+    /// An SMS code, and the pass a right code earned with it.
+    Sms(SmsCodeRecord, Option<StoredPass>),
     Session {
         record: SessionRecord,
         session_key: Option<Secret>,
@@ -52,6 +55,9 @@ impl Row {
     fn expires_ms(&self) -> i64 {
         match self {
             Row::Captcha(c, pass) => pass.as_ref().map_or(c.expired_date, |p| p.expires_ms),
+            Row::Sms(c, pass) => pass
+                .as_ref()
+                .map_or(c.expired_date.max(c.resend_after), |p| p.expires_ms),
             Row::Session { record, .. } => record.expires_ms,
             Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,
             Row::AccessToken(t) => t.expires_ms.saturating_add(ACCESS_TOKEN_ROW_SLACK_MS),

@@ -1,5 +1,5 @@
-//! Passes: held in the captcha or ticket row that earned them, redeemed
-//! at most once.
+//! Passes: held in the captcha, ticket or SMS code row that earned them,
+//! redeemed at most once.
 
 use async_trait::async_trait;
 
@@ -62,6 +62,7 @@ impl PassStore for MemoryStore {
         let key = match claim.kind {
             PassKind::Captcha => captcha_key_of(claim.locator),
             PassKind::Ticket => ticket_key_of(&hex::encode(claim.locator)),
+            PassKind::Sms => sms_key_of(claim.locator),
         };
         let (stored, redeemed) = match (claim.kind, rows.get_mut(&key)) {
             (PassKind::Captcha, Some(Row::Captcha(captcha, Some(stored)))) => {
@@ -72,6 +73,20 @@ impl PassStore for MemoryStore {
                     ip: captcha.ip.clone(),
                     evil_level: None,
                     degraded: false,
+                    mobile: None,
+                    created_ms: stored.created_ms,
+                };
+                (stored, redeemed)
+            }
+            (PassKind::Sms, Some(Row::Sms(code, Some(stored)))) => {
+                let redeemed = RedeemedPass {
+                    kind: PassKind::Sms,
+                    scene: code.scene.clone(),
+                    device: code.device.clone(),
+                    ip: code.ip.clone(),
+                    evil_level: None,
+                    degraded: false,
+                    mobile: Some(code.mobile.clone()),
                     created_ms: stored.created_ms,
                 };
                 (stored, redeemed)
@@ -90,6 +105,7 @@ impl PassStore for MemoryStore {
                     ip: ticket.ip.clone(),
                     evil_level: ticket.evil_level,
                     degraded: ticket.degraded,
+                    mobile: None,
                     created_ms: stored.created_ms,
                 };
                 (stored, redeemed)
