@@ -160,8 +160,8 @@ struct Forgery {
 }
 
 /// The forgeries, in the shape of today's rows (`store::dynamo::codec`,
-/// `pass.rs`, `ticket.rs`, `session.rs`): a pass lives in the captcha or
-/// ticket row that earned it, redeemable when `pass_hash` matches and
+/// `pass.rs`, `ticket.rs`, `session.rs`): a pass lives in the captcha,
+/// ticket or SMS code row that earned it, redeemable when `pass_hash` matches and
 /// `pass_expired` is ahead (and, for a captcha, `state` is verified); a
 /// session is a row with an `openid` and an `expired_date` ahead.
 fn forgeries() -> Vec<Forgery> {
@@ -179,6 +179,16 @@ fn forgeries() -> Vec<Forgery> {
         "pass_expired",
     ];
     const TICKET_PASS: &[&str] = &["pk", "scene", "pass_hash", "pass_created", "pass_expired"];
+    const SMS: &str = "sms#7c4e…";
+    const SMS_PASS: &[&str] = &[
+        "pk",
+        "scene",
+        "mobile",
+        "state",
+        "pass_hash",
+        "pass_created",
+        "pass_expired",
+    ];
     const SESSION_ROW: &[&str] = &["pk", "token_hash", "openid", "created_date", "expired_date"];
     vec![
         Forgery {
@@ -200,6 +210,16 @@ fn forgeries() -> Vec<Forgery> {
             what: "a redeemable ticket pass, by UpdateItem",
             request: Request::write("dynamodb:UpdateItem", TICKET, TICKET_PASS),
             vouched_by: &[VerifyTicket],
+        },
+        Forgery {
+            what: "a redeemable sms pass, by PutItem",
+            request: Request::write("dynamodb:PutItem", SMS, SMS_PASS),
+            vouched_by: &[VerifySms],
+        },
+        Forgery {
+            what: "a redeemable sms pass, by UpdateItem",
+            request: Request::write("dynamodb:UpdateItem", SMS, SMS_PASS),
+            vouched_by: &[VerifySms],
         },
         Forgery {
             // A spent pass keeps its row until it expires: REMOVE
@@ -235,27 +255,32 @@ fn forgeries() -> Vec<Forgery> {
 
 /// The functions IAM allows each forgery today (those that vouch for it
 /// included). The redesign flips the forgers out of these lists.
-const TODAY: [(&str, &[&str]); 9] = [
+const TODAY: [(&str, &[&str]); 11] = [
     (
         "a redeemable captcha pass, by PutItem",
         &["create-captcha", "refresh-captcha"],
     ),
     (
         "a redeemable captcha pass, by UpdateItem",
-        &["verify-captcha", "authorizer", "guard"],
+        &["verify-captcha", "authorizer", "guard", "send-sms"],
     ),
     ("a redeemable ticket pass, by PutItem", &["verify-ticket"]),
     (
         "a redeemable ticket pass, by UpdateItem",
-        &["authorizer", "verify-ticket", "guard"],
+        &["authorizer", "verify-ticket", "guard", "send-sms"],
+    ),
+    ("a redeemable sms pass, by PutItem", &["send-sms"]),
+    (
+        "a redeemable sms pass, by UpdateItem",
+        &["authorizer", "guard", "send-sms", "verify-sms"],
     ),
     (
         "a spent captcha pass redeemable again",
-        &["verify-captcha", "authorizer", "guard"],
+        &["verify-captcha", "authorizer", "guard", "send-sms"],
     ),
     (
         "a spent ticket pass redeemable again",
-        &["authorizer", "verify-ticket", "guard"],
+        &["authorizer", "verify-ticket", "guard", "send-sms"],
     ),
     ("a whole session, by PutItem", &["wx-login", "session"]),
     ("a whole session, by UpdateItem", &["wx-phone"]),
@@ -353,6 +378,11 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
         SESSION_INDEX,
         ACCESS_TOKEN,
         RATE_GUARD,
+        SMS,
+        RATE_SMS_SEND,
+        RATE_SMS_VERIFY,
+        RATE_SMS_DAY,
+        RATE_SMS_BUDGET,
     ];
     let stack = Stack::with(&[]);
     for (name, id, _) in stack.functions() {

@@ -505,6 +505,68 @@ async fn a_tour_of_every_route_matches_openapi() {
     );
     tour.post("/demo/guarded", json!({})).await;
     tour.post("/guard/check", json!({"scene": "demo"})).await;
+
+    // SMS at the image level: the send is a door of its scene (a captcha
+    // pass), the code earns an sms pass, and the door then knows the number.
+    let mobile = "+8613800138000";
+    let send = json!({"mobile": mobile, "scene": "demo"});
+    let (code, body) = tour.post("/sms/send", send.clone()).await;
+    assert_eq!(
+        (code, &body["errCode"]),
+        (403, &json!("guard-captcha-required"))
+    );
+    let pass = tour.captcha_pass("demo").await;
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/sms/send",
+            Some(send),
+            &[("x-gatehouse-pass", &pass)],
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let sms_code = tour
+        .emulators
+        .sms
+        .as_ref()
+        .expect("the SMS emulator")
+        .last_code(mobile)
+        .expect("a message");
+    let verify = json!({"mobile": mobile, "scene": "demo", "code": sms_code});
+    let (code, body) = tour.post("/sms/verify", verify).await;
+    assert_eq!(code, 200, "{body}");
+    let sms_pass = body["passToken"].as_str().unwrap().to_owned();
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/demo/guarded",
+            None,
+            &[("x-gatehouse-pass", &sms_pass)],
+        )
+        .await;
+    assert_eq!(
+        (code, &body["guard"]["mobile"]),
+        (200, &json!(mobile)),
+        "{body}"
+    );
+    // And what a send and a verify refuse (a scene without a guard).
+    for send in [
+        json!({"mobile": "13800138001", "scene": "phone"}),
+        json!({"mobile": "13800138001", "scene": "phone"}),
+        json!({"mobile": "1380013800", "scene": "phone"}),
+        json!({"mobile": "+85291234567", "scene": "phone"}),
+        json!({"mobile": "+8619900000001", "scene": "phone"}),
+        json!({"mobile": "+8619900000005", "scene": "phone"}),
+    ] {
+        tour.post("/sms/send", send).await;
+    }
+    for verify in [
+        json!({"mobile": "13800138001", "scene": "phone", "code": "x"}),
+        json!({"mobile": "13800138001", "scene": "phone"}),
+    ] {
+        tour.post("/sms/verify", verify).await;
+    }
+
     let pass = tour.captcha_pass("demo").await;
     let (code, body) = tour
         .call(
@@ -684,6 +746,11 @@ async fn a_tour_of_every_route_matches_openapi() {
         "POST /wx/phone 400",
         "GET /wx/session 401",
         "GET /me 403",
+        "POST /sms/send 400",
+        "POST /sms/send 403",
+        "POST /sms/send 429",
+        "POST /sms/send 502",
+        "POST /sms/verify 400",
     ] {
         if !seen.contains(wanted) {
             problems.push(format!("the tour never saw {wanted}"));

@@ -332,6 +332,10 @@ fn every_alarm_reads_what_is_written_and_shows_on_the_dashboard() {
                         read.dimensions,
                         BTreeMap::from([(metrics::FUNCTION.into(), "verify-ticket".into())])
                     ),
+                    metrics::SMS_BUDGET_EXHAUSTED => assert_eq!(
+                        read.dimensions,
+                        BTreeMap::from([(metrics::FUNCTION.into(), "send-sms".into())])
+                    ),
                     other => panic!("{id}: no function writes {other}"),
                 },
                 other => panic!("{id}: a metric of {other}"),
@@ -424,7 +428,7 @@ fn a_key_of_ones_own_decrypts_only_through_secrets_manager_and_only_ones_own_sec
         let grants = secret_grants(&stack);
         assert_eq!(
             grants.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["verify-ticket", "wx-login", "wx-phone"]
+            ["send-sms", "verify-ticket", "wx-login", "wx-phone"]
         );
         for (name, (secret, kms)) in grants {
             assert_eq!(
@@ -530,7 +534,7 @@ fn reserved_concurrency_can_neither_fail_a_deploy_nor_cap_the_authorizer() {
             .collect()
     };
     assert!(reserved(&Stack::with(&[])).values().all(Value::is_null));
-    for value in ["0", "100"] {
+    for value in ["0", "90"] {
         for (name, set) in reserved(&Stack::with(&[("ReservedConcurrency", value)])) {
             if name == Function::Authorizer.name() {
                 assert!(set.is_null(), "the authorizer is never capped");
@@ -546,8 +550,8 @@ fn reserved_concurrency_can_neither_fail_a_deploy_nor_cap_the_authorizer() {
         .unwrap();
     accepts_only(
         "ReservedConcurrency",
-        &["", "0", "100"],
-        &["101", "-1", "1e2"],
+        &["", "0", "90"],
+        &["91", "100", "-1", "1e2"],
     );
     let capped = Function::ALL.len() as u64 - 1;
     assert!(

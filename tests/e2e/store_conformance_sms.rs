@@ -11,8 +11,7 @@ use gatehouse::guard::pass::PassToken;
 use gatehouse::sms::Mobile;
 use gatehouse::sms::code::code_hash;
 use gatehouse::store::{
-    CounterLimit, CounterStore, PassClaim, PassKind, PassStore, Redemption, SmsCodeStore, SmsIssue,
-    Store, VerifyOutcome, sms_locator,
+    CounterLimit, PassClaim, PassKind, Redemption, SmsIssue, Store, VerifyOutcome, sms_locator,
 };
 use gatehouse_e2e::sms::sms_record;
 use gatehouse_e2e::{NOW, new_pass, scene};

@@ -37,6 +37,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 
+mod sms;
+
 /// Rate limits on (the defaults), the scenes guarded so that one wrong
 /// answer raises the level and every route writes what it can.
 const CONFIG: &str = r#"{"scene": {
@@ -577,6 +579,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .await;
     assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
     note(Function::Guard, &guard_recorder);
+
+    // send-sms and verify-sms, and their passes at the doors.
+    sms::flows(&rig, &bearer, &mut note).await;
 
     // session: read, then end.
     let (store, recorder) = rig.store();

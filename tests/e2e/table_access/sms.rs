@@ -1,0 +1,202 @@
+//! The SMS functions' flows of the table-access test: send-sms at its
+//! guarded door (a captcha pass and a ticket pass redeemed), a send Tencent
+//! refuses (its code voided) and one the budget refuses (its row taken
+//! back); verify-sms wrong (the guard's failures) and right; the sms passes
+//! redeemed by the authorizer and by `/guard/check`.
+
+use std::sync::Arc;
+
+use gatehouse::api::{Function, Services};
+use gatehouse::guard::pass::PassToken;
+use gatehouse::guard::{Authorizer, Guard, GuardRoutes};
+use gatehouse::settings::Settings;
+use gatehouse::sms::{SmsSender, SmsVerifier};
+use gatehouse::store::{CaptchaRecord, PassKind, Store, TicketPass, captcha_locator};
+use gatehouse::wechat::SessionService;
+use gatehouse_e2e::sms::SmsRig;
+use gatehouse_e2e::{device, scene};
+use serde_json::json;
+
+use super::{Recorder, Rig, authorizer_event, json_of, request};
+
+/// `demo` always asks for a pass (the send's door) and counts wrong codes;
+/// `budget` has a budget of one message a day.
+const CONFIG: &str = r#"{"scene": {
+    "demo": {"guard": {"mode": "always"}},
+    "budget": {"sms": {"dailyBudget": 1}}}}"#;
+
+/// A solved captcha's pass for `device_id` in `scene_name`, written by the
+/// test's own, unrecorded store.
+async fn captcha_pass(store: &Arc<dyn Store>, scene_name: &str, device_id: &str) -> String {
+    let now = gatehouse::clock::Clock::system().now_ms();
+    let record = CaptchaRecord {
+        created_date: now,
+        expired_date: now + 180_000,
+        ..gatehouse_e2e::captcha(scene_name, device_id, "abcd")
+    };
+    store.create_captcha(&record).await.unwrap();
+    let token = PassToken::issue(
+        PassKind::Captcha,
+        captcha_locator(&scene(scene_name), &device(device_id)),
+    );
+    store
+        .verify_captcha(
+            &scene(scene_name),
+            &device(device_id),
+            "abcd",
+            now,
+            1,
+            &token.new_pass(now + 300_000),
+        )
+        .await
+        .unwrap();
+    token.encode()
+}
+
+/// A passing ticket's pass in `scene_name`, likewise.
+async fn ticket_pass(store: &Arc<dyn Store>, scene_name: &str) -> String {
+    let now = gatehouse::clock::Clock::system().now_ms();
+    let locator: [u8; 32] = rand_locator(now);
+    let hash = hex::encode(locator);
+    assert!(store.claim_ticket(&hash, now, now + 600_000).await.unwrap());
+    let token = PassToken::issue(PassKind::Ticket, locator);
+    let pass = TicketPass {
+        pass: token.new_pass(now + 300_000),
+        scene: scene(scene_name),
+        device: None,
+        ip: super::IP.into(),
+        evil_level: Some(0),
+        degraded: false,
+    };
+    assert!(
+        store
+            .grant_ticket_pass(&hash, &pass, now, now + 600_000)
+            .await
+            .unwrap()
+    );
+    token.encode()
+}
+
+/// A ticket's locator no other test shares.
+fn rand_locator(now: i64) -> [u8; 32] {
+    let mut locator = [7u8; 32];
+    locator[..8].copy_from_slice(&now.to_be_bytes());
+    locator
+}
+
+/// Runs the SMS flows, each function's requests checked by `note`.
+pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function, &Recorder)) {
+    let settings = Settings::from_json(CONFIG).unwrap();
+    let sms = SmsRig::start().await;
+    let (plain, _) = rig.store();
+
+    // send-sms: the door takes a captcha pass, then a ticket pass.
+    let (store, recorder) = rig.store();
+    let sender = Services {
+        sms_sender: Some(Arc::new(
+            SmsSender::new(sms.config(), settings.sms_settings(), store).unwrap(),
+        )),
+        ..Services::default()
+    };
+    let send = |mobile: &str, scene: &str, pass: &str| {
+        request(
+            "POST",
+            "/sms/send",
+            Some(json!({"mobile": mobile, "scene": scene, "deviceId": "p1"})),
+            &[("x-gatehouse-pass", pass), ("x-device-id", "p1")],
+        )
+    };
+    let captcha = captcha_pass(&plain, "demo", "p1").await;
+    let ticket = ticket_pass(&plain, "demo").await;
+    for (mobile, pass) in [("+8613800138010", &captcha), ("+8613800138011", &ticket)] {
+        let resp = Function::SendSms
+            .lambda()
+            .answer(&sender, send(mobile, "demo", pass))
+            .await;
+        assert_eq!(resp.status(), 200, "{}", json_of(&resp));
+    }
+    // Tencent refuses (the code voided); the budget refuses (the row that
+    // went out alongside its counters taken back).
+    let resp = Function::SendSms
+        .lambda()
+        .answer(&sender, send("+8619900000005", "budget", ""))
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], "sms-upstream-error");
+    let resp = Function::SendSms
+        .lambda()
+        .answer(&sender, send("+8613800138012", "budget", ""))
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], "sms-budget-exhausted");
+    note(Function::SendSms, &recorder);
+
+    // verify-sms: a wrong code in a guarded scene, then the right ones.
+    let (store, recorder) = rig.store();
+    let verifier = Services {
+        sms_verifier: Some(Arc::new(SmsVerifier::new(settings.sms_settings(), store))),
+        ..Services::default()
+    };
+    let verify = |mobile: &str, scene: &str, code: &str| {
+        request(
+            "POST",
+            "/sms/verify",
+            Some(json!({"mobile": mobile, "scene": scene, "code": code})),
+            &[],
+        )
+    };
+    let mut passes = Vec::new();
+    for mobile in ["+8613800138010", "+8613800138011"] {
+        let code = sms.emulator.last_code(mobile).expect("a message");
+        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+        let resp = Function::VerifySms
+            .lambda()
+            .answer(&verifier, verify(mobile, "demo", &wrong))
+            .await;
+        assert_eq!(json_of(&resp)["errCode"], "sms-code-invalid");
+        let resp = Function::VerifySms
+            .lambda()
+            .answer(&verifier, verify(mobile, "demo", &code))
+            .await;
+        let pass = json_of(&resp)["passToken"].as_str().map(str::to_owned);
+        passes.push(pass.unwrap_or_else(|| panic!("a pass: {}", json_of(&resp))));
+    }
+    note(Function::VerifySms, &recorder);
+
+    // The sms passes at the doors: the authorizer's and /guard/check.
+    let (store, recorder) = rig.store();
+    let authorizer = Services {
+        authorizer: Some(Arc::new(Authorizer::new(
+            SessionService::new(store.clone()),
+            Guard::new(settings.guard.clone(), store),
+            GuardRoutes::from_json(super::ROUTES).unwrap(),
+        ))),
+        ..Services::default()
+    };
+    let verdict = authorizer
+        .authorize(
+            authorizer_event(
+                "POST /demo/guarded",
+                &[
+                    ("authorization", bearer),
+                    ("x-gatehouse-pass", passes[0].as_str()),
+                    ("x-device-id", "p1"),
+                ],
+            ),
+            None,
+        )
+        .await;
+    assert!(verdict.is_authorized, "{:?}", verdict.context);
+    assert_eq!(verdict.context["mobile"], "+8613800138010");
+    note(Function::Authorizer, &recorder);
+    let (store, recorder) = rig.store();
+    let guard = Services {
+        guard: Some(Arc::new(Guard::new(settings.guard.clone(), store))),
+        ..Services::default()
+    };
+    let check = json!({"scene": "demo", "passToken": passes[1], "deviceId": "p1"});
+    let resp = Function::Guard
+        .lambda()
+        .answer(&guard, request("POST", "/guard/check", Some(check), &[]))
+        .await;
+    assert_eq!(json_of(&resp)["pass"]["mobile"], "+8613800138011");
+    note(Function::Guard, &recorder);
+}
