@@ -193,6 +193,30 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
             .await;
     }
 
+    // send-sms: sent, refused by Tencent, and refused by the budget.
+    let sms = gatehouse_e2e::sms::SmsRig::start().await;
+    let settings = gatehouse::settings::Settings::from_json(r#"{"sms": {"dailyBudget": 2}}"#)
+        .unwrap()
+        .sms_settings();
+    let sender = Services {
+        sms_sender: Some(Arc::new(
+            gatehouse::sms::SmsSender::new(sms.config(), settings, store.clone()).unwrap(),
+        )),
+        ..Services::default()
+    };
+    for (mobile, status) in [
+        ("+8613800138000", 200),
+        ("+8619900000005", 502),
+        ("+8613800138001", 429),
+    ] {
+        let body = json!({"mobile": mobile, "scene": "login"});
+        let resp = Function::SendSms
+            .lambda()
+            .answer(&sender, post("/sms/send", body))
+            .await;
+        assert_eq!(resp.status(), status, "{mobile}");
+    }
+
     // The authorizer: no session, denied.
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
@@ -237,9 +261,9 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
         ]),
         Some(json!(1))
     );
-    // Every function together, by outcome: the create and the passing
-    // ticket; the wrong answer and the rejected ticket.
-    assert_eq!(requests(&[("Outcome", "Passed")]), Some(json!(2)));
+    // Every function together, by outcome: the create, the passing ticket
+    // and the sent SMS; the wrong answer and the rejected ticket.
+    assert_eq!(requests(&[("Outcome", "Passed")]), Some(json!(3)));
     assert_eq!(requests(&[("Outcome", "Wrong")]), Some(json!(2)));
     assert_eq!(requests(&[("Outcome", "Denied")]), Some(json!(1)));
     // Latency, in milliseconds, one value per request.
@@ -262,6 +286,31 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     assert_eq!(code("1"), Some(json!(1)));
     assert_eq!(
         value(&[("Function", "verify-ticket")], metrics::TENCENT_REJECTED),
+        Some(json!(1))
+    );
+    // What SendSms came to, what it billed, and the spent budget.
+    let sms_status = |s: &str| {
+        value(
+            &[("Function", "send-sms"), ("Status", s)],
+            metrics::SMS_STATUS,
+        )
+    };
+    assert_eq!(sms_status("Ok"), Some(json!(1)));
+    assert_eq!(sms_status("InsufficientBalance"), Some(json!(1)));
+    assert_eq!(
+        value(&[("Function", "send-sms")], metrics::SMS_BILLED),
+        Some(json!(1))
+    );
+    assert_eq!(
+        value(&[("Function", "send-sms")], metrics::SMS_BUDGET_EXHAUSTED),
+        Some(json!(1))
+    );
+    assert_eq!(
+        requests(&[
+            ("Function", "send-sms"),
+            ("Route", "POST /sms/send"),
+            ("Outcome", "RateLimited")
+        ]),
         Some(json!(1))
     );
     // No secret or ticket in any line.

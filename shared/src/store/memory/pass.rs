@@ -25,33 +25,29 @@ impl StoredPass {
         }
     }
 
-    /// Redeems this pass for `claim` when it may be: the refusal otherwise.
-    /// The order of checks is the DynamoDB store's (see its `classify_pass`).
-    fn redeem(
-        &mut self,
-        scene: &Scene,
-        device: Option<&DeviceId>,
-        claim: &PassClaim,
-    ) -> Result<(), Redemption> {
+    /// Redeems this pass for `claim` when it may be, answering `redeemed`;
+    /// the refusal otherwise. The order of checks is the DynamoDB store's
+    /// (see its `classify_pass`).
+    fn redeem(&mut self, redeemed: RedeemedPass, claim: &PassClaim) -> Redemption {
         if self.secret_hash != claim.secret_hash {
-            return Err(Redemption::Unknown);
+            return Redemption::Unknown;
         }
         if self.redeemed {
-            return Err(Redemption::Used);
+            return Redemption::Used;
         }
         if claim.now_ms >= self.expires_ms {
-            return Err(Redemption::Expired);
+            return Redemption::Expired;
         }
-        if scene != claim.scene {
-            return Err(Redemption::OtherScene);
+        if &redeemed.scene != claim.scene {
+            return Redemption::OtherScene;
         }
-        if let (Some(held), Some(asking)) = (device, claim.device)
+        if let (Some(held), Some(asking)) = (&redeemed.device, claim.device)
             && held != asking
         {
-            return Err(Redemption::OtherDevice);
+            return Redemption::OtherDevice;
         }
         self.redeemed = true;
-        Ok(())
+        Redemption::Redeemed(redeemed)
     }
 }
 
@@ -112,11 +108,6 @@ impl PassStore for MemoryStore {
             }
             _ => return Ok(Redemption::Unknown),
         };
-        Ok(
-            match stored.redeem(&redeemed.scene, redeemed.device.as_ref(), claim) {
-                Ok(()) => Redemption::Redeemed(redeemed),
-                Err(refusal) => refusal,
-            },
-        )
+        Ok(stored.redeem(redeemed, claim))
     }
 }
