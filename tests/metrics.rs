@@ -18,10 +18,12 @@ use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, CaptchaSettings, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardConfig, GuardRoutes};
 use gatehouse::metrics;
+use gatehouse::options::ServiceOptions;
+use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::{DynamoSettings, DynamoStore};
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::tencent::{TencentConfig, TicketService, TicketSettings};
 use gatehouse::wechat::SessionService;
 use gatehouse_e2e::capture_logs;
 use gatehouse_local::tencent_emulator::TencentEmulator;
@@ -142,11 +144,13 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     assert!(metrics::init().is_some(), "the recorder is installed");
     flushed();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let options = ServiceOptions::new(RateLimitConfig::default());
     let captcha = Services {
         captcha: Some(Arc::new(CaptchaService::new(
             CaptchaSettings::default(),
             Renderer::builtin(),
             store.clone(),
+            &options,
         ))),
         ..Services::default()
     };
@@ -179,9 +183,13 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     };
     let tickets = Services {
         tickets: Some(Arc::new(
-            TicketService::new(config, store.clone())
-                .unwrap()
-                .with_timeout(Duration::from_secs(5)),
+            TicketService::new(
+                config,
+                TicketSettings::default(),
+                store.clone(),
+                &options.clone().with_timeout(Duration::from_secs(5)),
+            )
+            .unwrap(),
         )),
         ..Services::default()
     };
@@ -195,12 +203,18 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
 
     // send-sms: sent, refused by Tencent, and refused by the budget.
     let sms = gatehouse_e2e::sms::SmsRig::start().await;
-    let settings = gatehouse::settings::Settings::from_json(r#"{"sms": {"dailyBudget": 2}}"#)
-        .unwrap()
-        .sms_settings();
+    let settings =
+        gatehouse::settings::Settings::from_json(r#"{"sms": {"dailyBudget": 2}}"#).unwrap();
+    let options = gatehouse::options::ServiceOptions::new(settings.rate_limits.clone());
     let sender = Services {
         sms_sender: Some(Arc::new(
-            gatehouse::sms::SmsSender::new(sms.config(), settings, store.clone()).unwrap(),
+            gatehouse::sms::SmsSender::new(
+                sms.config(),
+                settings.sms_settings(),
+                store.clone(),
+                &options,
+            )
+            .unwrap(),
         )),
         ..Services::default()
     };
@@ -220,8 +234,8 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     // The authorizer: no session, denied.
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
-            SessionService::new(store.clone()),
-            Guard::new(Default::default(), store),
+            SessionService::new(store.clone(), &options),
+            Guard::new(Default::default(), store, &options),
             GuardRoutes::default(),
         ))),
         ..Services::default()
@@ -373,10 +387,11 @@ async fn every_function_answers_under_its_deadline_and_is_measured() {
         endpoint: Some(format!("http://{}", stall.local_addr().unwrap())),
     };
     let store: Arc<dyn Store> = Arc::new(DynamoStore::connect(&settings).await);
+    let options = ServiceOptions::new(RateLimitConfig::default());
     let services = Services {
         authorizer: Some(Arc::new(Authorizer::new(
-            SessionService::new(store.clone()),
-            Guard::new(GuardConfig::default(), store),
+            SessionService::new(store.clone(), &options),
+            Guard::new(GuardConfig::default(), store, &options),
             GuardRoutes::default(),
         ))),
         ..Services::default()
@@ -412,4 +427,50 @@ async fn every_function_answers_under_its_deadline_and_is_measured() {
             "{want:?}: {text}"
         );
     }
+}
+
+/// A WeChat risk-rank lookup is counted by its rank or failure and by
+/// where it came from (the cache hit rate is `Source` `Cache` over all).
+#[tokio::test]
+async fn wx_risk_lookups_are_counted_by_result_and_source() {
+    let _turn = SERIAL.lock().await;
+    assert!(metrics::init().is_some(), "the recorder is installed");
+    flushed();
+    let events = [
+        metrics::Event::WxRiskRank {
+            rank: 3,
+            cached: false,
+        },
+        metrics::Event::WxRiskRank {
+            rank: 3,
+            cached: true,
+        },
+        metrics::Event::WxRiskRank {
+            rank: 3,
+            cached: true,
+        },
+        metrics::Event::WxRiskFailed {
+            failure: "NoPermission",
+            cached: false,
+        },
+    ];
+    for event in &events {
+        metrics::record_event("guard", event);
+    }
+    let (text, docs) = flushed();
+    let count = |result: &str, source: &str| {
+        value_in(
+            &docs,
+            &[
+                ("Function", "guard"),
+                ("Result", result),
+                ("Source", source),
+            ],
+            metrics::WX_RISK,
+        )
+    };
+    assert_eq!(count("Rank3", "WeChat"), Some(json!(1)), "{text}");
+    assert_eq!(count("Rank3", "Cache"), Some(json!(2)));
+    assert_eq!(count("NoPermission", "WeChat"), Some(json!(1)));
+    assert_eq!(count("NoPermission", "Cache"), None);
 }

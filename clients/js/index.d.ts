@@ -51,6 +51,7 @@ export type ErrCode =
   | 'guard-captcha-required'
   | 'guard-tencent-required'
   | 'guard-pass-invalid'
+  | 'guard-refused'
   | 'deadline-exceeded'
   | 'internal-error'
 /**

@@ -53,7 +53,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(wechat) = &emulators.wechat {
         println!(
-            "WeChat emulator at {0} (no WX_APPID set): get a code with\n  curl -s -X POST {0}/emulator/wx.login\nand a phone code (for POST /wx/phone) with\n  curl -s -X POST {0}/emulator/getPhoneNumber",
+            "WeChat emulator at {0} (no WX_APPID set): get a code with\n  curl -s -X POST {0}/emulator/wx.login\nand a phone code (for POST /wx/phone) with\n  curl -s -X POST {0}/emulator/getPhoneNumber\nand set a user's WeChat risk rank (0-4) with\n  curl -s -X POST {0}/emulator/riskRank -d '{{\"user\":\"demo\",\"rank\":3}}'",
             wechat.base_url()
         );
     }

@@ -13,6 +13,7 @@ use gatehouse::guard::config::GUARD_ROUTES;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::sms::{SmsConfig, SmsSender, SmsVerifier};
 use gatehouse::store::Store;
@@ -120,29 +121,32 @@ impl App {
         };
         let guard_routes =
             GuardRoutes::from_json(&env(GUARD_ROUTES).unwrap_or(GuardRoutes::DEV_DEFAULT.into()))?;
-        // wx-login, wx-phone and ticket verify keep the root `rateLimit` of
-        // CAPTCHA_CONFIG.
-        let rate_limit = *settings.rate_limits.root();
-        let guard = Guard::new(settings.guard.clone(), Arc::clone(&store));
-        let phone =
-            PhoneService::new(wx_config.clone(), Arc::clone(&store))?.with_rate_limit(rate_limit);
+        // The captcha routes count at their scenes' `rateLimit` of
+        // CAPTCHA_CONFIG; wx-login, wx-phone, ticket verify and the SMS
+        // routes at the root's.
+        let options = ServiceOptions::new(settings.rate_limits.clone());
+        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
+        let phone = PhoneService::new(wx_config.clone(), store.clone(), &options)?;
         let app = App::new(
-            LoginService::new(wx_config, Arc::clone(&store))?.with_rate_limit(rate_limit),
-            TicketService::new(tencent_config, Arc::clone(&store))?
-                .with_rate_limit(rate_limit)
-                .with_guard(settings.guard.clone())
-                .with_policies(settings.tencent.clone()),
+            LoginService::new(wx_config, store.clone(), &options)?,
+            TicketService::new(
+                tencent_config,
+                settings.ticket_settings(),
+                store.clone(),
+                &options,
+            )?,
             guard,
             guard_routes,
         )
         .with_captcha(CaptchaService::new(
             settings.captcha_settings(),
             Renderer::from_env()?,
-            Arc::clone(&store),
+            store.clone(),
+            &options,
         ))
         .with_sms(
-            SmsSender::new(sms_config, settings.sms_settings(), Arc::clone(&store))?,
-            SmsVerifier::new(settings.sms_settings(), store),
+            SmsSender::new(sms_config, settings.sms_settings(), store.clone(), &options)?,
+            SmsVerifier::new(settings.sms_settings(), store, &options),
         )
         .with_phone(phone)
         .with_emulators(&emulators);

@@ -260,6 +260,8 @@ pub mod rows {
     /// (`sms::service`).
     pub const RATE_SMS_DAY: &str = "rate#smsday|";
     pub const RATE_SMS_BUDGET: &str = "rate#smsbudget|";
+    /// A user's cached WeChat risk rank (`store::risk_rank_key_of`).
+    pub const WX_RISK: &str = "wxrisk#";
 }
 
 const PUT: &str = "dynamodb:PutItem";
@@ -356,7 +358,9 @@ impl Function {
             // The access token needs the AppSecret; only the rateLimit
             // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
             Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
-            Function::Guard => CAPTCHA,
+            // A scene's `guard.wxRisk` asks WeChat for a signed-in user's
+            // risk rank, with the shared access token (the AppSecret).
+            Function::Guard => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
             // The Tencent key from Secrets Manager, as verify-ticket's.
             Function::SendSms => &[
                 "CAPTCHA_CONFIG",
@@ -368,7 +372,12 @@ impl Function {
                 "SMS_REGION",
             ],
             Function::VerifySms => CAPTCHA,
-            Function::Authorizer => &["CAPTCHA_CONFIG", "GUARD_ROUTES"],
+            Function::Authorizer => &[
+                "CAPTCHA_CONFIG",
+                "GUARD_ROUTES",
+                "WX_APPID",
+                "WX_SECRET_ARN",
+            ],
             // Sessions need only the table: no WeChat secret.
             Function::Session => &[],
         }
@@ -417,11 +426,17 @@ impl Function {
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
             grant(&[UPDATE], &[RATE_WXPHONE]),
         ];
-        // Sessions read; the guard's counters read; passes redeemed.
+        // Sessions read; the guard's counters read, with a user's cached
+        // risk rank in the same request (one statement: IAM wants every
+        // key of a request in one); passes redeemed; a rank missing from
+        // the cache asked of WeChat and cached, with the shared access
+        // token (read, and swapped under its lease).
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
-            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[CAPTCHA, TICKET, SMS]),
+            grant(&[PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         // The ticket claimed (a conditional put), its pass granted, the rate
         // limit and the guard's failures counted.
@@ -429,10 +444,13 @@ impl Function {
             grant(&[PUT], &[TICKET]),
             grant(&[UPDATE], &[TICKET, RATE_TICKET, RATE_GUARD]),
         ];
-        // Levels read, passes redeemed, failures reported.
+        // Levels read (with the risk rank, as the authorizer's), passes
+        // redeemed, failures reported; risk ranks as the authorizer's.
         const GUARD: &[TableGrant] = &[
-            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[CAPTCHA, TICKET, SMS, RATE_GUARD]),
+            grant(&[PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         // The door (the level read, a pass redeemed); the code's row put
         // (conditional on the resend window) with its counters, a refused
@@ -562,7 +580,8 @@ mod tests {
         use crate::domain::{DeviceId, Scene};
         use crate::ratelimit::{RateLimitConfig, Route as Limited};
         use crate::store::{
-            captcha_key, counter_key_of, session_key_of, sms_key_of, sms_locator, ticket_key_of,
+            captcha_key, counter_key_of, risk_rank_key_of, session_key_of, sms_key_of, sms_locator,
+            ticket_key_of,
         };
         let scene = Scene::parse("login").unwrap();
         let device = DeviceId::parse("d").unwrap();
@@ -571,6 +590,7 @@ mod tests {
         assert!(sms_key_of(&sms_locator(&scene, &mobile)).starts_with(rows::SMS));
         assert!(ticket_key_of("ab").starts_with(rows::TICKET));
         assert!(session_key_of("ab").starts_with(rows::SESSION));
+        assert!(risk_rank_key_of(1, "o").starts_with(rows::WX_RISK));
         for (route, prefix) in [
             (Limited::Create, rows::RATE_CREATE),
             (Limited::Refresh, rows::RATE_REFRESH),

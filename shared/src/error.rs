@@ -127,6 +127,10 @@ pub enum ApiError {
     SmsCodeInvalid,
     #[error("sms code expired")]
     SmsCodeExpired,
+    /// The door refuses this user outright: WeChat rates them at or above
+    /// the scene's `wxRisk.refuseFromRank`. No pass opens it.
+    #[error("guard: refused")]
+    GuardRefused,
     /// The request's deadline passed (see [`crate::deadline`]) before its
     /// store or upstream calls were done.
     #[error("request deadline exceeded")]
@@ -416,6 +420,12 @@ impl ApiError {
                 "短信验证码已过期，请重新获取",
                 "The SMS code has expired: ask for a new one",
             ),
+            Self::GuardRefused => row(
+                "guard-refused",
+                S::FORBIDDEN,
+                "当前账号存在安全风险，暂时无法进行此操作",
+                "This account is rated too risky for this action: it is refused",
+            ),
             Self::DeadlineExceeded => row(
                 "deadline-exceeded",
                 S::GATEWAY_TIMEOUT,
@@ -527,6 +537,7 @@ mod tests {
             },
             ApiError::SmsMobileInvalid,
             ApiError::SmsCodeInvalid,
+            ApiError::GuardRefused,
             ApiError::DeadlineExceeded,
             ApiError::Internal,
         ];
@@ -550,5 +561,7 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(ApiError::SessionExpired.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ApiError::GuardRefused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(ApiError::GuardRefused.code(), "guard-refused");
     }
 }

@@ -43,16 +43,21 @@ use crate::api::{self, Access, BoxFuture, Function, ROUTES, Route, Services};
 use crate::captcha::{CaptchaService, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
-use crate::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, GuardRoutes};
+use crate::guard::{
+    Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, GuardConfig, GuardRoutes,
+};
 use crate::http::{error_response, route_key};
 use crate::lang::Lang;
 use crate::metrics::{self, Events, Outcome};
+use crate::options::ServiceOptions;
+use crate::ratelimit::RateLimitConfig;
 use crate::secrets::{self, SecretSource, Secrets};
 use crate::settings::{ConfigPart, Settings};
 use crate::sms::{SmsConfig, SmsSender, SmsVerifier};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
+use crate::wechat::risk::RiskRanks;
 use crate::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 
 /// Starts the function `lambda` describes and serves its events until the
@@ -268,10 +273,12 @@ impl CaptchaService {
     /// `CAPTCHA_FONT`, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let (settings, renderer) = (Settings::from_env()?, Renderer::from_env()?);
+        let options = ServiceOptions::new(settings.rate_limits.clone());
         Ok(Self::new(
             settings.captcha_settings(),
             renderer,
             table().await?,
+            &options,
         ))
     }
 }
@@ -284,7 +291,11 @@ impl LoginService {
         let settings = Settings::from_env_part(ConfigPart::RateLimit)?;
         let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
         let config = WxConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, store)?.with_rate_limit(*settings.rate_limits.root()))
+        Ok(Self::new(
+            config,
+            store,
+            &ServiceOptions::new(settings.rate_limits),
+        )?)
     }
 }
 
@@ -296,14 +307,25 @@ impl PhoneService {
         let settings = Settings::from_env_part(ConfigPart::RateLimit)?;
         let (store, secrets) = table_and_secrets(&secrets::WECHAT).await?;
         let config = WxConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, store)?.with_rate_limit(*settings.rate_limits.root()))
+        Ok(Self::new(
+            config,
+            store,
+            &ServiceOptions::new(settings.rate_limits),
+        )?)
     }
+}
+
+/// The options of the functions whose services read no rate limit
+/// (session, guard, authorizer): the clock (and, for WeChat risk ranks,
+/// the upstream time-out) is all they read of them.
+fn uncounted() -> ServiceOptions {
+    ServiceOptions::new(RateLimitConfig::disabled())
 }
 
 impl SessionService {
     /// session and authorizer: the table alone.
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        Ok(Self::new(table().await?))
+        Ok(Self::new(table().await?, &uncounted()))
     }
 }
 
@@ -316,10 +338,13 @@ impl TicketService {
         let settings = Settings::from_env_part(ConfigPart::RateLimitAndGuard)?;
         let (store, secrets) = table_and_secrets(&secrets::TENCENT).await?;
         let config = TencentConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, store)?
-            .with_rate_limit(*settings.rate_limits.root())
-            .with_guard(settings.guard)
-            .with_policies(settings.tencent))
+        let options = ServiceOptions::new(settings.rate_limits.clone());
+        Ok(Self::new(
+            config,
+            settings.ticket_settings(),
+            store,
+            &options,
+        )?)
     }
 }
 
@@ -328,7 +353,25 @@ impl Guard {
     /// `CAPTCHA_CONFIG` (and nothing else of it), the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
-        Ok(Self::new(settings.guard, table().await?))
+        Ok(Self::new(settings.guard, table().await?, &uncounted()))
+    }
+}
+
+impl RiskRanks {
+    /// authorizer and guard: WeChat risk ranks when a scene's guard block
+    /// asks for them (`wxRisk`): `WX_*` (the AppSecret from
+    /// `WX_SECRET_ARN` when set) and the function's table. `None`, with no
+    /// secret fetched and nothing else read, when no scene does.
+    pub async fn from_lambda_env(
+        guard: &GuardConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Option<Self>, Error> {
+        if guard.all().all(|scene| scene.wx_risk.is_none()) {
+            return Ok(None);
+        }
+        let secrets = secrets::load(&secrets::WECHAT, process_env, secrets::sdk_config()).await?;
+        let config = WxConfig::from_lookup(secrets.over(process_env))?;
+        Ok(Some(Self::new(&config, store, &uncounted())?))
     }
 }
 
@@ -340,7 +383,8 @@ impl SmsSender {
         let settings = Settings::from_env_part(ConfigPart::Sms)?;
         let (store, secrets) = table_and_secrets(&secrets::TENCENT_SMS).await?;
         let config = SmsConfig::from_lookup(secrets.over(process_env))?;
-        Ok(Self::new(config, settings.sms_settings(), store)?)
+        let options = ServiceOptions::new(settings.rate_limits.clone());
+        Ok(Self::new(config, settings.sms_settings(), store, &options)?)
     }
 }
 
@@ -349,7 +393,8 @@ impl SmsVerifier {
     /// Tencent call, no secret).
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Sms)?;
-        Ok(Self::new(settings.sms_settings(), table().await?))
+        let options = ServiceOptions::new(settings.rate_limits.clone());
+        Ok(Self::new(settings.sms_settings(), table().await?, &options))
     }
 }
 
@@ -368,10 +413,10 @@ impl Authorizer {
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
         let routes = GuardRoutes::from_env()?;
-        let store = table().await?;
+        let (store, options) = (table().await?, uncounted());
         Ok(Self::new(
-            SessionService::new(store.clone()),
-            Guard::new(settings.guard, store),
+            SessionService::new(store.clone(), &options),
+            Guard::new(settings.guard, store, &options),
             routes,
         ))
     }
@@ -480,10 +525,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_a_wx_risk_block_no_wechat_setting_is_read() {
+        // Whatever the environment holds: nothing of it is read.
+        let config =
+            Settings::from_json_part(r#"{"guard": {"mode": "adaptive"}}"#, ConfigPart::Guard)
+                .unwrap()
+                .guard;
+        let ranks = RiskRanks::from_lambda_env(&config, Arc::new(MemoryStore::new())).await;
+        assert!(matches!(ranks, Ok(None)));
+    }
+
+    #[tokio::test]
     async fn a_route_its_function_does_not_serve_is_answered_by_the_table() {
         let store = Arc::new(MemoryStore::new());
         let services = Services {
-            sessions: Some(Arc::new(SessionService::new(store))),
+            sessions: Some(Arc::new(SessionService::new(store, &uncounted()))),
             ..Services::default()
         };
         let request = |method: &str, path: &str| {

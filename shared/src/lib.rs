@@ -8,10 +8,12 @@
 //! function, access, handler) and one async fn in its domain's `routes`
 //! module, all of one shape: the handler parses the request into domain
 //! values, a service method does the work (rate limits included), and
-//! [`http::respond`] maps the result into uniCloud's envelope. Every Lambda
-//! (`functions/*/main.rs`, one call to [`lambda::run`]), the dev server
-//! (`local/`) and the tests dispatch through that table to the very same
-//! handlers.
+//! [`http::respond`] maps the result into uniCloud's envelope. Every service
+//! is built once, from its settings, the store traits it uses and one
+//! [`options::ServiceOptions`] (rate limits, clock, upstream time-out).
+//! Every Lambda (`functions/*/main.rs`, one call to [`lambda::run`]), the
+//! dev server (`local/`) and the tests dispatch through that table to the
+//! very same handlers.
 //!
 //! | route | handler | service |
 //! |---|---|---|
@@ -31,8 +33,9 @@
 //!   function's start-up and rows are picked at compile time, so a
 //!   binary links its own domain only.
 //! - [`store`]: one narrow trait per kind of row (sessions, each user's
-//!   session index, the shared access token …), on DynamoDB
-//!   ([`store::dynamo`]) or in memory ([`store::memory`]).
+//!   session index, the shared access token …) and the set of them each
+//!   service holds ([`store::GuardStore`]: counters and passes …), on
+//!   DynamoDB ([`store::dynamo`]) or in memory ([`store::memory`]).
 //! - [`error`]: the one error type, mapped to errCode, HTTP status and a
 //!   zh/en message in one table; [`http`]: the envelope and request helpers;
 //!   [`lang`]: the client's language.
@@ -45,10 +48,13 @@
 //!   [`domain::DeviceId`]).
 //! - [`deadline`]: one deadline per request, from the Lambda's own, so
 //!   every function answers within its time-out.
-//! - [`ratelimit`]: fixed-window limits; [`clock`]: injectable time;
-//!   [`telemetry`]: Lambda logging; [`metrics`]: CloudWatch metrics (EMF),
-//!   from plain values (a leaf: [`lambda`] records every request, and the
-//!   [`metrics::Events`] a handler hands back in its response).
+//! - [`options`]: what every service takes besides its settings and store
+//!   (the rate limits, without which no options exist; the clock; the
+//!   upstream time-out); [`ratelimit`]: fixed-window limits; [`clock`]:
+//!   injectable time; [`telemetry`]: Lambda logging; [`metrics`]:
+//!   CloudWatch metrics (EMF), from plain values (a leaf: [`lambda`]
+//!   records every request, and the [`metrics::Events`] a handler hands
+//!   back in its response).
 
 pub mod api;
 pub mod captcha;
@@ -62,6 +68,7 @@ pub mod http;
 pub mod lambda;
 pub mod lang;
 pub mod metrics;
+pub mod options;
 pub mod ratelimit;
 pub mod secret;
 pub mod secrets;

@@ -20,6 +20,7 @@
 //! | `SmsStatus` | `Function`, `Status` (what `SendSms` came to: `Ok`, `LimitExceeded`, `IncorrectPhoneNumber`, `InsufficientBalance`, `Failed`, `Unreachable`, `NotJson`) | count |
 //! | `SmsBilled` | `Function` (messages Tencent bills, its `Fee`) | count |
 //! | `SmsBudgetExhausted` | `Function` (sends refused by a scene's `dailyBudget`) | count |
+//! | `WxRisk` | `Function`, `Result` (`Rank0` … `Rank4`, or why there is no rank: `Busy`, `TimedOut` …), `Source` (`Cache` or `WeChat`) | count |
 //!
 //! The namespace is `METRICS_NAMESPACE` (the template sets one per stack),
 //! default [`DEFAULT_NAMESPACE`]. The EMF encoding is the
@@ -49,6 +50,9 @@ pub const FUNCTION: &str = "Function";
 pub const ROUTE: &str = "Route";
 pub const OUTCOME: &str = "Outcome";
 pub const CAPTCHA_CODE: &str = "CaptchaCode";
+pub const WX_RISK: &str = "WxRisk";
+pub const RESULT: &str = "Result";
+pub const SOURCE: &str = "Source";
 
 /// What a request came to, from its response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -140,7 +144,8 @@ impl Outcome {
                 "wx-user-blocked"
                 | "session-required"
                 | "guard-captcha-required"
-                | "guard-tencent-required",
+                | "guard-tencent-required"
+                | "guard-refused",
             ) => Outcome::Denied,
             _ => match status {
                 200..=399 => Outcome::Passed,
@@ -233,6 +238,12 @@ pub enum Event {
     /// A send refused by its scene's daily budget: the bill's bound was
     /// reached (an alarm watches it).
     SmsBudgetExhausted,
+    /// A user's WeChat risk rank (0-4), read from the table's cache
+    /// (`cached`) or asked of WeChat.
+    WxRiskRank { rank: u8, cached: bool },
+    /// No WeChat risk rank for a user (the guard's counters decide alone):
+    /// the failure's name, cached or just met.
+    WxRiskFailed { failure: &'static str, cached: bool },
 }
 
 /// The [`Event`]s of one request, in the order they happened.
@@ -281,7 +292,20 @@ pub fn record_event(function: &'static str, event: &Event) {
         Event::SmsBudgetExhausted => {
             metrics::counter!(SMS_BUDGET_EXHAUSTED, FUNCTION => function).increment(1);
         }
+        Event::WxRiskRank { rank, cached } => {
+            const RANKS: [&str; 5] = ["Rank0", "Rank1", "Rank2", "Rank3", "Rank4"];
+            let result = RANKS.get(usize::from(rank)).copied().unwrap_or("RankOther");
+            wx_risk(function, result, cached);
+        }
+        Event::WxRiskFailed { failure, cached } => wx_risk(function, failure, cached),
     }
+}
+
+/// Counts one risk-rank lookup of `function` with `result`.
+fn wx_risk(function: &'static str, result: &'static str, cached: bool) {
+    let source = if cached { "Cache" } else { "WeChat" };
+    metrics::counter!(WX_RISK, FUNCTION => function, RESULT => result, SOURCE => source)
+        .increment(1);
 }
 
 #[cfg(test)]
@@ -322,6 +346,7 @@ mod tests {
             (502, "sms-upstream-error", Outcome::UpstreamError),
             (400, "sms-code-invalid", Outcome::Wrong),
             (400, "sms-code-expired", Outcome::Expired),
+            (403, "guard-refused", Outcome::Denied),
             (500, "internal-error", Outcome::InternalError),
             (504, "deadline-exceeded", Outcome::InternalError),
             (418, "something-new", Outcome::Invalid),

@@ -30,6 +30,7 @@ use crate::guard::config::{GuardConfig, GuardSettings};
 use crate::ratelimit::RateLimitConfig;
 use crate::sms::SmsSettings;
 use crate::sms::service::SmsRouteSettings;
+use crate::tencent::TicketSettings;
 use crate::tencent::config::TencentSettings;
 
 /// The keys of every part, in the order a refused key's message lists them.
@@ -116,23 +117,30 @@ impl Settings {
         Ok(settings)
     }
 
-    /// What the SMS routes read: the `sms` blocks, the root's rate limits
+    /// What the SMS routes read besides the rate limits: the `sms` blocks
     /// and the guard's settings.
     pub fn sms_settings(&self) -> SmsRouteSettings {
         SmsRouteSettings {
             sms: self.sms.clone(),
-            rate_limit: *self.rate_limits.root(),
             guard: self.guard.clone(),
         }
     }
 
-    /// What the captcha routes read: their keys, the rate limits and the
-    /// guard's settings.
+    /// What the captcha routes read besides the rate limits: their keys and
+    /// the guard's settings.
     pub fn captcha_settings(&self) -> CaptchaSettings {
         CaptchaSettings {
             captcha: self.captcha.clone(),
-            rate_limits: self.rate_limits.clone(),
             guard: self.guard.clone(),
+        }
+    }
+
+    /// What ticket verify reads besides the rate limits: the guard's
+    /// settings and the ticket policies.
+    pub fn ticket_settings(&self) -> TicketSettings {
+        TicketSettings {
+            guard: self.guard.clone(),
+            policies: self.tencent.clone(),
         }
     }
 }
@@ -336,6 +344,50 @@ mod tests {
         assert_eq!(
             guard.scene(Scene::parse("other").unwrap()).mode,
             GuardMode::Off
+        );
+    }
+
+    #[test]
+    fn wx_risk_blocks_merge_per_scene_and_null_turns_them_off() {
+        use crate::guard::wx_risk::WxRiskSettings;
+        use crate::wechat::risk_rank::RiskScene;
+        let c = Settings::from_json_part(
+            r#"{"guard": {"wxRisk": {"scene": "register", "refuseFromRank": 4}},
+                "scene": {"coupon": {"guard": {"wxRisk": {"scene": "marketing", "cacheSeconds": 300}}},
+                          "plain": {"guard": {"wxRisk": null}},
+                          "login": {"guard": {"mode": "adaptive"}}}}"#,
+            ConfigPart::Guard,
+        )
+        .unwrap();
+        let root = WxRiskSettings {
+            scene: RiskScene::Register,
+            image_from_rank: Some(2),
+            tencent_from_rank: Some(3),
+            refuse_from_rank: Some(4),
+            cache_seconds: 600,
+        };
+        assert_eq!(c.guard.root().wx_risk, Some(root));
+        assert_eq!(c.guard.scene("login").wx_risk, Some(root), "inherited");
+        assert_eq!(
+            c.guard.scene("coupon").wx_risk,
+            Some(WxRiskSettings {
+                scene: RiskScene::Marketing,
+                cache_seconds: 300,
+                ..root
+            })
+        );
+        assert_eq!(c.guard.scene("plain").wx_risk, None);
+        let err = Settings::from_json_part(
+            r#"{"guard": {"wxRisk": {"scene": "register"}},
+                "scene": {"x": {"guard": {"wxRisk": {"imageFromRank": 4}}}}}"#,
+            ConfigPart::Guard,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "CAPTCHA_CONFIG: scene.x.guard.wxRisk.tencentFromRank = 3: \
+             must be >= scene.x.guard.wxRisk.imageFromRank (4)"
         );
     }
 

@@ -11,9 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gatehouse::api::{Function, Services};
 use gatehouse::deadline::MARGIN;
+use gatehouse::options::ServiceOptions;
+use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::Store;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::tencent::{TencentConfig, TicketService, TicketSettings};
 use gatehouse::wechat::{LoginService, WxConfig};
 use gatehouse_e2e::{api_event, status_and_json};
 use lambda_http::{Context, Request, RequestExt};
@@ -66,6 +68,11 @@ fn store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
 }
 
+/// The default rate limits, clock and time-out.
+fn defaults() -> ServiceOptions {
+    ServiceOptions::new(RateLimitConfig::default())
+}
+
 #[tokio::test]
 async fn a_stalled_tencent_is_answered_with_deadline_exceeded_before_its_time_out() {
     let stall = Stall::start().await;
@@ -78,7 +85,9 @@ async fn a_stalled_tencent_is_answered_with_deadline_exceeded_before_its_time_ou
         region: None,
     };
     let services = Services {
-        tickets: Some(Arc::new(TicketService::new(config, store()).unwrap())),
+        tickets: Some(Arc::new(
+            TicketService::new(config, TicketSettings::default(), store(), &defaults()).unwrap(),
+        )),
         ..Services::default()
     };
     let req = request(
@@ -104,7 +113,9 @@ async fn a_stalled_wechat_is_answered_with_deadline_exceeded_before_its_time_out
         .unwrap()
         .with_api_base(&stall.url);
     let services = Services {
-        login: Some(Arc::new(LoginService::new(config, store()).unwrap())),
+        login: Some(Arc::new(
+            LoginService::new(config, store(), &defaults()).unwrap(),
+        )),
         ..Services::default()
     };
     let req = request(
@@ -132,9 +143,12 @@ async fn a_request_within_its_deadline_is_answered_as_usual() {
         .with_api_base(&stall.url);
     let services = Services {
         login: Some(Arc::new(
-            LoginService::new(config, store())
-                .unwrap()
-                .with_timeout(Duration::from_millis(200)),
+            LoginService::new(
+                config,
+                store(),
+                &defaults().with_timeout(Duration::from_millis(200)),
+            )
+            .unwrap(),
         )),
         ..Services::default()
     };

@@ -358,6 +358,7 @@ async fn verify_redeem_and_status_are_one_request_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Guard, Level, PassRule};
+    use gatehouse::options::ServiceOptions;
     use gatehouse::settings::Settings;
     use std::sync::Arc;
 
@@ -369,13 +370,14 @@ async fn verify_redeem_and_status_are_one_request_each() {
     )
     .unwrap();
     let clock = Clock::manual(*NOW);
-    let guard = Guard::new(settings.guard.clone(), store.clone()).with_clock(clock.clone());
+    let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(clock.clone());
+    let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
     let captchas = CaptchaService::new(
         settings.captcha_settings(),
         Renderer::builtin(),
         store.clone(),
-    )
-    .with_clock(clock.clone());
+        &options,
+    );
 
     store
         .create_captcha(&captcha("signup", "dev-1", "abcd"))
@@ -426,7 +428,7 @@ async fn verify_redeem_and_status_are_one_request_each() {
 
     // In a scene whose guard is off an `always` door needs no level read:
     // the redemption alone.
-    let other = Guard::new(Default::default(), store.clone()).with_clock(clock.clone());
+    let other = Guard::new(Default::default(), store.clone(), &options);
     store
         .create_captcha(&captcha("login", "dev-1", "abcd"))
         .await

@@ -23,11 +23,13 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use gatehouse::captcha::{CaptchaService, CaptchaSettings, Renderer, create, refresh, verify};
+use gatehouse::options::ServiceOptions;
+use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::{DynamoStore, lambda_retry_config, lambda_timeout_config};
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse::tencent::{TencentConfig, TicketService, TicketSettings, verify_ticket};
 use gatehouse::wechat::{LoginService, WxConfig, login};
 use gatehouse_e2e::{post_json, status_and_json};
 use lambda_http::{Body, Request, Response};
@@ -63,8 +65,18 @@ fn parsed(resp: &Response<Body>) -> (u16, String) {
     (status, body["errCode"].as_str().unwrap_or("0").to_owned())
 }
 
+/// The default rate limits, clock and time-out.
+fn defaults() -> ServiceOptions {
+    ServiceOptions::new(RateLimitConfig::default())
+}
+
 fn captcha_service(store: Arc<dyn Store>) -> CaptchaService {
-    CaptchaService::new(CaptchaSettings::default(), Renderer::builtin(), store)
+    CaptchaService::new(
+        CaptchaSettings::default(),
+        Renderer::builtin(),
+        store,
+        &defaults(),
+    )
 }
 
 /// A DynamoDB client as the Lambdas build it (retries and time-outs of
@@ -92,10 +104,16 @@ async fn every_route_is_store_unavailable(store: Arc<dyn Store>, expected: Store
     let wx = WxConfig::new("wxfault", "secret")
         .unwrap()
         .with_api_base("http://127.0.0.1:9");
-    let login_svc = LoginService::new(wx, store.clone()).unwrap();
+    let login_svc = LoginService::new(wx, store.clone(), &defaults()).unwrap();
     // Ticket verify: neither the claim nor the counter can be written, so
     // Tencent (here: nothing listening either) is never asked.
-    let tickets = TicketService::new(tencent_config("http://127.0.0.1:9"), store).unwrap();
+    let tickets = TicketService::new(
+        tencent_config("http://127.0.0.1:9"),
+        TicketSettings::default(),
+        store,
+        &defaults(),
+    )
+    .unwrap();
 
     async fn timed(
         route: &'static str,
@@ -230,10 +248,14 @@ async fn dynamodb_slow_past_the_time_out_is_503_at_the_end_of_the_budget() {
 #[tokio::test]
 async fn a_refused_create_writes_nothing_at_all() {
     let store = Arc::new(MemoryStore::new());
-    let config = Settings::from_json(r#"{"rateLimit": {"createPerDevice": 1, "createPerIp": 0}}"#)
-        .unwrap()
-        .captcha_settings();
-    let svc = CaptchaService::new(config, Renderer::builtin(), store.clone());
+    let settings =
+        Settings::from_json(r#"{"rateLimit": {"createPerDevice": 1, "createPerIp": 0}}"#).unwrap();
+    let svc = CaptchaService::new(
+        settings.captcha_settings(),
+        Renderer::builtin(),
+        store.clone(),
+        &ServiceOptions::new(settings.rate_limits),
+    );
     let body = json!({"scene": "login", "deviceId": "once"});
     assert_eq!(parsed(&create(&svc, post(body.clone())).await).0, 200);
     let rows = store.len();
@@ -398,7 +420,7 @@ async fn wechat_against(how: Misbehaviour) -> Answered {
     let wx = WxConfig::new("wxfault", "secret")
         .unwrap()
         .with_api_base(&url);
-    let svc = LoginService::new(wx, Arc::new(MemoryStore::new())).unwrap();
+    let svc = LoginService::new(wx, Arc::new(MemoryStore::new()), &defaults()).unwrap();
     let t = Instant::now();
     let resp = login(&svc, post(json!({"code": "c0de"}))).await;
     (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))
@@ -406,7 +428,13 @@ async fn wechat_against(how: Misbehaviour) -> Answered {
 
 async fn tencent_against(how: Misbehaviour) -> Answered {
     let (url, written) = fake_upstream(how).await;
-    let svc = TicketService::new(tencent_config(&url), Arc::new(MemoryStore::new())).unwrap();
+    let svc = TicketService::new(
+        tencent_config(&url),
+        TicketSettings::default(),
+        Arc::new(MemoryStore::new()),
+        &defaults(),
+    )
+    .unwrap();
     let t = Instant::now();
     let resp = verify_ticket(&svc, post(json!({"ticket": "t03fault", "randstr": "@r"}))).await;
     (parsed(&resp), t.elapsed(), written.load(Ordering::SeqCst))

@@ -11,6 +11,8 @@ use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Client, Guard, Level, PassRule};
 use gatehouse::metrics::Events;
+use gatehouse::options::ServiceOptions;
+use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::tencent::service::PresentedTicket;
@@ -75,19 +77,24 @@ async fn rig(store: Shared) -> Rig {
         })
     })
     .unwrap();
+    let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(clock.clone());
+    // Tickets at the default limits, as ever: a few tickets a window.
+    let ticket_options = ServiceOptions::new(RateLimitConfig::default()).with_clock(clock.clone());
     Rig {
-        guard: Guard::new(settings.guard.clone(), store.clone()).with_clock(clock.clone()),
-        tickets: TicketService::new(tencent_config, store.clone())
-            .unwrap()
-            .with_clock(clock.clone())
-            .with_guard(settings.guard.clone())
-            .with_policies(settings.tencent.clone()),
+        guard: Guard::new(settings.guard.clone(), store.clone(), &options),
+        tickets: TicketService::new(
+            tencent_config,
+            settings.ticket_settings(),
+            store.clone(),
+            &ticket_options,
+        )
+        .unwrap(),
         captchas: CaptchaService::new(
             settings.captcha_settings(),
             Renderer::builtin(),
             store.clone(),
-        )
-        .with_clock(clock.clone()),
+            &options,
+        ),
         store,
         clock,
         _tencent: tencent,

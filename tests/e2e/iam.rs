@@ -383,6 +383,7 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
         RATE_SMS_VERIFY,
         RATE_SMS_DAY,
         RATE_SMS_BUDGET,
+        WX_RISK,
     ];
     let stack = Stack::with(&[]);
     for (name, id, _) in stack.functions() {

@@ -36,3 +36,4 @@ mod wechat_phone;
 mod wechat_rig;
 mod wechat_sessions;
 mod write_units;
+mod wx_risk;

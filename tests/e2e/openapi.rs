@@ -770,8 +770,9 @@ async fn a_tour_of_every_route_matches_openapi() {
 async fn degraded_passes_and_deadline_answers_match_openapi() {
     use gatehouse::api::{Function, Services};
     use gatehouse::guard::Guard;
+    use gatehouse::options::ServiceOptions;
     use gatehouse::settings::Settings;
-    use gatehouse::tencent::{TencentConfig, TicketService};
+    use gatehouse::tencent::{TencentConfig, TicketService, TicketSettings};
     use gatehouse_local::tencent_emulator::TencentEmulator;
     use lambda_http::RequestExt;
 
@@ -791,14 +792,18 @@ async fn degraded_passes_and_deadline_answers_match_openapi() {
     )
     .unwrap();
     let store = Arc::new(MemoryStore::new());
+    let options = ServiceOptions::new(settings.rate_limits.clone());
     let services = Services {
         tickets: Some(Arc::new(
-            TicketService::new(tencent(&emu.base_url()), store.clone())
-                .unwrap()
-                .with_guard(settings.guard.clone())
-                .with_policies(settings.tencent),
+            TicketService::new(
+                tencent(&emu.base_url()),
+                settings.ticket_settings(),
+                store.clone(),
+                &options,
+            )
+            .unwrap(),
         )),
-        guard: Some(Arc::new(Guard::new(settings.guard, store))),
+        guard: Some(Arc::new(Guard::new(settings.guard, store, &options))),
         ..Services::default()
     };
     let contract = Contract::load();
@@ -855,7 +860,13 @@ async fn degraded_passes_and_deadline_answers_match_openapi() {
     });
     let slow = Services {
         tickets: Some(Arc::new(
-            TicketService::new(tencent(&stalled_url), Arc::new(MemoryStore::new())).unwrap(),
+            TicketService::new(
+                tencent(&stalled_url),
+                TicketSettings::default(),
+                Arc::new(MemoryStore::new()),
+                &options,
+            )
+            .unwrap(),
         )),
         ..Services::default()
     };

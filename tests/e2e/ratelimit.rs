@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
 use gatehouse::clock::Clock;
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::{CounterLimit, IssueMode, IssueOutcome, Store, VerifyOutcome};
 use gatehouse_e2e::{NOW, captcha, device, new_pass, post_json, scene, status_and_json as parsed};
@@ -184,13 +185,18 @@ mod cases {
     }
 
     pub async fn routes_answer_429_with_retry_after(store: Shared) {
-        let config = Settings::from_json(
+        let settings = Settings::from_json(
             r#"{"rateLimit": {"windowSeconds": 60, "createPerDevice": 2, "refreshPerDevice": 1, "verifyPerIp": 1}}"#,
         )
-        .unwrap()
-        .captcha_settings();
-        let svc =
-            CaptchaService::new(config, Renderer::builtin(), store).with_clock(Clock::manual(*NOW));
+        .unwrap();
+        let options =
+            ServiceOptions::new(settings.rate_limits.clone()).with_clock(Clock::manual(*NOW));
+        let svc = CaptchaService::new(
+            settings.captcha_settings(),
+            Renderer::builtin(),
+            store,
+            &options,
+        );
         let body = json!({"scene": "login", "deviceId": "route-dev"});
         for _ in 0..2 {
             assert_eq!(parsed(&create(&svc, post(body.clone())).await).0, 200);

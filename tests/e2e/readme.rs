@@ -50,6 +50,36 @@ fn clients_guard_examples_load() {
     assert_eq!(pay.level(10), Level::Tencent);
 }
 
+/// The `wxRisk` example of "The user's risk rank" loads, and its ranks ask
+/// for what the table says of the defaults.
+#[test]
+fn wx_risk_example_loads() {
+    use gatehouse::guard::wx_risk::RankDecision;
+    use gatehouse::wechat::risk_rank::RiskScene;
+    let text = readme();
+    let section = &text[text
+        .find("### The user's risk rank")
+        .expect("risk rank section")..];
+    let start = section.find("```json\n").expect("json example") + "```json\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let guard = Settings::from_json(example).unwrap().guard;
+    let signup = guard.scene("signup");
+    let risk = signup.wx_risk.expect("a wxRisk block");
+    assert_eq!((risk.scene, risk.cache_seconds), (RiskScene::Register, 600));
+    let decisions: Vec<_> = (0..=4).map(|rank| risk.decision(rank, true)).collect();
+    assert_eq!(
+        decisions,
+        [
+            RankDecision::Level(Level::None),
+            RankDecision::Level(Level::None),
+            RankDecision::Level(Level::Image),
+            RankDecision::Level(Level::Tencent),
+            RankDecision::Level(Level::Tencent),
+        ]
+    );
+    assert_eq!(guard.scene("other").wx_risk, None);
+}
+
 /// The example of the Tencent policy loads and says what the text says.
 #[test]
 fn tencent_policy_example_loads() {

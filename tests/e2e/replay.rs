@@ -12,6 +12,7 @@ use gatehouse::captcha::service::CaptchaService;
 use gatehouse::clock::Clock;
 use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::sms::{SmsSender, SmsVerifier};
 use gatehouse::store::memory::MemoryStore;
@@ -192,24 +193,35 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
     let wx_config = WxConfig::new("wxreplay", "replay-secret")
         .unwrap()
         .with_api_base(&wechat_emulator.base_url());
+    let options = ServiceOptions::new(settings.rate_limits.clone());
     let app = App::new(
-        LoginService::new(wx_config.clone(), store.clone()).unwrap(),
-        TicketService::new(tencent_config, store.clone())
-            .unwrap()
-            .with_guard(settings.guard.clone())
-            .with_policies(settings.tencent.clone()),
-        Guard::new(settings.guard.clone(), store.clone()),
+        LoginService::new(wx_config.clone(), store.clone(), &options).unwrap(),
+        TicketService::new(
+            tencent_config,
+            settings.ticket_settings(),
+            store.clone(),
+            &options,
+        )
+        .unwrap(),
+        Guard::new(settings.guard.clone(), store.clone(), &options),
         routes,
     )
     .with_captcha(CaptchaService::new(
         settings.captcha_settings(),
         Renderer::builtin(),
         store.clone(),
+        &options,
     ))
-    .with_phone(PhoneService::new(wx_config, store.clone()).unwrap())
+    .with_phone(PhoneService::new(wx_config, store.clone(), &options).unwrap())
     .with_sms(
-        SmsSender::new(sms.config(), settings.sms_settings(), store.clone()).unwrap(),
-        SmsVerifier::new(settings.sms_settings(), store.clone()),
+        SmsSender::new(
+            sms.config(),
+            settings.sms_settings(),
+            store.clone(),
+            &options,
+        )
+        .unwrap(),
+        SmsVerifier::new(settings.sms_settings(), store.clone(), &options),
     );
 
     let mut failures = Vec::new();

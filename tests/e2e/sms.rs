@@ -12,6 +12,7 @@ use gatehouse::clock::{Clock, china_day, china_day_end_ms};
 use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::metrics::{Event, Events};
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::sms::{Mobile, SmsSender, SmsVerifier, routes};
 use gatehouse::store::memory::MemoryStore;
@@ -43,6 +44,7 @@ struct Rig {
     clock: Clock,
     sms: SmsRig,
     settings: Settings,
+    options: ServiceOptions,
 }
 
 async fn rig_on(store: Arc<dyn Store>, memory: Option<Arc<MemoryStore>>) -> Rig {
@@ -51,12 +53,17 @@ async fn rig_on(store: Arc<dyn Store>, memory: Option<Arc<MemoryStore>>) -> Rig 
     let clock = Clock::manual(china_day_end_ms(china_day(*NOW)) + 3_600_000);
     let sms = SmsRig::with_clock(clock.clone()).await;
     let settings = Settings::from_json(CONFIG).unwrap();
-    let sender = SmsSender::new(sms.config(), settings.sms_settings(), store.clone())
-        .unwrap()
+    let options = ServiceOptions::new(settings.rate_limits.clone())
         .with_clock(clock.clone())
         .with_timeout(Duration::from_millis(500));
-    let verifier =
-        SmsVerifier::new(settings.sms_settings(), store.clone()).with_clock(clock.clone());
+    let sender = SmsSender::new(
+        sms.config(),
+        settings.sms_settings(),
+        store.clone(),
+        &options,
+    )
+    .unwrap();
+    let verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
     Rig {
         sender,
         verifier,
@@ -65,6 +72,7 @@ async fn rig_on(store: Arc<dyn Store>, memory: Option<Arc<MemoryStore>>) -> Rig 
         clock,
         sms,
         settings,
+        options,
     }
 }
 
@@ -335,9 +343,9 @@ async fn every_upstream_answer_maps_and_leaves_no_code() {
         rig.sms.config_with(&[("SMS_SIGN_NAME", "别的签名")]),
         rig.settings.sms_settings(),
         rig.store.clone(),
+        &rig.options,
     )
-    .unwrap()
-    .with_clock(rig.clock.clone());
+    .unwrap();
     let body = json!({"mobile": "+8613800138005", "scene": "login"});
     let answer = answer(routes::send(&misnamed, request(body, &[])).await);
     assert_eq!(answer.body["errCode"], "sms-upstream-error");
@@ -473,12 +481,11 @@ async fn captcha_pass(rig: &Rig, scene_name: &str, device_id: &str) -> String {
 #[tokio::test]
 async fn the_pass_at_a_door_carries_the_number() {
     let rig = rig().await;
-    let guard =
-        Guard::new(rig.settings.guard.clone(), rig.store.clone()).with_clock(rig.clock.clone());
+    let guard = Guard::new(rig.settings.guard.clone(), rig.store.clone(), &rig.options);
     let routes =
         GuardRoutes::from_json(r#"{"POST /signin": {"scene": "login", "pass": "always"}}"#)
             .unwrap();
-    let sessions = SessionService::new(rig.store.clone());
+    let sessions = SessionService::new(rig.store.clone(), &rig.options);
     let authorizer = Authorizer::new(sessions, guard.clone(), routes);
     let pass_of = |answer: &Answer| answer.body["passToken"].as_str().unwrap().to_owned();
 

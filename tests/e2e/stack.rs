@@ -428,7 +428,14 @@ fn a_key_of_ones_own_decrypts_only_through_secrets_manager_and_only_ones_own_sec
         let grants = secret_grants(&stack);
         assert_eq!(
             grants.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["send-sms", "verify-ticket", "wx-login", "wx-phone"]
+            [
+                "authorizer",
+                "guard",
+                "send-sms",
+                "verify-ticket",
+                "wx-login",
+                "wx-phone"
+            ]
         );
         for (name, (secret, kms)) in grants {
             assert_eq!(

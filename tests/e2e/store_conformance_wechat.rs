@@ -1,13 +1,15 @@
 //! The conformance suite of the WeChat rows, on both stores (as
 //! `store_conformance.rs`): sessions with their `session_key` and phone
 //! number, all-or-nothing replacement, batch deletes, each user's session
-//! index, and the version-conditional access-token row.
+//! index, the version-conditional access-token row, and cached WeChat
+//! risk ranks (alone, and read with counters in one request).
 
 use std::sync::Arc;
 
 use gatehouse::secret::Secret;
 use gatehouse::store::{
-    AccessTokenRecord, IndexedSession, PhoneNumber, SessionEnd, SessionRecord, Store, TokenSwap,
+    AccessTokenRecord, IndexedSession, PhoneNumber, RiskAnswer, RiskRankRecord, SessionEnd,
+    SessionRecord, Store, TokenSwap,
 };
 use gatehouse_e2e::{NOW, captcha};
 
@@ -347,6 +349,86 @@ mod cases {
         );
         assert_eq!(store.get_access_token("wxother").await.unwrap(), None);
     }
+
+    fn rank(answer: RiskAnswer, lifetime_ms: i64) -> RiskRankRecord {
+        RiskRankRecord {
+            answer,
+            checked_ms: *NOW,
+            expires_ms: *NOW + lifetime_ms,
+        }
+    }
+
+    pub async fn risk_ranks_are_kept_per_user_and_scene(store: Shared) {
+        let openid = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M";
+        assert_eq!(store.get_risk_rank(0, openid).await.unwrap(), None);
+        let three = rank(RiskAnswer::Rank(3), 600_000);
+        store.put_risk_rank(0, openid, &three).await.unwrap();
+        assert_eq!(store.get_risk_rank(0, openid).await.unwrap(), Some(three));
+        assert_eq!(
+            store.get_risk_rank(1, openid).await.unwrap(),
+            None,
+            "each WeChat scene has its own rank"
+        );
+        assert_eq!(store.get_risk_rank(0, "o-other").await.unwrap(), None);
+
+        // The later answer replaces the earlier, a failure included.
+        let busy = rank(RiskAnswer::Failed("Busy".into()), 60_000);
+        store.put_risk_rank(0, openid, &busy).await.unwrap();
+        assert_eq!(store.get_risk_rank(0, openid).await.unwrap(), Some(busy));
+        // An expired row is still answered: the reader judges freshness.
+        let old = RiskRankRecord {
+            answer: RiskAnswer::Rank(0),
+            checked_ms: *NOW - 700_000,
+            expires_ms: *NOW - 100_000,
+        };
+        store.put_risk_rank(1, openid, &old).await.unwrap();
+        assert_eq!(store.get_risk_rank(1, openid).await.unwrap(), Some(old));
+        // Whatever an openid holds, its row is its own.
+        let odd = rank(RiskAnswer::Rank(4), 600_000);
+        store.put_risk_rank(0, "a#1#b", &odd).await.unwrap();
+        assert_eq!(store.get_risk_rank(0, "a#1#b").await.unwrap(), Some(odd));
+        assert_eq!(store.get_risk_rank(1, "b").await.unwrap(), None);
+    }
+
+    pub async fn risk_ranks_are_read_with_counters(store: Shared) {
+        let names = [
+            "guard|ip|demo|0|203.0.113.7".to_owned(),
+            "guard|dev|demo|0|d1".to_owned(),
+        ];
+        let end = *NOW + 900_000;
+        store.increment_counter(&names[0], end).await.unwrap();
+        store.increment_counter(&names[0], end).await.unwrap();
+        assert_eq!(
+            store
+                .counts_with_risk_rank(&names, 0, "o-read")
+                .await
+                .unwrap(),
+            (vec![2, 0], None)
+        );
+        let two = rank(RiskAnswer::Rank(2), 600_000);
+        store.put_risk_rank(0, "o-read", &two).await.unwrap();
+        assert_eq!(
+            store
+                .counts_with_risk_rank(&names, 0, "o-read")
+                .await
+                .unwrap(),
+            (vec![2, 0], Some(two.clone()))
+        );
+        assert_eq!(
+            store.counts_with_risk_rank(&[], 0, "o-read").await.unwrap(),
+            (vec![], Some(two)),
+            "the rank alone"
+        );
+        assert_eq!(
+            store
+                .counts_with_risk_rank(&names, 1, "o-read")
+                .await
+                .unwrap(),
+            (vec![2, 0], None)
+        );
+        // The counts read as CounterStore::counts reads them.
+        assert_eq!(store.counts(&names).await.unwrap(), vec![2, 0]);
+    }
 }
 
 gatehouse_e2e::on_both_stores!(
@@ -357,4 +439,6 @@ gatehouse_e2e::on_both_stores!(
     session_indexes_list_reset_and_take,
     racing_index_writes_lose_no_entry,
     access_token_writes_are_version_conditional,
+    risk_ranks_are_kept_per_user_and_scene,
+    risk_ranks_are_read_with_counters,
 );

@@ -25,10 +25,14 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::metrics::Events;
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::wechat::risk::RiskRanks;
+use gatehouse::wechat::risk_rank::{RiskRankRequest, RiskScene};
 use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
@@ -241,6 +245,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         config: local.config_builder(),
     };
     let settings = Settings::from_json(CONFIG).unwrap();
+    let options = ServiceOptions::new(settings.rate_limits.clone());
     let mut seen: BTreeSet<(Function, String, String)> = BTreeSet::new();
     let mut note = |function: Function, recorder: &Recorder| {
         let requests = recorder.take();
@@ -264,6 +269,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
                 settings.captcha_settings(),
                 Renderer::builtin(),
                 store,
+                &options,
             ))),
             ..Services::default()
         };
@@ -279,13 +285,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // A create the per-IP limit refuses: its captcha, written alongside the
     // counters, is taken back (deleted: the device had none).
     let (store, recorder) = rig.store();
+    let flood_settings = Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#).unwrap();
     let flood = Services {
         captcha: Some(Arc::new(CaptchaService::new(
-            Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#)
-                .unwrap()
-                .captcha_settings(),
+            flood_settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &ServiceOptions::new(flood_settings.rate_limits.clone()),
         ))),
         ..Services::default()
     };
@@ -315,6 +321,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &options,
         ))),
         ..Services::default()
     };
@@ -338,6 +345,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             settings.captcha_settings(),
             Renderer::builtin(),
             store,
+            &options,
         ))),
         ..Services::default()
     };
@@ -362,7 +370,11 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // guard: the level (counters read), a pass redeemed, a failure reported.
     let (store, guard_recorder) = rig.store();
     let guard = Services {
-        guard: Some(Arc::new(Guard::new(settings.guard.clone(), store))),
+        guard: Some(Arc::new(Guard::new(
+            settings.guard.clone(),
+            store,
+            &options,
+        ))),
         ..Services::default()
     };
     let resp = Function::Guard
@@ -403,10 +415,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let tickets = Services {
         tickets: Some(Arc::new(
-            TicketService::new(tencent_config, store)
-                .unwrap()
-                .with_guard(settings.guard.clone())
-                .with_timeout(Duration::from_secs(5)),
+            TicketService::new(
+                tencent_config,
+                settings.ticket_settings(),
+                store,
+                &options.clone().with_timeout(Duration::from_secs(5)),
+            )
+            .unwrap(),
         )),
         ..Services::default()
     };
@@ -442,7 +457,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .with_api_base(&wechat.base_url());
     let (store, recorder) = rig.store();
     let login = Services {
-        login: Some(Arc::new(LoginService::new(wx_config, store).unwrap())),
+        login: Some(Arc::new(
+            LoginService::new(wx_config, store, &options).unwrap(),
+        )),
         ..Services::default()
     };
     // Two sessions, then a `single` login that ends them.
@@ -496,6 +513,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
                     .unwrap()
                     .with_api_base(&wechat.base_url()),
                 store,
+                &options,
             )
             .unwrap(),
         )),
@@ -527,8 +545,8 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let (store, recorder) = rig.store();
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
-            SessionService::new(store.clone()),
-            Guard::new(settings.guard.clone(), store),
+            SessionService::new(store.clone(), &options),
+            Guard::new(settings.guard.clone(), store, &options),
             GuardRoutes::from_json(ROUTES).unwrap(),
         ))),
         ..Services::default()
@@ -580,13 +598,47 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
     note(Function::Guard, &guard_recorder);
 
+    // authorizer and guard: a signed-in user's WeChat risk rank as the
+    // guard's level reads it (`RiskRanks`, SPEC §12): the rank row read
+    // with the counters in one BatchGetItem, a miss asked of WeChat and
+    // cached, with the shared access token fetched cold (read, leased,
+    // stored). Each function on an app of its own, so each fetches one.
+    for (function, appid) in [
+        (Function::Authorizer, "wxaccess000000002"),
+        (Function::Guard, "wxaccess000000003"),
+    ] {
+        let wechat = WechatEmulator::start(appid, "access-secret").await.unwrap();
+        let config = WxConfig::new(appid, "access-secret")
+            .unwrap()
+            .with_api_base(&wechat.base_url());
+        let (store, recorder) = rig.store();
+        let ranks = RiskRanks::new(&config, store.clone(), &options).unwrap();
+        let openid = wechat.openid_for("access-user");
+        let user = RiskRankRequest {
+            openid: &openid,
+            scene: RiskScene::Register,
+            client_ip: IP,
+            mobile_no: None,
+            is_test: false,
+        };
+        let counters = [format!("guard|ip|demo|0|{IP}")];
+        let (_, cached) = store
+            .counts_with_risk_rank(&counters, user.scene.number(), &openid)
+            .await
+            .unwrap();
+        let lookup = ranks
+            .rank_from(&user, 600, cached, &mut Events::default())
+            .await;
+        assert_eq!(lookup.answer, Ok(0), "{function:?}");
+        note(function, &recorder);
+    }
     // send-sms and verify-sms, and their passes at the doors.
     sms::flows(&rig, &bearer, &mut note).await;
 
     // session: read, then end.
     let (store, recorder) = rig.store();
     let sessions = Services {
-        sessions: Some(Arc::new(SessionService::new(store))),
+        sessions: Some(Arc::new(SessionService::new(store, &options))),
         ..Services::default()
     };
     let resp = Function::Session

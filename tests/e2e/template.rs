@@ -354,6 +354,35 @@ fn each_function_may_touch_only_its_own_rows() {
     }
 }
 
+/// IAM judges a request by one statement, and `dynamodb:LeadingKeys`
+/// (`ForAllValues`) holds every key the request names: a grant of several
+/// prefixes (the guard's counters and the risk rank read in one
+/// BatchGetItem, an update of a pass with its counters alongside) must be
+/// one statement naming them all, or the request is refused.
+#[test]
+fn the_keys_of_one_grant_share_one_statement() {
+    let stack = Stack::with(&[]);
+    for (name, id, _) in stack.functions() {
+        let statements = stack.statements_of(&id);
+        for grant in Function::from_name(&name).unwrap().table_grants() {
+            let patterns: BTreeSet<String> =
+                grant.key_prefixes.iter().map(|p| format!("{p}*")).collect();
+            for action in grant.actions {
+                let together = statements.iter().any(|statement| {
+                    let keys =
+                        &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                    strings(&statement["Action"]).iter().any(|a| a == action)
+                        && patterns.is_subset(&strings(keys).into_iter().collect())
+                });
+                assert!(
+                    together,
+                    "{name}: {action} on {patterns:?} in one statement"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_table_is_kept_protected_and_every_function_logs_with_a_retention() {
     let template = template();

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
+use gatehouse::options::ServiceOptions;
+use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::Store;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
+use gatehouse::tencent::{TencentConfig, TicketService, TicketSettings, verify_ticket};
 use gatehouse_e2e::{api_event, status_and_json};
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 use lambda_http::Request;
@@ -37,11 +39,17 @@ async fn emulator() -> TencentEmulator {
 }
 
 fn service(config: TencentConfig, clock: Clock) -> TicketService {
+    service_with(config, TicketSettings::default(), clock)
+}
+
+/// The ticket service with the scenes' `settings`, the default rate limits
+/// and a 2 s time-out.
+fn service_with(config: TencentConfig, settings: TicketSettings, clock: Clock) -> TicketService {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    TicketService::new(config, store)
-        .unwrap()
+    let options = ServiceOptions::new(RateLimitConfig::default())
         .with_clock(clock)
-        .with_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(2));
+    TicketService::new(config, settings, store, &options).unwrap()
 }
 
 /// A payload 2.0 event for `POST /ticket/verify` with `body`.
@@ -137,9 +145,11 @@ async fn captcha_codes_map_onto_the_spec_error_codes() {
         r#"{"scene": {"lenient": {"tencent": {"acceptEvil": true}}}}"#,
     )
     .unwrap();
-    let svc = service(config(&emu.base_url()), Clock::system())
-        .with_guard(accepting.guard)
-        .with_policies(accepting.tencent);
+    let svc = service_with(
+        config(&emu.base_url()),
+        accepting.ticket_settings(),
+        Clock::system(),
+    );
     let body = json!({"ticket": "force-evil", "randstr": "@r", "scene": "lenient"});
     let (status, answer) = verify(&svc, body).await;
     assert_eq!(status, 200, "{answer}");
@@ -244,9 +254,13 @@ async fn every_upstream_failure_is_ticket_upstream_error() {
     }
 
     // Time-out: the emulator answers force-slow after 8 s, the client waits 300 ms.
-    let impatient = TicketService::new(config(&base), Arc::new(MemoryStore::new()))
-        .unwrap()
-        .with_timeout(Duration::from_millis(300));
+    let impatient = TicketService::new(
+        config(&base),
+        TicketSettings::default(),
+        Arc::new(MemoryStore::new()),
+        &ServiceOptions::new(RateLimitConfig::default()).with_timeout(Duration::from_millis(300)),
+    )
+    .unwrap();
     let (status, _) = verify(&impatient, json!({"ticket": "force-slow", "randstr": "@r"})).await;
     assert_eq!(status, 502);
 
@@ -388,12 +402,16 @@ async fn a_degraded_pass_says_so_in_every_answer() {
                                 "tencent": {"disasterTicket": "admit", "code26": "admit"}}}}"#,
     )
     .unwrap();
-    let svc = TicketService::new(config(&emu.base_url()), store.clone())
-        .unwrap()
-        .with_guard(settings.guard.clone())
-        .with_policies(settings.tencent)
-        .with_timeout(Duration::from_secs(2));
-    let guard = gatehouse::guard::Guard::new(settings.guard, store);
+    let options =
+        ServiceOptions::new(RateLimitConfig::default()).with_timeout(Duration::from_secs(2));
+    let svc = TicketService::new(
+        config(&emu.base_url()),
+        settings.ticket_settings(),
+        store.clone(),
+        &options,
+    )
+    .unwrap();
+    let guard = gatehouse::guard::Guard::new(settings.guard, store, &options);
     let check = |token: &Value| {
         request_to(
             "/guard/check",
@@ -452,9 +470,7 @@ async fn a_degraded_pass_says_so_in_every_answer() {
         "{answer}"
     );
     // The emulator answers a disaster ticket as Tencent does: 21, "diff".
-    let direct = TicketService::new(config(&emu.base_url()), Arc::new(MemoryStore::new()))
-        .unwrap()
-        .with_timeout(Duration::from_secs(2));
+    let direct = service(config(&emu.base_url()), Clock::system());
     let client = gatehouse::tencent::client::CaptchaClient::new(direct.config()).unwrap();
     let verdict = client
         .describe(

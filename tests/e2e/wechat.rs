@@ -9,6 +9,8 @@ use std::time::Duration;
 use gatehouse::api::{Function, Services};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
+use gatehouse::options::ServiceOptions;
+use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::wechat::{self, LoginService, WxConfig, crypto};
@@ -44,11 +46,10 @@ async fn rig_with(appid: &str, secret: &str, timeout: Duration) -> Rig {
     let store = Arc::new(MemoryStore::new());
     // These tests count the store's rows: no rate-limit counters among them
     // (e2e/ratelimit.rs and e2e/faults.rs cover the limits).
-    let svc = LoginService::new(config, store.clone())
-        .unwrap()
+    let options = ServiceOptions::new(RateLimitConfig::disabled())
         .with_clock(clock.clone())
-        .with_timeout(timeout)
-        .with_rate_limit(gatehouse::ratelimit::RateLimitConfig::disabled());
+        .with_timeout(timeout);
+    let svc = LoginService::new(config, store.clone(), &options).unwrap();
     Rig {
         emu,
         svc,
@@ -91,7 +92,11 @@ async fn session(rig: &Rig, event: Request) -> Response<Body> {
 /// The authorizer over the rig's sessions, guarding no route: the plain
 /// session check.
 async fn authorize(rig: &Rig, event: AuthorizerRequest) -> AuthorizerResponse {
-    let guard = Guard::new(Default::default(), rig.store.clone());
+    let guard = Guard::new(
+        Default::default(),
+        rig.store.clone(),
+        &ServiceOptions::new(RateLimitConfig::disabled()),
+    );
     let auth = Authorizer::new(rig.svc.sessions().clone(), guard, Default::default());
     gatehouse::guard::authorize(&auth, event).await
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gatehouse::api::{Function, Services};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
+use gatehouse::options::ServiceOptions;
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::Store;
 use gatehouse::wechat::{self, LoginService, PhoneService, SessionService, WxConfig};
@@ -67,11 +68,9 @@ pub fn authorizer_event(token: &str) -> AuthorizerRequest {
     .unwrap()
 }
 
-fn phone_service(config: &WxConfig, store: Arc<dyn Store>, clock: &Clock) -> PhoneService {
-    PhoneService::new(config.clone(), store)
-        .unwrap()
-        .with_clock(clock.clone())
-        .with_rate_limit(RateLimitConfig::disabled())
+/// Rate limits off (the rate-limit tests cover them), time on `clock`.
+pub fn options(clock: &Clock) -> ServiceOptions {
+    ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone())
 }
 
 /// The authorizer over `sessions`, guarding no route: the plain session
@@ -81,7 +80,11 @@ pub async fn authorize_on(
     store: Arc<dyn Store>,
     event: AuthorizerRequest,
 ) -> AuthorizerResponse {
-    let guard = Guard::new(Default::default(), store);
+    let guard = Guard::new(
+        Default::default(),
+        store,
+        &ServiceOptions::new(RateLimitConfig::disabled()),
+    );
     let auth = Authorizer::new(sessions.clone(), guard, Default::default());
     gatehouse::guard::authorize(&auth, event).await
 }
@@ -102,12 +105,9 @@ impl WxRig {
         let config = WxConfig::new(APPID, SECRET)
             .unwrap()
             .with_api_base(&emu.base_url());
-        let login = LoginService::new(config.clone(), store.clone())
-            .unwrap()
-            .with_clock(clock.clone())
-            .with_rate_limit(RateLimitConfig::disabled());
+        let login = LoginService::new(config.clone(), store.clone(), &options(&clock)).unwrap();
         let sessions = login.sessions().clone();
-        let phone = phone_service(&config, store.clone(), &clock);
+        let phone = PhoneService::new(config.clone(), store.clone(), &options(&clock)).unwrap();
         Self {
             emu,
             store,
@@ -127,7 +127,13 @@ impl WxRig {
 
     /// A new `wx-phone` instance on another client of the same table.
     pub fn phone_instance_on(&self, store: Arc<dyn Store>) -> PhoneService {
-        phone_service(&self.config, store, &self.clock)
+        PhoneService::new(self.config.clone(), store, &options(&self.clock)).unwrap()
+    }
+
+    /// A new `wx-phone` instance on the rig's store counting at `limits`.
+    pub fn phone_instance_limited(&self, limits: RateLimitConfig) -> PhoneService {
+        let options = ServiceOptions::new(limits).with_clock(self.clock.clone());
+        PhoneService::new(self.config.clone(), self.store.clone(), &options).unwrap()
     }
 
     /// `POST /wx/login` with `body`.

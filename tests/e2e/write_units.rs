@@ -156,6 +156,8 @@ async fn write_units_of_a_guarded_flow() {
     use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Guard, PassRule};
+    use gatehouse::options::ServiceOptions;
+    use gatehouse::ratelimit::RateLimitConfig;
     use gatehouse::settings::Settings;
     use gatehouse_e2e::{post_json, status_and_json};
     use serde_json::json;
@@ -180,18 +182,23 @@ async fn write_units_of_a_guarded_flow() {
         }
     };
     let clock = Clock::manual(*NOW);
-    let guard = Guard::new(Default::default(), store.clone()).with_clock(clock.clone());
+    let guard = Guard::new(
+        Default::default(),
+        store.clone(),
+        &ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone()),
+    );
     let mut report = Vec::new();
     for (limits, config) in [
         ("defaults", "{}"),
         ("off", r#"{"rateLimit": {"enabled": false}}"#),
     ] {
+        let settings = Settings::from_json(config).unwrap();
         let svc = CaptchaService::new(
-            Settings::from_json(config).unwrap().captcha_settings(),
+            settings.captcha_settings(),
             Renderer::builtin(),
             store.clone(),
-        )
-        .with_clock(clock.clone());
+            &ServiceOptions::new(settings.rate_limits).with_clock(clock.clone()),
+        );
         let device = format!("flow-{limits}");
         let body = json!({"scene": "login", "deviceId": device});
         let ip = "203.0.113.50";
@@ -260,6 +267,7 @@ async fn write_units_of_a_guarded_sign_in_by_phone() {
     use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Guard, PassRule};
+    use gatehouse::options::ServiceOptions;
     use gatehouse::settings::Settings;
     use gatehouse::sms::{SmsSender, SmsVerifier, routes};
     use gatehouse_e2e::sms::SmsRig;
@@ -283,18 +291,22 @@ async fn write_units_of_a_guarded_sign_in_by_phone() {
         ),
     ] {
         let settings = Settings::from_json(config).unwrap();
+        let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(clock.clone());
         let captchas = CaptchaService::new(
             settings.captcha_settings(),
             Renderer::builtin(),
             store.clone(),
+            &options,
+        );
+        let sender = SmsSender::new(
+            sms.config(),
+            settings.sms_settings(),
+            store.clone(),
+            &options,
         )
-        .with_clock(clock.clone());
-        let sender = SmsSender::new(sms.config(), settings.sms_settings(), store.clone())
-            .unwrap()
-            .with_clock(clock.clone());
-        let verifier =
-            SmsVerifier::new(settings.sms_settings(), store.clone()).with_clock(clock.clone());
-        let guard = Guard::new(settings.guard.clone(), store.clone()).with_clock(clock.clone());
+        .unwrap();
+        let verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
+        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
         let on = if limits == "off" { 0.0 } else { 1.0 };
         let mut step = |route: &str, write: f64, read: f64| {
             let got = units.take();

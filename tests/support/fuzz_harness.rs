@@ -28,6 +28,7 @@ use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{self, CaptchaService, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::options::ServiceOptions;
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::settings::Settings;
 use gatehouse::sms::{SmsConfig, SmsSender, SmsVerifier};
@@ -95,29 +96,24 @@ impl Rig {
                                "failureWindowSeconds": 10}},
             "signup": {"guard": {"mode": "always", "failureWindowSeconds": 10}}}}"#;
         let settings = Settings::from_json(limits).expect("harness config");
-        let rate_limit = *settings.rate_limits.root();
-        let config_guard = settings.guard.clone();
+        // The captcha routes count at their scenes' limits, the others at
+        // the root's.
+        let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(clock.clone());
         let captcha = CaptchaService::new(
             settings.captcha_settings(),
             Renderer::builtin(),
             store.clone(),
-        )
-        .with_clock(clock.clone());
+            &options,
+        );
         let wx = WxConfig::new("wxfuzz", "fuzz-secret")
             .expect("wx config")
             .with_api_base(UNREACHABLE);
-        let login = LoginService::new(wx.clone(), store.clone())
-            .expect("login service")
-            .with_clock(clock.clone())
-            .with_rate_limit(rate_limit);
+        let login = LoginService::new(wx.clone(), store.clone(), &options).expect("login service");
         // The phone route has a store of its own, holding the one live
         // session of the harness: no other target may ever admit a fuzzed
         // request.
         let phone_store = Arc::new(MemoryStore::new());
-        let phone = PhoneService::new(wx, phone_store.clone())
-            .expect("phone service")
-            .with_clock(clock.clone())
-            .with_rate_limit(rate_limit);
+        let phone = PhoneService::new(wx, phone_store.clone(), &options).expect("phone service");
         let tencent = TencentConfig::from_lookup(|key| match key {
             "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
             "TENCENT_SECRET_KEY" => Some("fuzz-key".into()),
@@ -127,12 +123,9 @@ impl Rig {
             _ => None,
         })
         .expect("tencent config");
-        let tickets = TicketService::new(tencent, store.clone())
-            .expect("ticket service")
-            .with_clock(clock.clone())
-            .with_rate_limit(rate_limit)
-            .with_guard(config_guard.clone())
-            .with_policies(settings.tencent.clone());
+        let tickets =
+            TicketService::new(tencent, settings.ticket_settings(), store.clone(), &options)
+                .expect("ticket service");
         let sms = SmsConfig::from_lookup(|key| match key {
             "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
             "TENCENT_SECRET_KEY" => Some("fuzz-key".into()),
@@ -143,12 +136,10 @@ impl Rig {
             _ => None,
         })
         .expect("sms config");
-        let sms_sender = SmsSender::new(sms, settings.sms_settings(), store.clone())
-            .expect("sms sender")
-            .with_clock(clock.clone());
-        let sms_verifier =
-            SmsVerifier::new(settings.sms_settings(), store.clone()).with_clock(clock.clone());
-        let guard = Guard::new(config_guard, store.clone()).with_clock(clock.clone());
+        let sms_sender = SmsSender::new(sms, settings.sms_settings(), store.clone(), &options)
+            .expect("sms sender");
+        let sms_verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
+        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
         let now = clock.now_ms();
         let session = gatehouse::store::SessionRecord {
             token_hash: gatehouse::wechat::crypto::token_hash(FUZZ_SESSION_TOKEN),
@@ -162,7 +153,7 @@ impl Rig {
         runtime
             .block_on(phone_store.put_session(&session, None))
             .expect("the fuzz session");
-        let sessions = SessionService::new(store).with_clock(clock.clone());
+        let sessions = SessionService::new(store, &options);
         // Every guarded route wants a pass or a session: no fuzzed event may
         // pass without one.
         let routes = GuardRoutes::from_json(
@@ -441,6 +432,21 @@ pub fn config(data: &[u8]) {
                 assert!(guard.image_after_failures <= guard.tencent_after_failures);
                 let sms = settings.sms.scene(scene);
                 assert!(sms.resend_seconds <= sms.expires_seconds && !sms.countries.is_empty());
+                if let Some(risk) = guard.wx_risk {
+                    let set: Vec<u8> = [
+                        risk.image_from_rank,
+                        risk.tencent_from_rank,
+                        risk.refuse_from_rank,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    assert!(set.windows(2).all(|w| w[0] <= w[1]) && set.iter().all(|r| *r <= 4));
+                    assert!(
+                        gatehouse::guard::wx_risk::CACHE_SECONDS_RANGE
+                            .contains(&risk.cache_seconds)
+                    );
+                }
             }
         }
         if let Ok(routes) = gatehouse::guard::GuardRoutes::from_json(&text) {

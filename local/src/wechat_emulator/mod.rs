@@ -1,6 +1,6 @@
 //! An emulator of the WeChat server APIs gatehouse calls (README, "The
-//! WeChat emulator"): `jscode2session`, `stable_token` and
-//! `getuserphonenumber`, and of the client-side `wx.login`,
+//! WeChat emulator"): `jscode2session`, `stable_token`,
+//! `getuserphonenumber` and `getuserriskrank`, and of the client-side `wx.login`,
 //! `wx.getUserInfo` and getPhoneNumber button that feed them, over loopback
 //! HTTP.
 //!
@@ -27,6 +27,22 @@
 //!   40001, expired 42001), then the code (see below). Success:
 //!   `{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber","purePhoneNumber",
 //!   "countryCode","watermark":{"timestamp","appid"}}}`.
+//! - `POST /wxa/getuserriskrank?access_token=…` with `{"appid", "openid",
+//!   "scene", "client_ip", "mobile_no"?, "is_test"?}`: the token first (as
+//!   above), then the body (not a JSON object: 47001), `appid` (missing
+//!   44002, not this app's 43104), `openid` (missing 44002, not 1 to 128 of
+//!   `[A-Za-z0-9_-]` 40003), `scene` (missing 44002, not a number 47001,
+//!   not 0 or 1 40129), `client_ip` (missing 44002, not an IP 47001),
+//!   `mobile_no` and `is_test` (wrong type 47001). Then the user's rank
+//!   (0 unless set) as `{"errcode":0,"errmsg":"getuserriskrank
+//!   succ","risk_rank":N,"unoin_id":…}`, or the failure set for the user.
+//! - `POST /emulator/riskRank` with `{"openid":"…"}` or `{"user":"alice"}`
+//!   and `"rank": 0-4` and/or `"fail"`: what that user's `getuserriskrank`
+//!   calls answer from now on. `fail` is `errcode-<N>` (`errcode-61010`,
+//!   `errcode--1`, `errcode-48001` …: that errcode), `slow-<ms>` (the rank
+//!   after `<ms>` milliseconds, at most 60 000), `http-<status>` (that
+//!   status with an HTML body) or `not-json` (HTTP 200, HTML); `"fail":
+//!   null` clears it. Answers `{"openid","rank","failing"}`.
 //! - `POST /emulator/wx.login` with an optional body
 //!   `{"user":"alice","unionid":true}` issues a code the way `wx.login` does:
 //!   `{"code":"…","errMsg":"login:ok"}`. The same user always gets the same
@@ -42,7 +58,8 @@
 //!   code the way `<button open-type="getPhoneNumber">` does (`e.detail`):
 //!   `{"code":"…","errMsg":"getPhoneNumber:ok"}`.
 //! - `GET /emulator/calls` answers the request counters
-//!   `{"jscode2session","stableToken","forceRefresh","getuserphonenumber"}`;
+//!   `{"jscode2session","stableToken","forceRefresh","getuserphonenumber",
+//!   "getuserriskrank"}`;
 //!   `POST /emulator/access_token/revoke` and `/expire` make every token
 //!   handed out answer 40001 or 42001; `POST /emulator/stable_token/fail`
 //!   with `{"errcodes":[-1,45009]}` makes the next `stable_token` calls
@@ -78,7 +95,10 @@
 //! session_key handed out for a code, [`WechatEmulator::calls`] counts
 //! requests, and [`WechatEmulator::revoke_access_tokens`],
 //! [`WechatEmulator::expire_access_tokens`] and
-//! [`WechatEmulator::fail_stable_token`] steer the token paths.
+//! [`WechatEmulator::fail_stable_token`] steer the token paths;
+//! [`WechatEmulator::set_risk_rank`] and [`WechatEmulator::set_risk_failure`]
+//! do what `/emulator/riskRank` does, and [`WechatEmulator::risk_requests`]
+//! lists the `getuserriskrank` requests received.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -94,9 +114,11 @@ use crate::serve::{HttpResponse, Served, allow_cors, plain, serve, with_body};
 
 mod login;
 mod phone;
+mod risk;
 mod token;
 
 pub use phone::{DEFAULT_PHONE, EmulatedPhone, OTHER_APPID};
+pub use risk::RiskRequest;
 pub use token::{FORCE_PER_DAY, FORCE_SPACING_MS, RENEW_WINDOW_MS, TOKEN_LIFETIME_SECS};
 
 /// How long an issued code (login or phone) can be exchanged.
@@ -109,6 +131,7 @@ struct State {
     login: login::LoginState,
     tokens: token::TokenState,
     phones: phone::PhoneState,
+    risk: risk::RiskState,
 }
 
 struct Inner {
@@ -130,6 +153,7 @@ impl Inner {
             stable_token: state.tokens.calls,
             force_refresh: state.tokens.force_calls,
             getuserphonenumber: state.phones.calls,
+            getuserriskrank: state.risk.calls,
         }
     }
 }
@@ -178,6 +202,14 @@ pub(super) fn errmsg_for(code: i64) -> &'static str {
         40164 => "invalid ip, not in whitelist",
         45009 => "reach max api daily quota limit",
         47001 => "data format error",
+        40003 => "invalid openid",
+        40129 => "invalid scene",
+        43104 => "appid not match openid",
+        43302 => "http method error, use post",
+        44002 => "empty post data",
+        48001 => "api unauthorized",
+        61010 => "user access record expired",
+        9410009 => "test quota used up",
         _ => "emulated error",
     }
 }
@@ -342,6 +374,25 @@ impl WechatEmulator {
         self.inner.state().tokens.expire_all(now);
     }
 
+    /// `openid`'s `getuserriskrank` calls answer `rank` (0-4) from now on.
+    pub fn set_risk_rank(&self, openid: &str, rank: u8) {
+        assert!(rank <= 4, "WeChat's ranks are 0 to 4");
+        risk::set_rank(&self.inner, openid, rank);
+    }
+
+    /// `openid`'s `getuserriskrank` calls answer the failure `pattern`
+    /// (`errcode-<N>`, `slow-<ms>`, `http-<status>`, `not-json`; `None`
+    /// clears it) from now on.
+    pub fn set_risk_failure(&self, openid: &str, pattern: Option<&str>) -> Result<(), String> {
+        risk::set_failure(&self.inner, openid, pattern)
+    }
+
+    /// The `getuserriskrank` requests that passed the emulator's checks, in
+    /// order.
+    pub fn risk_requests(&self) -> Vec<RiskRequest> {
+        self.inner.state().risk.requests.clone()
+    }
+
     /// The next `stable_token` calls answer these errcodes, in order.
     pub fn fail_stable_token(&self, errcodes: &[i64]) {
         self.inner
@@ -362,6 +413,7 @@ pub struct Calls {
     /// Those in force-refresh mode.
     pub force_refresh: u64,
     pub getuserphonenumber: u64,
+    pub getuserriskrank: u64,
 }
 
 async fn handle(inner: &Inner, req: http::Request<Bytes>) -> HttpResponse {
@@ -372,11 +424,16 @@ async fn handle(inner: &Inner, req: http::Request<Bytes>) -> HttpResponse {
         ("POST", "/wxa/business/getuserphonenumber") => {
             phone::get_user_phone_number(inner, &query(), req.body()).await
         }
+        ("POST", "/wxa/getuserriskrank") => {
+            risk::get_user_risk_rank(inner, &query(), req.body()).await
+        }
+        (_, "/wxa/getuserriskrank") => errcode(43302, errmsg_for(43302)),
+        ("POST", "/emulator/riskRank") => for_pages(risk::emulate_set_risk(inner, req.body())),
         ("POST", "/emulator/wx.login") => for_pages(login::emulate_login(inner, req.body())),
         ("POST", "/emulator/wx.getUserInfo") => {
             for_pages(login::emulate_get_user_info(inner, req.body()))
         }
-        ("OPTIONS", "/emulator/wx.login" | "/emulator/wx.getUserInfo") => {
+        ("OPTIONS", "/emulator/wx.login" | "/emulator/wx.getUserInfo" | "/emulator/riskRank") => {
             for_pages(plain(http::StatusCode::NO_CONTENT, ""))
         }
         ("POST", "/emulator/getPhoneNumber") => phone::emulate_get_phone_number(inner, req.body()),

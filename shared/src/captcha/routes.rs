@@ -127,7 +127,9 @@ mod tests {
     use super::*;
     use crate::captcha::{CaptchaConfig, CaptchaSettings, Renderer};
     use crate::clock::Clock;
-    use crate::config::blocks::SceneBlocks;
+    use crate::config::blocks::{PerScene, SceneBlocks};
+    use crate::options::ServiceOptions;
+    use crate::ratelimit::RateLimitConfig;
     use crate::store::CaptchaState;
     use crate::store::memory::MemoryStore;
     use lambda_http::RequestExt;
@@ -141,11 +143,11 @@ mod tests {
         let blocks = SceneBlocks::from_json(config).unwrap();
         let settings = CaptchaSettings {
             captcha: CaptchaConfig::from_blocks(&blocks).unwrap(),
-            rate_limits: blocks.per_scene().unwrap(),
             guard: blocks.per_scene().unwrap(),
         };
-        let svc = CaptchaService::new(settings, Renderer::builtin(), store.clone())
-            .with_clock(clock.clone());
+        let rate_limits: PerScene<RateLimitConfig> = blocks.per_scene().unwrap();
+        let options = ServiceOptions::new(rate_limits).with_clock(clock.clone());
+        let svc = CaptchaService::new(settings, Renderer::builtin(), store.clone(), &options);
         (svc, store, clock)
     }
 

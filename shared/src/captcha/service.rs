@@ -15,20 +15,21 @@ use crate::error::ApiError;
 use crate::guard::config::GuardConfig;
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
+use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
 use crate::store::{
-    CaptchaRecord, CaptchaState, IssueMode, IssueOutcome, PassKind, Store, VerifyOutcome,
-    captcha_locator,
+    CaptchaRecord, CaptchaServiceStore, CaptchaState, IssueMode, IssueOutcome, PassKind,
+    VerifyOutcome, captcha_locator,
 };
 
-/// What the captcha routes read of `CAPTCHA_CONFIG`, per scene: the captcha
-/// keys, the rate limits and the guard's settings (pass lifetime, failure
-/// counting), each parsed by the domain that owns it (see
+/// What the captcha routes read of `CAPTCHA_CONFIG` besides the rate limits
+/// (which come with the [`ServiceOptions`]), per scene: the captcha keys and
+/// the guard's settings (pass lifetime, failure counting), each parsed by
+/// the domain that owns it (see
 /// [`crate::settings::Settings::captcha_settings`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaptchaSettings {
     pub captcha: CaptchaConfig,
-    pub rate_limits: PerScene<RateLimitConfig>,
     pub guard: GuardConfig,
 }
 
@@ -36,7 +37,8 @@ pub struct CaptchaSettings {
 pub struct CaptchaService {
     settings: CaptchaSettings,
     renderer: Renderer,
-    store: Arc<dyn Store>,
+    store: Arc<dyn CaptchaServiceStore>,
+    rate_limits: PerScene<RateLimitConfig>,
     clock: Clock,
 }
 
@@ -65,19 +67,20 @@ pub struct CaptchaImage {
 }
 
 impl CaptchaService {
-    pub fn new(settings: CaptchaSettings, renderer: Renderer, store: Arc<dyn Store>) -> Self {
+    /// The service; the scenes' rate limits are the `options`'.
+    pub fn new(
+        settings: CaptchaSettings,
+        renderer: Renderer,
+        store: Arc<dyn CaptchaServiceStore>,
+        options: &ServiceOptions,
+    ) -> Self {
         Self {
             settings,
             renderer,
             store,
-            clock: Clock::system(),
+            rate_limits: options.rate_limits().clone(),
+            clock: options.clock().clone(),
         }
-    }
-
-    /// The same service reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     pub fn settings(&self) -> &CaptchaSettings {
@@ -107,7 +110,7 @@ impl CaptchaService {
         };
         // The counters go alongside the captcha's own write: one round trip,
         // and over a limit nothing is counted or written in the end.
-        let rate_limits = &self.settings.rate_limits;
+        let rate_limits = &self.rate_limits;
         let limits = rate_limits.scene(&scene).counters(
             route,
             rate_limits.scene_bucket(scene.as_str()),
@@ -163,7 +166,7 @@ impl CaptchaService {
         let scene = target.scene.as_str();
         let cfg = self.settings.captcha.scene(scene);
         let guard = self.settings.guard.scene(scene);
-        let rate_limits = &self.settings.rate_limits;
+        let rate_limits = &self.rate_limits;
         let now_ms = self.clock.now_ms();
         let token = PassToken::issue(
             PassKind::Captcha,

@@ -223,6 +223,13 @@ impl<T> PerScene<T> {
     }
 }
 
+impl<T> From<T> for PerScene<T> {
+    /// The same settings for every scene ([`PerScene::from_root`]).
+    fn from(root: T) -> Self {
+        Self::from_root(root)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

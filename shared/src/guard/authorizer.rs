@@ -273,6 +273,8 @@ mod tests {
     use crate::config::blocks::SceneBlocks;
     use crate::domain::Scene;
     use crate::guard::pass::PassToken;
+    use crate::options::ServiceOptions;
+    use crate::ratelimit::RateLimitConfig;
     use crate::store::memory::MemoryStore;
     use crate::store::{
         CaptchaRecord, CaptchaState, CaptchaStore, PassKind, SessionStore, captcha_locator,
@@ -316,8 +318,9 @@ mod tests {
         let clock = Clock::manual(NOW);
         let store = Arc::new(MemoryStore::new());
         let scenes = SceneBlocks::from_json(config).unwrap().per_scene().unwrap();
-        let guard = Guard::new(scenes, store.clone()).with_clock(clock.clone());
-        let sessions = SessionService::new(store.clone()).with_clock(clock.clone());
+        let options = ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone());
+        let guard = Guard::new(scenes, store.clone(), &options);
+        let sessions = SessionService::new(store.clone(), &options);
         let auth = Authorizer::new(sessions, guard, GuardRoutes::from_json(routes).unwrap());
         Rig { auth, store, clock }
     }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
+use super::wx_risk::WxRiskSettings;
 use crate::config::blocks::{Part, PerScene};
 use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, parse_object};
 use crate::domain::Scene;
@@ -34,6 +35,7 @@ pub const GUARD_KEYS: &[&str] = &[
     "imageAfterFailures",
     "tencentAfterFailures",
     "failureWindowSeconds",
+    "wxRisk",
 ];
 /// The key of a `tencent` block that is the guard's: whether the scene
 /// offers Tencent captchas at all. The rest of that block is the Tencent
@@ -84,6 +86,9 @@ pub struct GuardSettings {
     /// Whether Tencent captchas are offered at all (`tencent.enabled`):
     /// without them the `tencent` level falls back to `image`.
     pub tencent_enabled: bool,
+    /// What WeChat's risk rank of a signed-in user asks for (`guard.wxRisk`,
+    /// see [`super::wx_risk`]); `None`: the rank is not asked for.
+    pub wx_risk: Option<WxRiskSettings>,
 }
 
 impl Default for GuardSettings {
@@ -95,6 +100,7 @@ impl Default for GuardSettings {
             failure_window_seconds: 900,
             pass_ttl_seconds: 300,
             tencent_enabled: true,
+            wx_risk: None,
         }
     }
 }
@@ -151,6 +157,7 @@ impl GuardSettings {
                 "failureWindowSeconds" => {
                     self.failure_window_seconds = key.int_in(FAILURE_WINDOW_RANGE)?
                 }
+                "wxRisk" => self.wx_risk = WxRiskSettings::parse(&key, self.wx_risk)?,
                 _ => return Err(key.unknown(GUARD_KEYS)),
             }
         }

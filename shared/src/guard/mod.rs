@@ -6,6 +6,8 @@
 //!   `passExpired`), stored only as a hash in the row that earned it.
 //! - [`config`]: per scene `guard` (`mode`, thresholds, window),
 //!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES`.
+//! - [`wx_risk`]: a scene's `guard.wxRisk` block, and what a WeChat risk
+//!   rank asks of a user.
 //! - [`service::Guard`]: the level a client must pass, the redemption of
 //!   its pass, reported failures. Rust business Lambdas call it directly.
 //! - [`authorizer`]: the Lambda authorizer in front of guarded (and
@@ -17,6 +19,7 @@ pub mod config;
 pub mod pass;
 pub mod routes;
 pub mod service;
+pub mod wx_risk;
 
 pub use authorizer::{
     Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorize_within,

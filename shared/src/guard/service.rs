@@ -10,8 +10,9 @@ use super::pass::PassToken;
 use crate::clock::Clock;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
+use crate::options::ServiceOptions;
 use crate::ratelimit::ip_key;
-use crate::store::{CounterStore, PassClaim, PassKind, RedeemedPass, Redemption, Store};
+use crate::store::{CounterStore, GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
 
 /// Who is asking: the client IP and device, when known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,23 +33,19 @@ pub struct Admission {
 #[derive(Clone)]
 pub struct Guard {
     config: GuardConfig,
-    store: Arc<dyn Store>,
+    store: Arc<dyn GuardStore>,
     clock: Clock,
 }
 
 impl Guard {
-    pub fn new(config: GuardConfig, store: Arc<dyn Store>) -> Self {
+    /// The guard of the scenes `config` sets up; of the `options` it reads
+    /// the clock (it counts failures, not requests).
+    pub fn new(config: GuardConfig, store: Arc<dyn GuardStore>, options: &ServiceOptions) -> Self {
         Self {
             config,
             store,
-            clock: Clock::system(),
+            clock: options.clock().clone(),
         }
-    }
-
-    /// The same guard reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     pub fn config(&self) -> &GuardConfig {

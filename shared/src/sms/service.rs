@@ -28,7 +28,6 @@
 //! it. Numbers are logged masked.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -36,7 +35,7 @@ use super::client::{SENT, SendStatus, SmsClient};
 use super::code::{SmsCode, code_hash, is_code_shaped};
 use super::config::{SmsConfig, SmsSettings};
 use super::mobile::Mobile;
-use crate::clock::{Clock, china_day, china_day_end_ms};
+use crate::clock::{china_day, china_day_end_ms};
 use crate::config::ConfigError;
 use crate::config::blocks::PerScene;
 use crate::domain::Scene;
@@ -45,20 +44,21 @@ use crate::guard::config::{GuardConfig, PassRule};
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, Guard, count_failure};
 use crate::metrics::{Event, Events};
+use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
 use crate::store::{
-    CaptchaState, CounterLimit, PassKind, SmsCodeRecord, SmsIssue, Store, VerifyOutcome,
+    CaptchaState, CounterLimit, PassKind, SmsCodeRecord, SmsIssue, SmsServiceStore, VerifyOutcome,
     sms_locator,
 };
 use crate::tencent::api::UpstreamError;
 
-/// What the SMS routes read of `CAPTCHA_CONFIG`: each scene's `sms` block,
-/// the root's rate limits (`smsSendPerIp`, `smsVerifyPerIp`) and the
-/// guard's settings (the door's level, a pass's lifetime, failures).
+/// What the SMS routes read of `CAPTCHA_CONFIG` besides the rate limits
+/// (which come with the [`ServiceOptions`]: the root's `smsSendPerIp` and
+/// `smsVerifyPerIp`): each scene's `sms` block and the guard's settings
+/// (the door's level, a pass's lifetime, failures).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SmsRouteSettings {
     pub sms: PerScene<SmsSettings>,
-    pub rate_limit: RateLimitConfig,
     pub guard: GuardConfig,
 }
 
@@ -86,8 +86,8 @@ pub struct SmsSender {
     client: SmsClient,
     settings: SmsRouteSettings,
     guard: Guard,
-    store: Arc<dyn Store>,
-    clock: Clock,
+    store: Arc<dyn SmsServiceStore>,
+    options: ServiceOptions,
 }
 
 /// The counters of one send, and what each refuses with.
@@ -104,36 +104,25 @@ enum LimitKind {
 }
 
 impl SmsSender {
-    /// The service (its guard over the same store) with the 5 s time-out of
-    /// its one Tencent call.
+    /// The service, its guard over the same store and its one HTTP client
+    /// (the `options`' time-out of its Tencent call); the root's rate
+    /// limits are the `options`'.
     pub fn new(
         config: SmsConfig,
         settings: SmsRouteSettings,
-        store: Arc<dyn Store>,
+        store: Arc<dyn SmsServiceStore>,
+        options: &ServiceOptions,
     ) -> Result<Self, ConfigError> {
-        let client = SmsClient::new(&config)?;
-        let guard = Guard::new(settings.guard.clone(), Arc::clone(&store));
+        let client = SmsClient::new(&config)?.with_timeout(options.timeout());
+        let guard = Guard::new(settings.guard.clone(), store.clone(), options);
         Ok(Self {
             config,
             client,
             settings,
             guard,
             store,
-            clock: Clock::system(),
+            options: options.clone(),
         })
-    }
-
-    /// The same service reading time from `clock` (its guard too).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.guard = self.guard.with_clock(clock.clone());
-        self.clock = clock;
-        self
-    }
-
-    /// The same service with another time-out of the Tencent call.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.client = self.client.with_timeout(timeout);
-        self
     }
 
     pub fn config(&self) -> &SmsConfig {
@@ -161,7 +150,7 @@ impl SmsSender {
         self.guard
             .check(scene, PassRule::Auto, pass, client)
             .await?;
-        let now_ms = self.clock.now_ms();
+        let now_ms = self.options.clock().now_ms();
         let code = SmsCode::draw();
         let record = SmsCodeRecord {
             mobile: mobile.clone(),
@@ -245,9 +234,7 @@ impl SmsSender {
             limits: Vec::with_capacity(3),
             kinds: Vec::with_capacity(3),
         };
-        if let Some(ip) = self
-            .settings
-            .rate_limit
+        if let Some(ip) = rate_limit(&self.options)
             .counters(
                 Route::SmsSend,
                 "*",
@@ -309,6 +296,11 @@ fn judge(answer: &Result<SendStatus, UpstreamError>) -> (&'static str, Option<Ap
     }
 }
 
+/// SMS routes count at the root's limits, whatever the scene.
+fn rate_limit(options: &ServiceOptions) -> &RateLimitConfig {
+    options.rate_limits().root()
+}
+
 fn seconds_ms(seconds: u64) -> i64 {
     i64::try_from(seconds).map_or(i64::MAX, |s| s.saturating_mul(1000))
 }
@@ -322,23 +314,23 @@ fn whole_seconds(ms: i64) -> u64 {
 /// call, no secret).
 pub struct SmsVerifier {
     settings: SmsRouteSettings,
-    store: Arc<dyn Store>,
-    clock: Clock,
+    store: Arc<dyn SmsServiceStore>,
+    options: ServiceOptions,
 }
 
 impl SmsVerifier {
-    pub fn new(settings: SmsRouteSettings, store: Arc<dyn Store>) -> Self {
+    /// The service; the root's rate limits and the clock are the
+    /// `options`'.
+    pub fn new(
+        settings: SmsRouteSettings,
+        store: Arc<dyn SmsServiceStore>,
+        options: &ServiceOptions,
+    ) -> Self {
         Self {
             settings,
             store,
-            clock: Clock::system(),
+            options: options.clone(),
         }
-    }
-
-    /// The same service reading time from `clock`.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
     }
 
     /// Checks and spends `code` for `target`'s number (see the module): a
@@ -358,14 +350,12 @@ impl SmsVerifier {
         } = target;
         let settings = self.settings.sms.scene(scene);
         let guard = self.settings.guard.scene(scene);
-        let now_ms = self.clock.now_ms();
+        let now_ms = self.options.clock().now_ms();
         let locator = sms_locator(scene, mobile);
         let token = PassToken::issue(PassKind::Sms, locator);
         let pass_expired = now_ms.saturating_add(seconds_ms(guard.pass_ttl_seconds));
         let pass = token.new_pass(pass_expired);
-        let counter = self
-            .settings
-            .rate_limit
+        let counter = rate_limit(&self.options)
             .counters(Route::SmsVerify, "*", client.ip.as_deref(), None, now_ms)
             .pop();
         let answer_hash = code_hash(&locator, code);
@@ -466,7 +456,7 @@ mod tests {
                 Some(SmsUpstreamLimited),
             ),
             (
-                Err(UpstreamError::Timeout(Duration::from_secs(5))),
+                Err(UpstreamError::Timeout(std::time::Duration::from_secs(5))),
                 "Unreachable",
                 Some(SmsUpstreamError),
             ),

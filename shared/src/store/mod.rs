@@ -1,6 +1,8 @@
 //! Storage behind every route: one narrow trait per kind of row (captchas,
 //! SMS codes, sessions, each user's session index, tickets, passes,
-//! counters, the WeChat access token; [`Store`] is all of them), a DynamoDB
+//! counters, the WeChat access token, cached WeChat risk ranks; [`Store`]
+//! is all of them), the set of them each service holds (a service takes
+//! only the traits it uses), a DynamoDB
 //! implementation for Lambda and an embedded one for the dev server. Both
 //! keep the same items in one table keyed by a string `pk`, every row
 //! carrying a TTL attribute.
@@ -289,6 +291,13 @@ pub fn access_token_key_of(appid: &str) -> String {
     format!("wxtoken#{appid}")
 }
 
+/// The row key of a user's cached WeChat risk rank in WeChat scene `scene`
+/// (`0` register, `1` marketing): the scene comes first, so the key is
+/// unambiguous whatever the openid holds.
+pub fn risk_rank_key_of(scene: u8, openid: &str) -> String {
+    format!("wxrisk#{scene}#{openid}")
+}
+
 /// The row key of a presented ticket, by the hex SHA-256 of the ticket.
 pub fn ticket_key_of(ticket_hash: &str) -> String {
     format!("ticket#{ticket_hash}")
@@ -309,6 +318,30 @@ pub struct CounterLimit {
     pub limit: u64,
     /// Epoch milliseconds at which the window ends (and the row expires).
     pub window_end_ms: i64,
+}
+
+/// What WeChat said of a user's risk (`getuserriskrank`), as the cache
+/// keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RiskAnswer {
+    /// `risk_rank`: 0 (no risk) to 4 (highest).
+    Rank(u8),
+    /// No rank: the name of the failure (see `crate::wechat::risk_rank`),
+    /// kept briefly so that an outage is not asked again on every request.
+    Failed(String),
+}
+
+/// A user's WeChat risk rank in one WeChat scene, cached for every instance
+/// (see `crate::wechat::risk`). Its row is `wxrisk#<scene>#<openid>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskRankRecord {
+    pub answer: RiskAnswer,
+    /// Epoch milliseconds of WeChat's answer (each reader judges freshness
+    /// by its own cache time from here).
+    pub checked_ms: i64,
+    /// Epoch milliseconds after which no reader uses it (and the row
+    /// expires).
+    pub expires_ms: i64,
 }
 
 /// Which captcha write [`CaptchaStore::issue_captcha`] makes.
@@ -677,8 +710,83 @@ pub trait CounterStore: Send + Sync {
     async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError>;
 }
 
+/// Cached WeChat risk ranks, one row per user and WeChat scene. The guard
+/// reads its failure counters and the rank row in one request
+/// ([`RiskRankStore::counts_with_risk_rank`]); anything else reads the row
+/// alone ([`RiskRankStore::get_risk_rank`]).
+#[async_trait]
+pub trait RiskRankStore: Send + Sync {
+    /// The rank cached for `openid` in WeChat scene `scene`, expired or not
+    /// (the caller checks). One request, strongly consistent.
+    async fn get_risk_rank(
+        &self,
+        scene: u8,
+        openid: &str,
+    ) -> Result<Option<RiskRankRecord>, StoreError>;
+
+    /// [`CounterStore::counts`] of `names` and [`RiskRankStore::get_risk_rank`]
+    /// together: one request (the rank row's key beside the counters' in
+    /// one BatchGetItem, at most 99 names), strongly consistent.
+    async fn counts_with_risk_rank(
+        &self,
+        names: &[String],
+        scene: u8,
+        openid: &str,
+    ) -> Result<(Vec<u64>, Option<RiskRankRecord>), StoreError>;
+
+    /// Keeps `record` for `openid` in WeChat scene `scene`, replacing any
+    /// earlier one (both are WeChat's word; the later wins), until
+    /// `record.expires_ms`. One request, one write unit.
+    async fn put_risk_rank(
+        &self,
+        scene: u8,
+        openid: &str,
+        record: &RiskRankRecord,
+    ) -> Result<(), StoreError>;
+}
+
+/// What the captcha routes use: captcha rows and counters (rate limits,
+/// the guard's failures).
+pub trait CaptchaServiceStore: CaptchaStore + CounterStore {}
+impl<T: CaptchaStore + CounterStore> CaptchaServiceStore for T {}
+
+/// What checking, ending and opening sessions uses: sessions and each
+/// user's session index.
+pub trait SessionServiceStore: SessionStore + SessionIndexStore {}
+impl<T: SessionStore + SessionIndexStore> SessionServiceStore for T {}
+
+/// What `POST /wx/login` uses: the sessions it opens and its rate limit.
+pub trait LoginServiceStore: SessionServiceStore + CounterStore {}
+impl<T: SessionServiceStore + CounterStore> LoginServiceStore for T {}
+
+/// What `POST /wx/phone` uses: the sessions, its rate limit and the shared
+/// access token.
+pub trait PhoneServiceStore: SessionServiceStore + CounterStore + AccessTokenStore {}
+impl<T: SessionServiceStore + CounterStore + AccessTokenStore> PhoneServiceStore for T {}
+
+/// What `POST /ticket/verify` uses: ticket rows and counters (rate limit,
+/// the guard's failures).
+pub trait TicketServiceStore: TicketStore + CounterStore {}
+impl<T: TicketStore + CounterStore> TicketServiceStore for T {}
+
+/// What the guard uses: its failure counters and the passes it redeems.
+pub trait GuardStore: CounterStore + PassStore {}
+impl<T: CounterStore + PassStore> GuardStore for T {}
+
+/// What the SMS routes use: code rows, counters (limits, the guard's
+/// failures) and, at the send's door, the passes it redeems.
+pub trait SmsServiceStore: SmsCodeStore + GuardStore {}
+impl<T: SmsCodeStore + GuardStore> SmsServiceStore for T {}
+
+/// What WeChat risk ranks use (`crate::wechat::risk`): the cached ranks and
+/// the shared access token.
+pub trait RiskRanksStore: RiskRankStore + AccessTokenStore {}
+impl<T: RiskRankStore + AccessTokenStore> RiskRanksStore for T {}
+
 /// Every capability at once: what a store implementation provides. A
-/// function that needs one capability takes that trait alone.
+/// service holds only the traits it uses (one of the sets above, or one
+/// narrow trait); `Store` names every set too, so that an `Arc<dyn Store>`
+/// converts to any of them.
 pub trait Store:
     CaptchaStore
     + SmsCodeStore
@@ -688,6 +796,14 @@ pub trait Store:
     + PassStore
     + CounterStore
     + AccessTokenStore
+    + RiskRankStore
+    + CaptchaServiceStore
+    + LoginServiceStore
+    + PhoneServiceStore
+    + TicketServiceStore
+    + GuardStore
+    + SmsServiceStore
+    + RiskRanksStore
 {
 }
 
@@ -700,5 +816,6 @@ impl<T> Store for T where
         + PassStore
         + CounterStore
         + AccessTokenStore
+        + RiskRankStore
 {
 }

@@ -22,8 +22,10 @@ use super::tc3;
 use crate::config::{ConfigError, secure_or_loopback};
 use crate::secret::Secret;
 
-/// The request and body time-out of every call.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The request and body time-out of every call, unless the client's
+/// `with_timeout` says otherwise (the service's
+/// [`ServiceOptions`](crate::options::ServiceOptions) do).
+pub const DEFAULT_TIMEOUT: Duration = crate::options::DEFAULT_UPSTREAM_TIMEOUT;
 /// The body of an answer is read at most this far; a longer one is an
 /// upstream error.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;

@@ -19,4 +19,4 @@ pub mod tc3;
 
 pub use config::TencentConfig;
 pub use routes::verify_ticket;
-pub use service::{TicketService, TicketVerified};
+pub use service::{TicketService, TicketSettings, TicketVerified};

@@ -2,7 +2,6 @@
 //! Tencent and the mapping of its answer onto [`ApiError`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -18,8 +17,9 @@ use crate::guard::config::GuardConfig;
 use crate::guard::pass::{PassIssued, PassToken};
 use crate::guard::service::{Client, count_failure};
 use crate::metrics::{Event, Events};
+use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted};
-use crate::store::{PassKind, Store, TicketPass};
+use crate::store::{PassKind, TicketPass, TicketServiceStore};
 
 /// How long a presented ticket's hash is remembered. Tencent tickets live
 /// 5 minutes, so twice that covers any clock skew between us and Tencent.
@@ -63,62 +63,46 @@ pub struct TicketVerified {
     pub pass: PassIssued,
 }
 
+/// What `POST /ticket/verify` reads of `CAPTCHA_CONFIG` besides the rate
+/// limits (which come with the [`ServiceOptions`]), per scene: the guard's
+/// settings (pass lifetime, failure counting) and the ticket policy
+/// (`tencent.acceptEvil`, what a ticket Tencent could not vouch for comes
+/// to). See [`crate::settings::Settings::ticket_settings`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketSettings {
+    pub guard: GuardConfig,
+    pub policies: PerScene<TencentSettings>,
+}
+
 /// Everything `POST /ticket/verify` needs, built once at start-up.
 pub struct TicketService {
     config: TencentConfig,
+    settings: TicketSettings,
     client: CaptchaClient,
-    store: Arc<dyn Store>,
+    store: Arc<dyn TicketServiceStore>,
     clock: Clock,
+    /// Tickets count at the root's limits, whatever the scene.
     rate_limit: RateLimitConfig,
-    guard: GuardConfig,
-    policies: PerScene<TencentSettings>,
 }
 
 impl TicketService {
-    /// The service with the 5 s time-out of every Tencent call.
-    pub fn new(config: TencentConfig, store: Arc<dyn Store>) -> Result<Self, ConfigError> {
-        let client = CaptchaClient::new(&config)?;
+    /// The service (and its one HTTP client, with the `options`' time-out of
+    /// every Tencent call); the root's rate limits are the `options`'.
+    pub fn new(
+        config: TencentConfig,
+        settings: TicketSettings,
+        store: Arc<dyn TicketServiceStore>,
+        options: &ServiceOptions,
+    ) -> Result<Self, ConfigError> {
+        let client = CaptchaClient::new(&config)?.with_timeout(options.timeout());
         Ok(Self {
             config,
+            settings,
             client,
             store,
-            clock: Clock::system(),
-            rate_limit: RateLimitConfig::default(),
-            guard: GuardConfig::default(),
-            policies: PerScene::default(),
+            clock: options.clock().clone(),
+            rate_limit: *options.rate_limits().root(),
         })
-    }
-
-    /// The same service with the scenes' guard settings (pass lifetime,
-    /// failure counting; default: every scene off).
-    pub fn with_guard(mut self, guard: GuardConfig) -> Self {
-        self.guard = guard;
-        self
-    }
-
-    /// The same service with the scenes' ticket policies (`tencent.acceptEvil`,
-    /// what a ticket Tencent could not vouch for comes to; default: refused).
-    pub fn with_policies(mut self, policies: PerScene<TencentSettings>) -> Self {
-        self.policies = policies;
-        self
-    }
-
-    /// The same service reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The same service with other limits (default: [`RateLimitConfig::default`]).
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// The same service with another time-out of each Tencent call.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.client = self.client.with_timeout(timeout);
-        self
     }
 
     pub fn config(&self) -> &TencentConfig {
@@ -181,7 +165,7 @@ impl TicketService {
         let TencentSettings {
             accept_evil,
             policy,
-        } = *self.policies.scene(scene);
+        } = *self.settings.policies.scene(scene);
         if is_disaster_ticket(ticket) {
             // Tencent cannot verify these (it answers CaptchaCode 21), so
             // it is not asked: the scene's policy decides.
@@ -319,7 +303,7 @@ impl TicketService {
             ip: Some(presented.user_ip.clone()),
             device: presented.device.clone(),
         };
-        let settings = self.guard.scene(&presented.scene);
+        let settings = self.settings.guard.scene(&presented.scene);
         count_failure(
             self.store.as_ref(),
             settings,
@@ -341,7 +325,7 @@ impl TicketService {
         degraded: bool,
         now_ms: i64,
     ) -> Result<TicketVerified, ApiError> {
-        let settings = self.guard.scene(&presented.scene);
+        let settings = self.settings.guard.scene(&presented.scene);
         let pass_expired =
             now_ms.saturating_add((settings.pass_ttl_seconds as i64).saturating_mul(1000));
         let token = PassToken::issue(PassKind::Ticket, locator);
@@ -398,6 +382,8 @@ pub fn is_unreachable(err: &UpstreamError) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

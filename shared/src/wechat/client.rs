@@ -1,5 +1,5 @@
-//! The WeChat API client: `jscode2session`, `stable_token` and
-//! `getuserphonenumber`, over one HTTP client.
+//! The WeChat API client: `jscode2session`, `stable_token`,
+//! `getuserphonenumber` and `getuserriskrank`, over one HTTP client.
 //!
 //! Every exchange has a 5 s time-out per request and 5.5 s in all. Only
 //! errcode -1 ("system busy") is retried, at most twice, after 100 ms and
@@ -16,6 +16,9 @@
 //! | 45011 minute quota | `wx-rate-limited` |
 //! | -1 after two retries, time-out, non-JSON, 40013, 40125, 40164, 45009, any other | `wx-upstream-error` |
 //!
+//! `getuserriskrank` is the exception: one attempt within the caller's
+//! budget, its outcomes read in [`super::risk_rank`].
+//!
 //! Request URLs carry the AppSecret (jscode2session) or the access token
 //! (getuserphonenumber), so none is ever logged: reqwest errors are
 //! stripped of it with [`reqwest::Error::without_url`]. Tokens are held in
@@ -30,6 +33,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::config::WxConfig;
+use super::risk_rank::{self, RiskFailure, RiskRankRequest};
 use crate::config::ConfigError;
 use crate::error::ApiError;
 use crate::secret::Secret;
@@ -47,8 +51,9 @@ pub const RETRY_JITTER_MS: u64 = 50;
 /// The whole exchange, retries included, ends within the time-out of one
 /// request plus this (5.5 s with the default 5 s time-out).
 pub const RETRY_BUDGET_SLACK: Duration = Duration::from_millis(500);
-/// Time-out of one request unless [`WxClient::with_timeout`] says otherwise.
-pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time-out of one request unless [`WxClient::with_timeout`] says otherwise
+/// (the service's [`ServiceOptions`](crate::options::ServiceOptions) do).
+pub use crate::options::DEFAULT_UPSTREAM_TIMEOUT;
 /// Longest code sent to WeChat (`wx.login` codes are 32 characters, phone
 /// codes 64).
 pub const MAX_CODE_CHARS: usize = 128;
@@ -97,6 +102,7 @@ pub struct WxClient {
     jscode2session: reqwest::Url,
     stable_token: reqwest::Url,
     phone_number: reqwest::Url,
+    risk_rank: reqwest::Url,
     appid: String,
     secret: Secret,
     timeout: Duration,
@@ -141,6 +147,7 @@ impl WxClient {
             jscode2session: url("/sns/jscode2session")?,
             stable_token: url("/cgi-bin/stable_token")?,
             phone_number: url("/wxa/business/getuserphonenumber")?,
+            risk_rank: url("/wxa/getuserriskrank")?,
             appid: config.appid.clone(),
             secret: config.secret.clone(),
             timeout: DEFAULT_UPSTREAM_TIMEOUT,
@@ -218,6 +225,25 @@ impl WxClient {
         .await
     }
 
+    /// `POST /wxa/getuserriskrank`: `request`'s user's rank, or why there
+    /// is none (see [`super::risk_rank`]); one attempt within `timeout`,
+    /// -1 not retried.
+    pub async fn risk_rank(
+        &self,
+        access_token: &Secret,
+        request: &RiskRankRequest<'_>,
+        timeout: Duration,
+    ) -> Result<Result<u8, RiskFailure>, TokenCallError> {
+        let mut url = self.risk_rank.clone();
+        url.query_pairs_mut()
+            .append_pair("access_token", access_token.expose());
+        let post = self.http.post(url).json(&request.body(&self.appid));
+        match self.attempt("getuserriskrank", post, timeout).await {
+            Ok((answer, status)) => risk_rank::interpret(&answer, status),
+            Err(unanswered) => Ok(Err(unanswered.into())),
+        }
+    }
+
     /// One exchange: attempts until one is done, errcode -1 retried at most
     /// [`MAX_RETRIES`] times, all within one time-out plus
     /// [`RETRY_BUDGET_SLACK`]; `upstream_error` is the answer when it fails.
@@ -235,9 +261,9 @@ impl WxClient {
                     tokio::time::sleep(RETRY_BACKOFF[attempt - 1] + Duration::from_millis(jitter))
                         .await;
                 }
-                let outcome = match self.attempt(what, request()).await {
-                    Some((answer, status)) => interpret(answer, status),
-                    None => return upstream_error(),
+                let outcome = match self.attempt(what, request(), self.timeout).await {
+                    Ok((answer, status)) => interpret(answer, status),
+                    Err(_) => return upstream_error(),
                 };
                 match outcome {
                     Attempt::Done(result) => return result,
@@ -264,27 +290,24 @@ impl WxClient {
         }
     }
 
-    /// One request: the answer parsed as JSON, or `None` (logged) when it
-    /// failed, timed out, was too large or was not JSON.
-    async fn attempt(
+    /// One request with time-out `timeout`: the answer parsed as JSON, or
+    /// why there is none (logged).
+    pub(super) async fn attempt(
         &self,
         what: &'static str,
         request: reqwest::RequestBuilder,
-    ) -> Option<(Value, reqwest::StatusCode)> {
-        let upstream = |failure: &str, detail: &dyn std::fmt::Display| {
-            tracing::error!(error = %detail, "{what} {failure}");
-            None
+        timeout: Duration,
+    ) -> Result<(Value, reqwest::StatusCode), Unanswered> {
+        let upstream = |failure: Unanswered, detail: &dyn std::fmt::Display| {
+            tracing::error!(error = %detail, "{what} {}", failure.as_str());
+            Err(failure)
         };
-        let mut response = match request.timeout(self.timeout).send().await {
+        let mut response = match request.timeout(timeout).send().await {
             Ok(response) => response,
-            Err(err) => {
-                let failure = if err.is_timeout() {
-                    "timed out"
-                } else {
-                    "request failed"
-                };
-                return upstream(failure, &err.without_url());
+            Err(err) if err.is_timeout() => {
+                return upstream(Unanswered::TimedOut, &err.without_url());
             }
+            Err(err) => return upstream(Unanswered::Unreachable, &err.without_url()),
         };
         let status = response.status();
         let mut body = Vec::new();
@@ -293,29 +316,47 @@ impl WxClient {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_UPSTREAM_BODY_BYTES {
                         return upstream(
-                            "body too large",
-                            &format!("over {MAX_UPSTREAM_BODY_BYTES} bytes"),
+                            Unanswered::NotJson { status },
+                            &format!("body over {MAX_UPSTREAM_BODY_BYTES} bytes"),
                         );
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(err) => {
-                    let failure = if err.is_timeout() {
-                        "timed out"
-                    } else {
-                        "body read failed"
-                    };
-                    return upstream(failure, &err.without_url());
+                Err(err) if err.is_timeout() => {
+                    return upstream(Unanswered::TimedOut, &err.without_url());
                 }
+                Err(err) => return upstream(Unanswered::Unreachable, &err.without_url()),
             }
         }
         match serde_json::from_slice::<Value>(&body) {
-            Ok(answer @ Value::Object(_)) => Some((answer, status)),
+            Ok(answer @ Value::Object(_)) => Ok((answer, status)),
             _ => upstream(
-                "answered something other than a JSON object",
+                Unanswered::NotJson { status },
                 &format!("HTTP {status}, {} bytes", body.len()),
             ),
+        }
+    }
+}
+
+/// Why an attempt brought no JSON answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// No answer within the time-out.
+    TimedOut,
+    /// No connection, or it broke.
+    Unreachable,
+    /// An answer that is not a JSON object (or is too large), with its
+    /// HTTP status.
+    NotJson { status: reqwest::StatusCode },
+}
+
+impl Unanswered {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unanswered::TimedOut => "timed out",
+            Unanswered::Unreachable => "request failed",
+            Unanswered::NotJson { .. } => "answered something other than a JSON object",
         }
     }
 }

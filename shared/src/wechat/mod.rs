@@ -22,6 +22,8 @@ pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod phone;
+pub mod risk;
+pub mod risk_rank;
 pub mod routes;
 pub mod service;
 pub mod sessions;

@@ -16,11 +16,11 @@ use super::client::{RETRY_BUDGET_SLACK, WxClient};
 use super::config::WxConfig;
 use super::sessions::SessionService;
 use super::token::AccessTokens;
-use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::error::ApiError;
+use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted};
-use crate::store::{PhoneNumber, Store};
+use crate::store::{CounterStore, PhoneNumber, PhoneServiceStore};
 
 /// `POST /wx/phone` success data, with WeChat's field names.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -47,38 +47,27 @@ pub struct PhoneService {
     config: WxConfig,
     tokens: AccessTokens,
     sessions: SessionService,
+    counters: Arc<dyn CounterStore>,
     rate_limit: RateLimitConfig,
 }
 
 impl PhoneService {
-    /// Builds the service (and its one HTTP client) from a validated config.
-    pub fn new(config: WxConfig, store: Arc<dyn Store>) -> Result<Self, ConfigError> {
+    /// Builds the service (and its one HTTP client, with the `options`'
+    /// WeChat time-out per request) from a validated config; it counts at
+    /// the root's rate limits of the `options`.
+    pub fn new(
+        config: WxConfig,
+        store: Arc<dyn PhoneServiceStore>,
+        options: &ServiceOptions,
+    ) -> Result<Self, ConfigError> {
         let client = WxClient::new(&config)?;
         Ok(Self {
-            tokens: AccessTokens::new(&config.appid, client, Arc::clone(&store)),
-            sessions: SessionService::new(store),
-            rate_limit: RateLimitConfig::default(),
+            tokens: AccessTokens::new(&config.appid, client, store.clone(), options),
+            sessions: SessionService::new(store.clone(), options),
+            counters: store,
+            rate_limit: *options.rate_limits().root(),
             config,
         })
-    }
-
-    /// The same service reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.sessions = self.sessions.with_clock(clock.clone());
-        self.tokens = self.tokens.with_clock(clock);
-        self
-    }
-
-    /// The same service with other limits (default: [`RateLimitConfig::default`]).
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// The same service with another WeChat time-out per request (default 5 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.tokens = self.tokens.with_timeout(timeout);
-        self
     }
 
     pub fn config(&self) -> &WxConfig {
@@ -135,13 +124,8 @@ impl PhoneService {
             Ok((session, phone))
         };
         // The per-IP counter runs alongside all of it.
-        let (session, phone) = counted(
-            self.sessions.store().as_ref(),
-            counter.as_ref(),
-            now_ms,
-            step,
-        )
-        .await?;
+        let (session, phone) =
+            counted(self.counters.as_ref(), counter.as_ref(), now_ms, step).await?;
         let kept = self
             .sessions
             .store()

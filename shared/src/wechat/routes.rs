@@ -188,6 +188,8 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
+    use crate::options::ServiceOptions;
+    use crate::ratelimit::RateLimitConfig;
     use crate::secret::Secret;
     use crate::store::memory::MemoryStore;
     use crate::store::{SessionRecord, SessionStore};
@@ -199,9 +201,8 @@ mod tests {
         let config = WxConfig::new("wxtest", "secret")
             .unwrap()
             .with_api_base("http://127.0.0.1:9");
-        let svc = LoginService::new(config, store.clone())
-            .unwrap()
-            .with_clock(clock);
+        let options = ServiceOptions::new(RateLimitConfig::default()).with_clock(clock);
+        let svc = LoginService::new(config, store.clone(), &options).unwrap();
         (svc, store)
     }
 

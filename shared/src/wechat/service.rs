@@ -4,7 +4,6 @@
 //! store.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -12,11 +11,11 @@ use serde_json::{Map, Value};
 use super::client::WxClient;
 use super::config::WxConfig;
 use super::crypto;
-use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::error::ApiError;
+use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted};
-use crate::store::{SessionRecord, Store};
+use crate::store::{CounterStore, LoginServiceStore, SessionRecord};
 
 pub use super::sessions::{SessionData, SessionService, TokenData};
 
@@ -25,6 +24,7 @@ pub struct LoginService {
     config: WxConfig,
     client: WxClient,
     sessions: SessionService,
+    counters: Arc<dyn CounterStore>,
     rate_limit: RateLimitConfig,
 }
 
@@ -67,33 +67,22 @@ pub struct LoginData {
 }
 
 impl LoginService {
-    /// Builds the service (and its one HTTP client) from a validated config.
-    pub fn new(config: WxConfig, store: Arc<dyn Store>) -> Result<Self, ConfigError> {
-        let client = WxClient::new(&config)?;
+    /// Builds the service (and its one HTTP client, with the `options`'
+    /// `jscode2session` time-out) from a validated config; it counts at the
+    /// root's rate limits of the `options`.
+    pub fn new(
+        config: WxConfig,
+        store: Arc<dyn LoginServiceStore>,
+        options: &ServiceOptions,
+    ) -> Result<Self, ConfigError> {
+        let client = WxClient::new(&config)?.with_timeout(options.timeout());
         Ok(Self {
             config,
             client,
-            sessions: SessionService::new(store),
-            rate_limit: RateLimitConfig::default(),
+            sessions: SessionService::new(store.clone(), options),
+            counters: store,
+            rate_limit: *options.rate_limits().root(),
         })
-    }
-
-    /// The same service reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.sessions = self.sessions.with_clock(clock);
-        self
-    }
-
-    /// The same service with other limits (default: [`RateLimitConfig::default`]).
-    pub fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
-        self.rate_limit = rate_limit;
-        self
-    }
-
-    /// The same service with another `jscode2session` time-out (default 5 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.client = self.client.with_timeout(timeout);
-        self
     }
 
     pub fn config(&self) -> &WxConfig {
@@ -115,7 +104,7 @@ impl LoginService {
             .counters(Route::WxLogin, "*", ip, None, now_ms)
             .pop();
         counted(
-            self.sessions.store().as_ref(),
+            self.counters.as_ref(),
             counter.as_ref(),
             now_ms,
             self.open_session(login),

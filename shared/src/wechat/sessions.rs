@@ -24,8 +24,9 @@ use super::config::MAX_SESSION_TTL_SECS;
 use super::crypto;
 use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::options::ServiceOptions;
 use crate::secret::Secret;
-use crate::store::{IndexedSession, SessionEnd, SessionRecord, Store};
+use crate::store::{IndexedSession, SessionEnd, SessionRecord, SessionServiceStore};
 
 /// Most live sessions one user keeps; a login beyond it ends the sessions
 /// that expire first (a bound on the index row, and on stolen sessions).
@@ -34,10 +35,11 @@ pub const MAX_SESSIONS_PER_USER: usize = 50;
 /// request every few logins rather than one per login).
 pub const PRUNE_AT_EXPIRED: usize = 4;
 
-/// Checking, ending and opening sessions needs only the store.
+/// Checking, ending and opening sessions needs only the sessions and
+/// their index.
 #[derive(Clone)]
 pub struct SessionService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SessionServiceStore>,
     clock: Clock,
 }
 
@@ -70,20 +72,16 @@ fn index_entry(record: &SessionRecord) -> IndexedSession {
 }
 
 impl SessionService {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// The service; of the `options` it reads the clock (no session route
+    /// is rate-limited).
+    pub fn new(store: Arc<dyn SessionServiceStore>, options: &ServiceOptions) -> Self {
         Self {
             store,
-            clock: Clock::system(),
+            clock: options.clock().clone(),
         }
     }
 
-    /// The same service reading time from `clock` (tests move a manual one).
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    pub(super) fn store(&self) -> &Arc<dyn Store> {
+    pub(super) fn store(&self) -> &Arc<dyn SessionServiceStore> {
         &self.store
     }
 
@@ -266,6 +264,7 @@ impl SessionService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratelimit::RateLimitConfig;
     use crate::store::memory::MemoryStore;
     use crate::store::{SessionIndexStore, SessionStore};
 
@@ -284,7 +283,8 @@ mod tests {
     async fn expired_entries_are_pruned_once_there_are_enough() {
         let clock = Clock::manual(1_000_000);
         let store = Arc::new(MemoryStore::new());
-        let svc = SessionService::new(store.clone()).with_clock(clock.clone());
+        let options = ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone());
+        let svc = SessionService::new(store.clone(), &options);
         let key = Secret::new("HyVFkGl5F5OQWJZZaNzBBg==");
         for i in 0..PRUNE_AT_EXPIRED - 1 {
             svc.open(

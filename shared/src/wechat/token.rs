@@ -26,8 +26,9 @@ use std::time::Duration;
 use super::client::{TokenCallError, WxClient};
 use crate::clock::{Clock, china_day};
 use crate::error::ApiError;
+use crate::options::ServiceOptions;
 use crate::secret::Secret;
-use crate::store::{AccessTokenRecord, Store, TokenSwap};
+use crate::store::{AccessTokenRecord, AccessTokenStore, TokenSwap};
 
 /// A token this close to its expiry is refreshed (WeChat renews tokens 5
 /// minutes before they expire and keeps old and new valid meanwhile).
@@ -52,7 +53,7 @@ fn wait_ms(round: u32) -> u64 {
 pub struct AccessTokens {
     appid: String,
     client: WxClient,
-    store: Arc<dyn Store>,
+    store: Arc<dyn AccessTokenStore>,
     clock: Clock,
     /// This instance's copy: the token and its expiry.
     local: Mutex<Option<(Secret, i64)>>,
@@ -61,27 +62,22 @@ pub struct AccessTokens {
 }
 
 impl AccessTokens {
-    pub fn new(appid: &str, client: WxClient, store: Arc<dyn Store>) -> Self {
+    /// The token of `appid`, fetched with `client` at the `options`'
+    /// time-out per request and timed by their clock.
+    pub fn new(
+        appid: &str,
+        client: WxClient,
+        store: Arc<dyn AccessTokenStore>,
+        options: &ServiceOptions,
+    ) -> Self {
         Self {
             appid: appid.to_owned(),
-            client,
+            client: client.with_timeout(options.timeout()),
             store,
-            clock: Clock::system(),
+            clock: options.clock().clone(),
             local: Mutex::new(None),
             flight: tokio::sync::Mutex::new(()),
         }
-    }
-
-    /// The same cache reading time from `clock`.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The same cache with another WeChat time-out per request.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.client = self.client.with_timeout(timeout);
-        self
     }
 
     pub fn client(&self) -> &WxClient {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gatehouse::api::{Function, Services};
 use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{Authorizer, Guard, GuardRoutes};
+use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::sms::{SmsSender, SmsVerifier};
 use gatehouse::store::{CaptchaRecord, PassKind, Store, TicketPass, captcha_locator};
@@ -87,6 +88,7 @@ fn rand_locator(now: i64) -> [u8; 32] {
 /// Runs the SMS flows, each function's requests checked by `note`.
 pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function, &Recorder)) {
     let settings = Settings::from_json(CONFIG).unwrap();
+    let options = ServiceOptions::new(settings.rate_limits.clone());
     let sms = SmsRig::start().await;
     let (plain, _) = rig.store();
 
@@ -94,7 +96,7 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
     let (store, recorder) = rig.store();
     let sender = Services {
         sms_sender: Some(Arc::new(
-            SmsSender::new(sms.config(), settings.sms_settings(), store).unwrap(),
+            SmsSender::new(sms.config(), settings.sms_settings(), store, &options).unwrap(),
         )),
         ..Services::default()
     };
@@ -132,7 +134,11 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
     // verify-sms: a wrong code in a guarded scene, then the right ones.
     let (store, recorder) = rig.store();
     let verifier = Services {
-        sms_verifier: Some(Arc::new(SmsVerifier::new(settings.sms_settings(), store))),
+        sms_verifier: Some(Arc::new(SmsVerifier::new(
+            settings.sms_settings(),
+            store,
+            &options,
+        ))),
         ..Services::default()
     };
     let verify = |mobile: &str, scene: &str, code: &str| {
@@ -165,8 +171,8 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
     let (store, recorder) = rig.store();
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
-            SessionService::new(store.clone()),
-            Guard::new(settings.guard.clone(), store),
+            SessionService::new(store.clone(), &options),
+            Guard::new(settings.guard.clone(), store, &options),
             GuardRoutes::from_json(super::ROUTES).unwrap(),
         ))),
         ..Services::default()
@@ -189,7 +195,11 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
     note(Function::Authorizer, &recorder);
     let (store, recorder) = rig.store();
     let guard = Services {
-        guard: Some(Arc::new(Guard::new(settings.guard.clone(), store))),
+        guard: Some(Arc::new(Guard::new(
+            settings.guard.clone(),
+            store,
+            &options,
+        ))),
         ..Services::default()
     };
     let check = json!({"scene": "demo", "passToken": passes[1], "deviceId": "p1"});

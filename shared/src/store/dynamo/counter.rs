@@ -14,12 +14,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
-};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use super::DynamoStore;
 use super::codec::*;
-use super::{DynamoStore, MAX_BATCH_ROUNDS};
 use crate::store::*;
 
 /// The slot attribute a request's nonce is kept in on a counter row.
@@ -35,6 +33,23 @@ fn slot_of(nonce: &str) -> String {
 /// Whether `item` holds `nonce` in its slot: the write was this request's.
 fn holds(item: &Item, slot: &str, nonce: &str) -> bool {
     matches!(item.get(slot), Some(v) if v.as_s().is_ok_and(|v| v == nonce))
+}
+
+/// The counts of `names` among `found` (counter items by key; 0 for a
+/// counter not yet counted).
+pub(super) fn counts_of(
+    names: &[String],
+    found: &HashMap<String, Item>,
+) -> Result<Vec<u64>, StoreError> {
+    names
+        .iter()
+        .map(|name| match found.get(&counter_key_of(name)) {
+            None => Ok(0),
+            Some(item) => {
+                u64::try_from(get_n(item, "count")?).map_err(|_| corrupt("count", "negative"))
+            }
+        })
+        .collect()
 }
 
 impl DynamoStore {
@@ -148,53 +163,8 @@ impl CounterStore for DynamoStore {
     }
 
     async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<Item> = names
-            .iter()
-            .map(|name| HashMap::from([(KEY_ATTRIBUTE.to_owned(), s(counter_key_of(name)))]))
-            .collect();
-        let mut wanted = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .projection_expression("#pk, #count")
-            .expression_attribute_names("#pk", KEY_ATTRIBUTE)
-            .expression_attribute_names("#count", "count")
-            .build()
-            .map_err(|e| StoreError(format!("counts: request not built: {e}")))?;
-        let mut found: HashMap<String, u64> = HashMap::new();
-        // BatchGetItem may hand keys back unprocessed under load: they are
-        // asked again, a bounded number of times.
-        for _ in 0..MAX_BATCH_ROUNDS {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, wanted.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error("counts", e))?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let key = get_s(item, KEY_ATTRIBUTE)?.to_owned();
-                let count = u64::try_from(get_n(item, "count")?)
-                    .map_err(|_| corrupt("count", "negative"))?;
-                found.insert(key, count);
-            }
-            match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
-                Some(rest) if !rest.keys().is_empty() => wanted = rest.clone(),
-                _ => {
-                    return Ok(names
-                        .iter()
-                        .map(|name| found.get(&counter_key_of(name)).copied().unwrap_or(0))
-                        .collect());
-                }
-            }
-        }
-        Err(StoreError("counts: keys stayed unprocessed".into()))
+        let keys: Vec<String> = names.iter().map(|name| counter_key_of(name)).collect();
+        let found = self.batch_get("counts", &keys, &["count"]).await?;
+        counts_of(names, &found)
     }
 }

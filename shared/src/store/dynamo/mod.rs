@@ -30,20 +30,24 @@
 //! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version written_by ttl` (nonce) |
 //! | ticket | `ticket#<sha256 of ticket>` | `expired_date claimed_by ttl` (nonce), and the pass it earned |
 //! | counter | `rate#<name incl. window>` | `count expired_date ttl`, `w0` … `w7` (nonces, see `counter.rs`) |
+//! | risk rank | `wxrisk#<WeChat scene 0 or 1>#<openid>` | `rank` (0-4) or `failure` (its name), `checked_date expired_date ttl` (see `risk_rank.rs`) |
 //!
 //! Times are epoch milliseconds except `ttl` (epoch seconds, see
 //! [`ttl_seconds`]). TTL deletion lags, so every decision compares the
 //! millisecond fields with the caller's `now_ms`, never trusts absence.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 
 use crate::config::{ConfigError, Env, process_env};
-use crate::store::StoreError;
+use crate::store::{KEY_ATTRIBUTE, StoreError};
 
 mod access_token;
 mod attempt;
@@ -52,6 +56,7 @@ mod codec;
 mod counter;
 mod issue;
 mod pass;
+mod risk_rank;
 mod session;
 mod session_index;
 mod sms;
@@ -117,6 +122,66 @@ pub(super) type Undo<'a> =
 pub(super) async fn run_undo(undo: Vec<Undo<'_>>, operation: &'static str) {
     for failed in join_all(undo).await.into_iter().filter_map(Result::err) {
         tracing::warn!(error = %failed, operation, "a refused request's write stays");
+    }
+}
+
+impl DynamoStore {
+    /// The items at `keys` (at most 100), strongly consistent, each with
+    /// its key and `attributes` alone: one BatchGetItem, asked again for
+    /// the keys DynamoDB hands back unprocessed under load (a bounded
+    /// number of times). Keys without an item are absent from the answer.
+    pub(super) async fn batch_get(
+        &self,
+        operation: &'static str,
+        keys: &[String],
+        attributes: &[&str],
+    ) -> Result<HashMap<String, codec::Item>, StoreError> {
+        let mut found = HashMap::new();
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let items: Vec<codec::Item> = keys
+            .iter()
+            .map(|key| HashMap::from([(KEY_ATTRIBUTE.to_owned(), codec::s(key))]))
+            .collect();
+        // `#a0, #a1 …`: no attribute name can clash with a reserved word.
+        let projection = std::iter::once("#pk".to_owned())
+            .chain((0..attributes.len()).map(|i| format!("#a{i}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut wanted = KeysAndAttributes::builder()
+            .set_keys(Some(items))
+            .consistent_read(true)
+            .projection_expression(projection)
+            .expression_attribute_names("#pk", KEY_ATTRIBUTE);
+        for (i, attribute) in attributes.iter().enumerate() {
+            wanted = wanted.expression_attribute_names(format!("#a{i}"), *attribute);
+        }
+        let mut wanted = wanted
+            .build()
+            .map_err(|e| StoreError(format!("{operation}: request not built: {e}")))?;
+        for _ in 0..MAX_BATCH_ROUNDS {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, wanted.clone())
+                .send()
+                .await
+                .map_err(|e| codec::sdk_error(operation, e))?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                found.insert(codec::get_s(item, KEY_ATTRIBUTE)?.to_owned(), item.clone());
+            }
+            match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => wanted = rest.clone(),
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError(format!("{operation}: keys stayed unprocessed")))
     }
 }
 

@@ -7,6 +7,17 @@ use async_trait::async_trait;
 use super::{MemoryStore, Row};
 use crate::store::*;
 
+/// The counts of `names` in `rows` (0 for a counter not yet counted).
+pub(super) fn counts_in(rows: &HashMap<String, Row>, names: &[String]) -> Vec<u64> {
+    names
+        .iter()
+        .map(|name| match rows.get(&counter_key_of(name)) {
+            Some(Row::Counter { count, .. }) => *count,
+            _ => 0,
+        })
+        .collect()
+}
+
 impl MemoryStore {
     /// Adds one to counter `name`, creating it to expire at `window_end_ms`.
     pub(super) fn count(
@@ -48,13 +59,6 @@ impl CounterStore for MemoryStore {
     }
 
     async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
-        let rows = self.rows();
-        Ok(names
-            .iter()
-            .map(|name| match rows.get(&counter_key_of(name)) {
-                Some(Row::Counter { count, .. }) => *count,
-                _ => 0,
-            })
-            .collect())
+        Ok(counts_in(&self.rows(), names))
     }
 }

@@ -13,6 +13,7 @@ mod access_token;
 mod captcha;
 mod counter;
 mod pass;
+mod risk_rank;
 mod session;
 mod session_index;
 mod sms;
@@ -49,6 +50,8 @@ enum Row {
         count: u64,
         expires_ms: i64,
     },
+    /// A user's cached WeChat risk rank in one WeChat scene.
+    RiskRank(RiskRankRecord),
 }
 
 impl Row {
@@ -62,6 +65,7 @@ impl Row {
             Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,
             Row::AccessToken(t) => t.expires_ms.saturating_add(ACCESS_TOKEN_ROW_SLACK_MS),
             Row::Ticket { expires_ms, .. } | Row::Counter { expires_ms, .. } => *expires_ms,
+            Row::RiskRank(rank) => rank.expires_ms,
         }
     }
 }
