@@ -1,8 +1,8 @@
 // Every text <gatehouse-captcha> and <gatehouse-sms-code> show or speak
-// (aria-label), in Chinese and in English, the same as the uni-app components' (a test holds the two
-// tables equal); the `strings` property replaces any of them. The language
-// follows WeChat's (wx.getAppBaseInfo().language): English for en…,
-// Chinese otherwise. The server's own messages come in the client's `locale`.
+// (aria-label), in Chinese and in English, the same as the uni-app
+// components' (a test holds the two tables equal); the `strings` property
+// replaces any of them. The language follows WeChat's
+// (wx.getAppBaseInfo().language): English for en…, Chinese otherwise. The server's own messages come in the client's `locale`.
 
 const STRINGS = {
   zh: {
@@ -29,7 +29,6 @@ const STRINGS = {
     sent: '验证码已发送',
     solve: '请先完成验证',
   },
-
   en: {
     title: 'Enter the captcha',
     placeholder: 'Enter the characters',
@@ -54,7 +53,6 @@ const STRINGS = {
     sent: 'Code sent',
     solve: 'Solve the check first',
   },
-
 }
 
 function language() {

@@ -1,7 +1,8 @@
 // Every text the components show or speak (aria-label), the captcha's and
-// the SMS code's, in Chinese and in English; the `strings` prop replaces any of them. The language follows
-// uni.getLocale(): English for en…, Chinese otherwise. The server's own
-// messages come in the client's `locale` (Accept-Language).
+// the SMS code's, in Chinese and in English; the `strings` prop replaces
+// any of them. The language follows uni.getLocale(): English for en…,
+// Chinese otherwise. The server's own messages come in the client's
+// `locale` (Accept-Language).
 
 export const STRINGS = {
 	zh: {
