@@ -44,11 +44,13 @@ pub struct App {
     pub demo: DemoConfig,
 }
 
-/// The dev server's `CAPTCHA_CONFIG` when none is set: every default, and
-/// the demo page's scene guarded in adaptive mode (an image captcha after
-/// two failures, a Tencent one after four).
+/// The dev server's `CAPTCHA_CONFIG` when none is set: every default, the
+/// demo page's scene guarded in adaptive mode (an image captcha after two
+/// failures, a Tencent one after four), and its sign-in by phone guarded
+/// `always` (a captcha before every SMS; a door that redeems the SMS pass).
 pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "adaptive",
-    "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}}}}"#;
+    "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}},
+    "phone": {"guard": {"mode": "always"}}}}"#;
 
 impl App {
     /// The services from the environment (README, "Configuration") over `store`. WeChat is
