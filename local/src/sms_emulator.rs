@@ -168,6 +168,11 @@ pub struct SmsEmulator {
 impl SmsEmulator {
     /// Starts on a free loopback port.
     pub async fn start(config: SmsEmulatorConfig) -> std::io::Result<Self> {
+        Self::start_with(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    /// Starts on `addr` (the README's local replays pin the port).
+    pub async fn start_with(addr: SocketAddr, config: SmsEmulatorConfig) -> std::io::Result<Self> {
         let state = Arc::new(State {
             config,
             inbox: Mutex::new(HashMap::new()),
@@ -175,7 +180,7 @@ impl SmsEmulator {
             request_seq: AtomicU64::new(0),
         });
         let shared = Arc::clone(&state);
-        let served = serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), move |req, _| {
+        let served = serve(addr, move |req, _| {
             let state = Arc::clone(&shared);
             async move { state.handle(req).await }
         })
