@@ -287,7 +287,7 @@ fn sms_configuration_example_loads() {
     let settings = gatehouse::settings::Settings::from_json(json).unwrap();
     let bind = settings
         .sms
-        .scene(&gatehouse::domain::Scene::parse("bind").unwrap());
+        .scene(gatehouse::domain::Scene::parse("bind").unwrap());
     assert_eq!(bind.per_mobile_per_day, 3);
     assert_eq!(bind.countries, ["86", "852", "853"]);
     assert_eq!(bind.daily_budget, 10_000, "the root's default");
