@@ -1,5 +1,6 @@
-// The README's Node.js SigV4 example, run against the real dev server (where
-// /guard/check is open: the signature is API Gateway's to check in AWS).
+// The README's Node.js SigV4 example, run against the real dev server, which
+// checks SigV4 on /guard/check as API Gateway does, with the development
+// credentials below (AWS's documentation example keys, not real ones).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
@@ -48,6 +49,22 @@ test('a back end admits a client once per pass, and asks for one when there is n
 
   const again = await ask(pass)
   assert.equal(again.errCode, 'guard-pass-invalid')
+})
+
+test('a signature by another secret, or none, is refused as API Gateway refuses it', async () => {
+  const forged = { ...credentials, secretAccessKey: 'not-the-dev-secret' }
+  const mismatch = await checkPass({ api: server.url, region: 'ap-east-1', credentials: forged, scene: 'signup', deviceId: 'node-dev-2' })
+  assert.equal(mismatch.status, 403)
+  assert.match(mismatch.message, /^The request signature we calculated does not match/)
+
+  const unsigned = await fetch(new URL('/guard/check', server.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ scene: 'signup', deviceId: 'node-dev-2' }),
+  })
+  assert.equal(unsigned.status, 403)
+  assert.equal(unsigned.headers.get('x-amzn-errortype'), 'MissingAuthenticationTokenException')
+  assert.deepEqual(await unsigned.json(), { message: 'Missing Authentication Token' })
 })
 
 test('the Python example (botocore SigV4Auth) is admitted the same way', async () => {

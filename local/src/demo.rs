@@ -1,8 +1,9 @@
 //! The demo page (`GET /`) and what it loads from the dev server: the JS
 //! client itself (`GET /gatehouse-client.js`, the very ES module the package
 //! ships, `clients/js/dist/index.mjs`, so the page runs the package) and
-//! where the emulators are (`GET /demo/config.json`). None of these is an
-//! API route: API Gateway serves none of them.
+//! where the emulators are (`GET /demo/config.json`), and the page's own
+//! back end (`POST /demo/report`, `POST /demo/check`). None of these is an API route: API
+//! Gateway serves none of them.
 
 use hyper::body::Bytes;
 use serde::Serialize;
@@ -17,6 +18,17 @@ pub const DEMO_PAGE: &str = include_str!("demo.html");
 pub const CLIENT_JS: &str = include_str!("../../clients/js/dist/index.mjs");
 /// Where the page imports the client from.
 pub const CLIENT_PATH: &str = "/gatehouse-client.js";
+/// The page's stand-in for a business back end reporting a wrong password:
+/// the dev server calls `POST /guard/report` in process for it, as a back
+/// end would with its IAM credentials, which a browser must never hold.
+pub const REPORT_PATH: &str = "/demo/report";
+/// The page's stand-in for a business back end that signs a user in by
+/// phone: the dev server calls `POST /guard/check` in process with the SMS
+/// pass, as the back end would with its IAM credentials.
+pub const CHECK_PATH: &str = "/demo/check";
+/// Each of the page's back-end paths, and the `AWS_IAM` route it calls.
+pub const BACK_END_PATHS: [(&str, &str); 2] =
+    [(REPORT_PATH, "/guard/report"), (CHECK_PATH, "/guard/check")];
 /// Where the page reads its [`DemoConfig`].
 pub const CONFIG_PATH: &str = "/demo/config.json";
 /// Tencent's own web SDK, for a dev server configured with real keys.

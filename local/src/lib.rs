@@ -6,6 +6,7 @@ pub mod demo;
 pub mod emulators;
 pub mod serve;
 pub mod server;
+pub mod sigv4;
 pub mod sms_emulator;
 pub mod tc3_check;
 pub mod tencent_emulator;

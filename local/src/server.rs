@@ -42,7 +42,23 @@ use crate::wechat_emulator::WechatEmulator;
 pub struct App {
     pub services: Services,
     pub demo: DemoConfig,
+    /// How the `AWS_IAM` routes are guarded.
+    pub iam: IamRoutes,
 }
+
+/// The dev server's `AWS_IAM` routes (`POST /guard/check`, `/guard/report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamRoutes {
+    /// Signed with the development credentials, as API Gateway checks
+    /// SigV4 in AWS (see [`crate::sigv4`]): the default.
+    Signed,
+    /// Open to anyone: `GATEHOUSE_DEV_IAM=open`, for load tests, whose
+    /// load generators cannot sign.
+    Open,
+}
+
+/// The variable that opens the IAM routes (`open`).
+pub const DEV_IAM: &str = "GATEHOUSE_DEV_IAM";
 
 /// The dev server's `CAPTCHA_CONFIG` when none is set: every default, the
 /// demo page's scene guarded in adaptive mode (an image captcha after two
@@ -152,6 +168,21 @@ impl App {
         )
         .with_phone(phone)
         .with_emulators(&emulators);
+        let app = match env(DEV_IAM).as_deref() {
+            None => app,
+            Some("open") => {
+                tracing::warn!(
+                    "{DEV_IAM}=open: POST /guard/check and /guard/report need no signature"
+                );
+                App {
+                    iam: IamRoutes::Open,
+                    ..app
+                }
+            }
+            Some(other) => {
+                return Err(format!("{DEV_IAM}={other:?}: the one value is \"open\"").into());
+            }
+        };
         Ok((app, emulators))
     }
 
@@ -172,6 +203,7 @@ impl App {
             .to_owned();
         let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         App {
+            iam: IamRoutes::Signed,
             demo: DemoConfig::new(&scene, &Emulators::default()),
             services: Services {
                 captcha: None,
@@ -292,20 +324,61 @@ async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpR
     if let Some(resp) = crate::test_hooks::handle(&req) {
         return with_cors(resp);
     }
+    if let Some(iam_path) = demo::BACK_END_PATHS
+        .iter()
+        .find(|(path, _)| req.method() == http::Method::POST && req.uri().path() == *path)
+        .map(|(_, iam_path)| *iam_path)
+    {
+        let route = api::find("POST", iam_path).expect("a route of the table");
+        let lambda_req = to_lambda_request(req, peer);
+        return with_cors(from_lambda_response(
+            app.services.handle(route, lambda_req).await,
+        ));
+    }
     let lambda_req = to_lambda_request(req, peer);
     with_cors(from_lambda_response(route(app, lambda_req).await))
 }
 
 /// Sends a request to the handler of its route in [`api::ROUTES`], as API
-/// Gateway would: through the authorizer first when the route is protected
-/// (a session route, or one `GUARD_ROUTES` lists), answering a denial with
-/// API Gateway's own 403 and handing an admitted request the authorizer's
-/// context. IAM routes are open here.
+/// Gateway would: an IAM route only with a valid SigV4 signature (unless
+/// [`IamRoutes::Open`]); a session route without `Authorization` (its
+/// authorizer's identity source) answered 401 without asking the
+/// authorizer; a protected route (a session route, or one `GUARD_ROUTES`
+/// lists) through the authorizer, a denial answered with API Gateway's own
+/// 403 and an admitted request handed the authorizer's context.
 pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Response<Body> {
     let route = match api::find(req.method().as_str(), req.uri().path()) {
         Ok(route) => route,
         Err(err) => return error_response(Lang::from_request(&req), &err),
     };
+    if route.access == Access::Iam && app.iam == IamRoutes::Signed && !signed_by_gateway(&req) {
+        let body: &[u8] = match req.body() {
+            Body::Text(text) => text.as_bytes(),
+            Body::Binary(bytes) => bytes,
+            _ => b"",
+        };
+        let checked = crate::sigv4::check(
+            req.method().as_str(),
+            req.uri(),
+            req.headers(),
+            body,
+            std::time::SystemTime::now(),
+        );
+        if let Err(refusal) = checked {
+            return gateway_answer(
+                http::StatusCode::FORBIDDEN,
+                refusal.message(),
+                Some(refusal.error_type()),
+            );
+        }
+    }
+    let identity_missing = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .is_none_or(|value| value.is_empty());
+    if route.access == Access::Session && identity_missing {
+        return gateway_answer(http::StatusCode::UNAUTHORIZED, "Unauthorized", None);
+    }
     let route_key = format!("{} {}", route.method, route.path);
     let guarded = app
         .services
@@ -318,11 +391,7 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
             .authorize(authorizer_event(&req, &route_key), None)
             .await;
         if !verdict.is_authorized {
-            return lambda_http::Response::builder()
-                .status(http::StatusCode::FORBIDDEN)
-                .header("content-type", "application/json")
-                .body(Body::Text(r#"{"message":"Forbidden"}"#.into()))
-                .expect("static response");
+            return gateway_answer(http::StatusCode::FORBIDDEN, "Forbidden", None);
         }
         if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref().cloned() {
             let mut ctx = ctx;
@@ -335,6 +404,38 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
         }
     }
     app.services.handle(route, req).await
+}
+
+/// Whether API Gateway has already checked this request's SigV4 signature:
+/// its context names the IAM caller, as in a replayed Lambda event. The dev
+/// server's own requests never do ([`to_lambda_request`] builds their
+/// context), so its callers cannot claim it.
+fn signed_by_gateway(req: &lambda_http::Request) -> bool {
+    matches!(
+        req.request_context_ref(),
+        Some(RequestContext::ApiGatewayV2(ctx))
+            if ctx.authorizer.as_ref().is_some_and(|a| a.iam.is_some())
+    )
+}
+
+/// An answer API Gateway gives itself, before any function runs:
+/// `{"message": …}`, with its error type header when it sends one.
+fn gateway_answer(
+    status: http::StatusCode,
+    message: &str,
+    error_type: Option<&str>,
+) -> lambda_http::Response<Body> {
+    let mut answer = lambda_http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    if let Some(error_type) = error_type {
+        answer = answer.header("x-amzn-errortype", error_type);
+    }
+    answer
+        .body(Body::Text(
+            serde_json::json!({ "message": message }).to_string(),
+        ))
+        .expect("static response")
 }
 
 /// The event API Gateway would hand the authorizer for `req`.

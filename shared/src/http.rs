@@ -102,13 +102,25 @@ pub fn source_ip(req: &Request) -> Option<&str> {
 }
 
 /// The device id from the body or, failing that, the `X-Device-Id` header
-/// (see [`DeviceId::parse`]).
+/// (see [`DeviceId::parse`]). A header that is sent must hold a device id
+/// even when the body names one: an empty or malformed header is a client
+/// bug to answer with 400, not to skip over.
 pub fn device_id(from_body: Option<&str>, req: &Request) -> Result<DeviceId, ApiError> {
-    let candidate = from_body
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .or_else(|| header_str(req, "x-device-id"));
-    DeviceId::parse(candidate.unwrap_or_default())
+    let from_header = match req.headers().get("x-device-id") {
+        None => None,
+        Some(_) => match header_str(req, "x-device-id").filter(|id| !id.is_empty()) {
+            Some(id) => Some(DeviceId::parse(id)?),
+            None => {
+                return Err(ApiError::InvalidRequest(
+                    "X-Device-Id is empty or unreadable".into(),
+                ));
+            }
+        },
+    };
+    match from_body.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(id) => DeviceId::parse(id),
+        None => from_header.ok_or(ApiError::DeviceIdRequired),
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
@@ -252,6 +264,15 @@ mod tests {
         assert_eq!(device_id(Some("  "), &req).unwrap().as_str(), "hdr-1");
         let bare = request_with(&[], "");
         assert_eq!(device_id(None, &bare), Err(ApiError::DeviceIdRequired));
+        // A header that is sent is checked even beside a body's device id.
+        for bad in ["", " ", "a b"] {
+            let req = request_with(&[("x-device-id", bad)], "");
+            assert_eq!(
+                device_id(Some("body-1"), &req).unwrap_err().code(),
+                "invalid-request",
+                "{bad:?}"
+            );
+        }
         let long = "d".repeat(crate::domain::MAX_DEVICE_ID_CHARS + 1);
         assert_eq!(
             device_id(Some(&long), &bare).unwrap_err().code(),

@@ -23,11 +23,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse::api::ROUTES;
+use gatehouse::api::{self, Access, ROUTES};
 use gatehouse::store::memory::MemoryStore;
 use gatehouse_e2e::{clear_of_failure_window_end, repo_path};
 use gatehouse_local::emulators::Emulators;
 use gatehouse_local::server::{self, App};
+use gatehouse_local::sigv4;
 use jsonschema::{Draft, Validator};
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -423,9 +424,28 @@ impl Tour {
             builder = builder.header(*name, *value);
         }
         let text = body.map(|b| b.to_string());
-        let req = builder
+        let mut req: http::Request<_> = builder
             .body(text.clone().unwrap_or_default().into())
             .expect("a valid request");
+        // The IAM routes, signed as a back end's SDK signs them, unless the
+        // call brings an `Authorization` of its own.
+        let path = req.uri().path().to_owned();
+        let iam = api::find(method, &path).is_ok_and(|route| route.access == Access::Iam);
+        if iam && !req.headers().contains_key("authorization") {
+            let headers = req.headers_mut();
+            headers.insert("host", "127.0.0.1:3000".parse().unwrap());
+            sigv4::sign_request(
+                (
+                    sigv4::DEV_AWS_ACCESS_KEY_ID,
+                    sigv4::DEV_AWS_SECRET_ACCESS_KEY,
+                ),
+                method,
+                uri,
+                headers,
+                text.as_deref().unwrap_or_default().as_bytes(),
+                std::time::SystemTime::now(),
+            );
+        }
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let resp = server::route(&self.app, server::to_lambda_request(req, peer)).await;
         let status = resp.status().as_u16();
@@ -675,6 +695,23 @@ async fn a_tour_of_every_route_matches_openapi() {
         .await;
     tour.call("GET", "/wx/session", None, &refreshed_auth).await;
     tour.call("GET", "/me", None, &refreshed_auth).await;
+    // API Gateway's own answers: no identity source for the session
+    // authorizer, and an IAM route without a SigV4 signature.
+    let (code, body) = tour.call("GET", "/me", None, &[]).await;
+    assert_eq!((code, body), (401, json!({"message": "Unauthorized"})));
+    let bearer = [("authorization", "Bearer not-a-signature")];
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/guard/check",
+            Some(json!({"scene": "demo"})),
+            &bearer,
+        )
+        .await;
+    assert_eq!(
+        (code, body),
+        (403, json!({"message": "Missing Authentication Token"}))
+    );
 
     // A second user logs in twice, the second time ending the first session,
     // then ends every session it has.
@@ -745,6 +782,7 @@ async fn a_tour_of_every_route_matches_openapi() {
         "POST /wx/login 400",
         "POST /wx/phone 400",
         "GET /wx/session 401",
+        "GET /me 401",
         "GET /me 403",
         "POST /sms/send 400",
         "POST /sms/send 403",
