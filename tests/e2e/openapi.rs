@@ -571,18 +571,18 @@ async fn a_tour_of_every_route_matches_openapi() {
     );
     // And what a send and a verify refuse (a scene without a guard).
     for send in [
-        json!({"mobile": "13800138001", "scene": "phone"}),
-        json!({"mobile": "13800138001", "scene": "phone"}),
-        json!({"mobile": "1380013800", "scene": "phone"}),
-        json!({"mobile": "+85291234567", "scene": "phone"}),
-        json!({"mobile": "+8619900000001", "scene": "phone"}),
-        json!({"mobile": "+8619900000005", "scene": "phone"}),
+        json!({"mobile": "13800138001", "scene": "signup"}),
+        json!({"mobile": "13800138001", "scene": "signup"}),
+        json!({"mobile": "1380013800", "scene": "signup"}),
+        json!({"mobile": "+85291234567", "scene": "signup"}),
+        json!({"mobile": "+8619900000001", "scene": "signup"}),
+        json!({"mobile": "+8619900000005", "scene": "signup"}),
     ] {
         tour.post("/sms/send", send).await;
     }
     for verify in [
-        json!({"mobile": "13800138001", "scene": "phone", "code": "x"}),
-        json!({"mobile": "13800138001", "scene": "phone"}),
+        json!({"mobile": "13800138001", "scene": "signup", "code": "x"}),
+        json!({"mobile": "13800138001", "scene": "signup"}),
     ] {
         tour.post("/sms/verify", verify).await;
     }
