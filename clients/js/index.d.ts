@@ -51,6 +51,7 @@ export type ErrCode =
   | 'guard-captcha-required'
   | 'guard-tencent-required'
   | 'guard-pass-invalid'
+  | 'guard-invalid-device'
   | 'guard-refused'
   | 'sms-mobile-invalid'
   | 'sms-country-not-allowed'

@@ -9,12 +9,13 @@ use gatehouse::ApiError;
 use gatehouse::api::{self, Access, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::config::CAPTCHA_CONFIG;
+use gatehouse::config::blocks::SceneBlocks;
 use gatehouse::guard::config::GUARD_ROUTES;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
 use gatehouse::options::ServiceOptions;
-use gatehouse::settings::Settings;
+use gatehouse::settings::{ConfigPart, Settings};
 use gatehouse::sms::{SmsConfig, SmsSender, SmsVerifier};
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
@@ -76,11 +77,20 @@ impl App {
     pub async fn from_env(
         store: Arc<dyn Store>,
     ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
-        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(store, |key| std::env::var(key).ok()).await
+    }
+
+    /// [`App::from_env`] with the variables `var` gives (tests start servers
+    /// of their own configuration; a process's environment is shared).
+    pub async fn from_lookup(
+        store: Arc<dyn Store>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
+        let env = |key: &str| var(key).filter(|v| !v.trim().is_empty());
         let mut emulators = Emulators::default();
 
         let wx_config = if env("WX_APPID").is_some() {
-            WxConfig::from_env()?
+            WxConfig::from_lookup(&var)?
         } else {
             let emulator = WechatEmulator::start(DEV_WX_APPID, DEV_WX_SECRET).await?;
             let config =
@@ -89,7 +99,7 @@ impl App {
             config
         };
         let tencent_config = if env("TENCENT_SECRET_ID").is_some() {
-            TencentConfig::from_env()?
+            TencentConfig::from_lookup(&var)?
         } else {
             let emulator = TencentEmulator::start(
                 DEV_TENCENT_SECRET_ID,
@@ -110,7 +120,7 @@ impl App {
             })?
         };
         let sms_config = if env("SMS_SDK_APP_ID").is_some() {
-            SmsConfig::from_env()?
+            SmsConfig::from_lookup(&var)?
         } else {
             let emulator = SmsEmulator::start(SmsEmulatorConfig {
                 secret_id: DEV_TENCENT_SECRET_ID.into(),
@@ -133,12 +143,25 @@ impl App {
                 _ => None,
             })?
         };
-        let settings = match env(CAPTCHA_CONFIG) {
-            Some(_) => Settings::from_env()?,
-            None => Settings::from_json(DEV_CAPTCHA_CONFIG)?,
+        let mut blocks = match env(CAPTCHA_CONFIG) {
+            Some(source) => SceneBlocks::from_source(&source)?,
+            None => SceneBlocks::from_json(DEV_CAPTCHA_CONFIG)?,
         };
-        let guard_routes =
-            GuardRoutes::from_json(&env(GUARD_ROUTES).unwrap_or(GuardRoutes::DEV_DEFAULT.into()))?;
+        let guard_routes = match env(GUARD_ROUTES) {
+            Some(routes) => GuardRoutes::from_json(&routes)?,
+            None => {
+                // The built-in demo route brings its scene, so that any
+                // CAPTCHA_CONFIG starts.
+                blocks.declare_scene(GuardRoutes::DEV_DEFAULT_SCENE);
+                GuardRoutes::from_json(GuardRoutes::DEV_DEFAULT)?
+            }
+        };
+        let settings = Settings::from_blocks(&blocks, ConfigPart::All)?;
+        guard_routes.check_scenes(&settings.guard)?;
+        let renderer = match env("CAPTCHA_FONT") {
+            Some(path) => Renderer::from_path(&path)?,
+            None => Renderer::builtin(),
+        };
         // The captcha routes count at their scenes' `rateLimit` of
         // CAPTCHA_CONFIG; wx-login, wx-phone, ticket verify and the SMS
         // routes at the root's.
@@ -158,7 +181,7 @@ impl App {
         )
         .with_captcha(CaptchaService::new(
             settings.captcha_settings(),
-            Renderer::from_env()?,
+            renderer,
             store.clone(),
             &options,
         ))
@@ -199,7 +222,7 @@ impl App {
         // The demo page's sign-up goes to the guarded example route.
         let scene = routes
             .get("POST /demo/guarded")
-            .map_or("demo", |route| route.scene.as_str())
+            .map_or("demo", |route| route.door.scene.as_str())
             .to_owned();
         let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         App {

@@ -127,6 +127,11 @@ pub enum ApiError {
     SmsCodeInvalid,
     #[error("sms code expired")]
     SmsCodeExpired,
+    /// A `deviceId` or `X-Device-Id` sent to the guard that is no device id
+    /// (empty, over 128 characters, not visible ASCII): refused, never
+    /// taken for no device.
+    #[error("guard: invalid device id")]
+    GuardInvalidDevice,
     /// The door refuses this user outright: WeChat rates them at or above
     /// the scene's `wxRisk.refuseFromRank`. No pass opens it.
     #[error("guard: refused")]
@@ -420,6 +425,12 @@ impl ApiError {
                 "短信验证码已过期，请重新获取",
                 "The SMS code has expired: ask for a new one",
             ),
+            Self::GuardInvalidDevice => row(
+                "guard-invalid-device",
+                S::BAD_REQUEST,
+                "设备标识无效：须为 1 到 128 个可见 ASCII 字符",
+                "Invalid device id: 1 to 128 visible ASCII characters",
+            ),
             Self::GuardRefused => row(
                 "guard-refused",
                 S::FORBIDDEN,
@@ -537,6 +548,7 @@ mod tests {
             },
             ApiError::SmsMobileInvalid,
             ApiError::SmsCodeInvalid,
+            ApiError::GuardInvalidDevice,
             ApiError::GuardRefused,
             ApiError::DeadlineExceeded,
             ApiError::Internal,

@@ -346,6 +346,7 @@ mod tests {
             (502, "sms-upstream-error", Outcome::UpstreamError),
             (400, "sms-code-invalid", Outcome::Wrong),
             (400, "sms-code-expired", Outcome::Expired),
+            (400, "guard-invalid-device", Outcome::Invalid),
             (403, "guard-refused", Outcome::Denied),
             (500, "internal-error", Outcome::InternalError),
             (504, "deadline-exceeded", Outcome::InternalError),

@@ -16,10 +16,10 @@ use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::sms::{Mobile, SmsSender, SmsVerifier, routes};
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{CaptchaRecord, CaptchaState, PassKind, Store, captcha_locator};
+use gatehouse::store::{CaptchaState, PassGrant, PassKind, Store};
 use gatehouse::wechat::SessionService;
 use gatehouse_e2e::sms::SmsRig;
-use gatehouse_e2e::{NOW, captcha, capture_logs, device, post_json, scene, status_and_json};
+use gatehouse_e2e::{NOW, capture_logs, pass_grant, post_json, scene, status_and_json};
 use gatehouse_local::sms_emulator::{FORCED, Forced};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -449,30 +449,17 @@ async fn a_guarded_send_needs_a_pass_of_its_scene() {
     assert_eq!(rig.inbox(MOBILE), 1);
 }
 
-/// A solved captcha's pass for `device` in `scene_name`.
+/// A solved captcha's pass for `device` in `scene_name`, as verify-captcha
+/// grants it.
 async fn captcha_pass(rig: &Rig, scene_name: &str, device_id: &str) -> String {
     let now = rig.clock.now_ms();
-    let record = CaptchaRecord {
-        created_date: now,
-        expired_date: now + 180_000,
-        ..captcha(scene_name, device_id, "abcd")
+    let token = PassToken::issue(PassKind::Captcha);
+    let grant = PassGrant {
+        created_ms: now,
+        expires_ms: now + 300_000,
+        ..pass_grant(&token, scene_name, Some(device_id), "203.0.113.9")
     };
-    rig.store.create_captcha(&record).await.unwrap();
-    let token = PassToken::issue(
-        PassKind::Captcha,
-        captcha_locator(&scene(scene_name), &device(device_id)),
-    );
-    rig.store
-        .verify_captcha(
-            &scene(scene_name),
-            &device(device_id),
-            "abcd",
-            now,
-            1,
-            &token.new_pass(now + 300_000),
-        )
-        .await
-        .unwrap();
+    rig.store.grant_pass(&grant).await.unwrap();
     token.encode()
 }
 
@@ -494,7 +481,11 @@ async fn the_pass_at_a_door_carries_the_number() {
         &[],
     )
     .await;
-    let pass = pass_of(&rig.verify("login", MOBILE, &rig.code(MOBILE)).await);
+    // The pass carries the device that proved the code (its verify's).
+    let body = json!({"mobile": MOBILE, "scene": "login", "code": rig.code(MOBILE)});
+    let verified =
+        answer(routes::verify(&rig.verifier, request(body, &[("x-device-id", "phone-9")])).await);
+    let pass = pass_of(&verified);
     let event = |pass: &str| {
         serde_json::from_value::<AuthorizerRequest>(json!({
             "version": "2.0", "type": "REQUEST", "routeKey": "POST /signin",

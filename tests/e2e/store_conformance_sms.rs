@@ -2,7 +2,8 @@
 //! DynamoDB Local alike: a send's write and its counters (the resend
 //! window, a full counter: nothing written, nothing counted), the void of
 //! an unsent code, the one-write verify (attempts, `maxAttempts`, expiry,
-//! one pass however many race) and the sms pass it earns.
+//! one pass however many race) and the sms pass it earns: a row of its
+//! own that carries the number.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use gatehouse::store::{
     CounterLimit, PassClaim, PassKind, Redemption, SmsIssue, Store, VerifyOutcome, sms_locator,
 };
 use gatehouse_e2e::sms::sms_record;
-use gatehouse_e2e::{NOW, new_pass, scene};
+use gatehouse_e2e::{NOW, pass_grant, scene};
 
 type Shared = Arc<dyn Store>;
 
@@ -37,7 +38,6 @@ async fn verify(store: &Shared, scene_name: &str, code: &str, now: i64, max: u32
             &hash(scene_name, code),
             now,
             max,
-            &new_pass(),
         )
         .await
         .unwrap()
@@ -52,13 +52,16 @@ fn limit(name: &str, limit: u64) -> CounterLimit {
 }
 
 /// The claim of an sms pass in `scene` at `now_ms`, by any device.
-fn claim<'a>(token: &'a PassToken, hash: &'a str, scene: &'a Scene, now_ms: i64) -> PassClaim<'a> {
+fn claim<'a>(hash: &'a str, scene: &'a Scene, now_ms: i64) -> PassClaim<'a> {
     PassClaim {
         kind: PassKind::Sms,
-        locator: token.locator(),
         secret_hash: hash,
         scene,
         device: None,
+        bind_device: false,
+        bind_ip_net: None,
+        idempotency_key: None,
+        replay_only: false,
         now_ms,
     }
 }
@@ -234,55 +237,31 @@ mod cases {
 
     pub async fn an_sms_pass_redeems_once_with_its_number(store: Shared) {
         let now = *NOW;
-        let locator = sms_locator(&scene("login"), &mobile(MOBILE));
-        store
-            .issue_sms_code(&sms_record("login", MOBILE, "135135", now), &[], now)
-            .await
-            .unwrap();
-        // A wrong code writes a pass too, which is never redeemable.
-        let wrong = PassToken::issue(PassKind::Sms, locator);
-        store
-            .verify_sms_code(
-                &scene("login"),
-                &mobile(MOBILE),
-                &hash("login", "000000"),
-                now,
-                5,
-                &wrong.new_pass(now + 300_000),
-            )
-            .await
-            .unwrap();
         let login = scene("login");
-        let wrong_hash = wrong.secret_hash();
+        let token = PassToken::issue(PassKind::Sms);
+        let grant = pass_grant(&token, "login", None, "203.0.113.7");
+        assert_eq!(grant.mobile, Some(mobile(MOBILE)));
+        store.grant_pass(&grant).await.unwrap();
+        let hash = token.secret_hash();
+        // Another kind's claim of the same secret names another row.
+        let as_captcha = PassClaim {
+            kind: PassKind::Captcha,
+            ..claim(&hash, &login, now)
+        };
         assert_eq!(
-            store
-                .redeem_pass(&claim(&wrong, &wrong_hash, &login, now))
-                .await
-                .unwrap(),
+            store.redeem_pass(&as_captcha).await.unwrap(),
             Redemption::Unknown
         );
-        let right = PassToken::issue(PassKind::Sms, locator);
-        store
-            .verify_sms_code(
-                &scene("login"),
-                &mobile(MOBILE),
-                &hash("login", "135135"),
-                now,
-                5,
-                &right.new_pass(now + 300_000),
-            )
-            .await
-            .unwrap();
-        let right_hash = right.secret_hash();
-        let right_claim = claim(&right, &right_hash, &login, now);
-        let Redemption::Redeemed(pass) = store.redeem_pass(&right_claim).await.unwrap() else {
+        let Redemption::Redeemed(pass) =
+            store.redeem_pass(&claim(&hash, &login, now)).await.unwrap()
+        else {
             panic!("the sms pass is redeemable")
         };
         assert_eq!(pass.kind, PassKind::Sms);
         assert_eq!(pass.mobile, Some(mobile(MOBILE)));
         assert_eq!(pass.ip, "203.0.113.7");
         assert_eq!(
-            store.redeem_pass(&right_claim).await.unwrap(),
+            store.redeem_pass(&claim(&hash, &login, now)).await.unwrap(),
             Redemption::Used
         );
     }

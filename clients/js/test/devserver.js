@@ -33,6 +33,8 @@ export const CAPTCHA_CONFIG = {
     phone: { guard: { mode: 'always' } },
     // A send a number may repeat after 10 s, three a day.
     sms: { sms: { resendSeconds: 10, perMobilePerDay: 3 } },
+    // The guarded example route's scene (GUARD_ROUTES' scenes must be declared).
+    demo: {},
   },
 }
 

@@ -40,15 +40,15 @@ use crate::config::ConfigError;
 use crate::config::blocks::PerScene;
 use crate::domain::Scene;
 use crate::error::ApiError;
-use crate::guard::config::{GuardConfig, PassRule};
-use crate::guard::pass::{PassIssued, PassToken};
+use crate::guard::config::{Door, GuardConfig, PassRule};
+use crate::guard::pass::{PassIssued, PassToken, ip_net};
 use crate::guard::service::{Client, Guard, count_failure};
 use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
 use crate::store::{
-    CaptchaState, CounterLimit, PassKind, SmsCodeRecord, SmsIssue, SmsServiceStore, VerifyOutcome,
-    sms_locator,
+    CaptchaState, CounterLimit, PassGrant, PassKind, SmsCodeRecord, SmsIssue, SmsServiceStore,
+    VerifyOutcome, sms_locator,
 };
 use crate::tencent::api::UpstreamError;
 
@@ -147,9 +147,8 @@ impl SmsSender {
         if !mobile.in_countries(&settings.countries) {
             return Err(ApiError::SmsCountryNotAllowed);
         }
-        self.guard
-            .check(scene, PassRule::Auto, pass, client)
-            .await?;
+        let door = Door::new(scene.clone(), PassRule::Auto);
+        self.guard.check(&door, pass, None, client).await?;
         let now_ms = self.options.clock().now_ms();
         let code = SmsCode::draw();
         let record = SmsCodeRecord {
@@ -352,9 +351,6 @@ impl SmsVerifier {
         let guard = self.settings.guard.scene(scene);
         let now_ms = self.options.clock().now_ms();
         let locator = sms_locator(scene, mobile);
-        let token = PassToken::issue(PassKind::Sms, locator);
-        let pass_expired = now_ms.saturating_add(seconds_ms(guard.pass_ttl_seconds));
-        let pass = token.new_pass(pass_expired);
         let counter = rate_limit(&self.options)
             .counters(Route::SmsVerify, "*", client.ip.as_deref(), None, now_ms)
             .pop();
@@ -362,22 +358,36 @@ impl SmsVerifier {
         let outcome = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
             Ok(self
                 .store
-                .verify_sms_code(
-                    scene,
-                    mobile,
-                    &answer_hash,
-                    now_ms,
-                    settings.max_attempts,
-                    &pass,
-                )
+                .verify_sms_code(scene, mobile, &answer_hash, now_ms, settings.max_attempts)
                 .await?)
         })
         .await?;
         match outcome {
-            VerifyOutcome::Passed => Ok(PassIssued {
-                pass_token: token.encode(),
-                pass_expired,
-            }),
+            VerifyOutcome::Passed => {
+                // The pass is a row of its own, written after the code was
+                // judged right (only this function may write an sms pass,
+                // and the number in it).
+                let token = PassToken::issue(PassKind::Sms);
+                let pass_expired = now_ms.saturating_add(seconds_ms(guard.pass_ttl_seconds));
+                let grant = PassGrant {
+                    kind: PassKind::Sms,
+                    secret_hash: token.secret_hash(),
+                    scene: scene.clone(),
+                    device: client.device.clone(),
+                    ip: client.ip.clone(),
+                    ip_net: ip_net(client.ip.as_deref()),
+                    evil_level: None,
+                    degraded: false,
+                    mobile: Some(mobile.clone()),
+                    created_ms: now_ms,
+                    expires_ms: pass_expired,
+                };
+                self.store.grant_pass(&grant).await?;
+                Ok(PassIssued {
+                    pass_token: token.encode(),
+                    pass_expired,
+                })
+            }
             VerifyOutcome::Expired => Err(ApiError::SmsCodeExpired),
             VerifyOutcome::Wrong { .. } | VerifyOutcome::Voided => {
                 count_failure(self.store.as_ref(), guard, scene, client, now_ms).await?;

@@ -1,5 +1,6 @@
 //! The SMS functions' flows of the table-access test: send-sms at its
-//! guarded door (a captcha pass and a ticket pass redeemed), a send Tencent
+//! guarded door (a captcha, a ticket and an sms pass redeemed, a spent one
+//! refused and counted as a failure), a send Tencent
 //! refuses (its code voided) and one the budget refuses (its row taken
 //! back); verify-sms wrong (the guard's failures) and right; the sms passes
 //! redeemed by the authorizer and by `/guard/check`.
@@ -12,10 +13,10 @@ use gatehouse::guard::{Authorizer, Guard, GuardRoutes};
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::sms::{SmsSender, SmsVerifier};
-use gatehouse::store::{CaptchaRecord, PassKind, Store, TicketPass, captcha_locator};
+use gatehouse::store::{PassGrant, PassKind, Store};
 use gatehouse::wechat::SessionService;
+use gatehouse_e2e::pass_grant;
 use gatehouse_e2e::sms::SmsRig;
-use gatehouse_e2e::{device, scene};
 use serde_json::json;
 
 use super::{Recorder, Rig, authorizer_event, json_of, request};
@@ -26,63 +27,24 @@ const CONFIG: &str = r#"{"scene": {
     "demo": {"guard": {"mode": "always"}},
     "budget": {"sms": {"dailyBudget": 1}}}}"#;
 
-/// A solved captcha's pass for `device_id` in `scene_name`, written by the
-/// test's own, unrecorded store.
-async fn captcha_pass(store: &Arc<dyn Store>, scene_name: &str, device_id: &str) -> String {
+/// A pass of `kind` in `scene_name` (a captcha's earned with `device_id`),
+/// as its verify function grants it, written by the test's own, unrecorded
+/// store.
+async fn pass(
+    store: &Arc<dyn Store>,
+    kind: PassKind,
+    scene_name: &str,
+    device_id: Option<&str>,
+) -> String {
     let now = gatehouse::clock::Clock::system().now_ms();
-    let record = CaptchaRecord {
-        created_date: now,
-        expired_date: now + 180_000,
-        ..gatehouse_e2e::captcha(scene_name, device_id, "abcd")
+    let token = PassToken::issue(kind);
+    let grant = PassGrant {
+        created_ms: now,
+        expires_ms: now + 300_000,
+        ..pass_grant(&token, scene_name, device_id, super::IP)
     };
-    store.create_captcha(&record).await.unwrap();
-    let token = PassToken::issue(
-        PassKind::Captcha,
-        captcha_locator(&scene(scene_name), &device(device_id)),
-    );
-    store
-        .verify_captcha(
-            &scene(scene_name),
-            &device(device_id),
-            "abcd",
-            now,
-            1,
-            &token.new_pass(now + 300_000),
-        )
-        .await
-        .unwrap();
+    store.grant_pass(&grant).await.unwrap();
     token.encode()
-}
-
-/// A passing ticket's pass in `scene_name`, likewise.
-async fn ticket_pass(store: &Arc<dyn Store>, scene_name: &str) -> String {
-    let now = gatehouse::clock::Clock::system().now_ms();
-    let locator: [u8; 32] = rand_locator(now);
-    let hash = hex::encode(locator);
-    assert!(store.claim_ticket(&hash, now, now + 600_000).await.unwrap());
-    let token = PassToken::issue(PassKind::Ticket, locator);
-    let pass = TicketPass {
-        pass: token.new_pass(now + 300_000),
-        scene: scene(scene_name),
-        device: None,
-        ip: super::IP.into(),
-        evil_level: Some(0),
-        degraded: false,
-    };
-    assert!(
-        store
-            .grant_ticket_pass(&hash, &pass, now, now + 600_000)
-            .await
-            .unwrap()
-    );
-    token.encode()
-}
-
-/// A ticket's locator no other test shares.
-fn rand_locator(now: i64) -> [u8; 32] {
-    let mut locator = [7u8; 32];
-    locator[..8].copy_from_slice(&now.to_be_bytes());
-    locator
 }
 
 /// Runs the SMS flows, each function's requests checked by `note`.
@@ -108,15 +70,26 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
             &[("x-gatehouse-pass", pass), ("x-device-id", "p1")],
         )
     };
-    let captcha = captcha_pass(&plain, "demo", "p1").await;
-    let ticket = ticket_pass(&plain, "demo").await;
-    for (mobile, pass) in [("+8613800138010", &captcha), ("+8613800138011", &ticket)] {
+    let captcha = pass(&plain, PassKind::Captcha, "demo", Some("p1")).await;
+    let ticket = pass(&plain, PassKind::Ticket, "demo", None).await;
+    let sms_pass = pass(&plain, PassKind::Sms, "demo", None).await;
+    for (mobile, pass) in [
+        ("+8613800138010", &captcha),
+        ("+8613800138011", &ticket),
+        ("+8613800138014", &sms_pass),
+    ] {
         let resp = Function::SendSms
             .lambda()
             .answer(&sender, send(mobile, "demo", pass))
             .await;
         assert_eq!(resp.status(), 200, "{}", json_of(&resp));
     }
+    // A spent pass is refused at the door, and counts as a failure.
+    let resp = Function::SendSms
+        .lambda()
+        .answer(&sender, send("+8613800138013", "demo", &captcha))
+        .await;
+    assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
     // Tencent refuses (the code voided); the budget refuses (the row that
     // went out alongside its counters taken back).
     let resp = Function::SendSms
@@ -181,6 +154,7 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
         .authorize(
             authorizer_event(
                 "POST /demo/guarded",
+                super::IP,
                 &[
                     ("authorization", bearer),
                     ("x-gatehouse-pass", passes[0].as_str()),

@@ -6,8 +6,8 @@
 //! a row holds an `ok_<hash>` attribute for its right answer alone (see
 //! `codec::answer_attribute` and `codec::sms_item`). The answer is thus
 //! never judged before it is counted: a store failure hands out no free
-//! guess. The pass is written with every attempt, but a redemption wants a
-//! verified row.
+//! guess. It writes no pass: a right answer's pass is the caller's next
+//! write, a row of its own (`pass.rs`).
 //!
 //! The request's nonce goes into the attempt's own attribute (`t<n>`), so
 //! a retry whose earlier attempt was applied finds it and answers what that
@@ -26,9 +26,6 @@ pub(super) struct Attempt<'a> {
     pub ok_attribute: String,
     pub now_ms: i64,
     pub max_attempts: u32,
-    pub pass: &'a NewPass,
-    /// How long the row is kept from now on (its TTL).
-    pub keep_until_ms: i64,
     /// The store operation, for errors and logs.
     pub operation: &'static str,
 }
@@ -60,8 +57,6 @@ impl DynamoStore {
             ok_attribute,
             now_ms,
             max_attempts,
-            pass,
-            keep_until_ms,
             operation,
         } = attempt;
         let (now_ms, max_attempts) = (*now_ms, *max_attempts);
@@ -81,8 +76,7 @@ impl DynamoStore {
                 .key(KEY_ATTRIBUTE, s(*key))
                 .update_expression(
                     "SET #attempts = :attempt, #state = if_not_exists(#ok, :fallback), \
-                     #try = :nonce, pass_hash = :pass_hash, pass_created = :now, \
-                     pass_expired = :pass_expired, #ttl = :ttl",
+                     #try = :nonce",
                 )
                 .condition_expression("#state = :pending AND #expired > :now AND #attempts = :seen")
                 .expression_attribute_names("#attempts", "attempts")
@@ -90,15 +84,11 @@ impl DynamoStore {
                 .expression_attribute_names("#ok", ok_attribute)
                 .expression_attribute_names("#try", attempt_nonce_attribute(number))
                 .expression_attribute_names("#expired", "expired_date")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                 .expression_attribute_values(":attempt", n(number))
                 .expression_attribute_values(":seen", n(seen))
                 .expression_attribute_values(":fallback", n(fallback as i64))
                 .expression_attribute_values(":pending", n(CaptchaState::Pending as i64))
                 .expression_attribute_values(":nonce", s(&nonce))
-                .expression_attribute_values(":pass_hash", s(&pass.secret_hash))
-                .expression_attribute_values(":pass_expired", n(pass.expires_ms))
-                .expression_attribute_values(":ttl", n(ttl_seconds(*keep_until_ms)))
                 .expression_attribute_values(":now", n(now_ms))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(

@@ -7,7 +7,8 @@
 //! conditional UpdateItem per counter, sent at once: one round trip, one
 //! unit per item (3). A request a counter refuses makes one more round trip
 //! to undo what its other writes did (see [`DynamoStore::issue_captcha`]).
-//! A verify, right or wrong, is one UpdateItem (1 unit).
+//! A verify, right or wrong, is one UpdateItem (1 unit); the pass a right
+//! one earns is a PutItem of its own (`pass.rs`, 1 unit more).
 //!
 //! **Retries.** The SDK retries a request whose attempt timed out, and the
 //! first attempt may have been applied. Every conditional write here carries
@@ -229,6 +230,9 @@ impl CaptchaStore for DynamoStore {
         }
     }
 
+    /// One conditional UpdateItem, right answer or wrong (see
+    /// `attempt.rs`). It writes no pass (that is [`PassStore::grant_pass`],
+    /// in a row of its own) and leaves the row's TTL, the captcha's, alone.
     async fn verify_captcha(
         &self,
         scene: &Scene,
@@ -236,23 +240,13 @@ impl CaptchaStore for DynamoStore {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
-        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError> {
         let key = captcha_key(scene, device);
-        // The row must outlive the pass (a right answer) and the captcha (a
-        // wrong one, which a refresh may still replace): the captcha's
-        // expiry is not known here, but no captcha lives longer than
-        // MAX_CAPTCHA_LIFETIME_MS from now.
-        let keep_until = pass
-            .expires_ms
-            .max(now_ms.saturating_add(MAX_CAPTCHA_LIFETIME_MS));
         let attempt = Attempt {
             key: &key,
             ok_attribute: answer_attribute(answer),
             now_ms,
             max_attempts,
-            pass,
-            keep_until_ms: keep_until,
             operation: "verify_captcha",
         };
         let judged = self.count_and_judge(&attempt).await?;

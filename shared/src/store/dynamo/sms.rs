@@ -140,21 +140,13 @@ impl SmsCodeStore for DynamoStore {
         answer_hash: &str,
         now_ms: i64,
         max_attempts: u32,
-        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError> {
         let key = sms_key_of(&sms_locator(scene, mobile));
-        // As for a captcha: the row outlives the pass and the code, whose
-        // expiry the verify does not know.
-        let keep_until_ms = pass
-            .expires_ms
-            .max(now_ms.saturating_add(MAX_SMS_CODE_LIFETIME_MS));
         let attempt = Attempt {
             key: &key,
             ok_attribute: sms_answer_attribute(answer_hash),
             now_ms,
             max_attempts,
-            pass,
-            keep_until_ms,
             operation: "verify_sms_code",
         };
         Ok(self.count_and_judge(&attempt).await?.outcome)

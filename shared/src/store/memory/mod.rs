@@ -27,10 +27,10 @@ const SWEEP_THRESHOLD: usize = 50_000;
 
 #[derive(Debug, Clone)]
 enum Row {
-    /// A captcha, and the pass a right answer earned with it.
-    Captcha(CaptchaRecord, Option<StoredPass>),
-    /// An SMS code, and the pass a right code earned with it.
-    Sms(SmsCodeRecord, Option<StoredPass>),
+    Captcha(CaptchaRecord),
+    /// An SMS code.
+    Sms(SmsCodeRecord),
+    Pass(StoredPass),
     Session {
         record: SessionRecord,
         session_key: Option<Secret>,
@@ -41,10 +41,9 @@ enum Row {
         keep_until_ms: i64,
     },
     AccessToken(AccessTokenRecord),
-    /// A presented ticket (kept until `expires_ms`), and the pass it earned.
+    /// A presented ticket, kept until `expires_ms`.
     Ticket {
         expires_ms: i64,
-        pass: Option<(StoredPass, TicketPass)>,
     },
     Counter {
         count: u64,
@@ -57,10 +56,9 @@ enum Row {
 impl Row {
     fn expires_ms(&self) -> i64 {
         match self {
-            Row::Captcha(c, pass) => pass.as_ref().map_or(c.expired_date, |p| p.expires_ms),
-            Row::Sms(c, pass) => pass
-                .as_ref()
-                .map_or(c.expired_date.max(c.resend_after), |p| p.expires_ms),
+            Row::Captcha(c) => c.expired_date,
+            Row::Sms(c) => c.expired_date.max(c.resend_after),
+            Row::Pass(pass) => pass.grant.expires_ms,
             Row::Session { record, .. } => record.expires_ms,
             Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,
             Row::AccessToken(t) => t.expires_ms.saturating_add(ACCESS_TOKEN_ROW_SLACK_MS),

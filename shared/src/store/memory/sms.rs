@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 
-use super::pass::StoredPass;
 use super::{MemoryStore, Row};
 use crate::domain::Scene;
 use crate::sms::mobile::Mobile;
@@ -14,7 +13,7 @@ impl MemoryStore {
     /// holds of a code).
     pub fn sms_code(&self, scene: &Scene, mobile: &Mobile) -> Option<SmsCodeRecord> {
         match self.rows().get(&sms_key_of(&sms_locator(scene, mobile))) {
-            Some(Row::Sms(code, _)) => Some(code.clone()),
+            Some(Row::Sms(code)) => Some(code.clone()),
             _ => None,
         }
     }
@@ -29,7 +28,7 @@ impl SmsCodeStore for MemoryStore {
         now_ms: i64,
     ) -> Result<SmsIssue, StoreError> {
         let mut rows = self.rows();
-        if let Some(Row::Sms(held, _)) = rows.get(&record.key())
+        if let Some(Row::Sms(held)) = rows.get(&record.key())
             && held.resend_after > now_ms
         {
             return Ok(SmsIssue::TooSoon {
@@ -49,12 +48,12 @@ impl SmsCodeStore for MemoryStore {
         for limit in limits {
             self.count(&mut rows, &limit.name, limit.window_end_ms);
         }
-        self.insert(&mut rows, record.key(), Row::Sms(record.clone(), None));
+        self.insert(&mut rows, record.key(), Row::Sms(record.clone()));
         Ok(SmsIssue::Written)
     }
 
     async fn void_sms_code(&self, record: &SmsCodeRecord) -> Result<(), StoreError> {
-        if let Some(Row::Sms(held, _)) = self.rows().get_mut(&record.key())
+        if let Some(Row::Sms(held)) = self.rows().get_mut(&record.key())
             && held.send_id == record.send_id
         {
             held.state = CaptchaState::Void;
@@ -69,11 +68,10 @@ impl SmsCodeStore for MemoryStore {
         answer_hash: &str,
         now_ms: i64,
         max_attempts: u32,
-        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut rows = self.rows();
         let key = sms_key_of(&sms_locator(scene, mobile));
-        let Some(Row::Sms(code, held)) = rows.get_mut(&key) else {
+        let Some(Row::Sms(code)) = rows.get_mut(&key) else {
             return Ok(VerifyOutcome::NotFound);
         };
         if code.state != CaptchaState::Pending {
@@ -84,7 +82,6 @@ impl SmsCodeStore for MemoryStore {
         }
         if code.code_hash == answer_hash {
             code.state = CaptchaState::Verified;
-            *held = Some(StoredPass::new(pass, now_ms));
             return Ok(VerifyOutcome::Passed);
         }
         code.attempts += 1;
