@@ -254,8 +254,12 @@ export interface SmsFlow {
   stop(): void
 }
 export type GuardLevel = 'none' | 'image' | 'tencent'
+/** A signal that set a level: the client's failures, its requests (velocity), the scene's or door's `always`, WeChat's risk rank of the user. */
+export type GuardReason = 'failures' | 'requests' | 'always' | 'wxRisk'
 export interface GuardStatus extends Envelope {
   level: GuardLevel
+  /** The signals that set the level, in this order; empty at 'none'. */
+  reasons: GuardReason[]
 }
 /** Gets a pass for the level the guard asks for: a passToken, or nothing to give up. */
 export type ObtainPass = (need: {
@@ -379,7 +383,7 @@ export interface Client {
     ): Promise<T>
   }
   sms: {
-    /** POST /sms/send: a door of the scene's guard (send the pass when its level asks for one). mobile: E.164 (+8613800138000) or 11 mainland digits. */
+    /** POST /sms/send: a door of the scene's guard, each send counted as a request of the scene (send the pass when its level asks for one; a refusal at the door, 403, holds `level` and `reasons` in its `data`). mobile: E.164 (+8613800138000) or 11 mainland digits. */
     send(scene: string, mobile: string, pass?: string): Promise<SmsSent>
     /** POST /sms/verify: a pass of kind sms, which a door of the scene redeems once (its context then holds `mobile`). */
     verify(scene: string, mobile: string, code: string): Promise<PassResult>

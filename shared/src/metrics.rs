@@ -4,9 +4,10 @@
 //! plain values; when is `crate::lambda`'s business: its run loop times
 //! every request, derives its [`Outcome`] from the response (status and
 //! errCode), [`record`]s it with the [`Event`]s the handler found on the way
-//! (Tencent's verdict, which only the ticket service knows, travels back in
-//! the response's extensions: [`Events`]) and [`flush`]es one EMF document
-//! per dimension set after every invocation.
+//! (Tencent's verdict, which only the ticket service knows, or the guard's
+//! reasons, travel back in the response's extensions, or in the
+//! authorizer's verdict: [`Events`]) and [`flush`]es one EMF document per
+//! dimension set after every invocation.
 //!
 //! A leaf: it knows no route, function or domain of the crate.
 //!
@@ -20,6 +21,9 @@
 //! | `SmsStatus` | `Function`, `Status` (what `SendSms` came to: `Ok`, `LimitExceeded`, `IncorrectPhoneNumber`, `InsufficientBalance`, `Failed`, `Unreachable`, `NotJson`) | count |
 //! | `SmsBilled` | `Function` (messages Tencent bills, its `Fee`) | count |
 //! | `SmsBudgetExhausted` | `Function` (sends refused by a scene's `dailyBudget`) | count |
+//! | `GuardReasons` | `Function`, `Reason` (each reason of a level above `none` at a door) | count |
+//! | `GuardThrottled` | `Function` (a guard counter DynamoDB throttled: a pass asked for) | count |
+//! | `GuardDegraded` | `Function` (a door admitted without the store, `onStoreError: "admit"`) | count |
 //! | `WxRisk` | `Function`, `Result` (`Rank0` … `Rank4`, or why there is no rank: `Busy`, `TimedOut` …), `Source` (`Cache` or `WeChat`) | count |
 //!
 //! The namespace is `METRICS_NAMESPACE` (the template sets one per stack),
@@ -46,6 +50,10 @@ pub const SMS_STATUS: &str = "SmsStatus";
 pub const SMS_BILLED: &str = "SmsBilled";
 pub const SMS_BUDGET_EXHAUSTED: &str = "SmsBudgetExhausted";
 pub const STATUS: &str = "Status";
+pub const GUARD_REASONS: &str = "GuardReasons";
+pub const GUARD_THROTTLED: &str = "GuardThrottled";
+pub const GUARD_DEGRADED: &str = "GuardDegraded";
+pub const REASON: &str = "Reason";
 pub const FUNCTION: &str = "Function";
 pub const ROUTE: &str = "Route";
 pub const OUTCOME: &str = "Outcome";
@@ -72,14 +80,18 @@ pub enum Outcome {
     Invalid,
     /// WeChat or Tencent failed (errors, time-outs, their own limits).
     UpstreamError,
-    /// DynamoDB failed after the SDK's retries (`store-unavailable`).
+    /// DynamoDB failed after the SDK's retries (`store-unavailable`; the
+    /// authorizer's denial when the store failed it).
     StoreError,
+    /// The request's deadline passed first (`deadline-exceeded`; the
+    /// authorizer's denial when its deadline passed).
+    DeadlineExceeded,
     /// Anything else on our side (a 5xx).
     InternalError,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Passed,
         Outcome::Wrong,
         Outcome::Expired,
@@ -88,6 +100,7 @@ impl Outcome {
         Outcome::Invalid,
         Outcome::UpstreamError,
         Outcome::StoreError,
+        Outcome::DeadlineExceeded,
         Outcome::InternalError,
     ];
 
@@ -102,6 +115,7 @@ impl Outcome {
             Outcome::Invalid => "Invalid",
             Outcome::UpstreamError => "UpstreamError",
             Outcome::StoreError => "StoreError",
+            Outcome::DeadlineExceeded => "DeadlineExceeded",
             Outcome::InternalError => "InternalError",
         }
     }
@@ -115,6 +129,7 @@ impl Outcome {
                 "rate-limited" | "sms-send-too-soon" | "sms-daily-limit" | "sms-budget-exhausted",
             ) => Outcome::RateLimited,
             Some("store-unavailable") => Outcome::StoreError,
+            Some("deadline-exceeded") => Outcome::DeadlineExceeded,
             Some(
                 "wx-upstream-error"
                 | "ticket-upstream-error"
@@ -238,6 +253,15 @@ pub enum Event {
     /// A send refused by its scene's daily budget: the bill's bound was
     /// reached (an alarm watches it).
     SmsBudgetExhausted,
+    /// One reason (its code: `failures`, `requests` …) of a level above
+    /// `none` that a door asked a pass for.
+    GuardReason { reason: &'static str },
+    /// A guard counter DynamoDB throttled, taken for one past its
+    /// thresholds.
+    GuardThrottled,
+    /// A door admitted a request without the store (`onStoreError:
+    /// "admit"`).
+    GuardDegraded,
     /// A user's WeChat risk rank (0-4), read from the table's cache
     /// (`cached`) or asked of WeChat.
     WxRiskRank { rank: u8, cached: bool },
@@ -291,6 +315,15 @@ pub fn record_event(function: &'static str, event: &Event) {
         }
         Event::SmsBudgetExhausted => {
             metrics::counter!(SMS_BUDGET_EXHAUSTED, FUNCTION => function).increment(1);
+        }
+        Event::GuardReason { reason } => {
+            metrics::counter!(GUARD_REASONS, FUNCTION => function, REASON => reason).increment(1);
+        }
+        Event::GuardThrottled => {
+            metrics::counter!(GUARD_THROTTLED, FUNCTION => function).increment(1);
+        }
+        Event::GuardDegraded => {
+            metrics::counter!(GUARD_DEGRADED, FUNCTION => function).increment(1);
         }
         Event::WxRiskRank { rank, cached } => {
             const RANKS: [&str; 5] = ["Rank0", "Rank1", "Rank2", "Rank3", "Rank4"];
@@ -349,7 +382,7 @@ mod tests {
             (400, "guard-invalid-device", Outcome::Invalid),
             (403, "guard-refused", Outcome::Denied),
             (500, "internal-error", Outcome::InternalError),
-            (504, "deadline-exceeded", Outcome::InternalError),
+            (504, "deadline-exceeded", Outcome::DeadlineExceeded),
             (418, "something-new", Outcome::Invalid),
         ];
         for (status, code, outcome) in cases {

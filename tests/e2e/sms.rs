@@ -26,11 +26,13 @@ use serde_json::{Value, json};
 
 /// `login`: the defaults. `tight`: 3 tries, a day of 2 sends per number,
 /// a budget of 3, 10 s between sends. `guarded`: the guard always asks.
+/// `busy`: a device's third request in ten minutes asks for a captcha.
 const CONFIG: &str = r#"{"scene": {
     "login": {},
     "tight": {"sms": {"maxAttempts": 3, "perMobilePerDay": 2, "dailyBudget": 3,
                       "resendSeconds": 10, "expiresSeconds": 60}},
     "guarded": {"guard": {"mode": "always"}},
+    "busy": {"guard": {"mode": "adaptive", "imageAfterRequests": 2, "tencentAfterRequests": 0}},
     "hk": {"sms": {"countries": ["86", "852"]}}}}"#;
 
 const IP: &str = "203.0.113.60";
@@ -413,7 +415,8 @@ async fn the_code_is_in_no_answer_and_no_log_line() {
 }
 
 /// The send is a door of its scene's guard: with `always`, a pass is
-/// needed, decided in-process, and a refusal carries the guard's errCode.
+/// needed, decided in-process, and a refusal carries the guard's errCode,
+/// its level and reasons.
 #[tokio::test]
 async fn a_guarded_send_needs_a_pass_of_its_scene() {
     let rig = rig().await;
@@ -421,6 +424,14 @@ async fn a_guarded_send_needs_a_pass_of_its_scene() {
     assert_eq!(
         (refused.status, refused.body["errCode"].as_str()),
         (403, Some("guard-captcha-required"))
+    );
+    assert_eq!(refused.body["level"], "image");
+    assert_eq!(refused.body["reasons"], json!(["always"]));
+    assert!(
+        refused
+            .events
+            .iter()
+            .any(|e| *e == Event::GuardReason { reason: "always" })
     );
     assert_eq!(rig.sms.emulator.calls(), 0);
     let pass = captcha_pass(&rig, "guarded", "phone-1").await;
@@ -447,6 +458,66 @@ async fn a_guarded_send_needs_a_pass_of_its_scene() {
         .await;
     assert_eq!(wrong.body["errCode"], "guard-pass-invalid");
     assert_eq!(rig.inbox(MOBILE), 1);
+}
+
+/// Each send is a request of its scene, counted by the guard's velocity as
+/// at any door: a device's sends to many numbers (SMS bombing from one
+/// phone) ask for a captcha from the threshold on, with the reason
+/// `requests`, and nothing more is sent without a pass.
+#[tokio::test]
+async fn sends_count_as_requests_of_their_scene() {
+    let rig = rig().await;
+    let send = |mobile: &'static str, pass: Option<String>| {
+        let rig = &rig;
+        async move {
+            let body = json!({"mobile": mobile, "scene": "busy", "deviceId": "bomber-1"});
+            let headers: Vec<(&str, &str)> = pass
+                .as_deref()
+                .map(|p| ("x-gatehouse-pass", p))
+                .into_iter()
+                .collect();
+            rig.send_with(body, &headers).await
+        }
+    };
+    for mobile in ["+8613800138011", "+8613800138012"] {
+        let sent = send(mobile, None).await;
+        assert_eq!(sent.status, 200, "{mobile}: {}", sent.body);
+        assert!(
+            sent.events
+                .iter()
+                .all(|e| !matches!(e, Event::GuardReason { .. }))
+        );
+    }
+    let refused = send("+8613800138013", None).await;
+    assert_eq!(
+        (refused.status, refused.body["errCode"].as_str()),
+        (403, Some("guard-captcha-required")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body["level"], "image");
+    assert_eq!(refused.body["reasons"], json!(["requests"]));
+    assert!(
+        refused
+            .events
+            .iter()
+            .any(|e| *e == Event::GuardReason { reason: "requests" })
+    );
+    assert_eq!(rig.sms.emulator.calls(), 2, "the refused send sent nothing");
+    assert_eq!(rig.inbox("+8613800138013"), 0);
+    // Another device at the same IP is not yet past the IP's threshold.
+    let body = json!({"mobile": "+8613800138014", "scene": "busy", "deviceId": "other-1"});
+    assert_eq!(rig.send_with(body, &[]).await.status, 200);
+    // With a captcha pass of its scene, the device sends again.
+    let pass = captcha_pass(&rig, "busy", "bomber-1").await;
+    let sent = send("+8613800138013", Some(pass)).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(
+        sent.events
+            .iter()
+            .any(|e| *e == Event::GuardReason { reason: "requests" })
+    );
+    assert_eq!(rig.inbox("+8613800138013"), 1);
 }
 
 /// A solved captcha's pass for `device` in `scene_name`, as verify-captcha

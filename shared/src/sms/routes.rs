@@ -7,11 +7,13 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
 use super::mobile::Mobile;
-use super::service::{SmsSender, SmsTarget, SmsVerifier};
+use super::service::{SendRefusal, SmsSender, SmsTarget, SmsVerifier};
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
 use crate::guard::Client;
 use crate::guard::authorizer::PASS_HEADER;
+use crate::guard::routes::refusal_response;
+use crate::guard::service::Refusal;
 use crate::http::{device_id, header_str, json_body, respond, source_ip};
 use crate::lang::Lang;
 use crate::metrics::Events;
@@ -38,7 +40,9 @@ struct VerifyRequest {
 }
 
 /// `POST /sms/send` → `{errCode: 0, resendAfter, expiresIn}`; what Tencent
-/// said rides along in the response's [`Events`] for the metrics.
+/// said and the guard's reasons ride along in the response's [`Events`]
+/// for the metrics. The guard's refusal at the door answers its level and
+/// reasons, as `POST /guard/check` does.
 pub async fn send(svc: &SmsSender, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let mut events = Events::default();
@@ -48,7 +52,17 @@ pub async fn send(svc: &SmsSender, req: Request) -> Response<Body> {
         svc.send(&target, header_str(&req, PASS_HEADER), &mut events)
             .await
     };
-    let mut resp = respond(lang, result.await);
+    let mut resp = match result.await {
+        Ok(sent) => respond(lang, Ok(sent)),
+        Err(SendRefusal {
+            error,
+            standing: Some(standing),
+        }) => refusal_response(lang, &Refusal { error, standing }),
+        Err(SendRefusal {
+            error,
+            standing: None,
+        }) => respond::<()>(lang, Err(error)),
+    };
     events.attach_to(&mut resp);
     resp
 }
@@ -95,6 +109,7 @@ fn target(
         client: Client {
             ip: source_ip(req).map(str::to_owned),
             device,
+            ..Client::default()
         },
     })
 }

@@ -6,8 +6,11 @@
 //! 1. the number's country must be one the scene lists (400, nothing
 //!    spent);
 //! 2. the door: the scene's guard decides as at any guarded route, through
-//!    [`Guard::check`] in-process (a pass in `X-Gatehouse-Pass` when the
-//!    level asks for one; a refusal is the guard's 403 with its errCode);
+//!    [`Guard::admit`] in-process: the send is counted as a request of its
+//!    scene (velocity), a pass in `X-Gatehouse-Pass` is redeemed when the
+//!    level asks for one, the reasons of a level above `none` go into the
+//!    events; a refusal is the guard's 403 with its errCode, its level and
+//!    reasons ([`SendRefusal`]);
 //! 3. one round trip writes the code's row (its keyed hash, never the
 //!    code) and counts the IP's, the number's day's and the scene's budget's
 //!    counters, all conditional: the number's last code younger than
@@ -41,8 +44,9 @@ use crate::config::blocks::PerScene;
 use crate::domain::Scene;
 use crate::error::ApiError;
 use crate::guard::config::{Door, GuardConfig, PassRule};
+use crate::guard::level::Standing;
 use crate::guard::pass::{PassIssued, PassToken, ip_net};
-use crate::guard::service::{Client, Guard, count_failure};
+use crate::guard::service::{Client, Guard, Refusal, count_failure};
 use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
@@ -78,6 +82,38 @@ pub struct SmsTarget {
 pub struct CodeSent {
     pub resend_after: u64,
     pub expires_in: u64,
+}
+
+/// A refused send: its error and, when the guard refused it at the door,
+/// where the client stood (its level and reasons, answered with it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRefusal {
+    pub error: ApiError,
+    pub standing: Option<Standing>,
+}
+
+impl From<ApiError> for SendRefusal {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            standing: None,
+        }
+    }
+}
+
+impl From<crate::error::StoreError> for SendRefusal {
+    fn from(error: crate::error::StoreError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+impl From<Refusal> for SendRefusal {
+    fn from(refusal: Refusal) -> Self {
+        Self {
+            error: refusal.error,
+            standing: Some(refusal.standing),
+        }
+    }
 }
 
 /// `POST /sms/send`, built once at start-up.
@@ -131,13 +167,14 @@ impl SmsSender {
 
     /// Sends a fresh code to `target`'s number (see the module), the door
     /// opened by `pass` when the scene's level asks for one. What Tencent
-    /// said, and a spent budget, go into `events` (for the metrics).
+    /// said, a spent budget and the guard's reasons go into `events` (for
+    /// the metrics).
     pub async fn send(
         &self,
         target: &SmsTarget,
         pass: Option<&str>,
         events: &mut Events,
-    ) -> Result<CodeSent, ApiError> {
+    ) -> Result<CodeSent, SendRefusal> {
         let SmsTarget {
             scene,
             mobile,
@@ -145,10 +182,10 @@ impl SmsSender {
         } = target;
         let settings = self.settings.sms.scene(scene);
         if !mobile.in_countries(&settings.countries) {
-            return Err(ApiError::SmsCountryNotAllowed);
+            return Err(ApiError::SmsCountryNotAllowed.into());
         }
         let door = Door::new(scene.clone(), PassRule::Auto);
-        self.guard.check(&door, pass, None, client).await?;
+        self.guard.admit(&door, pass, None, client, events).await?;
         let now_ms = self.options.clock().now_ms();
         let code = SmsCode::draw();
         let record = SmsCodeRecord {
@@ -170,7 +207,8 @@ impl SmsSender {
             SmsIssue::TooSoon { resend_after_ms } => {
                 return Err(ApiError::SmsSendTooSoon {
                     retry_after_secs: whole_seconds(resend_after_ms - now_ms),
-                });
+                }
+                .into());
             }
             SmsIssue::Limited {
                 index,
@@ -179,14 +217,14 @@ impl SmsSender {
                 let kind = kinds[index];
                 tracing::warn!(scene = %scene, mobile = %mobile.masked(), ?kind, "SMS limit hit");
                 let retry_after_secs = whole_seconds(window_end_ms - now_ms);
-                return Err(match kind {
+                return Err(SendRefusal::from(match kind {
                     LimitKind::Ip => rate_limited(window_end_ms, now_ms),
                     LimitKind::NumberDay => ApiError::SmsDailyLimit { retry_after_secs },
                     LimitKind::Budget => {
                         events.push(Event::SmsBudgetExhausted);
                         ApiError::SmsBudgetExhausted { retry_after_secs }
                     }
-                });
+                }));
             }
         }
         let answer = self
@@ -215,7 +253,7 @@ impl SmsSender {
             if let Err(err) = self.store.void_sms_code(&record).await {
                 tracing::error!(error = %err.0, "the unsent code could not be voided");
             }
-            return Err(refusal);
+            return Err(refusal.into());
         }
         Ok(CodeSent {
             resend_after: settings.resend_seconds,

@@ -1,6 +1,7 @@
 //! The SMS functions' flows of the table-access test: send-sms at its
-//! guarded door (a captcha, a ticket and an sms pass redeemed, a spent one
-//! refused and counted as a failure), a send Tencent
+//! guarded door (the send counted as a request, or the counters read where
+//! the scene counts none; a captcha, a ticket and an sms pass redeemed, a
+//! spent one refused and counted as a failure), a send Tencent
 //! refuses (its code voided) and one the budget refuses (its row taken
 //! back); verify-sms wrong (the guard's failures) and right; the sms passes
 //! redeemed by the authorizer and by `/guard/check`.
@@ -21,10 +22,13 @@ use serde_json::json;
 
 use super::{Recorder, Rig, authorizer_event, json_of, request};
 
-/// `demo` always asks for a pass (the send's door) and counts wrong codes;
-/// `budget` has a budget of one message a day.
+/// `demo` always asks for a pass (the send's door: each send counted as a
+/// request) and counts wrong codes; `still` always asks too but counts no
+/// request (the door reads the counters); `budget` has a budget of one
+/// message a day.
 const CONFIG: &str = r#"{"scene": {
     "demo": {"guard": {"mode": "always"}},
+    "still": {"guard": {"mode": "always", "imageAfterRequests": 0, "tencentAfterRequests": 0}},
     "budget": {"sms": {"dailyBudget": 1}}}}"#;
 
 /// A pass of `kind` in `scene_name` (a captcha's earned with `device_id`),
@@ -76,14 +80,16 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
     let captcha = pass(&plain, PassKind::Captcha, "demo", Some("p1")).await;
     let ticket = pass(&plain, PassKind::Ticket, "demo", None).await;
     let sms_pass = pass(&plain, PassKind::Sms, "demo", None).await;
-    for (mobile, pass) in [
-        ("+8613800138010", &captcha),
-        ("+8613800138011", &ticket),
-        ("+8613800138014", &sms_pass),
+    let still = pass(&plain, PassKind::Captcha, "still", Some("p1")).await;
+    for (mobile, scene, pass) in [
+        ("+8613800138010", "demo", &captcha),
+        ("+8613800138011", "demo", &ticket),
+        ("+8613800138014", "demo", &sms_pass),
+        ("+8613800138015", "still", &still),
     ] {
         let resp = Function::SendSms
             .lambda()
-            .answer(&sender, send(mobile, "demo", pass))
+            .answer(&sender, send(mobile, scene, pass))
             .await;
         assert_eq!(resp.status(), 200, "{}", json_of(&resp));
     }
@@ -167,8 +173,12 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
             None,
         )
         .await;
-    assert!(verdict.is_authorized, "{:?}", verdict.context);
-    assert_eq!(verdict.context["mobile"], "+8613800138010");
+    assert!(
+        verdict.response.is_authorized,
+        "{:?}",
+        verdict.response.context
+    );
+    assert_eq!(verdict.response.context["mobile"], "+8613800138010");
     note(Function::Authorizer, &recorder);
     let (store, recorder) = rig.store();
     let guard = Services {
