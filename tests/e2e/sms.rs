@@ -306,6 +306,36 @@ async fn invalid_numbers_and_other_countries_send_nothing() {
         )
         .await;
     assert_eq!(bad_device.body["errCode"], "invalid-request");
+    // A null member is refused by name, never taken as absent (openapi.yaml
+    // types no field as nullable).
+    for body in [
+        json!({"mobile": MOBILE, "scene": "login", "deviceId": null}),
+        json!({"mobile": null, "scene": "login"}),
+        json!({"mobile": MOBILE, "scene": null}),
+    ] {
+        let refused = rig.send_with(body.clone(), &[]).await;
+        assert_eq!(
+            (refused.status, refused.body["errCode"].as_str()),
+            (400, Some("invalid-request")),
+            "{body}"
+        );
+        assert!(
+            refused.body["errMsg"].as_str().unwrap().contains("is null"),
+            "{}",
+            refused.body
+        );
+    }
+    for body in [
+        json!({"mobile": MOBILE, "scene": "login", "code": null}),
+        json!({"mobile": MOBILE, "scene": "login", "code": "123456", "deviceId": null}),
+    ] {
+        let refused = answer(routes::verify(&rig.verifier, request(body.clone(), &[])).await);
+        assert_eq!(
+            (refused.status, refused.body["errCode"].as_str()),
+            (400, Some("invalid-request")),
+            "{body}"
+        );
+    }
     assert_eq!(rig.sms.emulator.calls(), 1);
 }
 
