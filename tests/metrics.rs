@@ -560,8 +560,9 @@ fn a_request_to_every_route() -> Vec<(Function, String, Request)> {
             ("POST", "/wx/login") => json!({"code": "c0de"}),
             ("POST", "/wx/phone") => json!({"code": "ph0ne"}),
             ("POST", "/ticket/verify") => json!({"ticket": "t03x", "randstr": "@r"}),
+            // A scene without a guard: the send reaches its own writes.
             ("POST", "/sms/send") => {
-                json!({"scene": "login", "deviceId": "fault-1", "mobile": "+8613800138000"})
+                json!({"scene": "open", "deviceId": "fault-1", "mobile": "+8613800138000"})
             }
             ("POST", "/sms/verify") => {
                 json!({"scene": "login", "mobile": "+8613800138000", "code": "123456"})
@@ -586,6 +587,13 @@ fn a_request_to_every_route() -> Vec<(Function, String, Request)> {
             req,
         ));
     }
+    // And a send at its guarded scene's door, which counts the request
+    // first (as the guard's own doors do).
+    let body = json!({"scene": "login", "deviceId": "fault-1", "mobile": "+8613800138001"});
+    let mut req = request("POST", "/sms/send", body);
+    req.headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    requests.push((Function::SendSms, "POST /sms/send (guarded)".into(), req));
     requests
 }
 
@@ -673,7 +681,9 @@ async fn a_throttled_or_unreachable_table_reaches_every_function() {
             // status's bearer session is read first: a store failure.)
             let expected = match (table, route.as_str()) {
                 ("throttled", "POST /guard/report") => (200, json!(0)),
-                ("throttled", "POST /guard/check") => (403, json!("guard-tencent-required")),
+                ("throttled", "POST /guard/check" | "POST /sms/send (guarded)") => {
+                    (403, json!("guard-tencent-required"))
+                }
                 _ => (503, json!("store-unavailable")),
             };
             assert_eq!(
@@ -685,6 +695,8 @@ async fn a_throttled_or_unreachable_table_reaches_every_function() {
                 assert_eq!(body["level"], "tencent", "{table}: {route}: {body}");
                 continue;
             }
+            // The route's own name (the metric's dimension).
+            let route = route.trim_end_matches(" (guarded)").to_owned();
             answered.push((function, route));
         }
         let functions: std::collections::BTreeSet<_> =
@@ -719,9 +731,13 @@ async fn a_throttled_or_unreachable_table_reaches_every_function() {
                 ("Route", route.as_str()),
                 ("Outcome", "StoreError"),
             ];
+            let times = answered
+                .iter()
+                .filter(|(f, r)| f == function && r == route)
+                .count();
             assert_eq!(
                 value_in(&docs, &want, metrics::REQUESTS),
-                Some(json!(1)),
+                Some(json!(times)),
                 "{table}: {want:?}: {text}"
             );
         }
