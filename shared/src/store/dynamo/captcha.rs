@@ -16,10 +16,19 @@
 //! retry recognises its own earlier write: a verify is never counted twice
 //! nor its right answer turned into `verify-fail`.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put as TransactPut, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::codec::*;
+use super::pass::{GRANTED_BY, pass_item};
 use super::{DynamoStore, MAX_VERIFY_ROUNDS, join_all};
 use crate::domain::{DeviceId, Scene};
 use crate::store::*;
@@ -142,60 +151,254 @@ impl DynamoStore {
     }
 }
 
-/// Whether `item` is a captcha written before rows carried their right
-/// answer's attribute (by a gatehouse older than the one-write verify) and
-/// `answer` is its code: such a row judges every answer wrong.
-fn is_legacy_right_answer(item: &Item, answer: &str) -> bool {
-    !answer.is_empty()
-        && !item.keys().any(|k| k.starts_with("ok_"))
-        && matches!(item.get("code"), Some(v) if v.as_s().is_ok_and(|code| code == answer))
+/// The update of a right answer's round: the attempt counted, the captcha
+/// verified, the request's nonce in the attempt's attribute.
+const PASS_UPDATE: &str = "SET #attempts = :attempt, #state = :verified, #try = :nonce";
+/// The update of a wrong answer's round: the attempt counted, the captcha
+/// left pending or, at the last attempt, voided.
+const WRONG_UPDATE: &str = "SET #attempts = :attempt, #state = :fallback, #try = :nonce";
+/// What both rounds require of the captcha row: pending, unexpired, and at
+/// the attempt count the round was built on (so racing answers each count
+/// once, in turn).
+const OPEN: &str = "#state = :pending AND #expired > :now AND #attempts = :seen";
+
+/// What one round of a verify came to.
+enum Round {
+    /// Applied.
+    Done(VerifyOutcome),
+    /// Refused by the captcha row's condition: the row as it was (`None`:
+    /// no row).
+    Refused(Option<Item>),
+    /// Another transaction held the captcha row (`TransactionConflict`):
+    /// the round is tried again.
+    Conflict,
+}
+
+/// One round's attempt at the captcha row: which attempt it counts, on top
+/// of how many, with which request nonce.
+struct Attempt<'a> {
+    key: &'a str,
+    answer: &'a str,
+    nonce: &'a str,
+    attempt: u32,
+    seen: u32,
+    now_ms: i64,
+}
+
+impl Attempt<'_> {
+    /// The names and values every round's expressions use.
+    fn placeholders(
+        &self,
+    ) -> (
+        Vec<(&'static str, String)>,
+        Vec<(&'static str, AttributeValue)>,
+    ) {
+        let names = vec![
+            ("#attempts", "attempts".to_owned()),
+            ("#state", "state".to_owned()),
+            ("#try", attempt_nonce_attribute(self.attempt)),
+            ("#expired", "expired_date".to_owned()),
+            ("#code", "code".to_owned()),
+        ];
+        let values = vec![
+            (":attempt", n(self.attempt)),
+            (":seen", n(self.seen)),
+            (":pending", n(CaptchaState::Pending as i64)),
+            (":nonce", s(self.nonce)),
+            (":now", n(self.now_ms)),
+            (":answer", s(self.answer)),
+        ];
+        (names, values)
+    }
 }
 
 impl DynamoStore {
-    /// Passes a legacy captcha (see [`is_legacy_right_answer`]) whose right
-    /// answer the verify write just counted as wrong: one more conditional
-    /// write, while the row is still as that write left it (its nonce, its
-    /// count), that sets it verified and takes the attempt back. Only
-    /// captchas in flight while an older gatehouse is replaced take it.
-    async fn pass_legacy(
+    /// A right answer's round: the captcha row's update ([`PASS_UPDATE`])
+    /// on [`OPEN`] and its code being `answer` (`code`, which every captcha
+    /// row holds, rows of older gatehouses included) and, with `pass`, the
+    /// pass's Put (never over a row) in the same `TransactWriteItems`, all
+    /// or nothing. `ClientRequestToken` (the nonce and the round) makes the
+    /// SDK's retry of an applied transaction answer success without writing
+    /// again; the nonces in both items let a retry past that recognise its
+    /// own write.
+    async fn pass_round(
         &self,
-        key: &str,
-        nonce: &str,
-        attempt: u32,
-        seen: u32,
-    ) -> Result<VerifyOutcome, StoreError> {
+        at: &Attempt<'_>,
+        round: usize,
+        pass: Option<&PassGrant>,
+    ) -> Result<Round, StoreError> {
+        let condition = format!("{OPEN} AND #code = :answer");
+        let (names, values) = at.placeholders();
+        let values = values
+            .into_iter()
+            .chain([(":verified", n(CaptchaState::Verified as i64))]);
+        let Some(pass) = pass else {
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY_ATTRIBUTE, s(at.key))
+                .update_expression(PASS_UPDATE)
+                .condition_expression(condition)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            for (k, v) in names {
+                update = update.expression_attribute_names(k, v);
+            }
+            for (k, v) in values {
+                update = update.expression_attribute_values(k, v);
+            }
+            return match update.send().await {
+                Ok(_) => Ok(Round::Done(VerifyOutcome::Passed)),
+                Err(err) if update_conflict(&err) => Ok(Round::Conflict),
+                Err(err) => Ok(Round::Refused(update_condition_failed(
+                    err,
+                    "verify_captcha",
+                )?)),
+            };
+        };
+        let build = |e: aws_sdk_dynamodb::error::BuildError| {
+            StoreError(format!("verify_captcha: request not built: {e}"))
+        };
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, s(at.key))
+            .update_expression(PASS_UPDATE)
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (k, v) in names {
+            update = update.expression_attribute_names(k, v);
+        }
+        for (k, v) in values {
+            update = update.expression_attribute_values(k, v);
+        }
+        let put = TransactPut::builder()
+            .table_name(&self.table)
+            .set_item(Some(pass_item(pass, at.nonce)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", KEY_ATTRIBUTE)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build)?;
         let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build)?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .client_request_token(format!("{}-{round}", at.nonce))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Round::Done(VerifyOutcome::Passed)),
+            Err(err) => err,
+        };
+        let reasons = match &err {
+            SdkError::ServiceError(ctx) => match ctx.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    cancelled.cancellation_reasons().to_vec()
+                }
+                _ => return Err(sdk_error("verify_captcha", err)),
+            },
+            _ => return Err(sdk_error("verify_captcha", err)),
+        };
+        cancelled_round(&reasons, at.nonce).map_err(|what| {
+            tracing::error!(what, "verify_captcha: transaction cancelled");
+            sdk_error("verify_captcha", err)
+        })
+    }
+
+    /// A wrong answer's round: one UpdateItem ([`WRONG_UPDATE`]) on
+    /// [`OPEN`] and the row's code being another than `answer` (an empty
+    /// answer is wrong whatever the code), so that it never passes a
+    /// captcha (that takes its pass along: [`DynamoStore::pass_round`]).
+    async fn wrong_round(&self, at: &Attempt<'_>, max_attempts: u32) -> Result<Round, StoreError> {
+        let fallback = if at.attempt >= max_attempts {
+            CaptchaState::Void
+        } else {
+            CaptchaState::Pending
+        };
+        let (names, values) = at.placeholders();
+        let (condition, names, values): (String, Vec<_>, Vec<_>) = if at.answer.is_empty() {
+            (
+                OPEN.to_owned(),
+                names.into_iter().filter(|(k, _)| *k != "#code").collect(),
+                values
+                    .into_iter()
+                    .filter(|(k, _)| *k != ":answer")
+                    .collect(),
+            )
+        } else {
+            (format!("{OPEN} AND #code <> :answer"), names, values)
+        };
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(key))
-            .update_expression("SET #state = :verified, #attempts = :seen")
-            .condition_expression("#try = :nonce AND #attempts = :attempt")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#attempts", "attempts")
-            .expression_attribute_names("#try", attempt_nonce_attribute(attempt))
-            .expression_attribute_values(":verified", n(CaptchaState::Verified as i64))
-            .expression_attribute_values(":seen", n(seen))
-            .expression_attribute_values(":nonce", s(nonce))
-            .expression_attribute_values(":attempt", n(attempt))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let old = match result {
-            Ok(_) => return Ok(VerifyOutcome::Passed),
-            Err(err) => update_condition_failed(err, "verify_captcha (legacy row)")?,
-        };
-        // Its own write (a retry after a lost response) passed; else another
-        // answer came in between, and this one no longer decides.
-        let own = old.as_ref().is_some_and(|item| {
-            get_n(item, "state").ok() == Some(CaptchaState::Verified as i64)
-                && matches!(item.get(&attempt_nonce_attribute(attempt)), Some(v) if v.as_s().is_ok_and(|v| v == nonce))
-        });
-        Ok(if own {
-            VerifyOutcome::Passed
-        } else {
-            VerifyOutcome::NotPending
-        })
+            .key(KEY_ATTRIBUTE, s(at.key))
+            .update_expression(WRONG_UPDATE)
+            .condition_expression(condition)
+            .expression_attribute_values(":fallback", n(fallback as i64))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (k, v) in names {
+            update = update.expression_attribute_names(k, v);
+        }
+        for (k, v) in values {
+            update = update.expression_attribute_values(k, v);
+        }
+        match update.send().await {
+            Ok(out) => {
+                let new = out
+                    .attributes()
+                    .ok_or_else(|| corrupt("state", "not returned"))?;
+                Ok(Round::Done(judged(
+                    get_n(new, "state")?,
+                    at.attempt,
+                    max_attempts,
+                )?))
+            }
+            Err(err) if update_conflict(&err) => Ok(Round::Conflict),
+            Err(err) => Ok(Round::Refused(update_condition_failed(
+                err,
+                "verify_captcha",
+            )?)),
+        }
+    }
+}
+
+/// Whether an UpdateItem was refused because a transaction held its item.
+fn update_conflict(
+    err: &SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool {
+    matches!(err, SdkError::ServiceError(ctx) if ctx.err().is_transaction_conflict_exception())
+}
+
+/// What a cancelled right answer's transaction says, from its cancellation
+/// reasons (the captcha's update first, the pass's Put second): the captcha
+/// row as its refused condition saw it, a conflict to try again, or (`Err`,
+/// what else) a cancellation no round explains.
+fn cancelled_round(reasons: &[CancellationReason], nonce: &str) -> Result<Round, &'static str> {
+    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+    match (code(0), code(1)) {
+        ("ConditionalCheckFailed", _) => Ok(Round::Refused(reasons[0].item().cloned())),
+        ("TransactionConflict", _) | (_, "TransactionConflict") => Ok(Round::Conflict),
+        // A pass row already under the key: 256 random bits make that a
+        // store fault, unless it is this very request's (whose captcha
+        // update then also failed its condition, handled above).
+        (_, "ConditionalCheckFailed")
+            if reasons[1]
+                .item()
+                .is_some_and(|item| holds(item, GRANTED_BY, nonce)) =>
+        {
+            Err("the pass row is this request's but its captcha update is not")
+        }
+        (_, "ConditionalCheckFailed") => Err("a pass row is already there"),
+        _ => Err("cancelled for another reason"),
     }
 }
 
@@ -216,14 +419,18 @@ fn judged(state: i64, attempt: u32, max_attempts: u32) -> Result<VerifyOutcome, 
 #[derive(Debug)]
 enum Seen {
     Final(VerifyOutcome),
-    /// Pending and unexpired, with this many attempts counted by others:
-    /// count this one after them.
-    Counted(u32),
+    /// Pending and unexpired, with this many attempts counted by others
+    /// (count this one after them), and whether its code is the answer.
+    Counted {
+        attempts: u32,
+        right: bool,
+    },
 }
 
 fn classify(
     old: Option<&Item>,
     nonce: &str,
+    answer: &str,
     now_ms: i64,
     max_attempts: u32,
 ) -> Result<Seen, StoreError> {
@@ -254,7 +461,9 @@ fn classify(
     if now_ms >= get_n(item, "expired_date")? {
         return Ok(Seen::Final(VerifyOutcome::Expired));
     }
-    Ok(Seen::Counted(attempts))
+    // Every captcha row holds its code (an empty answer is never right).
+    let right = !answer.is_empty() && get_s(item, "code")? == answer;
+    Ok(Seen::Counted { attempts, right })
 }
 
 #[async_trait]
@@ -370,83 +579,74 @@ impl CaptchaStore for DynamoStore {
         }
     }
 
-    /// One conditional UpdateItem, right answer or wrong: it counts the
-    /// attempt (guarded on the count `seen`, so racing answers each count
-    /// once, in turn) and sets `state` to
-    /// `if_not_exists(<the answer's attribute>, <pending or void>)`, which
-    /// is verified exactly when the answer is right (see
-    /// [`answer_attribute`]). The answer is thus never judged before it is
-    /// counted: a store failure hands out no free guess. It writes no pass
-    /// (that is [`PassStore::grant_pass`], in a row of its own) and leaves
-    /// the row's TTL, the captcha's, alone.
+    /// Judged and counted in one write, a right answer's pass with it. The
+    /// first round takes the answer for right: one transaction of the
+    /// captcha row's conditional update (see [`DynamoStore::pass_round`])
+    /// and the pass's conditional Put. A wrong answer cancels it, and the
+    /// cancellation carries the captcha row as it was
+    /// (`ReturnValuesOnConditionCheckFailure = ALL_OLD`); when that row is
+    /// still open at the count the round was built on, only the code can
+    /// have refused it, and the next round counts the wrong answer with one
+    /// conditional UpdateItem whose condition is that the code is another
+    /// (see [`DynamoStore::wrong_round`]). A cancelled transaction writes
+    /// nothing, so a wrong answer cannot be counted by it: two requests.
     ///
-    /// The request's nonce goes into the attempt's own attribute (`t<n>`),
-    /// so a retry whose earlier attempt was applied finds it and answers
-    /// what that attempt came to.
-    async fn verify_captcha(
+    /// Every round is conditioned on the attempt count it saw, and one
+    /// refused by another answer's count is built again on the new count
+    /// (each answer counted once, in turn); a round that met another
+    /// transaction is tried again. The request's nonce goes into the
+    /// attempt's own attribute (`t<n>`) and the pass's `granted_by`, so a
+    /// retry whose earlier attempt was applied finds it and answers what
+    /// that attempt came to.
+    async fn verify_captcha_granting(
         &self,
         scene: &Scene,
         device: &DeviceId,
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
+        pass: Option<&PassGrant>,
     ) -> Result<VerifyOutcome, StoreError> {
         let key = captcha_key(scene, device);
         let nonce = request_nonce();
         let mut seen = 0;
-        for _ in 0..MAX_VERIFY_ROUNDS {
-            let attempt = seen + 1;
-            let fallback = if attempt >= max_attempts {
-                CaptchaState::Void
+        // An empty answer never passes.
+        let mut right = !answer.is_empty();
+        for round in 0..MAX_VERIFY_ROUNDS {
+            let at = Attempt {
+                key: &key,
+                answer,
+                nonce: &nonce,
+                attempt: seen + 1,
+                seen,
+                now_ms,
+            };
+            let done = if right {
+                self.pass_round(&at, round, pass).await?
             } else {
-                CaptchaState::Pending
+                self.wrong_round(&at, max_attempts).await?
             };
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(KEY_ATTRIBUTE, s(&key))
-                .update_expression(
-                    "SET #attempts = :attempt, #state = if_not_exists(#ok, :fallback), \
-                     #try = :nonce",
-                )
-                .condition_expression("#state = :pending AND #expired > :now AND #attempts = :seen")
-                .expression_attribute_names("#attempts", "attempts")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#ok", answer_attribute(answer))
-                .expression_attribute_names("#try", attempt_nonce_attribute(attempt))
-                .expression_attribute_names("#expired", "expired_date")
-                .expression_attribute_values(":attempt", n(attempt))
-                .expression_attribute_values(":seen", n(seen))
-                .expression_attribute_values(":fallback", n(fallback as i64))
-                .expression_attribute_values(":pending", n(CaptchaState::Pending as i64))
-                .expression_attribute_values(":nonce", s(&nonce))
-                .expression_attribute_values(":now", n(now_ms))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            let old = match result {
-                Ok(out) => {
-                    let new = out
-                        .attributes()
-                        .ok_or_else(|| corrupt("state", "not returned"))?;
-                    let outcome = judged(get_n(new, "state")?, attempt, max_attempts)?;
-                    if outcome != VerifyOutcome::Passed && is_legacy_right_answer(new, answer) {
-                        return self.pass_legacy(&key, &nonce, attempt, seen).await;
-                    }
-                    return Ok(outcome);
+            let old = match done {
+                Round::Done(outcome) => return Ok(outcome),
+                Round::Conflict => {
+                    let jitter = rand::random_range(0..=10u64);
+                    tokio::time::sleep(Duration::from_millis(5 + jitter)).await;
+                    continue;
                 }
-                Err(err) => update_condition_failed(err, "verify_captcha")?,
+                Round::Refused(old) => old,
             };
-            match classify(old.as_ref(), &nonce, now_ms, max_attempts)? {
+            match classify(old.as_ref(), &nonce, answer, now_ms, max_attempts)? {
                 Seen::Final(outcome) => return Ok(outcome),
-                Seen::Counted(attempts) if attempts == seen => {
-                    return Err(corrupt("attempts", "condition failed on a matching row"));
+                Seen::Counted {
+                    attempts,
+                    right: is_right,
+                } => {
+                    if attempts == seen && is_right == right {
+                        return Err(corrupt("attempts", "condition failed on a matching row"));
+                    }
+                    seen = attempts;
+                    right = is_right;
                 }
-                Seen::Counted(attempts) => seen = attempts,
             }
         }
         tracing::error!(
@@ -478,24 +678,41 @@ mod tests {
     fn classify_follows_the_memory_store_order() {
         let pending = item(CaptchaState::Pending, 2);
         assert!(matches!(
-            classify(None, "n", 0, 3),
+            classify(None, "n", "abcd", 0, 3),
             Ok(Seen::Final(VerifyOutcome::NotFound))
         ));
         assert!(matches!(
-            classify(Some(&pending), "n", 10, 3),
-            Ok(Seen::Counted(2))
+            classify(Some(&pending), "n", "abcd", 10, 3),
+            Ok(Seen::Counted {
+                attempts: 2,
+                right: true
+            })
         ));
         assert!(matches!(
-            classify(Some(&pending), "n", 1000, 3),
+            classify(Some(&pending), "n", "zzzz", 10, 3),
+            Ok(Seen::Counted {
+                attempts: 2,
+                right: false
+            })
+        ));
+        assert!(matches!(
+            classify(Some(&item(CaptchaState::Pending, 0)), "n", "", 10, 3),
+            Ok(Seen::Counted {
+                attempts: 0,
+                right: false
+            })
+        ));
+        assert!(matches!(
+            classify(Some(&pending), "n", "abcd", 1000, 3),
             Ok(Seen::Final(VerifyOutcome::Expired))
         ));
         assert!(matches!(
-            classify(Some(&item(CaptchaState::Verified, 1)), "n", 1000, 3),
+            classify(Some(&item(CaptchaState::Verified, 1)), "n", "abcd", 1000, 3),
             Ok(Seen::Final(VerifyOutcome::NotPending))
         ));
         let mut broken = pending.clone();
         broken.remove("attempts");
-        assert!(classify(Some(&broken), "n", 10, 3).is_err());
+        assert!(classify(Some(&broken), "n", "abcd", 10, 3).is_err());
     }
 
     #[test]
@@ -506,22 +723,61 @@ mod tests {
         passed.insert("t1".into(), s("other"));
         passed.insert("t2".into(), s("mine"));
         assert!(matches!(
-            classify(Some(&passed), "mine", 5000, 3),
+            classify(Some(&passed), "mine", "abcd", 5000, 3),
             Ok(Seen::Final(VerifyOutcome::Passed))
         ));
         let mut wrong = item(CaptchaState::Pending, 2);
         wrong.insert("t1".into(), s("mine"));
         wrong.insert("t2".into(), s("other"));
         assert!(matches!(
-            classify(Some(&wrong), "mine", 10, 3),
+            classify(Some(&wrong), "mine", "abcd", 10, 3),
             Ok(Seen::Final(VerifyOutcome::Wrong { attempts_left: 2 }))
         ));
         let void = item(CaptchaState::Void, 1);
         let mut void = void;
         void.insert("t1".into(), s("mine"));
         assert!(matches!(
-            classify(Some(&void), "mine", 10, 1),
+            classify(Some(&void), "mine", "abcd", 10, 1),
             Ok(Seen::Final(VerifyOutcome::Voided))
         ));
+    }
+
+    #[test]
+    fn a_cancelled_transaction_is_told_by_its_reasons() {
+        let reason = |code: &str, item: Option<Item>| {
+            CancellationReason::builder()
+                .code(code)
+                .set_item(item)
+                .build()
+        };
+        let row = item(CaptchaState::Pending, 1);
+        let refused = [
+            reason("ConditionalCheckFailed", Some(row.clone())),
+            reason("None", None),
+        ];
+        assert!(matches!(
+            cancelled_round(&refused, "n"),
+            Ok(Round::Refused(Some(old))) if old == row
+        ));
+        for reasons in [
+            [reason("TransactionConflict", None), reason("None", None)],
+            [reason("None", None), reason("TransactionConflict", None)],
+        ] {
+            assert!(matches!(
+                cancelled_round(&reasons, "n"),
+                Ok(Round::Conflict)
+            ));
+        }
+        // A pass row in the way is a fault, whoever's it is.
+        let pass = Item::from([(GRANTED_BY.to_owned(), s("n"))]);
+        for nonce in ["n", "other"] {
+            let reasons = [
+                reason("None", None),
+                reason("ConditionalCheckFailed", Some(pass.clone())),
+            ];
+            assert!(cancelled_round(&reasons, nonce).is_err());
+        }
+        assert!(cancelled_round(&[reason("ValidationError", None)], "n").is_err());
+        assert!(cancelled_round(&[], "n").is_err());
     }
 }
