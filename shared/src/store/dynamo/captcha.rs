@@ -7,8 +7,12 @@
 //! conditional UpdateItem per counter, sent at once: one round trip, one
 //! unit per item (3). A request a counter refuses makes one more round trip
 //! to undo what its other writes did (see [`DynamoStore::issue_captcha`]).
-//! A verify, right or wrong, is one UpdateItem (1 unit); the pass a right
-//! one earns is a PutItem of its own (`pass.rs`, 1 unit more).
+//! A right answer is one TransactWriteItems of the captcha's conditional
+//! update and its pass's conditional put (`pass.rs`): 2 items, 4 units, one
+//! request, so that no right answer is judged without its pass written.
+//! A wrong answer cancels that transaction (no write, and AWS reports no
+//! capacity for it) and is counted by one conditional UpdateItem (1 unit):
+//! two requests (see [`CaptchaStore::verify_captcha_granting`]).
 //!
 //! **Retries.** The SDK retries a request whose attempt timed out, and the
 //! first attempt may have been applied. Every conditional write here carries
