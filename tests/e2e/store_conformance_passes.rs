@@ -18,7 +18,7 @@ use gatehouse::guard::{Client, Door, Guard, PassRule};
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::{
-    CaptchaStore, IssueMode, PassClaim, PassGrant, PassKind, Redemption, Store, VerifyOutcome,
+    IssueMode, PassClaim, PassGrant, PassKind, Redemption, Store, VerifyOutcome,
 };
 use gatehouse_e2e::{NOW, captcha, device, pass_grant, scene};
 

@@ -178,6 +178,9 @@ enum Round {
     Conflict,
 }
 
+/// Expression attribute names or values, by placeholder.
+type Placeholders<T> = Vec<(&'static str, T)>;
+
 /// One round's attempt at the captcha row: which attempt it counts, on top
 /// of how many, with which request nonce.
 struct Attempt<'a> {
@@ -191,12 +194,7 @@ struct Attempt<'a> {
 
 impl Attempt<'_> {
     /// The names and values every round's expressions use.
-    fn placeholders(
-        &self,
-    ) -> (
-        Vec<(&'static str, String)>,
-        Vec<(&'static str, AttributeValue)>,
-    ) {
+    fn placeholders(&self) -> (Placeholders<String>, Placeholders<AttributeValue>) {
         let names = vec![
             ("#attempts", "attempts".to_owned()),
             ("#state", "state".to_owned()),
