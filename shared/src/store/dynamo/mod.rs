@@ -6,11 +6,11 @@
 //! `expired_date`) plus `attempts`. Every state change is a conditional write
 //! that asks for the old item when its condition fails
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so nothing is ever read
-//! and then written: a create, a refresh and a right answer's verify are
-//! one request each (the verify a transaction that writes the answer's
-//! pass with it, a row of its own that only the verify functions may
-//! create: `pass.rs`), a wrong answer two, and however many verifies race
-//! only one can pass.
+//! and then written: a create, a refresh and a right captcha answer's
+//! verify are one request each (the verify a transaction that writes the
+//! answer's pass with it, a row of its own that only the verify functions
+//! may create: `pass.rs`, `attempt.rs`), a wrong answer two, and however
+//! many verifies race only one can pass.
 //!
 //! **Cost**: nothing on a route's way is a transaction (two write units per
 //! item) but a right answer's verify (its captcha and its pass, which must
