@@ -237,7 +237,7 @@ impl CaptchaStore for DynamoStore {
     /// With a pass: a right answer is one transaction of the captcha's
     /// update and the pass's put, a wrong one that transaction (cancelled)
     /// and one conditional UpdateItem (see
-    /// [`DynamoStore::count_and_judge_granting`]); a captcha of an older
+    /// `attempt.rs`, `count_and_judge_granting`); a captcha of an older
     /// gatehouse (no answer attribute) is judged by its `code` in the same
     /// conditions. Without one, one conditional UpdateItem, right answer or
     /// wrong (see `attempt.rs`), and a legacy captcha's right answer one
