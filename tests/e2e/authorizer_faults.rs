@@ -46,21 +46,14 @@ fn authorizer_on(client: aws_sdk_dynamodb::Client, guard: serde_json::Value) -> 
     )
 }
 
+/// The authorizer event of `POST /signup` from device `dev-faults`, no
+/// session.
 fn signup() -> AuthorizerRequest {
-    serde_json::from_value(json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/POST/signup",
-        "identitySource": [],
-        "routeKey": "POST /signup", "rawPath": "/signup", "rawQueryString": "",
-        "headers": {"x-device-id": "dev-faults"},
-        "requestContext": {
-            "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "test"},
-            "requestId": "r1", "routeKey": "POST /signup", "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
-        }
-    }))
-    .unwrap()
+    gatehouse_e2e::authorizer_event(
+        "POST /signup",
+        "203.0.113.7",
+        &[("x-device-id", "dev-faults")],
+    )
 }
 
 fn summary(verdict: &Verdict) -> (bool, Outcome, Vec<Event>) {
