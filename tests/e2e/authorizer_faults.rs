@@ -22,7 +22,6 @@ use serde_json::json;
 use crate::faults::{lambda_client, silent_listener};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 /// The authorizer's own budget (its 5 s time-out less the margin), shorter
@@ -128,17 +127,9 @@ async fn a_silent_store_past_the_deadline_is_a_deadline_denial_or_a_degraded_adm
 async fn a_throttled_counter_asks_for_a_pass() {
     for policy in ["deny", "admit"] {
         let throttled = || {
-            let message =
-                "Throughput exceeds the current capacity for one or more global secondary indexes";
-            ProvisionedThroughputExceededException::builder()
-                .message(message)
-                .meta(
-                    aws_sdk_dynamodb::error::ErrorMetadata::builder()
-                        .code("ProvisionedThroughputExceededException")
-                        .message(message)
-                        .build(),
-                )
-                .build()
+            gatehouse_e2e::throttled(
+                "Throughput exceeds the current capacity for one or more global secondary indexes",
+            )
         };
         let update = mock!(Client::update_item).then_error(move || {
             UpdateItemError::ProvisionedThroughputExceededException(throttled())
