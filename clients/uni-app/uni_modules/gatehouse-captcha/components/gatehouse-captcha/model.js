@@ -1,4 +1,4 @@
-// The v-model of both components (the computed `val`): the page's
+// The v-model of the components (the computed `val`): the page's
 // `modelValue` (Vue 3) or `value` (Vue 2) when it binds one, else the
 // component's own `inner`; a change goes to `inner` and to both events.
 
