@@ -153,8 +153,10 @@ impl CaptchaService {
     }
 
     /// Checks `answer` (normalised, not empty) for `target`'s captcha,
-    /// passing at most once; a pass earns a pass token, the one write more
-    /// of a right answer (its own row). The per-IP counter is counted
+    /// passing at most once; a pass earns a pass token, its own row written
+    /// in the same atomic write that judges the answer (one request for a
+    /// right answer on DynamoDB: see
+    /// [`crate::store::CaptchaStore::verify_captcha_granting`]). The per-IP counter is counted
     /// alongside; over the limit the answer is `rate-limited` whatever the
     /// verify came to, so a brute force learns nothing from the requests
     /// past the limit. A wrong answer counts as a failure for the scene's
@@ -179,46 +181,45 @@ impl CaptchaService {
                 now_ms,
             )
             .pop();
+        // The pass a right answer earns, drawn before the verify so that
+        // the one write that judges the answer grants it (a row of its own,
+        // which nothing done to the captcha row touches), and so that a
+        // retry of that write after a lost response answers this same pass.
+        let token = PassToken::issue(PassKind::Captcha);
+        let pass_expired =
+            now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
+        let grant = PassGrant {
+            kind: PassKind::Captcha,
+            secret_hash: token.secret_hash(),
+            scene: target.scene.clone(),
+            device: Some(target.device.clone()),
+            ip: target.ip.clone(),
+            ip_net: ip_net(target.ip.as_deref()),
+            evil_level: None,
+            degraded: false,
+            mobile: None,
+            created_ms: now_ms,
+            expires_ms: pass_expired,
+        };
         let outcome = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
             Ok(self
                 .store
-                .verify_captcha(
+                .verify_captcha_granting(
                     &target.scene,
                     &target.device,
                     answer,
                     now_ms,
                     cfg.max_attempts,
+                    Some(&grant),
                 )
                 .await?)
         })
         .await?;
         match outcome {
-            VerifyOutcome::Passed => {
-                // The pass is a row of its own, written after the answer
-                // was judged right (only this function may write one), so
-                // that nothing done to the captcha row touches it.
-                let token = PassToken::issue(PassKind::Captcha);
-                let pass_expired =
-                    now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
-                let grant = PassGrant {
-                    kind: PassKind::Captcha,
-                    secret_hash: token.secret_hash(),
-                    scene: target.scene.clone(),
-                    device: Some(target.device.clone()),
-                    ip: target.ip.clone(),
-                    ip_net: ip_net(target.ip.as_deref()),
-                    evil_level: None,
-                    degraded: false,
-                    mobile: None,
-                    created_ms: now_ms,
-                    expires_ms: pass_expired,
-                };
-                self.store.grant_pass(&grant).await?;
-                Ok(PassIssued {
-                    pass_token: token.encode(),
-                    pass_expired,
-                })
-            }
+            VerifyOutcome::Passed => Ok(PassIssued {
+                pass_token: token.encode(),
+                pass_expired,
+            }),
             VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
             VerifyOutcome::Wrong { .. } | VerifyOutcome::Voided => {
                 let client = Client {
