@@ -48,6 +48,7 @@ export type ErrCode =
   | 'ticket-expired'
   | 'ticket-rejected'
   | 'ticket-upstream-error'
+  | 'ticket-not-solved'
   | 'guard-captcha-required'
   | 'guard-tencent-required'
   | 'guard-pass-invalid'

@@ -177,6 +177,9 @@ pub fn error_response(lang: Lang, err: &ApiError) -> Response<Body> {
             body.insert("evilLevel".into(), Value::from(*evil_level));
         }
     }
+    if let ApiError::TicketNotSolved { ret } = err {
+        body.insert("ret".into(), Value::from(*ret));
+    }
     let mut response = json_response(err.status(), &Value::Object(body));
     let headers = response.headers_mut();
     match err {

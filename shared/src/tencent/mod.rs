@@ -6,9 +6,11 @@
 //!   policy (the `tencent` block of `CAPTCHA_CONFIG`), validated once.
 //! - [`tc3`]: the TC3-HMAC-SHA256 request signature.
 //! - [`client`]: the signed API call.
+//! - [`callback`]: Tencent's callback object, as posted whole.
 //! - [`service`]: the replay guard, the per-IP limit and the verdict
 //!   mapping; [`routes`]: the handler that parses requests for it.
 
+pub mod callback;
 pub mod client;
 pub mod config;
 pub mod routes;
