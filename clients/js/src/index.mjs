@@ -139,6 +139,38 @@ export function webStorage(store) {
 // ---- the client -----------------------------------------------------------
 
 const SESSION_LOST = ['session-invalid', 'session-expired']
+/** How many challenges guard.run asks for before a refusal stands. */
+const MAX_CHALLENGES = 3
+
+const isDenial = (err) => err instanceof GatehouseError && err.status === 403
+
+/**
+ * What a door takes in place of nothing (SPEC §13), as headers: a
+ * passToken (X-Gatehouse-Pass); an answer { captcha, deviceId? }
+ * (X-Gatehouse-Captcha, with the device that created the captcha); a
+ * Tencent ticket { ticket, randstr? }, the callback object as it comes
+ * (X-Gatehouse-Ticket, X-Gatehouse-Randstr).
+ */
+function proofHeaders(proof) {
+  if (typeof proof === 'string') return { 'X-Gatehouse-Pass': proof }
+  if (proof.captcha !== undefined) {
+    const headers = { 'X-Gatehouse-Captcha': String(proof.captcha).trim() }
+    if (proof.deviceId) headers['X-Device-Id'] = proof.deviceId
+    return headers
+  }
+  const headers = { 'X-Gatehouse-Ticket': proof.ticket }
+  if (proof.randstr) headers['X-Gatehouse-Randstr'] = proof.randstr
+  return headers
+}
+
+/** obtainPass's result, or null when it gives up (nothing, a closed Tencent captcha, an empty answer). */
+function usable(proof) {
+  if (!proof) return null
+  if (typeof proof === 'string') return proof
+  if (proof.captcha !== undefined) return String(proof.captcha).trim() ? proof : null
+  if (proof.ret !== undefined && proof.ret !== 0) return null
+  return proof.ticket ? proof : null
+}
 
 /** The platform's clock; the timers are looked up when first used. */
 const systemClock = {
@@ -188,7 +220,7 @@ export function createClient(options) {
     if (body !== undefined) all['Content-Type'] = 'application/json'
     if (locale) all['Accept-Language'] = locale
     if (token) all.Authorization = `Bearer ${token}`
-    if (pass) all['X-Gatehouse-Pass'] = pass
+    if (pass) Object.assign(all, proofHeaders(pass))
     const res = await transport({ method, url: baseUrl + path + queryString(query), headers: all, body })
     const data = res.data
     const errCode = data && typeof data === 'object' ? data.errCode : undefined
@@ -216,24 +248,45 @@ export function createClient(options) {
   const guard = {
     status: (scene) => request('GET', '/guard/status', { query: { scene } }),
     /**
-     * Runs a business request; on a 403 asks the guard what is needed, has
-     * `obtainPass({ level, scene })` get a pass (a passToken, or nothing to
-     * give up) and retries once with it.
+     * Runs a business request behind the guard. On a 403 asks the guard what
+     * is needed and has `obtainPass({ level, scene })` meet it: a passToken
+     * (the pass way), or the challenge itself for the door to check, an
+     * answer `{ captcha }` or a Tencent callback `{ ticket, randstr }` (the
+     * short way: create + this request, no verify); nothing gives up. A
+     * refused one asks again (`refused: true`, the level read anew), up to
+     * MAX_CHALLENGES times. With `{ level }` the challenge comes first, with
+     * no probe: for a scene that always asks, two requests in all.
      */
-    async run(scene, call, obtainPass) {
-      try {
-        return await call(undefined)
-      } catch (err) {
-        if (!(err instanceof GatehouseError) || err.status !== 403) throw err
-        const { level } = await guard.status(scene)
-        const passToken = await obtainPass({ level: level === 'tencent' ? 'tencent' : 'image', scene })
-        if (!passToken) throw err
-        return call(passToken)
+    async run(scene, call, obtainPass, options) {
+      let level = options && options.level
+      let denied = null
+      if (!level) {
+        try {
+          return await call(undefined)
+        } catch (err) {
+          if (!isDenial(err)) throw err
+          denied = err
+        }
       }
+      for (let asked = 0; asked < MAX_CHALLENGES; asked++) {
+        if (!level) level = (await guard.status(scene)).level
+        const need = { level: level === 'tencent' ? 'tencent' : 'image', scene }
+        if (asked > 0) need.refused = true
+        const proof = usable(await obtainPass(need))
+        if (!proof) throw denied || new GatehouseError('challenge-cancelled', 'obtainPass gave no pass or answer', 0)
+        try {
+          return await call(proof)
+        } catch (err) {
+          if (!isDenial(err)) throw err
+          denied = err
+          level = undefined
+        }
+      }
+      throw denied
     },
-    /** `run` for one request: request(method, path, { ...init, pass }). */
-    request: (scene, method, path, init, obtainPass) =>
-      guard.run(scene, (pass) => request(method, path, Object.assign({}, init, { pass })), obtainPass),
+    /** `run` for one request: request(method, path, { ...init, pass }), `pass` being what obtainPass gave. */
+    request: (scene, method, path, init, obtainPass, options) =>
+      guard.run(scene, (pass) => request(method, path, Object.assign({}, init, { pass })), obtainPass, options),
   }
 
   // -- WeChat session --------------------------------------------------------

@@ -2,7 +2,8 @@
 // with Vue 3 (over builtins.js: `uni` and uni-app's built-in components) on a
 // gatehouse-client the app provides. Query: api, device, scene, component
 // (captcha | popup), locale, strings (JSON), lifetime, handOff, provide (0:
-// no client provided).
+// no client provided), level (the popup's #guarded: guard.request's
+// `level` up front).
 
 import { createApp, defineComponent, h, ref } from 'vue'
 import { createClient, uniStorage, uniTransport } from 'gatehouse-client'
@@ -11,7 +12,7 @@ import GatehouseCaptcha from '/uni_modules/gatehouse-captcha/components/gatehous
 import GatehousePopupCaptcha from '/uni_modules/gatehouse-captcha/components/gatehouse-popup-captcha/gatehouse-popup-captcha.vue'
 
 const params = new URLSearchParams(location.search)
-Object.assign(record, { verified: [], failed: [], expired: [], confirmed: [], answers: [], closed: 0, model: [] })
+Object.assign(record, { verified: [], failed: [], expired: [], confirmed: [], answers: [], asked: [], guarded: [], closed: 0, model: [] })
 
 const client = createClient({
   baseUrl: params.get('api'),
@@ -21,6 +22,16 @@ const client = createClient({
   locale: params.get('locale') || undefined,
 })
 window.gatehouseClient = client
+
+function guarded(popup) {
+  const scene = params.get('scene') || 'login'
+  const ask = (need) => (record.asked.push(need), popup.ask(need))
+  const options = params.get('level') ? { level: params.get('level') } : undefined
+  client.guard.request(scene, 'POST', '/demo/guarded', { body: {} }, ask, options).then(
+    (res) => record.guarded.push({ guard: res.guard }),
+    (err) => record.guarded.push({ status: err.status, errCode: err.errCode }),
+  )
+}
 
 const Harness = defineComponent({
   setup() {
@@ -43,6 +54,8 @@ const Harness = defineComponent({
       params.get('component') === 'popup'
         ? h('div', [
             h('button', { id: 'open', onClick: () => popup.value.open() }, 'open'),
+            // A business request behind the guard, the popup as its obtainPass.
+            h('button', { id: 'guarded', onClick: () => guarded(popup.value) }, 'guarded'),
             h(GatehousePopupCaptcha, {
               ...shared,
               ref: popup,

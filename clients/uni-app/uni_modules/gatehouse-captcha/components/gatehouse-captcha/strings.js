@@ -13,6 +13,7 @@ export const STRINGS = {
 		wait: '操作太频繁，请 {seconds} 秒后再试',
 		network: '网络不给力，请稍后再试',
 		passExpired: '验证已过期，请重新输入',
+		refused: '验证未通过，请输入新的验证码',
 		sceneRequired: 'scene不能为空',
 		cancel: '取消',
 		confirm: '确认'
@@ -26,6 +27,7 @@ export const STRINGS = {
 		wait: 'Too many tries: try again in {seconds} s',
 		network: 'No network: please try again',
 		passExpired: 'The check expired: please solve the new one',
+		refused: 'Not accepted: please solve the new one',
 		sceneRequired: 'scene is required',
 		cancel: 'Cancel',
 		confirm: 'OK'
