@@ -52,6 +52,7 @@ export type ErrCode =
   | 'guard-captcha-required'
   | 'guard-tencent-required'
   | 'guard-pass-invalid'
+  | 'guard-invalid-device'
   | 'guard-refused'
   | 'deadline-exceeded'
   | 'internal-error'

@@ -12,7 +12,9 @@ let server
 
 before(async () => {
   server = await startDevServer({
-    env: { CAPTCHA_CONFIG: JSON.stringify({ scene: { signup: { guard: { mode: 'always' } } } }) },
+    // demo: the scene of the dev server's guarded example route, which
+    // GUARD_ROUTES must find declared.
+    env: { CAPTCHA_CONFIG: JSON.stringify({ scene: { signup: { guard: { mode: 'always' } }, demo: {} } }) },
   })
 })
 after(() => server?.stop())

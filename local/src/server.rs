@@ -9,12 +9,13 @@ use gatehouse::ApiError;
 use gatehouse::api::{self, Access, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::config::CAPTCHA_CONFIG;
+use gatehouse::config::blocks::SceneBlocks;
 use gatehouse::guard::config::GUARD_ROUTES;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
 use gatehouse::options::ServiceOptions;
-use gatehouse::settings::Settings;
+use gatehouse::settings::{ConfigPart, Settings};
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
@@ -70,11 +71,20 @@ impl App {
     pub async fn from_env(
         store: Arc<dyn Store>,
     ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
-        let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(store, |key| std::env::var(key).ok()).await
+    }
+
+    /// [`App::from_env`] with the variables `var` gives (tests start servers
+    /// of their own configuration; a process's environment is shared).
+    pub async fn from_lookup(
+        store: Arc<dyn Store>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
+        let env = |key: &str| var(key).filter(|v| !v.trim().is_empty());
         let mut emulators = Emulators::default();
 
         let wx_config = if env("WX_APPID").is_some() {
-            WxConfig::from_env()?
+            WxConfig::from_lookup(&var)?
         } else {
             let emulator = WechatEmulator::start(DEV_WX_APPID, DEV_WX_SECRET).await?;
             let config =
@@ -83,7 +93,7 @@ impl App {
             config
         };
         let tencent_config = if env("TENCENT_SECRET_ID").is_some() {
-            TencentConfig::from_env()?
+            TencentConfig::from_lookup(&var)?
         } else {
             let emulator = TencentEmulator::start(
                 DEV_TENCENT_SECRET_ID,
@@ -103,12 +113,25 @@ impl App {
                 _ => None,
             })?
         };
-        let settings = match env(CAPTCHA_CONFIG) {
-            Some(_) => Settings::from_env()?,
-            None => Settings::from_json(DEV_CAPTCHA_CONFIG)?,
+        let mut blocks = match env(CAPTCHA_CONFIG) {
+            Some(source) => SceneBlocks::from_source(&source)?,
+            None => SceneBlocks::from_json(DEV_CAPTCHA_CONFIG)?,
         };
-        let guard_routes =
-            GuardRoutes::from_json(&env(GUARD_ROUTES).unwrap_or(GuardRoutes::DEV_DEFAULT.into()))?;
+        let guard_routes = match env(GUARD_ROUTES) {
+            Some(routes) => GuardRoutes::from_json(&routes)?,
+            None => {
+                // The built-in demo route brings its scene, so that any
+                // CAPTCHA_CONFIG starts.
+                blocks.declare_scene(GuardRoutes::DEV_DEFAULT_SCENE);
+                GuardRoutes::from_json(GuardRoutes::DEV_DEFAULT)?
+            }
+        };
+        let settings = Settings::from_blocks(&blocks, ConfigPart::All)?;
+        guard_routes.check_scenes(&settings.guard)?;
+        let renderer = match env("CAPTCHA_FONT") {
+            Some(path) => Renderer::from_path(&path)?,
+            None => Renderer::builtin(),
+        };
         // The captcha routes count at their scenes' `rateLimit` of
         // CAPTCHA_CONFIG; wx-login, wx-phone and ticket verify at the root's.
         let options = ServiceOptions::new(settings.rate_limits.clone());
@@ -127,7 +150,7 @@ impl App {
         )
         .with_captcha(CaptchaService::new(
             settings.captcha_settings(),
-            Renderer::from_env()?,
+            renderer,
             store,
             &options,
         ))
@@ -164,7 +187,7 @@ impl App {
         // The demo page's sign-up goes to the guarded example route.
         let scene = routes
             .get("POST /demo/guarded")
-            .map_or("demo", |route| route.scene.as_str())
+            .map_or("demo", |route| route.door.scene.as_str())
             .to_owned();
         let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         App {

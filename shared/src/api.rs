@@ -192,10 +192,16 @@ where
 }
 
 /// One DynamoDB permission of a function: `actions` on the rows whose key
-/// (`pk`) begins with one of `key_prefixes`. The template grants each as one
-/// policy statement on the table with a `dynamodb:LeadingKeys` condition,
-/// so that code running in one function cannot touch another's rows (a
-/// captcha function cannot forge a session).
+/// (`pk`) begins with one of `key_prefixes`, touching only `attributes`
+/// when it names any. The template grants each as one policy statement on
+/// the table with a `dynamodb:LeadingKeys` condition (and a
+/// `dynamodb:Attributes` one), so that code running in one function cannot
+/// touch another's rows (a captcha function cannot forge a session) nor,
+/// where two share rows, write what the other vouches for.
+///
+/// `dynamodb:Attributes` counts every attribute a request writes *and*
+/// every one its condition reads, the key included; IAM cannot tell a SET
+/// from a REMOVE, nor one value from another.
 ///
 /// A transaction (`TransactWriteItems`) is authorised item by item as its
 /// `PutItem`/`UpdateItem`, and a `BatchGetItem` by its own action with every
@@ -206,6 +212,9 @@ pub struct TableGrant {
     pub actions: &'static [&'static str],
     /// Row key prefixes (see `store::*_key_of` and `ratelimit::Route`).
     pub key_prefixes: &'static [&'static str],
+    /// The only attributes the actions may write or condition on (the key
+    /// included); empty: any.
+    pub attributes: &'static [&'static str],
 }
 
 const fn grant(
@@ -215,15 +224,33 @@ const fn grant(
     TableGrant {
         actions,
         key_prefixes,
+        attributes: &[],
+    }
+}
+
+/// [`grant`] limited to `attributes`.
+const fn grant_only(
+    actions: &'static [&'static str],
+    key_prefixes: &'static [&'static str],
+    attributes: &'static [&'static str],
+) -> TableGrant {
+    TableGrant {
+        actions,
+        key_prefixes,
+        attributes,
     }
 }
 
 /// The row key prefixes of [`TableGrant::key_prefixes`].
 pub mod rows {
-    /// A captcha, and the pass a solved one earned (`store::captcha_key_of`).
+    /// A captcha (`store::captcha_key`).
     pub const CAPTCHA: &str = "captcha#";
-    /// A presented ticket, and the pass it earned (`store::ticket_key_of`).
+    /// A presented ticket (`store::ticket_key_of`).
     pub const TICKET: &str = "ticket#";
+    /// A pass a solved captcha earned, and one a ticket earned
+    /// (`store::pass_key_of`).
+    pub const PASS_CAPTCHA: &str = "pass#captcha#";
+    pub const PASS_TICKET: &str = "pass#ticket#";
     /// A WeChat session (`store::session_key_of`).
     pub const SESSION: &str = "session#";
     /// Rate-limit counters of one route (`ratelimit::Route::as_str`).
@@ -352,6 +379,9 @@ impl Function {
     /// [`TableGrant`]); `tests/e2e/template.rs` holds the template to it,
     /// and `tests/e2e/table_access.rs` the code.
     pub fn table_grants(self) -> &'static [TableGrant] {
+        use crate::store::dynamo::{
+            CAPTCHA_PASS_ATTRIBUTES, PHONE_ATTRIBUTES, REDEEM_ATTRIBUTES, TICKET_PASS_ATTRIBUTES,
+        };
         use rows::*;
         // The captcha row, with the counters alongside when rate limits are
         // on; a request a counter refuses undoes its captcha (put back the
@@ -364,9 +394,14 @@ impl Function {
         // was one): no delete.
         const REFRESH: &[TableGrant] =
             &[grant(&[PUT], &[CAPTCHA]), grant(&[UPDATE], &[RATE_REFRESH])];
-        // A verify and its pass are one conditional update; a wrong answer
-        // counts the guard's failures.
-        const VERIFY: &[TableGrant] = &[grant(&[UPDATE], &[CAPTCHA, RATE_VERIFY, RATE_GUARD])];
+        // A verify is one conditional update; a wrong answer counts the
+        // guard's failures; a right one earns a pass, a row of its own that
+        // only this function (captcha passes) and verify-ticket (ticket
+        // passes) may create, by PutItem alone.
+        const VERIFY: &[TableGrant] = &[
+            grant(&[UPDATE], &[CAPTCHA, RATE_VERIFY, RATE_GUARD]),
+            grant_only(&[PUT], &[PASS_CAPTCHA], CAPTCHA_PASS_ATTRIBUTES),
+        ];
         // The session row, then its entry in the user's index; `single`
         // ends the user's other sessions.
         const WX_LOGIN: &[TableGrant] = &[
@@ -381,23 +416,31 @@ impl Function {
             grant(&[GET, DELETE, PUT, BATCH_WRITE], &[SESSION]),
             grant(&[UPDATE], &[SESSION_INDEX]),
         ];
-        // The session read and given its phone number; the shared access
-        // token read, and swapped by a conditional put under its lease; the
-        // rate limit counted.
+        // The session read and given its phone number (its key and the
+        // number's attributes alone: it can neither make nor extend a
+        // session); the shared access token read, and swapped by a
+        // conditional put under its lease; the rate limit counted.
         const PHONE: &[TableGrant] = &[
-            grant(&[GET, UPDATE], &[SESSION]),
+            grant(&[GET], &[SESSION]),
+            grant_only(&[UPDATE], &[SESSION], PHONE_ATTRIBUTES),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
             grant(&[UPDATE], &[RATE_WXPHONE]),
         ];
+        // A pass redeemed: the attributes its redemption writes and
+        // conditions on, none of those that make a row a pass.
+        const REDEEM: TableGrant =
+            grant_only(&[UPDATE], &[PASS_CAPTCHA, PASS_TICKET], REDEEM_ATTRIBUTES);
         // Sessions read; the guard's counters read, with a user's cached
         // risk rank in the same request (one statement: IAM wants every
-        // key of a request in one); passes redeemed; a rank missing from
-        // the cache asked of WeChat and cached, with the shared access
-        // token (read, and swapped under its lease).
+        // key of a request in one), and a refused pass counted as a
+        // failure; passes redeemed; a rank missing from the cache asked of
+        // WeChat and cached, with the shared access token (read, and
+        // swapped under its lease).
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
             grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
-            grant(&[UPDATE], &[CAPTCHA, TICKET]),
+            grant(&[UPDATE], &[RATE_GUARD]),
+            REDEEM,
             grant(&[PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
@@ -405,13 +448,16 @@ impl Function {
         // limit and the guard's failures counted.
         const TICKETS: &[TableGrant] = &[
             grant(&[PUT], &[TICKET]),
-            grant(&[UPDATE], &[TICKET, RATE_TICKET, RATE_GUARD]),
+            grant_only(&[PUT], &[PASS_TICKET], TICKET_PASS_ATTRIBUTES),
+            grant(&[UPDATE], &[RATE_TICKET, RATE_GUARD]),
         ];
         // Levels read (with the risk rank, as the authorizer's), passes
-        // redeemed, failures reported; risk ranks as the authorizer's.
+        // redeemed, failures reported (and refused passes counted); risk
+        // ranks as the authorizer's.
         const GUARD: &[TableGrant] = &[
             grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
-            grant(&[UPDATE], &[CAPTCHA, TICKET, RATE_GUARD]),
+            grant(&[UPDATE], &[RATE_GUARD]),
+            REDEEM,
             grant(&[PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
@@ -527,11 +573,14 @@ mod tests {
         use crate::domain::{DeviceId, Scene};
         use crate::ratelimit::{RateLimitConfig, Route as Limited};
         use crate::store::{
-            captcha_key, counter_key_of, risk_rank_key_of, session_key_of, ticket_key_of,
+            PassKind, captcha_key, counter_key_of, pass_key_of, risk_rank_key_of, session_key_of,
+            ticket_key_of,
         };
         let scene = Scene::parse("login").unwrap();
         let device = DeviceId::parse("d").unwrap();
         assert!(captcha_key(&scene, &device).starts_with(rows::CAPTCHA));
+        assert!(pass_key_of(PassKind::Captcha, "ab").starts_with(rows::PASS_CAPTCHA));
+        assert!(pass_key_of(PassKind::Ticket, "ab").starts_with(rows::PASS_TICKET));
         assert!(ticket_key_of("ab").starts_with(rows::TICKET));
         assert!(session_key_of("ab").starts_with(rows::SESSION));
         assert!(risk_rank_key_of(1, "o").starts_with(rows::WX_RISK));
@@ -564,6 +613,12 @@ mod tests {
                         .key_prefixes
                         .iter()
                         .all(|p| p.ends_with(['#', '|']) && !p.contains(['*', '?'])),
+                    "{grant:?}"
+                );
+                // IAM wants the key among the attributes, or nothing works.
+                assert!(
+                    grant.attributes.is_empty()
+                        || grant.attributes.contains(&crate::store::KEY_ATTRIBUTE),
                     "{grant:?}"
                 );
             }

@@ -101,6 +101,11 @@ pub enum ApiError {
     /// or a captcha pass where only a ticket pass will do.
     #[error("guard: pass invalid")]
     GuardPassInvalid,
+    /// A `deviceId` or `X-Device-Id` sent to the guard that is no device id
+    /// (empty, over 128 characters, not visible ASCII): refused, never
+    /// taken for no device.
+    #[error("guard: invalid device id")]
+    GuardInvalidDevice,
     /// The door refuses this user outright: WeChat rates them at or above
     /// the scene's `wxRisk.refuseFromRank`. No pass opens it.
     #[error("guard: refused")]
@@ -340,6 +345,12 @@ impl ApiError {
                 "验证凭证无效或已使用，请重新验证",
                 "The pass is invalid or was already used: solve a captcha again",
             ),
+            Self::GuardInvalidDevice => row(
+                "guard-invalid-device",
+                S::BAD_REQUEST,
+                "设备标识无效：须为 1 到 128 个可见 ASCII 字符",
+                "Invalid device id: 1 to 128 visible ASCII characters",
+            ),
             Self::GuardRefused => row(
                 "guard-refused",
                 S::FORBIDDEN,
@@ -435,6 +446,7 @@ mod tests {
             ApiError::WxPhoneCodeInvalid,
             ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
+            ApiError::GuardInvalidDevice,
             ApiError::GuardRefused,
             ApiError::DeadlineExceeded,
             ApiError::Internal,

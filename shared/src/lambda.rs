@@ -383,10 +383,12 @@ impl GuardRoutes {
 }
 
 impl Authorizer {
-    /// authorizer: `GUARD_ROUTES`, the scenes' guard settings, the table.
+    /// authorizer: `GUARD_ROUTES` (every route's scene declared in
+    /// `CAPTCHA_CONFIG`), the scenes' guard settings, the table.
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
         let routes = GuardRoutes::from_env()?;
+        routes.check_scenes(&settings.guard)?;
         let (store, options) = (table().await?, uncounted());
         Ok(Self::new(
             SessionService::new(store.clone(), &options),

@@ -307,6 +307,7 @@ mod tests {
             (502, "ticket-upstream-error", Outcome::UpstreamError),
             (403, "guard-captcha-required", Outcome::Denied),
             (403, "guard-pass-invalid", Outcome::Wrong),
+            (400, "guard-invalid-device", Outcome::Invalid),
             (403, "guard-refused", Outcome::Denied),
             (500, "internal-error", Outcome::InternalError),
             (504, "deadline-exceeded", Outcome::InternalError),

@@ -151,3 +151,72 @@ async fn a_head_hyper_refuses_gets_the_json_envelope() {
     assert_eq!(status, 400);
     assert_eq!(body["errCode"], "invalid-request", "{body}");
 }
+
+/// The dev server's services from the variables of `vars` alone.
+async fn app_with(vars: &[(&str, &str)]) -> Result<(App, Emulators), String> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    App::from_lookup(Arc::new(MemoryStore::new()), move |key| {
+        vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    })
+    .await
+    .map_err(|err| err.to_string())
+}
+
+/// A `GUARD_ROUTES` scene that `CAPTCHA_CONFIG` does not declare stops the
+/// start, naming the route and the scene (issue 21 point 6); the built-in
+/// demo route brings its own scene, so any `CAPTCHA_CONFIG` starts.
+#[tokio::test]
+async fn a_guarded_route_of_an_undeclared_scene_stops_the_start() {
+    let config = r#"{"scene": {"signup": {"guard": {"mode": "always"}}}}"#;
+    let err = app_with(&[
+        ("CAPTCHA_CONFIG", config),
+        (
+            "GUARD_ROUTES",
+            r#"{"POST /signup": {"scene": "Signup", "pass": "auto"}}"#,
+        ),
+    ])
+    .await
+    .err()
+    .expect("a typo stops the start");
+    for part in ["GUARD_ROUTES", "POST /signup.scene", "\"Signup\"", "signup"] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    let declared = r#"{"POST /signup": {"scene": "signup", "pass": "auto"}}"#;
+    assert!(
+        app_with(&[("CAPTCHA_CONFIG", config), ("GUARD_ROUTES", declared)])
+            .await
+            .is_ok()
+    );
+
+    // No GUARD_ROUTES: the demo route, whose scene no CAPTCHA_CONFIG here
+    // declares, and the server guards it.
+    let (app, _emulators) = app_with(&[("CAPTCHA_CONFIG", config)]).await.unwrap();
+    let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("start the dev server");
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/demo/guarded", served.addr))
+        .header("x-device-id", "Y Z")
+        .send()
+        .await
+        .expect("the dev server answers");
+    assert_eq!(
+        resp.status(),
+        403,
+        "a malformed device is denied at the door"
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/demo/guarded", served.addr))
+        .header("x-device-id", "dev-1")
+        .send()
+        .await
+        .expect("the dev server answers");
+    assert_eq!(
+        resp.status(),
+        200,
+        "the demo scene's root settings: no pass"
+    );
+}

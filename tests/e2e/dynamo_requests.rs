@@ -1,6 +1,7 @@
 //! How many DynamoDB requests each store operation makes, counted by an SDK
 //! interceptor on a client pointed at DynamoDB Local: a successful create,
-//! refresh and verify are one request each (the store's documented numbers).
+//! refresh and verify are one request each (the store's documented numbers;
+//! a right answer's pass is one more, on the route).
 //! What they bill is metered in `write_units.rs`.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
+use gatehouse::guard::pass::PassToken;
 use gatehouse::secret::Secret;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::store::{
@@ -16,9 +18,10 @@ use gatehouse::store::{
     TokenSwap, VerifyOutcome,
 };
 use gatehouse::store::{
-    AccessTokenStore, CaptchaStore, CounterStore, SessionIndexStore, SessionStore, TicketStore,
+    AccessTokenStore, CaptchaStore, CounterStore, PassKind, PassStore, SessionIndexStore,
+    SessionStore, TicketStore,
 };
-use gatehouse_e2e::{NOW, captcha, device, new_pass, scene};
+use gatehouse_e2e::{NOW, captcha, device, pass_grant, scene};
 
 /// Counts every HTTP request the client transmits (retries included).
 #[derive(Debug, Clone, Default)]
@@ -77,14 +80,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "efgh",
-                *NOW + 1,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 1, 3)
             .await
             .unwrap(),
         VerifyOutcome::Passed
@@ -105,14 +101,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "efgh",
-                *NOW + 2,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "efgh", *NOW + 2, 3)
             .await
             .unwrap(),
         VerifyOutcome::NotPending
@@ -121,14 +110,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
 
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("nobody"),
-                "efgh",
-                *NOW,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("nobody"), "efgh", *NOW, 3)
             .await
             .unwrap(),
         VerifyOutcome::NotFound
@@ -142,14 +124,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
     requests.take();
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "zzzz",
-                *NOW,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "zzzz", *NOW, 3)
             .await
             .unwrap(),
         VerifyOutcome::Wrong { attempts_left: 2 }
@@ -161,14 +136,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
     );
     assert_eq!(
         store
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "abcd",
-                *NOW + 180_000,
-                3,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW + 180_000, 3)
             .await
             .unwrap(),
         VerifyOutcome::Expired
@@ -203,7 +171,7 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
     };
     assert!(
         store
-            .set_session_phone("abc123", &phone, *NOW)
+            .set_session_phone(&session, &phone, *NOW)
             .await
             .unwrap()
     );
@@ -296,6 +264,15 @@ async fn sessions_tickets_and_counters_are_one_request_each() {
     assert!(store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket");
     assert_eq!(wru(), 1.0, "claim_ticket");
+    let pass = pass_grant(
+        &PassToken::issue(PassKind::Ticket),
+        "pay",
+        None,
+        "198.51.100.7",
+    );
+    store.grant_pass(&pass).await.unwrap();
+    assert_eq!(requests.take(), 1, "grant_pass (a ticket's pass)");
+    assert_eq!(wru(), 1.0, "grant_pass");
     assert!(!store.claim_ticket("t", *NOW, *NOW + 600_000).await.unwrap());
     assert_eq!(requests.take(), 1, "claim_ticket again");
     assert_eq!(
@@ -335,14 +312,7 @@ async fn the_configured_client_reaches_the_endpoint() {
     assert_eq!(
         table
             .store()
-            .verify_captcha(
-                &scene("login"),
-                &device("dev-1"),
-                "mn4p",
-                *NOW,
-                1,
-                &new_pass()
-            )
+            .verify_captcha(&scene("login"), &device("dev-1"), "mn4p", *NOW, 1)
             .await
             .unwrap(),
         VerifyOutcome::Passed,
@@ -351,13 +321,13 @@ async fn the_configured_client_reaches_the_endpoint() {
 }
 
 /// The guard's request counts on the routes themselves: a captcha verify
-/// that earns a pass (rate limits off) is one request, so is redeeming the
-/// pass, and so is reading a level.
+/// that earns a pass (rate limits off) is two requests (the verify, the
+/// pass's row), redeeming the pass one, and so is reading a level.
 #[tokio::test]
-async fn verify_redeem_and_status_are_one_request_each() {
+async fn verify_is_two_requests_redeem_and_status_one_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
-    use gatehouse::guard::{Client, Guard, Level, PassRule};
+    use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
     use gatehouse::options::ServiceOptions;
     use gatehouse::settings::Settings;
     use std::sync::Arc;
@@ -390,7 +360,11 @@ async fn verify_redeem_and_status_are_one_request_each() {
         ip: Some("203.0.113.7".into()),
     };
     let pass = captchas.verify(&target, "abcd").await.unwrap();
-    assert_eq!(requests.take(), 1, "a verify that earns a pass");
+    assert_eq!(
+        requests.take(),
+        2,
+        "a verify that earns a pass: the verify, then the pass's own row"
+    );
 
     let client = Client {
         ip: Some("203.0.113.7".into()),
@@ -404,9 +378,9 @@ async fn verify_redeem_and_status_are_one_request_each() {
 
     let admitted = guard
         .check(
-            &scene("signup"),
-            PassRule::Always,
+            &Door::new(scene("signup"), PassRule::Always),
             Some(&pass.pass_token),
+            None,
             &client,
         )
         .await
@@ -416,9 +390,9 @@ async fn verify_redeem_and_status_are_one_request_each() {
     assert!(
         guard
             .check(
-                &scene("signup"),
-                PassRule::Always,
+                &Door::new(scene("signup"), PassRule::Always),
                 Some(&pass.pass_token),
+                None,
                 &client
             )
             .await
@@ -439,11 +413,30 @@ async fn verify_redeem_and_status_are_one_request_each() {
     };
     let pass = captchas.verify(&target, "abcd").await.unwrap();
     requests.take();
+    // With an idempotency key: still the one conditional write, and its
+    // retry another.
+    let key = gatehouse::guard::IdempotencyKey::parse("order-1").unwrap();
+    let door = Door::new(scene("login"), PassRule::Always);
+    for attempt in ["a keyed redemption", "its retry"] {
+        other
+            .check(&door, Some(&pass.pass_token), Some(&key), &client)
+            .await
+            .unwrap();
+        assert_eq!(requests.take(), 1, "{attempt}");
+    }
+    let pass = captchas.verify(&target, "abcd").await;
+    assert!(pass.is_err(), "the captcha was used");
+    store
+        .create_captcha(&captcha("login", "dev-1", "abcd"))
+        .await
+        .unwrap();
+    let pass = captchas.verify(&target, "abcd").await.unwrap();
+    requests.take();
     other
         .check(
-            &scene("login"),
-            PassRule::Always,
+            &Door::new(scene("login"), PassRule::Always),
             Some(&pass.pass_token),
+            None,
             &client,
         )
         .await

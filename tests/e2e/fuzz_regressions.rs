@@ -115,3 +115,35 @@ fn config_parse_corpus() {
         Vec::new()
     });
 }
+
+/// The kept corpus drives what the guard's newer inputs reach, not only
+/// what the fuzzer happened to find: `GUARD_ROUTES` with `bindDevice` and
+/// `bindIp` (config_parse), `POST /guard/check` with `idempotencyKey`, and
+/// malformed device ids in the body, the header and the query
+/// (guard_request), and a malformed `X-Device-Id` at the authorizer.
+#[test]
+fn the_corpus_covers_the_guards_newer_keys() {
+    let has = |target: &str, needle: &[u8]| {
+        corpus(target)
+            .iter()
+            .any(|(_, data)| data.windows(needle.len()).any(|w| w == needle))
+    };
+    for (target, needle) in [
+        ("config_parse", &b"\"bindDevice\": true"[..]),
+        ("config_parse", b"\"bindIp\": true"),
+        ("config_parse", b"\"bindIp\": \"yes\""),
+        ("guard_request", b"\"idempotencyKey\":\"order-1\""),
+        ("guard_request", b"\"idempotencyKey\":\"a b\""),
+        ("guard_request", b"\"deviceId\":\"Y Z\""),
+        ("guard_request", b"x-device-id:Y Z"),
+        ("guard_request", b"?scene=demo&deviceId=\x00"),
+        ("authorizer_request", b"\"x-device-id\": \"Y Z\""),
+        ("authorizer_request", b"\"POST /bound\""),
+    ] {
+        assert!(
+            has(target, needle),
+            "{target}: no kept input holds {}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}

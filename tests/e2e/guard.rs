@@ -9,7 +9,7 @@ use gatehouse::ApiError;
 use gatehouse::captcha::service::CaptchaTarget;
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::clock::Clock;
-use gatehouse::guard::{Client, Guard, Level, PassRule};
+use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::ratelimit::RateLimitConfig;
@@ -240,17 +240,24 @@ mod cases {
         // asks for an image captcha.
         let free = rig
             .guard
-            .check(&demo, PassRule::Auto, None, &me)
+            .check(&Door::new(demo.clone(), PassRule::Auto), None, None, &me)
             .await
             .unwrap();
         assert_eq!((free.level, free.pass), (Level::None, None));
         assert_eq!(
-            rig.guard.check(&demo, PassRule::Always, None, &me).await,
+            rig.guard
+                .check(&Door::new(demo.clone(), PassRule::Always), None, None, &me)
+                .await,
             Err(ApiError::GuardCaptchaRequired)
         );
         assert_eq!(
             rig.guard
-                .check(&demo, PassRule::Always, Some("junk"), &me)
+                .check(
+                    &Door::new(demo.clone(), PassRule::Always),
+                    Some("junk"),
+                    None,
+                    &me
+                )
                 .await,
             Err(ApiError::GuardPassInvalid)
         );
@@ -258,13 +265,20 @@ mod cases {
             rig.guard.report(&demo, &me).await.unwrap();
         }
         assert_eq!(
-            rig.guard.check(&demo, PassRule::Auto, None, &me).await,
+            rig.guard
+                .check(&Door::new(demo.clone(), PassRule::Auto), None, None, &me)
+                .await,
             Err(ApiError::GuardCaptchaRequired)
         );
         let pass = rig.answer("demo", "d1", "abcd").await.unwrap();
         let admitted = rig
             .guard
-            .check(&demo, PassRule::Auto, Some(&pass), &me)
+            .check(
+                &Door::new(demo.clone(), PassRule::Auto),
+                Some(&pass),
+                None,
+                &me,
+            )
             .await
             .unwrap();
         assert_eq!(admitted.level, Level::Image);
@@ -275,20 +289,32 @@ mod cases {
             rig.guard.report(&demo, &me).await.unwrap();
         }
         assert_eq!(
-            rig.guard.check(&demo, PassRule::Auto, None, &me).await,
+            rig.guard
+                .check(&Door::new(demo.clone(), PassRule::Auto), None, None, &me)
+                .await,
             Err(ApiError::GuardTencentRequired)
         );
         let captcha_pass = rig.answer("demo", "d1", "abcd").await.unwrap();
         assert_eq!(
             rig.guard
-                .check(&demo, PassRule::Auto, Some(&captcha_pass), &me)
+                .check(
+                    &Door::new(demo.clone(), PassRule::Auto),
+                    Some(&captcha_pass),
+                    None,
+                    &me
+                )
                 .await,
             Err(ApiError::GuardPassInvalid)
         );
         let ticket_pass = rig.ticket("demo", "d1", "force-pass").await.unwrap();
         let admitted = rig
             .guard
-            .check(&demo, PassRule::Auto, Some(&ticket_pass), &me)
+            .check(
+                &Door::new(demo.clone(), PassRule::Auto),
+                Some(&ticket_pass),
+                None,
+                &me,
+            )
             .await
             .unwrap();
         let redeemed = admitted.pass.unwrap();
@@ -303,13 +329,23 @@ mod cases {
         }
         assert!(
             rig.guard
-                .check(&demo, PassRule::Auto, Some(&captcha_pass), &me)
+                .check(
+                    &Door::new(demo.clone(), PassRule::Auto),
+                    Some(&captcha_pass),
+                    None,
+                    &me
+                )
                 .await
                 .is_ok()
         );
         assert_eq!(
             rig.guard
-                .check(&demo, PassRule::Auto, Some(&ticket_pass), &me)
+                .check(
+                    &Door::new(demo.clone(), PassRule::Auto),
+                    Some(&ticket_pass),
+                    None,
+                    &me
+                )
                 .await,
             Err(ApiError::GuardPassInvalid)
         );
@@ -317,7 +353,12 @@ mod cases {
         let other = rig.answer("login", "d1", "abcd").await.unwrap();
         assert_eq!(
             rig.guard
-                .check(&demo, PassRule::Always, Some(&other), &me)
+                .check(
+                    &Door::new(demo.clone(), PassRule::Always),
+                    Some(&other),
+                    None,
+                    &me
+                )
                 .await,
             Err(ApiError::GuardPassInvalid)
         );
@@ -332,9 +373,9 @@ mod cases {
                 tokio::spawn(async move {
                     rig.guard
                         .check(
-                            &scene("demo"),
-                            PassRule::Always,
+                            &Door::new(scene("demo"), PassRule::Always),
                             Some(&pass),
+                            None,
                             &client("racer"),
                         )
                         .await
@@ -405,9 +446,9 @@ mod cases {
             let admitted = rig
                 .guard
                 .check(
-                    &lenient,
-                    PassRule::Always,
+                    &Door::new(lenient.clone(), PassRule::Always),
                     Some(&verified.pass.pass_token),
+                    None,
                     &anyone,
                 )
                 .await
@@ -421,9 +462,9 @@ mod cases {
         let admitted = rig
             .guard
             .check(
-                &lenient,
-                PassRule::Always,
+                &Door::new(lenient.clone(), PassRule::Always),
                 Some(&fine.pass.pass_token),
+                None,
                 &anyone,
             )
             .await

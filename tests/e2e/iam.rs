@@ -2,10 +2,9 @@
 //! CloudFormation would deploy the roles: a small evaluator of identity
 //! policy statements (Allow and Deny, Action, Resource, Condition) runs
 //! every function's DynamoDB statements of the transformed template
-//! against forged requests, and prints the table of verdicts. Today's
-//! verdicts are [`TODAY`]: a forgery is allowed wherever a function holds
-//! the action on the row's key prefix. The pass-storage redesign (issue 25
-//! point 2, with issue 21 point 5) is to flip them: edit [`TODAY`] with it.
+//! against forged requests, and prints the table of verdicts, which must
+//! be [`TODAY`]: no function may forge what another vouches for (issue 25
+//! point 2), each legitimate write is still allowed.
 //!
 //! How IAM decides, from AWS's documentation:
 //! - Condition operators AND together, and so do the keys of one operator;
@@ -159,60 +158,72 @@ struct Forgery {
     vouched_by: &'static [Function],
 }
 
-/// The forgeries, in the shape of today's rows (`store::dynamo::codec`,
-/// `pass.rs`, `ticket.rs`, `session.rs`): a pass lives in the captcha or
-/// ticket row that earned it, redeemable when `pass_hash` matches and
-/// `pass_expired` is ahead (and, for a captcha, `state` is verified); a
-/// session is a row with an `openid` and an `expired_date` ahead.
+/// The forgeries, in the shape of the rows (`store::dynamo::pass`,
+/// `session.rs`, `risk_rank.rs`): a pass is a `pass#<kind>#…` row with its
+/// `kind` and `pass_created` (what a door's own writes can never make),
+/// redeemable while `pass_expired` is ahead and `pass_redeemed` absent; a
+/// session is a row with an `openid` and an `expired_date` ahead; a cached
+/// WeChat risk rank is a `wxrisk#` row with a `rank` and an
+/// `expired_date` ahead (a lowered one would let a refused user in).
 fn forgeries() -> Vec<Forgery> {
     use Function::*;
-    const CAPTCHA: &str = "captcha#login|device-1";
-    const TICKET: &str = "ticket#5f1e…";
+    const CAPTCHA_PASS_ROW: &str = "pass#captcha#5f1e…";
+    const TICKET_PASS_ROW: &str = "pass#ticket#9b2d…";
     const SESSION: &str = "session#9a0c…";
-    const CAPTCHA_PASS: &[&str] = &[
+    const RISK_RANK: &str = "wxrisk#1#o6_bmjr…";
+    const PASS: &[&str] = &[
         "pk",
+        "kind",
         "scene",
         "device_uuid",
-        "state",
-        "pass_hash",
         "pass_created",
         "pass_expired",
     ];
-    const TICKET_PASS: &[&str] = &["pk", "scene", "pass_hash", "pass_created", "pass_expired"];
     const SESSION_ROW: &[&str] = &["pk", "token_hash", "openid", "created_date", "expired_date"];
+    // A door decides admission itself: making a pass it holds redeemable
+    // again, or longer, gives it nothing it lacks. IAM cannot stop it (the
+    // redemption writes `pass_redeemed` and conditions on `pass_expired`,
+    // and a SET is a REMOVE to IAM).
+    const DOORS: &[Function] = &[Authorizer, Guard];
     vec![
         Forgery {
             what: "a redeemable captcha pass, by PutItem",
-            request: Request::write("dynamodb:PutItem", CAPTCHA, CAPTCHA_PASS),
+            request: Request::write("dynamodb:PutItem", CAPTCHA_PASS_ROW, PASS),
             vouched_by: &[VerifyCaptcha],
         },
         Forgery {
+            // UpdateItem creates the row it names when there is none.
             what: "a redeemable captcha pass, by UpdateItem",
-            request: Request::write("dynamodb:UpdateItem", CAPTCHA, CAPTCHA_PASS),
+            request: Request::write("dynamodb:UpdateItem", CAPTCHA_PASS_ROW, PASS),
             vouched_by: &[VerifyCaptcha],
         },
         Forgery {
             what: "a redeemable ticket pass, by PutItem",
-            request: Request::write("dynamodb:PutItem", TICKET, TICKET_PASS),
+            request: Request::write("dynamodb:PutItem", TICKET_PASS_ROW, PASS),
             vouched_by: &[VerifyTicket],
         },
         Forgery {
             what: "a redeemable ticket pass, by UpdateItem",
-            request: Request::write("dynamodb:UpdateItem", TICKET, TICKET_PASS),
+            request: Request::write("dynamodb:UpdateItem", TICKET_PASS_ROW, PASS),
             vouched_by: &[VerifyTicket],
         },
         Forgery {
-            // A spent pass keeps its row until it expires: REMOVE
-            // pass_redeemed makes it redeemable again. Nobody vouches for
-            // that.
-            what: "a spent captcha pass redeemable again",
-            request: Request::write("dynamodb:UpdateItem", CAPTCHA, &["pk", "pass_redeemed"]),
-            vouched_by: &[],
+            what: "a spent pass redeemable again",
+            request: Request::write(
+                "dynamodb:UpdateItem",
+                TICKET_PASS_ROW,
+                &["pk", "pass_redeemed"],
+            ),
+            vouched_by: DOORS,
         },
         Forgery {
-            what: "a spent ticket pass redeemable again",
-            request: Request::write("dynamodb:UpdateItem", TICKET, &["pk", "pass_redeemed"]),
-            vouched_by: &[],
+            what: "a pass's life extended",
+            request: Request::write(
+                "dynamodb:UpdateItem",
+                CAPTCHA_PASS_ROW,
+                &["pk", "pass_expired"],
+            ),
+            vouched_by: DOORS,
         },
         Forgery {
             what: "a whole session, by PutItem",
@@ -230,40 +241,56 @@ fn forgeries() -> Vec<Forgery> {
             request: Request::write("dynamodb:UpdateItem", SESSION, &["pk", "expired_date"]),
             vouched_by: &[WxLogin, Session],
         },
+        Forgery {
+            // Not a forgery: wx-phone's own write, still allowed.
+            what: "a phone number kept with a session",
+            request: Request::write(
+                "dynamodb:UpdateItem",
+                SESSION,
+                &["pk", "phone_number", "pure_phone_number", "country_code"],
+            ),
+            vouched_by: &[WxPhone],
+        },
+        Forgery {
+            // The doors ask WeChat for a rank missing from the cache and
+            // keep its answer.
+            what: "a user's WeChat risk rank, by PutItem",
+            request: Request::write(
+                "dynamodb:PutItem",
+                RISK_RANK,
+                &["pk", "rank", "checked_date", "expired_date", "ttl"],
+            ),
+            vouched_by: DOORS,
+        },
     ]
 }
 
-/// The functions IAM allows each forgery today (those that vouch for it
-/// included). The redesign flips the forgers out of these lists.
-const TODAY: [(&str, &[&str]); 9] = [
-    (
-        "a redeemable captcha pass, by PutItem",
-        &["create-captcha", "refresh-captcha"],
-    ),
-    (
-        "a redeemable captcha pass, by UpdateItem",
-        &["verify-captcha", "authorizer", "guard"],
-    ),
+/// The functions IAM allows each forgery (those that vouch for it
+/// included). Before the pass-storage redesign (issue 25 point 2) it was
+/// create- and refresh-captcha forging captcha passes (PutItem on the
+/// captcha row that held them), the doors forging any pass (UpdateItem on
+/// captcha and ticket rows), verify-captcha and verify-ticket un-spending
+/// passes, and wx-phone making or extending a session (README, "Who may
+/// write a pass"). A cached risk rank is the doors' alone.
+const TODAY: [(&str, &[&str]); 11] = [
+    ("a redeemable captcha pass, by PutItem", &["verify-captcha"]),
+    ("a redeemable captcha pass, by UpdateItem", &[]),
     ("a redeemable ticket pass, by PutItem", &["verify-ticket"]),
-    (
-        "a redeemable ticket pass, by UpdateItem",
-        &["authorizer", "verify-ticket", "guard"],
-    ),
-    (
-        "a spent captcha pass redeemable again",
-        &["verify-captcha", "authorizer", "guard"],
-    ),
-    (
-        "a spent ticket pass redeemable again",
-        &["authorizer", "verify-ticket", "guard"],
-    ),
+    ("a redeemable ticket pass, by UpdateItem", &[]),
+    ("a spent pass redeemable again", &["authorizer", "guard"]),
+    ("a pass's life extended", &["authorizer", "guard"]),
     ("a whole session, by PutItem", &["wx-login", "session"]),
-    ("a whole session, by UpdateItem", &["wx-phone"]),
-    ("a session's life extended, by UpdateItem", &["wx-phone"]),
+    ("a whole session, by UpdateItem", &[]),
+    ("a session's life extended, by UpdateItem", &[]),
+    ("a phone number kept with a session", &["wx-phone"]),
+    (
+        "a user's WeChat risk rank, by PutItem",
+        &["authorizer", "guard"],
+    ),
 ];
 
 #[test]
-fn the_forgeries_each_functions_grants_allow_today() {
+fn no_function_may_forge_what_another_vouches_for() {
     let stack = Stack::with(&[]);
     let roles: Vec<(String, Vec<Value>)> = stack
         .functions()
@@ -279,13 +306,18 @@ fn the_forgeries_each_functions_grants_allow_today() {
         })
         .collect();
 
-    // The evaluator lets each function do what its grants name (so a
-    // "denied" below is IAM's, not the evaluator's).
+    // The evaluator lets each function do what its grants name, with every
+    // attribute they name (so a "denied" below is IAM's, not the
+    // evaluator's, and no legitimate write is refused).
     for (function, statements) in &roles {
         for grant in function.table_grants() {
+            let attributes = match grant.attributes {
+                [] => &["pk"][..],
+                listed => listed,
+            };
             for action in grant.actions {
                 for prefix in grant.key_prefixes {
-                    let own = Request::write(action, &format!("{prefix}x"), &["pk"]);
+                    let own = Request::write(action, &format!("{prefix}x"), attributes);
                     assert!(allowed(statements, &own), "{}: {own:?}", function.name());
                 }
             }
@@ -320,7 +352,7 @@ fn the_forgeries_each_functions_grants_allow_today() {
         .collect();
     let columns: String = (1..=roles.len()).map(|i| format!(" {i:>3}")).collect();
     println!(
-        "✓ allowed (V: the function vouches for it, F: a forgery), · refused\n{:<46}{columns}\n{table}({})\n\nforgeries IAM allows today:\n  {}",
+        "✓ allowed (V: the function vouches for it, or a door owns it: its redemptions; F: a forgery), · refused\n{:<46}{columns}\n{table}({})\n\nforgeries IAM allows:\n  {}",
         "",
         legend.join(", "),
         forged.join("\n  ")
@@ -333,6 +365,7 @@ fn the_forgeries_each_functions_grants_allow_today() {
         verdicts, expected,
         "the verdicts differ from TODAY:\n{table}"
     );
+    assert!(forged.is_empty(), "IAM allows forgeries: {forged:?}");
 }
 
 /// Every function is refused every write to the rows of the others: a key
@@ -343,6 +376,8 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
     let prefixes = [
         CAPTCHA,
         TICKET,
+        PASS_CAPTCHA,
+        PASS_TICKET,
         SESSION,
         RATE_CREATE,
         RATE_REFRESH,

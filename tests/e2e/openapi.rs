@@ -538,7 +538,22 @@ async fn a_tour_of_every_route_matches_openapi() {
     let pass = tour.captcha_pass("demo").await;
     let check =
         json!({"scene": "demo", "passToken": pass, "deviceId": DEVICE, "userIp": "127.0.0.1"});
-    assert_eq!(tour.post("/guard/check", check.clone()).await.0, 200);
+    // A malformed device is refused (and spends nothing); an idempotency
+    // key makes the check safe to retry, and is checked itself.
+    let mut bad_device = check.clone();
+    bad_device["deviceId"] = json!("Y Z");
+    let (code, body) = tour.post("/guard/check", bad_device).await;
+    assert_eq!(
+        (code, &body["errCode"]),
+        (400, &json!("guard-invalid-device"))
+    );
+    let mut keyed = check.clone();
+    keyed["idempotencyKey"] = json!("tour-1");
+    let (code, first) = tour.post("/guard/check", keyed.clone()).await;
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(tour.post("/guard/check", keyed.clone()).await, (200, first));
+    keyed["idempotencyKey"] = json!("not a key");
+    assert_eq!(tour.post("/guard/check", keyed).await.0, 400);
     assert_eq!(tour.post("/guard/check", check).await.0, 403);
     for _ in 0..2 {
         tour.post(
@@ -713,6 +728,7 @@ async fn a_tour_of_every_route_matches_openapi() {
         "POST /captcha/verify 400",
         "POST /captcha/refresh 404",
         "POST /demo/guarded 403",
+        "POST /guard/check 400",
         "POST /guard/check 403",
         "POST /guard/report 400",
         "POST /ticket/verify 400",

@@ -10,7 +10,7 @@ use gatehouse::clock::Clock;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::{CounterLimit, IssueMode, IssueOutcome, Store, VerifyOutcome};
-use gatehouse_e2e::{NOW, captcha, device, new_pass, post_json, scene, status_and_json as parsed};
+use gatehouse_e2e::{NOW, captcha, device, post_json, scene, status_and_json as parsed};
 use lambda_http::Request;
 use serde_json::{Value, json};
 
@@ -54,14 +54,7 @@ mod cases {
         // Nothing was written: the second captcha is still the one that passes.
         assert_eq!(
             store
-                .verify_captcha(
-                    &scene("login"),
-                    &device("d1"),
-                    "bbbb",
-                    *NOW + 1,
-                    1,
-                    &new_pass()
-                )
+                .verify_captcha(&scene("login"), &device("d1"), "bbbb", *NOW + 1, 1)
                 .await
                 .unwrap(),
             VerifyOutcome::Passed
@@ -127,14 +120,7 @@ mod cases {
         );
         assert_eq!(
             store
-                .verify_captcha(
-                    &scene("login"),
-                    &device("r1"),
-                    "cccc",
-                    *NOW + 1,
-                    1,
-                    &new_pass()
-                )
+                .verify_captcha(&scene("login"), &device("r1"), "cccc", *NOW + 1, 1)
                 .await
                 .unwrap(),
             VerifyOutcome::Passed

@@ -39,11 +39,14 @@ fn clients_guard_examples_load() {
         .collect();
     let routes = GuardRoutes::from_json(blocks[0]).unwrap();
     let login = routes.get("POST /login").expect("POST /login");
-    assert_eq!((login.pass, login.session), (PassRule::Always, false));
+    assert_eq!((login.door.pass, login.session), (PassRule::Always, false));
     let orders = routes.get("POST /orders").expect("POST /orders");
-    assert_eq!((orders.pass, orders.session), (PassRule::Auto, true));
-    assert_eq!(orders.scene.as_str(), "pay");
+    assert_eq!((orders.door.pass, orders.session), (PassRule::Auto, true));
+    assert_eq!(orders.door.scene.as_str(), "pay");
     let guard = Settings::from_json(blocks[1]).unwrap().guard;
+    // The two examples start together: every route's scene is declared.
+    routes.check_scenes(&guard).unwrap();
+    assert!(orders.door.bind_device && !orders.door.bind_ip);
     let pay = guard.scene(Scene::parse("pay").unwrap());
     assert_eq!(pay.level(2), Level::None);
     assert_eq!(pay.level(3), Level::Image);
@@ -144,7 +147,10 @@ fn guard_section_examples_load() {
         gatehouse::guard::config::GuardMode::Adaptive
     );
     let routes = gatehouse::guard::GuardRoutes::from_json(json_blocks[1]).unwrap();
-    assert!(routes.get("POST /pay").unwrap().session);
+    let pay = routes.get("POST /pay").unwrap();
+    assert!(pay.session && pay.door.bind_device && pay.door.bind_ip);
+    // The routes' scenes are the config's: together they start.
+    routes.check_scenes(&config.guard).unwrap();
 }
 
 /// The cells of the README table whose header row is `header`.

@@ -15,7 +15,7 @@ use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{CaptchaRecord, CaptchaStore, SessionStore};
+use gatehouse::store::{CaptchaRecord, CaptchaStore, PassGrant, PassStore, SessionStore};
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
 use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path, seed_session_key};
@@ -54,37 +54,18 @@ async fn seed(store: &MemoryStore, seed: &Value) {
             .unwrap();
     }
     if let Some(pass) = seed.get("pass") {
-        // A solved captcha whose pass is the event's token.
+        // A solved captcha's pass, whose token is the event's.
+        let token = PassToken::parse(pass["token"].as_str().unwrap()).expect("a pass token");
         let (scene, device) = (
             pass["scene"].as_str().unwrap(),
             pass["deviceId"].as_str().unwrap(),
         );
-        let token = PassToken::parse(pass["token"].as_str().unwrap()).expect("a pass token");
-        store
-            .create_captcha(&CaptchaRecord {
-                ip: "203.0.113.10".into(),
-                created_date: now,
-                expired_date: now + 180_000,
-                ..fixture_captcha(scene, device, "abcd")
-            })
-            .await
-            .unwrap();
-        let outcome = store
-            .verify_captcha(
-                &gatehouse_e2e::scene(scene),
-                &gatehouse_e2e::device(device),
-                "abcd",
-                now,
-                1,
-                &token.new_pass(now + 300_000),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome,
-            gatehouse::store::VerifyOutcome::Passed,
-            "the token's locator is {scene}#{device}'s"
-        );
+        let grant = PassGrant {
+            created_ms: now,
+            expires_ms: now + 300_000,
+            ..gatehouse_e2e::pass_grant(&token, scene, Some(device), "203.0.113.10")
+        };
+        store.grant_pass(&grant).await.unwrap();
     }
 }
 

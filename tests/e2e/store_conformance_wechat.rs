@@ -122,7 +122,7 @@ mod cases {
         store.put_session(&live, None).await.unwrap();
         assert!(
             store
-                .set_session_phone("live", &phone(), *NOW + 59_999)
+                .set_session_phone(&live, &phone(), *NOW + 59_999)
                 .await
                 .unwrap()
         );
@@ -131,14 +131,14 @@ mod cases {
         assert_eq!(read.openid, "o-phone", "the rest of the row is untouched");
         assert!(
             !store
-                .set_session_phone("live", &phone(), *NOW + 60_000)
+                .set_session_phone(&live, &phone(), *NOW + 60_000)
                 .await
                 .unwrap(),
             "expired"
         );
         assert!(
             !store
-                .set_session_phone("gone", &phone(), *NOW)
+                .set_session_phone(&session("gone", "o-gone", 60_000), &phone(), *NOW)
                 .await
                 .unwrap()
         );

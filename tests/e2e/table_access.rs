@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
-use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
+use gatehouse::guard::{Authorizer, Guard, GuardRoutes};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
@@ -34,6 +34,7 @@ use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::risk::RiskRanks;
 use gatehouse::wechat::risk_rank::{RiskRankRequest, RiskScene};
 use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
+use gatehouse_e2e::authorizer_event;
 use gatehouse_local::tencent_emulator::TencentEmulator;
 use gatehouse_local::wechat_emulator::WechatEmulator;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
@@ -51,9 +52,14 @@ const ROUTES: &str =
 const IP: &str = "198.51.100.30";
 const KEY: &str = "pk";
 
-/// `(IAM action, partition key)` of every request a client sends.
+/// One request as IAM authorises it: its action, partition key and the
+/// attributes it writes or its condition reads (`dynamodb:Attributes`, the
+/// key included).
+type Seen = (String, String, Vec<String>);
+
+/// Every request a client sends.
 #[derive(Debug, Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(String, String)>>>);
+struct Recorder(Arc<Mutex<Vec<Seen>>>);
 
 fn key_of(item: &std::collections::HashMap<String, AttributeValue>) -> String {
     match item.get(KEY) {
@@ -62,16 +68,82 @@ fn key_of(item: &std::collections::HashMap<String, AttributeValue>) -> String {
     }
 }
 
+/// The attributes an update or condition expression names: `#placeholders`
+/// through `names`, bare names as they are; functions, keywords and
+/// `:values` are none. (The store writes no nested paths; a `a.b` would
+/// count `b` too, which errs on the strict side.)
+fn expression_attributes(
+    expression: Option<&str>,
+    names: Option<&std::collections::HashMap<String, String>>,
+) -> Vec<String> {
+    const KEYWORDS: &[&str] = &[
+        "SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN",
+    ];
+    let expression = expression.unwrap_or_default();
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '#' || c == ':';
+    let mut out = Vec::new();
+    let mut rest = expression;
+    while let Some(start) = rest.find(word) {
+        let tail = &rest[start..];
+        let end = tail.find(|c| !word(c)).unwrap_or(tail.len());
+        let (token, after) = tail.split_at(end);
+        rest = after;
+        let is_function = after.trim_start().starts_with('(');
+        if token.starts_with(':')
+            || token.starts_with(|c: char| c.is_ascii_digit())
+            || is_function
+            || KEYWORDS.contains(&token)
+        {
+            continue;
+        }
+        out.push(match token.strip_prefix('#') {
+            Some(_) => names
+                .and_then(|n| n.get(token))
+                .cloned()
+                .unwrap_or_else(|| format!("(unbound {token})")),
+            None => token.to_owned(),
+        });
+    }
+    out
+}
+
+#[test]
+fn expression_attributes_are_what_iam_counts() {
+    let names = std::collections::HashMap::from([
+        ("#r".to_owned(), "pass_redeemed".to_owned()),
+        ("#pk".to_owned(), "pk".to_owned()),
+    ]);
+    assert_eq!(
+        expression_attributes(
+            Some("SET #r = if_not_exists(#r, :now), by = :n ADD count :one"),
+            Some(&names)
+        ),
+        ["pass_redeemed", "pass_redeemed", "by", "count"]
+    );
+    assert_eq!(
+        expression_attributes(
+            Some("attribute_not_exists(#pk) OR (scene = :s AND size(x) > :n)"),
+            Some(&names)
+        ),
+        ["pk", "scene", "x"]
+    );
+    assert!(expression_attributes(None, None).is_empty());
+}
+
 impl Recorder {
-    fn take(&self) -> Vec<(String, String)> {
+    fn take(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 
-    fn record(&self, action: &str, key: String) {
+    fn record(&self, action: &str, key: String, attributes: Vec<String>) {
+        let mut attributes = attributes;
+        attributes.push(KEY.to_owned());
+        attributes.sort();
+        attributes.dedup();
         self.0
             .lock()
             .unwrap()
-            .push((format!("dynamodb:{action}"), key));
+            .push((format!("dynamodb:{action}"), key, attributes));
     }
 }
 
@@ -86,27 +158,42 @@ impl Intercept for Recorder {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let input = context.input();
+        let attributes = expression_attributes;
         if let Some(put) = input.downcast_ref::<PutItemInput>() {
-            self.record("PutItem", key_of(put.item().unwrap()));
+            let item = put.item().unwrap();
+            let mut written: Vec<String> = item.keys().cloned().collect();
+            written.extend(attributes(
+                put.condition_expression(),
+                put.expression_attribute_names(),
+            ));
+            self.record("PutItem", key_of(item), written);
         } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
-            self.record("UpdateItem", key_of(update.key().unwrap()));
+            let names = update.expression_attribute_names();
+            let mut touched = attributes(update.update_expression(), names);
+            touched.extend(attributes(update.condition_expression(), names));
+            self.record("UpdateItem", key_of(update.key().unwrap()), touched);
         } else if let Some(get) = input.downcast_ref::<GetItemInput>() {
-            self.record("GetItem", key_of(get.key().unwrap()));
+            self.record("GetItem", key_of(get.key().unwrap()), Vec::new());
         } else if let Some(delete) = input.downcast_ref::<DeleteItemInput>() {
-            self.record("DeleteItem", key_of(delete.key().unwrap()));
+            let touched = attributes(
+                delete.condition_expression(),
+                delete.expression_attribute_names(),
+            );
+            self.record("DeleteItem", key_of(delete.key().unwrap()), touched);
         } else if let Some(batch) = input.downcast_ref::<BatchGetItemInput>() {
             for keys in batch.request_items().unwrap().values() {
                 for key in keys.keys() {
-                    self.record("BatchGetItem", key_of(key));
+                    self.record("BatchGetItem", key_of(key), Vec::new());
                 }
             }
         } else if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
             for writes in batch.request_items().unwrap().values() {
                 for write in writes {
                     if let Some(put) = write.put_request() {
-                        self.record("BatchWriteItem", key_of(put.item()));
+                        let written = put.item().keys().cloned().collect();
+                        self.record("BatchWriteItem", key_of(put.item()), written);
                     } else if let Some(delete) = write.delete_request() {
-                        self.record("BatchWriteItem", key_of(delete.key()));
+                        self.record("BatchWriteItem", key_of(delete.key()), Vec::new());
                     }
                 }
             }
@@ -114,17 +201,33 @@ impl Intercept for Recorder {
             // IAM authorises a transaction item by item.
             for item in tx.transact_items() {
                 if let Some(put) = item.put() {
-                    self.record("PutItem", key_of(put.item()));
+                    let mut written: Vec<String> = put.item().keys().cloned().collect();
+                    written.extend(attributes(
+                        put.condition_expression(),
+                        put.expression_attribute_names(),
+                    ));
+                    self.record("PutItem", key_of(put.item()), written);
                 } else if let Some(update) = item.update() {
-                    self.record("UpdateItem", key_of(update.key()));
+                    let names = update.expression_attribute_names();
+                    let mut touched = attributes(Some(update.update_expression()), names);
+                    touched.extend(attributes(update.condition_expression(), names));
+                    self.record("UpdateItem", key_of(update.key()), touched);
                 } else if let Some(delete) = item.delete() {
-                    self.record("DeleteItem", key_of(delete.key()));
+                    let touched = attributes(
+                        delete.condition_expression(),
+                        delete.expression_attribute_names(),
+                    );
+                    self.record("DeleteItem", key_of(delete.key()), touched);
                 } else if let Some(check) = item.condition_check() {
-                    self.record("ConditionCheckItem", key_of(check.key()));
+                    self.record("ConditionCheckItem", key_of(check.key()), Vec::new());
                 }
             }
         } else {
-            self.record("(an operation this test does not know)", String::new());
+            self.record(
+                "(an operation this test does not know)",
+                String::new(),
+                Vec::new(),
+            );
         }
         Ok(())
     }
@@ -174,40 +277,26 @@ fn json_of(resp: &lambda_http::Response<Body>) -> Value {
     }
 }
 
-fn authorizer_event(route_key: &str, headers: &[(&str, &str)]) -> AuthorizerRequest {
-    let mut event = json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:api/$default/POST/demo/guarded",
-        "routeKey": route_key, "rawPath": "/demo/guarded", "rawQueryString": "",
-        "headers": {},
-        "requestContext": {
-            "http": {"method": "POST", "path": "/demo/guarded", "protocol": "HTTP/1.1",
-                     "sourceIp": IP, "userAgent": "test"},
-            "requestId": "r1", "routeKey": route_key, "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
-        }
-    });
-    for (name, value) in headers {
-        event["headers"][*name] = (*value).into();
-    }
-    serde_json::from_value(event).unwrap()
-}
-
-/// Fails unless every recorded request of `function` is one of its grants.
-fn assert_granted(function: Function, seen: &[(String, String)]) -> usize {
+/// Fails unless every recorded request of `function` is one of its grants:
+/// its action, on a row of its prefixes, touching only its attributes.
+fn assert_granted(function: Function, seen: &[Seen]) -> usize {
     assert!(
         !seen.is_empty(),
         "{function:?} made no request: the flow is broken"
     );
-    for (action, key) in seen {
+    for (action, key, attributes) in seen {
         let allowed = function.table_grants().iter().any(|grant| {
             grant.actions.contains(&action.as_str())
                 && grant.key_prefixes.iter().any(|p| key.starts_with(p))
+                && (grant.attributes.is_empty()
+                    || attributes
+                        .iter()
+                        .all(|a| grant.attributes.contains(&a.as_str())))
         });
         assert!(
             allowed,
-            "{}: {action} on {key:?} is not in Function::table_grants (so the template's policy \
-             would refuse it)",
+            "{}: {action} on {key:?} touching {attributes:?} is not in Function::table_grants \
+             (so the template's policy would refuse it)",
             function.name()
         );
     }
@@ -248,9 +337,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let mut note = |function: Function, recorder: &Recorder| {
         let requests = recorder.take();
         assert_granted(function, &requests);
-        seen.extend(requests.into_iter().map(|(a, k)| {
+        seen.extend(requests.into_iter().map(|(a, k, _)| {
             // Keep the prefix only, for the coverage check below.
-            let prefix = k.split_inclusive(['#', '|']).take(2).collect::<String>();
+            let prefix = k.split_inclusive(['#', '|']).take(3).collect::<String>();
             (function, a, prefix)
         }));
     };
@@ -305,7 +394,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     assert!(
         requests
             .iter()
-            .any(|(action, key)| action == "dynamodb:DeleteItem" && key.starts_with("captcha#")),
+            .any(|(action, key, _)| action == "dynamodb:DeleteItem" && key.starts_with("captcha#")),
         "the refused create took its captcha back: {requests:?}"
     );
     recorder.0.lock().unwrap().extend(requests);
@@ -553,6 +642,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .authorize(
             authorizer_event(
                 "POST /demo/guarded",
+                IP,
                 &[
                     ("authorization", bearer.as_str()),
                     ("x-gatehouse-pass", ticket_pass.as_str()),
@@ -565,7 +655,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     assert!(verdict.is_authorized, "{:?}", verdict.context);
     let verdict = authorizer
         .authorize(
-            authorizer_event("GET /me", &[("authorization", bearer.as_str())]),
+            authorizer_event("GET /me", IP, &[("authorization", bearer.as_str())]),
             None,
         )
         .await;
@@ -576,6 +666,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .authorize(
             authorizer_event(
                 "POST /demo/guarded",
+                IP,
                 &[
                     ("authorization", bearer.as_str()),
                     ("x-gatehouse-pass", captcha_pass.as_str()),

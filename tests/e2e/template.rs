@@ -241,7 +241,7 @@ fn each_function_gets_exactly_the_settings_it_reads() {
 }
 
 #[test]
-fn the_default_guard_routes_parse_and_name_guarded_routes() {
+fn the_default_guard_routes_parse_name_guarded_routes_and_start() {
     let template = template();
     let default = template["Parameters"]["GuardRoutes"]["Default"]
         .as_str()
@@ -257,6 +257,19 @@ fn the_default_guard_routes_parse_and_name_guarded_routes() {
         listed, guarded,
         "every guarded route is listed, and no other"
     );
+    // The authorizer starts with the defaults as they are: every route's
+    // scene is declared in the default CaptchaConfig (as it reads it).
+    let config = template["Parameters"]["CaptchaConfig"]["Default"]
+        .as_str()
+        .expect("CaptchaConfig has a default");
+    let settings = gatehouse::settings::Settings::from_json_part(
+        config,
+        gatehouse::settings::ConfigPart::Guard,
+    )
+    .unwrap();
+    routes.check_scenes(&settings.guard).unwrap();
+    // And the captcha functions start with it too (every part read).
+    gatehouse::settings::Settings::from_json(config).unwrap();
 }
 
 /// `(tag, value)` of a YAML value written with a CloudFormation short-form
@@ -271,10 +284,15 @@ fn intrinsic(value: &Value) -> Option<(String, &Value)> {
     }
 }
 
-/// `(action, key pattern)` pairs a function's DynamoDB statements grant,
-/// after checking that each is an Allow on the table alone, bounded by
-/// `dynamodb:LeadingKeys` (every key, and at least one).
-fn table_pairs(name: &str, statements: &[serde_json::Value]) -> BTreeSet<(String, String)> {
+/// What one grant allows: an action on a key pattern, touching only the
+/// attributes listed (none: any).
+type Allowed = (String, String, Vec<String>);
+
+/// `(action, key pattern, attributes)` a function's DynamoDB statements
+/// grant, after checking that each is an Allow on the table alone, bounded
+/// by `dynamodb:LeadingKeys` (every key, and at least one) and, where it
+/// says so, by `dynamodb:Attributes` (every attribute).
+fn table_grants_of(name: &str, statements: &[serde_json::Value]) -> BTreeSet<Allowed> {
     let mut pairs = BTreeSet::new();
     for statement in statements {
         let actions = strings(&statement["Action"]);
@@ -296,20 +314,32 @@ fn table_pairs(name: &str, statements: &[serde_json::Value]) -> BTreeSet<(String
             .as_object()
             .unwrap_or_else(|| panic!("{name}: {actions:?} without a condition"));
         let operators: BTreeSet<&str> = condition.keys().map(String::as_str).collect();
-        assert_eq!(
-            operators,
-            BTreeSet::from(["ForAllValues:StringLike", "Null"]),
-            "{name}: {actions:?}"
-        );
+        let limited = operators.contains("ForAllValues:StringEquals");
+        let mut expected = BTreeSet::from(["ForAllValues:StringLike", "Null"]);
+        if limited {
+            expected.insert("ForAllValues:StringEquals");
+        }
+        assert_eq!(operators, expected, "{name}: {actions:?}");
         assert_eq!(
             condition["Null"]["dynamodb:LeadingKeys"], "false",
             "{name}: a request must name its keys"
         );
+        let mut attributes = Vec::new();
+        if limited {
+            let equals = condition["ForAllValues:StringEquals"].as_object().unwrap();
+            assert_eq!(
+                equals.keys().collect::<Vec<_>>(),
+                ["dynamodb:Attributes"],
+                "{name}: {actions:?}"
+            );
+            attributes = strings(&equals["dynamodb:Attributes"]);
+            attributes.sort();
+        }
         let patterns = strings(&condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
         for action in &actions {
             for pattern in &patterns {
                 assert!(
-                    pairs.insert((action.clone(), pattern.clone())),
+                    pairs.insert((action.clone(), pattern.clone(), attributes.clone())),
                     "{name}: {action} on {pattern} granted twice"
                 );
             }
@@ -319,8 +349,8 @@ fn table_pairs(name: &str, statements: &[serde_json::Value]) -> BTreeSet<(String
 }
 
 /// The roles of the deployed stack (every optional grant on: a KMS key
-/// given) allow each function exactly the table actions and rows of
-/// `Function::table_grants`. SAM policy templates (DynamoDBCrudPolicy and
+/// given) allow each function exactly the table actions, rows and
+/// attributes of `Function::table_grants`. SAM policy templates (DynamoDBCrudPolicy and
 /// the like) would grant every row: the template names none, and the
 /// transform's roles would show them here.
 #[test]
@@ -331,16 +361,23 @@ fn each_function_may_touch_only_its_own_rows() {
     )]);
     for (name, id, _) in stack.functions() {
         let function = Function::from_name(&name).unwrap();
-        let granted = table_pairs(&name, &stack.statements_of(&id));
-        let wanted: BTreeSet<(String, String)> = function
+        let granted = table_grants_of(&name, &stack.statements_of(&id));
+        let wanted: BTreeSet<Allowed> = function
             .table_grants()
             .iter()
             .flat_map(|grant| {
-                grant.actions.iter().flat_map(|action| {
-                    grant
-                        .key_prefixes
-                        .iter()
-                        .map(|prefix| ((*action).to_owned(), format!("{prefix}*")))
+                let mut attributes: Vec<String> =
+                    grant.attributes.iter().map(|a| (*a).to_owned()).collect();
+                attributes.sort();
+                grant.actions.iter().flat_map(move |action| {
+                    let attributes = attributes.clone();
+                    grant.key_prefixes.iter().map(move |prefix| {
+                        (
+                            (*action).to_owned(),
+                            format!("{prefix}*"),
+                            attributes.clone(),
+                        )
+                    })
                 })
             })
             .collect();

@@ -148,14 +148,14 @@ async fn a_transaction_of_the_same_items_bills_twice() {
 }
 
 /// The write units of a guarded flow, route by route, through the services
-/// (create, verify with its pass, the pass redeemed), rate limits at their
-/// defaults and off.
+/// (create, verify with its pass, the pass redeemed, then refused), rate
+/// limits at their defaults and off.
 #[tokio::test]
 async fn write_units_of_a_guarded_flow() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
     use gatehouse::clock::Clock;
-    use gatehouse::guard::{Client, Guard, PassRule};
+    use gatehouse::guard::{Client, Door, Guard, PassRule};
     use gatehouse::options::ServiceOptions;
     use gatehouse::ratelimit::RateLimitConfig;
     use gatehouse::settings::Settings;
@@ -182,10 +182,14 @@ async fn write_units_of_a_guarded_flow() {
         }
     };
     let clock = Clock::manual(*NOW);
-    let guard = Guard::new(
-        Default::default(),
+    let uncounted = ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone());
+    let guard = Guard::new(Default::default(), store.clone(), &uncounted);
+    let guarded = Guard::new(
+        Settings::from_json(r#"{"scene": {"login": {"guard": {"mode": "adaptive"}}}}"#)
+            .unwrap()
+            .guard,
         store.clone(),
-        &ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone()),
+        &uncounted,
     );
     let mut report = Vec::new();
     for (limits, config) in [
@@ -205,14 +209,14 @@ async fn write_units_of_a_guarded_flow() {
         let mut step = |route: &str, expected: f64| {
             let got = units.take();
             report.push(format!(
-                "{route:<28} limits {limits:<8} {} WRU {} RRU",
+                "{route:<31} limits {limits:<8} {} WRU {} RRU",
                 got.write, got.read
             ));
-            assert_eq!(
-                (got.write, got.read),
-                (expected, 0.0),
-                "{route}, limits {limits}"
-            );
+            assert_eq!(got.write, expected, "{route}, limits {limits}");
+            // Only a guarded scene's door reads (its level's counters).
+            if !route.contains("guarded") {
+                assert_eq!(got.read, 0.0, "{route}, limits {limits}");
+            }
         };
         let on = if limits == "off" { 0.0 } else { 1.0 };
 
@@ -243,17 +247,26 @@ async fn write_units_of_a_guarded_flow() {
         let right = json!({"scene": "login", "deviceId": device, "captcha": code});
         let (status, reply) = status_and_json(&verify(&svc, post_json(&right, ip)).await);
         assert_eq!(status, 200, "{reply}");
-        step("POST /captcha/verify (pass)", 1.0 + on);
+        // The verify and, the answer right, the pass's own row.
+        step("POST /captcha/verify (pass)", 2.0 + on);
         let token = reply["passToken"].as_str().unwrap().to_owned();
         let client = Client {
             ip: Some(ip.into()),
             device: Some(gatehouse_e2e::device(&device)),
         };
+        let door = Door::new(scene("login"), PassRule::Always);
         guard
-            .check(&scene("login"), PassRule::Always, Some(&token), &client)
+            .check(&door, Some(&token), None, &client)
             .await
             .unwrap();
         step("redeem (authorizer, check)", 1.0);
+        // Spent: refused by the same one conditional write, and in a
+        // guarded scene counted as a failure (IP and device counters).
+        guarded
+            .check(&door, Some(&token), None, &client)
+            .await
+            .unwrap_err();
+        step("redeem refused (guarded scene)", 3.0);
     }
     eprintln!("{}", report.join("\n"));
 }

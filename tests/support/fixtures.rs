@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 
 use gatehouse::clock::Clock;
 use gatehouse::domain::{DeviceId, Scene};
-use gatehouse::store::{CaptchaRecord, CaptchaState, NewPass};
+use gatehouse::guard::pass::{PassToken, ip_net};
+use gatehouse::store::{CaptchaRecord, CaptchaState, PassGrant, PassKind};
 
 /// The fixtures' "now": a day after the test binary started. DynamoDB Local
 /// really deletes rows whose TTL has passed, in the background, as DynamoDB
@@ -48,11 +49,25 @@ pub fn captcha(scene_name: &str, device_id: &str, code: &str) -> CaptchaRecord {
     }
 }
 
-/// A pass for a verify to write when the answer is right (its secret is of
-/// no interest to the store's tests).
-pub fn new_pass() -> NewPass {
-    NewPass {
-        secret_hash: "0".repeat(64),
+/// The pass a verify grants for `token` in `scene_name` (earned with
+/// `device_id`, from `ip`) at [`NOW`], living five minutes; Tencent's word
+/// (`evilLevel` 0) on a ticket's.
+pub fn pass_grant(
+    token: &PassToken,
+    scene_name: &str,
+    device_id: Option<&str>,
+    ip: &str,
+) -> PassGrant {
+    PassGrant {
+        kind: token.kind(),
+        secret_hash: token.secret_hash(),
+        scene: scene(scene_name),
+        device: device_id.map(device),
+        ip: Some(ip.to_owned()),
+        ip_net: ip_net(Some(ip)),
+        evil_level: (token.kind() == PassKind::Ticket).then_some(0),
+        degraded: false,
+        created_ms: *NOW,
         expires_ms: *NOW + 300_000,
     }
 }

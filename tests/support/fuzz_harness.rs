@@ -140,9 +140,14 @@ impl Rig {
         // pass without one.
         let routes = GuardRoutes::from_json(
             r#"{"POST /demo/guarded": {"scene": "demo", "pass": "always"},
-                "POST /signup": {"scene": "login", "pass": "auto", "session": true}}"#,
+                "POST /signup": {"scene": "login", "pass": "auto", "session": true},
+                "POST /bound": {"scene": "signup", "pass": "always",
+                                "bindDevice": true, "bindIp": true}}"#,
         )
         .expect("harness guard routes");
+        routes
+            .check_scenes(&settings.guard)
+            .expect("the harness routes' scenes are declared");
         let authorizer = Authorizer::new(sessions.clone(), guard.clone(), routes);
         let services = Services {
             sessions: Some(Arc::new(sessions.clone())),
@@ -415,7 +420,22 @@ pub fn config(data: &[u8]) {
         if let Ok(routes) = gatehouse::guard::GuardRoutes::from_json(&text) {
             for (key, route) in routes.iter() {
                 assert!(
-                    key.contains(' ') && gatehouse::domain::Scene::is_valid(route.scene.as_str())
+                    key.contains(' ')
+                        && gatehouse::domain::Scene::is_valid(route.door.scene.as_str())
+                );
+            }
+            // A route's scene is declared in a config, or the check names
+            // a route and its scene.
+            let declared = Settings::from_json(r#"{"scene": {"pay": {}, "demo": {}}}"#)
+                .expect("a config")
+                .guard;
+            if let Err(err) = routes.check_scenes(&declared) {
+                let err = err.to_string();
+                assert!(
+                    routes
+                        .iter()
+                        .any(|(key, r)| err.contains(key) && err.contains(r.door.scene.as_str())),
+                    "{err}"
                 );
             }
         }

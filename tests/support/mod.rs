@@ -10,7 +10,7 @@ pub mod lossy_proxy;
 pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};
-pub use fixtures::{NOW, captcha, device, new_pass, repo_path, scene};
+pub use fixtures::{NOW, captcha, device, pass_grant, repo_path, scene};
 pub use logs::{LogCapture, capture_logs};
 
 use gatehouse::clock::Clock;
@@ -100,6 +100,32 @@ pub fn api_event(route: &str, body: &Value, source_ip: &str) -> Request {
         "isBase64Encoded": false
     });
     lambda_http::request::from_str(&event.to_string()).expect("a payload 2.0 event")
+}
+
+/// A Lambda authorizer event (payload 2.0) for `route` (`"POST /pay"`)
+/// from client address `source_ip`, with `headers`.
+pub fn authorizer_event(
+    route: &str,
+    source_ip: &str,
+    headers: &[(&str, &str)],
+) -> gatehouse::guard::AuthorizerRequest {
+    let (method, path) = route.split_once(' ').expect("a route key: METHOD /path");
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), Value::from(*value)))
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "version": "2.0", "type": "REQUEST",
+        "routeArn": format!("arn:aws:execute-api:us-east-1:123456789012:api/$default/{method}{path}"),
+        "routeKey": route, "rawPath": path, "rawQueryString": "", "headers": headers,
+        "requestContext": {
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": source_ip, "userAgent": "test"},
+            "requestId": "r1", "routeKey": route, "stage": "$default",
+            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
+        }
+    }))
+    .expect("an authorizer event")
 }
 
 /// Status and JSON body of a handler's response.

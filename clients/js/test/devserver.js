@@ -27,6 +27,8 @@ export const CAPTCHA_CONFIG = {
     math: { mathExpr: true, mathOperator: '-', mathMin: 1, mathMax: 9 },
     long: { size: 6 },
     sized: { clientSize: true },
+    // The guarded example route's scene (GUARD_ROUTES' scenes must be declared).
+    demo: {},
   },
 }
 

@@ -13,13 +13,13 @@ use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
 use crate::guard::config::GuardConfig;
-use crate::guard::pass::{PassIssued, PassToken};
+use crate::guard::pass::{PassIssued, PassToken, ip_net};
 use crate::guard::service::{Client, count_failure};
 use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
 use crate::store::{
-    CaptchaRecord, CaptchaServiceStore, CaptchaState, IssueMode, IssueOutcome, PassKind,
-    VerifyOutcome, captcha_locator,
+    CaptchaRecord, CaptchaServiceStore, CaptchaState, IssueMode, IssueOutcome, PassGrant, PassKind,
+    VerifyOutcome,
 };
 
 /// What the captcha routes read of `CAPTCHA_CONFIG` besides the rate limits
@@ -153,11 +153,12 @@ impl CaptchaService {
     }
 
     /// Checks `answer` (normalised, not empty) for `target`'s captcha,
-    /// passing at most once; a pass earns a pass token, written by the same
-    /// conditional write. The per-IP counter is counted alongside; over the
-    /// limit the answer is `rate-limited` whatever the verify came to, so a
-    /// brute force learns nothing from the requests past the limit. A wrong
-    /// answer counts as a failure for the scene's guard.
+    /// passing at most once; a pass earns a pass token, the one write more
+    /// of a right answer (its own row). The per-IP counter is counted
+    /// alongside; over the limit the answer is `rate-limited` whatever the
+    /// verify came to, so a brute force learns nothing from the requests
+    /// past the limit. A wrong answer counts as a failure for the scene's
+    /// guard.
     pub async fn verify(
         &self,
         target: &CaptchaTarget,
@@ -168,13 +169,6 @@ impl CaptchaService {
         let guard = self.settings.guard.scene(scene);
         let rate_limits = &self.rate_limits;
         let now_ms = self.clock.now_ms();
-        let token = PassToken::issue(
-            PassKind::Captcha,
-            captcha_locator(&target.scene, &target.device),
-        );
-        let pass_expired =
-            now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
-        let pass = token.new_pass(pass_expired);
         let counter = rate_limits
             .scene(scene)
             .counters(
@@ -194,16 +188,36 @@ impl CaptchaService {
                     answer,
                     now_ms,
                     cfg.max_attempts,
-                    &pass,
                 )
                 .await?)
         })
         .await?;
         match outcome {
-            VerifyOutcome::Passed => Ok(PassIssued {
-                pass_token: token.encode(),
-                pass_expired,
-            }),
+            VerifyOutcome::Passed => {
+                // The pass is a row of its own, written after the answer
+                // was judged right (only this function may write one), so
+                // that nothing done to the captcha row touches it.
+                let token = PassToken::issue(PassKind::Captcha);
+                let pass_expired =
+                    now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
+                let grant = PassGrant {
+                    kind: PassKind::Captcha,
+                    secret_hash: token.secret_hash(),
+                    scene: target.scene.clone(),
+                    device: Some(target.device.clone()),
+                    ip: target.ip.clone(),
+                    ip_net: ip_net(target.ip.as_deref()),
+                    evil_level: None,
+                    degraded: false,
+                    created_ms: now_ms,
+                    expires_ms: pass_expired,
+                };
+                self.store.grant_pass(&grant).await?;
+                Ok(PassIssued {
+                    pass_token: token.encode(),
+                    pass_expired,
+                })
+            }
             VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
             VerifyOutcome::Wrong { .. } | VerifyOutcome::Voided => {
                 let client = Client {

@@ -69,6 +69,21 @@ impl SceneBlocks {
         })
     }
 
+    /// Declares scene `name` (an empty block: the root's settings) unless
+    /// a block of it is there, or `scene` is no object (which parsing then
+    /// refuses as usual).
+    pub fn declare_scene(&mut self, name: &str) {
+        let scenes = self
+            .root
+            .entry(SCENE_KEY)
+            .or_insert_with(|| Value::Object(Block::new()));
+        if let Value::Object(scenes) = scenes {
+            scenes
+                .entry(name)
+                .or_insert_with(|| Value::Object(Block::new()));
+        }
+    }
+
     /// Part `P` of the root block alone (scene blocks are not read, nor
     /// checked).
     pub fn root<P: Part>(&self) -> Result<P, ConfigError> {
@@ -293,6 +308,28 @@ mod tests {
             ("x", "*")
         );
         assert_eq!(parsed.all().count(), 3);
+    }
+
+    #[test]
+    fn a_declared_scene_is_added_and_never_overrides_a_block() {
+        let names = |json: &str| {
+            let mut parsed = blocks(json);
+            parsed.declare_scene("demo");
+            parsed.per_scene::<Sample>().map(|p| {
+                let names: Vec<String> = p.scene_names().map(str::to_owned).collect();
+                (names, p.scene("demo").size)
+            })
+        };
+        assert_eq!(names("{}").unwrap(), (vec!["demo".to_owned()], 0));
+        assert_eq!(
+            names(r#"{"size": 4, "scene": {"x": {}}}"#).unwrap(),
+            (vec!["demo".to_owned(), "x".to_owned()], 4)
+        );
+        assert_eq!(
+            names(r#"{"scene": {"demo": {"size": 7}}}"#).unwrap(),
+            (vec!["demo".to_owned()], 7)
+        );
+        assert!(names(r#"{"scene": 4}"#).is_err(), "still refused");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! - A route listed in `GUARD_ROUTES` (matched on the event's `routeKey`)
 //!   is admitted only when its requirements hold: a pass of its scene in
 //!   `X-Gatehouse-Pass` as its `pass` rule and the scene's level ask
-//!   (redeemed, so it opens one door once), and a live bearer session when
-//!   it says `session: true`.
+//!   (redeemed, so it opens one door once; of the device and IP that
+//!   earned it when it says `bindDevice`, `bindIp`), and a live bearer
+//!   session when it says `session: true`. A malformed `X-Device-Id` is
+//!   denied, the pass unspent.
 //! - Any other route keeps the plain session check: a live bearer session.
 //!
 //! An admitted request reaches its route with the authorizer's context in
@@ -31,8 +33,7 @@ pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as 
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
 use super::config::{GuardRoutes, GuardedRoute};
-use super::service::{Admission, Client, Guard};
-use crate::domain::DeviceId;
+use super::service::{Admission, Client, Guard, named_device};
 use crate::error::ApiError;
 use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
 use crate::store::SessionRecord;
@@ -93,6 +94,16 @@ fn deny() -> AuthorizerResponse {
     response.is_authorized = false;
     response.context = Value::Object(Map::new());
     response
+}
+
+/// A guarded route's request denied, with why in the log.
+fn guard_denied(route_key: &str, err: &ApiError) -> AuthorizerResponse {
+    tracing::info!(
+        route = route_key,
+        reason = err.code(),
+        "guard denied a request"
+    );
+    deny()
 }
 
 fn admit(context: Map<String, Value>) -> AuthorizerResponse {
@@ -160,6 +171,11 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
             }
         };
     };
+    // A malformed device is refused before anything is spent or counted.
+    let device = match named_device(None, &event.headers) {
+        Ok(device) => device,
+        Err(err) => return guard_denied(route_key, &err),
+    };
     let client = Client {
         ip: event
             .request_context
@@ -167,7 +183,7 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
             .source_ip
             .as_ref()
             .map(ToString::to_string),
-        device: header(&event, "x-device-id").and_then(|id| DeviceId::parse(id).ok()),
+        device,
     };
     let session = async {
         match route.session {
@@ -175,29 +191,20 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
             false => Ok(None),
         }
     };
-    let pass = auth.guard.check(
-        &route.scene,
-        route.pass,
-        header(&event, PASS_HEADER),
-        &client,
-    );
+    let door = &route.door;
+    let pass = auth
+        .guard
+        .check(door, header(&event, PASS_HEADER), None, &client);
     // The session is checked before the pass is spent: a request without a
     // live session must not use up its pass.
     let session = match session.await {
         Ok(session) => session,
-        Err(err) => {
-            tracing::info!(
-                route = route_key,
-                reason = err.code(),
-                "guard denied a request"
-            );
-            return deny();
-        }
+        Err(err) => return guard_denied(route_key, &err),
     };
     match pass.await {
         Ok(Admission { level, pass }) => {
             let mut context = Map::new();
-            context.insert("scene".into(), Value::from(route.scene.as_str()));
+            context.insert("scene".into(), Value::from(door.scene.as_str()));
             context.insert("level".into(), Value::from(level.as_str()));
             if let Some(pass) = pass {
                 context.insert("passKind".into(), Value::from(pass.kind.as_str()));
@@ -218,14 +225,7 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
             }
             admit(context)
         }
-        Err(err) => {
-            tracing::info!(
-                route = route_key,
-                reason = err.code(),
-                "guard denied a request"
-            );
-            deny()
-        }
+        Err(err) => guard_denied(route_key, &err),
     }
 }
 
@@ -265,14 +265,13 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::config::blocks::SceneBlocks;
+    use crate::domain::DeviceId;
     use crate::domain::Scene;
     use crate::guard::pass::PassToken;
     use crate::options::ServiceOptions;
     use crate::ratelimit::RateLimitConfig;
     use crate::store::memory::MemoryStore;
-    use crate::store::{
-        CaptchaRecord, CaptchaState, CaptchaStore, PassKind, SessionStore, captcha_locator,
-    };
+    use crate::store::{PassGrant, PassKind, PassStore, SessionStore};
     use crate::wechat::crypto;
 
     const NOW: i64 = 1_700_000_000_000;
@@ -333,38 +332,34 @@ mod tests {
         token
     }
 
-    /// A solved captcha's pass for `device` in `scene`, as verify earns it.
-    async fn captcha_pass(store: &MemoryStore, scene: &str, device: &str) -> String {
-        let (scene, device) = (
-            Scene::parse(scene).unwrap(),
-            DeviceId::parse(device).unwrap(),
-        );
-        store
-            .create_captcha(&CaptchaRecord {
-                device_uuid: device.clone(),
-                scene: scene.clone(),
-                code: "abcd".into(),
-                state: CaptchaState::Pending,
-                ip: "203.0.113.9".into(),
-                created_date: NOW,
-                expired_date: NOW + 60_000,
-                attempts: 0,
-            })
-            .await
-            .unwrap();
-        let token = PassToken::issue(PassKind::Captcha, captcha_locator(&scene, &device));
-        store
-            .verify_captcha(
-                &scene,
-                &device,
-                "abcd",
-                NOW,
-                1,
-                &token.new_pass(NOW + 300_000),
-            )
-            .await
-            .unwrap();
+    /// A pass of `kind` for `device` in `scene`, as a verify grants it.
+    async fn granted(
+        store: &MemoryStore,
+        kind: PassKind,
+        scene: &str,
+        device: Option<&str>,
+        degraded: bool,
+    ) -> String {
+        let token = PassToken::issue(kind);
+        let grant = PassGrant {
+            kind,
+            secret_hash: token.secret_hash(),
+            scene: Scene::parse(scene).unwrap(),
+            device: device.map(|d| DeviceId::parse(d).unwrap()),
+            ip: Some("203.0.113.9".into()),
+            ip_net: Some("203.0.113.9".into()),
+            evil_level: None,
+            degraded,
+            created_ms: NOW,
+            expires_ms: NOW + 300_000,
+        };
+        store.grant_pass(&grant).await.unwrap();
         token.encode()
+    }
+
+    /// A solved captcha's pass for `device` in `scene`.
+    async fn captcha_pass(store: &MemoryStore, scene: &str, device: &str) -> String {
+        granted(store, PassKind::Captcha, scene, Some(device), false).await
     }
 
     #[tokio::test]
@@ -440,6 +435,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_malformed_device_is_denied_and_spends_nothing() {
+        let Rig { auth, store, .. } = rig(
+            "{}",
+            r#"{"POST /signup": {"scene": "signup", "pass": "always"}}"#,
+        );
+        let pass = captcha_pass(&store, "signup", "dev-1").await;
+        let long = "d".repeat(129);
+        for bad in ["Y Z", long.as_str(), "", "dév"] {
+            let headers = [(PASS_HEADER, pass.as_str()), ("x-device-id", bad)];
+            let denied = authorize(&auth, event("POST /signup", &headers)).await;
+            assert!(!denied.is_authorized, "{bad:?} is no device, not none");
+        }
+        let headers = [(PASS_HEADER, pass.as_str()), ("x-device-id", "dev-1")];
+        let ok = authorize(&auth, event("POST /signup", &headers)).await;
+        assert!(ok.is_authorized, "the pass was left unspent");
+    }
+
+    #[tokio::test]
     async fn a_session_route_checks_the_session_before_spending_the_pass() {
         let Rig { auth, store, .. } = rig(
             "{}",
@@ -499,30 +512,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_degraded_ticket_pass_says_so_in_the_context() {
-        use crate::store::{TicketPass, TicketStore};
         let Rig { auth, store, .. } = rig(
             "{}",
             r#"{"POST /signup": {"scene": "signup", "pass": "always"}}"#,
         );
-        let locator = [3u8; 32];
-        let hash = hex::encode(locator);
-        let token = PassToken::issue(PassKind::Ticket, locator);
-        assert!(store.claim_ticket(&hash, NOW, NOW + 600_000).await.unwrap());
-        let pass = TicketPass {
-            pass: token.new_pass(NOW + 300_000),
-            scene: Scene::parse("signup").unwrap(),
-            device: None,
-            ip: "203.0.113.9".into(),
-            evil_level: None,
-            degraded: true,
-        };
-        assert!(
-            store
-                .grant_ticket_pass(&hash, &pass, NOW, NOW + 600_000)
-                .await
-                .unwrap()
-        );
-        let encoded = token.encode();
+        let encoded = granted(&store, PassKind::Ticket, "signup", None, true).await;
         let ok = authorize(&auth, event("POST /signup", &[(PASS_HEADER, &encoded)])).await;
         assert!(ok.is_authorized);
         assert_eq!(

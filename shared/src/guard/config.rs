@@ -208,11 +208,35 @@ pub enum PassRule {
     Never,
 }
 
+/// What a door asks of a request: a pass of its scene as `pass` says, and
+/// what that pass must match besides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Door {
+    pub scene: Scene,
+    pub pass: PassRule,
+    /// Only with the device that earned it (`bindDevice`): a pass earned
+    /// without a device, or presented without one, is refused.
+    pub bind_device: bool,
+    /// Only from the IP that earned it, an IPv6 one by its /64 (`bindIp`).
+    pub bind_ip: bool,
+}
+
+impl Door {
+    /// A door of `scene` asking for a pass as `pass` says, binding nothing.
+    pub fn new(scene: Scene, pass: PassRule) -> Self {
+        Self {
+            scene,
+            pass,
+            bind_device: false,
+            bind_ip: false,
+        }
+    }
+}
+
 /// What a guarded route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardedRoute {
-    pub scene: Scene,
-    pub pass: PassRule,
+    pub door: Door,
     /// A live bearer session as well.
     pub session: bool,
 }
@@ -226,12 +250,18 @@ pub struct GuardRoutes(BTreeMap<String, GuardedRoute>);
 const METHODS: &[&str] = &[
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
 ];
-const ROUTE_KEYS: &[&str] = &["scene", "pass", "session"];
+const ROUTE_KEYS: &[&str] = &["scene", "pass", "session", "bindDevice", "bindIp"];
 
 impl GuardRoutes {
-    /// The dev server's routes when `GUARD_ROUTES` is unset: the demo route.
+    /// The dev server's routes when `GUARD_ROUTES` is unset: the demo
+    /// route, whose scene [`DEV_DEFAULT_SCENE`](Self::DEV_DEFAULT_SCENE)
+    /// declares when `CAPTCHA_CONFIG` does not.
     pub const DEV_DEFAULT: &'static str =
         r#"{"POST /demo/guarded": {"scene": "demo", "pass": "auto", "session": false}}"#;
+    /// The scene the dev server adds for [`DEV_DEFAULT`](Self::DEV_DEFAULT)
+    /// to a `CAPTCHA_CONFIG` that does not declare it (the same as the
+    /// template's default `CaptchaConfig`).
+    pub const DEV_DEFAULT_SCENE: &'static str = "demo";
 
     /// Parses and validates `GUARD_ROUTES`.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
@@ -259,6 +289,7 @@ impl GuardRoutes {
             }
             let (block, path) = entry.block(ROUTE_KEYS)?;
             let (mut scene, mut pass, mut session) = (None, PassRule::Auto, false);
+            let (mut bind_device, mut bind_ip) = (false, false);
             for (key, value) in block {
                 let key = Entry::new(GUARD_ROUTES, &path, key, value);
                 match key.name() {
@@ -277,6 +308,8 @@ impl GuardRoutes {
                         }
                     }
                     "session" => session = key.bool()?,
+                    "bindDevice" => bind_device = key.bool()?,
+                    "bindIp" => bind_ip = key.bool()?,
                     _ => return Err(key.unknown(ROUTE_KEYS)),
                 }
             }
@@ -288,16 +321,42 @@ impl GuardRoutes {
                     allowed: "every guarded route names its scene".into(),
                 });
             };
-            out.insert(
-                route_key.clone(),
-                GuardedRoute {
-                    scene,
-                    pass,
-                    session,
-                },
-            );
+            let door = Door {
+                scene,
+                pass,
+                bind_device,
+                bind_ip,
+            };
+            out.insert(route_key.clone(), GuardedRoute { door, session });
         }
         Ok(Self(out))
+    }
+
+    /// Refuses a route whose scene `CAPTCHA_CONFIG` does not declare under
+    /// `scene` (`guard`: its per-scene settings): a typo would otherwise
+    /// guard the route with the root's settings, mode `off` by default,
+    /// and admit everyone.
+    pub fn check_scenes(&self, guard: &GuardConfig) -> Result<(), ConfigError> {
+        let declared: Vec<&str> = guard.scene_names().collect();
+        for (route_key, route) in &self.0 {
+            let scene = route.door.scene.as_str();
+            if !declared.contains(&scene) {
+                return Err(ConfigError::Invalid {
+                    setting: GUARD_ROUTES,
+                    key: format!("{route_key}.scene"),
+                    value: format!("{scene:?}"),
+                    allowed: format!(
+                        "a scene {CAPTCHA_CONFIG} declares under \"scene\" (declared: {})",
+                        if declared.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            declared.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// What `route_key` requires, if it is guarded.
@@ -363,10 +422,16 @@ mod tests {
         )
         .unwrap();
         let signup = routes.get("POST /signup").unwrap();
-        assert_eq!(signup.scene.as_str(), "register");
-        assert_eq!((signup.pass, signup.session), (PassRule::Always, true));
+        assert_eq!(signup.door.scene.as_str(), "register");
+        assert_eq!((signup.door.pass, signup.session), (PassRule::Always, true));
         let items = routes.get("GET /items/{id}").unwrap();
-        assert_eq!((items.pass, items.session), (PassRule::Auto, false));
+        assert_eq!(
+            items,
+            &GuardedRoute {
+                door: Door::new(Scene::parse("browse").unwrap(), PassRule::Auto),
+                session: false
+            }
+        );
         assert!(routes.get("POST /other").is_none());
         assert!(
             GuardRoutes::from_json(GuardRoutes::DEV_DEFAULT)
@@ -386,7 +451,15 @@ mod tests {
             (r#"{"POST /a b": {"scene": "a"}}"#, "a route key"),
             (
                 r#"{"POST /a": 1}"#,
-                "an object with keys scene, pass, session",
+                "an object with keys scene, pass, session, bindDevice, bindIp",
+            ),
+            (
+                r#"{"POST /a": {"scene": "a", "bindIp": "yes"}}"#,
+                "POST /a.bindIp",
+            ),
+            (
+                r#"{"POST /a": {"scene": "a", "bindDevice": 1}}"#,
+                "POST /a.bindDevice",
             ),
             (r#"{"POST /a": {}}"#, "POST /a.scene"),
             (r#"{"POST /a": {"scene": "bad scene"}}"#, "POST /a.scene"),
@@ -408,5 +481,55 @@ mod tests {
             assert!(err.contains(want), "{json}: {err}");
             assert!(err.starts_with("GUARD_ROUTES"), "{err}");
         }
+    }
+
+    #[test]
+    fn bindings_parse_and_default_to_off() {
+        let routes = GuardRoutes::from_json(
+            r#"{"POST /pay": {"scene": "pay", "bindDevice": true, "bindIp": true},
+                "POST /vote": {"scene": "pay", "bindIp": false}}"#,
+        )
+        .unwrap();
+        let pay = &routes.get("POST /pay").unwrap().door;
+        assert!(pay.bind_device && pay.bind_ip);
+        let vote = &routes.get("POST /vote").unwrap().door;
+        assert!(!vote.bind_device && !vote.bind_ip);
+    }
+
+    #[test]
+    fn a_route_of_an_undeclared_scene_stops_the_start() {
+        use crate::config::blocks::SceneBlocks;
+        let guard = |json: &str| {
+            SceneBlocks::from_json(json)
+                .unwrap()
+                .per_scene::<GuardSettings>()
+                .unwrap()
+        };
+        let routes =
+            GuardRoutes::from_json(r#"{"POST /signup": {"scene": "Signup", "pass": "auto"}}"#)
+                .unwrap();
+        let declared = guard(r#"{"scene": {"signup": {}, "login": {}}}"#);
+        let err = routes.check_scenes(&declared).unwrap_err().to_string();
+        for part in [
+            "GUARD_ROUTES",
+            "POST /signup.scene",
+            "\"Signup\"",
+            "login, signup",
+        ] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
+        assert!(
+            routes
+                .check_scenes(&guard("{}"))
+                .unwrap_err()
+                .to_string()
+                .contains("declared: none")
+        );
+        assert!(
+            routes
+                .check_scenes(&guard(r#"{"scene": {"Signup": {}}}"#))
+                .is_ok()
+        );
+        assert!(GuardRoutes::default().check_scenes(&guard("{}")).is_ok());
     }
 }

@@ -3,9 +3,10 @@
 //! a challenge is asked for only when failures say it is needed.
 //!
 //! - [`pass`]: the pass token a verify answers with (`passToken`,
-//!   `passExpired`), stored only as a hash in the row that earned it.
+//!   `passExpired`), stored only as a hash: the key of the pass's own row.
 //! - [`config`]: per scene `guard` (`mode`, thresholds, window),
-//!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES`.
+//!   `passTtlSeconds` and `tencent.enabled`; `GUARD_ROUTES` (each route a
+//!   [`Door`]: its scene, pass rule and bindings).
 //! - [`wx_risk`]: a scene's `guard.wxRisk` block, and what a WeChat risk
 //!   rank asks of a user.
 //! - [`service::Guard`]: the level a client must pass, the redemption of
@@ -25,5 +26,5 @@ pub use authorizer::{
     Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorize_within,
     authorized_identity, authorized_phone_number, authorizer_context,
 };
-pub use config::{GuardConfig, GuardRoutes, Level, PassRule};
-pub use service::{Admission, Client, Guard};
+pub use config::{Door, GuardConfig, GuardRoutes, Level, PassRule};
+pub use service::{Admission, Client, Guard, IdempotencyKey};

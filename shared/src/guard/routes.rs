@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::authorizer::authorizer_context;
-use super::config::{Level, PassRule};
-use super::service::{Admission, Client, Guard};
-use crate::domain::{DeviceId, Scene};
+use super::config::{Door, Level, PassRule};
+use super::service::{Admission, Client, Guard, IdempotencyKey, named_device};
+use crate::domain::Scene;
 use crate::error::ApiError;
-use crate::http::{device_id, json_body, query_param, respond, source_ip};
+use crate::http::{json_body, query_param, respond, source_ip};
 use crate::lang::Lang;
 use crate::store::RedeemedPass;
 
@@ -32,6 +32,7 @@ struct CheckRequest {
     pass_token: Option<String>,
     device_id: Option<String>,
     user_ip: Option<String>,
+    idempotency_key: Option<String>,
 }
 
 /// `POST /guard/report` body.
@@ -91,7 +92,7 @@ pub async fn status(guard: &Guard, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let result = async {
         let scene = Scene::parse(&query_param(&req, "scene").unwrap_or_default())?;
-        let device = optional_device(query_param(&req, "deviceId").as_deref(), &req)?;
+        let device = named_device(query_param(&req, "deviceId").as_deref(), req.headers())?;
         let client = Client {
             ip: source_ip(&req).map(str::to_owned),
             device,
@@ -106,15 +107,24 @@ pub async fn status(guard: &Guard, req: Request) -> Response<Body> {
 
 /// `POST /guard/check`: for a back end about to do what the scene guards.
 /// Admitted (with the redeemed pass, when one was needed) or
-/// `guard-captcha-required`, `guard-tencent-required`, `guard-pass-invalid`.
+/// `guard-captcha-required`, `guard-tencent-required`, `guard-pass-invalid`;
+/// `guard-invalid-device` for a malformed `deviceId` or `X-Device-Id`. With
+/// an `idempotencyKey`, a retry of an admitted check (same key, same pass,
+/// within its lifetime) is admitted again.
 pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let result = async {
         let body: CheckRequest = json_body(&req)?;
         let scene = Scene::parse(body.scene.as_deref().unwrap_or_default())?;
         let client = back_end_client(body.device_id.as_deref(), body.user_ip, &req)?;
+        let key = body
+            .idempotency_key
+            .as_deref()
+            .map(IdempotencyKey::parse)
+            .transpose()?;
+        let door = Door::new(scene, PassRule::Auto);
         let Admission { level, pass } = guard
-            .check(&scene, PassRule::Auto, body.pass_token.as_deref(), &client)
+            .check(&door, body.pass_token.as_deref(), key.as_ref(), &client)
             .await?;
         Ok(CheckData {
             level: level.as_str(),
@@ -151,15 +161,6 @@ pub async fn demo(req: Request) -> Response<Body> {
     respond(Lang::from_request(&req), Ok(Guarded { guard }))
 }
 
-/// The device a request names, if any: a malformed one is refused.
-fn optional_device(from: Option<&str>, req: &Request) -> Result<Option<DeviceId>, ApiError> {
-    match device_id(from, req) {
-        Ok(device) => Ok(Some(device)),
-        Err(ApiError::DeviceIdRequired) => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
 /// The client a back end asks about: the device and IP it names.
 fn back_end_client(
     device: Option<&str>,
@@ -178,6 +179,6 @@ fn back_end_client(
     }
     Ok(Client {
         ip,
-        device: optional_device(device, req)?,
+        device: named_device(device, req.headers())?,
     })
 }

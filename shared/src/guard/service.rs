@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use super::config::{GuardConfig, GuardSettings, Level, PassRule};
-use super::pass::PassToken;
+use super::config::{Door, GuardConfig, GuardSettings, Level, PassRule};
+use super::pass::{PassToken, ip_net};
 use crate::clock::Clock;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
@@ -14,11 +14,59 @@ use crate::options::ServiceOptions;
 use crate::ratelimit::ip_key;
 use crate::store::{CounterStore, GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
 
+/// An idempotency key of `POST /guard/check`: 1 to 64 of `[A-Za-z0-9_-]`.
+/// The same key and pass again, within the pass's lifetime, answer the
+/// same admission; the pass under another key is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 64;
+
+impl IdempotencyKey {
+    /// `key` if it is one, else `invalid-request`.
+    pub fn parse(key: &str) -> Result<Self, ApiError> {
+        let valid = (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(ApiError::InvalidRequest(format!(
+                "idempotencyKey must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} of A-Z a-z 0-9 _ -"
+            )));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Who is asking: the client IP and device, when known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {
     pub ip: Option<String>,
     pub device: Option<DeviceId>,
+}
+
+/// The device a request to the guard names: `named` (its body's or
+/// query's `deviceId`), else the `X-Device-Id` header; `None` when neither
+/// is there. Strict: a value that is no device id (empty, too long, not
+/// visible ASCII) is `guard-invalid-device`, never taken for no device, or
+/// a pass earned on one device would open a door for any other.
+pub fn named_device(
+    named: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Result<Option<DeviceId>, ApiError> {
+    let text = match (named, headers.get("x-device-id")) {
+        (Some(named), _) => named,
+        (None, Some(header)) => header.to_str().map_err(|_| ApiError::GuardInvalidDevice)?,
+        (None, None) => return Ok(None),
+    };
+    DeviceId::parse(text.trim())
+        .map(Some)
+        .map_err(|_| ApiError::GuardInvalidDevice)
 }
 
 /// An admitted request: the level that applied and, when it asked for one,
@@ -65,19 +113,23 @@ impl Guard {
         Ok(settings.level(counts.into_iter().max().unwrap_or(0)))
     }
 
-    /// Admits `client` to a door of `scene` that asks for a pass as `rule`
-    /// says: with no pass when none is needed (a pass sent anyway is left
-    /// unspent), else only by redeeming `token` (at most once, however many
-    /// requests race). A refusal is `guard-captcha-required`,
-    /// `guard-tencent-required` or `guard-pass-invalid`.
+    /// Admits `client` to `door`: with no pass when none is needed (a pass
+    /// sent anyway is left unspent), else only by redeeming `token` (at
+    /// most once, however many requests race; again only under the same
+    /// `idempotency_key`, within the pass's lifetime). A refusal is
+    /// `guard-captcha-required`, `guard-tencent-required` or
+    /// `guard-pass-invalid`; a refused pass (unknown, used, expired, of
+    /// another scene, device or IP) stays unspent and counts as a failure
+    /// of the door's scene, as a wrong answer does.
     pub async fn check(
         &self,
-        scene: &Scene,
-        rule: PassRule,
+        door: &Door,
         token: Option<&str>,
+        idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
     ) -> Result<Admission, ApiError> {
-        let level = match rule {
+        let scene = &door.scene;
+        let level = match door.pass {
             PassRule::Never => Level::None,
             PassRule::Auto => self.level(scene, client).await?,
             PassRule::Always => self.level(scene, client).await?.max(Level::Image),
@@ -89,22 +141,30 @@ impl Guard {
             return Err(required(level));
         };
         let Some(token) = PassToken::parse(token) else {
-            tracing::info!(scene = %scene, "pass refused: not a pass token");
-            return Err(ApiError::GuardPassInvalid);
+            return Err(self.refused(scene, client, "not a pass token").await);
         };
-        if level == Level::Tencent && token.kind() == PassKind::Captcha {
-            // Left unspent: a captcha pass cannot open a door that wants a
-            // ticket, and the client may still use it elsewhere.
+        // A captcha pass cannot open a door that wants a ticket: left
+        // unspent (the client may still use it elsewhere), unless this is
+        // the retry of a check that redeemed it under the same key.
+        let wrong_kind = level == Level::Tencent && token.kind() == PassKind::Captcha;
+        if wrong_kind && idempotency_key.is_none() {
             tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
             return Err(ApiError::GuardPassInvalid);
+        }
+        let ip_net = ip_net(client.ip.as_deref());
+        if door.bind_ip && ip_net.is_none() {
+            return Err(self.refused(scene, client, "no IP to bind").await);
         }
         let secret_hash = token.secret_hash();
         let claim = PassClaim {
             kind: token.kind(),
-            locator: token.locator(),
             secret_hash: &secret_hash,
             scene,
             device: client.device.as_ref(),
+            bind_device: door.bind_device,
+            bind_ip_net: ip_net.as_deref().filter(|_| door.bind_ip),
+            idempotency_key: idempotency_key.map(IdempotencyKey::as_str),
+            replay_only: wrong_kind,
             now_ms: self.clock.now_ms(),
         };
         match self.store.redeem_pass(&claim).await? {
@@ -112,11 +172,26 @@ impl Guard {
                 level,
                 pass: Some(pass),
             }),
-            refusal => {
-                tracing::info!(scene = %scene, ?refusal, "pass refused");
+            _ if wrong_kind => {
+                tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
                 Err(ApiError::GuardPassInvalid)
             }
+            refusal => Err(self.refused(scene, client, refusal.reason()).await),
         }
+    }
+
+    /// Counts a refused pass as a failure of `scene` (a store failure of
+    /// the count is logged: the refusal stands) and answers
+    /// `guard-pass-invalid`.
+    async fn refused(&self, scene: &Scene, client: &Client, reason: &'static str) -> ApiError {
+        tracing::info!(scene = %scene, reason, "pass refused");
+        let settings = self.config.scene(scene);
+        let now_ms = self.clock.now_ms();
+        if let Err(err) = count_failure(self.store.as_ref(), settings, scene, client, now_ms).await
+        {
+            tracing::warn!(error = %err, "a refused pass was not counted");
+        }
+        ApiError::GuardPassInvalid
     }
 
     /// Counts one failure of `client` in `scene` (a wrong password, say)

@@ -20,7 +20,10 @@ pub use crate::error::StoreError;
 use crate::secret::Secret;
 
 pub mod dynamo;
+mod held_pass;
 pub mod memory;
+
+pub(crate) use held_pass::HeldPass;
 
 /// The table's partition key attribute (a string).
 pub const KEY_ATTRIBUTE: &str = "pk";
@@ -71,21 +74,10 @@ impl CaptchaRecord {
     }
 }
 
-/// The locator of a device's captcha for a scene: the SHA-256 of
-/// `<scene>#<device>` (scenes never contain `#`, so it is unambiguous). A
-/// pass earned with that captcha carries it, so that redeeming the pass
-/// finds the row in one request.
-pub fn captcha_locator(scene: &Scene, device: &DeviceId) -> [u8; 32] {
-    Sha256::digest(format!("{scene}#{device}")).into()
-}
-
-/// The row key of a device's captcha for a scene.
+/// The row key of a device's captcha for a scene: the SHA-256 of
+/// `<scene>#<device>` (scenes never contain `#`, so it is unambiguous).
 pub fn captcha_key(scene: &Scene, device: &DeviceId) -> String {
-    captcha_key_of(&captcha_locator(scene, device))
-}
-
-/// The row key of the captcha at `locator`.
-pub fn captcha_key_of(locator: &[u8; 32]) -> String {
+    let locator: [u8; 32] = Sha256::digest(format!("{scene}#{device}")).into();
     format!("captcha#{}", hex::encode(locator))
 }
 
@@ -299,12 +291,12 @@ pub enum IssueOutcome {
     NotFound,
 }
 
-/// What earned a pass, and so which row holds it.
+/// What earned a pass: an image captcha or a Tencent ticket. Each kind
+/// has a row key prefix of its own, so that IAM lets each verify function
+/// write its own kind of pass and no other (`api::Function::table_grants`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassKind {
-    /// A solved image captcha: the pass lives in the captcha's row.
     Captcha,
-    /// A Tencent ticket: the pass lives in the ticket's row.
     Ticket,
 }
 
@@ -317,39 +309,67 @@ impl PassKind {
     }
 }
 
-/// A pass to write: the hash of its secret (never the secret) and its
-/// expiry. It is created at the `now_ms` of the write that carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewPass {
-    /// Hex SHA-256 of the pass's secret.
-    pub secret_hash: String,
-    /// Epoch milliseconds after which the pass is refused.
-    pub expires_ms: i64,
+/// The row key of a pass: `pass#<kind>#<hex SHA-256 of its secret>`. The
+/// secret is the pass: whoever holds it finds the row, nobody else can.
+pub fn pass_key_of(kind: PassKind, secret_hash: &str) -> String {
+    format!("pass#{}#{secret_hash}", kind.as_str())
 }
 
-/// A pass earned with a ticket: what it is bound to besides its row.
+/// A pass as the verify that vouches for it writes it, in a row of its own
+/// (so that nothing done to the captcha or ticket that earned it, a new
+/// captcha for the same device say, touches it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TicketPass {
-    pub pass: NewPass,
+pub struct PassGrant {
+    pub kind: PassKind,
+    /// Hex SHA-256 of the pass's secret (never the secret).
+    pub secret_hash: String,
     pub scene: Scene,
+    /// The device it was earned with, if any (a ticket may name none).
     pub device: Option<DeviceId>,
-    pub ip: String,
+    /// The client IP it was earned from, when known.
+    pub ip: Option<String>,
+    /// What a door that binds the IP compares (`crate::guard::pass::ip_net`:
+    /// the IPv4 address, the IPv6 /64), when the IP is known.
+    pub ip_net: Option<String>,
+    /// Tencent's `EvilLevel` (tickets).
     pub evil_level: Option<i64>,
     /// Earned without Tencent's word (a disaster-recovery ticket, CaptchaCode
     /// 21 or 26, Tencent unreachable) where the scene's policy admits it.
     pub degraded: bool,
+    /// Epoch milliseconds.
+    pub created_ms: i64,
+    /// Epoch milliseconds after which the pass is refused.
+    pub expires_ms: i64,
 }
 
-/// A redemption: the pass at `locator` of `kind`, with secret hash
-/// `secret_hash`, redeemed for `scene` at `now_ms` (and, when the caller
-/// names one, by `device`).
+impl PassGrant {
+    pub fn key(&self) -> String {
+        pass_key_of(self.kind, &self.secret_hash)
+    }
+}
+
+/// A redemption: the pass of `kind` whose secret hashes to `secret_hash`,
+/// presented to a door of `scene` at `now_ms`.
 #[derive(Debug, Clone, Copy)]
 pub struct PassClaim<'a> {
     pub kind: PassKind,
-    pub locator: &'a [u8; 32],
     pub secret_hash: &'a str,
     pub scene: &'a Scene,
+    /// The device presenting it, when named: a pass earned with another
+    /// device is refused (one earned without a device fits any).
     pub device: Option<&'a DeviceId>,
+    /// Only the device that earned it may redeem it (`bindDevice`): `device`
+    /// must be named and equal to the pass's.
+    pub bind_device: bool,
+    /// Only from the network it was earned from (`bindIp`): the presenter's
+    /// [`PassGrant::ip_net`].
+    pub bind_ip_net: Option<&'a str>,
+    /// A retry of a redemption made under this key, within the pass's
+    /// lifetime, redeems again (the same admission); another key is refused.
+    pub idempotency_key: Option<&'a str>,
+    /// Only such a retry may redeem: a pass not yet redeemed under
+    /// `idempotency_key` stays unspent.
+    pub replay_only: bool,
     pub now_ms: i64,
 }
 
@@ -359,28 +379,61 @@ pub struct RedeemedPass {
     pub kind: PassKind,
     pub scene: Scene,
     pub device: Option<DeviceId>,
-    /// The client IP it was earned from.
+    /// The client IP it was earned from (empty when unknown).
     pub ip: String,
     pub evil_level: Option<i64>,
-    /// A ticket pass earned without Tencent's word (see [`TicketPass`]).
+    /// A ticket pass earned without Tencent's word (see [`PassGrant`]).
     pub degraded: bool,
     /// Epoch milliseconds at which it was earned.
     pub created_ms: i64,
+}
+
+impl RedeemedPass {
+    /// What a redemption of `grant` answers.
+    pub fn of(grant: &PassGrant) -> Self {
+        Self {
+            kind: grant.kind,
+            scene: grant.scene.clone(),
+            device: grant.device.clone(),
+            ip: grant.ip.clone().unwrap_or_default(),
+            evil_level: grant.evil_level,
+            degraded: grant.degraded,
+            created_ms: grant.created_ms,
+        }
+    }
 }
 
 /// What a redemption came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
     Redeemed(RedeemedPass),
-    /// No such pass (unknown row, other secret, or a row without a pass).
+    /// No such pass (no row, or a row that is not a pass of that kind).
     Unknown,
-    /// Redeemed before.
+    /// Redeemed before (under another idempotency key, or none).
     Used,
     Expired,
     /// Earned in another scene.
     OtherScene,
-    /// Earned by another device than the one redeeming it.
+    /// Earned by another device than the one redeeming it (or, where the
+    /// door binds the device, by none, or presented without one).
     OtherDevice,
+    /// Earned from another IP (IPv6: another /64), where the door binds it.
+    OtherIp,
+}
+
+impl Redemption {
+    /// What the outcome was, for the log.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Redemption::Redeemed(_) => "redeemed",
+            Redemption::Unknown => "unknown",
+            Redemption::Used => "used",
+            Redemption::Expired => "expired",
+            Redemption::OtherScene => "other scene",
+            Redemption::OtherDevice => "other device",
+            Redemption::OtherIp => "other IP",
+        }
+    }
 }
 
 /// Captcha rows.
@@ -417,10 +470,11 @@ pub trait CaptchaStore: Send + Sync {
     /// race. Right or wrong, one conditional request that counts the answer
     /// as an attempt in the same write that judges it (so no store failure
     /// hands out an uncounted guess): a right answer sets the state to
-    /// verified and its `pass` becomes redeemable, a wrong one voids the
-    /// captcha at `max_attempts`. Racing answers take a request more each.
-    /// A retry of the request after a lost response answers what its first
-    /// attempt came to.
+    /// verified, a wrong one voids the captcha at `max_attempts`. Racing
+    /// answers take a request more each. A retry of the request after a
+    /// lost response answers what its first attempt came to. The pass a
+    /// right answer earns is the caller's next write
+    /// ([`PassStore::grant_pass`]).
     async fn verify_captcha(
         &self,
         scene: &Scene,
@@ -428,7 +482,6 @@ pub trait CaptchaStore: Send + Sync {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
-        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError>;
 }
 
@@ -465,11 +518,16 @@ pub trait SessionStore: Send + Sync {
     /// left unprocessed.
     async fn delete_sessions(&self, token_hashes: &[String]) -> Result<(), StoreError>;
 
-    /// Keeps `phone` with the session while it is live at `now_ms`: `false`,
-    /// writing nothing, when it is gone or expired. One conditional request.
+    /// Keeps `phone` with `session` (as read) while it is live at `now_ms`:
+    /// `false`, writing nothing, when it is gone or expired. A session's
+    /// expiry never changes (a refresh makes a new row), so the one read is
+    /// judged here and the write only needs the row to exist: it touches
+    /// the key and the phone's attributes alone, which is all IAM lets
+    /// `wx-phone` write (it can neither make nor extend a session). One
+    /// conditional request for a live session, none for an expired one.
     async fn set_session_phone(
         &self,
-        token_hash: &str,
+        session: &SessionRecord,
         phone: &PhoneNumber,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
@@ -559,26 +617,24 @@ pub trait TicketStore: Send + Sync {
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<bool, StoreError>;
-
-    /// Writes the pass a claimed ticket earned into its row, and keeps the
-    /// row, its claim included, until `keep_until_ms` (the later of the
-    /// claim's and the pass's expiry). `false` when the row is gone. One
-    /// conditional request.
-    async fn grant_ticket_pass(
-        &self,
-        ticket_hash: &str,
-        pass: &TicketPass,
-        now_ms: i64,
-        keep_until_ms: i64,
-    ) -> Result<bool, StoreError>;
 }
 
-/// Redeeming passes, whichever row holds them.
+/// Passes, each in a row of its own ([`pass_key_of`]).
 #[async_trait]
 pub trait PassStore: Send + Sync {
-    /// Redeems a pass at most once, however many callers race: one
-    /// conditional request that marks it redeemed (and a retry of it after
-    /// a lost response still answers `Redeemed`).
+    /// Writes a new pass, never over an existing row: one conditional
+    /// request (a PutItem, the only write that makes a pass: see
+    /// `api::Function::table_grants`). A retry after a lost response
+    /// recognises its own write; a row already there under the key (which
+    /// 256 random bits make a store fault, not a collision) is an error.
+    async fn grant_pass(&self, pass: &PassGrant) -> Result<(), StoreError>;
+
+    /// Redeems a pass at most once, however many callers race (or again,
+    /// under the same idempotency key: see [`PassClaim`]): one conditional
+    /// request that marks it redeemed, its conditions the claim's scene,
+    /// expiry, device and IP, so that a refused pass stays unspent. A retry
+    /// of the request after a lost response still answers `Redeemed`. Only a
+    /// row holding a pass's kind and creation time is a pass.
     async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError>;
 }
 
@@ -631,10 +687,10 @@ pub trait RiskRankStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// What the captcha routes use: captcha rows and counters (rate limits,
-/// the guard's failures).
-pub trait CaptchaServiceStore: CaptchaStore + CounterStore {}
-impl<T: CaptchaStore + CounterStore> CaptchaServiceStore for T {}
+/// What the captcha routes use: captcha rows, counters (rate limits, the
+/// guard's failures) and the passes a right answer grants.
+pub trait CaptchaServiceStore: CaptchaStore + CounterStore + PassStore {}
+impl<T: CaptchaStore + CounterStore + PassStore> CaptchaServiceStore for T {}
 
 /// What checking, ending and opening sessions uses: sessions and each
 /// user's session index.
@@ -650,10 +706,10 @@ impl<T: SessionServiceStore + CounterStore> LoginServiceStore for T {}
 pub trait PhoneServiceStore: SessionServiceStore + CounterStore + AccessTokenStore {}
 impl<T: SessionServiceStore + CounterStore + AccessTokenStore> PhoneServiceStore for T {}
 
-/// What `POST /ticket/verify` uses: ticket rows and counters (rate limit,
-/// the guard's failures).
-pub trait TicketServiceStore: TicketStore + CounterStore {}
-impl<T: TicketStore + CounterStore> TicketServiceStore for T {}
+/// What `POST /ticket/verify` uses: ticket rows, counters (rate limit, the
+/// guard's failures) and the passes it grants.
+pub trait TicketServiceStore: TicketStore + CounterStore + PassStore {}
+impl<T: TicketStore + CounterStore + PassStore> TicketServiceStore for T {}
 
 /// What the guard uses: its failure counters and the passes it redeems.
 pub trait GuardStore: CounterStore + PassStore {}

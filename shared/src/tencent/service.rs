@@ -14,12 +14,12 @@ use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
 use crate::guard::config::GuardConfig;
-use crate::guard::pass::{PassIssued, PassToken};
+use crate::guard::pass::{PassIssued, PassToken, ip_net};
 use crate::guard::service::{Client, count_failure};
 use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted};
-use crate::store::{PassKind, TicketPass, TicketServiceStore};
+use crate::store::{PassGrant, PassKind, TicketServiceStore};
 
 /// How long a presented ticket's hash is remembered. Tencent tickets live
 /// 5 minutes, so twice that covers any clock skew between us and Tencent.
@@ -110,7 +110,7 @@ impl TicketService {
     }
 
     /// Checks a ticket once: claims its hash, asks Tencent, and on a pass
-    /// writes the pass it earns into the ticket's row.
+    /// writes the pass it earns (a row of its own).
     ///
     /// A ticket whose hash is already claimed is [`ApiError::TicketReused`]
     /// without any call. The claim stays even when Tencent cannot be reached:
@@ -137,8 +137,7 @@ impl TicketService {
             ..
         } = presented;
         let randstr = randstr.as_deref();
-        let locator: [u8; 32] = Sha256::digest(ticket.as_bytes()).into();
-        let ticket_hash = hex::encode(locator);
+        let ticket_hash = hex::encode(Sha256::digest(ticket.as_bytes()));
         // Enough of the hash to follow one ticket through the log, never the ticket.
         let ticket_ref = &ticket_hash[..12];
         let now_ms = self.clock.now_ms();
@@ -174,9 +173,7 @@ impl TicketService {
                     ticket = ticket_ref,
                     "disaster-recovery ticket admitted: degraded pass"
                 );
-                return self
-                    .grant(presented, &ticket_hash, locator, None, true, now_ms)
-                    .await;
+                return self.grant(presented, None, true, now_ms).await;
             }
             tracing::info!(ticket = ticket_ref, "disaster-recovery ticket refused");
             let rejected = ApiError::TicketRejected {
@@ -215,9 +212,7 @@ impl TicketService {
                 }
                 if is_unreachable(&err) && policy.unreachable == Degrade::Admit {
                     tracing::warn!(ticket = ticket_ref, "Tencent unreachable: degraded pass");
-                    return self
-                        .grant(presented, &ticket_hash, locator, None, true, now_ms)
-                        .await;
+                    return self.grant(presented, None, true, now_ms).await;
                 }
                 return Err(ApiError::TicketUpstreamError);
             }
@@ -252,14 +247,7 @@ impl TicketService {
                 "ticket admitted by the scene's policy: degraded pass"
             );
             return self
-                .grant(
-                    presented,
-                    &ticket_hash,
-                    locator,
-                    verdict.evil_level,
-                    true,
-                    now_ms,
-                )
+                .grant(presented, verdict.evil_level, true, now_ms)
                 .await;
         }
         let rejected = match verdict.captcha_code {
@@ -270,14 +258,7 @@ impl TicketService {
             },
             1 => {
                 return self
-                    .grant(
-                        presented,
-                        &ticket_hash,
-                        locator,
-                        verdict.evil_level,
-                        false,
-                        now_ms,
-                    )
+                    .grant(presented, verdict.evil_level, false, now_ms)
                     .await;
             }
             8 => return Err(ApiError::TicketExpired),
@@ -315,12 +296,10 @@ impl TicketService {
         Err(rejected)
     }
 
-    /// Writes the pass a passing ticket earns into its row.
+    /// Writes the pass a passing ticket earns: a row of its own.
     async fn grant(
         &self,
         presented: &PresentedTicket,
-        ticket_hash: &str,
-        locator: [u8; 32],
         evil_level: Option<i64>,
         degraded: bool,
         now_ms: i64,
@@ -328,27 +307,20 @@ impl TicketService {
         let settings = self.settings.guard.scene(&presented.scene);
         let pass_expired =
             now_ms.saturating_add((settings.pass_ttl_seconds as i64).saturating_mul(1000));
-        let token = PassToken::issue(PassKind::Ticket, locator);
-        let pass = TicketPass {
-            pass: token.new_pass(pass_expired),
+        let token = PassToken::issue(PassKind::Ticket);
+        let grant = PassGrant {
+            kind: PassKind::Ticket,
+            secret_hash: token.secret_hash(),
             scene: presented.scene.clone(),
             device: presented.device.clone(),
-            ip: presented.user_ip.clone(),
+            ip: Some(presented.user_ip.clone()),
+            ip_net: ip_net(Some(&presented.user_ip)),
             evil_level,
             degraded,
+            created_ms: now_ms,
+            expires_ms: pass_expired,
         };
-        let keep_until = pass_expired.max(now_ms + TICKET_CLAIM_TTL_MS);
-        if !self
-            .store
-            .grant_ticket_pass(ticket_hash, &pass, now_ms, keep_until)
-            .await?
-        {
-            tracing::error!(
-                ticket = &ticket_hash[..12],
-                "the claimed ticket's row is gone"
-            );
-            return Err(ApiError::Internal);
-        }
+        self.store.grant_pass(&grant).await?;
         Ok(TicketVerified {
             evil_level,
             degraded,

@@ -129,7 +129,7 @@ impl PhoneService {
         let kept = self
             .sessions
             .store()
-            .set_session_phone(&session.token_hash, &phone, self.sessions.clock().now_ms())
+            .set_session_phone(&session, &phone, self.sessions.clock().now_ms())
             .await?;
         if !kept {
             // Ended (or expired) while WeChat answered.

@@ -7,7 +7,8 @@
 //! conditional UpdateItem per counter, sent at once: one round trip, one
 //! unit per item (3). A request a counter refuses makes one more round trip
 //! to undo what its other writes did (see [`DynamoStore::issue_captcha`]).
-//! A verify, right or wrong, is one UpdateItem (1 unit).
+//! A verify, right or wrong, is one UpdateItem (1 unit); the pass a right
+//! one earns is a PutItem of its own (`pass.rs`, 1 unit more).
 //!
 //! **Retries.** The SDK retries a request whose attempt timed out, and the
 //! first attempt may have been applied. Every conditional write here carries
@@ -375,8 +376,9 @@ impl CaptchaStore for DynamoStore {
     /// `if_not_exists(<the answer's attribute>, <pending or void>)`, which
     /// is verified exactly when the answer is right (see
     /// [`answer_attribute`]). The answer is thus never judged before it is
-    /// counted: a store failure hands out no free guess. The pass is written
-    /// with every attempt, but a redemption wants a verified row.
+    /// counted: a store failure hands out no free guess. It writes no pass
+    /// (that is [`PassStore::grant_pass`], in a row of its own) and leaves
+    /// the row's TTL, the captcha's, alone.
     ///
     /// The request's nonce goes into the attempt's own attribute (`t<n>`),
     /// so a retry whose earlier attempt was applied finds it and answers
@@ -388,17 +390,9 @@ impl CaptchaStore for DynamoStore {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
-        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError> {
         let key = captcha_key(scene, device);
         let nonce = request_nonce();
-        // The row must outlive the pass (a right answer) and the captcha (a
-        // wrong one, which a refresh may still replace): the captcha's
-        // expiry is not known here, but no captcha lives longer than
-        // MAX_CAPTCHA_LIFETIME_MS from now.
-        let keep_until = pass
-            .expires_ms
-            .max(now_ms.saturating_add(MAX_CAPTCHA_LIFETIME_MS));
         let mut seen = 0;
         for _ in 0..MAX_VERIFY_ROUNDS {
             let attempt = seen + 1;
@@ -414,8 +408,7 @@ impl CaptchaStore for DynamoStore {
                 .key(KEY_ATTRIBUTE, s(&key))
                 .update_expression(
                     "SET #attempts = :attempt, #state = if_not_exists(#ok, :fallback), \
-                     #try = :nonce, pass_hash = :pass_hash, pass_created = :now, \
-                     pass_expired = :pass_expired, #ttl = :ttl",
+                     #try = :nonce",
                 )
                 .condition_expression("#state = :pending AND #expired > :now AND #attempts = :seen")
                 .expression_attribute_names("#attempts", "attempts")
@@ -423,15 +416,11 @@ impl CaptchaStore for DynamoStore {
                 .expression_attribute_names("#ok", answer_attribute(answer))
                 .expression_attribute_names("#try", attempt_nonce_attribute(attempt))
                 .expression_attribute_names("#expired", "expired_date")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                 .expression_attribute_values(":attempt", n(attempt))
                 .expression_attribute_values(":seen", n(seen))
                 .expression_attribute_values(":fallback", n(fallback as i64))
                 .expression_attribute_values(":pending", n(CaptchaState::Pending as i64))
                 .expression_attribute_values(":nonce", s(&nonce))
-                .expression_attribute_values(":pass_hash", s(&pass.secret_hash))
-                .expression_attribute_values(":pass_expired", n(pass.expires_ms))
-                .expression_attribute_values(":ttl", n(ttl_seconds(keep_until)))
                 .expression_attribute_values(":now", n(now_ms))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(

@@ -150,6 +150,12 @@ pub(super) fn get_s<'a>(item: &'a Item, attribute: &str) -> Result<&'a str, Stor
     }
 }
 
+/// Whether `item`'s string `attribute` is `value` (a nonce: the write was
+/// this request's).
+pub(super) fn holds(item: &Item, attribute: &str, value: &str) -> bool {
+    matches!(item.get(attribute), Some(v) if v.as_s().is_ok_and(|v| v == value))
+}
+
 pub(super) fn get_n(item: &Item, attribute: &str) -> Result<i64, StoreError> {
     match item.get(attribute) {
         Some(AttributeValue::N(v)) => v.parse().map_err(|_| corrupt(attribute, "not an integer")),

@@ -30,11 +30,6 @@ fn slot_of(nonce: &str) -> String {
     format!("w{}", digit % 8)
 }
 
-/// Whether `item` holds `nonce` in its slot: the write was this request's.
-fn holds(item: &Item, slot: &str, nonce: &str) -> bool {
-    matches!(item.get(slot), Some(v) if v.as_s().is_ok_and(|v| v == nonce))
-}
-
 /// The counts of `names` among `found` (counter items by key; 0 for a
 /// counter not yet counted).
 pub(super) fn counts_of(

@@ -7,7 +7,9 @@
 //! that asks for the old item when its condition fails
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so nothing is ever read
 //! and then written: a create, a refresh and a verify (right or wrong) are
-//! one request each, and however many verifies race only one can pass.
+//! one request each, and however many verifies race only one can pass; a
+//! right answer's pass is one more, a row of its own that only the verify
+//! functions may create (`pass.rs`).
 //!
 //! **Cost**: nothing on a route's way is a transaction (two write units per
 //! item) but the session refresh; a write that must go with others (a
@@ -24,11 +26,12 @@
 //!
 //! | row | `pk` | other attributes |
 //! |---|---|---|
-//! | captcha | `captcha#<sha256 of scene#device>` | `device_uuid scene code state ip created_date expired_date attempts ttl`, `ok_<sha256 of code>` (the right answer, see `codec::answer_attribute`), `t<n>` (nonce of the n-th answer), `nonce` (of a rate-limited issue), `pass_hash pass_created pass_expired pass_redeemed? redeemed_by?` (nonce) |
+//! | captcha | `captcha#<sha256 of scene#device>` | `device_uuid scene code state ip created_date expired_date attempts ttl`, `ok_<sha256 of code>` (the right answer, see `codec::answer_attribute`), `t<n>` (nonce of the n-th answer), `nonce` (of a rate-limited issue) |
+//! | pass | `pass#<captcha or ticket>#<sha256 of secret>` | `kind scene device_uuid? ip? ip_net? evil_level? degraded? pass_created pass_expired ttl granted_by` (nonce), once redeemed `pass_redeemed redeemed_by` (nonce) `redeemed_key?` (see `pass.rs`) |
 //! | session | `session#<sha256 of token>` | `token_hash openid unionid? session_key? phone_number? pure_phone_number? country_code? created_date expired_date ttl` |
 //! | session index | `wxsessions#<openid>` | `openid`, one `s_<sha256 of token>` (expiry, ms) per session, `expired_date ttl` |
 //! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version written_by ttl` (nonce) |
-//! | ticket | `ticket#<sha256 of ticket>` | `expired_date claimed_by ttl` (nonce), and the pass it earned |
+//! | ticket | `ticket#<sha256 of ticket>` | `expired_date claimed_by ttl` (nonce) |
 //! | counter | `rate#<name incl. window>` | `count expired_date ttl`, `w0` … `w7` (nonces, see `counter.rs`) |
 //! | risk rank | `wxrisk#<WeChat scene 0 or 1>#<openid>` | `rank` (0-4) or `failure` (its name), `checked_date expired_date ttl` (see `risk_rank.rs`) |
 //!
@@ -58,6 +61,9 @@ mod risk_rank;
 mod session;
 mod session_index;
 mod ticket;
+
+pub use pass::{CAPTCHA_PASS_ATTRIBUTES, REDEEM_ATTRIBUTES, TICKET_PASS_ATTRIBUTES};
+pub use session::PHONE_ATTRIBUTES;
 
 /// How often a wrong answer's attempt count is retried when other verifies
 /// of the same captcha keep winning the race to count theirs. Each lost

@@ -23,6 +23,15 @@ const MAX_BATCH_ROUNDS: u32 = 5;
 /// The condition of a write on a live session.
 const LIVE: &str = "attribute_exists(#pk) AND #expired > :now";
 
+/// Every attribute `set_session_phone` writes or conditions on: what IAM
+/// lets `wx-phone` write on `session#` rows (see `codec::phone_attributes`).
+pub const PHONE_ATTRIBUTES: &[&str] = &[
+    KEY_ATTRIBUTE,
+    "phone_number",
+    "pure_phone_number",
+    "country_code",
+];
+
 /// What the conditional delete of a live session came to.
 enum LiveDelete {
     Deleted,
@@ -244,20 +253,21 @@ impl SessionStore for DynamoStore {
 
     async fn set_session_phone(
         &self,
-        token_hash: &str,
+        session: &SessionRecord,
         phone: &PhoneNumber,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        if session.expires_ms <= now_ms {
+            return Ok(false);
+        }
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(session_key_of(token_hash)))
+            .key(KEY_ATTRIBUTE, s(session_key_of(&session.token_hash)))
             .update_expression("SET #p0 = :p0, #p1 = :p1, #p2 = :p2")
-            .condition_expression(LIVE)
-            .expression_attribute_names("#pk", KEY_ATTRIBUTE)
-            .expression_attribute_names("#expired", "expired_date")
-            .expression_attribute_values(":now", n(now_ms));
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", KEY_ATTRIBUTE);
         for (i, (name, value)) in phone_attributes(phone).into_iter().enumerate() {
             update = update
                 .expression_attribute_names(format!("#p{i}"), name)

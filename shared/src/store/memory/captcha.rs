@@ -1,9 +1,7 @@
-//! Captcha rows: one per device and scene, holding the pass a right answer
-//! earned with it.
+//! Captcha rows: one per device and scene.
 
 use async_trait::async_trait;
 
-use super::pass::StoredPass;
 use super::{MemoryStore, Row};
 use crate::store::*;
 
@@ -13,7 +11,7 @@ impl MemoryStore {
     pub fn captcha(&self, scene: &str, device: &str) -> Option<CaptchaRecord> {
         let key = captcha_key(&Scene::parse(scene).ok()?, &DeviceId::parse(device).ok()?);
         match self.rows().get(&key) {
-            Some(Row::Captcha(c, _)) => Some(c.clone()),
+            Some(Row::Captcha(c)) => Some(c.clone()),
             _ => None,
         }
     }
@@ -23,15 +21,15 @@ impl MemoryStore {
 impl CaptchaStore for MemoryStore {
     async fn create_captcha(&self, record: &CaptchaRecord) -> Result<(), StoreError> {
         let mut rows = self.rows();
-        self.insert(&mut rows, record.key(), Row::Captcha(record.clone(), None));
+        self.insert(&mut rows, record.key(), Row::Captcha(record.clone()));
         Ok(())
     }
 
     async fn refresh_captcha(&self, record: &CaptchaRecord) -> Result<bool, StoreError> {
         let mut rows = self.rows();
         match rows.get_mut(&record.key()) {
-            Some(row @ Row::Captcha(..)) => {
-                *row = Row::Captcha(record.clone(), None);
+            Some(row @ Row::Captcha(_)) => {
+                *row = Row::Captcha(record.clone());
                 Ok(true)
             }
             _ => Ok(false),
@@ -54,14 +52,13 @@ impl CaptchaStore for MemoryStore {
                 });
             }
         }
-        if mode == IssueMode::Refresh && !matches!(rows.get(&record.key()), Some(Row::Captcha(..)))
-        {
+        if mode == IssueMode::Refresh && !matches!(rows.get(&record.key()), Some(Row::Captcha(_))) {
             return Ok(IssueOutcome::NotFound);
         }
         for limit in limits {
             self.count(&mut rows, &limit.name, limit.window_end_ms);
         }
-        self.insert(&mut rows, record.key(), Row::Captcha(record.clone(), None));
+        self.insert(&mut rows, record.key(), Row::Captcha(record.clone()));
         Ok(IssueOutcome::Written)
     }
 
@@ -72,10 +69,9 @@ impl CaptchaStore for MemoryStore {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
-        pass: &NewPass,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut rows = self.rows();
-        let Some(Row::Captcha(captcha, held)) = rows.get_mut(&captcha_key(scene, device)) else {
+        let Some(Row::Captcha(captcha)) = rows.get_mut(&captcha_key(scene, device)) else {
             return Ok(VerifyOutcome::NotFound);
         };
         if captcha.state != CaptchaState::Pending {
@@ -86,7 +82,6 @@ impl CaptchaStore for MemoryStore {
         }
         if !answer.is_empty() && captcha.code == answer {
             captcha.state = CaptchaState::Verified;
-            *held = Some(StoredPass::new(pass, now_ms));
             return Ok(VerifyOutcome::Passed);
         }
         captcha.attempts += 1;

@@ -26,8 +26,8 @@ const SWEEP_THRESHOLD: usize = 50_000;
 
 #[derive(Debug, Clone)]
 enum Row {
-    /// A captcha, and the pass a right answer earned with it.
-    Captcha(CaptchaRecord, Option<StoredPass>),
+    Captcha(CaptchaRecord),
+    Pass(StoredPass),
     Session {
         record: SessionRecord,
         session_key: Option<Secret>,
@@ -38,10 +38,9 @@ enum Row {
         keep_until_ms: i64,
     },
     AccessToken(AccessTokenRecord),
-    /// A presented ticket (kept until `expires_ms`), and the pass it earned.
+    /// A presented ticket, kept until `expires_ms`.
     Ticket {
         expires_ms: i64,
-        pass: Option<(StoredPass, TicketPass)>,
     },
     Counter {
         count: u64,
@@ -54,7 +53,8 @@ enum Row {
 impl Row {
     fn expires_ms(&self) -> i64 {
         match self {
-            Row::Captcha(c, pass) => pass.as_ref().map_or(c.expired_date, |p| p.expires_ms),
+            Row::Captcha(c) => c.expired_date,
+            Row::Pass(pass) => pass.grant.expires_ms,
             Row::Session { record, .. } => record.expires_ms,
             Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,
             Row::AccessToken(t) => t.expires_ms.saturating_add(ACCESS_TOKEN_ROW_SLACK_MS),

@@ -1,106 +1,71 @@
-//! Passes: held in the captcha or ticket row that earned them, redeemed
-//! at most once.
+//! Pass rows: granted once, redeemed at most once (or again under the same
+//! idempotency key).
 
 use async_trait::async_trait;
 
 use super::{MemoryStore, Row};
 use crate::store::*;
 
-/// A pass as a row holds it.
+/// A pass as its row holds it.
 #[derive(Debug, Clone)]
 pub(super) struct StoredPass {
-    secret_hash: String,
-    created_ms: i64,
-    pub(super) expires_ms: i64,
-    redeemed: bool,
+    pub(super) grant: PassGrant,
+    /// Redeemed, and under which idempotency key (if any).
+    redeemed: Option<Option<String>>,
 }
 
 impl StoredPass {
-    pub(super) fn new(pass: &NewPass, now_ms: i64) -> Self {
-        Self {
-            secret_hash: pass.secret_hash.clone(),
-            created_ms: now_ms,
-            expires_ms: pass.expires_ms,
-            redeemed: false,
-        }
-    }
-
-    /// Redeems this pass for `claim` when it may be: the refusal otherwise.
-    /// The order of checks is the DynamoDB store's (see its `classify_pass`).
-    fn redeem(
-        &mut self,
-        scene: &Scene,
-        device: Option<&DeviceId>,
-        claim: &PassClaim,
-    ) -> Result<(), Redemption> {
-        if self.secret_hash != claim.secret_hash {
-            return Err(Redemption::Unknown);
-        }
-        if self.redeemed {
-            return Err(Redemption::Used);
-        }
-        if claim.now_ms >= self.expires_ms {
-            return Err(Redemption::Expired);
-        }
-        if scene != claim.scene {
-            return Err(Redemption::OtherScene);
-        }
-        if let (Some(held), Some(asking)) = (device, claim.device)
-            && held != asking
-        {
-            return Err(Redemption::OtherDevice);
-        }
-        self.redeemed = true;
-        Ok(())
+    /// Why `claim` may not redeem this pass, if it may not.
+    fn refusal(&self, claim: &PassClaim) -> Option<Redemption> {
+        let grant = &self.grant;
+        let same_key = matches!(
+            (&self.redeemed, claim.idempotency_key),
+            (Some(Some(held)), Some(key)) if held == key
+        );
+        let held = HeldPass {
+            redeemed: self.redeemed.is_some(),
+            same_key,
+            expires_ms: grant.expires_ms,
+            scene: &grant.scene,
+            device: grant.device.as_ref(),
+            ip_net: grant.ip_net.as_deref(),
+        };
+        held.refusal(claim)
+            .or_else(|| (claim.replay_only && !same_key).then_some(Redemption::Unknown))
     }
 }
 
 #[async_trait]
 impl PassStore for MemoryStore {
-    async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError> {
+    async fn grant_pass(&self, pass: &PassGrant) -> Result<(), StoreError> {
         let mut rows = self.rows();
-        let key = match claim.kind {
-            PassKind::Captcha => captcha_key_of(claim.locator),
-            PassKind::Ticket => ticket_key_of(&hex::encode(claim.locator)),
+        let key = pass.key();
+        if rows.contains_key(&key) {
+            return Err(StoreError(format!("grant_pass: a row is already at {key}")));
+        }
+        let row = Row::Pass(StoredPass {
+            grant: pass.clone(),
+            redeemed: None,
+        });
+        self.insert(&mut rows, key, row);
+        Ok(())
+    }
+
+    async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError> {
+        if claim.bind_device && claim.device.is_none() {
+            return Ok(Redemption::OtherDevice);
+        }
+        let mut rows = self.rows();
+        let key = pass_key_of(claim.kind, claim.secret_hash);
+        let Some(Row::Pass(stored)) = rows.get_mut(&key) else {
+            return Ok(Redemption::Unknown);
         };
-        let (stored, redeemed) = match (claim.kind, rows.get_mut(&key)) {
-            (PassKind::Captcha, Some(Row::Captcha(captcha, Some(stored)))) => {
-                let redeemed = RedeemedPass {
-                    kind: PassKind::Captcha,
-                    scene: captcha.scene.clone(),
-                    device: Some(captcha.device_uuid.clone()),
-                    ip: captcha.ip.clone(),
-                    evil_level: None,
-                    degraded: false,
-                    created_ms: stored.created_ms,
-                };
-                (stored, redeemed)
-            }
-            (
-                PassKind::Ticket,
-                Some(Row::Ticket {
-                    pass: Some((stored, ticket)),
-                    ..
-                }),
-            ) => {
-                let redeemed = RedeemedPass {
-                    kind: PassKind::Ticket,
-                    scene: ticket.scene.clone(),
-                    device: ticket.device.clone(),
-                    ip: ticket.ip.clone(),
-                    evil_level: ticket.evil_level,
-                    degraded: ticket.degraded,
-                    created_ms: stored.created_ms,
-                };
-                (stored, redeemed)
-            }
-            _ => return Ok(Redemption::Unknown),
-        };
-        Ok(
-            match stored.redeem(&redeemed.scene, redeemed.device.as_ref(), claim) {
-                Ok(()) => Redemption::Redeemed(redeemed),
-                Err(refusal) => refusal,
-            },
-        )
+        if let Some(refusal) = stored.refusal(claim) {
+            return Ok(refusal);
+        }
+        if stored.redeemed.is_none() {
+            stored.redeemed = Some(claim.idempotency_key.map(str::to_owned));
+        }
+        Ok(Redemption::Redeemed(RedeemedPass::of(&stored.grant)))
     }
 }

@@ -80,12 +80,15 @@ impl SessionStore for MemoryStore {
 
     async fn set_session_phone(
         &self,
-        token_hash: &str,
+        session: &SessionRecord,
         phone: &PhoneNumber,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        match self.rows().get_mut(&session_key_of(token_hash)) {
-            Some(Row::Session { record, .. }) if record.expires_ms > now_ms => {
+        if session.expires_ms <= now_ms {
+            return Ok(false);
+        }
+        match self.rows().get_mut(&session_key_of(&session.token_hash)) {
+            Some(Row::Session { record, .. }) => {
                 record.phone = Some(phone.clone());
                 Ok(true)
             }

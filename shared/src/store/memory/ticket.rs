@@ -1,9 +1,7 @@
-//! Ticket rows: a presented Tencent ticket's hash, kept until it expires,
-//! and the pass it earned.
+//! Ticket rows: a presented Tencent ticket's hash, kept until it expires.
 
 use async_trait::async_trait;
 
-use super::pass::StoredPass;
 use super::{MemoryStore, Row};
 use crate::store::*;
 
@@ -24,32 +22,8 @@ impl TicketStore for MemoryStore {
         {
             return Ok(false);
         }
-        let row = Row::Ticket {
-            expires_ms,
-            pass: None,
-        };
+        let row = Row::Ticket { expires_ms };
         self.insert(&mut rows, key, row);
         Ok(true)
-    }
-
-    async fn grant_ticket_pass(
-        &self,
-        ticket_hash: &str,
-        pass: &TicketPass,
-        now_ms: i64,
-        keep_until_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut rows = self.rows();
-        match rows.get_mut(&ticket_key_of(ticket_hash)) {
-            Some(Row::Ticket {
-                expires_ms,
-                pass: held,
-            }) => {
-                *expires_ms = keep_until_ms;
-                *held = Some((StoredPass::new(&pass.pass, now_ms), pass.clone()));
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
     }
 }
