@@ -176,7 +176,8 @@ impl App {
 
     /// Every route's service but the captcha's (see [`App::with_captcha`]):
     /// the session routes and the authorizer check the sessions `login`
-    /// opens, the authorizer guards `routes` with `guard`.
+    /// opens, the authorizer guards `routes` with `guard`, whose doors
+    /// judge the tickets brought in place of a pass with `tickets`.
     pub fn new(
         login: LoginService,
         tickets: TicketService,
@@ -203,6 +204,7 @@ impl App {
                 phone: None,
             },
         }
+        .judging()
     }
 
     /// The same app with the demo page told where `emulators` are.
@@ -211,9 +213,26 @@ impl App {
         self
     }
 
-    /// The same app with the captcha routes.
+    /// The same app with the captcha routes; its doors (the authorizer,
+    /// `/guard/check`) then also judge answers brought in place of a pass.
     pub fn with_captcha(mut self, captcha: CaptchaService) -> Self {
         self.services.captcha = Some(Arc::new(captcha));
+        self.judging()
+    }
+
+    /// The app whose guard (and the authorizer's) judges the challenges
+    /// its captcha and ticket services can (SPEC §13).
+    fn judging(mut self) -> Self {
+        let services = &mut self.services;
+        let judge = gatehouse::door::judge(services.captcha.clone(), services.tickets.clone());
+        if let Some(guard) = &services.guard {
+            let guard = guard.as_ref().clone().with_judge(judge);
+            if let Some(authorizer) = &services.authorizer {
+                let authorizer = authorizer.as_ref().clone().with_guard(guard.clone());
+                services.authorizer = Some(Arc::new(authorizer));
+            }
+            services.guard = Some(Arc::new(guard));
+        }
         self
     }
 

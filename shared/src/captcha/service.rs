@@ -164,6 +164,39 @@ impl CaptchaService {
         target: &CaptchaTarget,
         answer: &str,
     ) -> Result<PassIssued, ApiError> {
+        self.judge(target, answer).await?;
+        // The pass is a row of its own, written after the answer was
+        // judged right (only this function may write one), so that nothing
+        // done to the captcha row touches it.
+        let now_ms = self.clock.now_ms();
+        let guard = self.settings.guard.scene(target.scene.as_str());
+        let token = PassToken::issue(PassKind::Captcha);
+        let pass_expired =
+            now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
+        let grant = PassGrant {
+            kind: PassKind::Captcha,
+            secret_hash: token.secret_hash(),
+            scene: target.scene.clone(),
+            device: Some(target.device.clone()),
+            ip: target.ip.clone(),
+            ip_net: ip_net(target.ip.as_deref()),
+            evil_level: None,
+            degraded: false,
+            created_ms: now_ms,
+            expires_ms: pass_expired,
+        };
+        self.store.grant_pass(&grant).await?;
+        Ok(PassIssued {
+            pass_token: token.encode(),
+            pass_expired,
+        })
+    }
+
+    /// [`Self::verify`] without the pass: the answer judged in the captcha's
+    /// one conditional write (the per-IP counter alongside), a wrong one
+    /// counted as a failure. What a door does with an answer brought in
+    /// place of a pass.
+    pub async fn judge(&self, target: &CaptchaTarget, answer: &str) -> Result<(), ApiError> {
         let scene = target.scene.as_str();
         let cfg = self.settings.captcha.scene(scene);
         let guard = self.settings.guard.scene(scene);
@@ -193,31 +226,7 @@ impl CaptchaService {
         })
         .await?;
         match outcome {
-            VerifyOutcome::Passed => {
-                // The pass is a row of its own, written after the answer
-                // was judged right (only this function may write one), so
-                // that nothing done to the captcha row touches it.
-                let token = PassToken::issue(PassKind::Captcha);
-                let pass_expired =
-                    now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
-                let grant = PassGrant {
-                    kind: PassKind::Captcha,
-                    secret_hash: token.secret_hash(),
-                    scene: target.scene.clone(),
-                    device: Some(target.device.clone()),
-                    ip: target.ip.clone(),
-                    ip_net: ip_net(target.ip.as_deref()),
-                    evil_level: None,
-                    degraded: false,
-                    created_ms: now_ms,
-                    expires_ms: pass_expired,
-                };
-                self.store.grant_pass(&grant).await?;
-                Ok(PassIssued {
-                    pass_token: token.encode(),
-                    pass_expired,
-                })
-            }
+            VerifyOutcome::Passed => Ok(()),
             VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
             VerifyOutcome::Wrong { .. } | VerifyOutcome::Voided => {
                 let client = Client {

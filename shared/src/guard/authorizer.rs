@@ -6,8 +6,11 @@
 //!   `X-Gatehouse-Pass` as its `pass` rule and the scene's level ask
 //!   (redeemed, so it opens one door once; of the device and IP that
 //!   earned it when it says `bindDevice`, `bindIp`), and a live bearer
-//!   session when it says `session: true`. A malformed `X-Device-Id` is
-//!   denied, the pass unspent.
+//!   session when it says `session: true`. In place of a pass it takes the
+//!   challenge itself (SPEC §13: `X-Gatehouse-Captcha` with `X-Device-Id`,
+//!   or `X-Gatehouse-Ticket` + `X-Gatehouse-Randstr`), judged and spent
+//!   here, once. A malformed `X-Device-Id`, a malformed challenge, or a
+//!   pass and a challenge together are denied, nothing spent.
 //! - Any other route keeps the plain session check: a live bearer session.
 //!
 //! An admitted request reaches its route with the authorizer's context in
@@ -33,7 +36,7 @@ pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as 
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
 use super::config::{GuardRoutes, GuardedRoute};
-use super::service::{Admission, Client, Guard, named_device};
+use super::service::{Admission, Client, Guard, Proof, named_device};
 use crate::error::ApiError;
 use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
 use crate::store::SessionRecord;
@@ -57,6 +60,12 @@ impl Authorizer {
             guard,
             routes,
         }
+    }
+
+    /// The same authorizer deciding with `guard` (one whose doors judge
+    /// challenges, say).
+    pub fn with_guard(self, guard: Guard) -> Self {
+        Self { guard, ..self }
     }
 
     /// What `route_key` (`"POST /demo/guarded"`) requires, when it is
@@ -192,9 +201,23 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
         }
     };
     let door = &route.door;
-    let pass = auth
-        .guard
-        .check(door, header(&event, PASS_HEADER), None, &client);
+    // A pass, or the challenge itself (SPEC §13); both at once, or a
+    // malformed one, is denied with nothing spent.
+    let challenge = match super::challenge::from_headers(&event.headers) {
+        Ok(challenge) => challenge,
+        Err(err) => return guard_denied(route_key, &err),
+    };
+    let pass_header = header(&event, PASS_HEADER).filter(|t| !t.is_empty());
+    let proof = match (pass_header, &challenge) {
+        (Some(_), Some(_)) => {
+            let both = ApiError::InvalidRequest("a pass and a challenge".into());
+            return guard_denied(route_key, &both);
+        }
+        (Some(token), None) => Some(Proof::Pass(token)),
+        (None, Some(challenge)) => Some(Proof::Challenge(challenge)),
+        (None, None) => None,
+    };
+    let pass = auth.guard.admit(door, proof, None, &client);
     // The session is checked before the pass is spent: a request without a
     // live session must not use up its pass.
     let session = match session.await {

@@ -9,6 +9,8 @@
 //!   [`Door`]: its scene, pass rule and bindings).
 //! - [`wx_risk`]: a scene's `guard.wxRisk` block, and what a WeChat risk
 //!   rank asks of a user.
+//! - [`challenge`]: the challenge itself (an answer, a ticket) brought to
+//!   a door in place of a pass, and the [`ChallengeJudge`] that spends it.
 //! - [`service::Guard`]: the level a client must pass, the redemption of
 //!   its pass, reported failures. Rust business Lambdas call it directly.
 //! - [`authorizer`]: the Lambda authorizer in front of guarded (and
@@ -16,6 +18,7 @@
 //!   `POST /guard/check`, `POST /guard/report`, `POST /demo/guarded`.
 
 pub mod authorizer;
+pub mod challenge;
 pub mod config;
 pub mod pass;
 pub mod routes;
@@ -26,5 +29,6 @@ pub use authorizer::{
     Authorizer, AuthorizerRequest, AuthorizerResponse, authorize, authorize_within,
     authorized_identity, authorized_phone_number, authorizer_context,
 };
+pub use challenge::{Challenge, ChallengeJudge, Judged};
 pub use config::{Door, GuardConfig, GuardRoutes, Level, PassRule};
-pub use service::{Admission, Client, Guard, IdempotencyKey};
+pub use service::{Admission, Client, Guard, IdempotencyKey, Proof};

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::authorizer::authorizer_context;
+use super::challenge::{Challenge, from_parts};
 use super::config::{Door, Level, PassRule};
-use super::service::{Admission, Client, Guard, IdempotencyKey, named_device};
+use super::service::{Admission, Client, Guard, IdempotencyKey, Proof, named_device};
 use crate::domain::Scene;
 use crate::error::ApiError;
 use crate::http::{json_body, query_param, respond, source_ip};
@@ -24,7 +25,11 @@ struct LevelData {
     level: &'static str,
 }
 
-/// `POST /guard/check` body.
+/// `POST /guard/check` body: a `passToken`, or the challenge itself
+/// (SPEC §13): `captcha` (with the device), or `ticket` and `randstr`, the
+/// latter also as Tencent's whole callback object (`ret`, `appid`,
+/// `CaptchaAppId`, `bizState`, `errorCode`, `errorMessage`, as
+/// `POST /ticket/verify` takes it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CheckRequest {
@@ -33,6 +38,80 @@ struct CheckRequest {
     device_id: Option<String>,
     user_ip: Option<String>,
     idempotency_key: Option<String>,
+    captcha: Option<Answer>,
+    ticket: Option<String>,
+    randstr: Option<String>,
+    ret: Option<i64>,
+    appid: Option<AppId>,
+    #[serde(rename = "CaptchaAppId")]
+    captcha_app_id: Option<AppId>,
+    #[allow(dead_code)] // the caller's own, accepted and not read
+    biz_state: Option<Value>,
+    #[allow(dead_code)] // accepted and not read (the ticket says it too)
+    error_code: Option<i64>,
+    #[allow(dead_code)]
+    error_message: Option<String>,
+}
+
+/// An answer as typed: text, or a number from a numeric input in math mode.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Text(String),
+    Number(i64),
+}
+
+/// An app id as Tencent's SDKs send it: a string or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AppId {
+    Number(u64),
+    Text(String),
+}
+
+impl CheckRequest {
+    /// The challenge the body brings, if any; a callback whose `ret` is not
+    /// 0 is `ticket-not-solved`, callback fields without a ticket and a
+    /// pass with a challenge are `invalid-request`.
+    fn challenge(&mut self) -> Result<Option<Challenge>, ApiError> {
+        if let Some(ret) = self.ret.filter(|ret| *ret != 0) {
+            return Err(ApiError::TicketNotSolved { ret });
+        }
+        let answer = self.captcha.take().map(|answer| match answer {
+            Answer::Text(text) => text,
+            Answer::Number(n) => n.to_string(),
+        });
+        let ticket = self.ticket.take().map(|t| t.trim().to_owned());
+        let randstr = self
+            .randstr
+            .take()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        let mut challenge = from_parts(answer, ticket, randstr)?;
+        let app_ids: Vec<String> = [self.appid.take(), self.captcha_app_id.take()]
+            .into_iter()
+            .flatten()
+            .map(|id| match id {
+                AppId::Number(n) => n.to_string(),
+                AppId::Text(text) => text,
+            })
+            .collect();
+        match &mut challenge {
+            Some(Challenge::Ticket { app_ids: named, .. }) => *named = app_ids,
+            _ if !app_ids.is_empty() || self.ret.is_some() => {
+                return Err(ApiError::InvalidRequest(
+                    "the captcha callback's fields go with a ticket".into(),
+                ));
+            }
+            _ => {}
+        }
+        if challenge.is_some() && self.pass_token.is_some() {
+            return Err(ApiError::InvalidRequest(
+                "send a passToken or a challenge, not both".into(),
+            ));
+        }
+        Ok(challenge)
+    }
 }
 
 /// `POST /guard/report` body.
@@ -106,7 +185,8 @@ pub async fn status(guard: &Guard, req: Request) -> Response<Body> {
 }
 
 /// `POST /guard/check`: for a back end about to do what the scene guards.
-/// Admitted (with the redeemed pass, when one was needed) or
+/// Admitted (with the redeemed pass, or the challenge judged in its place,
+/// when one was needed) or
 /// `guard-captcha-required`, `guard-tencent-required`, `guard-pass-invalid`;
 /// `guard-invalid-device` for a malformed `deviceId` or `X-Device-Id`. With
 /// an `idempotencyKey`, a retry of an admitted check (same key, same pass,
@@ -114,8 +194,9 @@ pub async fn status(guard: &Guard, req: Request) -> Response<Body> {
 pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let result = async {
-        let body: CheckRequest = json_body(&req)?;
+        let mut body: CheckRequest = json_body(&req)?;
         let scene = Scene::parse(body.scene.as_deref().unwrap_or_default())?;
+        let challenge = body.challenge()?;
         let client = back_end_client(body.device_id.as_deref(), body.user_ip, &req)?;
         let key = body
             .idempotency_key
@@ -123,9 +204,12 @@ pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
             .map(IdempotencyKey::parse)
             .transpose()?;
         let door = Door::new(scene, PassRule::Auto);
-        let Admission { level, pass } = guard
-            .check(&door, body.pass_token.as_deref(), key.as_ref(), &client)
-            .await?;
+        let proof = match (&challenge, body.pass_token.as_deref()) {
+            (Some(challenge), _) => Some(Proof::Challenge(challenge)),
+            (None, Some(token)) => Some(Proof::Pass(token)),
+            (None, None) => None,
+        };
+        let Admission { level, pass } = guard.admit(&door, proof, key.as_ref(), &client).await?;
         Ok(CheckData {
             level: level.as_str(),
             pass: pass.map(PassData::from),

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::challenge::{Challenge, ChallengeJudge};
 use super::config::{Door, GuardConfig, GuardSettings, Level, PassRule};
 use super::pass::{PassToken, ip_net};
 use crate::clock::Clock;
@@ -13,6 +14,14 @@ use crate::error::ApiError;
 use crate::options::ServiceOptions;
 use crate::ratelimit::ip_key;
 use crate::store::{CounterStore, GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
+
+/// What a request brings to a door: a pass token, or the challenge itself
+/// (SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof<'a> {
+    Pass(&'a str),
+    Challenge(&'a Challenge),
+}
 
 /// An idempotency key of `POST /guard/check`: 1 to 64 of `[A-Za-z0-9_-]`.
 /// The same key and pass again, within the pass's lifetime, answer the
@@ -83,6 +92,9 @@ pub struct Guard {
     config: GuardConfig,
     store: Arc<dyn GuardStore>,
     clock: Clock,
+    /// Judges a challenge brought in place of a pass; without one, a
+    /// challenge is refused as no pass.
+    judge: Option<Arc<dyn ChallengeJudge>>,
 }
 
 impl Guard {
@@ -93,6 +105,16 @@ impl Guard {
             config,
             store,
             clock: options.clock().clone(),
+            judge: None,
+        }
+    }
+
+    /// The guard whose doors also take the challenge itself (see
+    /// [`super::challenge`]); `crate::door::judge` makes the judge.
+    pub fn with_judge(self, judge: Arc<dyn ChallengeJudge>) -> Self {
+        Self {
+            judge: Some(judge),
+            ..self
         }
     }
 
@@ -129,11 +151,7 @@ impl Guard {
         client: &Client,
     ) -> Result<Admission, ApiError> {
         let scene = &door.scene;
-        let level = match door.pass {
-            PassRule::Never => Level::None,
-            PassRule::Auto => self.level(scene, client).await?,
-            PassRule::Always => self.level(scene, client).await?.max(Level::Image),
-        };
+        let level = self.door_level(door, client).await?;
         if level == Level::None {
             return Ok(Admission { level, pass: None });
         }
@@ -178,6 +196,81 @@ impl Guard {
             }
             refusal => Err(self.refused(scene, client, refusal.reason()).await),
         }
+    }
+
+    /// Admits `client` to `door` with what it brought: a pass ([`Self::check`])
+    /// or the challenge itself ([`Self::check_challenge`]); nothing is a
+    /// pass not sent.
+    pub async fn admit(
+        &self,
+        door: &Door,
+        proof: Option<Proof<'_>>,
+        idempotency_key: Option<&IdempotencyKey>,
+        client: &Client,
+    ) -> Result<Admission, ApiError> {
+        match proof {
+            Some(Proof::Challenge(challenge)) => {
+                self.check_challenge(door, challenge, client).await
+            }
+            Some(Proof::Pass(token)) => {
+                self.check(door, Some(token), idempotency_key, client).await
+            }
+            None => self.check(door, None, idempotency_key, client).await,
+        }
+    }
+
+    /// Admits `client` to `door` by judging the challenge it brought in
+    /// place of a pass (SPEC §13), spending it, with the answers a pass
+    /// would get where the level decides: none needed, it is left unspent;
+    /// an answer where only a ticket will do is `guard-pass-invalid`, left
+    /// unspent. An answer needs the device its captcha was made for
+    /// (`uni-captcha-deviceId-required`). A wrong answer or a rejected
+    /// ticket is verify's or ticket verify's error, counted as a failure
+    /// as those count it. The admission's pass is the challenge, as the
+    /// context tells it (`passKind`, `evilLevel`, `degraded`).
+    pub async fn check_challenge(
+        &self,
+        door: &Door,
+        challenge: &Challenge,
+        client: &Client,
+    ) -> Result<Admission, ApiError> {
+        let level = self.door_level(door, client).await?;
+        if level == Level::None {
+            return Ok(Admission { level, pass: None });
+        }
+        let Some(judge) = &self.judge else {
+            tracing::info!(scene = %door.scene, "no judge of challenges here: refused as no pass");
+            return Err(required(level));
+        };
+        if level == Level::Tencent && challenge.kind() == PassKind::Captcha {
+            tracing::info!(scene = %door.scene, "answer refused: a ticket is required");
+            return Err(ApiError::GuardPassInvalid);
+        }
+        if matches!(challenge, Challenge::Answer(_)) && client.device.is_none() {
+            return Err(ApiError::DeviceIdRequired);
+        }
+        let judged = judge.judge(&door.scene, challenge, client).await?;
+        Ok(Admission {
+            level,
+            pass: Some(RedeemedPass {
+                kind: challenge.kind(),
+                scene: door.scene.clone(),
+                device: client.device.clone(),
+                ip: client.ip.clone().unwrap_or_default(),
+                evil_level: judged.evil_level,
+                degraded: judged.degraded,
+                created_ms: self.clock.now_ms(),
+            }),
+        })
+    }
+
+    /// The level `door` asks of `client` now, by its pass rule.
+    async fn door_level(&self, door: &Door, client: &Client) -> Result<Level, ApiError> {
+        Ok(match door.pass {
+            PassRule::Never => Level::None,
+            PassRule::Auto => self.level(&door.scene, client).await?,
+            PassRule::Always => self.level(&door.scene, client).await?.max(Level::Image),
+        })
     }
 
     /// Counts a refused pass as a failure of `scene` (a store failure of
