@@ -164,7 +164,7 @@ impl CaptchaService {
         target: &CaptchaTarget,
         answer: &str,
     ) -> Result<PassIssued, ApiError> {
-        self.judge(target, answer).await?;
+        self.judge_as(Some(Route::Verify), target, answer).await?;
         // The pass is a row of its own, written after the answer was
         // judged right (only this function may write one), so that nothing
         // done to the captcha row touches it.
@@ -192,26 +192,40 @@ impl CaptchaService {
         })
     }
 
-    /// [`Self::verify`] without the pass: the answer judged in the captcha's
-    /// one conditional write (the per-IP counter alongside), a wrong one
-    /// counted as a failure. What a door does with an answer brought in
-    /// place of a pass.
+    /// [`Self::verify`] without the pass: what a door does with an answer
+    /// brought in place of one. The answer is judged in the captcha's one
+    /// conditional write, a wrong one counted as a failure, with no per-IP
+    /// counter of its own: every answer needs a captcha, which only a
+    /// rate-limited create makes, and a captcha takes `maxAttempts` answers
+    /// (so a right answer at the door is one write unit: create 3, door 1).
     pub async fn judge(&self, target: &CaptchaTarget, answer: &str) -> Result<(), ApiError> {
+        self.judge_as(None, target, answer).await
+    }
+
+    /// Judges `answer`, counting `route`'s per-IP counter alongside, if any.
+    async fn judge_as(
+        &self,
+        route: Option<Route>,
+        target: &CaptchaTarget,
+        answer: &str,
+    ) -> Result<(), ApiError> {
         let scene = target.scene.as_str();
         let cfg = self.settings.captcha.scene(scene);
         let guard = self.settings.guard.scene(scene);
         let rate_limits = &self.rate_limits;
         let now_ms = self.clock.now_ms();
-        let counter = rate_limits
-            .scene(scene)
-            .counters(
-                Route::Verify,
-                rate_limits.scene_bucket(scene),
-                target.ip.as_deref(),
-                None,
-                now_ms,
-            )
-            .pop();
+        let counter = route.and_then(|route| {
+            rate_limits
+                .scene(scene)
+                .counters(
+                    route,
+                    rate_limits.scene_bucket(scene),
+                    target.ip.as_deref(),
+                    None,
+                    now_ms,
+                )
+                .pop()
+        });
         let outcome = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
             Ok(self
                 .store
