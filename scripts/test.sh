@@ -79,6 +79,11 @@ cargo build --workspace --bin gatehouse-local --tests --locked
 say "client kit tests (node --test)"
 npm test --prefix clients
 
+# Schemathesis, a contract tester we did not write, against the dev server
+# from openapi.yaml: every check but positive_data_acceptance, zero failures.
+say "Schemathesis against the dev server (scripts/schemathesis.sh)"
+scripts/schemathesis.sh
+
 # The README's SigV4 examples of POST /guard/check (Node.js with
 # @smithy/signature-v4, Python with botocore from the lint virtualenv), run
 # against the dev server.

@@ -419,3 +419,213 @@ async fn wx_risk_lookups_are_counted_by_result_and_source() {
     assert_eq!(count("NoPermission", "WeChat"), Some(json!(1)));
     assert_eq!(count("NoPermission", "Cache"), None);
 }
+
+/// Every service of every function over `store`, with scene `login`
+/// guarded (so the guard's routes read its counters) and WeChat and
+/// Tencent at a port where nothing listens.
+fn every_service(store: Arc<dyn Store>) -> Services {
+    use gatehouse::settings::Settings;
+    use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
+    let settings =
+        Settings::from_json(r#"{"scene": {"login": {"guard": {"mode": "adaptive"}}}}"#).unwrap();
+    let options = ServiceOptions::new(settings.rate_limits.clone());
+    let wx = WxConfig::new("wxfaults", "secret")
+        .unwrap()
+        .with_api_base("http://127.0.0.1:9");
+    let tencent = TencentConfig {
+        secret_id: "AKIDfaults".into(),
+        secret_key: "fault-key".into(),
+        captcha_app_id: 190_000_001,
+        app_secret_key: "fault-app-key".into(),
+        endpoint: "http://127.0.0.1:9".into(),
+        region: None,
+    };
+    let sessions = SessionService::new(store.clone(), &options);
+    let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
+    Services {
+        captcha: Some(Arc::new(CaptchaService::new(
+            settings.captcha_settings(),
+            Renderer::builtin(),
+            store.clone(),
+            &options,
+        ))),
+        login: Some(Arc::new(
+            LoginService::new(wx.clone(), store.clone(), &options).unwrap(),
+        )),
+        sessions: Some(Arc::new(sessions.clone())),
+        tickets: Some(Arc::new(
+            TicketService::new(tencent, settings.ticket_settings(), store.clone(), &options)
+                .unwrap(),
+        )),
+        phone: Some(Arc::new(PhoneService::new(wx, store, &options).unwrap())),
+        guard: Some(Arc::new(guard.clone())),
+        authorizer: Some(Arc::new(Authorizer::new(
+            sessions,
+            guard,
+            GuardRoutes::default(),
+        ))),
+    }
+}
+
+/// A request to every route of the table that reads or writes the table
+/// (all but the demo's guarded route, which answers its context), each
+/// valid as far as the store.
+fn a_request_to_every_route() -> Vec<(Function, String, Request)> {
+    let bearer = format!("Bearer {}", gatehouse::wechat::crypto::new_token());
+    let device = json!({"scene": "login", "deviceId": "fault-1"});
+    let mut requests = Vec::new();
+    for route in gatehouse::api::ROUTES {
+        let body = match (route.method, route.path) {
+            ("POST", "/demo/guarded") => continue,
+            ("POST", "/captcha/verify") => {
+                json!({"scene": "login", "deviceId": "fault-1", "captcha": "abcd"})
+            }
+            ("POST", "/wx/login") => json!({"code": "c0de"}),
+            ("POST", "/wx/phone") => json!({"code": "ph0ne"}),
+            ("POST", "/ticket/verify") => json!({"ticket": "t03x", "randstr": "@r"}),
+            ("GET", _) | ("DELETE", _) => json!(null),
+            _ => device.clone(),
+        };
+        let mut req = request(route.method, route.path, body);
+        if route.path == "/guard/status" {
+            *req.uri_mut() = "/guard/status?scene=login&deviceId=fault-1"
+                .parse()
+                .unwrap();
+        }
+        if body_is_null(&req) {
+            *req.body_mut() = lambda_http::Body::Empty;
+        }
+        req.headers_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        requests.push((
+            route.function,
+            format!("{} {}", route.method, route.path),
+            req,
+        ));
+    }
+    requests
+}
+
+fn body_is_null(req: &Request) -> bool {
+    matches!(req.body(), lambda_http::Body::Text(text) if text == "null")
+}
+
+/// A DynamoDB that throttles every request, past the SDK's retries, and
+/// one that cannot be reached: every route of every function answers 503
+/// `store-unavailable`, counted as a `StoreError`; the authorizer denies.
+#[tokio::test(start_paused = true)]
+async fn a_throttled_or_unreachable_table_reaches_every_function() {
+    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let _turn = SERIAL.lock().await;
+    assert!(metrics::init().is_some(), "the recorder is installed");
+
+    let throttled = || {
+        let message = "The level of configured provisioned throughput for the table was exceeded";
+        ProvisionedThroughputExceededException::builder()
+            .message(message)
+            .meta(
+                aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                    .code("ProvisionedThroughputExceededException")
+                    .message(message)
+                    .build(),
+            )
+            .build()
+    };
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemError, batch_write_item::BatchWriteItemError,
+        delete_item::DeleteItemError, get_item::GetItemError, put_item::PutItemError,
+        transact_write_items::TransactWriteItemsError, update_item::UpdateItemError,
+    };
+    let rules = [
+        mock!(aws_sdk_dynamodb::Client::get_item)
+            .then_error(move || GetItemError::ProvisionedThroughputExceededException(throttled())),
+        mock!(aws_sdk_dynamodb::Client::put_item)
+            .then_error(move || PutItemError::ProvisionedThroughputExceededException(throttled())),
+        mock!(aws_sdk_dynamodb::Client::update_item).then_error(move || {
+            UpdateItemError::ProvisionedThroughputExceededException(throttled())
+        }),
+        mock!(aws_sdk_dynamodb::Client::delete_item).then_error(move || {
+            DeleteItemError::ProvisionedThroughputExceededException(throttled())
+        }),
+        mock!(aws_sdk_dynamodb::Client::batch_get_item).then_error(move || {
+            BatchGetItemError::ProvisionedThroughputExceededException(throttled())
+        }),
+        mock!(aws_sdk_dynamodb::Client::batch_write_item).then_error(move || {
+            BatchWriteItemError::ProvisionedThroughputExceededException(throttled())
+        }),
+        mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(move || {
+            TransactWriteItemsError::ProvisionedThroughputExceededException(throttled())
+        }),
+    ];
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &rules, |builder| {
+        builder.retry_config(gatehouse::store::dynamo::lambda_retry_config())
+    });
+    let throttled_store: Arc<dyn Store> = Arc::new(DynamoStore::new(client, "gatehouse".into()));
+    // Bind, then close: a loopback port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = DynamoSettings {
+        table: "gatehouse".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+    };
+    let unreachable_store: Arc<dyn Store> = Arc::new(DynamoStore::connect(&settings).await);
+
+    for (table, store) in [
+        ("throttled", throttled_store),
+        ("unreachable", unreachable_store),
+    ] {
+        flushed();
+        let services = every_service(store);
+        let mut answered = Vec::new();
+        for (function, route, req) in a_request_to_every_route() {
+            let resp = function.lambda().answer(&services, req).await;
+            let (status, body) = gatehouse_e2e::status_and_json(&resp);
+            assert_eq!(
+                (status, &body["errCode"]),
+                (503, &json!("store-unavailable")),
+                "{table}: {function:?} {route}: {body}"
+            );
+            answered.push((function, route));
+        }
+        let functions: std::collections::BTreeSet<_> =
+            answered.iter().map(|(f, _)| f.name()).collect();
+        let http_functions: std::collections::BTreeSet<_> = Function::ALL
+            .into_iter()
+            .filter(|f| *f != Function::Authorizer)
+            .map(Function::name)
+            .collect();
+        assert_eq!(
+            functions, http_functions,
+            "{table}: every HTTP function met it"
+        );
+
+        let bearer = format!("Bearer {}", gatehouse::wechat::crypto::new_token());
+        let verdict = Function::Authorizer
+            .lambda()
+            .authorize(
+                &services,
+                authorizer_event(json!({ "authorization": bearer })),
+                None,
+            )
+            .await;
+        assert!(!verdict.is_authorized, "{table}: the authorizer denies");
+
+        let (text, docs) = flushed();
+        for (function, route) in &answered {
+            let want = [
+                ("Function", function.name()),
+                ("Route", route.as_str()),
+                ("Outcome", "StoreError"),
+            ];
+            assert_eq!(
+                value_in(&docs, &want, metrics::REQUESTS),
+                Some(json!(1)),
+                "{table}: {want:?}: {text}"
+            );
+        }
+    }
+}

@@ -49,8 +49,10 @@ pub fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
 }
 
 /// Parses the JSON body into `T`. Request types use
-/// `#[serde(deny_unknown_fields)]`, so unknown keys are refused here too.
-/// An empty body reads as `{}` so that missing-field errors stay specific.
+/// `#[serde(deny_unknown_fields)]`, so unknown keys are refused here too,
+/// and so is a `null` member: openapi.yaml types no field as nullable, so a
+/// field is sent with its value or left out. An empty body reads as `{}` so
+/// that missing-field errors stay specific.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     let bytes = body_bytes(req)?;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -58,7 +60,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|err| {
+    let parsed = serde_json::from_slice(bytes).map_err(|err| {
         // serde's message names the field and the expected type, never a secret.
         ApiError::InvalidRequest(match err.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -66,7 +68,16 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             }
             _ => err.to_string(),
         })
-    })
+    })?;
+    let members: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).unwrap_or_default();
+    if let Some((key, _)) = members.iter().find(|(_, value)| value.is_null()) {
+        let key: String = key.chars().take(64).collect();
+        return Err(ApiError::InvalidRequest(format!(
+            "`{key}` is null: send a value or leave the field out"
+        )));
+    }
+    Ok(parsed)
 }
 
 /// The first value of query parameter `name`, percent-decoded. Read from the
@@ -262,6 +273,30 @@ mod tests {
                 .unwrap()
                 .scene
                 .is_none()
+        );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Optional {
+        scene: String,
+        device_id: Option<String>,
+    }
+
+    #[test]
+    fn a_null_member_is_refused_by_name() {
+        let body = |text: &str| json_body::<Optional>(&request_with(&[], text));
+        assert!(body(r#"{"scene": "a"}"#).is_ok());
+        assert_eq!(
+            body(r#"{"scene": "a", "device_id": null}"#).unwrap_err(),
+            ApiError::InvalidRequest(
+                "`device_id` is null: send a value or leave the field out".into()
+            )
+        );
+        assert_eq!(
+            body(r#"{"scene": null}"#).unwrap_err().code(),
+            "invalid-request"
         );
     }
 

@@ -5,6 +5,11 @@
 //! a body past the 64 KiB cap → their 502, at the very time-out that ends
 //! each (or at once), the body read no further than its cap.
 //!
+//! These tests time five routes exactly; that a throttled and an
+//! unreachable table reach every route of every function (503, counted as
+//! `StoreError`) and the authorizer (a denial) is `tests/metrics.rs`'s
+//! `a_throttled_or_unreachable_table_reaches_every_function`.
+//!
 //! Time here is tokio's paused clock (`start_paused`): whenever every task
 //! waits, the runtime jumps to the next timer, so a stall costs no real time
 //! and every answer's time is exact, whatever the machine's load: a silent

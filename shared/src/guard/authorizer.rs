@@ -207,7 +207,7 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
         Ok(challenge) => challenge,
         Err(err) => return guard_denied(route_key, &err),
     };
-    let pass_header = header(&event, PASS_HEADER).filter(|t| !t.is_empty());
+    let pass_header = header(&event, PASS_HEADER);
     let proof = match (pass_header, &challenge) {
         (Some(_), Some(_)) => {
             let both = ApiError::InvalidRequest("a pass and a challenge".into());

@@ -63,19 +63,23 @@ pub struct Client {
 /// query's `deviceId`), else the `X-Device-Id` header; `None` when neither
 /// is there. Strict: a value that is no device id (empty, too long, not
 /// visible ASCII) is `guard-invalid-device`, never taken for no device, or
-/// a pass earned on one device would open a door for any other.
+/// a pass earned on one device would open a door for any other. A header
+/// that is sent is checked even when `named` wins.
 pub fn named_device(
     named: Option<&str>,
     headers: &http::HeaderMap,
 ) -> Result<Option<DeviceId>, ApiError> {
-    let text = match (named, headers.get("x-device-id")) {
-        (Some(named), _) => named,
-        (None, Some(header)) => header.to_str().map_err(|_| ApiError::GuardInvalidDevice)?,
-        (None, None) => return Ok(None),
+    let parse = |text: &str| DeviceId::parse(text.trim()).map_err(|_| ApiError::GuardInvalidDevice);
+    let from_header = match headers.get("x-device-id") {
+        Some(header) => Some(parse(
+            header.to_str().map_err(|_| ApiError::GuardInvalidDevice)?,
+        )?),
+        None => None,
     };
-    DeviceId::parse(text.trim())
-        .map(Some)
-        .map_err(|_| ApiError::GuardInvalidDevice)
+    match named {
+        Some(named) => parse(named).map(Some),
+        None => Ok(from_header),
+    }
 }
 
 /// An admitted request: the level that applied and, when it asked for one,
@@ -136,7 +140,8 @@ impl Guard {
     }
 
     /// Admits `client` to `door`: with no pass when none is needed (a pass
-    /// sent anyway is left unspent), else only by redeeming `token` (at
+    /// sent anyway is left unspent; something that is no pass token at all
+    /// is refused), else only by redeeming `token` (at
     /// most once, however many requests race; again only under the same
     /// `idempotency_key`, within the pass's lifetime). A refusal is
     /// `guard-captcha-required`, `guard-tencent-required` or
@@ -152,14 +157,18 @@ impl Guard {
     ) -> Result<Admission, ApiError> {
         let scene = &door.scene;
         let level = self.door_level(door, client).await?;
+        // Something that is no pass token at all (an empty one included) is
+        // refused at any level.
+        let token = match token.map(PassToken::parse) {
+            Some(None) => return Err(self.refused(scene, client, "not a pass token").await),
+            Some(Some(token)) => Some(token),
+            None => None,
+        };
         if level == Level::None {
             return Ok(Admission { level, pass: None });
         }
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
+        let Some(token) = token else {
             return Err(required(level));
-        };
-        let Some(token) = PassToken::parse(token) else {
-            return Err(self.refused(scene, client, "not a pass token").await);
         };
         // A captcha pass cannot open a door that wants a ticket: left
         // unspent (the client may still use it elsewhere), unless this is
