@@ -229,8 +229,12 @@ export interface TicketResult extends PassResult {
   degraded?: true
 }
 export type GuardLevel = 'none' | 'image' | 'tencent'
+/** A signal that set a level: the client's failures, its requests (velocity), the scene's or door's `always`, WeChat's risk rank of the user. */
+export type GuardReason = 'failures' | 'requests' | 'always' | 'wxRisk'
 export interface GuardStatus extends Envelope {
   level: GuardLevel
+  /** The signals that set the level, in this order; empty at 'none'. */
+  reasons: GuardReason[]
 }
 /** A captcha answer for the door to check itself (the short way): `HandedAnswer`, or just `{ captcha }` for this client's device. */
 export interface CaptchaAnswer {

@@ -18,6 +18,7 @@ use gatehouse::options::ServiceOptions;
 use gatehouse::settings::{ConfigPart, Settings};
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
+use gatehouse::wechat::risk::RiskRanks;
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -135,7 +136,13 @@ impl App {
         // The captcha routes count at their scenes' `rateLimit` of
         // CAPTCHA_CONFIG; wx-login, wx-phone and ticket verify at the root's.
         let options = ServiceOptions::new(settings.rate_limits.clone());
-        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
+        // WeChat's risk ranks, where a scene's guard block asks for them.
+        let ranks = match settings.guard.all().any(|scene| scene.wx_risk.is_some()) {
+            true => Some(RiskRanks::new(&wx_config, store.clone(), &options)?),
+            false => None,
+        };
+        let guard =
+            Guard::new(settings.guard.clone(), store.clone(), &options).with_risk_ranks(ranks);
         let phone = PhoneService::new(wx_config.clone(), store.clone(), &options)?;
         let app = App::new(
             LoginService::new(wx_config, store.clone(), &options)?,
@@ -382,7 +389,8 @@ pub async fn route(app: &App, mut req: lambda_http::Request) -> lambda_http::Res
         let verdict = app
             .services
             .authorize(authorizer_event(&req, &route_key), None)
-            .await;
+            .await
+            .response;
         if !verdict.is_authorized {
             return gateway_answer(http::StatusCode::FORBIDDEN, "Forbidden", None);
         }

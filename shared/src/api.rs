@@ -19,7 +19,7 @@ use lambda_http::{Body, Context, Request, Response};
 
 use crate::captcha::{self, CaptchaService};
 use crate::error::ApiError;
-use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
+use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, Verdict};
 use crate::http::{error_response, route_key};
 use crate::lang::Lang;
 use crate::tencent::{self, TicketService};
@@ -146,8 +146,12 @@ pub const ROUTES: &[Route] = &[
         Function::VerifyTicket,
         |s, req| serve(&s.tickets, req, tencent::verify_ticket),
     ),
+    // With a bearer session, the user's WeChat risk rank counts too.
     route("GET", "/guard/status", Function::Guard, |s, req| {
-        serve(&s.guard, req, guard::routes::status)
+        let sessions = s.sessions.as_deref();
+        serve(&s.guard, req, move |guard, req| {
+            guard::routes::status(guard, sessions, req)
+        })
     }),
     Route {
         access: Access::Iam,
@@ -430,18 +434,20 @@ impl Function {
         // conditions on, none of those that make a row a pass.
         const REDEEM: TableGrant =
             grant_only(&[UPDATE], &[PASS_CAPTCHA, PASS_TICKET], REDEEM_ATTRIBUTES);
-        // Sessions read; the guard's counters read, with a user's cached
-        // risk rank in the same request (one statement: IAM wants every
-        // key of a request in one), and a refused pass counted as a
-        // failure; passes redeemed; a rank missing from the cache asked of
-        // WeChat and cached, with the shared access token (read, and
-        // swapped under its lease).
+        // Sessions read; the guard's counters counted (one UpdateItem per
+        // row, answering the row; a refused pass counted as a failure) or,
+        // where a scene counts no request, read with a user's cached risk
+        // rank in the same request (one statement: IAM wants every key of a
+        // request in one), else the rank read beside the counting; passes
+        // redeemed; a rank missing from the cache asked of WeChat and
+        // cached, with the shared access token (read, and swapped under its
+        // lease).
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
             grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
-            grant(&[PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         // The ticket claimed (a conditional put), its pass granted, the rate
@@ -451,14 +457,16 @@ impl Function {
             grant_only(&[PUT], &[PASS_TICKET], TICKET_PASS_ATTRIBUTES),
             grant(&[UPDATE], &[RATE_TICKET, RATE_GUARD]),
         ];
-        // Levels read (with the risk rank, as the authorizer's), passes
-        // redeemed, failures reported (and refused passes counted); risk
-        // ranks as the authorizer's.
+        // Requests counted and levels read (with the risk rank, as the
+        // authorizer's), passes redeemed, failures reported (and refused
+        // passes counted); the bearer session of `GET /guard/status` read;
+        // risk ranks as the authorizer's.
         const GUARD: &[TableGrant] = &[
+            grant(&[GET], &[SESSION]),
             grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
-            grant(&[PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         match self {
@@ -533,21 +541,21 @@ impl Services {
     /// (`context`; none on the dev server: the authorizer's time-out) less
     /// the margin (see [`crate::deadline`]); denies when it was not built or
     /// the deadline passed.
-    pub async fn authorize(
-        &self,
-        event: AuthorizerRequest,
-        context: Option<&Context>,
-    ) -> AuthorizerResponse {
+    pub async fn authorize(&self, event: AuthorizerRequest, context: Option<&Context>) -> Verdict {
         match &self.authorizer {
             Some(auth) => {
                 let budget = crate::deadline::budget_of(Function::Authorizer.timeout(), context);
-                guard::authorize_within(auth, event, budget).await
+                guard::judge_within(auth, event, budget).await
             }
             None => {
                 tracing::error!("the authorizer's service was not built");
                 let mut denied = AuthorizerResponse::default();
                 denied.context = serde_json::json!({});
-                denied
+                Verdict {
+                    response: denied,
+                    outcome: crate::metrics::Outcome::InternalError,
+                    events: Default::default(),
+                }
             }
         }
     }

@@ -173,7 +173,13 @@ pub fn respond<T: Serialize>(lang: Lang, result: Result<T, ApiError>) -> Respons
 
 /// The failure body and status for `err`.
 pub fn error_response(lang: Lang, err: &ApiError) -> Response<Body> {
-    let mut body = Map::new();
+    error_response_with(lang, err, Map::new())
+}
+
+/// [`error_response`] with `data`'s fields in the envelope too: a refusal
+/// that tells more (the guard's level and reasons), as a success does.
+pub fn error_response_with(lang: Lang, err: &ApiError, data: Map<String, Value>) -> Response<Body> {
+    let mut body = data;
     body.insert("errCode".into(), Value::from(err.code()));
     body.insert("errMsg".into(), Value::from(err.message(lang)));
     if let ApiError::TicketRejected {

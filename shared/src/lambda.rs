@@ -183,7 +183,9 @@ impl Lambda {
 
     /// One authorizer event as the authorizer's Lambda answers it: under
     /// the invocation's deadline (`context`), denied once it passes;
-    /// measured by the route it protects.
+    /// measured by the route it protects, with the outcome and events of
+    /// its [`crate::guard::Verdict`] (a denial the store or the deadline
+    /// caused is no plain `Denied`).
     pub async fn authorize(
         &self,
         services: &Services,
@@ -198,13 +200,8 @@ impl Lambda {
             .and_then(|(method, path)| api::find_in(self.routes(), method, path).ok())
             .map_or_else(|| OTHER_ROUTE.to_owned(), route_name);
         let verdict = services.authorize(event, context).await;
-        let outcome = if verdict.is_authorized {
-            Outcome::Passed
-        } else {
-            Outcome::Denied
-        };
-        self.record(&route, outcome, started, &Events::default());
-        verdict
+        self.record(&route, verdict.outcome, started, &verdict.events);
+        verdict.response
     }
 
     fn record(&self, route: &str, outcome: Outcome, started: Instant, events: &Events) {
@@ -347,10 +344,17 @@ impl TicketService {
 
 impl Guard {
     /// guard, and Rust business Lambdas: the scenes' guard settings of
-    /// `CAPTCHA_CONFIG` (and nothing else of it), the table.
+    /// `CAPTCHA_CONFIG` (and nothing else of it), the table, and WeChat's
+    /// risk ranks where a scene asks for them ([`RiskRanks::from_lambda_env`]).
     pub async fn from_lambda_env() -> Result<Self, Error> {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
-        Ok(Self::new(settings.guard, table().await?, &uncounted()))
+        Self::with_table(settings.guard, table().await?).await
+    }
+
+    /// [`Guard::from_lambda_env`] over `store`.
+    async fn with_table(config: GuardConfig, store: Arc<dyn Store>) -> Result<Self, Error> {
+        let ranks = RiskRanks::from_lambda_env(&config, store.clone()).await?;
+        Ok(Self::new(config, store, &uncounted()).with_risk_ranks(ranks))
     }
 }
 
@@ -389,10 +393,10 @@ impl Authorizer {
         let settings = Settings::from_env_part(ConfigPart::Guard)?;
         let routes = GuardRoutes::from_env()?;
         routes.check_scenes(&settings.guard)?;
-        let (store, options) = (table().await?, uncounted());
+        let store = table().await?;
         Ok(Self::new(
-            SessionService::new(store.clone(), &options),
-            Guard::new(settings.guard, store, &options),
+            SessionService::new(store.clone(), &uncounted()),
+            Guard::with_table(settings.guard, store).await?,
             routes,
         ))
     }
@@ -444,10 +448,17 @@ fn start_tickets() -> Started {
     })
 }
 
+/// The guard, and the sessions `GET /guard/status` checks (the same
+/// table).
 fn start_guard() -> Started {
-    start_with(Guard::from_lambda_env(), |guard| Services {
-        guard: Some(guard),
-        ..Services::default()
+    Box::pin(async {
+        let settings = Settings::from_env_part(ConfigPart::Guard)?;
+        let store = table().await?;
+        Ok(Services {
+            sessions: Some(Arc::new(SessionService::new(store.clone(), &uncounted()))),
+            guard: Some(Arc::new(Guard::with_table(settings.guard, store).await?)),
+            ..Services::default()
+        })
     })
 }
 

@@ -4,9 +4,10 @@
 //! plain values; when is `crate::lambda`'s business: its run loop times
 //! every request, derives its [`Outcome`] from the response (status and
 //! errCode), [`record`]s it with the [`Event`]s the handler found on the way
-//! (Tencent's verdict, which only the ticket service knows, travels back in
-//! the response's extensions: [`Events`]) and [`flush`]es one EMF document
-//! per dimension set after every invocation.
+//! (Tencent's verdict, which only the ticket service knows, or the guard's
+//! reasons, travel back in the response's extensions, or in the
+//! authorizer's verdict: [`Events`]) and [`flush`]es one EMF document per
+//! dimension set after every invocation.
 //!
 //! A leaf: it knows no route, function or domain of the crate.
 //!
@@ -17,6 +18,9 @@
 //! | `Latency` | `Function`, `Route` | milliseconds |
 //! | `TencentCaptchaCode` | `Function`, `CaptchaCode` | count |
 //! | `TencentRejected` | `Function` (a `CaptchaCode` other than 1) | count |
+//! | `GuardReasons` | `Function`, `Reason` (each reason of a level above `none` at a door) | count |
+//! | `GuardThrottled` | `Function` (a guard counter DynamoDB throttled: a pass asked for) | count |
+//! | `GuardDegraded` | `Function` (a door admitted without the store, `onStoreError: "admit"`) | count |
 //! | `WxRisk` | `Function`, `Result` (`Rank0` … `Rank4`, or why there is no rank: `Busy`, `TimedOut` …), `Source` (`Cache` or `WeChat`) | count |
 //!
 //! The namespace is `METRICS_NAMESPACE` (the template sets one per stack),
@@ -39,6 +43,10 @@ pub const REQUESTS: &str = "Requests";
 pub const LATENCY: &str = "Latency";
 pub const TENCENT_CAPTCHA_CODE: &str = "TencentCaptchaCode";
 pub const TENCENT_REJECTED: &str = "TencentRejected";
+pub const GUARD_REASONS: &str = "GuardReasons";
+pub const GUARD_THROTTLED: &str = "GuardThrottled";
+pub const GUARD_DEGRADED: &str = "GuardDegraded";
+pub const REASON: &str = "Reason";
 pub const FUNCTION: &str = "Function";
 pub const ROUTE: &str = "Route";
 pub const OUTCOME: &str = "Outcome";
@@ -65,14 +73,18 @@ pub enum Outcome {
     Invalid,
     /// WeChat or Tencent failed (errors, time-outs, their own limits).
     UpstreamError,
-    /// DynamoDB failed after the SDK's retries (`store-unavailable`).
+    /// DynamoDB failed after the SDK's retries (`store-unavailable`; the
+    /// authorizer's denial when the store failed it).
     StoreError,
+    /// The request's deadline passed first (`deadline-exceeded`; the
+    /// authorizer's denial when its deadline passed).
+    DeadlineExceeded,
     /// Anything else on our side (a 5xx).
     InternalError,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Passed,
         Outcome::Wrong,
         Outcome::Expired,
@@ -81,6 +93,7 @@ impl Outcome {
         Outcome::Invalid,
         Outcome::UpstreamError,
         Outcome::StoreError,
+        Outcome::DeadlineExceeded,
         Outcome::InternalError,
     ];
 
@@ -95,6 +108,7 @@ impl Outcome {
             Outcome::Invalid => "Invalid",
             Outcome::UpstreamError => "UpstreamError",
             Outcome::StoreError => "StoreError",
+            Outcome::DeadlineExceeded => "DeadlineExceeded",
             Outcome::InternalError => "InternalError",
         }
     }
@@ -106,6 +120,7 @@ impl Outcome {
         match err_code {
             Some("rate-limited") => Outcome::RateLimited,
             Some("store-unavailable") => Outcome::StoreError,
+            Some("deadline-exceeded") => Outcome::DeadlineExceeded,
             Some("wx-upstream-error" | "ticket-upstream-error" | "wx-rate-limited") => {
                 Outcome::UpstreamError
             }
@@ -215,6 +230,15 @@ pub fn record(function: &'static str, route: &str, outcome: Outcome, elapsed: Du
 pub enum Event {
     /// Tencent's verdict on a ticket: its `CaptchaCode`.
     TencentVerdict { captcha_code: i64 },
+    /// One reason (its code: `failures`, `requests` …) of a level above
+    /// `none` that a door asked a pass for.
+    GuardReason { reason: &'static str },
+    /// A guard counter DynamoDB throttled, taken for one past its
+    /// thresholds.
+    GuardThrottled,
+    /// A door admitted a request without the store (`onStoreError:
+    /// "admit"`).
+    GuardDegraded,
     /// A user's WeChat risk rank (0-4), read from the table's cache
     /// (`cached`) or asked of WeChat.
     WxRiskRank { rank: u8, cached: bool },
@@ -261,6 +285,15 @@ pub fn record_event(function: &'static str, event: &Event) {
             if captcha_code != 1 {
                 metrics::counter!(TENCENT_REJECTED, FUNCTION => function).increment(1);
             }
+        }
+        Event::GuardReason { reason } => {
+            metrics::counter!(GUARD_REASONS, FUNCTION => function, REASON => reason).increment(1);
+        }
+        Event::GuardThrottled => {
+            metrics::counter!(GUARD_THROTTLED, FUNCTION => function).increment(1);
+        }
+        Event::GuardDegraded => {
+            metrics::counter!(GUARD_DEGRADED, FUNCTION => function).increment(1);
         }
         Event::WxRiskRank { rank, cached } => {
             const RANKS: [&str; 5] = ["Rank0", "Rank1", "Rank2", "Rank3", "Rank4"];
@@ -310,7 +343,7 @@ mod tests {
             (400, "guard-invalid-device", Outcome::Invalid),
             (403, "guard-refused", Outcome::Denied),
             (500, "internal-error", Outcome::InternalError),
-            (504, "deadline-exceeded", Outcome::InternalError),
+            (504, "deadline-exceeded", Outcome::DeadlineExceeded),
             (418, "something-new", Outcome::Invalid),
         ];
         for (status, code, outcome) in cases {

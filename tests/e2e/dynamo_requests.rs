@@ -322,7 +322,9 @@ async fn the_configured_client_reaches_the_endpoint() {
 
 /// The guard's request counts on the routes themselves: a captcha verify
 /// that earns a pass (rate limits off) is two requests (the verify, the
-/// pass's row), redeeming the pass one, and so is reading a level.
+/// pass's row), reading a level is one, and a door counts the request in
+/// each of its rows (one UpdateItem each, at once) before it redeems the
+/// pass (one more).
 #[tokio::test]
 async fn verify_is_two_requests_redeem_and_status_one_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
@@ -369,6 +371,8 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
     let client = Client {
         ip: Some("203.0.113.7".into()),
         device: Some(device("dev-1")),
+        openid: None,
+        phone_number: None,
     };
     assert_eq!(
         guard.level(&scene("signup"), &client).await.unwrap(),
@@ -386,7 +390,12 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
         .await
         .unwrap();
     assert!(admitted.pass.is_some());
-    assert_eq!(requests.take(), 2, "a redemption, after reading the level");
+    assert_eq!(
+        requests.take(),
+        3,
+        "the request counted in its IP's and device's rows (one UpdateItem each, sent at once), \
+         then a redemption"
+    );
     assert!(
         guard
             .check(

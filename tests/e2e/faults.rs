@@ -86,7 +86,7 @@ fn captcha_service(store: Arc<dyn Store>) -> CaptchaService {
 
 /// A DynamoDB client as the Lambdas build it (retries and time-outs of
 /// `DynamoStore::from_env`), pointed at `endpoint`.
-fn lambda_client(endpoint: &str) -> Client {
+pub(crate) fn lambda_client(endpoint: &str) -> Client {
     let conf = aws_sdk_dynamodb::config::Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::from_static("us-east-1"))
@@ -272,7 +272,7 @@ async fn a_refused_create_writes_nothing_at_all() {
 
 /// Accepts connections and never answers; the connections stay open as
 /// long as the returned guard lives.
-async fn silent_listener() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+pub(crate) async fn silent_listener() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {

@@ -105,6 +105,8 @@ fn client(device_id: &str) -> Client {
     Client {
         ip: Some(IP.into()),
         device: Some(device(device_id)),
+        openid: None,
+        phone_number: None,
     }
 }
 
@@ -429,6 +431,8 @@ mod cases {
         let anyone = Client {
             ip: Some(IP.into()),
             device: None,
+            openid: None,
+            phone_number: None,
         };
         for ticket in [
             "trerror_1001_190000001_1700000001",
@@ -498,6 +502,8 @@ mod cases {
         let at = |ip: &str| Client {
             ip: Some(ip.into()),
             device: None,
+            openid: None,
+            phone_number: None,
         };
         rig.guard
             .report(&demo, &at("2001:db8:a:b::1"))

@@ -78,6 +78,7 @@ fn client(device_id: &str) -> Client {
     Client {
         ip: Some(IP.into()),
         device: Some(device(device_id)),
+        ..Client::default()
     }
 }
 
@@ -171,7 +172,12 @@ mod cases {
                 with_header("/guard/report", Some(json!({"scene": "other"}))),
             )
             .await,
-            routes::status(&rig.guard, with_header("/guard/status?scene=other", None)).await,
+            routes::status(
+                &rig.guard,
+                None,
+                with_header("/guard/status?scene=other", None),
+            )
+            .await,
         ];
         for answer in answers {
             let (status, reply) = status_and_json(&answer);

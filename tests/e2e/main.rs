@@ -7,6 +7,7 @@
 //! `tests/watch.rs` is a binary of its own: it sets environment variables,
 //! which only a process's sole test may do.
 
+mod authorizer_faults;
 mod bootstraps;
 mod browser;
 mod deadline;
@@ -15,6 +16,7 @@ mod dynamo_requests;
 mod faults;
 mod fuzz_regressions;
 mod guard;
+mod guard_costs;
 mod guard_doors;
 mod iam;
 mod logs;
@@ -31,9 +33,11 @@ mod store_conformance_wechat;
 mod table_access;
 mod template;
 mod tencent;
+mod velocity;
 mod wechat;
 mod wechat_phone;
 mod wechat_rig;
 mod wechat_sessions;
 mod write_units;
 mod wx_risk;
+mod wx_risk_door;

@@ -193,7 +193,8 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
         let raw = std::fs::read_to_string(path).unwrap();
         if expected.get("authorizer").is_some() {
             let event: AuthorizerRequest = serde_json::from_str(&raw).unwrap();
-            let verdict = serde_json::to_value(app.services.authorize(event, None).await).unwrap();
+            let verdict =
+                serde_json::to_value(app.services.authorize(event, None).await.response).unwrap();
             if verdict != expected["authorizer"] {
                 failures.push(format!("{name}: authorizer answered {verdict}"));
             }

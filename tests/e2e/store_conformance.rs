@@ -603,17 +603,6 @@ mod cases {
             "no increment is lost"
         );
     }
-
-    pub async fn counts_read_many_counters_in_one_go(store: Shared) {
-        let end = *NOW + 60_000;
-        for _ in 0..3 {
-            store.increment_counter("guard|ip|a", end).await.unwrap();
-        }
-        store.increment_counter("guard|dev|a", end).await.unwrap();
-        let names = ["guard|ip|a", "guard|nobody", "guard|dev|a"].map(String::from);
-        assert_eq!(store.counts(&names).await.unwrap(), vec![3, 0, 1]);
-        assert_eq!(store.counts(&[]).await.unwrap(), Vec::<u64>::new());
-    }
 }
 
 gatehouse_e2e::on_both_stores!(
@@ -628,7 +617,6 @@ gatehouse_e2e::on_both_stores!(
     scenes_are_isolated,
     tickets_are_claimed_once,
     counters_increment_atomically,
-    counts_read_many_counters_in_one_go,
 );
 
 /// DynamoDB only: the rows carry the `opendb-verify-codes` field names and

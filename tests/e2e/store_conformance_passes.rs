@@ -348,6 +348,7 @@ mod cases {
         let victim = Client {
             ip: Some(IP.into()),
             device: Some(device("victim")),
+            ..Client::default()
         };
         let admitted = guard
             .check(

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use gatehouse::secret::Secret;
 use gatehouse::store::{
-    AccessTokenRecord, IndexedSession, PhoneNumber, RiskAnswer, RiskRankRecord, SessionEnd,
-    SessionRecord, Store, TokenSwap,
+    AccessTokenRecord, GuardEvent, GuardTally, GuardWindows, IndexedSession, PhoneNumber,
+    RiskAnswer, RiskRankRecord, SessionEnd, SessionRecord, Store, TokenSwap,
 };
 use gatehouse_e2e::{NOW, captcha};
 
@@ -392,42 +392,50 @@ mod cases {
 
     pub async fn risk_ranks_are_read_with_counters(store: Shared) {
         let names = [
-            "guard|ip|demo|0|203.0.113.7".to_owned(),
-            "guard|dev|demo|0|d1".to_owned(),
+            "guard|ip|demo|203.0.113.7".to_owned(),
+            "guard|dev|demo|d1".to_owned(),
         ];
-        let end = *NOW + 900_000;
-        store.increment_counter(&names[0], end).await.unwrap();
-        store.increment_counter(&names[0], end).await.unwrap();
-        assert_eq!(
+        let windows = GuardWindows::at(*NOW, Some(600), 900);
+        for _ in 0..2 {
             store
-                .counts_with_risk_rank(&names, 0, "o-read")
+                .count_guard(&names[..1], &windows, GuardEvent::Request)
                 .await
-                .unwrap(),
-            (vec![2, 0], None)
-        );
+                .unwrap();
+        }
+        let counted = |requests| GuardTally::Counted {
+            requests,
+            failures: 0,
+        };
+        let read = |scene| {
+            let (store, names) = (store.clone(), names.clone());
+            async move {
+                store
+                    .counts_with_risk_rank(&names, &windows, scene, "o-read")
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(read(0).await, (vec![counted(2), counted(0)], None));
         let two = rank(RiskAnswer::Rank(2), 600_000);
         store.put_risk_rank(0, "o-read", &two).await.unwrap();
         assert_eq!(
-            store
-                .counts_with_risk_rank(&names, 0, "o-read")
-                .await
-                .unwrap(),
-            (vec![2, 0], Some(two.clone()))
+            read(0).await,
+            (vec![counted(2), counted(0)], Some(two.clone()))
         );
         assert_eq!(
-            store.counts_with_risk_rank(&[], 0, "o-read").await.unwrap(),
+            store
+                .counts_with_risk_rank(&[], &windows, 0, "o-read")
+                .await
+                .unwrap(),
             (vec![], Some(two)),
             "the rank alone"
         );
+        assert_eq!(read(1).await, (vec![counted(2), counted(0)], None));
+        // The counts read as CounterStore::read_guard reads them.
         assert_eq!(
-            store
-                .counts_with_risk_rank(&names, 1, "o-read")
-                .await
-                .unwrap(),
-            (vec![2, 0], None)
+            store.read_guard(&names, &windows).await.unwrap(),
+            vec![counted(2), counted(0)]
         );
-        // The counts read as CounterStore::counts reads them.
-        assert_eq!(store.counts(&names).await.unwrap(), vec![2, 0]);
     }
 }
 

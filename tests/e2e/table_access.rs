@@ -25,14 +25,12 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::guard::{Authorizer, Guard, GuardRoutes};
-use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
 use gatehouse::store::dynamo::DynamoStore;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::risk::RiskRanks;
-use gatehouse::wechat::risk_rank::{RiskRankRequest, RiskScene};
 use gatehouse::wechat::{LoginService, PhoneService, SessionService, WxConfig};
 use gatehouse_e2e::authorizer_event;
 use gatehouse_local::tencent_emulator::TencentEmulator;
@@ -651,14 +649,16 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             ),
             None,
         )
-        .await;
+        .await
+        .response;
     assert!(verdict.is_authorized, "{:?}", verdict.context);
     let verdict = authorizer
         .authorize(
             authorizer_event("GET /me", IP, &[("authorization", bearer.as_str())]),
             None,
         )
-        .await;
+        .await
+        .response;
     assert!(verdict.is_authorized);
     // A captcha pass, spent by the guard above: refused, after the one
     // conditional update that tells.
@@ -674,7 +674,8 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             ),
             None,
         )
-        .await;
+        .await
+        .response;
     assert!(!verdict.is_authorized);
     note(Function::Authorizer, &recorder);
 
@@ -688,10 +689,20 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     note(Function::Guard, &guard_recorder);
 
     // authorizer and guard: a signed-in user's WeChat risk rank as the
-    // guard's level reads it (`RiskRanks`, SPEC §12): the rank row read
-    // with the counters in one BatchGetItem, a miss asked of WeChat and
+    // guard's level reads it (`RiskRanks`, SPEC §12): beside the counting
+    // of a scene that counts requests (a GetItem), with the read of a scene
+    // that counts none (one BatchGetItem); a miss asked of WeChat and
     // cached, with the shared access token fetched cold (read, leased,
-    // stored). Each function on an app of its own, so each fetches one.
+    // stored). Each function on an app of its own, so each fetches one;
+    // the guard's status reads the bearer session first.
+    const RISK_CONFIG: &str = r#"{"scene": {
+        "risky": {"guard": {"mode": "adaptive", "wxRisk": {"scene": "register"}}},
+        "quiet": {"guard": {"mode": "adaptive", "imageAfterRequests": 0,
+                            "tencentAfterRequests": 0, "wxRisk": {"scene": "marketing"}}}}}"#;
+    const RISK_ROUTES: &str = r#"{
+        "POST /risky": {"scene": "risky", "pass": "auto", "session": true},
+        "POST /quiet": {"scene": "quiet", "pass": "auto", "session": true}}"#;
+    let risk_settings = Settings::from_json(RISK_CONFIG).unwrap();
     for (function, appid) in [
         (Function::Authorizer, "wxaccess000000002"),
         (Function::Guard, "wxaccess000000003"),
@@ -702,23 +713,40 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             .with_api_base(&wechat.base_url());
         let (store, recorder) = rig.store();
         let ranks = RiskRanks::new(&config, store.clone(), &options).unwrap();
-        let openid = wechat.openid_for("access-user");
-        let user = RiskRankRequest {
-            openid: &openid,
-            scene: RiskScene::Register,
-            client_ip: IP,
-            mobile_no: None,
-            is_test: false,
+        let guard = Guard::new(risk_settings.guard.clone(), store.clone(), &options)
+            .with_risk_ranks(Some(ranks));
+        let services = Services {
+            sessions: Some(Arc::new(SessionService::new(store.clone(), &options))),
+            authorizer: Some(Arc::new(Authorizer::new(
+                SessionService::new(store, &options),
+                guard.clone(),
+                GuardRoutes::from_json(RISK_ROUTES).unwrap(),
+            ))),
+            guard: Some(Arc::new(guard)),
+            ..Services::default()
         };
-        let counters = [format!("guard|ip|demo|0|{IP}")];
-        let (_, cached) = store
-            .counts_with_risk_rank(&counters, user.scene.number(), &openid)
-            .await
-            .unwrap();
-        let lookup = ranks
-            .rank_from(&user, 600, cached, &mut Events::default())
-            .await;
-        assert_eq!(lookup.answer, Ok(0), "{function:?}");
+        let with_session = [("authorization", bearer.as_str())];
+        if function == Function::Authorizer {
+            for route in ["POST /risky", "POST /quiet"] {
+                let verdict = services
+                    .authorize(authorizer_event(route, IP, &with_session), None)
+                    .await
+                    .response;
+                assert!(verdict.is_authorized, "{route}: {:?}", verdict.context);
+            }
+        } else {
+            let status = request("GET", "/guard/status?scene=risky", None, &with_session);
+            let resp = function.lambda().answer(&services, status).await;
+            assert_eq!(resp.status(), 200, "{}", json_of(&resp));
+            // A user no door has seen yet: a miss, asked and cached.
+            let stranger = wechat.openid_for("access-stranger");
+            let check = json!({"scene": "risky", "openid": stranger, "userIp": IP});
+            let resp = function
+                .lambda()
+                .answer(&services, request("POST", "/guard/check", Some(check), &[]))
+                .await;
+            assert_eq!(resp.status(), 200, "{}", json_of(&resp));
+        }
         note(function, &recorder);
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::metrics::{Event, Events};
-use gatehouse::store::Store;
+use gatehouse::store::{GuardTally, GuardWindows, Store};
 use gatehouse::wechat::risk::{DEFAULT_BUDGET, FAILURE_CACHE_MS, RiskLookup, RiskRanks};
 use gatehouse::wechat::risk_rank::{RiskFailure, RiskRankRequest, RiskScene};
 use gatehouse_local::wechat_emulator::{RiskRequest, WechatEmulator};
@@ -127,13 +127,20 @@ mod cases {
         assert_eq!(rig.emu.calls().getuserriskrank, 4);
 
         // The guard's way: the row read beside its counters, then handed in.
-        let counters = ["guard|ip|signup|0|203.0.113.7".to_owned()];
+        let counters = ["guard|ip|signup|203.0.113.7".to_owned()];
+        let windows = GuardWindows::at(rig.clock.now_ms(), Some(600), 900);
         let (counts, row) = rig
             .store
-            .counts_with_risk_rank(&counters, 0, &openid)
+            .counts_with_risk_rank(&counters, &windows, 0, &openid)
             .await
             .unwrap();
-        assert_eq!(counts, [0]);
+        assert_eq!(
+            counts,
+            [GuardTally::Counted {
+                requests: 0,
+                failures: 0
+            }]
+        );
         let mut events = Events::default();
         let lookup = second
             .rank_from(&user(&openid), CACHE_SECONDS, row, &mut events)
@@ -526,22 +533,23 @@ mod costs {
         units.take();
 
         let counters = [
-            "guard|ip|signup|0|203.0.113.7".to_owned(),
-            "guard|dev|signup|0|d1".to_owned(),
+            "guard|ip|signup|203.0.113.7".to_owned(),
+            "guard|dev|signup|d1".to_owned(),
         ];
+        let windows = GuardWindows::at(rig.clock.now_ms(), Some(600), 900);
         let mut rows = Vec::new();
         let measure = |what: &'static str, rows: &mut Vec<_>| {
             let billed = units.take();
             rows.push((what, requests.take(), billed.read, billed.write));
         };
         // The guard's read alone, as today: the baseline.
-        rig.store.counts(&counters).await.unwrap();
+        rig.store.read_guard(&counters, &windows).await.unwrap();
         measure("counters alone (today's read)", &mut rows);
         // A miss: the rank row read with the counters, WeChat, one write.
         let costly = rig.emu.openid_for("costly");
         let (_, row) = rig
             .store
-            .counts_with_risk_rank(&counters, 0, &costly)
+            .counts_with_risk_rank(&counters, &windows, 0, &costly)
             .await
             .unwrap();
         let mut events = Events::default();
@@ -555,7 +563,7 @@ mod costs {
         for _ in 0..10 {
             let (_, row) = rig
                 .store
-                .counts_with_risk_rank(&counters, 0, &costly)
+                .counts_with_risk_rank(&counters, &windows, 0, &costly)
                 .await
                 .unwrap();
             let lookup = ranks

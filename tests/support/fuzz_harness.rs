@@ -400,6 +400,20 @@ pub fn config(data: &[u8]) {
                 assert!(settings.rate_limits.scene(scene).window_seconds >= 1);
                 let guard = settings.guard.scene(scene);
                 assert!(guard.image_after_failures <= guard.tencent_after_failures);
+                // Velocity: each threshold in range, the ticket's past the
+                // image's unless one is off, the window and factor in range.
+                let (image, tencent) = (guard.image_after_requests, guard.tencent_after_requests);
+                assert!(gatehouse::guard::config::REQUESTS_RANGE.contains(&image));
+                assert!(gatehouse::guard::config::REQUESTS_RANGE.contains(&tencent));
+                assert!(image == 0 || tencent == 0 || image < tencent);
+                assert!(
+                    gatehouse::guard::config::REQUEST_WINDOW_RANGE
+                        .contains(&guard.request_window_seconds)
+                );
+                assert!(
+                    gatehouse::guard::config::IP_REQUEST_FACTOR_RANGE
+                        .contains(&guard.ip_request_factor)
+                );
                 if let Some(risk) = guard.wx_risk {
                     let set: Vec<u8> = [
                         risk.image_from_rank,

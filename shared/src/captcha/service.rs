@@ -246,6 +246,8 @@ impl CaptchaService {
                 let client = Client {
                     ip: target.ip.clone(),
                     device: Some(target.device.clone()),
+                    openid: None,
+                    phone_number: None,
                 };
                 count_failure(self.store.as_ref(), guard, &target.scene, &client, now_ms).await?;
                 Err(ApiError::VerifyFail)

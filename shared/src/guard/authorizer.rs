@@ -9,12 +9,16 @@
 //!   session when it says `session: true`. In place of a pass it takes the
 //!   challenge itself (SPEC §13: `X-Gatehouse-Captcha` with `X-Device-Id`,
 //!   or `X-Gatehouse-Ticket` + `X-Gatehouse-Randstr`), judged and spent
-//!   here, once. A malformed `X-Device-Id`, a malformed challenge, or a
-//!   pass and a challenge together are denied, nothing spent.
+//!   here, once, and counted as any request of the scene. A malformed
+//!   `X-Device-Id`, a malformed challenge, or a pass and a challenge
+//!   together are denied, nothing spent or counted.
 //! - Any other route keeps the plain session check: a live bearer session.
 //!
 //! An admitted request reaches its route with the authorizer's context in
-//! `requestContext.authorizer.lambda`: `scene`, `level`, `passKind`,
+//! `requestContext.authorizer.lambda`: `scene`, `level`, `reasons` (the
+//! codes that set a level above `none`, comma-separated: `failures`,
+//! `requests`, `always`), `degraded` (admitted by a degraded ticket pass,
+//! or without the store by `onStoreError: "admit"`), `passKind`,
 //! `deviceId`, `passIp`, `evilLevel` (for a redeemed pass), `openid`,
 //! `unionid` and `phoneNumber` (for a checked session; the number once
 //! `POST /wx/phone` kept one with it). Read it with [`authorizer_context`].
@@ -35,10 +39,11 @@ use serde_json::{Map, Value};
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as AuthorizerResponse;
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
-use super::config::{GuardRoutes, GuardedRoute};
-use super::service::{Admission, Client, Guard, Proof, named_device};
+use super::config::{GuardRoutes, GuardedRoute, Level, StoreErrorPolicy};
+use super::service::{Admission, Client, Guard, Observed, Proof, named_device};
 use crate::error::ApiError;
 use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
+use crate::metrics::{Event, Events, Outcome};
 use crate::store::SessionRecord;
 use crate::wechat::SessionService;
 
@@ -98,28 +103,47 @@ fn token_of(event: &AuthorizerRequest) -> Option<&str> {
         .and_then(|source| parse_bearer(source))
 }
 
-fn deny() -> AuthorizerResponse {
-    let mut response = AuthorizerResponse::default();
-    response.is_authorized = false;
-    response.context = Value::Object(Map::new());
-    response
+/// What the authorizer decided about one event, with what its metrics
+/// count: the answer API Gateway gets, its [`Outcome`] (`Passed`, `Denied`,
+/// or for a denial the store or the deadline caused `StoreError` or
+/// `DeadlineExceeded`) and the [`Events`] found on the way. An answer to
+/// API Gateway has no room for either, so the verdict carries them back to
+/// the Lambda's measured serve loop (`crate::lambda`).
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub response: AuthorizerResponse,
+    pub outcome: Outcome,
+    pub events: Events,
 }
 
-/// A guarded route's request denied, with why in the log.
-fn guard_denied(route_key: &str, err: &ApiError) -> AuthorizerResponse {
-    tracing::info!(
-        route = route_key,
-        reason = err.code(),
-        "guard denied a request"
-    );
-    deny()
-}
+impl Verdict {
+    fn admitted(context: Map<String, Value>, events: Events) -> Self {
+        let mut response = AuthorizerResponse::default();
+        response.is_authorized = true;
+        response.context = Value::Object(context);
+        Verdict {
+            response,
+            outcome: Outcome::Passed,
+            events,
+        }
+    }
 
-fn admit(context: Map<String, Value>) -> AuthorizerResponse {
-    let mut response = AuthorizerResponse::default();
-    response.is_authorized = true;
-    response.context = Value::Object(context);
-    response
+    /// A denial for `err` (logged with `route`).
+    fn denied(route: &str, err: &ApiError, events: Events) -> Self {
+        tracing::info!(route, reason = err.code(), "authorizer denied a request");
+        let mut response = AuthorizerResponse::default();
+        response.is_authorized = false;
+        response.context = Value::Object(Map::new());
+        let outcome = match Outcome::of(err.status().as_u16(), Some(err.code())) {
+            outcome @ (Outcome::StoreError | Outcome::DeadlineExceeded) => outcome,
+            _ => Outcome::Denied,
+        };
+        Verdict {
+            response,
+            outcome,
+            events,
+        }
+    }
 }
 
 /// The live session behind the request's bearer token.
@@ -142,50 +166,89 @@ fn add_session(context: &mut Map<String, Value>, record: SessionRecord) {
     }
 }
 
-/// [`authorize`] under a deadline (see [`crate::deadline`]): denied when
-/// `budget` runs out first, so the authorizer answers before its Lambda
-/// time-out (API Gateway would answer 500 after it).
-pub async fn authorize_within(
+/// [`judge`] under a deadline (see [`crate::deadline`]): when `budget` runs
+/// out first the request is denied (outcome `DeadlineExceeded`), so the
+/// authorizer answers before its Lambda time-out (API Gateway would answer
+/// 500 after it); a guarded route without a session whose scene says
+/// `onStoreError: "admit"` is admitted `degraded` instead.
+pub async fn judge_within(
     auth: &Authorizer,
     event: AuthorizerRequest,
     budget: std::time::Duration,
-) -> AuthorizerResponse {
-    match crate::deadline::within(budget, authorize(auth, event)).await {
-        Some(verdict) => verdict,
-        None => {
-            tracing::error!(
-                budget_ms = budget.as_millis() as u64,
-                "authorizer deadline passed: denied"
-            );
-            deny()
-        }
+) -> Verdict {
+    let route_key = event.route_key.clone().unwrap_or_default();
+    if let Some(verdict) = crate::deadline::within(budget, judge(auth, event)).await {
+        return verdict;
     }
+    tracing::error!(
+        budget_ms = budget.as_millis() as u64,
+        "authorizer deadline passed"
+    );
+    let admits = auth.guarded(&route_key).filter(|route| {
+        !route.session
+            && auth.guard.config().scene(&route.door.scene).on_store_error
+                == StoreErrorPolicy::Admit
+    });
+    match admits {
+        Some(route) => {
+            tracing::warn!(route = route_key, "admitted, degraded (onStoreError)");
+            let mut context = Map::new();
+            context.insert("scene".into(), Value::from(route.door.scene.as_str()));
+            context.insert("level".into(), Value::from(Level::None.as_str()));
+            context.insert("degraded".into(), Value::from(true));
+            let mut events = Events::default();
+            events.push(Event::GuardDegraded);
+            Verdict::admitted(context, events)
+        }
+        None => Verdict::denied(&route_key, &ApiError::DeadlineExceeded, Events::default()),
+    }
+}
+
+/// [`judge`]'s answer alone.
+pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> AuthorizerResponse {
+    judge(auth, event).await.response
 }
 
 /// Admits or denies one request (see the module docs). Anything but an
 /// admission — no token or pass, unknown, expired, used, or a store failure
-/// (logged) — is a denial, never an error.
-pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> AuthorizerResponse {
+/// (logged) — is a denial, never an error. A guarded route counts the
+/// request (admitted or not) for the client's IP and device at once, with
+/// the session check when it has one, and then for the session's openid.
+pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
     let route_key = event.route_key.as_deref().unwrap_or_default();
     let Some(route) = auth.guarded(route_key) else {
         return match session_of(&auth.sessions, &event).await {
             Ok(record) => {
                 let mut context = Map::new();
                 add_session(&mut context, record);
-                admit(context)
+                Verdict::admitted(context, Events::default())
             }
-            Err(err) => {
-                tracing::info!(reason = err.code(), "authorizer denied a request");
-                deny()
-            }
+            Err(err) => Verdict::denied(route_key, &err, Events::default()),
         };
     };
     // A malformed device is refused before anything is spent or counted.
     let device = match named_device(None, &event.headers) {
         Ok(device) => device,
-        Err(err) => return guard_denied(route_key, &err),
+        Err(err) => return Verdict::denied(route_key, &err, Events::default()),
     };
-    let client = Client {
+    // A pass, or the challenge itself (SPEC §13); both at once, or a
+    // malformed challenge, is refused before anything is spent or counted.
+    let challenge = match super::challenge::from_headers(&event.headers) {
+        Ok(challenge) => challenge,
+        Err(err) => return Verdict::denied(route_key, &err, Events::default()),
+    };
+    let pass_sent = event.headers.contains_key(PASS_HEADER);
+    let proof = match (header(&event, PASS_HEADER), &challenge) {
+        (_, Some(_)) if pass_sent => {
+            let both = ApiError::InvalidRequest("a pass and a challenge".into());
+            return Verdict::denied(route_key, &both, Events::default());
+        }
+        (Some(token), _) => Some(Proof::Pass(token)),
+        (None, challenge) => challenge.as_ref().map(Proof::Challenge),
+    };
+    let mut events = Events::default();
+    let door = &route.door;
+    let mut client = Client {
         ip: event
             .request_context
             .http
@@ -193,63 +256,80 @@ pub async fn authorize(auth: &Authorizer, event: AuthorizerRequest) -> Authorize
             .as_ref()
             .map(ToString::to_string),
         device,
+        openid: None,
+        phone_number: None,
     };
-    let session = async {
-        match route.session {
-            true => session_of(&auth.sessions, &event).await.map(Some),
-            false => Ok(None),
+    let guard = &auth.guard;
+    let (observed, session) = match route.session {
+        false => (guard.count(&door.scene, &client, &mut events).await, None),
+        true => {
+            let (by_client, session) = tokio::join!(
+                guard.count(&door.scene, &client, &mut events),
+                session_of(&auth.sessions, &event)
+            );
+            // The session is checked before the pass is spent: a request
+            // without a live session must not use up its pass.
+            let record = match session {
+                Ok(record) => record,
+                Err(err) => return Verdict::denied(route_key, &err, events),
+            };
+            let by_openid = guard
+                .count_openid(&door.scene, &record.openid, &mut events)
+                .await;
+            client.openid = Some(record.openid.clone());
+            client.phone_number = record.phone.as_ref().map(|p| p.phone_number.clone());
+            (merged(by_client, by_openid), Some(record))
         }
     };
-    let door = &route.door;
-    // A pass, or the challenge itself (SPEC §13); both at once, or a
-    // malformed one, is denied with nothing spent.
-    let challenge = match super::challenge::from_headers(&event.headers) {
-        Ok(challenge) => challenge,
-        Err(err) => return guard_denied(route_key, &err),
-    };
-    let pass_header = header(&event, PASS_HEADER);
-    let proof = match (pass_header, &challenge) {
-        (Some(_), Some(_)) => {
-            let both = ApiError::InvalidRequest("a pass and a challenge".into());
-            return guard_denied(route_key, &both);
-        }
-        (Some(token), None) => Some(Proof::Pass(token)),
-        (None, Some(challenge)) => Some(Proof::Challenge(challenge)),
-        (None, None) => None,
-    };
-    let pass = auth.guard.admit(door, proof, None, &client);
-    // The session is checked before the pass is spent: a request without a
-    // live session must not use up its pass.
-    let session = match session.await {
-        Ok(session) => session,
-        Err(err) => return guard_denied(route_key, &err),
-    };
-    match pass.await {
-        Ok(Admission { level, pass }) => {
-            let mut context = Map::new();
-            context.insert("scene".into(), Value::from(door.scene.as_str()));
-            context.insert("level".into(), Value::from(level.as_str()));
-            if let Some(pass) = pass {
-                context.insert("passKind".into(), Value::from(pass.kind.as_str()));
-                if let Some(device) = pass.device {
-                    context.insert("deviceId".into(), Value::from(device.as_str()));
-                }
-                context.insert("passIp".into(), Value::from(pass.ip));
-                if let Some(evil_level) = pass.evil_level {
-                    context.insert("evilLevel".into(), Value::from(evil_level));
-                }
-                if pass.degraded {
-                    // Earned without Tencent's word: the route decides.
-                    context.insert("degraded".into(), Value::from(true));
-                }
-            }
+    let admission = guard
+        .decide(door, proof, None, &client, observed, &mut events)
+        .await;
+    match admission {
+        Ok(admission) => {
+            let mut context = door_context(route, &admission);
             if let Some(record) = session {
                 add_session(&mut context, record);
             }
-            admit(context)
+            Verdict::admitted(context, events)
         }
-        Err(err) => guard_denied(route_key, &err),
+        Err(refusal) => Verdict::denied(route_key, &refusal.error, events),
     }
+}
+
+/// Both observations, or the first failure.
+fn merged(
+    by_client: Result<Observed, ApiError>,
+    by_openid: Result<Observed, ApiError>,
+) -> Result<Observed, ApiError> {
+    Ok(by_client?.merge(by_openid?))
+}
+
+/// The context of an admission at a guarded route: its scene, the level
+/// and its reasons, and the pass redeemed.
+fn door_context(route: &GuardedRoute, admission: &Admission) -> Map<String, Value> {
+    let mut context = Map::new();
+    context.insert("scene".into(), Value::from(route.door.scene.as_str()));
+    context.insert("level".into(), Value::from(admission.level.as_str()));
+    if !admission.reasons.is_empty() {
+        // A context's values are strings: the codes, comma-separated.
+        context.insert("reasons".into(), Value::from(admission.reasons.joined()));
+    }
+    if let Some(pass) = &admission.pass {
+        context.insert("passKind".into(), Value::from(pass.kind.as_str()));
+        if let Some(device) = &pass.device {
+            context.insert("deviceId".into(), Value::from(device.as_str()));
+        }
+        context.insert("passIp".into(), Value::from(pass.ip.as_str()));
+        if let Some(evil_level) = pass.evil_level {
+            context.insert("evilLevel".into(), Value::from(evil_level));
+        }
+    }
+    // Earned without Tencent's word, or admitted without the store's: the
+    // route decides.
+    if admission.degraded || admission.pass.as_ref().is_some_and(|pass| pass.degraded) {
+        context.insert("degraded".into(), Value::from(true));
+    }
+    context
 }
 
 /// What the authorizer handed a route (`requestContext.authorizer.lambda`),
@@ -424,7 +504,8 @@ mod tests {
         assert!(ok.is_authorized);
         assert_eq!(
             ok.context,
-            serde_json::json!({"scene": "signup", "level": "image", "passKind": "captcha",
+            serde_json::json!({"scene": "signup", "level": "image", "reasons": "always",
+                               "passKind": "captcha",
                                "deviceId": "dev-1", "passIp": "203.0.113.9"})
         );
         let again = authorize(&auth, event("POST /signup", &headers)).await;
@@ -516,7 +597,7 @@ mod tests {
         );
         let client = Client {
             ip: Some("203.0.113.9".into()),
-            device: None,
+            ..Client::default()
         };
         let scene = Scene::parse("demo").unwrap();
         for _ in 0..2 {
@@ -544,7 +625,8 @@ mod tests {
         assert!(ok.is_authorized);
         assert_eq!(
             ok.context,
-            serde_json::json!({"scene": "signup", "level": "image", "passKind": "ticket",
+            serde_json::json!({"scene": "signup", "level": "image", "reasons": "always",
+                               "passKind": "ticket",
                                "passIp": "203.0.113.9", "degraded": true})
         );
     }
@@ -556,12 +638,11 @@ mod tests {
         let bearer = format!("Bearer {token}");
         let headers = [("authorization", bearer.as_str())];
         let budget = std::time::Duration::from_secs(4);
-        let ok = authorize_within(&auth, event("GET /me", &headers), budget).await;
-        assert!(ok.is_authorized);
-        assert!(
-            !authorize_within(&auth, event("GET /me", &[]), budget)
-                .await
-                .is_authorized
-        );
+        let ok = judge_within(&auth, event("GET /me", &headers), budget).await;
+        assert!(ok.response.is_authorized);
+        assert_eq!(ok.outcome, Outcome::Passed);
+        let denied = judge_within(&auth, event("GET /me", &[]), budget).await;
+        assert!(!denied.response.is_authorized);
+        assert_eq!(denied.outcome, Outcome::Denied);
     }
 }

@@ -22,6 +22,13 @@ pub const PASS_TTL_RANGE: RangeInclusive<u64> = 10..=3600;
 pub const FAILURES_RANGE: RangeInclusive<u64> = 0..=1_000_000;
 /// Allowed failure window in seconds (`failureWindowSeconds`).
 pub const FAILURE_WINDOW_RANGE: RangeInclusive<u64> = 10..=86_400;
+/// Allowed request thresholds (`imageAfterRequests`, `tencentAfterRequests`;
+/// 0 turns one off).
+pub const REQUESTS_RANGE: RangeInclusive<u64> = 0..=1_000_000;
+/// Allowed request window in seconds (`requestWindowSeconds`).
+pub const REQUEST_WINDOW_RANGE: RangeInclusive<u64> = 10..=86_400;
+/// Allowed factor of an IP's request thresholds (`ipRequestFactor`).
+pub const IP_REQUEST_FACTOR_RANGE: RangeInclusive<u64> = 1..=10_000;
 /// The variable that lists the guarded routes.
 pub const GUARD_ROUTES: &str = "GUARD_ROUTES";
 /// Most routes `GUARD_ROUTES` may list.
@@ -35,6 +42,11 @@ pub const GUARD_KEYS: &[&str] = &[
     "imageAfterFailures",
     "tencentAfterFailures",
     "failureWindowSeconds",
+    "imageAfterRequests",
+    "tencentAfterRequests",
+    "requestWindowSeconds",
+    "ipRequestFactor",
+    "onStoreError",
     "wxRisk",
 ];
 /// The key of a `tencent` block that is the guard's: whether the scene
@@ -53,6 +65,16 @@ pub enum GuardMode {
     Adaptive,
     /// Always at least an image captcha.
     Always,
+}
+
+/// What a door does when the store fails it (`guard.onStoreError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreErrorPolicy {
+    /// Deny (the door) or answer `store-unavailable` (`/guard/check`).
+    #[default]
+    Deny,
+    /// Admit without a pass, marked `degraded: true`.
+    Admit,
 }
 
 /// What a client must show to pass: nothing, a captcha or ticket pass, or a
@@ -81,6 +103,17 @@ pub struct GuardSettings {
     pub image_after_failures: u64,
     pub tencent_after_failures: u64,
     pub failure_window_seconds: u64,
+    /// A device's or openid's requests in a window that pass at its
+    /// failure level; 0: no request asks for an image pass.
+    pub image_after_requests: u64,
+    /// From this request of a device or openid in a window on, a ticket
+    /// pass; 0: no request asks for one.
+    pub tencent_after_requests: u64,
+    pub request_window_seconds: u64,
+    /// An IP's request thresholds are the device's times this (one public
+    /// IP may hide many users behind carrier-grade NAT).
+    pub ip_request_factor: u64,
+    pub on_store_error: StoreErrorPolicy,
     /// Lifetime of a pass earned in this scene (`passTtlSeconds`).
     pub pass_ttl_seconds: u64,
     /// Whether Tencent captchas are offered at all (`tencent.enabled`):
@@ -98,6 +131,15 @@ impl Default for GuardSettings {
             image_after_failures: 3,
             tencent_after_failures: 10,
             failure_window_seconds: 900,
+            // A sign-up or log-in page: a person sends a handful of
+            // requests in ten minutes (a typo, a retry); ten is generous,
+            // thirty is a script. An IP counts fifty times that: a carrier
+            // NAT's users share it (README, "Velocity").
+            image_after_requests: 10,
+            tencent_after_requests: 30,
+            request_window_seconds: 600,
+            ip_request_factor: 50,
+            on_store_error: StoreErrorPolicy::Deny,
             pass_ttl_seconds: 300,
             tencent_enabled: true,
             wx_risk: None,
@@ -132,6 +174,15 @@ impl Part for GuardSettings {
                 ),
             });
         }
+        let (image, tencent) = (self.image_after_requests, self.tencent_after_requests);
+        if image > 0 && tencent > 0 && tencent <= image {
+            return Err(ConfigError::Invalid {
+                setting: CAPTCHA_CONFIG,
+                key: format!("{path}guard.tencentAfterRequests"),
+                value: tencent.to_string(),
+                allowed: format!("must be > {path}guard.imageAfterRequests ({image}), or 0 (off)"),
+            });
+        }
         Ok(())
     }
 }
@@ -156,6 +207,22 @@ impl GuardSettings {
                 }
                 "failureWindowSeconds" => {
                     self.failure_window_seconds = key.int_in(FAILURE_WINDOW_RANGE)?
+                }
+                "imageAfterRequests" => self.image_after_requests = key.int_in(REQUESTS_RANGE)?,
+                "tencentAfterRequests" => {
+                    self.tencent_after_requests = key.int_in(REQUESTS_RANGE)?
+                }
+                "requestWindowSeconds" => {
+                    self.request_window_seconds = key.int_in(REQUEST_WINDOW_RANGE)?
+                }
+                "ipRequestFactor" => {
+                    self.ip_request_factor = key.int_in(IP_REQUEST_FACTOR_RANGE)?
+                }
+                "onStoreError" => {
+                    self.on_store_error = match key.one_of(&["deny", "admit"])? {
+                        "admit" => StoreErrorPolicy::Admit,
+                        _ => StoreErrorPolicy::Deny,
+                    }
                 }
                 "wxRisk" => self.wx_risk = WxRiskSettings::parse(&key, self.wx_risk)?,
                 _ => return Err(key.unknown(GUARD_KEYS)),

@@ -9,20 +9,42 @@ use serde_json::{Map, Value};
 use super::authorizer::authorizer_context;
 use super::challenge::{Challenge, from_parts};
 use super::config::{Door, Level, PassRule};
-use super::service::{Admission, Client, Guard, IdempotencyKey, Proof, named_device};
+use super::level::{Reasons, Standing};
+use super::service::{Admission, Client, Guard, IdempotencyKey, Proof, Refusal, named_device};
 use crate::domain::Scene;
 use crate::error::ApiError;
-use crate::http::{json_body, query_param, respond, source_ip};
+use crate::http::{bearer_token, error_response_with, json_body, query_param, respond, source_ip};
 use crate::lang::Lang;
+use crate::metrics::Events;
 use crate::store::RedeemedPass;
+use crate::wechat::SessionService;
 
 /// Longest `userIp` a back end may send.
 pub const MAX_USER_IP_CHARS: usize = 64;
+/// Longest `openid` a back end may send (WeChat's are 28 characters).
+pub const MAX_OPENID_CHARS: usize = 128;
 
 /// The level a client stands at.
 #[derive(Debug, Serialize)]
 struct LevelData {
     level: &'static str,
+}
+
+/// Where a client stands: its level and the reasons that set it (what
+/// `GET /guard/status` answers, and a refusal of `POST /guard/check` says).
+#[derive(Debug, Serialize)]
+struct StandingData {
+    level: &'static str,
+    reasons: Reasons,
+}
+
+impl From<Standing> for StandingData {
+    fn from(standing: Standing) -> Self {
+        Self {
+            level: standing.level.as_str(),
+            reasons: standing.reasons,
+        }
+    }
 }
 
 /// `POST /guard/check` body: a `passToken`, or the challenge itself
@@ -38,6 +60,9 @@ struct CheckRequest {
     device_id: Option<String>,
     user_ip: Option<String>,
     idempotency_key: Option<String>,
+    /// The signed-in user's openid, when the back end knows it: counted,
+    /// as a device is.
+    openid: Option<String>,
     captcha: Option<Answer>,
     ticket: Option<String>,
     randstr: Option<String>,
@@ -127,8 +152,13 @@ struct ReportRequest {
 #[derive(Debug, Serialize)]
 struct CheckData {
     level: &'static str,
+    reasons: Reasons,
     #[serde(skip_serializing_if = "Option::is_none")]
     pass: Option<PassData>,
+    /// Admitted without the store (`onStoreError: "admit"`; named only
+    /// when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    degraded: bool,
 }
 
 /// A redeemed pass as `/guard/check` tells it.
@@ -165,39 +195,74 @@ impl From<RedeemedPass> for PassData {
 }
 
 /// `GET /guard/status?scene=<scene>[&deviceId=<device>]`: the level the
-/// client (its IP, and its device from the query or `X-Device-Id`) must
-/// pass in `scene`, so it shows a captcha only when one will be asked for.
-pub async fn status(guard: &Guard, req: Request) -> Response<Body> {
+/// client (its IP, its device from the query or `X-Device-Id`, and with a
+/// bearer session its user) must pass at its next request in `scene`, and
+/// why, so it shows a captcha only when one will be asked for. It counts
+/// nothing. A session is checked with `sessions` (the guard function's);
+/// a user WeChat's rank refuses is answered `guard-refused`.
+pub async fn status(
+    guard: &Guard,
+    sessions: Option<&SessionService>,
+    req: Request,
+) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let result = async {
         let scene = Scene::parse(&query_param(&req, "scene").unwrap_or_default())?;
         let device = named_device(query_param(&req, "deviceId").as_deref(), req.headers())?;
-        let client = Client {
+        let mut client = Client {
             ip: source_ip(&req).map(str::to_owned),
             device,
+            ..Client::default()
         };
-        let level = guard.level(&scene, &client).await?;
-        Ok(LevelData {
-            level: level.as_str(),
-        })
+        if let Some(token) = bearer_token(&req) {
+            let sessions = sessions.ok_or_else(|| {
+                tracing::error!("GET /guard/status: the session service was not built");
+                ApiError::Internal
+            })?;
+            let record = sessions.check(token).await?;
+            client.phone_number = record.phone.map(|phone| phone.phone_number);
+            client.openid = Some(record.openid);
+        }
+        Ok(guard.standing(&scene, &client).await)
     };
-    respond(lang, result.await)
+    match result.await {
+        Ok(Ok(standing)) => respond(lang, Ok(StandingData::from(standing))),
+        Ok(Err(refusal)) => refusal_response(lang, &refusal),
+        Err(err) => respond::<()>(lang, Err(err)),
+    }
 }
 
-/// `POST /guard/check`: for a back end about to do what the scene guards.
-/// Admitted (with the redeemed pass, or the challenge judged in its place,
-/// when one was needed) or
-/// `guard-captcha-required`, `guard-tencent-required`, `guard-pass-invalid`;
+/// A refusal's answer: its errCode, with the level and reasons in its data
+/// (none for a store failure, where no level is known).
+fn refusal_response(lang: Lang, refusal: &Refusal) -> Response<Body> {
+    let mut data = Map::new();
+    if refusal.error != ApiError::StoreUnavailable {
+        data.insert("level".into(), Value::from(refusal.standing.level.as_str()));
+        let reasons = refusal.standing.reasons.iter().map(|r| r.as_str());
+        data.insert("reasons".into(), reasons.collect());
+    }
+    error_response_with(lang, &refusal.error, data)
+}
+
+/// `POST /guard/check`: for a back end about to do what the scene guards
+/// (counted as a request of the client, admitted or not). Admitted, with
+/// the level, its reasons and the redeemed pass (or the challenge judged
+/// in its place) when one was needed; or
+/// `guard-captcha-required`, `guard-tencent-required`,
+/// `guard-pass-invalid`, `guard-refused` (WeChat's rank of the `openid`
+/// sent), each with the level and reasons in its data;
 /// `guard-invalid-device` for a malformed `deviceId` or `X-Device-Id`. With
 /// an `idempotencyKey`, a retry of an admitted check (same key, same pass,
 /// within its lifetime) is admitted again.
 pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
+    let mut events = Events::default();
     let result = async {
         let mut body: CheckRequest = json_body(&req)?;
         let scene = Scene::parse(body.scene.as_deref().unwrap_or_default())?;
         let challenge = body.challenge()?;
-        let client = back_end_client(body.device_id.as_deref(), body.user_ip, &req)?;
+        let mut client = back_end_client(body.device_id.as_deref(), body.user_ip, &req)?;
+        client.openid = body.openid.as_deref().map(openid).transpose()?;
         let key = body
             .idempotency_key
             .as_deref()
@@ -206,16 +271,47 @@ pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
         let door = Door::new(scene, PassRule::Auto);
         let proof = match (&challenge, body.pass_token.as_deref()) {
             (Some(challenge), _) => Some(Proof::Challenge(challenge)),
-            (None, Some(token)) => Some(Proof::Pass(token)),
-            (None, None) => None,
+            (None, token) => Proof::pass(token),
         };
-        let Admission { level, pass } = guard.admit(&door, proof, key.as_ref(), &client).await?;
-        Ok(CheckData {
-            level: level.as_str(),
-            pass: pass.map(PassData::from),
-        })
+        Ok(guard
+            .admit(&door, proof, key.as_ref(), &client, &mut events)
+            .await)
     };
-    respond(lang, result.await)
+    let mut resp = match result.await {
+        Ok(Ok(Admission {
+            level,
+            reasons,
+            pass,
+            degraded,
+        })) => respond(
+            lang,
+            Ok(CheckData {
+                level: level.as_str(),
+                reasons,
+                pass: pass.map(PassData::from),
+                degraded,
+            }),
+        ),
+        Ok(Err(refusal)) => refusal_response(lang, &refusal),
+        Err(err) => respond::<()>(lang, Err(err)),
+    };
+    events.attach_to(&mut resp);
+    resp
+}
+
+/// An `openid` a back end sent: 1 to [`MAX_OPENID_CHARS`] of
+/// `[A-Za-z0-9_-]` (WeChat's alphabet).
+fn openid(text: &str) -> Result<String, ApiError> {
+    let valid = (1..=MAX_OPENID_CHARS).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(ApiError::InvalidRequest(format!(
+            "openid must be 1-{MAX_OPENID_CHARS} of A-Z a-z 0-9 _ -"
+        )));
+    }
+    Ok(text.to_owned())
 }
 
 /// `POST /guard/report`: a back end reports one failure (a wrong password,
@@ -264,5 +360,7 @@ fn back_end_client(
     Ok(Client {
         ip,
         device: named_device(device, req.headers())?,
+        openid: None,
+        phone_number: None,
     })
 }

@@ -1,19 +1,29 @@
-//! The guard's decisions: which level a client must pass in a scene, the
-//! redemption of its pass, and the failures that raise the level. The
-//! authorizer, `POST /guard/check` and Rust business Lambdas all decide
-//! through [`Guard::check`].
+//! The guard's decisions: which level a client must pass in a scene and
+//! why, the redemption of its pass, and the requests and failures that
+//! raise the level. The authorizer, `POST /guard/check` and Rust business
+//! Lambdas all decide through [`Guard::admit`] (or [`Guard::check`], the
+//! same with a plain error). A door takes a pass or, in its place, the
+//! challenge itself (SPEC §13), judged by a [`ChallengeJudge`].
 
 use std::sync::Arc;
 
 use super::challenge::{Challenge, ChallengeJudge};
-use super::config::{Door, GuardConfig, GuardSettings, Level, PassRule};
+use super::config::{
+    Door, GuardConfig, GuardMode, GuardSettings, Level, PassRule, StoreErrorPolicy,
+};
+pub use super::counters::{Observed, count_failure};
+use super::counters::{RankRow, Whose, count_request, read};
+use super::level::{Reason, Reasons, Standing};
 use super::pass::{PassToken, ip_net};
+use super::wx_risk::RankDecision;
 use crate::clock::Clock;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
+use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
-use crate::ratelimit::ip_key;
-use crate::store::{CounterStore, GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
+use crate::store::{GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
+use crate::wechat::risk::RiskRanks;
+use crate::wechat::risk_rank::RiskRankRequest;
 
 /// What a request brings to a door: a pass token, or the challenge itself
 /// (SPEC §13).
@@ -21,6 +31,13 @@ use crate::store::{CounterStore, GuardStore, PassClaim, PassKind, RedeemedPass, 
 pub enum Proof<'a> {
     Pass(&'a str),
     Challenge(&'a Challenge),
+}
+
+impl<'a> Proof<'a> {
+    /// The pass token sent, as [`Guard::check`] takes one.
+    pub fn pass(token: Option<&'a str>) -> Option<Self> {
+        token.map(Proof::Pass)
+    }
 }
 
 /// An idempotency key of `POST /guard/check`: 1 to 64 of `[A-Za-z0-9_-]`.
@@ -52,11 +69,15 @@ impl IdempotencyKey {
     }
 }
 
-/// Who is asking: the client IP and device, when known.
+/// Who is asking: the client IP, its device, and the openid of its session
+/// (with the phone number `POST /wx/phone` kept with it), when known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {
     pub ip: Option<String>,
     pub device: Option<DeviceId>,
+    pub openid: Option<String>,
+    /// Sent to WeChat's risk check as `mobile_no` (never logged).
+    pub phone_number: Option<String>,
 }
 
 /// The device a request to the guard names: `named` (its body's or
@@ -82,12 +103,26 @@ pub fn named_device(
     }
 }
 
-/// An admitted request: the level that applied and, when it asked for one,
-/// the pass that was redeemed.
+/// An admitted request: the level that applied and why, and the pass that
+/// was redeemed when it asked for one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admission {
     pub level: Level,
+    pub reasons: Reasons,
     pub pass: Option<RedeemedPass>,
+    /// Admitted without the store's word, as the scene's `onStoreError:
+    /// "admit"` says (no pass was checked).
+    pub degraded: bool,
+}
+
+/// A refused request: why (`guard-captcha-required`,
+/// `guard-tencent-required`, `guard-pass-invalid`, `store-unavailable` …)
+/// and where the client stood (level `none` when the store failed before
+/// it was known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: ApiError,
+    pub standing: Standing,
 }
 
 /// The guard over one store, built once at start-up.
@@ -96,6 +131,8 @@ pub struct Guard {
     config: GuardConfig,
     store: Arc<dyn GuardStore>,
     clock: Clock,
+    /// WeChat's risk ranks, where a scene's `guard.wxRisk` asks for them.
+    ranks: Option<Arc<RiskRanks>>,
     /// Judges a challenge brought in place of a pass; without one, a
     /// challenge is refused as no pass.
     judge: Option<Arc<dyn ChallengeJudge>>,
@@ -103,51 +140,199 @@ pub struct Guard {
 
 impl Guard {
     /// The guard of the scenes `config` sets up; of the `options` it reads
-    /// the clock (it counts failures, not requests).
+    /// the clock (it counts requests and failures, not rate limits).
     pub fn new(config: GuardConfig, store: Arc<dyn GuardStore>, options: &ServiceOptions) -> Self {
         Self {
             config,
             store,
             clock: options.clock().clone(),
+            ranks: None,
             judge: None,
         }
     }
 
     /// The guard whose doors also take the challenge itself (see
     /// [`super::challenge`]); `crate::door::judge` makes the judge.
-    pub fn with_judge(self, judge: Arc<dyn ChallengeJudge>) -> Self {
-        Self {
-            judge: Some(judge),
-            ..self
-        }
+    pub fn with_judge(mut self, judge: Arc<dyn ChallengeJudge>) -> Self {
+        self.judge = Some(judge);
+        self
+    }
+
+    /// The same guard asking WeChat for a signed-in user's risk rank where
+    /// a scene's `guard.wxRisk` says so (`None`: the counters alone
+    /// decide, as where no scene does).
+    pub fn with_risk_ranks(mut self, ranks: Option<RiskRanks>) -> Self {
+        self.ranks = ranks.map(Arc::new);
+        self
     }
 
     pub fn config(&self) -> &GuardConfig {
         &self.config
     }
 
-    /// The level `client` must pass in `scene` now: one request (both of
-    /// its failure counters in one read), none when the scene's guard is
-    /// off.
-    pub async fn level(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
+    /// Where `client` stands in `scene` for its next request at an `auto`
+    /// door, counting nothing (`GET /guard/status`): one request (its rows
+    /// read at once, with its user's cached risk rank), none when the
+    /// scene's guard is off; a user WeChat's rank refuses is
+    /// `guard-refused`.
+    pub async fn standing(&self, scene: &Scene, client: &Client) -> Result<Standing, Refusal> {
         let settings = self.config.scene(scene);
-        if settings.mode == super::config::GuardMode::Off {
-            return Ok(Level::None);
-        }
-        let counters = FailureCounters::of(settings, scene, client, self.clock.now_ms());
-        let counts = self.store.counts(&counters.names()).await?;
-        Ok(settings.level(counts.into_iter().max().unwrap_or(0)))
+        let rank = self.rank_row(settings, client.openid.as_deref());
+        let now_ms = self.clock.now_ms();
+        let mut events = Events::default();
+        let store = self.store.as_ref();
+        let observed = read(
+            store,
+            settings,
+            scene,
+            Whose::Client(client),
+            rank,
+            now_ms,
+            &mut events,
+        )
+        .await
+        .map_err(|error| Refusal {
+            error,
+            standing: Standing::NONE,
+        })?;
+        let next = Observed {
+            counts: observed.counts.next(),
+            ..observed
+        };
+        self.judge(settings, PassRule::Auto, client, next, &mut events)
+            .await
     }
 
-    /// Admits `client` to `door`: with no pass when none is needed (a pass
-    /// sent anyway is left unspent; something that is no pass token at all
-    /// is refused), else only by redeeming `token` (at
-    /// most once, however many requests race; again only under the same
-    /// `idempotency_key`, within the pass's lifetime). A refusal is
-    /// `guard-captcha-required`, `guard-tencent-required` or
-    /// `guard-pass-invalid`; a refused pass (unknown, used, expired, of
-    /// another scene, device or IP) stays unspent and counts as a failure
-    /// of the door's scene, as a wrong answer does.
+    /// The level of [`Guard::standing`].
+    pub async fn level(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
+        Ok(self
+            .standing(scene, client)
+            .await
+            .map_err(|refusal| refusal.error)?
+            .level)
+    }
+
+    /// Counts one request of `client` at a door of `scene`, in the row of
+    /// each subject it names, and answers what it is judged by
+    /// ([`Guard::decide`]): one write per row, all at once, with its
+    /// user's cached risk rank read beside them where the scene asks
+    /// WeChat (a read where the scene counts no request; nothing where its
+    /// guard is off). A door that learns the openid late (a session door)
+    /// counts its row by itself ([`Guard::count_openid`]) and merges
+    /// ([`Observed::merge`]).
+    pub async fn count(
+        &self,
+        scene: &Scene,
+        client: &Client,
+        events: &mut Events,
+    ) -> Result<Observed, ApiError> {
+        let openid = client.openid.as_deref();
+        self.count_whose(scene, Whose::Client(client), openid, events)
+            .await
+    }
+
+    /// [`Guard::count`] for the row of `openid` alone (and its rank).
+    pub async fn count_openid(
+        &self,
+        scene: &Scene,
+        openid: &str,
+        events: &mut Events,
+    ) -> Result<Observed, ApiError> {
+        self.count_whose(scene, Whose::Openid(openid), Some(openid), events)
+            .await
+    }
+
+    async fn count_whose(
+        &self,
+        scene: &Scene,
+        whose: Whose<'_>,
+        openid: Option<&str>,
+        events: &mut Events,
+    ) -> Result<Observed, ApiError> {
+        let settings = self.config.scene(scene);
+        let rank = self.rank_row(settings, openid);
+        let now_ms = self.clock.now_ms();
+        let store = self.store.as_ref();
+        count_request(store, settings, scene, whose, rank, now_ms, events).await
+    }
+
+    /// The risk rank row to read for `openid` in a scene of `settings`:
+    /// where the scene asks WeChat and its guard is on.
+    fn rank_row<'a>(
+        &self,
+        settings: &GuardSettings,
+        openid: Option<&'a str>,
+    ) -> Option<RankRow<'a>> {
+        let wx = settings.wx_risk.as_ref()?;
+        (self.ranks.is_some() && settings.mode != GuardMode::Off).then_some(())?;
+        Some(RankRow {
+            scene: wx.scene.number(),
+            openid: openid?,
+        })
+    }
+
+    /// Where a client `observed` so stands at a door with `rule`: the level
+    /// of its counters and the door, raised by WeChat's rank of its user
+    /// where the scene asks (`wxRisk`: the cached rank, or one WeChat call
+    /// and one write); refused (`guard-refused`) from `refuseFromRank`.
+    /// WeChat failing leaves the counters to decide.
+    async fn judge(
+        &self,
+        settings: &GuardSettings,
+        rule: PassRule,
+        client: &Client,
+        observed: Observed,
+        events: &mut Events,
+    ) -> Result<Standing, Refusal> {
+        let standing = settings.standing(rule, &observed.counts);
+        let asked = (rule != PassRule::Never && settings.mode != GuardMode::Off)
+            .then_some(())
+            .and(self.ranks.as_ref().zip(settings.wx_risk.as_ref()));
+        let (Some((ranks, wx)), Some(openid), Some(ip)) =
+            (asked, client.openid.as_deref(), client.ip.as_deref())
+        else {
+            return Ok(standing);
+        };
+        let user = RiskRankRequest {
+            openid,
+            scene: wx.scene,
+            client_ip: ip,
+            mobile_no: client.phone_number.as_deref(),
+            is_test: false,
+        };
+        let lookup = ranks
+            .rank_from(&user, wx.cache_seconds, observed.rank_row, events)
+            .await;
+        match lookup
+            .rank()
+            .map(|rank| wx.decision(rank, settings.tencent_enabled))
+        {
+            None => Ok(standing),
+            Some(RankDecision::Level(level)) => Ok(standing.with(level, Reason::WxRisk)),
+            Some(RankDecision::Refuse) => Err(Refusal {
+                error: ApiError::GuardRefused,
+                standing: standing.with(settings.capped(Level::Tencent), Reason::WxRisk),
+            }),
+        }
+    }
+
+    /// Counts the request ([`Guard::count`]) and decides it
+    /// ([`Guard::decide`]).
+    pub async fn admit(
+        &self,
+        door: &Door,
+        proof: Option<Proof<'_>>,
+        idempotency_key: Option<&IdempotencyKey>,
+        client: &Client,
+        events: &mut Events,
+    ) -> Result<Admission, Refusal> {
+        let observed = self.count(&door.scene, client, events).await;
+        self.decide(door, proof, idempotency_key, client, observed, events)
+            .await
+    }
+
+    /// [`Guard::admit`] with a pass token (or none) and a plain error, for
+    /// callers that need no standing with a refusal and no metrics.
     pub async fn check(
         &self,
         door: &Door,
@@ -155,8 +340,102 @@ impl Guard {
         idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
     ) -> Result<Admission, ApiError> {
+        let mut events = Events::default();
+        let proof = Proof::pass(token);
+        self.admit(door, proof, idempotency_key, client, &mut events)
+            .await
+            .map_err(|refusal| refusal.error)
+    }
+
+    /// [`Guard::check`] with the challenge itself in place of a pass.
+    pub async fn check_challenge(
+        &self,
+        door: &Door,
+        challenge: &Challenge,
+        client: &Client,
+    ) -> Result<Admission, ApiError> {
+        let mut events = Events::default();
+        let proof = Some(Proof::Challenge(challenge));
+        self.admit(door, proof, None, client, &mut events)
+            .await
+            .map_err(|refusal| refusal.error)
+    }
+
+    /// Decides a request `observed` so at `door` ([`Guard::judge`]):
+    /// admitted with no pass when none is needed (a pass or a challenge
+    /// sent anyway is left unspent), else only by redeeming the pass token
+    /// (at most once, however many requests race; again only under the
+    /// same `idempotency_key`, within the pass's lifetime) or by judging
+    /// the challenge brought in its place ([`Guard::spend_challenge`]). The
+    /// reasons of a level above `none` are told in `events`. A refused pass
+    /// (unknown, used, expired, of another scene, device or IP) stays
+    /// unspent and counts as a failure of the door's scene, as a wrong
+    /// answer does. A store failure refuses the request, or admits it
+    /// `degraded` where the scene says `onStoreError: "admit"`.
+    pub async fn decide(
+        &self,
+        door: &Door,
+        proof: Option<Proof<'_>>,
+        idempotency_key: Option<&IdempotencyKey>,
+        client: &Client,
+        observed: Result<Observed, ApiError>,
+        events: &mut Events,
+    ) -> Result<Admission, Refusal> {
+        let settings = self.config.scene(&door.scene);
+        let judged = match observed {
+            Ok(observed) => {
+                self.judge(settings, door.pass, client, observed, events)
+                    .await
+            }
+            Err(error) => return store_failed(settings, error, Standing::NONE, events),
+        };
+        let standing = match &judged {
+            Ok(standing) => *standing,
+            Err(refusal) => refusal.standing,
+        };
+        for reason in standing.reasons.iter() {
+            events.push(Event::GuardReason {
+                reason: reason.as_str(),
+            });
+        }
+        judged?;
+        let redeemed = match proof {
+            Some(Proof::Challenge(challenge)) => {
+                self.spend_challenge(door, standing.level, challenge, client)
+                    .await
+            }
+            Some(Proof::Pass(token)) => {
+                self.redeem(door, standing.level, Some(token), idempotency_key, client)
+                    .await
+            }
+            None => {
+                self.redeem(door, standing.level, None, idempotency_key, client)
+                    .await
+            }
+        };
+        match redeemed {
+            Ok(pass) => Ok(Admission {
+                level: standing.level,
+                reasons: standing.reasons,
+                pass,
+                degraded: false,
+            }),
+            Err(error) => store_failed(settings, error, standing, events),
+        }
+    }
+
+    /// Redeems `token` where `level` asks for a pass at `door` (none where
+    /// it does not); a refusal is `guard-captcha-required`,
+    /// `guard-tencent-required` or `guard-pass-invalid`.
+    async fn redeem(
+        &self,
+        door: &Door,
+        level: Level,
+        token: Option<&str>,
+        idempotency_key: Option<&IdempotencyKey>,
+        client: &Client,
+    ) -> Result<Option<RedeemedPass>, ApiError> {
         let scene = &door.scene;
-        let level = self.door_level(door, client).await?;
         // Something that is no pass token at all (an empty one included) is
         // refused at any level.
         let token = match token.map(PassToken::parse) {
@@ -165,7 +444,7 @@ impl Guard {
             None => None,
         };
         if level == Level::None {
-            return Ok(Admission { level, pass: None });
+            return Ok(None);
         }
         let Some(token) = token else {
             return Err(required(level));
@@ -195,10 +474,7 @@ impl Guard {
             now_ms: self.clock.now_ms(),
         };
         match self.store.redeem_pass(&claim).await? {
-            Redemption::Redeemed(pass) => Ok(Admission {
-                level,
-                pass: Some(pass),
-            }),
+            Redemption::Redeemed(pass) => Ok(Some(pass)),
             _ if wrong_kind => {
                 tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
                 Err(ApiError::GuardPassInvalid)
@@ -207,45 +483,24 @@ impl Guard {
         }
     }
 
-    /// Admits `client` to `door` with what it brought: a pass ([`Self::check`])
-    /// or the challenge itself ([`Self::check_challenge`]); nothing is a
-    /// pass not sent.
-    pub async fn admit(
+    /// Judges `challenge`, brought to `door` in place of a pass (SPEC §13),
+    /// where `level` asks for a pass, spending it: none needed, it is left
+    /// unspent; an answer where only a ticket will do is
+    /// `guard-pass-invalid`, left unspent. An answer needs the device its
+    /// captcha was made for (`uni-captcha-deviceId-required`). A wrong
+    /// answer or a rejected ticket is verify's or ticket verify's error,
+    /// counted as a failure as those count it. The pass it answers is the
+    /// challenge, as the context tells it (`passKind`, `evilLevel`,
+    /// `degraded`).
+    async fn spend_challenge(
         &self,
         door: &Door,
-        proof: Option<Proof<'_>>,
-        idempotency_key: Option<&IdempotencyKey>,
-        client: &Client,
-    ) -> Result<Admission, ApiError> {
-        match proof {
-            Some(Proof::Challenge(challenge)) => {
-                self.check_challenge(door, challenge, client).await
-            }
-            Some(Proof::Pass(token)) => {
-                self.check(door, Some(token), idempotency_key, client).await
-            }
-            None => self.check(door, None, idempotency_key, client).await,
-        }
-    }
-
-    /// Admits `client` to `door` by judging the challenge it brought in
-    /// place of a pass (SPEC §13), spending it, with the answers a pass
-    /// would get where the level decides: none needed, it is left unspent;
-    /// an answer where only a ticket will do is `guard-pass-invalid`, left
-    /// unspent. An answer needs the device its captcha was made for
-    /// (`uni-captcha-deviceId-required`). A wrong answer or a rejected
-    /// ticket is verify's or ticket verify's error, counted as a failure
-    /// as those count it. The admission's pass is the challenge, as the
-    /// context tells it (`passKind`, `evilLevel`, `degraded`).
-    pub async fn check_challenge(
-        &self,
-        door: &Door,
+        level: Level,
         challenge: &Challenge,
         client: &Client,
-    ) -> Result<Admission, ApiError> {
-        let level = self.door_level(door, client).await?;
+    ) -> Result<Option<RedeemedPass>, ApiError> {
         if level == Level::None {
-            return Ok(Admission { level, pass: None });
+            return Ok(None);
         }
         let Some(judge) = &self.judge else {
             tracing::info!(scene = %door.scene, "no judge of challenges here: refused as no pass");
@@ -259,27 +514,15 @@ impl Guard {
             return Err(ApiError::DeviceIdRequired);
         }
         let judged = judge.judge(&door.scene, challenge, client).await?;
-        Ok(Admission {
-            level,
-            pass: Some(RedeemedPass {
-                kind: challenge.kind(),
-                scene: door.scene.clone(),
-                device: client.device.clone(),
-                ip: client.ip.clone().unwrap_or_default(),
-                evil_level: judged.evil_level,
-                degraded: judged.degraded,
-                created_ms: self.clock.now_ms(),
-            }),
-        })
-    }
-
-    /// The level `door` asks of `client` now, by its pass rule.
-    async fn door_level(&self, door: &Door, client: &Client) -> Result<Level, ApiError> {
-        Ok(match door.pass {
-            PassRule::Never => Level::None,
-            PassRule::Auto => self.level(&door.scene, client).await?,
-            PassRule::Always => self.level(&door.scene, client).await?.max(Level::Image),
-        })
+        Ok(Some(RedeemedPass {
+            kind: challenge.kind(),
+            scene: door.scene.clone(),
+            device: client.device.clone(),
+            ip: client.ip.clone().unwrap_or_default(),
+            evil_level: judged.evil_level,
+            degraded: judged.degraded,
+            created_ms: self.clock.now_ms(),
+        }))
     }
 
     /// Counts a refused pass as a failure of `scene` (a store failure of
@@ -297,8 +540,8 @@ impl Guard {
     }
 
     /// Counts one failure of `client` in `scene` (a wrong password, say)
-    /// and returns the level it now stands at. Nothing lowers a count but
-    /// the end of its window.
+    /// and returns the level it now stands at by its failures. Nothing
+    /// lowers a count but the end of its window.
     pub async fn report(&self, scene: &Scene, client: &Client) -> Result<Level, ApiError> {
         let settings = self.config.scene(scene);
         let worst = count_failure(
@@ -321,103 +564,24 @@ fn required(level: Level) -> ApiError {
     }
 }
 
-/// The failure counters of `client` in `scene` for the window holding
-/// `now_ms`: per IP (requests without one share a bucket) and per device
-/// when known, all ending with the window.
-#[derive(Debug, PartialEq, Eq)]
-struct FailureCounters {
-    ip: String,
-    device: Option<String>,
-    window_end_ms: i64,
-}
-
-impl FailureCounters {
-    fn of(settings: &GuardSettings, scene: &Scene, client: &Client, now_ms: i64) -> Self {
-        let len = (settings.failure_window_seconds.max(1) as i64).saturating_mul(1000);
-        let start = now_ms.saturating_sub(now_ms.rem_euclid(len));
-        let window = start.div_euclid(1000);
-        // An IPv6 client counts by its /64, as for the rate limits.
-        let ip = ip_key(client.ip.as_deref());
-        Self {
-            ip: format!("guard|ip|{scene}|{window}|{ip}"),
-            device: client
-                .device
-                .as_ref()
-                .map(|device| format!("guard|dev|{scene}|{window}|{device}")),
-            window_end_ms: start.saturating_add(len),
-        }
-    }
-
-    fn names(&self) -> Vec<String> {
-        std::iter::once(self.ip.clone())
-            .chain(self.device.clone())
-            .collect()
-    }
-}
-
-/// Counts one failure of `client` in `scene` (both counters at once) when
-/// the scene's guard is on; returns the larger count. Used by the captcha
-/// and ticket routes for wrong answers and rejected tickets, and by
-/// [`Guard::report`].
-pub async fn count_failure(
-    store: &dyn CounterStore,
+/// `error` as a door of `settings` answers it: a store failure admits
+/// `degraded` where the scene says `onStoreError: "admit"` (and is told in
+/// `events`); anything else refuses.
+fn store_failed(
     settings: &GuardSettings,
-    scene: &Scene,
-    client: &Client,
-    now_ms: i64,
-) -> Result<u64, ApiError> {
-    if settings.mode == super::config::GuardMode::Off {
-        return Ok(0);
+    error: ApiError,
+    standing: Standing,
+    events: &mut Events,
+) -> Result<Admission, Refusal> {
+    if error == ApiError::StoreUnavailable && settings.on_store_error == StoreErrorPolicy::Admit {
+        tracing::warn!("the store failed a guarded request: admitted, degraded (onStoreError)");
+        events.push(Event::GuardDegraded);
+        return Ok(Admission {
+            level: standing.level,
+            reasons: standing.reasons,
+            pass: None,
+            degraded: true,
+        });
     }
-    let counters = FailureCounters::of(settings, scene, client, now_ms);
-    let end = counters.window_end_ms;
-    let Some(device) = &counters.device else {
-        return Ok(store.increment_counter(&counters.ip, end).await?);
-    };
-    let (by_ip, by_device) = tokio::join!(
-        store.increment_counter(&counters.ip, end),
-        store.increment_counter(device, end)
-    );
-    Ok(by_ip?.max(by_device?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::guard::config::GuardMode;
-
-    #[test]
-    fn failure_counters_are_per_scene_window_ip_and_device() {
-        let settings = GuardSettings {
-            mode: GuardMode::Adaptive,
-            failure_window_seconds: 60,
-            ..GuardSettings::default()
-        };
-        let scene = Scene::parse("login").unwrap();
-        let client = Client {
-            ip: Some("203.0.113.9".into()),
-            device: Some(DeviceId::parse("d|1").unwrap()),
-        };
-        assert_eq!(
-            FailureCounters::of(&settings, &scene, &client, 61_500),
-            FailureCounters {
-                ip: "guard|ip|login|60|203.0.113.9".into(),
-                device: Some("guard|dev|login|60|d|1".into()),
-                window_end_ms: 120_000,
-            }
-        );
-        let v6 = Client {
-            ip: Some("2001:db8:5:6:1:2:3:4".into()),
-            device: None,
-        };
-        assert_eq!(
-            FailureCounters::of(&settings, &scene, &v6, 0).names(),
-            vec!["guard|ip|login|0|2001:db8:5:6::/64".to_owned()]
-        );
-        let anonymous = FailureCounters::of(&settings, &scene, &Client::default(), 0);
-        assert_eq!(
-            anonymous.names(),
-            vec!["guard|ip|login|0|unknown".to_owned()]
-        );
-    }
+    Err(Refusal { error, standing })
 }

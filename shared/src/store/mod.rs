@@ -20,9 +20,11 @@ pub use crate::error::StoreError;
 use crate::secret::Secret;
 
 pub mod dynamo;
+mod guard_counts;
 mod held_pass;
 pub mod memory;
 
+pub use guard_counts::*;
 pub(crate) use held_pass::HeldPass;
 
 /// The table's partition key attribute (a string).
@@ -638,7 +640,8 @@ pub trait PassStore: Send + Sync {
     async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError>;
 }
 
-/// Fixed-window counters (rate limits).
+/// Fixed-window counters: rate limits, and the guard's requests and
+/// failures (see [`GuardTally`]).
 #[async_trait]
 pub trait CounterStore: Send + Sync {
     /// Adds one to the fixed-window counter `name` (the caller puts the
@@ -647,9 +650,27 @@ pub trait CounterStore: Send + Sync {
     /// response does not count again.
     async fn increment_counter(&self, name: &str, window_end_ms: i64) -> Result<u64, StoreError>;
 
-    /// The counts of `names` (0 for a counter not yet counted). One request,
+    /// Counts one `event` in each guard counter row of `names` (one per
+    /// subject: an IP, a device, an openid) in its window of
+    /// `windows`, and answers every row's counts, this one included: one
+    /// UpdateItem per row, all sent at once, one write unit each, which a
+    /// retry after a lost response does not count again. A row DynamoDB
+    /// throttles is [`GuardTally::Throttled`], not an error.
+    async fn count_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+        event: GuardEvent,
+    ) -> Result<Vec<GuardTally>, StoreError>;
+
+    /// The counts of the guard counter rows `names` in `windows` (0 for a
+    /// row or window not yet counted), counting nothing. One request,
     /// strongly consistent, whatever the number of names (at most 100).
-    async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError>;
+    async fn read_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+    ) -> Result<Vec<GuardTally>, StoreError>;
 }
 
 /// Cached WeChat risk ranks, one row per user and WeChat scene. The guard
@@ -666,15 +687,18 @@ pub trait RiskRankStore: Send + Sync {
         openid: &str,
     ) -> Result<Option<RiskRankRecord>, StoreError>;
 
-    /// [`CounterStore::counts`] of `names` and [`RiskRankStore::get_risk_rank`]
-    /// together: one request (the rank row's key beside the counters' in
-    /// one BatchGetItem, at most 99 names), strongly consistent.
+    /// [`CounterStore::read_guard`] of `names` in `windows` and
+    /// [`RiskRankStore::get_risk_rank`] together: one request (the rank
+    /// row's key beside the counters' in one BatchGetItem, at most 99
+    /// names), strongly consistent. Throttled, every row is
+    /// [`GuardTally::Throttled`] and the rank unknown.
     async fn counts_with_risk_rank(
         &self,
         names: &[String],
+        windows: &GuardWindows,
         scene: u8,
         openid: &str,
-    ) -> Result<(Vec<u64>, Option<RiskRankRecord>), StoreError>;
+    ) -> Result<(Vec<GuardTally>, Option<RiskRankRecord>), StoreError>;
 
     /// Keeps `record` for `openid` in WeChat scene `scene`, replacing any
     /// earlier one (both are WeChat's word; the later wins), until
@@ -712,8 +736,8 @@ pub trait TicketServiceStore: TicketStore + CounterStore + PassStore {}
 impl<T: TicketStore + CounterStore + PassStore> TicketServiceStore for T {}
 
 /// What the guard uses: its failure counters and the passes it redeems.
-pub trait GuardStore: CounterStore + PassStore {}
-impl<T: CounterStore + PassStore> GuardStore for T {}
+pub trait GuardStore: CounterStore + PassStore + RiskRankStore {}
+impl<T: CounterStore + PassStore + RiskRankStore> GuardStore for T {}
 
 /// What WeChat risk ranks use (`crate::wechat::risk`): the cached ranks and
 /// the shared access token.

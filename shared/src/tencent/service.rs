@@ -306,6 +306,8 @@ impl TicketService {
         let client = Client {
             ip: Some(presented.user_ip.clone()),
             device: presented.device.clone(),
+            openid: None,
+            phone_number: None,
         };
         let settings = self.settings.guard.scene(&presented.scene);
         count_failure(

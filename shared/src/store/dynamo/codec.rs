@@ -210,6 +210,18 @@ where
     StoreError(format!("{operation}: {cause}"))
 }
 
+/// The error codes with which DynamoDB throttles a request: a hot item or
+/// partition, or the account's request rate.
+const THROTTLED: [&str; 3] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+
+pub(super) fn throttled<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(err, SdkError::ServiceError(ctx) if THROTTLED.contains(&ctx.err().code().unwrap_or("")))
+}
+
 /// The old item of an UpdateItem whose condition failed (`None` when there
 /// was no item); any other failure is a [`StoreError`].
 pub(super) fn update_condition_failed(

@@ -11,8 +11,6 @@
 //! counter still never passes its limit.) Eight slots of 16 characters keep
 //! a counter row well under the 1 KB of one write unit.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -21,7 +19,7 @@ use super::codec::*;
 use crate::store::*;
 
 /// The slot attribute a request's nonce is kept in on a counter row.
-fn slot_of(nonce: &str) -> String {
+pub(super) fn slot_of(nonce: &str) -> String {
     let digit = nonce
         .bytes()
         .next()
@@ -30,21 +28,9 @@ fn slot_of(nonce: &str) -> String {
     format!("w{}", digit % 8)
 }
 
-/// The counts of `names` among `found` (counter items by key; 0 for a
-/// counter not yet counted).
-pub(super) fn counts_of(
-    names: &[String],
-    found: &HashMap<String, Item>,
-) -> Result<Vec<u64>, StoreError> {
-    names
-        .iter()
-        .map(|name| match found.get(&counter_key_of(name)) {
-            None => Ok(0),
-            Some(item) => {
-                u64::try_from(get_n(item, "count")?).map_err(|_| corrupt("count", "negative"))
-            }
-        })
-        .collect()
+/// Whether `item` holds `nonce` in its slot: the write was this request's.
+pub(super) fn holds(item: &Item, slot: &str, nonce: &str) -> bool {
+    matches!(item.get(slot), Some(v) if v.as_s().is_ok_and(|v| v == nonce))
 }
 
 impl DynamoStore {
@@ -157,9 +143,20 @@ impl CounterStore for DynamoStore {
         u64::try_from(get_n(&item, "count")?).map_err(|_| corrupt("count", "negative"))
     }
 
-    async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
-        let keys: Vec<String> = names.iter().map(|name| counter_key_of(name)).collect();
-        let found = self.batch_get("counts", &keys, &["count"]).await?;
-        counts_of(names, &found)
+    async fn count_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+        event: GuardEvent,
+    ) -> Result<Vec<GuardTally>, StoreError> {
+        self.count_guard_rows(names, windows, event).await
+    }
+
+    async fn read_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+    ) -> Result<Vec<GuardTally>, StoreError> {
+        self.read_guard_rows(names, windows).await
     }
 }

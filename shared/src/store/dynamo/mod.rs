@@ -33,6 +33,7 @@
 //! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version written_by ttl` (nonce) |
 //! | ticket | `ticket#<sha256 of ticket>` | `expired_date claimed_by ttl` (nonce) |
 //! | counter | `rate#<name incl. window>` | `count expired_date ttl`, `w0` … `w7` (nonces, see `counter.rs`) |
+//! | guard counter | `rate#guard\|<ip, dev or oid>\|<scene>\|<subject>` | `r<window start>` (requests), `f<window start>` (failures), `ttl`, `w0` … `w7` (nonces; see `guard_counter.rs`) |
 //! | risk rank | `wxrisk#<WeChat scene 0 or 1>#<openid>` | `rank` (0-4) or `failure` (its name), `checked_date expired_date ttl` (see `risk_rank.rs`) |
 //!
 //! Times are epoch milliseconds except `ttl` (epoch seconds, see
@@ -56,6 +57,7 @@ mod access_token;
 mod captcha;
 mod codec;
 mod counter;
+mod guard_counter;
 mod pass;
 mod risk_rank;
 mod session;
@@ -116,6 +118,12 @@ pub(super) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().flatten().collect()
 }
 
+/// Why [`DynamoStore::batch_get`] found nothing.
+pub(super) enum BatchGetError {
+    Throttled,
+    Store(StoreError),
+}
+
 impl DynamoStore {
     /// The items at `keys` (at most 100), strongly consistent, each with
     /// its key and `attributes` alone: one BatchGetItem, asked again for
@@ -126,7 +134,7 @@ impl DynamoStore {
         operation: &'static str,
         keys: &[String],
         attributes: &[&str],
-    ) -> Result<HashMap<String, codec::Item>, StoreError> {
+    ) -> Result<HashMap<String, codec::Item>, BatchGetError> {
         let mut found = HashMap::new();
         if keys.is_empty() {
             return Ok(found);
@@ -148,31 +156,37 @@ impl DynamoStore {
         for (i, attribute) in attributes.iter().enumerate() {
             wanted = wanted.expression_attribute_names(format!("#a{i}"), *attribute);
         }
-        let mut wanted = wanted
-            .build()
-            .map_err(|e| StoreError(format!("{operation}: request not built: {e}")))?;
+        let mut wanted = wanted.build().map_err(|e| {
+            BatchGetError::Store(StoreError(format!("{operation}: request not built: {e}")))
+        })?;
         for _ in 0..MAX_BATCH_ROUNDS {
-            let out = self
+            let out = match self
                 .client
                 .batch_get_item()
                 .request_items(&self.table, wanted.clone())
                 .send()
                 .await
-                .map_err(|e| codec::sdk_error(operation, e))?;
+            {
+                Ok(out) => out,
+                Err(err) if codec::throttled(&err) => return Err(BatchGetError::Throttled),
+                Err(err) => return Err(BatchGetError::Store(codec::sdk_error(operation, err))),
+            };
             for item in out
                 .responses()
                 .and_then(|r| r.get(&self.table))
                 .into_iter()
                 .flatten()
             {
-                found.insert(codec::get_s(item, KEY_ATTRIBUTE)?.to_owned(), item.clone());
+                let key = codec::get_s(item, KEY_ATTRIBUTE).map_err(BatchGetError::Store)?;
+                found.insert(key.to_owned(), item.clone());
             }
             match out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
                 Some(rest) if !rest.keys().is_empty() => wanted = rest.clone(),
                 _ => return Ok(found),
             }
         }
-        Err(StoreError(format!("{operation}: keys stayed unprocessed")))
+        // Keys DynamoDB keeps handing back under load: throttled.
+        Err(BatchGetError::Throttled)
     }
 }
 

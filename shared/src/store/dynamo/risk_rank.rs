@@ -19,9 +19,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::DynamoStore;
 use super::codec::*;
-use super::counter::counts_of;
+use super::guard_counter::{guard_attributes, tallies_of};
+use super::{BatchGetError, DynamoStore};
 use crate::store::*;
 
 /// The attributes a read asks for besides the key.
@@ -77,21 +77,35 @@ impl RiskRankStore for DynamoStore {
     async fn counts_with_risk_rank(
         &self,
         names: &[String],
+        windows: &GuardWindows,
         scene: u8,
         openid: &str,
-    ) -> Result<(Vec<u64>, Option<RiskRankRecord>), StoreError> {
+    ) -> Result<(Vec<GuardTally>, Option<RiskRankRecord>), StoreError> {
         let rank_key = risk_rank_key_of(scene, openid);
         let keys: Vec<String> = names
             .iter()
             .map(|name| counter_key_of(name))
             .chain(std::iter::once(rank_key.clone()))
             .collect();
-        let attributes: Vec<&str> = std::iter::once("count").chain(ATTRIBUTES).collect();
-        let found = self
+        let counted = guard_attributes(windows);
+        let attributes: Vec<&str> = counted
+            .iter()
+            .map(String::as_str)
+            .chain(ATTRIBUTES)
+            .collect();
+        let found = match self
             .batch_get("counts_with_risk_rank", &keys, &attributes)
-            .await?;
+            .await
+        {
+            Ok(found) => found,
+            Err(BatchGetError::Throttled) => {
+                tracing::warn!("guard counters' read throttled: past their thresholds");
+                return Ok((vec![GuardTally::Throttled; names.len()], None));
+            }
+            Err(BatchGetError::Store(err)) => return Err(err),
+        };
         let rank = found.get(&rank_key).map(rank_from_item).transpose()?;
-        Ok((counts_of(names, &found)?, rank))
+        Ok((tallies_of(&keys[..names.len()], &found, windows)?, rank))
     }
 
     async fn put_risk_rank(

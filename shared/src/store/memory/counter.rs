@@ -4,19 +4,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use super::guard_counter::guard_tallies;
 use super::{MemoryStore, Row};
 use crate::store::*;
-
-/// The counts of `names` in `rows` (0 for a counter not yet counted).
-pub(super) fn counts_in(rows: &HashMap<String, Row>, names: &[String]) -> Vec<u64> {
-    names
-        .iter()
-        .map(|name| match rows.get(&counter_key_of(name)) {
-            Some(Row::Counter { count, .. }) => *count,
-            _ => 0,
-        })
-        .collect()
-}
 
 impl MemoryStore {
     /// Adds one to counter `name`, creating it to expire at `window_end_ms`.
@@ -58,7 +48,24 @@ impl CounterStore for MemoryStore {
         Ok(self.count(&mut rows, name, window_end_ms))
     }
 
-    async fn counts(&self, names: &[String]) -> Result<Vec<u64>, StoreError> {
-        Ok(counts_in(&self.rows(), names))
+    async fn count_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+        event: GuardEvent,
+    ) -> Result<Vec<GuardTally>, StoreError> {
+        let mut rows = self.rows();
+        names
+            .iter()
+            .map(|name| self.count_guard_row(&mut rows, name, windows, event))
+            .collect()
+    }
+
+    async fn read_guard(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+    ) -> Result<Vec<GuardTally>, StoreError> {
+        Ok(guard_tallies(&self.rows(), names, windows))
     }
 }

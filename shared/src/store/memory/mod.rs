@@ -12,6 +12,7 @@ use super::*;
 mod access_token;
 mod captcha;
 mod counter;
+mod guard_counter;
 mod pass;
 mod risk_rank;
 mod session;
@@ -46,6 +47,13 @@ enum Row {
         count: u64,
         expires_ms: i64,
     },
+    /// The guard's counts of one subject in one scene: each with the start
+    /// of the window it counts in (see `crate::store::guard_counts`).
+    GuardCounter {
+        requests: Option<(i64, u64)>,
+        failures: Option<(i64, u64)>,
+        expires_ms: i64,
+    },
     /// A user's cached WeChat risk rank in one WeChat scene.
     RiskRank(RiskRankRecord),
 }
@@ -58,7 +66,9 @@ impl Row {
             Row::Session { record, .. } => record.expires_ms,
             Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,
             Row::AccessToken(t) => t.expires_ms.saturating_add(ACCESS_TOKEN_ROW_SLACK_MS),
-            Row::Ticket { expires_ms, .. } | Row::Counter { expires_ms, .. } => *expires_ms,
+            Row::Ticket { expires_ms, .. }
+            | Row::Counter { expires_ms, .. }
+            | Row::GuardCounter { expires_ms, .. } => *expires_ms,
             Row::RiskRank(rank) => rank.expires_ms,
         }
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::counter::counts_in;
+use super::guard_counter::guard_tallies;
 use super::{MemoryStore, Row};
 use crate::store::*;
 
@@ -28,13 +28,17 @@ impl RiskRankStore for MemoryStore {
     async fn counts_with_risk_rank(
         &self,
         names: &[String],
+        windows: &GuardWindows,
         scene: u8,
         openid: &str,
-    ) -> Result<(Vec<u64>, Option<RiskRankRecord>), StoreError> {
+    ) -> Result<(Vec<GuardTally>, Option<RiskRankRecord>), StoreError> {
         // One lock: the counts and the rank as of one moment, as DynamoDB's
         // one request reads them.
         let rows = self.rows();
-        Ok((counts_in(&rows, names), rank_in(&rows, scene, openid)))
+        Ok((
+            guard_tallies(&rows, names, windows),
+            rank_in(&rows, scene, openid),
+        ))
     }
 
     async fn put_risk_rank(
