@@ -585,3 +585,85 @@ fn store_failed(
     }
     Err(Refusal { error, standing })
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::config::blocks::SceneBlocks;
+    use crate::guard::challenge::Judged;
+    use crate::ratelimit::RateLimitConfig;
+    use crate::store::memory::MemoryStore;
+
+    /// A judge whose store fails (or that counts a wrong answer).
+    struct Failing(ApiError);
+
+    #[async_trait]
+    impl ChallengeJudge for Failing {
+        async fn judge(&self, _: &Scene, _: &Challenge, _: &Client) -> Result<Judged, ApiError> {
+            Err(self.0.clone())
+        }
+    }
+
+    fn guard(policy: &str, judge: ApiError) -> Guard {
+        let config = format!(
+            r#"{{"scene": {{"signup": {{"guard": {{"mode": "always", "onStoreError": "{policy}"}}}}}}}}"#
+        );
+        let scenes = SceneBlocks::from_json(&config)
+            .unwrap()
+            .per_scene()
+            .unwrap();
+        let options = ServiceOptions::new(RateLimitConfig::disabled());
+        Guard::new(scenes, Arc::new(MemoryStore::new()), &options)
+            .with_judge(Arc::new(Failing(judge)))
+    }
+
+    /// A store failure while the challenge is judged (the counters were
+    /// fine) is the scene's `onStoreError`: denied `store-unavailable`, or
+    /// admitted `degraded` with nothing spent; any other error refuses,
+    /// with the level and reasons.
+    #[tokio::test]
+    async fn a_store_failure_judging_a_challenge_follows_on_store_error() {
+        let door = Door::new(Scene::parse("signup").unwrap(), PassRule::Auto);
+        let answer = Challenge::Answer("abcd".into());
+        let client = Client {
+            ip: Some("203.0.113.9".into()),
+            device: Some(DeviceId::parse("d-1").unwrap()),
+            ..Client::default()
+        };
+        let admit = |guard: Guard| {
+            let (door, answer, client) = (door.clone(), answer.clone(), client.clone());
+            async move {
+                let mut events = Events::default();
+                let proof = Some(Proof::Challenge(&answer));
+                let got = guard.admit(&door, proof, None, &client, &mut events).await;
+                (got, events.iter().cloned().collect::<Vec<_>>())
+            }
+        };
+
+        let (refused, _) = admit(guard("deny", ApiError::StoreUnavailable)).await;
+        let refusal = refused.unwrap_err();
+        assert_eq!(refusal.error, ApiError::StoreUnavailable);
+        assert_eq!(refusal.standing.level, Level::Image);
+
+        let (admitted, events) = admit(guard("admit", ApiError::StoreUnavailable)).await;
+        let admission = admitted.unwrap();
+        assert!(admission.degraded);
+        assert_eq!(admission.pass, None, "nothing spent, nothing claimed");
+        assert!(events.contains(&Event::GuardDegraded), "{events:?}");
+
+        let (wrong, _) = admit(guard("admit", ApiError::VerifyFail)).await;
+        let refusal = wrong.unwrap_err();
+        assert_eq!(refusal.error, ApiError::VerifyFail);
+        assert_eq!(
+            refusal
+                .standing
+                .reasons
+                .iter()
+                .map(Reason::as_str)
+                .collect::<Vec<_>>(),
+            ["always"]
+        );
+    }
+}
