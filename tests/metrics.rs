@@ -201,6 +201,36 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
             .await;
     }
 
+    // send-sms: sent, refused by Tencent, and refused by the budget.
+    let sms = gatehouse_e2e::sms::SmsRig::start().await;
+    let settings =
+        gatehouse::settings::Settings::from_json(r#"{"sms": {"dailyBudget": 2}}"#).unwrap();
+    let options = gatehouse::options::ServiceOptions::new(settings.rate_limits.clone());
+    let sender = Services {
+        sms_sender: Some(Arc::new(
+            gatehouse::sms::SmsSender::new(
+                sms.config(),
+                settings.sms_settings(),
+                store.clone(),
+                &options,
+            )
+            .unwrap(),
+        )),
+        ..Services::default()
+    };
+    for (mobile, status) in [
+        ("+8613800138000", 200),
+        ("+8619900000005", 502),
+        ("+8613800138001", 429),
+    ] {
+        let body = json!({"mobile": mobile, "scene": "login"});
+        let resp = Function::SendSms
+            .lambda()
+            .answer(&sender, post("/sms/send", body))
+            .await;
+        assert_eq!(resp.status(), status, "{mobile}");
+    }
+
     // The authorizer: no session, denied.
     let authorizer = Services {
         authorizer: Some(Arc::new(Authorizer::new(
@@ -245,9 +275,9 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
         ]),
         Some(json!(1))
     );
-    // Every function together, by outcome: the create and the passing
-    // ticket; the wrong answer and the rejected ticket.
-    assert_eq!(requests(&[("Outcome", "Passed")]), Some(json!(2)));
+    // Every function together, by outcome: the create, the passing ticket
+    // and the sent SMS; the wrong answer and the rejected ticket.
+    assert_eq!(requests(&[("Outcome", "Passed")]), Some(json!(3)));
     assert_eq!(requests(&[("Outcome", "Wrong")]), Some(json!(2)));
     assert_eq!(requests(&[("Outcome", "Denied")]), Some(json!(1)));
     // Latency, in milliseconds, one value per request.
@@ -270,6 +300,31 @@ async fn every_request_is_counted_by_route_and_outcome_in_emf() {
     assert_eq!(code("1"), Some(json!(1)));
     assert_eq!(
         value(&[("Function", "verify-ticket")], metrics::TENCENT_REJECTED),
+        Some(json!(1))
+    );
+    // What SendSms came to, what it billed, and the spent budget.
+    let sms_status = |s: &str| {
+        value(
+            &[("Function", "send-sms"), ("Status", s)],
+            metrics::SMS_STATUS,
+        )
+    };
+    assert_eq!(sms_status("Ok"), Some(json!(1)));
+    assert_eq!(sms_status("InsufficientBalance"), Some(json!(1)));
+    assert_eq!(
+        value(&[("Function", "send-sms")], metrics::SMS_BILLED),
+        Some(json!(1))
+    );
+    assert_eq!(
+        value(&[("Function", "send-sms")], metrics::SMS_BUDGET_EXHAUSTED),
+        Some(json!(1))
+    );
+    assert_eq!(
+        requests(&[
+            ("Function", "send-sms"),
+            ("Route", "POST /sms/send"),
+            ("Outcome", "RateLimited")
+        ]),
         Some(json!(1))
     );
     // No secret or ticket in any line.
@@ -441,6 +496,16 @@ fn every_service(store: Arc<dyn Store>) -> Services {
         endpoint: "http://127.0.0.1:9".into(),
         region: None,
     };
+    let sms = gatehouse::sms::SmsConfig::from_lookup(|key| match key {
+        "TENCENT_SECRET_ID" => Some("AKIDfaults".into()),
+        "TENCENT_SECRET_KEY" => Some("fault-key".into()),
+        "SMS_SDK_APP_ID" => Some("1400000001".into()),
+        "SMS_SIGN_NAME" => Some("faults".into()),
+        "SMS_TEMPLATE_ID" => Some("1".into()),
+        "TENCENT_SMS_ENDPOINT" => Some("http://127.0.0.1:9".into()),
+        _ => None,
+    })
+    .unwrap();
     let sessions = SessionService::new(store.clone(), &options);
     let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
     Services {
@@ -458,7 +523,18 @@ fn every_service(store: Arc<dyn Store>) -> Services {
             TicketService::new(tencent, settings.ticket_settings(), store.clone(), &options)
                 .unwrap(),
         )),
-        phone: Some(Arc::new(PhoneService::new(wx, store, &options).unwrap())),
+        phone: Some(Arc::new(
+            PhoneService::new(wx, store.clone(), &options).unwrap(),
+        )),
+        sms_sender: Some(Arc::new(
+            gatehouse::sms::SmsSender::new(sms, settings.sms_settings(), store.clone(), &options)
+                .unwrap(),
+        )),
+        sms_verifier: Some(Arc::new(gatehouse::sms::SmsVerifier::new(
+            settings.sms_settings(),
+            store,
+            &options,
+        ))),
         guard: Some(Arc::new(guard.clone())),
         authorizer: Some(Arc::new(Authorizer::new(
             sessions,
@@ -484,6 +560,13 @@ fn a_request_to_every_route() -> Vec<(Function, String, Request)> {
             ("POST", "/wx/login") => json!({"code": "c0de"}),
             ("POST", "/wx/phone") => json!({"code": "ph0ne"}),
             ("POST", "/ticket/verify") => json!({"ticket": "t03x", "randstr": "@r"}),
+            // A scene without a guard: the send reaches its own writes.
+            ("POST", "/sms/send") => {
+                json!({"scene": "open", "deviceId": "fault-1", "mobile": "+8613800138000"})
+            }
+            ("POST", "/sms/verify") => {
+                json!({"scene": "login", "mobile": "+8613800138000", "code": "123456"})
+            }
             ("GET", _) | ("DELETE", _) => json!(null),
             _ => device.clone(),
         };
@@ -504,6 +587,13 @@ fn a_request_to_every_route() -> Vec<(Function, String, Request)> {
             req,
         ));
     }
+    // And a send at its guarded scene's door, which counts the request
+    // first (as the guard's own doors do).
+    let body = json!({"scene": "login", "deviceId": "fault-1", "mobile": "+8613800138001"});
+    let mut req = request("POST", "/sms/send", body);
+    req.headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    requests.push((Function::SendSms, "POST /sms/send (guarded)".into(), req));
     requests
 }
 
@@ -591,7 +681,9 @@ async fn a_throttled_or_unreachable_table_reaches_every_function() {
             // status's bearer session is read first: a store failure.)
             let expected = match (table, route.as_str()) {
                 ("throttled", "POST /guard/report") => (200, json!(0)),
-                ("throttled", "POST /guard/check") => (403, json!("guard-tencent-required")),
+                ("throttled", "POST /guard/check" | "POST /sms/send (guarded)") => {
+                    (403, json!("guard-tencent-required"))
+                }
                 _ => (503, json!("store-unavailable")),
             };
             assert_eq!(
@@ -603,6 +695,8 @@ async fn a_throttled_or_unreachable_table_reaches_every_function() {
                 assert_eq!(body["level"], "tencent", "{table}: {route}: {body}");
                 continue;
             }
+            // The route's own name (the metric's dimension).
+            let route = route.trim_end_matches(" (guarded)").to_owned();
             answered.push((function, route));
         }
         let functions: std::collections::BTreeSet<_> =
@@ -637,9 +731,13 @@ async fn a_throttled_or_unreachable_table_reaches_every_function() {
                 ("Route", route.as_str()),
                 ("Outcome", "StoreError"),
             ];
+            let times = answered
+                .iter()
+                .filter(|(f, r)| f == function && r == route)
+                .count();
             assert_eq!(
                 value_in(&docs, &want, metrics::REQUESTS),
-                Some(json!(1)),
+                Some(json!(times)),
                 "{table}: {want:?}: {text}"
             );
         }

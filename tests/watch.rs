@@ -71,6 +71,7 @@ fn every_readme_invoke_line_answers_as_expected_under_watch_env() {
         "DYNAMODB_ENDPOINT",
         "WX_API_BASE",
         "TENCENT_CAPTCHA_ENDPOINT",
+        "TENCENT_SMS_ENDPOINT",
     ] {
         env.insert(key.to_owned(), free_loopback_url());
     }

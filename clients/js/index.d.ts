@@ -54,6 +54,16 @@ export type ErrCode =
   | 'guard-pass-invalid'
   | 'guard-invalid-device'
   | 'guard-refused'
+  | 'sms-mobile-invalid'
+  | 'sms-country-not-allowed'
+  | 'sms-send-too-soon'
+  | 'sms-daily-limit'
+  | 'sms-budget-exhausted'
+  | 'sms-upstream-limited'
+  | 'sms-upstream-error'
+  | 'sms-code-required'
+  | 'sms-code-invalid'
+  | 'sms-code-expired'
   | 'deadline-exceeded'
   | 'internal-error'
 /**
@@ -228,6 +238,33 @@ export interface TicketResult extends PassResult {
   /** Present when the scene's tencent policy admitted a ticket Tencent could not vouch for (a disaster-recovery ticket, CaptchaCode 21 or 26, Tencent unreachable). */
   degraded?: true
 }
+/** A code sent: when the number may ask again, and how long the code lives, in seconds. */
+export interface SmsSent extends Envelope {
+  resendAfter: number
+  expiresIn: number
+}
+/** What a "获取验证码" button shows; the components render it. */
+export interface SmsFlowState {
+  sending: boolean
+  /** Seconds before the button may send again: resendAfter after a sent code, retryAfter after a refusal. */
+  waiting: number
+  error: GatehouseError | null
+}
+export interface SmsFlowHandlers {
+  onChange?(state: Readonly<SmsFlowState>): void
+  /** Asked when the scene's guard wants a pass before the send (show the captcha): a passToken, or nothing to give up. */
+  obtainPass?: ObtainPass
+}
+/** One "获取验证码" button's state and rules (the components use it; so may yours). */
+export interface SmsFlow {
+  readonly state: Readonly<SmsFlowState>
+  /** Sends a code through the guard; null when refused (state.error says why) or while sending or waiting. */
+  send(mobile: string): Promise<SmsSent | null>
+  /** The client's sms.verify for this scene. */
+  verify(mobile: string, code: string): Promise<PassResult>
+  /** Ends the countdown. */
+  stop(): void
+}
 export type GuardLevel = 'none' | 'image' | 'tencent'
 /** A signal that set a level: the client's failures, its requests (velocity), the scene's or door's `always`, WeChat's risk rank of the user. */
 export type GuardReason = 'failures' | 'requests' | 'always' | 'wxRisk'
@@ -388,6 +425,14 @@ export interface Client {
       obtainPass: ObtainPass,
       options?: GuardRunOptions,
     ): Promise<T>
+  }
+  sms: {
+    /** POST /sms/send: a door of the scene's guard, each send counted as a request of the scene (send the pass when its level asks for one; a refusal at the door, 403, holds `level` and `reasons` in its `data`). mobile: E.164 (+8613800138000) or 11 mainland digits. */
+    send(scene: string, mobile: string, pass?: string): Promise<SmsSent>
+    /** POST /sms/verify: a pass of kind sms, which a door of the scene redeems once (its context then holds `mobile`). */
+    verify(scene: string, mobile: string, code: string): Promise<PassResult>
+    /** The state of a "获取验证码" button for `scene`, under the rules of the components. */
+    flow(scene: string, handlers?: SmsFlowHandlers): SmsFlow
   }
   wx: {
     login(extra?: LoginExtra): Promise<LoginResult>

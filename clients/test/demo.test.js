@@ -124,6 +124,32 @@ describe('the demo page', () => {
     )
   })
 
+  it('signs in by phone: the send asks for a captcha first, the code comes to the inbox shown, and the door learns the number', () =>
+    onDemo(async ({ page, device, sent }) => {
+      const mobile = `+86135${String(process.pid % 10000).padStart(4, '0')}0001`
+      await page.locator('#sms-mobile').fill(mobile)
+      await page.locator('#sms-send').click()
+      await page.waitForFunction(() => Number(document.getElementById('captcha-img').dataset.loads) === 1)
+      assert.equal(sent('/sms/send'), 1, 'refused at the door: no pass')
+      assert.equal(await page.locator('#sms-captcha-anchor + #captcha-panel').count(), 1, 'the captcha shows in the card')
+      await page.locator('#answer').fill(await api.answer('phone', device))
+      await page.locator('#answer').press('Enter')
+      await page.waitForFunction(() => /^Sent/.test(document.getElementById('sms-result').textContent))
+      assert.equal(sent('/sms/send'), 2)
+      assert.match(await page.locator('#sms-send').textContent(), /^\d+ 秒后重新获取$/)
+      assert.equal(await page.locator('#sms-send').isDisabled(), true)
+      await page.waitForFunction(() => document.getElementById('sms-inbox').textContent !== '')
+      const code = await api.smsCode(mobile)
+      assert.match(await page.locator('#sms-inbox').textContent(), new RegExp(code))
+
+      await page.locator('#sms-code').fill(code)
+      await page.locator('#sms-signin').click()
+      await page.waitForFunction(() => /^Signed in/.test(document.getElementById('sms-result').textContent))
+      assert.equal(await page.locator('#sms-result').textContent(), `Signed in as ${mobile}: the door redeemed your sms pass.`)
+      const door = JSON.parse(await page.locator('#sms-door').textContent())
+      assert.deepEqual([door.kind, door.mobile, door.scene], ['sms', mobile, 'phone'])
+    }))
+
   it('a configuration it cannot read is a visible error, and every button is off', () =>
     onDemo(
       async ({ page }) => {

@@ -2,7 +2,7 @@
 //! client itself (`GET /gatehouse-client.js`, the very ES module the package
 //! ships, `clients/js/dist/index.mjs`, so the page runs the package) and
 //! where the emulators are (`GET /demo/config.json`), and the page's own
-//! back end (`POST /demo/report`). None of these is an API route: API
+//! back end (`POST /demo/report`, `POST /demo/check`). None of these is an API route: API
 //! Gateway serves none of them.
 
 use hyper::body::Bytes;
@@ -22,6 +22,13 @@ pub const CLIENT_PATH: &str = "/gatehouse-client.js";
 /// the dev server calls `POST /guard/report` in process for it, as a back
 /// end would with its IAM credentials, which a browser must never hold.
 pub const REPORT_PATH: &str = "/demo/report";
+/// The page's stand-in for a business back end that signs a user in by
+/// phone: the dev server calls `POST /guard/check` in process with the SMS
+/// pass, as the back end would with its IAM credentials.
+pub const CHECK_PATH: &str = "/demo/check";
+/// Each of the page's back-end paths, and the `AWS_IAM` route it calls.
+pub const BACK_END_PATHS: [(&str, &str); 2] =
+    [(REPORT_PATH, "/guard/report"), (CHECK_PATH, "/guard/check")];
 /// Where the page reads its [`DemoConfig`].
 pub const CONFIG_PATH: &str = "/demo/config.json";
 /// Tencent's own web SDK, for a dev server configured with real keys.
@@ -42,6 +49,9 @@ pub struct DemoConfig {
     pub tencent_script: String,
     /// The `CaptchaAppId` for `new TencentCaptcha(appId, …)`.
     pub captcha_app_id: String,
+    /// The SMS emulator's base URL, whose inbox the page shows as a
+    /// phone would; none when a real `SMS_SDK_APP_ID` is configured.
+    pub sms_emulator: Option<String>,
 }
 
 impl DemoConfig {
@@ -63,6 +73,7 @@ impl DemoConfig {
             wechat_emulator: emulators.wechat.as_ref().map(|w| w.base_url()),
             tencent_script,
             captcha_app_id,
+            sms_emulator: emulators.sms.as_ref().map(|s| s.base_url()),
         }
     }
 }
@@ -110,6 +121,7 @@ mod tests {
             wechat_emulator: Some("http://127.0.0.1:1".into()),
             tencent_script: "http://127.0.0.1:2/TJCaptcha.js".into(),
             captcha_app_id: "190000001".into(),
+            sms_emulator: Some("http://127.0.0.1:3".into()),
         };
         let (kind, page) = get("/", &config).await.unwrap();
         assert!(kind.starts_with("text/html"));
@@ -122,7 +134,8 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&json).unwrap(),
             serde_json::json!({"scene": "demo", "wechatEmulator": "http://127.0.0.1:1",
-                "tencentScript": "http://127.0.0.1:2/TJCaptcha.js", "captchaAppId": "190000001"})
+                "tencentScript": "http://127.0.0.1:2/TJCaptcha.js", "captchaAppId": "190000001",
+                "smsEmulator": "http://127.0.0.1:3"})
         );
         assert!(get("/captcha/create", &config).await.is_none());
         let post = http::Request::post("/").body(Bytes::new()).unwrap();

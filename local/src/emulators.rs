@@ -2,6 +2,7 @@
 //! no real credentials are configured, and the development credentials it
 //! gives them (nothing here is a real secret).
 
+use crate::sms_emulator::SmsEmulator;
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
 
@@ -11,6 +12,7 @@ use crate::wechat_emulator::WechatEmulator;
 pub struct Emulators {
     pub wechat: Option<WechatEmulator>,
     pub tencent: Option<TencentEmulator>,
+    pub sms: Option<SmsEmulator>,
 }
 
 /// App id and credentials the dev server gives its emulators.
@@ -20,3 +22,6 @@ pub const DEV_TENCENT_SECRET_ID: &str = "AKIDdevgatehouse";
 pub const DEV_TENCENT_SECRET_KEY: &str = "dev-tencent-secret-key";
 pub const DEV_CAPTCHA_APP_ID: u64 = 190000001;
 pub const DEV_CAPTCHA_APP_SECRET_KEY: &str = "dev-app-secret-key";
+pub const DEV_SMS_SDK_APP_ID: &str = "1400000001";
+pub const DEV_SMS_SIGN_NAME: &str = "gatehouse";
+pub const DEV_SMS_TEMPLATE_ID: &str = "1000001";

@@ -63,6 +63,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             tencent.base_url()
         );
     }
+    if let Some(sms) = &emulators.sms {
+        println!(
+            "Tencent SMS emulator at {0} (no SMS_SDK_APP_ID set): read a number's messages with\n  curl -s '{0}/emulator/sms?mobile=%2B8613800138000'",
+            sms.base_url()
+        );
+    }
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

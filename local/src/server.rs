@@ -16,6 +16,7 @@ use gatehouse::http::error_response;
 use gatehouse::lang::Lang;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::{ConfigPart, Settings};
+use gatehouse::sms::{SmsConfig, SmsSender, SmsVerifier};
 use gatehouse::store::Store;
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::risk::RiskRanks;
@@ -29,10 +30,12 @@ use lambda_http::{Body, RequestExt};
 
 use crate::demo::{self, DemoConfig};
 use crate::emulators::{
-    DEV_CAPTCHA_APP_ID, DEV_CAPTCHA_APP_SECRET_KEY, DEV_TENCENT_SECRET_ID, DEV_TENCENT_SECRET_KEY,
-    DEV_WX_APPID, DEV_WX_SECRET, Emulators,
+    DEV_CAPTCHA_APP_ID, DEV_CAPTCHA_APP_SECRET_KEY, DEV_SMS_SDK_APP_ID, DEV_SMS_SIGN_NAME,
+    DEV_SMS_TEMPLATE_ID, DEV_TENCENT_SECRET_ID, DEV_TENCENT_SECRET_KEY, DEV_WX_APPID,
+    DEV_WX_SECRET, Emulators,
 };
 use crate::serve::{HttpResponse, Refusals, Served, allow_cors, serve_with};
+use crate::sms_emulator::{SmsEmulator, SmsEmulatorConfig};
 use crate::tencent_emulator::TencentEmulator;
 use crate::wechat_emulator::WechatEmulator;
 
@@ -59,16 +62,19 @@ pub enum IamRoutes {
 /// The variable that opens the IAM routes (`open`).
 pub const DEV_IAM: &str = "GATEHOUSE_DEV_IAM";
 
-/// The dev server's `CAPTCHA_CONFIG` when none is set: every default, and
-/// the demo page's scene guarded in adaptive mode (an image captcha after
-/// two failures, a Tencent one after four).
+/// The dev server's `CAPTCHA_CONFIG` when none is set: every default, the
+/// demo page's scene guarded in adaptive mode (an image captcha after two
+/// failures, a Tencent one after four), and its sign-in by phone guarded
+/// `always` (a captcha before every SMS; a door that redeems the SMS pass).
 pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "adaptive",
-    "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}}}}"#;
+    "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}},
+    "phone": {"guard": {"mode": "always"}}}}"#;
 
 impl App {
     /// The services from the environment (README, "Configuration") over `store`. WeChat is
-    /// emulated on loopback unless `WX_APPID` is set, Tencent unless
-    /// `TENCENT_SECRET_ID` is.
+    /// emulated on loopback unless `WX_APPID` is set, the Tencent captcha
+    /// unless `TENCENT_SECRET_ID` is, Tencent SMS unless `SMS_SDK_APP_ID`
+    /// is.
     pub async fn from_env(
         store: Arc<dyn Store>,
     ) -> Result<(App, Emulators), Box<dyn std::error::Error>> {
@@ -114,6 +120,30 @@ impl App {
                 _ => None,
             })?
         };
+        let sms_config = if env("SMS_SDK_APP_ID").is_some() {
+            SmsConfig::from_lookup(&var)?
+        } else {
+            let emulator = SmsEmulator::start(SmsEmulatorConfig {
+                secret_id: DEV_TENCENT_SECRET_ID.into(),
+                secret_key: DEV_TENCENT_SECRET_KEY.into(),
+                sdk_app_id: DEV_SMS_SDK_APP_ID.into(),
+                sign_name: DEV_SMS_SIGN_NAME.into(),
+                template_id: DEV_SMS_TEMPLATE_ID.into(),
+                clock: gatehouse::clock::Clock::system(),
+            })
+            .await?;
+            let endpoint = emulator.base_url();
+            emulators.sms = Some(emulator);
+            SmsConfig::from_lookup(|key| match key {
+                "TENCENT_SECRET_ID" => Some(DEV_TENCENT_SECRET_ID.into()),
+                "TENCENT_SECRET_KEY" => Some(DEV_TENCENT_SECRET_KEY.into()),
+                "SMS_SDK_APP_ID" => Some(DEV_SMS_SDK_APP_ID.into()),
+                "SMS_SIGN_NAME" => Some(DEV_SMS_SIGN_NAME.into()),
+                "SMS_TEMPLATE_ID" => Some(DEV_SMS_TEMPLATE_ID.into()),
+                "TENCENT_SMS_ENDPOINT" => Some(endpoint.clone()),
+                _ => None,
+            })?
+        };
         let mut blocks = match env(CAPTCHA_CONFIG) {
             Some(source) => SceneBlocks::from_source(&source)?,
             None => SceneBlocks::from_json(DEV_CAPTCHA_CONFIG)?,
@@ -134,7 +164,8 @@ impl App {
             None => Renderer::builtin(),
         };
         // The captcha routes count at their scenes' `rateLimit` of
-        // CAPTCHA_CONFIG; wx-login, wx-phone and ticket verify at the root's.
+        // CAPTCHA_CONFIG; wx-login, wx-phone, ticket verify and the SMS
+        // routes at the root's.
         let options = ServiceOptions::new(settings.rate_limits.clone());
         // WeChat's risk ranks, where a scene's guard block asks for them.
         let ranks = match settings.guard.all().any(|scene| scene.wx_risk.is_some()) {
@@ -158,9 +189,13 @@ impl App {
         .with_captcha(CaptchaService::new(
             settings.captcha_settings(),
             renderer,
-            store,
+            store.clone(),
             &options,
         ))
+        .with_sms(
+            SmsSender::new(sms_config, settings.sms_settings(), store.clone(), &options)?,
+            SmsVerifier::new(settings.sms_settings(), store, &options),
+        )
         .with_phone(phone)
         .with_emulators(&emulators);
         let app = match env(DEV_IAM).as_deref() {
@@ -209,6 +244,8 @@ impl App {
                 guard: Some(Arc::new(guard)),
                 authorizer: Some(Arc::new(authorizer)),
                 phone: None,
+                sms_sender: None,
+                sms_verifier: None,
             },
         }
         .judging()
@@ -227,11 +264,18 @@ impl App {
         self.judging()
     }
 
-    /// The app whose guard (and the authorizer's) judges the challenges
-    /// its captcha and ticket services can (SPEC §13).
+    /// The app whose guard (the authorizer's, and the SMS send's door)
+    /// judges the challenges its captcha and ticket services can (SPEC §13).
     fn judging(mut self) -> Self {
         let services = &mut self.services;
         let judge = gatehouse::door::judge(services.captcha.clone(), services.tickets.clone());
+        if let Some(sender) = services.sms_sender.take() {
+            // The send's own door (SPEC §13), as a guarded route's.
+            let sender = Arc::try_unwrap(sender)
+                .map(|sender| Arc::new(sender.with_judge(judge.clone())))
+                .unwrap_or_else(|shared| shared);
+            services.sms_sender = Some(sender);
+        }
         if let Some(guard) = &services.guard {
             let guard = guard.as_ref().clone().with_judge(judge);
             if let Some(authorizer) = &services.authorizer {
@@ -241,6 +285,14 @@ impl App {
             services.guard = Some(Arc::new(guard));
         }
         self
+    }
+
+    /// The same app serving `POST /sms/send` and `POST /sms/verify` (both
+    /// on the store the guard reads).
+    pub fn with_sms(mut self, sender: SmsSender, verifier: SmsVerifier) -> Self {
+        self.services.sms_sender = Some(Arc::new(sender));
+        self.services.sms_verifier = Some(Arc::new(verifier));
+        self.judging()
     }
 
     /// The same app serving `POST /wx/phone` with `phone` (its sessions must
@@ -328,11 +380,15 @@ async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpR
     if let Some(resp) = crate::test_hooks::handle(&req) {
         return with_cors(resp);
     }
-    if req.method() == http::Method::POST && req.uri().path() == demo::REPORT_PATH {
-        let report = api::find("POST", "/guard/report").expect("a route of the table");
+    if let Some(iam_path) = demo::BACK_END_PATHS
+        .iter()
+        .find(|(path, _)| req.method() == http::Method::POST && req.uri().path() == *path)
+        .map(|(_, iam_path)| *iam_path)
+    {
+        let route = api::find("POST", iam_path).expect("a route of the table");
         let lambda_req = to_lambda_request(req, peer);
         return with_cors(from_lambda_response(
-            app.services.handle(report, lambda_req).await,
+            app.services.handle(route, lambda_req).await,
         ));
     }
     let lambda_req = to_lambda_request(req, peer);

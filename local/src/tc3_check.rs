@@ -13,12 +13,89 @@
 //! Date/Service/tc3_request \n hex(sha256(CanonicalRequest))`.
 
 use hmac::{Hmac, Mac};
+use hyper::body::Bytes;
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
 const SCHEME: &str = "TC3-HMAC-SHA256";
 const SCOPE_END: &str = "tc3_request";
+
+/// How far `X-TC-Timestamp` may be from an emulator's clock.
+pub const TIMESTAMP_WINDOW_SECS: i64 = 5 * 60;
+
+/// The account an emulator plays, and the product it answers for.
+pub struct Account<'a> {
+    pub secret_id: &'a str,
+    pub secret_key: &'a str,
+    /// The service the credential scope must name (`captcha`, `sms`).
+    pub service: &'a str,
+}
+
+/// Checks a request's signature as Tencent does, with `account` at
+/// `now_secs`: the error code and message Tencent answers otherwise
+/// (`AuthFailure.InvalidAuthorization`, `AuthFailure.SignatureExpire`,
+/// `AuthFailure.SecretIdNotFound`, `AuthFailure.SignatureFailure`).
+/// `content-type` and `host` must be signed; the method, path, query,
+/// every signed header as received and the body byte for byte are.
+pub fn authenticate(
+    req: &http::Request<Bytes>,
+    account: &Account<'_>,
+    now_secs: i64,
+) -> Result<(), (&'static str, &'static str)> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let claim = header("authorization").and_then(Claim::parse).ok_or((
+        "AuthFailure.InvalidAuthorization",
+        "Authorization is missing or not TC3-HMAC-SHA256",
+    ))?;
+    let timestamp = header("x-tc-timestamp")
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .ok_or((
+            "AuthFailure.InvalidAuthorization",
+            "X-TC-Timestamp is missing or not an integer",
+        ))?;
+    if (now_secs - timestamp).abs() > TIMESTAMP_WINDOW_SECS {
+        return Err((
+            "AuthFailure.SignatureExpire",
+            "X-TC-Timestamp is more than 5 minutes off",
+        ));
+    }
+    if claim.secret_id != account.secret_id {
+        return Err(("AuthFailure.SecretIdNotFound", "the SecretId is not found"));
+    }
+    let signature_failure = (
+        "AuthFailure.SignatureFailure",
+        "the provided credentials could not be validated",
+    );
+    if claim.service != account.service || Some(&claim.date) != date_of(timestamp).as_ref() {
+        return Err(signature_failure);
+    }
+    // The header lists names in the order the client signed them: that
+    // order must be the sorted one the canonical request uses.
+    let signed = &claim.signed_headers;
+    if !claim.headers_sorted()
+        || !signed.iter().any(|h| h == "content-type")
+        || !signed.iter().any(|h| h == "host")
+    {
+        return Err(signature_failure);
+    }
+    let mut values = Vec::with_capacity(signed.len());
+    for name in signed {
+        values.push(header(name).ok_or(signature_failure)?);
+    }
+    let received = Received {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        query: req.uri().query().unwrap_or(""),
+        header_values: &values,
+        body: req.body(),
+        timestamp,
+    };
+    if !verify(account.secret_key, &claim, &received) {
+        return Err(signature_failure);
+    }
+    Ok(())
+}
 
 /// What an `Authorization: TC3-HMAC-SHA256 Credential=…, SignedHeaders=…,
 /// Signature=…` header claims.

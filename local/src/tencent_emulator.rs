@@ -74,8 +74,7 @@ use crate::tc3_check;
 
 /// How long an issued ticket can be verified.
 pub const TICKET_LIFETIME_MS: i64 = 5 * 60 * 1000;
-/// How far `X-TC-Timestamp` may be from the emulator's clock.
-pub const TIMESTAMP_WINDOW_SECS: i64 = 5 * 60;
+pub use crate::tc3_check::TIMESTAMP_WINDOW_SECS;
 /// How long `force-slow` takes to answer.
 pub const SLOW_ANSWER: Duration = Duration::from_secs(8);
 /// Where the front end's tickets are issued.
@@ -388,60 +387,14 @@ impl State {
         &self,
         req: &http::Request<Bytes>,
     ) -> Result<&'static str, (&'static str, &'static str)> {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let auth = header("authorization")
-            .and_then(tc3_check::Claim::parse)
-            .ok_or((
-                "AuthFailure.InvalidAuthorization",
-                "Authorization is missing or not TC3-HMAC-SHA256",
-            ))?;
-        let timestamp = header("x-tc-timestamp")
-            .and_then(|t| t.trim().parse::<i64>().ok())
-            .ok_or((
-                "AuthFailure.InvalidAuthorization",
-                "X-TC-Timestamp is missing or not an integer",
-            ))?;
         let now_secs = self.config.clock.now_ms().div_euclid(1000);
-        if (now_secs - timestamp).abs() > TIMESTAMP_WINDOW_SECS {
-            return Err((
-                "AuthFailure.SignatureExpire",
-                "X-TC-Timestamp is more than 5 minutes off",
-            ));
-        }
-        if auth.secret_id != self.config.secret_id {
-            return Err(("AuthFailure.SecretIdNotFound", "the SecretId is not found"));
-        }
-        let signature_failure = (
-            "AuthFailure.SignatureFailure",
-            "the provided credentials could not be validated",
-        );
-        if auth.service != SERVICE || Some(&auth.date) != tc3_check::date_of(timestamp).as_ref() {
-            return Err(signature_failure);
-        }
-        // The header lists names in the order the client signed them: that
-        // order must be the sorted one the canonical request uses.
-        let signed = &auth.signed_headers;
-        if !auth.headers_sorted()
-            || !signed.iter().any(|h| h == "content-type")
-            || !signed.iter().any(|h| h == "host")
-        {
-            return Err(signature_failure);
-        }
-        let mut values = Vec::with_capacity(signed.len());
-        for name in signed {
-            values.push(header(name).ok_or(signature_failure)?);
-        }
-        let received = tc3_check::Received {
-            method: req.method().as_str(),
-            path: req.uri().path(),
-            query: req.uri().query().unwrap_or(""),
-            header_values: &values,
-            body: req.body(),
-            timestamp,
+        let account = tc3_check::Account {
+            secret_id: &self.config.secret_id,
+            secret_key: &self.config.secret_key,
+            service: SERVICE,
         };
-        if !tc3_check::verify(&self.config.secret_key, &auth, &received) {
-            return Err(signature_failure);
-        }
+        tc3_check::authenticate(req, &account, now_secs)?;
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let action = match header("x-tc-action") {
             Some(ACTION_RESULT) => ACTION_RESULT,
             Some(ACTION_MINI_RESULT) => ACTION_MINI_RESULT,

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::guard::{self, Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, Verdict};
 use crate::http::{error_response, route_key};
 use crate::lang::Lang;
+use crate::sms::{self, SmsSender, SmsVerifier};
 use crate::tencent::{self, TicketService};
 use crate::wechat::{self, LoginService, PhoneService, SessionService};
 
@@ -43,6 +44,8 @@ pub enum Function {
     VerifyTicket,
     WxPhone,
     Guard,
+    SendSms,
+    VerifySms,
 }
 
 /// Who may call a route.
@@ -165,6 +168,14 @@ pub const ROUTES: &[Route] = &[
             serve(&s.guard, req, guard::routes::report)
         })
     },
+    // A door of its scene's guard of its own (the guard decides in-process,
+    // so a refusal carries its errCode): API Gateway sees a public route.
+    route("POST", "/sms/send", Function::SendSms, |s, req| {
+        serve(&s.sms_sender, req, sms::routes::send)
+    }),
+    route("POST", "/sms/verify", Function::VerifySms, |s, req| {
+        serve(&s.sms_verifier, req, sms::routes::verify)
+    }),
     // The guarded example: users put their own routes behind the guard the
     // same way. It answers with what the authorizer handed it: no service.
     Route {
@@ -251,10 +262,11 @@ pub mod rows {
     pub const CAPTCHA: &str = "captcha#";
     /// A presented ticket (`store::ticket_key_of`).
     pub const TICKET: &str = "ticket#";
-    /// A pass a solved captcha earned, and one a ticket earned
-    /// (`store::pass_key_of`).
+    /// A pass a solved captcha earned, one a ticket earned, and one a
+    /// right SMS code earned (`store::pass_key_of`).
     pub const PASS_CAPTCHA: &str = "pass#captcha#";
     pub const PASS_TICKET: &str = "pass#ticket#";
+    pub const PASS_SMS: &str = "pass#sms#";
     /// A WeChat session (`store::session_key_of`).
     pub const SESSION: &str = "session#";
     /// Rate-limit counters of one route (`ratelimit::Route::as_str`).
@@ -270,6 +282,15 @@ pub mod rows {
     pub const ACCESS_TOKEN: &str = "wxtoken#";
     /// The guard's failure counters (`guard::service`).
     pub const RATE_GUARD: &str = "rate#guard|";
+    /// A number's SMS code in a scene (`store::sms_key_of`).
+    pub const SMS: &str = "sms#";
+    /// SMS sends and verifies per IP (`ratelimit::Route`).
+    pub const RATE_SMS_SEND: &str = "rate#smssend|";
+    pub const RATE_SMS_VERIFY: &str = "rate#smsverify|";
+    /// Sends per number and day, and the scene's daily budget
+    /// (`sms::service`).
+    pub const RATE_SMS_DAY: &str = "rate#smsday|";
+    pub const RATE_SMS_BUDGET: &str = "rate#smsbudget|";
     /// A user's cached WeChat risk rank (`store::risk_rank_key_of`).
     pub const WX_RISK: &str = "wxrisk#";
 }
@@ -283,7 +304,7 @@ const BATCH_WRITE: &str = "dynamodb:BatchWriteItem";
 
 impl Function {
     /// Every function, in the template's order.
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 11] = [
         Function::CreateCaptcha,
         Function::RefreshCaptcha,
         Function::VerifyCaptcha,
@@ -293,6 +314,8 @@ impl Function {
         Function::VerifyTicket,
         Function::WxPhone,
         Function::Guard,
+        Function::SendSms,
+        Function::VerifySms,
     ];
 
     /// The function's name: its crate under `functions/`, its binary, its
@@ -308,6 +331,8 @@ impl Function {
             Function::VerifyTicket => "verify-ticket",
             Function::WxPhone => "wx-phone",
             Function::Guard => "guard",
+            Function::SendSms => "send-sms",
+            Function::VerifySms => "verify-sms",
         }
     }
 
@@ -316,14 +341,15 @@ impl Function {
     /// request deadline (see [`crate::deadline`]).
     pub fn timeout(self) -> std::time::Duration {
         let seconds = match self {
-            Function::Authorizer | Function::Guard => 5,
+            Function::Authorizer | Function::Guard | Function::VerifySms => 5,
             Function::WxPhone => 15,
             Function::CreateCaptcha
             | Function::RefreshCaptcha
             | Function::VerifyCaptcha
             | Function::WxLogin
             | Function::Session
-            | Function::VerifyTicket => 10,
+            | Function::VerifyTicket
+            | Function::SendSms => 10,
         };
         std::time::Duration::from_secs(seconds)
     }
@@ -366,6 +392,17 @@ impl Function {
             // A scene's `guard.wxRisk` asks WeChat for a signed-in user's
             // risk rank, with the shared access token (the AppSecret).
             Function::Guard => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
+            // The Tencent key from Secrets Manager, as verify-ticket's.
+            Function::SendSms => &[
+                "CAPTCHA_CONFIG",
+                "TENCENT_SECRET_ID",
+                "TENCENT_SECRET_ARN",
+                "SMS_SDK_APP_ID",
+                "SMS_SIGN_NAME",
+                "SMS_TEMPLATE_ID",
+                "SMS_REGION",
+            ],
+            Function::VerifySms => CAPTCHA,
             Function::Authorizer => &[
                 "CAPTCHA_CONFIG",
                 "GUARD_ROUTES",
@@ -384,7 +421,8 @@ impl Function {
     /// and `tests/e2e/table_access.rs` the code.
     pub fn table_grants(self) -> &'static [TableGrant] {
         use crate::store::dynamo::{
-            CAPTCHA_PASS_ATTRIBUTES, PHONE_ATTRIBUTES, REDEEM_ATTRIBUTES, TICKET_PASS_ATTRIBUTES,
+            CAPTCHA_PASS_ATTRIBUTES, PHONE_ATTRIBUTES, REDEEM_ATTRIBUTES, SMS_PASS_ATTRIBUTES,
+            TICKET_PASS_ATTRIBUTES,
         };
         use rows::*;
         // The captcha row, with the counters alongside when rate limits are
@@ -432,8 +470,11 @@ impl Function {
         ];
         // A pass redeemed: the attributes its redemption writes and
         // conditions on, none of those that make a row a pass.
-        const REDEEM: TableGrant =
-            grant_only(&[UPDATE], &[PASS_CAPTCHA, PASS_TICKET], REDEEM_ATTRIBUTES);
+        const REDEEM: TableGrant = grant_only(
+            &[UPDATE],
+            &[PASS_CAPTCHA, PASS_TICKET, PASS_SMS],
+            REDEEM_ATTRIBUTES,
+        );
         // Sessions read; the guard's counters counted (one UpdateItem per
         // row, answering the row; a refused pass counted as a failure) or,
         // where a scene counts no request, read with a user's cached risk
@@ -469,6 +510,26 @@ impl Function {
             grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
+        // The door (the request counted in the guard's rows, or where the
+        // scene counts no request its level read; a pass redeemed as the
+        // guard's, a refused one counted as a failure); the code's row put
+        // (conditional on the resend window) with its counters, a refused
+        // send's row put back or deleted, an unsent code voided.
+        const SEND_SMS: &[TableGrant] = &[
+            grant(&[BATCH_GET], &[RATE_GUARD]),
+            grant(&[UPDATE], &[RATE_GUARD]),
+            REDEEM,
+            grant(&[PUT, DELETE, UPDATE], &[SMS]),
+            grant(&[UPDATE], &[RATE_SMS_SEND, RATE_SMS_DAY, RATE_SMS_BUDGET]),
+        ];
+        // A verify is one conditional update; a wrong code counts the
+        // guard's failures; a right one earns a pass, a row of its own that
+        // only this function may create (SMS passes, with the number), by
+        // PutItem alone.
+        const VERIFY_SMS: &[TableGrant] = &[
+            grant(&[UPDATE], &[SMS, RATE_SMS_VERIFY, RATE_GUARD]),
+            grant_only(&[PUT], &[PASS_SMS], SMS_PASS_ATTRIBUTES),
+        ];
         match self {
             Function::CreateCaptcha => CREATE,
             Function::RefreshCaptcha => REFRESH,
@@ -479,6 +540,8 @@ impl Function {
             Function::VerifyTicket => TICKETS,
             Function::Guard => GUARD,
             Function::WxPhone => PHONE,
+            Function::SendSms => SEND_SMS,
+            Function::VerifySms => VERIFY_SMS,
         }
     }
 }
@@ -525,6 +588,8 @@ pub struct Services {
     pub phone: Option<Arc<PhoneService>>,
     pub guard: Option<Arc<Guard>>,
     pub authorizer: Option<Arc<Authorizer>>,
+    pub sms_sender: Option<Arc<SmsSender>>,
+    pub sms_verifier: Option<Arc<SmsVerifier>>,
 }
 
 impl Services {
@@ -582,13 +647,16 @@ mod tests {
         use crate::ratelimit::{RateLimitConfig, Route as Limited};
         use crate::store::{
             PassKind, captcha_key, counter_key_of, pass_key_of, risk_rank_key_of, session_key_of,
-            ticket_key_of,
+            sms_key_of, sms_locator, ticket_key_of,
         };
         let scene = Scene::parse("login").unwrap();
         let device = DeviceId::parse("d").unwrap();
         assert!(captcha_key(&scene, &device).starts_with(rows::CAPTCHA));
+        let mobile = crate::sms::Mobile::parse("13800138000").unwrap();
+        assert!(sms_key_of(&sms_locator(&scene, &mobile)).starts_with(rows::SMS));
         assert!(pass_key_of(PassKind::Captcha, "ab").starts_with(rows::PASS_CAPTCHA));
         assert!(pass_key_of(PassKind::Ticket, "ab").starts_with(rows::PASS_TICKET));
+        assert!(pass_key_of(PassKind::Sms, "ab").starts_with(rows::PASS_SMS));
         assert!(ticket_key_of("ab").starts_with(rows::TICKET));
         assert!(session_key_of("ab").starts_with(rows::SESSION));
         assert!(risk_rank_key_of(1, "o").starts_with(rows::WX_RISK));
@@ -598,6 +666,8 @@ mod tests {
             (Limited::Verify, rows::RATE_VERIFY),
             (Limited::WxLogin, rows::RATE_WXLOGIN),
             (Limited::Ticket, rows::RATE_TICKET),
+            (Limited::SmsSend, rows::RATE_SMS_SEND),
+            (Limited::SmsVerify, rows::RATE_SMS_VERIFY),
         ] {
             let counters =
                 RateLimitConfig::default().counters(route, "*", Some("1.2.3.4"), Some("d"), 0);

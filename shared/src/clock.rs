@@ -38,3 +38,34 @@ impl Clock {
         }
     }
 }
+
+/// China time (UTC+8), in which WeChat's quotas and Tencent's daily limits
+/// count their days.
+const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The day of `ms` in China time, as days since the epoch.
+pub fn china_day(ms: i64) -> i64 {
+    (ms + CHINA_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// Epoch milliseconds at which China day `day` ends (midnight in Beijing).
+pub fn china_day_end_ms(day: i64) -> i64 {
+    (day + 1) * DAY_MS - CHINA_OFFSET_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn china_days_turn_at_midnight_beijing_time() {
+        // 2024-01-01T16:00:00Z is 2024-01-02T00:00 in Beijing.
+        let midnight_beijing = 1_704_124_800_000;
+        let day = china_day(midnight_beijing);
+        assert_eq!(day - china_day(midnight_beijing - 1), 1);
+        assert_eq!(day, china_day(midnight_beijing + 86_399_999));
+        assert_eq!(china_day_end_ms(day - 1), midnight_beijing);
+        assert_eq!(china_day_end_ms(day), midnight_beijing + 86_400_000);
+    }
+}

@@ -101,6 +101,36 @@ pub enum ApiError {
     /// or a captcha pass where only a ticket pass will do.
     #[error("guard: pass invalid")]
     GuardPassInvalid,
+    /// Not a mobile number we take (see `crate::sms::mobile`), or one
+    /// Tencent calls incorrect (`InvalidParameterValue.IncorrectPhoneNumber`).
+    #[error("mobile number invalid")]
+    SmsMobileInvalid,
+    /// A number whose country the scene does not list (`sms.countries`).
+    #[error("mobile number of a country not allowed")]
+    SmsCountryNotAllowed,
+    /// The number's last code was sent less than `resendSeconds` ago.
+    #[error("sms sent less than {retry_after_secs}s ago")]
+    SmsSendTooSoon { retry_after_secs: u64 },
+    /// The number had its `perMobilePerDay` codes today.
+    #[error("sms daily limit of the number, retry after {retry_after_secs}s")]
+    SmsDailyLimit { retry_after_secs: u64 },
+    /// The scene sent its `dailyBudget` of messages today.
+    #[error("sms daily budget spent, retry after {retry_after_secs}s")]
+    SmsBudgetExhausted { retry_after_secs: u64 },
+    /// Tencent's own frequency limits (`LimitExceeded.*`).
+    #[error("sms limited upstream")]
+    SmsUpstreamLimited,
+    /// Tencent did not send: any other code, an error, a time-out, a
+    /// garbled answer.
+    #[error("sms upstream error")]
+    SmsUpstreamError,
+    #[error("sms code required")]
+    SmsCodeRequired,
+    /// Wrong, used, void, or no code sent to the number in the scene.
+    #[error("sms code invalid")]
+    SmsCodeInvalid,
+    #[error("sms code expired")]
+    SmsCodeExpired,
     /// A `deviceId` or `X-Device-Id` sent to the guard that is no device id
     /// (empty, over 128 characters, not visible ASCII): refused, never
     /// taken for no device.
@@ -345,6 +375,66 @@ impl ApiError {
                 "验证凭证无效或已使用，请重新验证",
                 "The pass is invalid or was already used: solve a captcha again",
             ),
+            Self::SmsMobileInvalid => row(
+                "sms-mobile-invalid",
+                S::BAD_REQUEST,
+                "手机号码格式不正确",
+                "The mobile number is not valid: send it as +8613800138000 (E.164) or 13800138000",
+            ),
+            Self::SmsCountryNotAllowed => row(
+                "sms-country-not-allowed",
+                S::BAD_REQUEST,
+                "暂不支持该国家或地区的手机号码",
+                "Numbers of this country or region are not accepted here",
+            ),
+            Self::SmsSendTooSoon { .. } => row(
+                "sms-send-too-soon",
+                S::TOO_MANY_REQUESTS,
+                "验证码已发送，请 {secs} 秒后再试",
+                "A code was just sent: retry in {secs} s",
+            ),
+            Self::SmsDailyLimit { .. } => row(
+                "sms-daily-limit",
+                S::TOO_MANY_REQUESTS,
+                "该手机号今日获取验证码次数已达上限，请明天再试",
+                "This number had all its codes for today: retry tomorrow",
+            ),
+            Self::SmsBudgetExhausted { .. } => row(
+                "sms-budget-exhausted",
+                S::TOO_MANY_REQUESTS,
+                "今日短信发送量已达上限，请明天再试",
+                "Today's SMS budget is spent: retry tomorrow",
+            ),
+            Self::SmsUpstreamLimited => row(
+                "sms-upstream-limited",
+                S::TOO_MANY_REQUESTS,
+                "短信发送过于频繁，请稍后再试",
+                "Too many messages to this number: retry later",
+            ),
+            Self::SmsUpstreamError => row(
+                "sms-upstream-error",
+                S::BAD_GATEWAY,
+                "短信发送失败，请稍后再试",
+                "The SMS could not be sent, please retry later",
+            ),
+            Self::SmsCodeRequired => row(
+                "sms-code-required",
+                S::BAD_REQUEST,
+                "请输入短信验证码",
+                "The SMS code is required",
+            ),
+            Self::SmsCodeInvalid => row(
+                "sms-code-invalid",
+                S::BAD_REQUEST,
+                "短信验证码错误或已失效",
+                "The SMS code is wrong, or no longer valid",
+            ),
+            Self::SmsCodeExpired => row(
+                "sms-code-expired",
+                S::BAD_REQUEST,
+                "短信验证码已过期，请重新获取",
+                "The SMS code has expired: ask for a new one",
+            ),
             Self::GuardInvalidDevice => row(
                 "guard-invalid-device",
                 S::BAD_REQUEST,
@@ -393,10 +483,22 @@ impl ApiError {
             Self::RouteNotFound { method, path } => {
                 template.replace("{method}", method).replace("{path}", path)
             }
-            Self::RateLimited { retry_after_secs } => {
-                template.replace("{secs}", &retry_after_secs.to_string())
-            }
-            _ => template.to_owned(),
+            _ => match self.retry_after() {
+                Some(secs) => template.replace("{secs}", &secs.to_string()),
+                None => template.to_owned(),
+            },
+        }
+    }
+
+    /// Whole seconds before the client may try again (the `Retry-After`
+    /// header of a 429), when the error knows.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs }
+            | Self::SmsSendTooSoon { retry_after_secs }
+            | Self::SmsDailyLimit { retry_after_secs }
+            | Self::SmsBudgetExhausted { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 }
@@ -446,6 +548,17 @@ mod tests {
             ApiError::WxPhoneCodeInvalid,
             ApiError::WxRateLimited,
             ApiError::GuardPassInvalid,
+            ApiError::SmsSendTooSoon {
+                retry_after_secs: 42,
+            },
+            ApiError::SmsDailyLimit {
+                retry_after_secs: 3600,
+            },
+            ApiError::SmsBudgetExhausted {
+                retry_after_secs: 60,
+            },
+            ApiError::SmsMobileInvalid,
+            ApiError::SmsCodeInvalid,
             ApiError::GuardInvalidDevice,
             ApiError::GuardRefused,
             ApiError::DeadlineExceeded,

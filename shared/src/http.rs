@@ -199,19 +199,13 @@ pub fn error_response_with(lang: Lang, err: &ApiError, data: Map<String, Value>)
     }
     let mut response = json_response(err.status(), &Value::Object(body));
     let headers = response.headers_mut();
-    match err {
-        ApiError::RateLimited { retry_after_secs } => {
-            headers.insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from(*retry_after_secs),
-            );
-        }
-        ApiError::MethodNotAllowed { allow, .. } => {
-            if let Ok(value) = http::HeaderValue::from_str(allow) {
-                headers.insert(http::header::ALLOW, value);
-            }
-        }
-        _ => {}
+    if let Some(secs) = err.retry_after() {
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    if let ApiError::MethodNotAllowed { allow, .. } = err
+        && let Ok(value) = http::HeaderValue::from_str(allow)
+    {
+        headers.insert(http::header::ALLOW, value);
     }
     response
 }

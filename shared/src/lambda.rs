@@ -53,6 +53,7 @@ use crate::options::ServiceOptions;
 use crate::ratelimit::RateLimitConfig;
 use crate::secrets::{self, SecretSource, Secrets};
 use crate::settings::{ConfigPart, Settings};
+use crate::sms::{SmsConfig, SmsSender, SmsVerifier};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::tencent::{TencentConfig, TicketService};
@@ -114,6 +115,8 @@ impl Function {
             Function::WxPhone => (start_phone, serve_http),
             Function::VerifyTicket => (start_tickets, serve_http),
             Function::Guard => (start_guard, serve_http),
+            Function::SendSms => (start_sms_sender, serve_http),
+            Function::VerifySms => (start_sms_verifier, serve_http),
             Function::Authorizer => (start_authorizer, serve_authorizer),
         };
         Lambda {
@@ -376,6 +379,29 @@ impl RiskRanks {
     }
 }
 
+impl SmsSender {
+    /// send-sms: the Tencent key (from `TENCENT_SECRET_ARN` when set) and
+    /// `SMS_*`, the scenes' `sms` blocks and guard settings and the root
+    /// `rateLimit` of `CAPTCHA_CONFIG` (and nothing else of it), the table.
+    pub async fn from_lambda_env() -> Result<Self, Error> {
+        let settings = Settings::from_env_part(ConfigPart::Sms)?;
+        let (store, secrets) = table_and_secrets(&secrets::TENCENT_SMS).await?;
+        let config = SmsConfig::from_lookup(secrets.over(process_env))?;
+        let options = ServiceOptions::new(settings.rate_limits.clone());
+        Ok(Self::new(config, settings.sms_settings(), store, &options)?)
+    }
+}
+
+impl SmsVerifier {
+    /// verify-sms: the same part of `CAPTCHA_CONFIG`, the table (no
+    /// Tencent call, no secret).
+    pub async fn from_lambda_env() -> Result<Self, Error> {
+        let settings = Settings::from_env_part(ConfigPart::Sms)?;
+        let options = ServiceOptions::new(settings.rate_limits.clone());
+        Ok(Self::new(settings.sms_settings(), table().await?, &options))
+    }
+}
+
 impl GuardRoutes {
     /// `GUARD_ROUTES`; unset or empty: no guarded route.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -459,6 +485,20 @@ fn start_guard() -> Started {
             guard: Some(Arc::new(Guard::with_table(settings.guard, store).await?)),
             ..Services::default()
         })
+    })
+}
+
+fn start_sms_sender() -> Started {
+    start_with(SmsSender::from_lambda_env(), |sms_sender| Services {
+        sms_sender: Some(sms_sender),
+        ..Services::default()
+    })
+}
+
+fn start_sms_verifier() -> Started {
+    start_with(SmsVerifier::from_lambda_env(), |sms_verifier| Services {
+        sms_verifier: Some(sms_verifier),
+        ..Services::default()
     })
 }
 

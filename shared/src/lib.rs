@@ -76,6 +76,7 @@ pub mod ratelimit;
 pub mod secret;
 pub mod secrets;
 pub mod settings;
+pub mod sms;
 pub mod store;
 pub mod telemetry;
 pub mod tencent;

@@ -18,6 +18,9 @@
 //! | `Latency` | `Function`, `Route` | milliseconds |
 //! | `TencentCaptchaCode` | `Function`, `CaptchaCode` | count |
 //! | `TencentRejected` | `Function` (a `CaptchaCode` other than 1) | count |
+//! | `SmsStatus` | `Function`, `Status` (what `SendSms` came to: `Ok`, `LimitExceeded`, `IncorrectPhoneNumber`, `InsufficientBalance`, `Failed`, `Unreachable`, `NotJson`) | count |
+//! | `SmsBilled` | `Function` (messages Tencent bills, its `Fee`) | count |
+//! | `SmsBudgetExhausted` | `Function` (sends refused by a scene's `dailyBudget`) | count |
 //! | `GuardReasons` | `Function`, `Reason` (each reason of a level above `none` at a door) | count |
 //! | `GuardThrottled` | `Function` (a guard counter DynamoDB throttled: a pass asked for) | count |
 //! | `GuardDegraded` | `Function` (a door admitted without the store, `onStoreError: "admit"`) | count |
@@ -43,6 +46,10 @@ pub const REQUESTS: &str = "Requests";
 pub const LATENCY: &str = "Latency";
 pub const TENCENT_CAPTCHA_CODE: &str = "TencentCaptchaCode";
 pub const TENCENT_REJECTED: &str = "TencentRejected";
+pub const SMS_STATUS: &str = "SmsStatus";
+pub const SMS_BILLED: &str = "SmsBilled";
+pub const SMS_BUDGET_EXHAUSTED: &str = "SmsBudgetExhausted";
+pub const STATUS: &str = "Status";
 pub const GUARD_REASONS: &str = "GuardReasons";
 pub const GUARD_THROTTLED: &str = "GuardThrottled";
 pub const GUARD_DEGRADED: &str = "GuardDegraded";
@@ -118,15 +125,24 @@ impl Outcome {
     /// status.
     pub fn of(status: u16, err_code: Option<&str>) -> Outcome {
         match err_code {
-            Some("rate-limited") => Outcome::RateLimited,
+            Some(
+                "rate-limited" | "sms-send-too-soon" | "sms-daily-limit" | "sms-budget-exhausted",
+            ) => Outcome::RateLimited,
             Some("store-unavailable") => Outcome::StoreError,
             Some("deadline-exceeded") => Outcome::DeadlineExceeded,
-            Some("wx-upstream-error" | "ticket-upstream-error" | "wx-rate-limited") => {
-                Outcome::UpstreamError
-            }
-            Some("uni-captcha-verify-overdue" | "session-expired" | "ticket-expired") => {
-                Outcome::Expired
-            }
+            Some(
+                "wx-upstream-error"
+                | "ticket-upstream-error"
+                | "wx-rate-limited"
+                | "sms-upstream-error"
+                | "sms-upstream-limited",
+            ) => Outcome::UpstreamError,
+            Some(
+                "uni-captcha-verify-overdue"
+                | "session-expired"
+                | "ticket-expired"
+                | "sms-code-expired",
+            ) => Outcome::Expired,
             Some(
                 "uni-captcha-verify-fail"
                 | "uni-captcha-refresh-fail"
@@ -136,7 +152,8 @@ impl Outcome {
                 | "session-invalid"
                 | "ticket-reused"
                 | "ticket-rejected"
-                | "guard-pass-invalid",
+                | "guard-pass-invalid"
+                | "sms-code-invalid",
             ) => Outcome::Wrong,
             Some(
                 "wx-user-blocked"
@@ -230,6 +247,12 @@ pub fn record(function: &'static str, route: &str, outcome: Outcome, elapsed: Du
 pub enum Event {
     /// Tencent's verdict on a ticket: its `CaptchaCode`.
     TencentVerdict { captcha_code: i64 },
+    /// What a `SendSms` came to (a fixed set of words, so the dimension
+    /// stays small), and the messages it billed.
+    SmsStatus { status: &'static str, billed: u64 },
+    /// A send refused by its scene's daily budget: the bill's bound was
+    /// reached (an alarm watches it).
+    SmsBudgetExhausted,
     /// One reason (its code: `failures`, `requests` …) of a level above
     /// `none` that a door asked a pass for.
     GuardReason { reason: &'static str },
@@ -286,6 +309,13 @@ pub fn record_event(function: &'static str, event: &Event) {
                 metrics::counter!(TENCENT_REJECTED, FUNCTION => function).increment(1);
             }
         }
+        Event::SmsStatus { status, billed } => {
+            metrics::counter!(SMS_STATUS, FUNCTION => function, STATUS => status).increment(1);
+            metrics::counter!(SMS_BILLED, FUNCTION => function).increment(billed);
+        }
+        Event::SmsBudgetExhausted => {
+            metrics::counter!(SMS_BUDGET_EXHAUSTED, FUNCTION => function).increment(1);
+        }
         Event::GuardReason { reason } => {
             metrics::counter!(GUARD_REASONS, FUNCTION => function, REASON => reason).increment(1);
         }
@@ -340,6 +370,15 @@ mod tests {
             (502, "ticket-upstream-error", Outcome::UpstreamError),
             (403, "guard-captcha-required", Outcome::Denied),
             (403, "guard-pass-invalid", Outcome::Wrong),
+            (400, "sms-mobile-invalid", Outcome::Invalid),
+            (400, "sms-country-not-allowed", Outcome::Invalid),
+            (429, "sms-send-too-soon", Outcome::RateLimited),
+            (429, "sms-daily-limit", Outcome::RateLimited),
+            (429, "sms-budget-exhausted", Outcome::RateLimited),
+            (429, "sms-upstream-limited", Outcome::UpstreamError),
+            (502, "sms-upstream-error", Outcome::UpstreamError),
+            (400, "sms-code-invalid", Outcome::Wrong),
+            (400, "sms-code-expired", Outcome::Expired),
             (400, "guard-invalid-device", Outcome::Invalid),
             (403, "guard-refused", Outcome::Denied),
             (500, "internal-error", Outcome::InternalError),

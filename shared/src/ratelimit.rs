@@ -13,6 +13,9 @@
 //!   other writes, so in the end nothing is counted and nothing is written.
 //! - verify, wx-login, wx-phone and ticket verify count per IP, concurrently with the
 //!   route's own first step, so a request within its limit waits no longer.
+//! - an SMS send counts per IP the way create does (beside the number's
+//!   day and the scene's budget, see `crate::sms::service`); an SMS verify
+//!   per IP the way verify does.
 //!
 //! A client is counted by its IP, except that an IPv6 client is counted by
 //! its /64: one subscriber, one LAN, usually gets a whole /64 (RFC 6177),
@@ -52,6 +55,8 @@ pub const RATE_LIMIT_KEYS: &[&str] = &[
     "wxLoginPerIp",
     "ticketPerIp",
     "wxPhonePerIp",
+    "smsSendPerIp",
+    "smsVerifyPerIp",
 ];
 
 /// The limits of one scene (or of the root), per window. A limit of 0 is off.
@@ -67,13 +72,15 @@ pub struct RateLimitConfig {
     pub wx_login_per_ip: u64,
     pub ticket_per_ip: u64,
     pub wx_phone_per_ip: u64,
+    pub sms_send_per_ip: u64,
+    pub sms_verify_per_ip: u64,
 }
 
 impl Default for RateLimitConfig {
     /// Generous for people (a NAT may hide many behind one IP), tight for
     /// scripts: per minute, 60 creates per IP and 20 per device, 120 and 30
-    /// refreshes, 120 verifies, 30 logins, 60 tickets and 30 phone-number
-    /// requests per IP.
+    /// refreshes, 120 verifies, 30 logins, 60 tickets, 30 phone-number
+    /// requests, 20 SMS sends and 60 SMS verifies per IP.
     fn default() -> Self {
         Self {
             enabled: true,
@@ -86,6 +93,8 @@ impl Default for RateLimitConfig {
             wx_login_per_ip: 30,
             ticket_per_ip: 60,
             wx_phone_per_ip: 30,
+            sms_send_per_ip: 20,
+            sms_verify_per_ip: 60,
         }
     }
 }
@@ -127,6 +136,8 @@ impl RateLimitConfig {
             Route::WxLogin => (self.wx_login_per_ip, 0),
             Route::Ticket => (self.ticket_per_ip, 0),
             Route::WxPhone => (self.wx_phone_per_ip, 0),
+            Route::SmsSend => (self.sms_send_per_ip, 0),
+            Route::SmsVerify => (self.sms_verify_per_ip, 0),
         };
         let ip = ip_key(ip);
         let mut out = Vec::with_capacity(2);
@@ -180,6 +191,8 @@ impl Part for RateLimitConfig {
                 "wxLoginPerIp" => self.wx_login_per_ip = key.int_in(LIMIT_RANGE)?,
                 "ticketPerIp" => self.ticket_per_ip = key.int_in(LIMIT_RANGE)?,
                 "wxPhonePerIp" => self.wx_phone_per_ip = key.int_in(LIMIT_RANGE)?,
+                "smsSendPerIp" => self.sms_send_per_ip = key.int_in(LIMIT_RANGE)?,
+                "smsVerifyPerIp" => self.sms_verify_per_ip = key.int_in(LIMIT_RANGE)?,
                 _ => return Err(key.unknown(RATE_LIMIT_KEYS)),
             }
         }
@@ -220,6 +233,8 @@ pub enum Route {
     WxLogin,
     Ticket,
     WxPhone,
+    SmsSend,
+    SmsVerify,
 }
 
 impl Route {
@@ -231,6 +246,8 @@ impl Route {
             Route::WxLogin => "wxlogin",
             Route::Ticket => "ticket",
             Route::WxPhone => "wxphone",
+            Route::SmsSend => "smssend",
+            Route::SmsVerify => "smsverify",
         }
     }
 }

@@ -57,6 +57,13 @@ pub const TENCENT: SecretSource = SecretSource {
     keys: &["TENCENT_SECRET_KEY", "CAPTCHA_APP_SECRET_KEY"],
 };
 
+/// send-sms's: the API key secret of the same secret (its captcha app key
+/// is not read).
+pub const TENCENT_SMS: SecretSource = SecretSource {
+    arn_var: "TENCENT_SECRET_ARN",
+    keys: &["TENCENT_SECRET_KEY"],
+};
+
 /// The secrets of one source, fetched at start-up, or none (plain
 /// variables).
 #[derive(Debug, Clone, Default)]

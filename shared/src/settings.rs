@@ -8,6 +8,7 @@
 //! | rate limits | `rateLimit` | [`RateLimitConfig`] |
 //! | guard | `guard`, `passTtlSeconds`, `tencent.enabled` | [`GuardSettings`] |
 //! | ticket policy | `tencent` | [`TencentSettings`] |
+//! | SMS codes | `sms` | [`SmsSettings`] |
 //!
 //! This module sits above those domains and is the one place that lists
 //! them all: the captcha functions and the dev server read every part and
@@ -27,6 +28,8 @@ use crate::config::ConfigError;
 use crate::config::blocks::{Part, PerScene, SceneBlocks};
 use crate::guard::config::{GuardConfig, GuardSettings};
 use crate::ratelimit::RateLimitConfig;
+use crate::sms::SmsSettings;
+use crate::sms::service::SmsRouteSettings;
 use crate::tencent::TicketSettings;
 use crate::tencent::config::TencentSettings;
 
@@ -36,6 +39,7 @@ pub const EVERY_PART: &[&[&str]] = &[
     RateLimitConfig::KEYS,
     GuardSettings::KEYS,
     TencentSettings::KEYS,
+    SmsSettings::KEYS,
 ];
 
 /// The parts of `CAPTCHA_CONFIG` a function reads (README, "Configuration").
@@ -52,6 +56,8 @@ pub enum ConfigPart {
     Guard,
     /// Both of the above: verify-ticket.
     RateLimitAndGuard,
+    /// Both of the above and the `sms` blocks: send-sms and verify-sms.
+    Sms,
 }
 
 /// The parts of `CAPTCHA_CONFIG`, each parsed by the domain that owns it;
@@ -63,6 +69,7 @@ pub struct Settings {
     pub rate_limits: PerScene<RateLimitConfig>,
     pub guard: GuardConfig,
     pub tencent: PerScene<TencentSettings>,
+    pub sms: PerScene<SmsSettings>,
 }
 
 impl Settings {
@@ -96,15 +103,27 @@ impl Settings {
             settings.captcha = CaptchaConfig::from_blocks(blocks)?;
             settings.rate_limits = blocks.per_scene()?;
         } else if part != ConfigPart::Guard {
-            // wx-login, wx-phone and verify-ticket count at the root's
-            // limits, whatever the scene.
+            // wx-login, wx-phone, verify-ticket and the SMS routes count at
+            // the root's limits, whatever the scene.
             settings.rate_limits = PerScene::from_root(blocks.root()?);
         }
         if part != ConfigPart::RateLimit {
             settings.guard = blocks.per_scene()?;
             settings.tencent = blocks.per_scene()?;
         }
+        if matches!(part, ConfigPart::All | ConfigPart::Sms) {
+            settings.sms = blocks.per_scene()?;
+        }
         Ok(settings)
+    }
+
+    /// What the SMS routes read besides the rate limits: the `sms` blocks
+    /// and the guard's settings.
+    pub fn sms_settings(&self) -> SmsRouteSettings {
+        SmsRouteSettings {
+            sms: self.sms.clone(),
+            guard: self.guard.clone(),
+        }
     }
 
     /// What the captcha routes read besides the rate limits: their keys and
@@ -149,9 +168,9 @@ mod tests {
         // A part parsed here but missing from EVERY_PART would stop the
         // captcha functions on its own keys.
         let one_of_each = r#"{"size": 5, "rateLimit": {"createPerIp": 2}, "guard": {"mode": "always"},
-            "passTtlSeconds": 60, "tencent": {"acceptEvil": true},
+            "passTtlSeconds": 60, "tencent": {"acceptEvil": true}, "sms": {"dailyBudget": 7},
             "scene": {"login": {"size": 6, "rateLimit": {}, "guard": {}, "passTtlSeconds": 90,
-                                "tencent": {"enabled": false}}}}"#;
+                                "tencent": {"enabled": false}, "sms": {"maxAttempts": 3}}}}"#;
         let all = Settings::from_json(one_of_each).unwrap();
         assert_eq!(all.captcha.scene("login").size, 6);
         assert_eq!(all.rate_limits.scene("login").create_per_ip, 2);
@@ -159,6 +178,19 @@ mod tests {
         assert!(!all.guard.scene("login").tencent_enabled);
         assert!(all.guard.root().tencent_enabled);
         assert!(all.tencent.scene("login").accept_evil);
+        assert_eq!(all.sms.scene("login").max_attempts, 3);
+        assert_eq!(all.sms.scene("login").daily_budget, 7);
+        let sms = Settings::from_json_part(one_of_each, ConfigPart::Sms).unwrap();
+        assert_eq!(sms.sms, all.sms);
+        assert_eq!(sms.guard, all.guard);
+        assert_eq!(sms.rate_limits.root().create_per_ip, 2);
+        assert_eq!(
+            Settings::from_json_part(one_of_each, ConfigPart::Guard)
+                .unwrap()
+                .sms,
+            PerScene::default(),
+            "the guard reads no sms block"
+        );
     }
 
     #[test]

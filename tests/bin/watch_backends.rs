@@ -1,6 +1,6 @@
 //! `cargo run -p gatehouse-e2e --bin watch-backends`: DynamoDB Local, the
-//! WeChat emulator and the Tencent captcha emulator where `events/watch.env`
-//! points, for `cargo lambda watch --env-file events/watch.env` (README,
+//! WeChat emulator and the Tencent captcha and SMS emulators where
+//! `events/watch.env` points, for `cargo lambda watch --env-file events/watch.env` (README,
 //! "Local replays"). Stops, DynamoDB Local with it, on Ctrl-C.
 
 use std::process::ExitCode;
@@ -33,11 +33,13 @@ async fn main() -> ExitCode {
         "DynamoDB Local at {} with table {} (the events' bearer token is a session of {EVENT_SESSION_OPENID})\n\
          WeChat emulator at {} (code `replay-<user>` always logs in)\n\
          Tencent captcha emulator at {} (ticket `force-pass~<anything>` passes once)\n\
+         Tencent SMS emulator at {sms} (a number's messages: curl -s '{sms}/emulator/sms?mobile=%2B8613800138000')\n\
          Now run `cargo lambda watch --env-file events/watch.env`; Ctrl-C stops these.",
         backends.dynamo.endpoint(),
         env["TABLE_NAME"],
         backends.wechat.base_url(),
         backends.tencent.base_url(),
+        sms = backends.sms.base_url(),
     );
     match tokio::signal::ctrl_c().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,6 @@
 //! a right answer's pass is one more, on the route).
 //! What they bill is metered in `write_units.rs`.
 
-use std::sync::Arc;
 
 use gatehouse::guard::pass::PassToken;
 use gatehouse::secret::Secret;
@@ -423,4 +422,70 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
         .await
         .unwrap();
     assert_eq!(requests.take(), 1, "a redemption");
+}
+
+/// An SMS send is one round trip (the row and its counters at once), a
+/// refused one one more (its undo), a void and a verify one request each.
+#[tokio::test]
+async fn sms_sends_voids_and_verifies_take_their_documented_requests() {
+    use gatehouse::sms::Mobile;
+    use gatehouse::sms::code::code_hash;
+    use gatehouse::store::{CounterLimit, SmsCodeStore, SmsIssue, sms_locator};
+    use gatehouse_e2e::sms::sms_record;
+
+    let (store, requests) = counted_store().await;
+    let limits = [
+        CounterLimit {
+            name: "smsday|*|1|+8613800138000".into(),
+            limit: 5,
+            window_end_ms: *NOW + 86_400_000,
+        },
+        CounterLimit {
+            name: "smsbudget|*|1".into(),
+            limit: 1,
+            window_end_ms: *NOW + 86_400_000,
+        },
+    ];
+    let record = sms_record("login", "+8613800138000", "123456", *NOW);
+    assert_eq!(
+        store.issue_sms_code(&record, &limits, *NOW).await.unwrap(),
+        SmsIssue::Written
+    );
+    assert_eq!(requests.take(), 3, "the row and two counters, at once");
+    let too_soon = sms_record("login", "+8613800138000", "654321", *NOW + 1);
+    assert!(matches!(
+        store
+            .issue_sms_code(&too_soon, &limits, *NOW + 1)
+            .await
+            .unwrap(),
+        SmsIssue::TooSoon { .. }
+    ));
+    assert_eq!(
+        requests.take(),
+        4,
+        "three at once, the day's counter taken back (the budget's was full)"
+    );
+    let other = sms_record("login", "+8613800138001", "111111", *NOW);
+    assert!(matches!(
+        store.issue_sms_code(&other, &limits, *NOW).await.unwrap(),
+        SmsIssue::Limited { index: 1, .. }
+    ));
+    assert_eq!(
+        requests.take(),
+        5,
+        "three at once, the row and a counter undone"
+    );
+    store.void_sms_code(&other).await.unwrap();
+    assert_eq!(requests.take(), 1, "void");
+
+    let mobile = Mobile::parse("+8613800138000").unwrap();
+    let hash = code_hash(&sms_locator(&scene("login"), &mobile), "123456");
+    assert_eq!(
+        store
+            .verify_sms_code(&scene("login"), &mobile, &hash, *NOW, 5)
+            .await
+            .unwrap(),
+        VerifyOutcome::Passed
+    );
+    assert_eq!(requests.take(), 1, "verify");
 }

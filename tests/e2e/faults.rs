@@ -307,7 +307,7 @@ enum Misbehaviour {
 
 /// The body cap of both clients.
 const CAP: usize = gatehouse::wechat::client::MAX_UPSTREAM_BODY_BYTES;
-const _: () = assert!(CAP == gatehouse::tencent::client::MAX_RESPONSE_BYTES);
+const _: () = assert!(CAP == gatehouse::tencent::api::MAX_RESPONSE_BYTES);
 const HUGE_BYTES: usize = 100 * 1024 * 1024;
 
 /// A fake upstream that misbehaves on every connection. Returns its URL and

@@ -93,6 +93,20 @@ fn ticket_request_corpus() {
 }
 
 #[test]
+fn sms_send_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("sms_send_request", |d| rig.sms_send(d));
+    assert_reaches("sms_send_request", &statuses, &[400, 403, 429, 502]);
+}
+
+#[test]
+fn sms_verify_request_corpus() {
+    let rig = Rig::new();
+    let statuses = replay("sms_verify_request", |d| rig.sms_verify(d));
+    assert_reaches("sms_verify_request", &statuses, &[400, 429]);
+}
+
+#[test]
 fn guard_request_corpus() {
     let rig = Rig::new();
     let statuses = replay("guard_request", |d| rig.guard(d));

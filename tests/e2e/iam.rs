@@ -169,6 +169,7 @@ fn forgeries() -> Vec<Forgery> {
     use Function::*;
     const CAPTCHA_PASS_ROW: &str = "pass#captcha#5f1e…";
     const TICKET_PASS_ROW: &str = "pass#ticket#9b2d…";
+    const SMS_PASS_ROW: &str = "pass#sms#3c7a…";
     const SESSION: &str = "session#9a0c…";
     const RISK_RANK: &str = "wxrisk#1#o6_bmjr…";
     const PASS: &[&str] = &[
@@ -179,12 +180,21 @@ fn forgeries() -> Vec<Forgery> {
         "pass_created",
         "pass_expired",
     ];
+    const SMS_PASS: &[&str] = &[
+        "pk",
+        "kind",
+        "scene",
+        "mobile",
+        "pass_created",
+        "pass_expired",
+    ];
     const SESSION_ROW: &[&str] = &["pk", "token_hash", "openid", "created_date", "expired_date"];
     // A door decides admission itself: making a pass it holds redeemable
     // again, or longer, gives it nothing it lacks. IAM cannot stop it (the
     // redemption writes `pass_redeemed` and conditions on `pass_expired`,
     // and a SET is a REMOVE to IAM).
-    const DOORS: &[Function] = &[Authorizer, Guard];
+    // send-sms is the door of its scene's guard.
+    const DOORS: &[Function] = &[Authorizer, Guard, SendSms];
     vec![
         Forgery {
             what: "a redeemable captcha pass, by PutItem",
@@ -206,6 +216,23 @@ fn forgeries() -> Vec<Forgery> {
             what: "a redeemable ticket pass, by UpdateItem",
             request: Request::write("dynamodb:UpdateItem", TICKET_PASS_ROW, PASS),
             vouched_by: &[VerifyTicket],
+        },
+        Forgery {
+            what: "a redeemable sms pass, by PutItem",
+            request: Request::write("dynamodb:PutItem", SMS_PASS_ROW, SMS_PASS),
+            vouched_by: &[VerifySms],
+        },
+        Forgery {
+            what: "a redeemable sms pass, by UpdateItem",
+            request: Request::write("dynamodb:UpdateItem", SMS_PASS_ROW, SMS_PASS),
+            vouched_by: &[VerifySms],
+        },
+        Forgery {
+            // The number is what an sms pass proves: a door that redeems
+            // one must not rewrite it.
+            what: "an sms pass made to prove another number",
+            request: Request::write("dynamodb:UpdateItem", SMS_PASS_ROW, &["pk", "mobile"]),
+            vouched_by: &[VerifySms],
         },
         Forgery {
             what: "a spent pass redeemable again",
@@ -272,13 +299,22 @@ fn forgeries() -> Vec<Forgery> {
 /// captcha and ticket rows), verify-captcha and verify-ticket un-spending
 /// passes, and wx-phone making or extending a session (README, "Who may
 /// write a pass"). A cached risk rank is the doors' alone.
-const TODAY: [(&str, &[&str]); 11] = [
+const TODAY: [(&str, &[&str]); 14] = [
     ("a redeemable captcha pass, by PutItem", &["verify-captcha"]),
     ("a redeemable captcha pass, by UpdateItem", &[]),
     ("a redeemable ticket pass, by PutItem", &["verify-ticket"]),
     ("a redeemable ticket pass, by UpdateItem", &[]),
-    ("a spent pass redeemable again", &["authorizer", "guard"]),
-    ("a pass's life extended", &["authorizer", "guard"]),
+    ("a redeemable sms pass, by PutItem", &["verify-sms"]),
+    ("a redeemable sms pass, by UpdateItem", &[]),
+    ("an sms pass made to prove another number", &[]),
+    (
+        "a spent pass redeemable again",
+        &["authorizer", "guard", "send-sms"],
+    ),
+    (
+        "a pass's life extended",
+        &["authorizer", "guard", "send-sms"],
+    ),
     ("a whole session, by PutItem", &["wx-login", "session"]),
     ("a whole session, by UpdateItem", &[]),
     ("a session's life extended, by UpdateItem", &[]),
@@ -378,6 +414,7 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
         TICKET,
         PASS_CAPTCHA,
         PASS_TICKET,
+        PASS_SMS,
         SESSION,
         RATE_CREATE,
         RATE_REFRESH,
@@ -388,6 +425,11 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
         SESSION_INDEX,
         ACCESS_TOKEN,
         RATE_GUARD,
+        SMS,
+        RATE_SMS_SEND,
+        RATE_SMS_VERIFY,
+        RATE_SMS_DAY,
+        RATE_SMS_BUDGET,
         WX_RISK,
     ];
     let stack = Stack::with(&[]);

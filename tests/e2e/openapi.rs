@@ -525,174 +525,14 @@ async fn a_tour_of_every_route_matches_openapi() {
     );
     tour.post("/demo/guarded", json!({})).await;
     tour.post("/guard/check", json!({"scene": "demo"})).await;
-    let pass = tour.captcha_pass("demo").await;
-    let (code, body) = tour
-        .call(
-            "POST",
-            "/demo/guarded",
-            Some(json!({})),
-            &[("x-gatehouse-pass", &pass)],
-        )
-        .await;
-    assert_eq!((code, &body["guard"]["passKind"]), (200, &json!("captcha")));
-    let pass = tour.captcha_pass("demo").await;
-    let check =
-        json!({"scene": "demo", "passToken": pass, "deviceId": DEVICE, "userIp": "127.0.0.1"});
-    // A malformed device is refused (and spends nothing); an idempotency
-    // key makes the check safe to retry, and is checked itself.
-    let mut bad_device = check.clone();
-    bad_device["deviceId"] = json!("Y Z");
-    let (code, body) = tour.post("/guard/check", bad_device).await;
-    assert_eq!(
-        (code, &body["errCode"]),
-        (400, &json!("guard-invalid-device"))
-    );
-    let mut keyed = check.clone();
-    keyed["idempotencyKey"] = json!("tour-1");
-    let (code, first) = tour.post("/guard/check", keyed.clone()).await;
-    assert_eq!(code, 200, "{first}");
-    assert_eq!(tour.post("/guard/check", keyed.clone()).await, (200, first));
-    keyed["idempotencyKey"] = json!("not a key");
-    assert_eq!(tour.post("/guard/check", keyed).await.0, 400);
-    assert_eq!(tour.post("/guard/check", check).await.0, 403);
-    for _ in 0..2 {
-        tour.post(
-            "/guard/report",
-            json!({"scene": "demo", "userIp": "198.51.100.7"}),
-        )
-        .await;
-    }
-    let (_, body) = tour.post("/guard/report", json!({"scene": "demo"})).await;
-    assert_eq!(body["level"], "tencent");
-    tour.post("/guard/check", json!({"scene": "demo"})).await;
-    let captcha_pass = tour.captcha_pass("demo").await;
-    tour.post(
-        "/guard/check",
-        json!({"scene": "demo", "passToken": captcha_pass}),
-    )
-    .await;
-    tour.post("/guard/report", json!({"scene": "bad scene"}))
-        .await;
 
-    // Tencent tickets: a web ticket earns a ticket pass, once.
-    let issued = tour
-        .emulators
-        .tencent
-        .as_ref()
-        .expect("the Tencent emulator")
-        .issue_ticket();
-    let ticket = json!({"ticket": issued.ticket, "randstr": issued.randstr, "scene": "demo"});
-    let (code, body) = tour.post("/ticket/verify", ticket.clone()).await;
-    assert_eq!(code, 200, "{body}");
-    let ticket_pass = body["passToken"].as_str().unwrap().to_owned();
-    tour.post("/ticket/verify", ticket).await;
-    tour.post("/ticket/verify", json!({"ticket": "force-15~tour"}))
-        .await;
-    tour.post(
-        "/ticket/verify",
-        json!({"ticket": "force-evil~tour", "randstr": "@x"}),
-    )
-    .await;
-    let (code, body) = tour
-        .call(
-            "POST",
-            "/demo/guarded",
-            None,
-            &[("x-gatehouse-pass", &ticket_pass)],
-        )
-        .await;
-    assert_eq!((code, &body["guard"]["passKind"]), (200, &json!("ticket")));
+    tour_sms(&mut tour).await;
 
-    // WeChat: log in, read the session and the protected route, log out.
-    let code = tour
-        .emulators
-        .wechat
-        .as_ref()
-        .expect("the WeChat emulator")
-        .issue_code("tour");
-    let (status, body) = tour.post("/wx/login", json!({"code": code})).await;
-    assert_eq!(status, 200, "{body}");
-    let bearer = format!("Bearer {}", body["token"].as_str().unwrap());
-    let auth = [("authorization", bearer.as_str())];
-    tour.post("/wx/login", json!({"code": code})).await;
-    tour.call("GET", "/wx/session", None, &auth).await;
-    let phone_code = tour
-        .emulators
-        .wechat
-        .as_ref()
-        .expect("the WeChat emulator")
-        .issue_phone_code("13800138000");
-    let (status, body) = tour
-        .call(
-            "POST",
-            "/wx/phone",
-            Some(json!({"code": phone_code})),
-            &auth,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    tour.call(
-        "POST",
-        "/wx/phone",
-        Some(json!({"code": phone_code})),
-        &auth,
-    )
-    .await;
-    tour.call("GET", "/me", None, &auth).await;
-    let (status, body) = tour.call("POST", "/wx/session/refresh", None, &auth).await;
-    assert_eq!(status, 200, "{body}");
-    let refreshed = format!("Bearer {}", body["token"].as_str().unwrap());
-    let refreshed_auth = [("authorization", refreshed.as_str())];
-    tour.call("GET", "/wx/session", None, &auth).await;
-    tour.call("DELETE", "/wx/session", None, &refreshed_auth)
-        .await;
-    tour.call("GET", "/wx/session", None, &refreshed_auth).await;
-    tour.call("GET", "/me", None, &refreshed_auth).await;
-    // API Gateway's own answers: no identity source for the session
-    // authorizer, and an IAM route without a SigV4 signature.
-    let (code, body) = tour.call("GET", "/me", None, &[]).await;
-    assert_eq!((code, body), (401, json!({"message": "Unauthorized"})));
-    let bearer = [("authorization", "Bearer not-a-signature")];
-    let (code, body) = tour
-        .call(
-            "POST",
-            "/guard/check",
-            Some(json!({"scene": "demo"})),
-            &bearer,
-        )
-        .await;
-    assert_eq!(
-        (code, body),
-        (403, json!({"message": "Missing Authentication Token"}))
-    );
+    tour_guard_checks(&mut tour).await;
 
-    // A second user logs in twice, the second time ending the first session,
-    // then ends every session it has.
-    let wechat = tour.emulators.wechat.as_ref().expect("the WeChat emulator");
-    let (first, second) = (wechat.issue_code("tour-2"), wechat.issue_code("tour-2"));
-    let (_, body) = tour.post("/wx/login", json!({"code": first})).await;
-    let first_bearer = format!("Bearer {}", body["token"].as_str().unwrap());
-    let (status, body) = tour
-        .post("/wx/login", json!({"code": second, "single": true}))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let second_bearer = format!("Bearer {}", body["token"].as_str().unwrap());
-    tour.call(
-        "GET",
-        "/wx/session",
-        None,
-        &[("authorization", &first_bearer)],
-    )
-    .await;
-    let (status, body) = tour
-        .call(
-            "DELETE",
-            "/wx/sessions",
-            None,
-            &[("authorization", &second_bearer)],
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    tour_tickets(&mut tour).await;
+
+    tour_wechat(&mut tour).await;
 
     // A rate limit: the default allows 20 creates per device a minute (in
     // fixed windows: should one end during the loop, the next fills up too).
@@ -738,6 +578,11 @@ async fn a_tour_of_every_route_matches_openapi() {
         "GET /wx/session 401",
         "GET /me 401",
         "GET /me 403",
+        "POST /sms/send 400",
+        "POST /sms/send 403",
+        "POST /sms/send 429",
+        "POST /sms/send 502",
+        "POST /sms/verify 400",
     ] {
         if !seen.contains(wanted) {
             problems.push(format!("the tour never saw {wanted}"));
@@ -876,4 +721,249 @@ async fn degraded_passes_and_deadline_answers_match_openapi() {
         "answers off openapi.yaml:\n{}",
         problems.join("\n")
     );
+}
+
+/// The tour's SMS stop, at the dev server's `demo` scene standing at the
+/// image level (a function of its own: a debug build's frame of one long
+/// tour outgrows a test thread's stack).
+async fn tour_sms(tour: &mut Tour) {
+    // SMS at the image level: the send is a door of its scene (a captcha
+    // pass), the code earns an sms pass, and the door then knows the number.
+    let mobile = "+8613800138000";
+    let send = json!({"mobile": mobile, "scene": "demo"});
+    let (code, body) = tour.post("/sms/send", send.clone()).await;
+    assert_eq!(
+        (code, &body["errCode"]),
+        (403, &json!("guard-captcha-required"))
+    );
+    let pass = tour.captcha_pass("demo").await;
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/sms/send",
+            Some(send),
+            &[("x-gatehouse-pass", &pass)],
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let sms_code = tour
+        .emulators
+        .sms
+        .as_ref()
+        .expect("the SMS emulator")
+        .last_code(mobile)
+        .expect("a message");
+    let verify = json!({"mobile": mobile, "scene": "demo", "code": sms_code});
+    let (code, body) = tour.post("/sms/verify", verify).await;
+    assert_eq!(code, 200, "{body}");
+    let sms_pass = body["passToken"].as_str().unwrap().to_owned();
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/demo/guarded",
+            None,
+            &[("x-gatehouse-pass", &sms_pass)],
+        )
+        .await;
+    assert_eq!(
+        (code, &body["guard"]["mobile"]),
+        (200, &json!(mobile)),
+        "{body}"
+    );
+    // And what a send and a verify refuse (a scene without a guard).
+    for send in [
+        json!({"mobile": "13800138001", "scene": "signup"}),
+        json!({"mobile": "13800138001", "scene": "signup"}),
+        json!({"mobile": "1380013800", "scene": "signup"}),
+        json!({"mobile": "+85291234567", "scene": "signup"}),
+        json!({"mobile": "+8619900000001", "scene": "signup"}),
+        json!({"mobile": "+8619900000005", "scene": "signup"}),
+    ] {
+        tour.post("/sms/send", send).await;
+    }
+    for verify in [
+        json!({"mobile": "13800138001", "scene": "signup", "code": "x"}),
+        json!({"mobile": "13800138001", "scene": "signup"}),
+    ] {
+        tour.post("/sms/verify", verify).await;
+    }
+}
+
+/// The tour's passes at the guard's doors, `/guard/check` and
+/// `/guard/report` (the scene `demo` at the image level, then tencent).
+async fn tour_guard_checks(tour: &mut Tour) {
+    let pass = tour.captcha_pass("demo").await;
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/demo/guarded",
+            Some(json!({})),
+            &[("x-gatehouse-pass", &pass)],
+        )
+        .await;
+    assert_eq!((code, &body["guard"]["passKind"]), (200, &json!("captcha")));
+    let pass = tour.captcha_pass("demo").await;
+    let check =
+        json!({"scene": "demo", "passToken": pass, "deviceId": DEVICE, "userIp": "127.0.0.1"});
+    // A malformed device is refused (and spends nothing); an idempotency
+    // key makes the check safe to retry, and is checked itself.
+    let mut bad_device = check.clone();
+    bad_device["deviceId"] = json!("Y Z");
+    let (code, body) = tour.post("/guard/check", bad_device).await;
+    assert_eq!(
+        (code, &body["errCode"]),
+        (400, &json!("guard-invalid-device"))
+    );
+    let mut keyed = check.clone();
+    keyed["idempotencyKey"] = json!("tour-1");
+    let (code, first) = tour.post("/guard/check", keyed.clone()).await;
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(tour.post("/guard/check", keyed.clone()).await, (200, first));
+    keyed["idempotencyKey"] = json!("not a key");
+    assert_eq!(tour.post("/guard/check", keyed).await.0, 400);
+    assert_eq!(tour.post("/guard/check", check).await.0, 403);
+    for _ in 0..2 {
+        tour.post(
+            "/guard/report",
+            json!({"scene": "demo", "userIp": "198.51.100.7"}),
+        )
+        .await;
+    }
+    let (_, body) = tour.post("/guard/report", json!({"scene": "demo"})).await;
+    assert_eq!(body["level"], "tencent");
+    tour.post("/guard/check", json!({"scene": "demo"})).await;
+    let captcha_pass = tour.captcha_pass("demo").await;
+    tour.post(
+        "/guard/check",
+        json!({"scene": "demo", "passToken": captcha_pass}),
+    )
+    .await;
+    tour.post("/guard/report", json!({"scene": "bad scene"}))
+        .await;
+}
+
+/// The tour's Tencent tickets and the ticket pass at a door.
+async fn tour_tickets(tour: &mut Tour) {
+    // Tencent tickets: a web ticket earns a ticket pass, once.
+    let issued = tour
+        .emulators
+        .tencent
+        .as_ref()
+        .expect("the Tencent emulator")
+        .issue_ticket();
+    let ticket = json!({"ticket": issued.ticket, "randstr": issued.randstr, "scene": "demo"});
+    let (code, body) = tour.post("/ticket/verify", ticket.clone()).await;
+    assert_eq!(code, 200, "{body}");
+    let ticket_pass = body["passToken"].as_str().unwrap().to_owned();
+    tour.post("/ticket/verify", ticket).await;
+    tour.post("/ticket/verify", json!({"ticket": "force-15~tour"}))
+        .await;
+    tour.post(
+        "/ticket/verify",
+        json!({"ticket": "force-evil~tour", "randstr": "@x"}),
+    )
+    .await;
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/demo/guarded",
+            None,
+            &[("x-gatehouse-pass", &ticket_pass)],
+        )
+        .await;
+    assert_eq!((code, &body["guard"]["passKind"]), (200, &json!("ticket")));
+}
+
+/// The tour's WeChat sessions, and API Gateway's own answers.
+async fn tour_wechat(tour: &mut Tour) {
+    // WeChat: log in, read the session and the protected route, log out.
+    let code = tour
+        .emulators
+        .wechat
+        .as_ref()
+        .expect("the WeChat emulator")
+        .issue_code("tour");
+    let (status, body) = tour.post("/wx/login", json!({"code": code})).await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    let auth = [("authorization", bearer.as_str())];
+    tour.post("/wx/login", json!({"code": code})).await;
+    tour.call("GET", "/wx/session", None, &auth).await;
+    let phone_code = tour
+        .emulators
+        .wechat
+        .as_ref()
+        .expect("the WeChat emulator")
+        .issue_phone_code("13800138000");
+    let (status, body) = tour
+        .call(
+            "POST",
+            "/wx/phone",
+            Some(json!({"code": phone_code})),
+            &auth,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tour.call(
+        "POST",
+        "/wx/phone",
+        Some(json!({"code": phone_code})),
+        &auth,
+    )
+    .await;
+    tour.call("GET", "/me", None, &auth).await;
+    let (status, body) = tour.call("POST", "/wx/session/refresh", None, &auth).await;
+    assert_eq!(status, 200, "{body}");
+    let refreshed = format!("Bearer {}", body["token"].as_str().unwrap());
+    let refreshed_auth = [("authorization", refreshed.as_str())];
+    tour.call("GET", "/wx/session", None, &auth).await;
+    tour.call("DELETE", "/wx/session", None, &refreshed_auth)
+        .await;
+    tour.call("GET", "/wx/session", None, &refreshed_auth).await;
+    tour.call("GET", "/me", None, &refreshed_auth).await;
+    // API Gateway's own answers: no identity source for the session
+    // authorizer, and an IAM route without a SigV4 signature.
+    let (code, body) = tour.call("GET", "/me", None, &[]).await;
+    assert_eq!((code, body), (401, json!({"message": "Unauthorized"})));
+    let bearer = [("authorization", "Bearer not-a-signature")];
+    let (code, body) = tour
+        .call(
+            "POST",
+            "/guard/check",
+            Some(json!({"scene": "demo"})),
+            &bearer,
+        )
+        .await;
+    assert_eq!(
+        (code, body),
+        (403, json!({"message": "Missing Authentication Token"}))
+    );
+
+    // A second user logs in twice, the second time ending the first session,
+    // then ends every session it has.
+    let wechat = tour.emulators.wechat.as_ref().expect("the WeChat emulator");
+    let (first, second) = (wechat.issue_code("tour-2"), wechat.issue_code("tour-2"));
+    let (_, body) = tour.post("/wx/login", json!({"code": first})).await;
+    let first_bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (status, body) = tour
+        .post("/wx/login", json!({"code": second, "single": true}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let second_bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    tour.call(
+        "GET",
+        "/wx/session",
+        None,
+        &[("authorization", &first_bearer)],
+    )
+    .await;
+    let (status, body) = tour
+        .call(
+            "DELETE",
+            "/wx/sessions",
+            None,
+            &[("authorization", &second_bearer)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -283,3 +283,18 @@ fn the_cors_the_readme_describes_is_the_templates() {
     assert_eq!(named(headers), list("AllowHeaders"));
     assert_eq!(named(exposed), list("ExposeHeaders"));
 }
+
+#[test]
+fn sms_configuration_example_loads() {
+    let text = readme();
+    let section = &text[text.find("### SMS configuration").unwrap()..];
+    let json = &section[section.find("```json").unwrap() + 7..];
+    let json = &json[..json.find("```").unwrap()];
+    let settings = gatehouse::settings::Settings::from_json(json).unwrap();
+    let bind = settings
+        .sms
+        .scene(gatehouse::domain::Scene::parse("bind").unwrap());
+    assert_eq!(bind.per_mobile_per_day, 3);
+    assert_eq!(bind.countries, ["86", "852", "853"]);
+    assert_eq!(bind.daily_budget, 10_000, "the root's default");
+}

@@ -14,10 +14,14 @@ use gatehouse::guard::pass::PassToken;
 use gatehouse::guard::{AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
+use gatehouse::sms::{SmsSender, SmsVerifier};
 use gatehouse::store::memory::MemoryStore;
-use gatehouse::store::{CaptchaRecord, CaptchaStore, PassGrant, PassStore, SessionStore};
+use gatehouse::store::{
+    CaptchaRecord, CaptchaStore, PassGrant, PassStore, SessionStore, SmsCodeStore, SmsIssue,
+};
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse::wechat::{LoginService, PhoneService, WxConfig};
+use gatehouse_e2e::sms::{SmsRig, sms_record};
 use gatehouse_e2e::{captcha as fixture_captcha, live_session, repo_path, seed_session_key};
 use gatehouse_local::server::{App, route};
 use gatehouse_local::tencent_emulator::TencentEmulator;
@@ -52,6 +56,19 @@ async fn seed(store: &MemoryStore, seed: &Value) {
             })
             .await
             .unwrap();
+    }
+    if let Some(code) = seed.get("smsCode") {
+        // A code sent to the number in the scene, as a send leaves it.
+        let record = sms_record(
+            code["scene"].as_str().unwrap(),
+            code["mobile"].as_str().unwrap(),
+            code["code"].as_str().unwrap(),
+            now,
+        );
+        assert_eq!(
+            store.issue_sms_code(&record, &[], now).await.unwrap(),
+            SmsIssue::Written
+        );
     }
     if let Some(pass) = seed.get("pass") {
         // A solved captcha's pass, whose token is the event's.
@@ -152,6 +169,7 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
         })
     })
     .unwrap();
+    let sms = SmsRig::start().await;
     // The replayed guard events run against these scenes and routes.
     let settings = Settings::from_json(REPLAY_CONFIG).unwrap();
     let routes = GuardRoutes::from_json(REPLAY_GUARD_ROUTES).unwrap();
@@ -177,7 +195,17 @@ pub(crate) async fn replay_every_event() -> (Vec<Replayed>, Vec<String>) {
         store.clone(),
         &options,
     ))
-    .with_phone(PhoneService::new(wx_config, store.clone(), &options).unwrap());
+    .with_phone(PhoneService::new(wx_config, store.clone(), &options).unwrap())
+    .with_sms(
+        SmsSender::new(
+            sms.config(),
+            settings.sms_settings(),
+            store.clone(),
+            &options,
+        )
+        .unwrap(),
+        SmsVerifier::new(settings.sms_settings(), store.clone(), &options),
+    );
 
     let mut failures = Vec::new();
     let mut replayed = Vec::new();

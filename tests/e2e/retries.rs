@@ -30,7 +30,7 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A store whose client goes through a fresh lossy proxy (with the
 /// Lambdas' retry policy: three attempts), the proxy, and the table (with
 /// a direct client, for reading rows back).
-async fn lossy_store() -> (DynamoStore, LossyProxy, LocalTable) {
+pub(crate) async fn lossy_store() -> (DynamoStore, LossyProxy, LocalTable) {
     let local = gatehouse_e2e::dynamodb_local().await;
     let table = local.fresh_table().await;
     let proxy = LossyProxy::start(local.endpoint()).await;

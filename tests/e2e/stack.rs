@@ -318,6 +318,10 @@ fn every_alarm_reads_what_is_written_and_shows_on_the_dashboard() {
                         read.dimensions,
                         BTreeMap::from([(metrics::FUNCTION.into(), "verify-ticket".into())])
                     ),
+                    metrics::SMS_BUDGET_EXHAUSTED => assert_eq!(
+                        read.dimensions,
+                        BTreeMap::from([(metrics::FUNCTION.into(), "send-sms".into())])
+                    ),
                     other => panic!("{id}: no function writes {other}"),
                 },
                 other => panic!("{id}: a metric of {other}"),
@@ -413,6 +417,7 @@ fn a_key_of_ones_own_decrypts_only_through_secrets_manager_and_only_ones_own_sec
             [
                 "authorizer",
                 "guard",
+                "send-sms",
                 "verify-ticket",
                 "wx-login",
                 "wx-phone"
@@ -522,7 +527,7 @@ fn reserved_concurrency_can_neither_fail_a_deploy_nor_cap_the_authorizer() {
             .collect()
     };
     assert!(reserved(&Stack::with(&[])).values().all(Value::is_null));
-    for value in ["0", "100"] {
+    for value in ["0", "90"] {
         for (name, set) in reserved(&Stack::with(&[("ReservedConcurrency", value)])) {
             if name == Function::Authorizer.name() {
                 assert!(set.is_null(), "the authorizer is never capped");
@@ -538,8 +543,8 @@ fn reserved_concurrency_can_neither_fail_a_deploy_nor_cap_the_authorizer() {
         .unwrap();
     accepts_only(
         "ReservedConcurrency",
-        &["", "0", "100"],
-        &["101", "-1", "1e2"],
+        &["", "0", "90"],
+        &["91", "100", "-1", "1e2"],
     );
     let capped = Function::ALL.len() as u64 - 1;
     assert!(

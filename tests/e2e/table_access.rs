@@ -40,6 +40,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
 
+mod sms;
+
 /// Rate limits on (the defaults), the scenes guarded so that one wrong
 /// answer raises the level and every route writes what it can.
 const CONFIG: &str = r#"{"scene": {
@@ -749,6 +751,8 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         }
         note(function, &recorder);
     }
+    // send-sms and verify-sms, and their passes at the doors.
+    sms::flows(&rig, &bearer, &mut note).await;
 
     // session: read, then end.
     let (store, recorder) = rig.store();

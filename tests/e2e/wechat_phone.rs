@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
+use gatehouse::clock::china_day;
 use gatehouse::secret::Secret;
 use gatehouse::store::{AccessTokenRecord, Store, TokenSwap};
-use gatehouse::wechat::token::{REFRESH_MARGIN_MS, china_day};
+use gatehouse::wechat::token::REFRESH_MARGIN_MS;
 use serde_json::json;
 
 use crate::wechat_rig::{APPID, WxRig};

@@ -377,3 +377,161 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
         "pass way: create 3 + verify 3 + redeem 1"
     );
 }
+
+/// The units of each SMS route, and of a guarded sign-in by phone end to
+/// end (a captcha, its pass at the send's door, the code verified, the sms
+/// pass redeemed at the business door), rate limits at their defaults and
+/// off. The README's SMS cost figures come from here.
+#[tokio::test]
+async fn write_units_of_a_guarded_sign_in_by_phone() {
+    use gatehouse::captcha::{CaptchaService, Renderer};
+    use gatehouse::clock::Clock;
+    use gatehouse::guard::{Client, Door, Guard, PassRule};
+    use gatehouse::options::ServiceOptions;
+    use gatehouse::settings::Settings;
+    use gatehouse::sms::{SmsSender, SmsVerifier, routes};
+    use gatehouse_e2e::sms::SmsRig;
+    use gatehouse_e2e::{post_json, status_and_json};
+    use serde_json::json;
+
+    let (table, _requests, units) = metered_table().await;
+    let store: Arc<dyn gatehouse::store::Store> = Arc::new(table.store());
+    let clock = Clock::manual(*NOW);
+    let sms = SmsRig::with_clock(clock.clone()).await;
+    let mut report = Vec::new();
+    let ip = "203.0.113.51";
+    for (limits, config) in [
+        (
+            "defaults",
+            r#"{"scene": {"phone": {"guard": {"mode": "always"}}}}"#,
+        ),
+        (
+            "off",
+            r#"{"rateLimit": {"enabled": false}, "scene": {"phone": {"guard": {"mode": "always"}}}}"#,
+        ),
+    ] {
+        let settings = Settings::from_json(config).unwrap();
+        let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(clock.clone());
+        let captchas = CaptchaService::new(
+            settings.captcha_settings(),
+            Renderer::builtin(),
+            store.clone(),
+            &options,
+        );
+        let sender = SmsSender::new(
+            sms.config(),
+            settings.sms_settings(),
+            store.clone(),
+            &options,
+        )
+        .unwrap();
+        let verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
+        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
+        let on = if limits == "off" { 0.0 } else { 1.0 };
+        let mut step = |route: &str, write: f64, read: f64| {
+            let got = units.take();
+            report.push(format!(
+                "{route:<40} limits {limits:<8} {} WRU {} RRU",
+                got.write, got.read
+            ));
+            assert_eq!(
+                (got.write, got.read),
+                (write, read),
+                "{route}, limits {limits}"
+            );
+        };
+
+        // A plain send and verify (a scene without a guard).
+        let mobile = format!("+86138001380{}", if on > 0.0 { "20" } else { "21" });
+        let body = json!({"mobile": mobile, "scene": "login"});
+        let sent = status_and_json(&routes::send(&sender, post_json(&body, ip)).await);
+        assert_eq!(sent.0, 200, "{}", sent.1);
+        step("POST /sms/send", 3.0 + on, 0.0);
+        let code = sms.emulator.last_code(&mobile).unwrap();
+        let body = json!({"mobile": mobile, "scene": "login", "code": code});
+        let verified = status_and_json(&routes::verify(&verifier, post_json(&body, ip)).await);
+        assert_eq!(verified.0, 200, "{}", verified.1);
+        // The code's update and the pass's own row.
+        step("POST /sms/verify (pass)", 2.0 + on, 0.0);
+
+        // The guarded sign-in by phone, request by request.
+        let device = format!("phone-{limits}");
+        let mobile = format!("+86138001380{}", if on > 0.0 { "22" } else { "23" });
+        let body = json!({"scene": "phone", "deviceId": device});
+        assert_eq!(
+            status_and_json(&gatehouse::captcha::create(&captchas, post_json(&body, ip)).await).0,
+            200
+        );
+        step("POST /captcha/create", 1.0 + 2.0 * on, 0.0);
+        let answer = captcha_answer(&table, "phone", &device).await;
+        units.take();
+        let body = json!({"scene": "phone", "deviceId": device, "captcha": answer});
+        let passed =
+            status_and_json(&gatehouse::captcha::verify(&captchas, post_json(&body, ip)).await);
+        assert_eq!(passed.0, 200, "{}", passed.1);
+        step("POST /captcha/verify (pass)", 2.0 + on, 0.0);
+        let mut req = post_json(
+            &json!({"mobile": mobile, "scene": "phone", "deviceId": device}),
+            ip,
+        );
+        req.headers_mut().insert(
+            "x-gatehouse-pass",
+            passed.1["passToken"].as_str().unwrap().parse().unwrap(),
+        );
+        let sent = status_and_json(&routes::send(&sender, req).await);
+        assert_eq!(sent.0, 200, "{}", sent.1);
+        // The send counted as a request of its scene in the guard's rows
+        // of its IP and device (one write each, answering the counts), the
+        // captcha pass redeemed, the code and its counters.
+        step("POST /sms/send (guarded, pass)", 6.0 + on, 0.0);
+        let code = sms.emulator.last_code(&mobile).unwrap();
+        let body = json!({"mobile": mobile, "scene": "phone", "code": code, "deviceId": device});
+        let verified = status_and_json(&routes::verify(&verifier, post_json(&body, ip)).await);
+        assert_eq!(verified.0, 200, "{}", verified.1);
+        step("POST /sms/verify (pass)", 2.0 + on, 0.0);
+        let client = Client {
+            ip: Some(ip.into()),
+            device: Some(gatehouse_e2e::device(&device)),
+            openid: None,
+            phone_number: None,
+        };
+        let token = verified.1["passToken"].as_str().unwrap();
+        let admitted = guard
+            .check(
+                &Door::new(scene("phone"), PassRule::Auto),
+                Some(token),
+                None,
+                &client,
+            )
+            .await
+            .unwrap();
+        assert_eq!(admitted.pass.unwrap().mobile.unwrap().as_str(), mobile);
+        // The request counted (the IP's and the device's rows), the pass
+        // redeemed.
+        step("door: sms pass redeemed (auto)", 3.0, 0.0);
+        clock.advance(60_000);
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// The answer a captcha row holds, read by the test's own request (its
+/// units are taken out by the caller).
+async fn captcha_answer(
+    table: &gatehouse_e2e::LocalTable,
+    scene_name: &str,
+    device: &str,
+) -> String {
+    let key = gatehouse::store::captcha_key(&scene(scene_name), &gatehouse_e2e::device(device));
+    let item = table
+        .client
+        .get_item()
+        .table_name(&table.name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    item["code"].as_s().unwrap().clone()
+}

@@ -50,10 +50,13 @@ pub fn transformed_template() -> &'static Value {
 }
 
 /// Values of the parameters that have no default, as a deploy gives them.
-const REQUIRED: [(&str, &str); 3] = [
+const REQUIRED: [(&str, &str); 6] = [
     ("WxAppId", "wx0123456789abcdef"),
     ("TencentSecretId", "AKIDexample"),
     ("CaptchaAppId", "190000001"),
+    ("SmsSdkAppId", "1400006666"),
+    ("SmsSignName", "腾讯云"),
+    ("SmsTemplateId", "1110"),
 ];
 
 /// The transformed template deployed with some parameters (the rest at

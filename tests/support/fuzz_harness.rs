@@ -31,6 +31,7 @@ use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::options::ServiceOptions;
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::settings::Settings;
+use gatehouse::sms::{SmsConfig, SmsSender, SmsVerifier};
 use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::tencent::{TencentConfig, TicketService, verify_ticket};
@@ -69,6 +70,8 @@ pub struct Rig {
     pub authorizer: Authorizer,
     pub tickets: TicketService,
     pub phone: PhoneService,
+    pub sms_sender: SmsSender,
+    pub sms_verifier: SmsVerifier,
     /// The session and guard functions' services, for the targets that
     /// send requests through those functions' rows of the route table.
     pub services: Services,
@@ -85,7 +88,9 @@ impl Rig {
         let store = Arc::new(MemoryStore::new());
         let limits = r#"{"rateLimit": {"windowSeconds": 1, "createPerIp": 1, "createPerDevice": 1,
             "refreshPerIp": 1, "refreshPerDevice": 1, "verifyPerIp": 1, "wxLoginPerIp": 1,
-            "ticketPerIp": 1, "wxPhonePerIp": 1}, "scene": {"login": {"size": 4},
+            "ticketPerIp": 1, "wxPhonePerIp": 1, "smsSendPerIp": 1, "smsVerifyPerIp": 1},
+            "sms": {"perMobilePerDay": 3, "countries": ["86", "852"]},
+            "scene": {"login": {"size": 4},
             "math": {"mathExpr": true},
             "demo": {"guard": {"mode": "adaptive", "imageAfterFailures": 1,
                                "failureWindowSeconds": 10}},
@@ -116,6 +121,19 @@ impl Rig {
             &options,
         )
         .expect("ticket service");
+        let sms = SmsConfig::from_lookup(|key| match key {
+            "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
+            "TENCENT_SECRET_KEY" => Some("fuzz-key".into()),
+            "SMS_SDK_APP_ID" => Some("1400000001".into()),
+            "SMS_SIGN_NAME" => Some("fuzz".into()),
+            "SMS_TEMPLATE_ID" => Some("1".into()),
+            "TENCENT_SMS_ENDPOINT" => Some(UNREACHABLE.into()),
+            _ => None,
+        })
+        .expect("sms config");
+        let sms_sender = SmsSender::new(sms, settings.sms_settings(), store.clone(), &options)
+            .expect("sms sender");
+        let sms_verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
         // The doors judge the challenge itself too (SPEC §13), with services
         // of their own over the same store: an answer finds no captcha the
         // door target made, a ticket an unreachable Tencent.
@@ -178,6 +196,8 @@ impl Rig {
             authorizer,
             tickets,
             phone,
+            sms_sender,
+            sms_verifier,
             services,
             clock,
         }
@@ -334,6 +354,21 @@ impl Rig {
         assert!(!answer.is_authorized, "a fuzzed challenge was admitted");
     }
 
+    /// `POST /sms/send` against an unreachable Tencent SMS: 502 is its
+    /// answer (and no code stays verifiable).
+    pub fn sms_send(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[502], |_, req| {
+            gatehouse::sms::routes::send(&self.sms_sender, req)
+        })
+    }
+
+    /// `POST /sms/verify` over the embedded store: no 5xx at all.
+    pub fn sms_verify(&self, data: &[u8]) -> Vec<u16> {
+        self.twice(data, &[], |_, req| {
+            gatehouse::sms::routes::verify(&self.sms_verifier, req)
+        })
+    }
+
     /// `POST /ticket/verify` against an unreachable Tencent: 502 is its answer.
     pub fn ticket(&self, data: &[u8]) -> Vec<u16> {
         self.twice(data, &[502], |_, req| verify_ticket(&self.tickets, req))
@@ -468,6 +503,8 @@ pub fn config(data: &[u8]) {
                 assert!(settings.rate_limits.scene(scene).window_seconds >= 1);
                 let guard = settings.guard.scene(scene);
                 assert!(guard.image_after_failures <= guard.tencent_after_failures);
+                let sms = settings.sms.scene(scene);
+                assert!(sms.resend_seconds <= sms.expires_seconds && !sms.countries.is_empty());
                 // Velocity: each threshold in range, the ticket's past the
                 // image's unless one is off, the window and factor in range.
                 let (image, tencent) = (guard.image_after_requests, guard.tencent_after_requests);
@@ -535,6 +572,7 @@ pub fn config(data: &[u8]) {
         assert!(wx.api_base.bytes().all(|b| b.is_ascii_graphic()));
     }
     let _ = TencentConfig::from_lookup(lookup);
+    let _ = SmsConfig::from_lookup(lookup);
     let _ = gatehouse::store::dynamo::DynamoSettings::from_lookup(lookup);
     let _ = RateLimitConfig::default().window(i64::from_le_bytes({
         let mut b = [0u8; 8];

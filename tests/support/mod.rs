@@ -8,6 +8,7 @@ pub mod flow_costs;
 pub mod fuzz_harness;
 pub mod logs;
 pub mod lossy_proxy;
+pub mod sms;
 pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};

@@ -1,7 +1,8 @@
 //! The back ends the functions reach under
 //! `cargo lambda watch --env-file events/watch.env`, started where that file
 //! points and with its credentials: DynamoDB Local with the table of
-//! `template.yaml`, the WeChat emulator and the Tencent captcha emulator.
+//! `template.yaml`, the WeChat emulator, the Tencent captcha emulator and
+//! the Tencent SMS emulator.
 //! `cargo run -p gatehouse-e2e --bin watch-backends` runs them for the
 //! README's local replays; `tests/watch.rs` runs the README's invoke lines
 //! against them.
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 use gatehouse::clock::Clock;
 use gatehouse::store::{IndexedSession, SessionIndexStore, SessionStore};
+use gatehouse_local::sms_emulator::{SmsEmulator, SmsEmulatorConfig};
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
 use gatehouse_local::wechat_emulator::WechatEmulator;
 
@@ -65,13 +67,15 @@ pub struct WatchBackends {
     pub dynamo: DynamoLocal,
     pub wechat: WechatEmulator,
     pub tencent: TencentEmulator,
+    pub sms: SmsEmulator,
 }
 
 impl WatchBackends {
     /// Starts every back end where `env` (the contents of `watch.env`)
     /// points: `DYNAMODB_ENDPOINT` with table `TABLE_NAME` and the event
     /// session seeded, `WX_API_BASE` for `WX_APPID`/`WX_SECRET`, and
-    /// `TENCENT_CAPTCHA_ENDPOINT` for the `TENCENT_*`/`CAPTCHA_APP_*` keys.
+    /// `TENCENT_CAPTCHA_ENDPOINT` for the `TENCENT_*`/`CAPTCHA_APP_*` keys,
+    /// and `TENCENT_SMS_ENDPOINT` for the `TENCENT_*`/`SMS_*` keys.
     pub async fn start(env: &BTreeMap<String, String>) -> Result<Self, String> {
         let var = |key: &str| {
             env.get(key)
@@ -133,10 +137,24 @@ impl WatchBackends {
         )
         .await
         .map_err(|e| format!("starting the Tencent emulator: {e}"))?;
+        let sms = SmsEmulator::start_with(
+            loopback_addr("TENCENT_SMS_ENDPOINT", &var("TENCENT_SMS_ENDPOINT")?)?,
+            SmsEmulatorConfig {
+                secret_id: var("TENCENT_SECRET_ID")?,
+                secret_key: var("TENCENT_SECRET_KEY")?,
+                sdk_app_id: var("SMS_SDK_APP_ID")?,
+                sign_name: var("SMS_SIGN_NAME")?,
+                template_id: var("SMS_TEMPLATE_ID")?,
+                clock: Clock::system(),
+            },
+        )
+        .await
+        .map_err(|e| format!("starting the SMS emulator: {e}"))?;
         Ok(Self {
             dynamo,
             wechat,
             tencent,
+            sms,
         })
     }
 }

@@ -1,5 +1,5 @@
 // gatehouse-client: the client side of gatehouse (image captchas, WeChat
-// sessions, Tencent captcha tickets, the guard's passes), over uni.request,
+// sessions, Tencent captcha tickets, SMS codes, the guard's passes), over uni.request,
 // wx.request or fetch. No dependencies; see index.d.ts for the types.
 //
 // The one source of both builds (build.mjs: dist/index.mjs for bundlers,
@@ -11,6 +11,7 @@
 // would lower with helpers (some 300 bytes).
 
 import { captchaFlow } from './flow.mjs'
+import { smsFlow } from './sms.mjs'
 
 export { WRONG_ANSWER } from './flow.mjs'
 
@@ -289,6 +290,16 @@ export function createClient(options) {
       guard.run(scene, (pass) => request(method, path, Object.assign({}, init, { pass })), obtainPass, options),
   }
 
+  // -- SMS codes -------------------------------------------------------------
+  const sms = {
+    /** POST /sms/send (a door of the scene's guard: the pass when its level asks): { resendAfter, expiresIn }. */
+    send: (scene, mobile, pass) => request('POST', '/sms/send', { body: { scene, mobile }, pass }),
+    /** POST /sms/verify: { passToken, passExpired }, a pass of kind sms. */
+    verify: (scene, mobile, code) => request('POST', '/sms/verify', { body: { scene, mobile, code: String(code).trim() } }),
+    /** A "获取验证码" button's state and rules, for the components (see sms.mjs). */
+    flow: (scene, handlers) => smsFlow({ sms, guard, clock }, scene, handlers || {}),
+  }
+
   // -- WeChat session --------------------------------------------------------
   const wxApi = () => {
     if (!options.wx) throw new GatehouseError('wx-unavailable', 'createClient needs the wx (or uni) object for WeChat login')
@@ -417,7 +428,7 @@ export function createClient(options) {
     },
   }
 
-  return { request, deviceId, captcha, guard, wx: session, ticket }
+  return { request, deviceId, captcha, guard, sms, wx: session, ticket }
 }
 
 function queryString(query) {

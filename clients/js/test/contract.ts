@@ -20,6 +20,7 @@ import type {
   PhoneResult,
   RefreshResult,
   SessionInfo,
+  SmsSent,
   TicketResult,
 } from 'gatehouse-client'
 
@@ -100,3 +101,17 @@ agree(check<PhoneResult, Answer<'/wx/phone', 'post', 200>>())
 agree(check<RefreshResult, Answer<'/wx/session/refresh', 'post', 200>>())
 agree(check<Envelope, Answer<'/wx/sessions', 'delete', 200>>())
 agree(check<LoginExtra, Omit<RequestBody<'/wx/login', 'post'>, 'code'>>())
+
+// SPEC §15 (issue 23): SMS codes. What the client sends is the contract's
+// body (deviceId travels in X-Device-Id), and what it gets back.
+agree(check<SmsSent, Answer<'/sms/send', 'post', 200>>())
+agree(check<PassResult, Answer<'/sms/verify', 'post', 200>>())
+type SmsSendArgs = Parameters<Client['sms']['send']>
+agree(check<{ scene: SmsSendArgs[0]; mobile: SmsSendArgs[1] }, Omit<RequestBody<'/sms/send', 'post'>, 'deviceId'>>())
+type SmsVerifyArgs = Parameters<Client['sms']['verify']>
+agree(
+  check<
+    { scene: SmsVerifyArgs[0]; mobile: SmsVerifyArgs[1]; code: SmsVerifyArgs[2] },
+    Omit<RequestBody<'/sms/verify', 'post'>, 'deviceId'>
+  >(),
+)

@@ -19,6 +19,8 @@ export const CAPTCHA_CONFIG = {
     ticketPerIp: 0,
     createPerDevice: 0,
     refreshPerDevice: 0,
+    smsSendPerIp: 0,
+    smsVerifyPerIp: 0,
   },
   scene: {
     limited: { rateLimit: { createPerDevice: 1 } },
@@ -27,6 +29,10 @@ export const CAPTCHA_CONFIG = {
     math: { mathExpr: true, mathOperator: '-', mathMin: 1, mathMax: 9 },
     long: { size: 6 },
     sized: { clientSize: true },
+    // Sign in by phone: a send needs a captcha pass first.
+    phone: { guard: { mode: 'always' } },
+    // A send a number may repeat after 10 s, three a day.
+    sms: { sms: { resendSeconds: 10, perMobilePerDay: 3 } },
     // The guarded example route's scene (GUARD_ROUTES' scenes must be declared).
     demo: {},
   },
@@ -49,11 +55,12 @@ export function devServerBinary() {
 }
 
 /**
- * { url, wechat, tencent, stop(), answer(scene, deviceId), wxCode(user), wxPhoneCode(phone), wxCalls(), tencentTicket() }
+ * { url, wechat, tencent, sms, stop(), answer(scene, deviceId), wxCode(user), wxPhoneCode(phone), wxCalls(),
+ *   tencentTicket(), smsInbox(mobile), smsCode(mobile) }
  */
 export async function startDevServer({ env = {} } = {}) {
   const childEnv = { ...process.env }
-  for (const key of ['TABLE_NAME', 'WX_APPID', 'TENCENT_SECRET_ID', 'DYNAMODB_ENDPOINT']) delete childEnv[key]
+  for (const key of ['TABLE_NAME', 'WX_APPID', 'TENCENT_SECRET_ID', 'SMS_SDK_APP_ID', 'DYNAMODB_ENDPOINT']) delete childEnv[key]
   Object.assign(childEnv, {
     PORT: '0',
     GATEHOUSE_TEST_HOOKS: '1',
@@ -80,10 +87,11 @@ export async function startDevServer({ env = {} } = {}) {
       const url = /listening on (http:\/\/\S+?)\/? /.exec(out)
       const wechat = /WeChat emulator at (http:\/\/\S+)/.exec(out)
       const tencent = /Tencent captcha emulator at (http:\/\/\S+)/.exec(out)
-      if (url && wechat && tencent) {
+      const sms = /Tencent SMS emulator at (http:\/\/\S+)/.exec(out)
+      if (url && wechat && tencent && sms) {
         clearTimeout(guard)
         child.removeAllListeners('exit')
-        resolvePromise({ url: url[1], wechat: wechat[1], tencent: tencent[1] })
+        resolvePromise({ url: url[1], wechat: wechat[1], tencent: tencent[1], sms: sms[1] })
       }
     })
   })
@@ -124,6 +132,17 @@ export async function startDevServer({ env = {} } = {}) {
     /** The WeChat emulator's request counters: { jscode2session, stableToken, forceRefresh, getuserphonenumber }. */
     async wxCalls() {
       return (await fetch(`${addresses.wechat}/emulator/calls`)).json()
+    },
+    /** The messages the SMS emulator delivered to `mobile`: [{ text, params, sentAt }], oldest first. */
+    async smsInbox(mobile) {
+      const res = await fetch(`${addresses.sms}/emulator/sms?mobile=${encodeURIComponent(mobile)}`)
+      return (await res.json()).messages
+    },
+    /** The code of the last message `mobile` received, read as a phone would. */
+    async smsCode(mobile) {
+      const messages = await this.smsInbox(mobile)
+      if (!messages.length) throw new Error(`no message to ${mobile}`)
+      return messages[messages.length - 1].params[0]
     },
     /** wx.getUserInfo's answer for a code: { encryptedData, iv, rawData, signature, userInfo }. */
     wxUserInfo: (code, userInfo) => post(`${addresses.wechat}/emulator/wx.getUserInfo`, { code, userInfo }),

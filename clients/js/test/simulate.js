@@ -38,7 +38,7 @@ export function mount(path, properties = {}, options = {}) {
   const id = simulate.load(path, 'test-root', { compiler: 'official', ...options })
   const comp = simulate.render(id, properties)
   const events = {}
-  for (const name of ['pass', 'expired', 'error', 'answer']) {
+  for (const name of ['pass', 'expired', 'error', 'answer', 'sent', 'verified', 'needpass']) {
     events[name] = []
     comp.addEventListener(name, (event) => events[name].push(event.detail))
   }

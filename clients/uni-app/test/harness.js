@@ -1,18 +1,31 @@
-// The page the component tests load: one of the two components mounted
-// with Vue 3 (over builtins.js: `uni` and uni-app's built-in components) on a
+// The page the component tests load: one of the components mounted with
+// Vue 3 (over builtins.js: `uni` and uni-app's built-in components) on a
 // gatehouse-client the app provides. Query: api, device, scene, component
-// (captcha | popup), locale, strings (JSON), lifetime, handOff, provide (0:
-// no client provided), level (the popup's #guarded: guard.request's
-// `level` up front).
+// (captcha | popup | sms), locale, strings (JSON), lifetime, handOff,
+// provide (0: no client provided), level (the popup's #guarded:
+// guard.request's `level` up front).
 
 import { createApp, defineComponent, h, ref } from 'vue'
 import { createClient, uniStorage, uniTransport } from 'gatehouse-client'
 import { BUILT_INS, record } from './builtins.js'
 import GatehouseCaptcha from '/uni_modules/gatehouse-captcha/components/gatehouse-captcha/gatehouse-captcha.vue'
 import GatehousePopupCaptcha from '/uni_modules/gatehouse-captcha/components/gatehouse-popup-captcha/gatehouse-popup-captcha.vue'
+import GatehouseSmsCode from '/uni_modules/gatehouse-captcha/components/gatehouse-sms-code/gatehouse-sms-code.vue'
 
 const params = new URLSearchParams(location.search)
-Object.assign(record, { verified: [], failed: [], expired: [], confirmed: [], answers: [], asked: [], guarded: [], closed: 0, model: [] })
+Object.assign(record, {
+  verified: [],
+  failed: [],
+  expired: [],
+  confirmed: [],
+  answers: [],
+  asked: [],
+  guarded: [],
+  closed: 0,
+  model: [],
+  sent: [],
+  needPass: [],
+})
 
 const client = createClient({
   baseUrl: params.get('api'),
@@ -38,7 +51,10 @@ const Harness = defineComponent({
     const answer = ref('')
     const popup = ref(null)
     const captcha = ref(null)
+    const sms = ref(null)
+    const mobile = ref('')
     window.captchaRef = captcha
+    window.smsRef = sms
     const shared = {
       scene: params.get('scene') || 'login',
       strings: params.get('strings') ? JSON.parse(params.get('strings')) : null,
@@ -50,8 +66,26 @@ const Harness = defineComponent({
       },
       onExpired: (event) => record.expired.push(event.kind),
     }
+    const smsCode = () =>
+      h('div', [
+        h(GatehouseSmsCode, {
+          ...shared,
+          ref: sms,
+          modelValue: answer.value,
+          mobile: mobile.value,
+          'onUpdate:mobile': (value) => (mobile.value = value),
+          onSent: (result) => record.sent.push(result),
+          onVerified: (result) => record.verified.push(result),
+          onFail: (err) => record.failed.push({ errCode: err.errCode, errMsg: err.errMsg }),
+          onNeedPass: (need) => record.needPass.push(need),
+        }),
+        h('p', { id: 'model' }, answer.value),
+        h('p', { id: 'mobile' }, mobile.value),
+      ])
     return () =>
-      params.get('component') === 'popup'
+      params.get('component') === 'sms'
+        ? smsCode()
+        : params.get('component') === 'popup'
         ? h('div', [
             h('button', { id: 'open', onClick: () => popup.value.open() }, 'open'),
             // A business request behind the guard, the popup as its obtainPass.

@@ -182,6 +182,7 @@ impl CaptchaService {
             ip_net: ip_net(target.ip.as_deref()),
             evil_level: None,
             degraded: false,
+            mobile: None,
             created_ms: now_ms,
             expires_ms: pass_expired,
         };

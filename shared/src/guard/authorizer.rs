@@ -19,7 +19,8 @@
 //! codes that set a level above `none`, comma-separated: `failures`,
 //! `requests`, `always`), `degraded` (admitted by a degraded ticket pass,
 //! or without the store by `onStoreError: "admit"`), `passKind`,
-//! `deviceId`, `passIp`, `evilLevel` (for a redeemed pass), `openid`,
+//! `deviceId`, `passIp`, `evilLevel`, `mobile` (for a redeemed pass; the
+//! number, E.164, for an SMS pass), `openid`,
 //! `unionid` and `phoneNumber` (for a checked session; the number once
 //! `POST /wx/phone` kept one with it). Read it with [`authorizer_context`].
 //! A session check is one DynamoDB GetItem that projects the session's
@@ -323,6 +324,10 @@ fn door_context(route: &GuardedRoute, admission: &Admission) -> Map<String, Valu
         if let Some(evil_level) = pass.evil_level {
             context.insert("evilLevel".into(), Value::from(evil_level));
         }
+        if let Some(mobile) = &pass.mobile {
+            // The number the client proved it holds (sign in by phone).
+            context.insert("mobile".into(), Value::from(mobile.as_str()));
+        }
     }
     // Earned without Tencent's word, or admitted without the store's: the
     // route decides.
@@ -453,6 +458,7 @@ mod tests {
             ip_net: Some("203.0.113.9".into()),
             evil_level: None,
             degraded,
+            mobile: None,
             created_ms: NOW,
             expires_ms: NOW + 300_000,
         };

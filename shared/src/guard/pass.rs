@@ -1,8 +1,8 @@
 //! Pass tokens: what a client holds after solving a captcha or a Tencent
 //! ticket, and redeems once on the door it protects.
 //!
-//! A token is 33 bytes in base64url (44 characters): a kind byte (`c` or
-//! `t`) and a 32-byte secret from the CSPRNG. The store keeps only the
+//! A token is 33 bytes in base64url (44 characters): a kind byte (`c`, `t`
+//! or `s`) and a 32-byte secret from the CSPRNG. The store keeps only the
 //! secret's SHA-256, as the key of the pass's own row
 //! ([`crate::store::pass_key_of`]), so a redemption is one conditional
 //! write on a row only the token's holder can name.
@@ -59,6 +59,7 @@ impl PassToken {
         let kind = match bytes[0] {
             b'c' => PassKind::Captcha,
             b't' => PassKind::Ticket,
+            b's' => PassKind::Sms,
             _ => return None,
         };
         let mut secret = [0u8; 32];
@@ -72,6 +73,7 @@ impl PassToken {
         bytes.push(match self.kind {
             PassKind::Captcha => b'c',
             PassKind::Ticket => b't',
+            PassKind::Sms => b's',
         });
         bytes.extend_from_slice(&self.secret);
         URL_SAFE_NO_PAD.encode(bytes)

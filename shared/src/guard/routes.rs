@@ -176,6 +176,9 @@ struct PassData {
     /// when true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     degraded: bool,
+    /// The number (E.164) an SMS pass proved the client holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mobile: Option<String>,
     /// Epoch milliseconds at which the pass was earned.
     created: i64,
 }
@@ -189,6 +192,7 @@ impl From<RedeemedPass> for PassData {
             ip: pass.ip,
             evil_level: pass.evil_level,
             degraded: pass.degraded,
+            mobile: pass.mobile.map(|m| m.to_string()),
             created: pass.created_ms,
         }
     }
@@ -234,7 +238,7 @@ pub async fn status(
 
 /// A refusal's answer: its errCode, with the level and reasons in its data
 /// (none for a store failure, where no level is known).
-fn refusal_response(lang: Lang, refusal: &Refusal) -> Response<Body> {
+pub(crate) fn refusal_response(lang: Lang, refusal: &Refusal) -> Response<Body> {
     let mut data = Map::new();
     if refusal.error != ApiError::StoreUnavailable {
         data.insert("level".into(), Value::from(refusal.standing.level.as_str()));

@@ -449,10 +449,10 @@ impl Guard {
         let Some(token) = token else {
             return Err(required(level));
         };
-        // A captcha pass cannot open a door that wants a ticket: left
-        // unspent (the client may still use it elsewhere), unless this is
-        // the retry of a check that redeemed it under the same key.
-        let wrong_kind = level == Level::Tencent && token.kind() == PassKind::Captcha;
+        // A captcha or SMS pass cannot open a door that wants a ticket:
+        // left unspent (the client may still use it elsewhere), unless this
+        // is the retry of a check that redeemed it under the same key.
+        let wrong_kind = level == Level::Tencent && token.kind() != PassKind::Ticket;
         if wrong_kind && idempotency_key.is_none() {
             tracing::info!(scene = %scene, "pass refused: a ticket pass is required");
             return Err(ApiError::GuardPassInvalid);
@@ -521,6 +521,7 @@ impl Guard {
             ip: client.ip.clone().unwrap_or_default(),
             evil_level: judged.evil_level,
             degraded: judged.degraded,
+            mobile: None,
             created_ms: self.clock.now_ms(),
         }))
     }

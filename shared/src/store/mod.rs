@@ -1,8 +1,8 @@
 //! Storage behind every route: one narrow trait per kind of row (captchas,
-//! sessions, each user's session index, tickets, passes, counters, the
-//! WeChat access token, cached WeChat risk ranks; [`Store`] is all of
-//! them), the set of them each service holds (a service takes only the
-//! traits it uses), a DynamoDB
+//! SMS codes, sessions, each user's session index, tickets, passes,
+//! counters, the WeChat access token, cached WeChat risk ranks; [`Store`]
+//! is all of them), the set of them each service holds (a service takes
+//! only the traits it uses), a DynamoDB
 //! implementation for Lambda and an embedded one for the dev server. Both
 //! keep the same items in one table keyed by a string `pk`, every row
 //! carrying a TTL attribute.
@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{DeviceId, Scene};
 pub use crate::error::StoreError;
 use crate::secret::Secret;
+use crate::sms::mobile::Mobile;
 
 pub mod dynamo;
 mod guard_counts;
@@ -87,6 +88,66 @@ pub fn captcha_key(scene: &Scene, device: &DeviceId) -> String {
 /// that a verify touches is kept at least this long from then, since the
 /// verify does not know when its captcha expires.
 pub const MAX_CAPTCHA_LIFETIME_MS: i64 = 86_400_000;
+
+/// One SMS code: one row per scene and number, fields named as in
+/// `opendb-verify-codes` (`mobile`, `scene`, `state`, `ip`,
+/// `created_date`, `expired_date`), but never the code itself: its keyed
+/// hash (see `crate::sms::code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsCodeRecord {
+    pub mobile: Mobile,
+    pub scene: Scene,
+    /// Hex HMAC of the code keyed with the row's locator.
+    pub code_hash: String,
+    pub state: CaptchaState,
+    pub ip: String,
+    /// The device that asked, when it said.
+    pub device: Option<DeviceId>,
+    /// Epoch milliseconds.
+    pub created_date: i64,
+    /// Epoch milliseconds after which the code is overdue.
+    pub expired_date: i64,
+    /// Epoch milliseconds before which the number gets no new code in the
+    /// scene.
+    pub resend_after: i64,
+    /// Wrong codes so far.
+    pub attempts: u32,
+    /// The id of the send that wrote the row (random): a failed send voids
+    /// its own code only, and a retried write knows its own.
+    pub send_id: String,
+}
+
+impl SmsCodeRecord {
+    pub fn key(&self) -> String {
+        sms_key_of(&sms_locator(&self.scene, &self.mobile))
+    }
+}
+
+/// The locator of a number's code in a scene: the SHA-256 of
+/// `<scene>#<number>` (scenes hold no `#`). The code's hash is keyed with
+/// it.
+pub fn sms_locator(scene: &Scene, mobile: &Mobile) -> [u8; 32] {
+    Sha256::digest(format!("{scene}#{mobile}")).into()
+}
+
+/// The row key of the SMS code at `locator`.
+pub fn sms_key_of(locator: &[u8; 32]) -> String {
+    format!("sms#{}", hex::encode(locator))
+}
+
+/// What [`SmsCodeStore::issue_sms_code`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsIssue {
+    /// The code is written (any earlier one of the number in the scene is
+    /// gone) and every counter counted.
+    Written,
+    /// The number's last code was sent less than its resend window ago:
+    /// nothing written, nothing counted.
+    TooSoon { resend_after_ms: i64 },
+    /// Counter `limits[index]` was at its limit: nothing written, nothing
+    /// counted.
+    Limited { index: usize, window_end_ms: i64 },
+}
 
 /// Epoch seconds for the TTL attribute of something that expires at `ms`.
 pub fn ttl_seconds(expires_ms: i64) -> i64 {
@@ -293,13 +354,16 @@ pub enum IssueOutcome {
     NotFound,
 }
 
-/// What earned a pass: an image captcha or a Tencent ticket. Each kind
+/// What earned a pass: an image captcha, a Tencent ticket or an SMS code.
+/// Each kind
 /// has a row key prefix of its own, so that IAM lets each verify function
 /// write its own kind of pass and no other (`api::Function::table_grants`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassKind {
     Captcha,
     Ticket,
+    /// A right SMS code: the pass also carries the number it proves.
+    Sms,
 }
 
 impl PassKind {
@@ -307,6 +371,7 @@ impl PassKind {
         match self {
             PassKind::Captcha => "captcha",
             PassKind::Ticket => "ticket",
+            PassKind::Sms => "sms",
         }
     }
 }
@@ -338,6 +403,8 @@ pub struct PassGrant {
     /// Earned without Tencent's word (a disaster-recovery ticket, CaptchaCode
     /// 21 or 26, Tencent unreachable) where the scene's policy admits it.
     pub degraded: bool,
+    /// The number a right SMS code proved the client holds (SMS passes).
+    pub mobile: Option<Mobile>,
     /// Epoch milliseconds.
     pub created_ms: i64,
     /// Epoch milliseconds after which the pass is refused.
@@ -386,6 +453,8 @@ pub struct RedeemedPass {
     pub evil_level: Option<i64>,
     /// A ticket pass earned without Tencent's word (see [`PassGrant`]).
     pub degraded: bool,
+    /// The number an SMS pass proved the client holds.
+    pub mobile: Option<Mobile>,
     /// Epoch milliseconds at which it was earned.
     pub created_ms: i64,
 }
@@ -400,6 +469,7 @@ impl RedeemedPass {
             ip: grant.ip.clone().unwrap_or_default(),
             evil_level: grant.evil_level,
             degraded: grant.degraded,
+            mobile: grant.mobile.clone(),
             created_ms: grant.created_ms,
         }
     }
@@ -482,6 +552,50 @@ pub trait CaptchaStore: Send + Sync {
         scene: &Scene,
         device: &DeviceId,
         answer: &str,
+        now_ms: i64,
+        max_attempts: u32,
+    ) -> Result<VerifyOutcome, StoreError>;
+}
+
+/// SMS code rows.
+#[async_trait]
+pub trait SmsCodeStore: Send + Sync {
+    /// Writes `record` as its number's code in its scene, replacing any
+    /// earlier one (a new send voids the previous code), unless that one's
+    /// `resend_after` is still after `now_ms`; and adds one to every counter
+    /// of `limits`, never past a limit. Refused, nothing is written or
+    /// counted in the end (too soon wins over a full counter). One round
+    /// trip when written: the row's conditional write and one conditional
+    /// update per counter, sent at once, one write unit each; a refused
+    /// request takes one more round trip to undo (as
+    /// [`CaptchaStore::issue_captcha`]). A retry of the write after a lost
+    /// response knows its own (`send_id`).
+    async fn issue_sms_code(
+        &self,
+        record: &SmsCodeRecord,
+        limits: &[CounterLimit],
+        now_ms: i64,
+    ) -> Result<SmsIssue, StoreError>;
+
+    /// Voids the code `record` wrote while the row is still that send's
+    /// (`send_id`), after Tencent did not send it: no code is left that
+    /// could be verified, and the resend window stays. One conditional
+    /// request.
+    async fn void_sms_code(&self, record: &SmsCodeRecord) -> Result<(), StoreError>;
+
+    /// Checks `answer_hash` (the keyed hash of the answer, see
+    /// `crate::sms::code::code_hash`) against the number's code in the
+    /// scene at `now_ms`, as [`CaptchaStore::verify_captcha`] checks a
+    /// captcha: one conditional request that counts the attempt and judges
+    /// it, passing at most once however many race, void at
+    /// `max_attempts`. A retry after a lost response answers what its
+    /// first attempt came to. The pass a right code earns is the caller's
+    /// next write ([`PassStore::grant_pass`]).
+    async fn verify_sms_code(
+        &self,
+        scene: &Scene,
+        mobile: &Mobile,
+        answer_hash: &str,
         now_ms: i64,
         max_attempts: u32,
     ) -> Result<VerifyOutcome, StoreError>;
@@ -739,6 +853,11 @@ impl<T: TicketStore + CounterStore + PassStore> TicketServiceStore for T {}
 pub trait GuardStore: CounterStore + PassStore + RiskRankStore {}
 impl<T: CounterStore + PassStore + RiskRankStore> GuardStore for T {}
 
+/// What the SMS routes use: code rows, counters (limits, the guard's
+/// failures) and, at the send's door, the passes it redeems.
+pub trait SmsServiceStore: SmsCodeStore + GuardStore {}
+impl<T: SmsCodeStore + GuardStore> SmsServiceStore for T {}
+
 /// What WeChat risk ranks use (`crate::wechat::risk`): the cached ranks and
 /// the shared access token.
 pub trait RiskRanksStore: RiskRankStore + AccessTokenStore {}
@@ -750,6 +869,7 @@ impl<T: RiskRankStore + AccessTokenStore> RiskRanksStore for T {}
 /// converts to any of them.
 pub trait Store:
     CaptchaStore
+    + SmsCodeStore
     + SessionStore
     + SessionIndexStore
     + TicketStore
@@ -762,12 +882,14 @@ pub trait Store:
     + PhoneServiceStore
     + TicketServiceStore
     + GuardStore
+    + SmsServiceStore
     + RiskRanksStore
 {
 }
 
 impl<T> Store for T where
     T: CaptchaStore
+        + SmsCodeStore
         + SessionStore
         + SessionIndexStore
         + TicketStore

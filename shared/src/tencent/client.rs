@@ -1,15 +1,14 @@
-//! The Tencent Cloud Captcha API client: configuration, one signed
-//! `DescribeCaptchaResult` / `DescribeCaptchaMiniResult` call, and the
-//! answer read with a size cap.
+//! The Tencent Cloud Captcha API client: one signed
+//! `DescribeCaptchaResult` / `DescribeCaptchaMiniResult` call (over
+//! [`super::api`]) and its verdict.
 
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use super::api::{self, ApiClient, Credentials};
+pub use super::api::{CONTENT_TYPE_JSON, DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, UpstreamError};
 use super::config::TencentConfig;
-use super::tc3;
 use crate::config::ConfigError;
 
 /// The product name in the credential scope.
@@ -45,15 +44,6 @@ impl Action {
         }
     }
 }
-/// The request and body time-out of every call, unless
-/// [`CaptchaClient::with_timeout`] says otherwise (the service's
-/// [`ServiceOptions`](crate::options::ServiceOptions) do).
-pub const DEFAULT_TIMEOUT: Duration = crate::options::DEFAULT_UPSTREAM_TIMEOUT;
-/// The body of an answer is read at most this far; a longer one is an
-/// upstream error.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
-/// The content type sent and signed.
-pub const CONTENT_TYPE_JSON: &str = "application/json; charset=utf-8";
 
 /// The request body of both actions. `Randstr` only for `DescribeCaptchaResult`.
 #[derive(Serialize)]
@@ -68,26 +58,13 @@ struct DescribeRequest<'a> {
     app_secret_key: &'a str,
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "Response")]
-    response: ResponseBody,
-}
-
+/// The fields of an answer (beside `RequestId`, see [`api::read_answer`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ResponseBody {
-    error: Option<ApiErrorBody>,
-    captcha_code: Option<i64>,
+struct Verdict {
+    captcha_code: i64,
     captcha_msg: Option<String>,
     evil_level: Option<i64>,
-    request_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ApiErrorBody {
-    code: String,
 }
 
 /// Tencent's verdict on a ticket.
@@ -99,57 +76,24 @@ pub struct CaptchaVerdict {
     pub request_id: String,
 }
 
-/// Why a call gave no verdict. Carries only what may be logged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("time-out after {0:?}")]
-    Timeout(Duration),
-    #[error("connection failed: {0}")]
-    Connect(String),
-    #[error("HTTP status {0}")]
-    Status(u16),
-    #[error("answer larger than {MAX_RESPONSE_BYTES} bytes")]
-    TooLarge,
-    #[error("answer is not the expected JSON")]
-    NotJson,
-    #[error("Tencent error {code} (RequestId {request_id})")]
-    Api { code: String, request_id: String },
-}
-
 /// The HTTP client of the Captcha API, built once.
 #[derive(Clone)]
 pub struct CaptchaClient {
-    http: reqwest::Client,
-    url: Url,
-    host: String,
-    timeout: Duration,
+    api: ApiClient,
 }
 
 impl CaptchaClient {
     /// A client for `config`'s endpoint with the [`DEFAULT_TIMEOUT`] for the
     /// whole call (connect, send, read).
     pub fn new(config: &TencentConfig) -> Result<Self, ConfigError> {
-        let (url, host) = config.endpoint_parts()?;
-        // The time-out is set per request (see `describe`), so it can be
-        // changed after the client is built.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|err| ConfigError::Client {
-                upstream: "Tencent Cloud",
-                reason: err.to_string(),
-            })?;
         Ok(Self {
-            http,
-            url,
-            host,
-            timeout: DEFAULT_TIMEOUT,
+            api: ApiClient::new(&config.endpoint())?,
         })
     }
 
     /// The same client with another time-out for the whole call.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.api = self.api.with_timeout(timeout);
         self
     }
 
@@ -164,7 +108,6 @@ impl CaptchaClient {
         user_ip: &str,
         timestamp: i64,
     ) -> Result<CaptchaVerdict, UpstreamError> {
-        let action = action.as_str();
         let payload = serde_json::to_vec(&DescribeRequest {
             captcha_type: CAPTCHA_TYPE,
             ticket,
@@ -174,103 +117,31 @@ impl CaptchaClient {
             app_secret_key: config.app_secret_key.expose(),
         })
         .expect("a struct of strings and integers serialises");
-        let signed_headers = [
-            (CONTENT_TYPE.as_str(), CONTENT_TYPE_JSON),
-            (HOST.as_str(), self.host.as_str()),
-            ("x-tc-action", action),
-        ];
-        let signed = tc3::sign(
-            config.secret_key.expose(),
-            &tc3::SignInput {
-                method: "POST",
-                uri: "/",
-                query: "",
-                headers: &signed_headers,
-                payload: &payload,
-                service: SERVICE,
-                timestamp,
-            },
-        );
-        let mut request = self
-            .http
-            .post(self.url.clone())
-            .timeout(self.timeout)
-            .header(HOST, &self.host)
-            .header(CONTENT_TYPE, CONTENT_TYPE_JSON)
-            .header("X-TC-Action", action)
-            .header("X-TC-Version", API_VERSION)
-            .header("X-TC-Timestamp", timestamp.to_string())
-            .header(
-                AUTHORIZATION,
-                signed.authorization(&config.secret_id, SERVICE),
-            );
-        if let Some(region) = &config.region {
-            request = request.header("X-TC-Region", region);
-        }
-        let mut response = request
-            .body(payload)
-            .send()
-            .await
-            .map_err(|err| self.transport_error(&err))?;
-        let status = response.status();
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                        return Err(UpstreamError::TooLarge);
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(err) => return Err(self.transport_error(&err)),
-            }
-        }
-        if !status.is_success() {
-            return Err(UpstreamError::Status(status.as_u16()));
-        }
+        let credentials = Credentials {
+            secret_id: &config.secret_id,
+            secret_key: &config.secret_key,
+        };
+        let action = api::Action {
+            service: SERVICE,
+            version: API_VERSION,
+            name: action.as_str(),
+            region: config.region.as_deref(),
+        };
+        let body = self
+            .api
+            .call(&credentials, &action, payload, timestamp)
+            .await?;
         parse_answer(&body)
     }
-
-    fn transport_error(&self, err: &reqwest::Error) -> UpstreamError {
-        if err.is_timeout() {
-            UpstreamError::Timeout(self.timeout)
-        } else {
-            // reqwest's message names the URL (no secret: the endpoint has no
-            // credentials, they travel in headers) and the cause.
-            UpstreamError::Connect(error_chain(err))
-        }
-    }
-}
-
-/// An error and its causes on one line, for the log.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Reads Tencent's answer: a verdict, or the `Response.Error` it carries.
 pub(crate) fn parse_answer(body: &[u8]) -> Result<CaptchaVerdict, UpstreamError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|_| UpstreamError::NotJson)?;
-    let answer = envelope.response;
-    let request_id = answer.request_id.unwrap_or_default();
-    if let Some(error) = answer.error {
-        return Err(UpstreamError::Api {
-            code: error.code,
-            request_id,
-        });
-    }
-    let captcha_code = answer.captcha_code.ok_or(UpstreamError::NotJson)?;
+    let (verdict, request_id) = api::read_answer::<Verdict>(body)?;
     Ok(CaptchaVerdict {
-        captcha_code,
-        captcha_msg: answer.captcha_msg.unwrap_or_default(),
-        evil_level: answer.evil_level,
+        captcha_code: verdict.captcha_code,
+        captcha_msg: verdict.captcha_msg.unwrap_or_default(),
+        evil_level: verdict.evil_level,
         request_id,
     })
 }

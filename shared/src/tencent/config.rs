@@ -4,10 +4,9 @@
 //! and each scene's ticket policy, the `tencent` block of `CAPTCHA_CONFIG`
 //! ([`TencentSettings`]).
 
-use reqwest::Url;
-
+use super::api::Endpoint;
 use crate::config::blocks::Part;
-use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, Env, process_env, secure_or_loopback};
+use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, Env, process_env};
 use crate::secret::Secret;
 
 /// Where the API lives unless `TENCENT_CAPTCHA_ENDPOINT` says otherwise.
@@ -44,23 +43,18 @@ impl TencentConfig {
     /// Reads and validates the configuration from any key → value source.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
-        let required = |key: &'static str, what: &'static str, secret: bool| {
-            let value = env.require(key, what)?;
-            check_token(key, &value, secret)?;
-            Ok::<_, ConfigError>(value)
-        };
-        let secret_id = required(
-            "TENCENT_SECRET_ID",
+        let (secret_id, secret_key) = read_credentials(
+            &env,
             "the API key id of a CAM user allowed to call the Captcha API",
-            false,
         )?;
-        let secret_key = required("TENCENT_SECRET_KEY", "the API key secret", true)?;
-        let app_secret_key = required(
+        let app_secret_key = required_token(
+            &env,
             "CAPTCHA_APP_SECRET_KEY",
             "the AppSecretKey of the captcha app",
             true,
         )?;
-        let app_id_text = required(
+        let app_id_text = required_token(
+            &env,
             "CAPTCHA_APP_ID",
             "the CaptchaAppId of the Captcha console",
             false,
@@ -77,7 +71,7 @@ impl TencentConfig {
                 )
             })?;
         let endpoint = env
-            .get("TENCENT_CAPTCHA_ENDPOINT")
+            .get(ENDPOINT_VAR)
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
         let region = env.get("TENCENT_REGION");
         if let Some(region) = &region {
@@ -85,42 +79,50 @@ impl TencentConfig {
         }
         let config = Self {
             secret_id,
-            secret_key: Secret::new(secret_key),
+            secret_key,
             captcha_app_id,
             app_secret_key: Secret::new(app_secret_key),
             endpoint,
             region,
         };
-        config.endpoint_parts()?;
+        config.endpoint().parts()?;
         Ok(config)
     }
 
-    /// The endpoint URL and the `Host` header value that goes with it.
-    pub fn endpoint_parts(&self) -> Result<(Url, String), ConfigError> {
-        let invalid = || {
-            ConfigError::env(
-                "TENCENT_CAPTCHA_ENDPOINT",
-                &self.endpoint,
-                "an https:// URL with a host and no query, e.g. https://captcha.tencentcloudapi.com \
-                 (http:// only to localhost, 127.0.0.0/8 or [::1])",
-            )
-        };
-        let url = Url::parse(&self.endpoint).map_err(|_| invalid())?;
-        if !secure_or_loopback(&url)
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return Err(invalid());
+    /// The configured endpoint.
+    pub fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            var: ENDPOINT_VAR,
+            url: &self.endpoint,
+            default: DEFAULT_ENDPOINT,
         }
-        let host = url.host_str().ok_or_else(invalid)?;
-        let host = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
-        Ok((url, host))
     }
+}
+
+/// The variable of the Captcha API's endpoint.
+const ENDPOINT_VAR: &str = "TENCENT_CAPTCHA_ENDPOINT";
+
+/// `TENCENT_SECRET_ID` (`id_what` says whose key it is, for a message) and
+/// `TENCENT_SECRET_KEY`, checked.
+pub fn read_credentials(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+    id_what: &'static str,
+) -> Result<(String, Secret), ConfigError> {
+    let secret_id = required_token(env, "TENCENT_SECRET_ID", id_what, false)?;
+    let secret_key = required_token(env, "TENCENT_SECRET_KEY", "the API key secret", true)?;
+    Ok((secret_id, Secret::new(secret_key)))
+}
+
+/// A required variable of visible ASCII (a secret's value never shown).
+fn required_token(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+    key: &'static str,
+    what: &'static str,
+    secret: bool,
+) -> Result<String, ConfigError> {
+    let value = env.require(key, what)?;
+    check_token(key, &value, secret)?;
+    Ok(value)
 }
 
 /// Keys of a `tencent` block.
@@ -237,7 +239,7 @@ mod tests {
         assert_eq!(config.captcha_app_id, 190_000_000);
         assert_eq!(config.endpoint, DEFAULT_ENDPOINT);
         assert_eq!(config.region, None);
-        let (_, host) = config.endpoint_parts().unwrap();
+        let (_, host) = config.endpoint().parts().unwrap();
         assert_eq!(host, "captcha.tencentcloudapi.com");
         let debug = format!("{config:?}");
         assert!(!debug.contains("secret-key-value"), "{debug}");
@@ -247,7 +249,7 @@ mod tests {
         let mut with_endpoint = GOOD.to_vec();
         with_endpoint.push(("TENCENT_CAPTCHA_ENDPOINT", "http://127.0.0.1:9000"));
         let config = TencentConfig::from_lookup(env(&with_endpoint)).unwrap();
-        assert_eq!(config.endpoint_parts().unwrap().1, "127.0.0.1:9000");
+        assert_eq!(config.endpoint().parts().unwrap().1, "127.0.0.1:9000");
     }
 
     #[test]

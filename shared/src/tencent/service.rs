@@ -342,6 +342,7 @@ impl TicketService {
             ip_net: ip_net(Some(&presented.user_ip)),
             evil_level,
             degraded,
+            mobile: None,
             created_ms: now_ms,
             expires_ms: pass_expired,
         };

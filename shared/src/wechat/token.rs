@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::client::{TokenCallError, WxClient};
-use crate::clock::Clock;
+use crate::clock::{Clock, china_day};
 use crate::error::ApiError;
 use crate::options::ServiceOptions;
 use crate::secret::Secret;
@@ -40,8 +40,6 @@ pub const LEASE_MS: i64 = 8_000;
 pub const FORCE_PER_DAY: u32 = 20;
 /// WeChat refreshes nothing on a force refresh within 30 s of the last one.
 pub const FORCE_SPACING_MS: i64 = 30_000;
-/// WeChat's quotas count days in China time (UTC+8).
-const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
 /// Reads of the row while another instance refreshes a token we cannot do
 /// without, [`wait_ms`] apart: about 9 s in all, past one lease.
 const MAX_WAITS: u32 = 26;
@@ -49,11 +47,6 @@ const MAX_WAITS: u32 = 26;
 /// The wait before the `round`th re-read: 20 ms, doubling up to 400 ms.
 fn wait_ms(round: u32) -> u64 {
     (20u64 << round.min(5)).min(400)
-}
-
-/// The day of `ms` in China time, as days since the epoch.
-pub fn china_day(ms: i64) -> i64 {
-    (ms + CHINA_OFFSET_MS).div_euclid(86_400_000)
 }
 
 /// The app's access token, shared through the table by every instance.
@@ -304,19 +297,5 @@ mod tests {
         );
         let total: u64 = (0..MAX_WAITS).map(wait_ms).sum();
         assert!(total > LEASE_MS as u64, "{total} ms");
-    }
-
-    #[test]
-    fn china_days_turn_at_midnight_beijing_time() {
-        // 2024-01-01T16:00:00Z is 2024-01-02T00:00 in Beijing.
-        let midnight_beijing = 1_704_124_800_000;
-        assert_eq!(
-            china_day(midnight_beijing) - china_day(midnight_beijing - 1),
-            1
-        );
-        assert_eq!(
-            china_day(midnight_beijing),
-            china_day(midnight_beijing + 86_399_999)
-        );
     }
 }

@@ -1,8 +1,8 @@
-// Every text <gatehouse-captcha> shows or speaks (aria-label), in Chinese
-// and in English, the same as the uni-app components' (a test holds the two
-// tables equal); the `strings` property replaces any of them. The language
-// follows WeChat's (wx.getAppBaseInfo().language): English for en…,
-// Chinese otherwise. The server's own messages come in the client's `locale`.
+// Every text <gatehouse-captcha> and <gatehouse-sms-code> show or speak
+// (aria-label), in Chinese and in English, the same as the uni-app
+// components' (a test holds the two tables equal); the `strings` property
+// replaces any of them. The language follows WeChat's
+// (wx.getAppBaseInfo().language): English for en…, Chinese otherwise. The server's own messages come in the client's `locale`.
 
 const STRINGS = {
   zh: {
@@ -17,6 +17,17 @@ const STRINGS = {
     sceneRequired: 'scene不能为空',
     cancel: '取消',
     confirm: '确认',
+    mobilePlaceholder: '请输入手机号',
+    mobileLabel: '手机号',
+    mobileRequired: '请填写手机号',
+    codePlaceholder: '请输入短信验证码',
+    codeLabel: '短信验证码',
+    codeRequired: '请填写短信验证码',
+    send: '获取验证码',
+    sending: '发送中…',
+    resend: '{seconds} 秒后重新获取',
+    sent: '验证码已发送',
+    solve: '请先完成验证',
   },
   en: {
     title: 'Enter the captcha',
@@ -30,6 +41,17 @@ const STRINGS = {
     sceneRequired: 'scene is required',
     cancel: 'Cancel',
     confirm: 'OK',
+    mobilePlaceholder: 'Mobile number',
+    mobileLabel: 'Mobile number',
+    mobileRequired: 'Please enter your mobile number',
+    codePlaceholder: 'SMS code',
+    codeLabel: 'SMS code',
+    codeRequired: 'Please enter the SMS code',
+    send: 'Get code',
+    sending: 'Sending…',
+    resend: 'Resend in {seconds} s',
+    sent: 'Code sent',
+    solve: 'Solve the check first',
   },
 }
 

@@ -19,17 +19,12 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use super::attempt::Attempt;
 use super::codec::*;
-use super::{DynamoStore, MAX_VERIFY_ROUNDS, join_all};
+use super::issue::ISSUE_NONCE;
+use super::{DynamoStore, run_undo};
 use crate::domain::{DeviceId, Scene};
 use crate::store::*;
-
-/// The attribute of a rate-limited issue's request nonce in the captcha it
-/// wrote: what its undo checks, so that it only ever undoes its own write.
-const ISSUE_NONCE: &str = "nonce";
-
-/// One write of a refused issue's undo.
-type Undo<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 /// What the captcha write of an issue came to.
 enum Put {
@@ -70,75 +65,6 @@ impl DynamoStore {
                 Ok(Put::NotFound)
             }
         }
-    }
-
-    /// Undoes the captcha write of a refused issue: puts back the captcha it
-    /// replaced, or, for a create that replaced none, deletes its own, but
-    /// only while the row is still its own untouched captcha (`nonce`,
-    /// pending, no attempt), so whatever was written since stays. A retry of
-    /// an applied undo fails that condition, which is success. When the
-    /// replaced captcha is lost (the put was retried after a lost response
-    /// and so replaced its own earlier attempt) a create deletes its own and
-    /// a refresh leaves it: the device refreshes, as after any refresh.
-    async fn unput_issued(
-        &self,
-        record: &CaptchaRecord,
-        mode: IssueMode,
-        replaced: Option<Item>,
-        nonce: &str,
-    ) -> Result<(), StoreError> {
-        const UNTOUCHED: &str = "#nonce = :nonce AND #state = :pending AND #attempts = :zero";
-        let replaced = replaced.filter(
-            |old| !matches!(old.get(ISSUE_NONCE), Some(v) if v.as_s().is_ok_and(|v| v == nonce)),
-        );
-        let names = [
-            ("#nonce", ISSUE_NONCE),
-            ("#state", "state"),
-            ("#attempts", "attempts"),
-        ];
-        let values = [
-            (":nonce", s(nonce)),
-            (":pending", n(CaptchaState::Pending as i64)),
-            (":zero", n(0)),
-        ];
-        match replaced {
-            None if mode == IssueMode::Refresh => {}
-            Some(old) => {
-                let mut put = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(old))
-                    .condition_expression(UNTOUCHED);
-                for (k, v) in names {
-                    put = put.expression_attribute_names(k, v);
-                }
-                for (k, v) in values {
-                    put = put.expression_attribute_values(k, v);
-                }
-                if let Err(err) = put.send().await {
-                    put_condition_failed(err, "issue_captcha (undo)")?;
-                }
-            }
-            None => {
-                let mut delete = self
-                    .client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key(KEY_ATTRIBUTE, s(record.key()))
-                    .condition_expression(UNTOUCHED);
-                for (k, v) in names {
-                    delete = delete.expression_attribute_names(k, v);
-                }
-                for (k, v) in values {
-                    delete = delete.expression_attribute_values(k, v);
-                }
-                if let Err(err) = delete.send().await {
-                    delete_condition_failed(err, "issue_captcha (undo)")?;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -197,64 +123,6 @@ impl DynamoStore {
             VerifyOutcome::NotPending
         })
     }
-}
-
-/// The outcome of a verify write that went through, from the state it left
-/// and the attempt it counted.
-fn judged(state: i64, attempt: u32, max_attempts: u32) -> Result<VerifyOutcome, StoreError> {
-    match CaptchaState::from_number(state) {
-        Some(CaptchaState::Verified) => Ok(VerifyOutcome::Passed),
-        Some(CaptchaState::Void) => Ok(VerifyOutcome::Voided),
-        Some(CaptchaState::Pending) => Ok(VerifyOutcome::Wrong {
-            attempts_left: max_attempts.saturating_sub(attempt),
-        }),
-        None => Err(corrupt("state", "unknown state")),
-    }
-}
-
-/// Where a verify stands, judged from the item a failed condition returned.
-#[derive(Debug)]
-enum Seen {
-    Final(VerifyOutcome),
-    /// Pending and unexpired, with this many attempts counted by others:
-    /// count this one after them.
-    Counted(u32),
-}
-
-fn classify(
-    old: Option<&Item>,
-    nonce: &str,
-    now_ms: i64,
-    max_attempts: u32,
-) -> Result<Seen, StoreError> {
-    let Some(item) = old else {
-        return Ok(Seen::Final(VerifyOutcome::NotFound));
-    };
-    let attempts =
-        u32::try_from(get_n(item, "attempts")?).map_err(|_| corrupt("attempts", "out of range"))?;
-    let state = get_n(item, "state")?;
-    // This request's own write, made by an attempt whose response was lost.
-    let own = (1..=attempts).find(|&k| {
-        matches!(item.get(&attempt_nonce_attribute(k)), Some(v) if v.as_s().is_ok_and(|v| v == nonce))
-    });
-    if let Some(attempt) = own {
-        // Answers counted after it show that it was a wrong one.
-        let outcome = if attempt == attempts {
-            judged(state, attempt, max_attempts)?
-        } else {
-            VerifyOutcome::Wrong {
-                attempts_left: max_attempts.saturating_sub(attempt),
-            }
-        };
-        return Ok(Seen::Final(outcome));
-    }
-    if CaptchaState::from_number(state) != Some(CaptchaState::Pending) {
-        return Ok(Seen::Final(VerifyOutcome::NotPending));
-    }
-    if now_ms >= get_n(item, "expired_date")? {
-        return Ok(Seen::Final(VerifyOutcome::Expired));
-    }
-    Ok(Seen::Counted(attempts))
 }
 
 #[async_trait]
@@ -322,67 +190,49 @@ impl CaptchaStore for DynamoStore {
                 IssueMode::Refresh => IssueOutcome::NotFound,
             });
         }
-        let nonce = request_nonce();
-        let counting = join_all(
-            limits
-                .iter()
-                .map(|limit| self.count_within(limit, &nonce))
-                .collect(),
-        );
-        let (put, counted) = tokio::join!(self.put_issued(record, mode, &nonce), counting);
-        if matches!(put, Ok(Put::Written(_))) && counted.iter().all(|c| matches!(c, Ok(true))) {
+        let (nonce, key) = (request_nonce(), record.key());
+        let (put, counts) = self
+            .count_alongside(limits, &nonce, self.put_issued(record, mode, &nonce))
+            .await;
+        if matches!(put, Ok(Put::Written(_))) && counts.all_counted() {
             return Ok(IssueOutcome::Written);
         }
 
         // Refused or failed: undo what went through, then answer with the
         // first counter that was full, else the first failure, else
-        // not-found.
-        let full = limits
-            .iter()
-            .zip(&counted)
-            .find(|(_, c)| matches!(c, Ok(false)))
-            .map(|(limit, _)| limit.window_end_ms);
-        let mut undo = Vec::new();
-        for (limit, c) in limits.iter().zip(&counted) {
-            if matches!(c, Ok(true)) {
-                undo.push(Box::pin(self.uncount(&limit.name, &nonce)) as Undo<'_>);
+        // not-found. When the replaced captcha is lost (the put was retried
+        // after a lost response and so replaced its own earlier attempt) a
+        // create deletes its own and a refresh leaves it: the device
+        // refreshes, as after any refresh.
+        let full = counts.first_full(limits);
+        let mut undo = self.uncount_all(limits, &counts, &nonce);
+        let put = match put {
+            Ok(Put::Written(replaced)) => {
+                undo.push(Box::pin(self.restore_row(
+                    &key,
+                    replaced,
+                    &nonce,
+                    mode == IssueMode::Create,
+                    "issue_captcha (undo)",
+                )));
+                Ok(Put::Written(None))
             }
-        }
-        let (put, replaced) = match put {
-            Ok(Put::Written(old)) => (Ok(Put::Written(None)), Some(old)),
-            other => (other, None),
+            other => other,
         };
-        if let Some(old) = replaced {
-            undo.push(Box::pin(self.unput_issued(record, mode, old, &nonce)));
-        }
-        for failed in join_all(undo).await.into_iter().filter_map(Result::err) {
-            tracing::warn!(error = %failed, "issue_captcha: a refused request's write stays");
-        }
-        if let Some(window_end_ms) = full {
+        run_undo(undo, "issue_captcha").await;
+        if let Some((_, window_end_ms)) = full {
             return Ok(IssueOutcome::RateLimited { window_end_ms });
         }
-        for c in counted {
-            c?;
-        }
+        counts.result()?;
         match put? {
             Put::NotFound => Ok(IssueOutcome::NotFound),
             Put::Written(_) => unreachable!("a write with every counter counted returned above"),
         }
     }
 
-    /// One conditional UpdateItem, right answer or wrong: it counts the
-    /// attempt (guarded on the count `seen`, so racing answers each count
-    /// once, in turn) and sets `state` to
-    /// `if_not_exists(<the answer's attribute>, <pending or void>)`, which
-    /// is verified exactly when the answer is right (see
-    /// [`answer_attribute`]). The answer is thus never judged before it is
-    /// counted: a store failure hands out no free guess. It writes no pass
-    /// (that is [`PassStore::grant_pass`], in a row of its own) and leaves
-    /// the row's TTL, the captcha's, alone.
-    ///
-    /// The request's nonce goes into the attempt's own attribute (`t<n>`),
-    /// so a retry whose earlier attempt was applied finds it and answers
-    /// what that attempt came to.
+    /// One conditional UpdateItem, right answer or wrong (see
+    /// `attempt.rs`). It writes no pass (that is [`PassStore::grant_pass`],
+    /// in a row of its own) and leaves the row's TTL, the captcha's, alone.
     async fn verify_captcha(
         &self,
         scene: &Scene,
@@ -392,136 +242,22 @@ impl CaptchaStore for DynamoStore {
         max_attempts: u32,
     ) -> Result<VerifyOutcome, StoreError> {
         let key = captcha_key(scene, device);
-        let nonce = request_nonce();
-        let mut seen = 0;
-        for _ in 0..MAX_VERIFY_ROUNDS {
-            let attempt = seen + 1;
-            let fallback = if attempt >= max_attempts {
-                CaptchaState::Void
-            } else {
-                CaptchaState::Pending
-            };
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(KEY_ATTRIBUTE, s(&key))
-                .update_expression(
-                    "SET #attempts = :attempt, #state = if_not_exists(#ok, :fallback), \
-                     #try = :nonce",
-                )
-                .condition_expression("#state = :pending AND #expired > :now AND #attempts = :seen")
-                .expression_attribute_names("#attempts", "attempts")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#ok", answer_attribute(answer))
-                .expression_attribute_names("#try", attempt_nonce_attribute(attempt))
-                .expression_attribute_names("#expired", "expired_date")
-                .expression_attribute_values(":attempt", n(attempt))
-                .expression_attribute_values(":seen", n(seen))
-                .expression_attribute_values(":fallback", n(fallback as i64))
-                .expression_attribute_values(":pending", n(CaptchaState::Pending as i64))
-                .expression_attribute_values(":nonce", s(&nonce))
-                .expression_attribute_values(":now", n(now_ms))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
+        let attempt = Attempt {
+            key: &key,
+            ok_attribute: answer_attribute(answer),
+            now_ms,
+            max_attempts,
+            operation: "verify_captcha",
+        };
+        let judged = self.count_and_judge(&attempt).await?;
+        if let Some(written) = judged.written
+            && judged.outcome != VerifyOutcome::Passed
+            && is_legacy_right_answer(&written.item, answer)
+        {
+            return self
+                .pass_legacy(&key, &written.nonce, written.attempt, written.seen)
                 .await;
-            let old = match result {
-                Ok(out) => {
-                    let new = out
-                        .attributes()
-                        .ok_or_else(|| corrupt("state", "not returned"))?;
-                    let outcome = judged(get_n(new, "state")?, attempt, max_attempts)?;
-                    if outcome != VerifyOutcome::Passed && is_legacy_right_answer(new, answer) {
-                        return self.pass_legacy(&key, &nonce, attempt, seen).await;
-                    }
-                    return Ok(outcome);
-                }
-                Err(err) => update_condition_failed(err, "verify_captcha")?,
-            };
-            match classify(old.as_ref(), &nonce, now_ms, max_attempts)? {
-                Seen::Final(outcome) => return Ok(outcome),
-                Seen::Counted(attempts) if attempts == seen => {
-                    return Err(corrupt("attempts", "condition failed on a matching row"));
-                }
-                Seen::Counted(attempts) => seen = attempts,
-            }
         }
-        tracing::error!(
-            rounds = MAX_VERIFY_ROUNDS,
-            "verify_captcha lost every round of its conditional writes"
-        );
-        Err(StoreError("verify_captcha: too much contention".into()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(state: CaptchaState, attempts: u32) -> Item {
-        captcha_item(&CaptchaRecord {
-            device_uuid: DeviceId::parse("d").unwrap(),
-            scene: Scene::parse("s").unwrap(),
-            code: "abcd".into(),
-            state,
-            ip: String::new(),
-            created_date: 0,
-            expired_date: 1000,
-            attempts,
-        })
-    }
-
-    #[test]
-    fn classify_follows_the_memory_store_order() {
-        let pending = item(CaptchaState::Pending, 2);
-        assert!(matches!(
-            classify(None, "n", 0, 3),
-            Ok(Seen::Final(VerifyOutcome::NotFound))
-        ));
-        assert!(matches!(
-            classify(Some(&pending), "n", 10, 3),
-            Ok(Seen::Counted(2))
-        ));
-        assert!(matches!(
-            classify(Some(&pending), "n", 1000, 3),
-            Ok(Seen::Final(VerifyOutcome::Expired))
-        ));
-        assert!(matches!(
-            classify(Some(&item(CaptchaState::Verified, 1)), "n", 1000, 3),
-            Ok(Seen::Final(VerifyOutcome::NotPending))
-        ));
-        let mut broken = pending.clone();
-        broken.remove("attempts");
-        assert!(classify(Some(&broken), "n", 10, 3).is_err());
-    }
-
-    #[test]
-    fn classify_recognises_its_own_applied_write() {
-        // Attempt 2 was this request's (nonce "mine"): whatever happened
-        // since, the outcome is what attempt 2 came to.
-        let mut passed = item(CaptchaState::Verified, 2);
-        passed.insert("t1".into(), s("other"));
-        passed.insert("t2".into(), s("mine"));
-        assert!(matches!(
-            classify(Some(&passed), "mine", 5000, 3),
-            Ok(Seen::Final(VerifyOutcome::Passed))
-        ));
-        let mut wrong = item(CaptchaState::Pending, 2);
-        wrong.insert("t1".into(), s("mine"));
-        wrong.insert("t2".into(), s("other"));
-        assert!(matches!(
-            classify(Some(&wrong), "mine", 10, 3),
-            Ok(Seen::Final(VerifyOutcome::Wrong { attempts_left: 2 }))
-        ));
-        let void = item(CaptchaState::Void, 1);
-        let mut void = void;
-        void.insert("t1".into(), s("mine"));
-        assert!(matches!(
-            classify(Some(&void), "mine", 10, 1),
-            Ok(Seen::Final(VerifyOutcome::Voided))
-        ));
+        Ok(judged.outcome)
     }
 }

@@ -67,6 +67,43 @@ pub(super) fn captcha_item(record: &CaptchaRecord) -> Item {
     item
 }
 
+/// The item of an SMS code row: `opendb-verify-codes`' field names, the
+/// code's keyed hash only as the name of its right answer's attribute
+/// (`ok_<hash>`, see `attempt.rs`), and the send's id in
+/// [`super::issue::ISSUE_NONCE`].
+pub(super) fn sms_item(record: &SmsCodeRecord) -> Item {
+    let mut item = HashMap::from([
+        (KEY_ATTRIBUTE.to_owned(), s(record.key())),
+        ("mobile".to_owned(), s(record.mobile.as_str())),
+        ("scene".to_owned(), s(record.scene.as_str())),
+        ("state".to_owned(), n(record.state as i64)),
+        ("ip".to_owned(), s(&record.ip)),
+        ("created_date".to_owned(), n(record.created_date)),
+        ("expired_date".to_owned(), n(record.expired_date)),
+        ("resend_after".to_owned(), n(record.resend_after)),
+        ("attempts".to_owned(), n(record.attempts)),
+        (super::issue::ISSUE_NONCE.to_owned(), s(&record.send_id)),
+        (
+            TTL_ATTRIBUTE.to_owned(),
+            n(ttl_seconds(record.expired_date.max(record.resend_after))),
+        ),
+        (
+            sms_answer_attribute(&record.code_hash),
+            n(CaptchaState::Verified as i64),
+        ),
+    ]);
+    if let Some(device) = &record.device {
+        item.insert("device_uuid".to_owned(), s(device.as_str()));
+    }
+    item
+}
+
+/// The attribute an SMS code row holds for its right code: `ok_` and the
+/// code's keyed hash (already a hash: not hashed again).
+pub(super) fn sms_answer_attribute(code_hash: &str) -> String {
+    format!("ok_{code_hash}")
+}
+
 /// The item of a session row; `session_key` only when the login gave one.
 pub(super) fn session_item(session: &SessionRecord, session_key: Option<&Secret>) -> Item {
     let mut item = HashMap::from([

@@ -54,17 +54,22 @@ use crate::config::{ConfigError, Env, process_env};
 use crate::store::{KEY_ATTRIBUTE, StoreError};
 
 mod access_token;
+mod attempt;
 mod captcha;
 mod codec;
 mod counter;
 mod guard_counter;
+mod issue;
 mod pass;
 mod risk_rank;
 mod session;
 mod session_index;
+mod sms;
 mod ticket;
 
-pub use pass::{CAPTCHA_PASS_ATTRIBUTES, REDEEM_ATTRIBUTES, TICKET_PASS_ATTRIBUTES};
+pub use pass::{
+    CAPTCHA_PASS_ATTRIBUTES, REDEEM_ATTRIBUTES, SMS_PASS_ATTRIBUTES, TICKET_PASS_ATTRIBUTES,
+};
 pub use session::PHONE_ATTRIBUTES;
 
 /// How often a wrong answer's attempt count is retried when other verifies
@@ -116,6 +121,18 @@ pub(super) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     outputs.into_iter().flatten().collect()
+}
+
+/// One write of a refused request's undo (see `captcha.rs`, `sms.rs`).
+pub(super) type Undo<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Runs `undo` at once (one round trip); a write that could not be undone
+/// stays, logged (a limit then errs on the strict side).
+pub(super) async fn run_undo(undo: Vec<Undo<'_>>, operation: &'static str) {
+    for failed in join_all(undo).await.into_iter().filter_map(Result::err) {
+        tracing::warn!(error = %failed, operation, "a refused request's write stays");
+    }
 }
 
 /// Why [`DynamoStore::batch_get`] found nothing.

@@ -22,9 +22,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use super::DynamoStore;
 use super::codec::*;
 use crate::domain::{DeviceId, Scene};
+use crate::sms::mobile::Mobile;
 use crate::store::*;
 
-/// A pass row's kind (`captcha`, `ticket`): with [`CREATED`], what makes a
+/// A pass row's kind (`captcha`, `ticket`, `sms`): with [`CREATED`], what makes a
 /// row a pass.
 const KIND: &str = "kind";
 const CREATED: &str = "pass_created";
@@ -63,6 +64,23 @@ pub const CAPTCHA_PASS_ATTRIBUTES: &[&str] = TICKET_PASS_ATTRIBUTES
     .split_at(TICKET_PASS_ATTRIBUTES.len() - 2)
     .0;
 
+/// Every attribute an SMS pass's grant writes: a captcha pass's and the
+/// number the code proved (`mobile`, E.164). What IAM lets verify-sms
+/// write on `pass#sms#` rows.
+pub const SMS_PASS_ATTRIBUTES: &[&str] = &[
+    KEY_ATTRIBUTE,
+    KIND,
+    "scene",
+    "device_uuid",
+    "ip",
+    IP_NET,
+    CREATED,
+    EXPIRED,
+    TTL_ATTRIBUTE,
+    GRANTED_BY,
+    "mobile",
+];
+
 /// Every attribute a redemption writes or its condition reads (the key
 /// included): what IAM lets the doors touch on `pass#` rows, and nothing
 /// that makes a row a pass.
@@ -93,6 +111,7 @@ fn pass_item(pass: &PassGrant, nonce: &str) -> Item {
         ("ip", pass.ip.as_deref().map(s)),
         (IP_NET, pass.ip_net.as_deref().map(s)),
         ("evil_level", pass.evil_level.map(n)),
+        ("mobile", pass.mobile.as_ref().map(|m| s(m.as_str()))),
         (
             "degraded",
             pass.degraded.then_some(AttributeValue::Bool(true)),
@@ -231,6 +250,12 @@ fn redeemed_pass(kind: PassKind, item: &Item) -> Result<Option<RedeemedPass>, St
         None => None,
         Some(_) => Some(get_n(item, "evil_level")?),
     };
+    let mobile = match item.get("mobile") {
+        None => None,
+        Some(_) => {
+            Some(Mobile::parse(get_s(item, "mobile")?).map_err(|_| corrupt("mobile", "invalid"))?)
+        }
+    };
     Ok(Some(RedeemedPass {
         kind,
         scene,
@@ -243,6 +268,7 @@ fn redeemed_pass(kind: PassKind, item: &Item) -> Result<Option<RedeemedPass>, St
             .to_owned(),
         evil_level,
         degraded: matches!(item.get("degraded"), Some(AttributeValue::Bool(true))),
+        mobile,
         created_ms: get_n(item, CREATED)?,
     }))
 }
@@ -297,6 +323,7 @@ mod tests {
             ip_net: Some("2001:db8::/64".into()),
             evil_level,
             degraded,
+            mobile: None,
             created_ms: 1,
             expires_ms: 2,
         }
@@ -314,6 +341,13 @@ mod tests {
                 grant(PassKind::Ticket, Some(0), true),
                 TICKET_PASS_ATTRIBUTES,
             ),
+            (
+                PassGrant {
+                    mobile: Some(Mobile::parse("+8613800138000").unwrap()),
+                    ..grant(PassKind::Sms, None, false)
+                },
+                SMS_PASS_ATTRIBUTES,
+            ),
         ] {
             let item = pass_item(&pass, "n");
             let mut written: Vec<&str> = item.keys().map(String::as_str).collect();
@@ -328,8 +362,9 @@ mod tests {
                     .starts_with(&format!("pass#{}#", pass.kind.as_str()))
             );
         }
-        // Nothing that makes a row a pass is the doors' to write.
-        for attribute in [KIND, CREATED] {
+        // Nothing that makes a row a pass, nor the number an sms pass
+        // proves, is the doors' to write.
+        for attribute in [KIND, CREATED, "mobile"] {
             assert!(!REDEEM_ATTRIBUTES.contains(&attribute));
         }
     }

@@ -17,6 +17,7 @@ mod pass;
 mod risk_rank;
 mod session;
 mod session_index;
+mod sms;
 mod ticket;
 
 /// Rows kept before expired ones are swept out, the way DynamoDB's TTL
@@ -28,6 +29,8 @@ const SWEEP_THRESHOLD: usize = 50_000;
 #[derive(Debug, Clone)]
 enum Row {
     Captcha(CaptchaRecord),
+    /// An SMS code.
+    Sms(SmsCodeRecord),
     Pass(StoredPass),
     Session {
         record: SessionRecord,
@@ -62,6 +65,7 @@ impl Row {
     fn expires_ms(&self) -> i64 {
         match self {
             Row::Captcha(c) => c.expired_date,
+            Row::Sms(c) => c.expired_date.max(c.resend_after),
             Row::Pass(pass) => pass.grant.expires_ms,
             Row::Session { record, .. } => record.expires_ms,
             Row::SessionIndex { keep_until_ms, .. } => *keep_until_ms,

@@ -1,7 +1,8 @@
-// Every text the components show or speak (aria-label), in Chinese and in
-// English; the `strings` prop replaces any of them. The language follows
-// uni.getLocale(): English for en…, Chinese otherwise. The server's own
-// messages come in the client's `locale` (Accept-Language).
+// Every text the components show or speak (aria-label), the captcha's and
+// the SMS code's, in Chinese and in English; the `strings` prop replaces
+// any of them. The language follows uni.getLocale(): English for en…,
+// Chinese otherwise. The server's own messages come in the client's
+// `locale` (Accept-Language).
 
 export const STRINGS = {
 	zh: {
@@ -16,7 +17,18 @@ export const STRINGS = {
 		refused: '验证未通过，请输入新的验证码',
 		sceneRequired: 'scene不能为空',
 		cancel: '取消',
-		confirm: '确认'
+		confirm: '确认',
+		mobilePlaceholder: '请输入手机号',
+		mobileLabel: '手机号',
+		mobileRequired: '请填写手机号',
+		codePlaceholder: '请输入短信验证码',
+		codeLabel: '短信验证码',
+		codeRequired: '请填写短信验证码',
+		send: '获取验证码',
+		sending: '发送中…',
+		resend: '{seconds} 秒后重新获取',
+		sent: '验证码已发送',
+		solve: '请先完成验证'
 	},
 	en: {
 		title: 'Enter the captcha',
@@ -30,7 +42,18 @@ export const STRINGS = {
 		refused: 'Not accepted: please solve the new one',
 		sceneRequired: 'scene is required',
 		cancel: 'Cancel',
-		confirm: 'OK'
+		confirm: 'OK',
+		mobilePlaceholder: 'Mobile number',
+		mobileLabel: 'Mobile number',
+		mobileRequired: 'Please enter your mobile number',
+		codePlaceholder: 'SMS code',
+		codeLabel: 'SMS code',
+		codeRequired: 'Please enter the SMS code',
+		send: 'Get code',
+		sending: 'Sending…',
+		resend: 'Resend in {seconds} s',
+		sent: 'Code sent',
+		solve: 'Solve the check first'
 	}
 }
 
