@@ -306,3 +306,82 @@ async fn bad_challenge_headers_are_refused_with_nothing_spent_or_counted() {
         );
     }
 }
+
+/// `POST /sms/send` is a door of its scene like a guarded route (issue 23:
+/// "by pass or by the answer at the door"): on the dev server's default
+/// configuration (scene `phone`, guarded `always`) the answer or the
+/// Tencent ticket opens it in place of a pass; a wrong answer is refused
+/// and sends nothing; an answer beside a pass is invalid-request.
+#[tokio::test]
+async fn the_sms_send_takes_the_answer_or_the_ticket_at_its_door() {
+    let store = Arc::new(MemoryStore::new());
+    let (app, emulators) = App::from_lookup(store.clone(), |_| None)
+        .await
+        .expect("the dev server's services");
+    let served = server::start(app, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("the dev server");
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", served.addr);
+    let sms = emulators.sms.as_ref().expect("the SMS emulator");
+    let device = "sms-door";
+    let create = async || {
+        let resp = http
+            .post(url("/captcha/create"))
+            .json(&json!({"scene": "phone", "deviceId": device}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        store.captcha("phone", device).unwrap().code
+    };
+    let send = async |mobile: &str, headers: &[(&str, &str)]| {
+        let mut req = http
+            .post(url("/sms/send"))
+            .header("x-device-id", device)
+            .json(&json!({"mobile": mobile, "scene": "phone"}));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        (status, body["errCode"].clone())
+    };
+
+    let (status, code) = send("13800138001", &[]).await;
+    assert_eq!((status, code), (403, json!("guard-captcha-required")));
+    let right = create().await;
+    let wrong = if right == "zzzz" { "yyyy" } else { "zzzz" };
+    let (status, code) = send("13800138001", &[("x-gatehouse-captcha", wrong)]).await;
+    assert_eq!((status, code), (400, json!("uni-captcha-verify-fail")));
+    assert_eq!(sms.last_code("+8613800138001"), None, "nothing sent");
+
+    let right = create().await;
+    let pass = "captcha.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let both = [
+        ("x-gatehouse-captcha", right.as_str()),
+        ("x-gatehouse-pass", pass),
+    ];
+    let (status, code) = send("13800138001", &both).await;
+    assert_eq!((status, code), (400, json!("invalid-request")));
+    let (status, code) = send("13800138001", &[("x-gatehouse-captcha", &right)]).await;
+    assert_eq!(
+        (status, code),
+        (200, json!(0)),
+        "the answer, left unspent above, opens the send"
+    );
+    assert!(sms.last_code("+8613800138001").is_some(), "sent");
+
+    let tencent = emulators.tencent.as_ref().expect("the Tencent emulator");
+    let issued = tencent.issue_ticket();
+    let ticket = [
+        ("x-gatehouse-ticket", issued.ticket.as_str()),
+        ("x-gatehouse-randstr", issued.randstr.as_str()),
+    ];
+    let (status, code) = send("13800138002", &ticket).await;
+    assert_eq!((status, code), (200, json!(0)));
+    assert!(sms.last_code("+8613800138002").is_some(), "sent");
+    let (status, _) = send("13800138003", &ticket).await;
+    assert_eq!(status, 409, "a ticket opens one door once: replayed");
+}

@@ -4,7 +4,6 @@
 //! a right answer's pass is one more, on the route).
 //! What they bill is metered in `write_units.rs`.
 
-
 use gatehouse::guard::pass::PassToken;
 use gatehouse::secret::Secret;
 use gatehouse::store::dynamo::DynamoStore;
