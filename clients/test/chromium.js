@@ -65,18 +65,24 @@ export async function onPath(context, path, handler) {
 /**
  * Holds the answers to `path`: each request goes to the server, and its
  * answer waits until released. Resolves the list of held answers, each
- * { body, release() }, which grows as requests come.
+ * { body, release() } once the server has answered (`answered(held)` counts
+ * those), in the order the requests were sent, whichever answer came first.
  */
 export async function holdAnswers(context, path) {
   const held = []
   await onPath(context, path, async (route) => {
+    const slot = { body: undefined, release: undefined }
+    held.push(slot)
     const response = await route.fetch()
     const body = await response.json()
-    await new Promise((release) => held.push({ body, release }))
+    await new Promise((release) => Object.assign(slot, { body, release }))
     await route.fulfill({ response, body: JSON.stringify(body) })
   })
   return held
 }
+
+/** How many of `holdAnswers`' requests the server has answered. */
+export const answered = (held) => held.filter((h) => h.release).length
 
 /** Runs `test` with the page; on failure adds the browser's log to the message. */
 export async function withLogs(logs, test) {

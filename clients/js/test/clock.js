@@ -48,3 +48,15 @@ export async function until(predicate, what = 'the condition') {
   }
   throw new Error(`never saw ${what}`)
 }
+
+/**
+ * The dev server's rate limits count in fixed windows that start at
+ * multiples of their length (60 s in the tests' `throttled` scene). Waits
+ * for the next window when less than 15 s of this one is left, so that a
+ * test's requests all fall in one window and a 429's retryAfter is far
+ * from over.
+ */
+export async function startOfRateWindow(windowMs = 60_000) {
+  const left = windowMs - (Date.now() % windowMs)
+  if (left < 15_000) await new Promise((resolve) => setTimeout(resolve, left + 100))
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
 import { GatehouseError, createClient, fetchTransport } from '../dist/index.mjs'
-import { manualClock, until } from './clock.js'
+import { manualClock, startOfRateWindow, until } from './clock.js'
 import { startDevServer } from './devserver.js'
 
 let server
@@ -22,7 +22,8 @@ let devices = 0
  * A client over a transport the test steers, a flow of `scene` on it, and
  * what the flow reported: { client, flow, clock, sent, held, events, answer() }.
  * `plan(request)` may answer a request itself: 'hold' keeps it until
- * `held.shift().release()`, an Error fails it, an object answers it.
+ * `held[i].release()` (held in the order sent; `answered(held)` counts those
+ * the server has answered), an Error fails it, an object answers it.
  */
 function rig(scene, { lifetime, plan = () => null } = {}) {
   const clock = manualClock()
@@ -36,8 +37,12 @@ function rig(scene, { lifetime, plan = () => null } = {}) {
     const planned = plan(path, sent.filter((p) => p === path).length)
     if (planned instanceof Error) throw planned
     if (planned && planned !== 'hold') return { status: planned.status, headers: () => undefined, data: planned.data }
+    // A held request takes its place in `held` when it is sent, so held[i]
+    // is the i-th request whichever answer the server sends first.
+    const slot = { path, res: undefined, release: undefined }
+    if (planned === 'hold') held.push(slot)
     const res = await real(req)
-    if (planned === 'hold') await new Promise((release) => held.push({ path, res, release }))
+    if (planned === 'hold') await new Promise((release) => Object.assign(slot, { res, release }))
     return res
   }
   const client = createClient({ baseUrl: server.url, deviceId: device, transport, clock })
@@ -52,6 +57,7 @@ function rig(scene, { lifetime, plan = () => null } = {}) {
   return { client, flow, clock, sent, held, events, answer: () => server.answer(scene, device) }
 }
 
+const answered = (held) => held.filter((h) => h.release).length
 const idle = (flow) => !flow.state.loading && !flow.state.verifying
 
 describe('captcha.flow', () => {
@@ -61,7 +67,7 @@ describe('captcha.flow', () => {
     const first = flow.state.image
     const older = flow.refresh()
     const newer = flow.refresh()
-    await until(() => held.length === 2, 'both refreshes answered')
+    await until(() => answered(held) === 2, 'both refreshes answered')
     const [olderAnswer, newerAnswer] = held.map((h) => h.res.data.captchaBase64)
     held[1].release()
     await newer
@@ -104,6 +110,7 @@ describe('captcha.flow', () => {
     await flow.start()
     const shown = flow.state.image
     const right = await answer()
+    await startOfRateWindow()
     // The scene allows one verify per window from this IP: spend it on a wrong answer.
     await flow.verify(right === 'zzzz' ? 'yyyy' : 'zzzz')
     await until(() => flow.state.image !== shown && idle(flow), 'the new image')
@@ -178,7 +185,7 @@ describe('captcha.flow', () => {
     assert.deepEqual(await flow.answer('AbC1'), { captcha: 'AbC1', deviceId: await client.deviceId(), scene: 'login' })
     const shown = flow.state.image
     const refresh = flow.refresh()
-    await until(() => held.length === 1, 'the refresh answered')
+    await until(() => answered(held) === 1, 'the refresh answered')
     flow.stop()
     held[0].release()
     await refresh

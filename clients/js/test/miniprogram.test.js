@@ -9,7 +9,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 
-import { manualClock, until } from './clock.js'
+import { manualClock, startOfRateWindow, until } from './clock.js'
 import { startDevServer } from './devserver.js'
 import { COMPONENT, mount, packageDir, setApp } from './simulate.js'
 import { nodeWx } from './wx.js'
@@ -93,6 +93,7 @@ describe('gatehouse-captcha (native)', () => {
     const m = mountWithApp({ scene: 'throttled' }, { wxOptions: {} })
     m.wx.intercept = () => (offline ? { errMsg: 'request:fail offline' } : null)
     await until(ready(m.data), 'the first image')
+    await startOfRateWindow()
     const first = m.data().image
     m.type(INPUT, (await m.answer('throttled')) === 'zzzz' ? 'yyyy' : 'zzzz')
     m.tap(SUBMIT)

@@ -9,8 +9,8 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 
-import { holdAnswers, onPath, pauseClock } from '../../test/chromium.js'
-import { until } from '../../js/test/clock.js'
+import { answered, holdAnswers, onPath, pauseClock } from '../../test/chromium.js'
+import { startOfRateWindow, until } from '../../js/test/clock.js'
 import { CJK, harnessSuite, imageSrc, newImage, out, requestsTo } from './page.js'
 
 const onCaptcha = harnessSuite('captcha')
@@ -92,7 +92,7 @@ describe('gatehouse-captcha', () => {
         await newImage(page, null)
         await page.locator('img').click()
         await page.locator('img').click()
-        await until(() => held.length === 2, 'both refreshes on the server')
+        await until(() => answered(held) === 2, 'both refreshes on the server')
         const [older, newer] = held
         newer.release()
         await page.waitForFunction((src) => document.querySelector('img').getAttribute('src') === src, newer.body.captchaBase64)
@@ -118,7 +118,7 @@ describe('gatehouse-captcha', () => {
         await page.locator('input').fill(await answer('login'))
         await page.locator('input').press('Enter')
         await page.locator('input').press('Enter')
-        await until(() => held.length === 1, 'the verify on the server')
+        await until(() => answered(held) === 1, 'the verify on the server')
         held[0].release()
         await page.waitForFunction(() => window.harness.verified.length === 1)
         const h = await harness()
@@ -135,7 +135,9 @@ describe('gatehouse-captcha', () => {
       async ({ page, harness, answer }) => {
         await newImage(page, null)
         const input = page.locator('input')
-        // The scene allows one verify per window from this IP: a wrong answer spends it.
+        // Both verifies in one window, the second's retryAfter far from over.
+        await startOfRateWindow()
+        // A wrong answer spends the window's one verify.
         const first = await imageSrc(page)
         await input.fill(wrongFor(await answer('throttled')))
         await input.press('Enter')
@@ -143,9 +145,9 @@ describe('gatehouse-captcha', () => {
         const image = await imageSrc(page)
         const right = await answer('throttled')
         await input.fill(right)
+        await pauseClock(page)
         await input.press('Enter')
         await page.waitForFunction(() => window.harness.failed.length === 2)
-        await pauseClock(page)
         const h = await harness()
         assert.equal(h.failed[1].errCode, 'rate-limited')
         const seconds = Number((await message(page)).match(/try again in (\d+) s/)[1])

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { holdAnswers } from '../../test/chromium.js'
+import { answered, holdAnswers } from '../../test/chromium.js'
 import { until } from '../../js/test/clock.js'
 import { harnessSuite, imageSrc, newImage, requestsTo } from './page.js'
 
@@ -65,7 +65,7 @@ describe('gatehouse-popup-captcha', () => {
         await page.locator(confirmButton).click()
         assert.equal(await page.locator(confirmButton).getAttribute('aria-disabled'), 'true', 'busy')
         await page.locator(confirmButton).click()
-        await until(() => held.length === 1, 'the verify on the server')
+        await until(() => answered(held) === 1, 'the verify on the server')
         held[0].release()
         await page.locator(dialog).waitFor({ state: 'detached' })
         const h = await harness()
