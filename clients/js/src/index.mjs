@@ -140,37 +140,30 @@ export function webStorage(store) {
 // ---- the client -----------------------------------------------------------
 
 const SESSION_LOST = ['session-invalid', 'session-expired']
-/** How many challenges guard.run asks for before a refusal stands. */
-const MAX_CHALLENGES = 3
-
-const isDenial = (err) => err instanceof GatehouseError && err.status === 403
 
 /**
- * What a door takes in place of nothing (SPEC §13), as headers: a
- * passToken (X-Gatehouse-Pass); an answer { captcha, deviceId? }
+ * The headers of what a door takes in place of nothing (SPEC §13), or null
+ * when `proof` is none (nothing, an empty answer, a closed Tencent captcha):
+ * a passToken (X-Gatehouse-Pass); an answer { captcha, deviceId? }
  * (X-Gatehouse-Captcha, with the device that created the captcha); a
  * Tencent ticket { ticket, randstr? }, the callback object as it comes
  * (X-Gatehouse-Ticket, X-Gatehouse-Randstr).
  */
 function proofHeaders(proof) {
-  if (typeof proof === 'string') return { 'X-Gatehouse-Pass': proof }
-  if (proof.captcha !== undefined) {
-    const headers = { 'X-Gatehouse-Captcha': String(proof.captcha).trim() }
-    if (proof.deviceId) headers['X-Device-Id'] = proof.deviceId
-    return headers
-  }
-  const headers = { 'X-Gatehouse-Ticket': proof.ticket }
-  if (proof.randstr) headers['X-Gatehouse-Randstr'] = proof.randstr
-  return headers
-}
-
-/** obtainPass's result, or null when it gives up (nothing, a closed Tencent captcha, an empty answer). */
-function usable(proof) {
   if (!proof) return null
-  if (typeof proof === 'string') return proof
-  if (proof.captcha !== undefined) return String(proof.captcha).trim() ? proof : null
-  if (proof.ret !== undefined && proof.ret !== 0) return null
-  return proof.ticket ? proof : null
+  if (typeof proof === 'string') return { 'X-Gatehouse-Pass': proof }
+  const headers = {}
+  if (proof.captcha !== undefined) {
+    const answer = String(proof.captcha).trim()
+    if (!answer) return null
+    headers['X-Gatehouse-Captcha'] = answer
+    if (proof.deviceId) headers['X-Device-Id'] = proof.deviceId
+  } else {
+    if (proof.ret || !proof.ticket) return null
+    headers['X-Gatehouse-Ticket'] = proof.ticket
+    if (proof.randstr) headers['X-Gatehouse-Randstr'] = proof.randstr
+  }
+  return headers
 }
 
 /** The platform's clock; the timers are looked up when first used. */
@@ -261,24 +254,21 @@ export function createClient(options) {
     async run(scene, call, obtainPass, options) {
       let level = options && options.level
       let denied = null
-      if (!level) {
-        try {
-          return await call(undefined)
-        } catch (err) {
-          if (!isDenial(err)) throw err
-          denied = err
+      // n: 0 the probe (none with a level given), then each challenge, three
+      // at most before a refusal stands.
+      for (let n = level ? 1 : 0; n <= 3; n++) {
+        let proof
+        if (n) {
+          if (!level) level = (await guard.status(scene)).level
+          const need = { level: level === 'tencent' ? 'tencent' : 'image', scene }
+          if (n > 1) need.refused = true
+          proof = await obtainPass(need)
+          if (!proofHeaders(proof)) throw denied || new GatehouseError('challenge-cancelled', 'no pass or answer', 0)
         }
-      }
-      for (let asked = 0; asked < MAX_CHALLENGES; asked++) {
-        if (!level) level = (await guard.status(scene)).level
-        const need = { level: level === 'tencent' ? 'tencent' : 'image', scene }
-        if (asked > 0) need.refused = true
-        const proof = usable(await obtainPass(need))
-        if (!proof) throw denied || new GatehouseError('challenge-cancelled', 'obtainPass gave no pass or answer', 0)
         try {
           return await call(proof)
         } catch (err) {
-          if (!isDenial(err)) throw err
+          if (!(err instanceof GatehouseError && err.status === 403)) throw err
           denied = err
           level = undefined
         }

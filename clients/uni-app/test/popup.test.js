@@ -140,7 +140,7 @@ describe('gatehouse-popup-captcha', () => {
       assert.equal(guarded.guard.passKind, 'captcha', JSON.stringify(guarded))
     }))
 
-  it('ask() as guard.request's obtainPass, with hand-off: create + the business request, the door checks the answer', () =>
+  it('ask() as guard.request’s obtainPass, with hand-off: create + the business request, the door checks the answer', () =>
     onPopup({ scene: 'demo', handOff: '', level: 'image' }, async ({ page, harness, answer }) => {
       await page.locator('#guarded').click()
       await page.locator(dialog).waitFor()
