@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
-import { holdAnswers, launch, newPage, onPath, withLogs } from './chromium.js'
+import { answered, holdAnswers, launch, newPage, onPath, withLogs } from './chromium.js'
 import { until } from '../js/test/clock.js'
 import { startDevServer } from '../js/test/devserver.js'
 
@@ -80,7 +80,7 @@ describe('the demo page', () => {
       async ({ page, device, sent }) => {
         // The sign-up runs (the guard wants a captcha): the button is off, and Enter in a field starts no second one.
         await page.locator('#signup-submit').click()
-        await until(() => signUps.length === 1, 'the first sign-up on the server')
+        await until(() => answered(signUps) === 1, 'the first sign-up on the server')
         signUps[0].release()
         await page.waitForFunction(() => !document.getElementById('captcha-panel').hidden)
         assert.equal(await page.locator('#signup-submit').getAttribute('aria-busy'), 'true')
@@ -97,7 +97,7 @@ describe('the demo page', () => {
           document.getElementById('verify').click()
           document.getElementById('verify').click()
         })
-        await until(() => signUps.length === 2, 'the sign-up with the answer on the server')
+        await until(() => answered(signUps) === 2, 'the sign-up with the answer on the server')
         signUps[1].release()
         await page.waitForFunction((n) => Number(document.getElementById('signup-result').dataset.n) > n, before)
         assert.equal(sent('/captcha/verify'), 0, 'the short way: no verify')
@@ -109,7 +109,7 @@ describe('the demo page', () => {
         const wxBefore = await verdicts(page, 'wx-result')
         await page.locator('#wx-login').click()
         await page.locator('#wx-login').click()
-        await until(() => logins.length === 1, 'the login on the server')
+        await until(() => answered(logins) === 1, 'the login on the server')
         logins[0].release()
         await page.waitForFunction((n) => Number(document.getElementById('wx-result').dataset.n) > n, wxBefore)
         assert.equal(sent('/wx/login'), 1)
