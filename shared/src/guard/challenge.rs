@@ -79,8 +79,8 @@ pub trait ChallengeJudge: Send + Sync {
 /// or `X-Gatehouse-Ticket` with `X-Gatehouse-Randstr` (optional, as in
 /// ticket verify). Trimmed, not yet judged for shape (the judge does that,
 /// under verify's rules). A header over [`MAX_HEADER_VALUE_BYTES`] or not
-/// valid text, both an answer and a ticket, or a randstr without a ticket
-/// is `invalid-request`.
+/// valid text, both an answer and a ticket, an empty randstr, or a randstr
+/// without a ticket is `invalid-request`.
 pub fn from_headers(headers: &http::HeaderMap) -> Result<Option<Challenge>, ApiError> {
     let text = |name: &str| -> Result<Option<String>, ApiError> {
         let Some(value) = headers.get(name) else {
@@ -98,7 +98,14 @@ pub fn from_headers(headers: &http::HeaderMap) -> Result<Option<Challenge>, ApiE
     };
     let answer = text(CAPTCHA_HEADER)?;
     let ticket = text(TICKET_HEADER)?;
-    let randstr = text(RANDSTR_HEADER)?.filter(|r| !r.is_empty());
+    let randstr = text(RANDSTR_HEADER)?;
+    if randstr.as_deref() == Some("") {
+        // Sent, so meant: a randstr of nothing is none (leave the header
+        // out where the ticket has none, as the mini-program's).
+        return Err(ApiError::InvalidRequest(format!(
+            "{RANDSTR_HEADER} is empty: leave it out or send the randstr"
+        )));
+    }
     from_parts(answer, ticket, randstr)
 }
 
@@ -160,7 +167,7 @@ mod tests {
             }))
         );
         assert_eq!(
-            from_headers(&headers(&[(TICKET_HEADER, b"t03"), (RANDSTR_HEADER, b" ")])),
+            from_headers(&headers(&[(TICKET_HEADER, b"t03")])),
             Ok(Some(Challenge::Ticket {
                 ticket: "t03".into(),
                 randstr: None,
@@ -176,6 +183,8 @@ mod tests {
             headers(&[(CAPTCHA_HEADER, b"ab"), (TICKET_HEADER, b"t")]),
             headers(&[(CAPTCHA_HEADER, b"ab"), (RANDSTR_HEADER, b"@r")]),
             headers(&[(RANDSTR_HEADER, b"@r")]),
+            headers(&[(RANDSTR_HEADER, b"")]),
+            headers(&[(TICKET_HEADER, b"t03"), (RANDSTR_HEADER, b" ")]),
             headers(&[(CAPTCHA_HEADER, &long)]),
             headers(&[(TICKET_HEADER, b"t\xff")]),
         ] {
