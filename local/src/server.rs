@@ -64,10 +64,13 @@ pub const DEV_IAM: &str = "GATEHOUSE_DEV_IAM";
 
 /// The dev server's `CAPTCHA_CONFIG` when none is set: every default, the
 /// demo page's scene guarded in adaptive mode (an image captcha after two
-/// failures, a Tencent one after four), and its sign-in by phone guarded
-/// `always` (a captcha before every SMS; a door that redeems the SMS pass).
+/// failures, a Tencent one after four; WeChat's rank of a signed-in user
+/// at its defaults, an image captcha from rank 2, a Tencent one from 3),
+/// and its sign-in by phone guarded `always` (a captcha before every SMS; a
+/// door that redeems the SMS pass).
 pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "adaptive",
-    "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600}},
+    "imageAfterFailures": 2, "tencentAfterFailures": 4, "failureWindowSeconds": 600,
+    "wxRisk": {"scene": "register"}}},
     "phone": {"guard": {"mode": "always"}}}}"#;
 
 impl App {
@@ -386,13 +389,30 @@ async fn handle(app: &App, req: http::Request<Bytes>, peer: SocketAddr) -> HttpR
         .map(|(_, iam_path)| *iam_path)
     {
         let route = api::find("POST", iam_path).expect("a route of the table");
-        let lambda_req = to_lambda_request(req, peer);
+        let lambda_req = to_lambda_request(with_user_ip(req, peer), peer);
         return with_cors(from_lambda_response(
             app.services.handle(route, lambda_req).await,
         ));
     }
     let lambda_req = to_lambda_request(req, peer);
     with_cors(from_lambda_response(route(app, lambda_req).await))
+}
+
+/// The page's back-end request with the user's IP as a back end sends it
+/// (`userIp`, which WeChat's rank and the per-IP counters need), unless the
+/// page sent one: the browser is the user. A body that is no JSON object is
+/// left for the route to refuse.
+fn with_user_ip(req: http::Request<Bytes>, peer: SocketAddr) -> http::Request<Bytes> {
+    let (mut parts, bytes) = req.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let body = match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+        Ok(mut object) if !object.contains_key("userIp") => {
+            object.insert("userIp".into(), peer.ip().to_string().into());
+            Bytes::from(serde_json::to_vec(&object).expect("a JSON object serializes"))
+        }
+        _ => bytes,
+    };
+    http::Request::from_parts(parts, body)
 }
 
 /// Sends a request to the handler of its route in [`api::ROUTES`], as API

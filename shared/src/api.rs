@@ -436,10 +436,12 @@ impl Function {
         // was one): no delete.
         const REFRESH: &[TableGrant] =
             &[grant(&[PUT], &[CAPTCHA]), grant(&[UPDATE], &[RATE_REFRESH])];
-        // A verify is one conditional update; a wrong answer counts the
-        // guard's failures; a right one earns a pass, a row of its own that
-        // only this function (captcha passes) and verify-ticket (ticket
-        // passes) may create, by PutItem alone.
+        // A right answer is one transaction of the captcha's conditional
+        // update and its pass's conditional put (IAM authorises each item
+        // as its own UpdateItem and PutItem); a wrong one, a conditional
+        // update, and it counts the guard's failures. A pass is a row of its
+        // own that only this function (captcha passes) and verify-ticket
+        // (ticket passes) may create, by a put alone.
         const VERIFY: &[TableGrant] = &[
             grant(&[UPDATE], &[CAPTCHA, RATE_VERIFY, RATE_GUARD]),
             grant_only(&[PUT], &[PASS_CAPTCHA], CAPTCHA_PASS_ATTRIBUTES),

@@ -537,6 +537,42 @@ async fn drive_demo(
     ensure(session_status(base, &token).await? == 200, || {
         "the page's token is not a live session".into()
     })?;
+    // The risky user: WeChat rates the card's user 3, and the back end's
+    // door (POST /guard/check with the session's openid) asks them for the
+    // Tencent captcha, the rank among its reasons.
+    let state = click_and_wait(client, "#wx-risky", "wx").await?;
+    ensure(state["wx"]["cls"] == "status ok", || {
+        format!("the emulator did not rate the user: {}", shown(&state))
+    })?;
+    let calls = tencent.calls();
+    let before = state["wx"]["n"].as_u64().unwrap_or(0);
+    click(client, "#wx-signup").await?;
+    page_until(client, "the Tencent captcha for the risky user", |v| {
+        v["tencent"] == true
+    })
+    .await?;
+    click(client, "#tcaptcha-stand-in-verify").await?;
+    let state = page_until(
+        client,
+        "the risky user's sign-up",
+        verdict_after("wx", before),
+    )
+    .await?;
+    let said = str_of(&state, "/wx/text");
+    ensure(
+        state["wx"]["cls"] == "status ok"
+            && said.contains("your ticket pass (level tencent")
+            && said.contains("wxRisk"),
+        || {
+            format!(
+                "the risky user's sign-up did not go through the Tencent captcha: {}",
+                shown(&state)
+            )
+        },
+    )?;
+    ensure(tencent.calls() == calls + 1, || {
+        "the risky user's ticket was not verified with Tencent once".into()
+    })?;
     // The newcomer's view: both doors passed, logged in.
     js(client, "window.scrollTo(0, 0); return null;").await?;
     screenshot(client, &out_dir.join("demo.png")).await?;

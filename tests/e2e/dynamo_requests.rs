@@ -1,7 +1,9 @@
 //! How many DynamoDB requests each store operation makes, counted by an SDK
 //! interceptor on a client pointed at DynamoDB Local: a successful create,
 //! refresh and verify are one request each (the store's documented numbers;
-//! a right answer's pass is one more, on the route).
+//! with a pass at stake, as on the route, a right answer's pass rides in
+//! its verify's transaction, and a wrong answer is two: that transaction,
+//! cancelled, then the write that counts it).
 //! What they bill is metered in `write_units.rs`.
 
 use gatehouse::guard::pass::PassToken;
@@ -102,7 +104,7 @@ async fn create_refresh_and_verify_are_one_request_each() {
     assert_eq!(
         requests.take(),
         1,
-        "wrong answer: counted and judged in the same conditional write"
+        "wrong answer without a pass at stake: counted and judged in the same conditional write"
     );
     assert_eq!(
         store
@@ -112,6 +114,60 @@ async fn create_refresh_and_verify_are_one_request_each() {
         VerifyOutcome::Expired
     );
     assert_eq!(requests.take(), 1, "verify of an expired captcha");
+
+    // With the pass a right answer earns: the same one request (a
+    // transaction of the captcha's update and the pass's put) or two.
+    store
+        .create_captcha(&captcha("login", "dev-2", "abcd"))
+        .await
+        .unwrap();
+    requests.take();
+    let granting = |device_id: &'static str, answer: &'static str| {
+        let store = store.clone();
+        let token = PassToken::issue(PassKind::Captcha);
+        let grant = pass_grant(&token, "login", Some(device_id), "203.0.113.7");
+        async move {
+            store
+                .verify_captcha_granting(
+                    &scene("login"),
+                    &device(device_id),
+                    answer,
+                    *NOW,
+                    3,
+                    Some(&grant),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(granting("dev-2", "abcd").await, VerifyOutcome::Passed);
+    assert_eq!(
+        requests.take(),
+        1,
+        "right answer: one transaction, the pass with it"
+    );
+    store
+        .create_captcha(&captcha("login", "dev-3", "abcd"))
+        .await
+        .unwrap();
+    requests.take();
+    assert_eq!(
+        granting("dev-3", "zzzz").await,
+        VerifyOutcome::Wrong { attempts_left: 2 }
+    );
+    assert_eq!(
+        requests.take(),
+        2,
+        "wrong answer with a pass at stake: the transaction, cancelled, then the count"
+    );
+    // An answer after a counted one: its first round assumed none, and the
+    // row it was refused by tells the count (as before the transaction).
+    assert_eq!(granting("dev-3", "abcd").await, VerifyOutcome::Passed);
+    assert_eq!(
+        requests.take(),
+        2,
+        "a right answer after a wrong one: a round more"
+    );
 }
 
 #[tokio::test]
@@ -291,12 +347,12 @@ async fn the_configured_client_reaches_the_endpoint() {
 }
 
 /// The guard's request counts on the routes themselves: a captcha verify
-/// that earns a pass (rate limits off) is two requests (the verify, the
-/// pass's row), reading a level is one, and a door counts the request in
+/// that earns a pass (rate limits off) is one request (a transaction of the
+/// verify and the pass's row), reading a level is one, and a door counts the request in
 /// each of its rows (one UpdateItem each, at once) before it redeems the
 /// pass (one more).
 #[tokio::test]
-async fn verify_is_two_requests_redeem_and_status_one_each() {
+async fn verify_redeem_and_status_are_one_request_each() {
     use gatehouse::captcha::{CaptchaService, Renderer};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
@@ -334,8 +390,8 @@ async fn verify_is_two_requests_redeem_and_status_one_each() {
     let pass = captchas.verify(&target, "abcd").await.unwrap();
     assert_eq!(
         requests.take(),
-        2,
-        "a verify that earns a pass: the verify, then the pass's own row"
+        1,
+        "a verify that earns a pass: one transaction of the verify and the pass's own row"
     );
 
     let client = Client {

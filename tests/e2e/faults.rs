@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -192,10 +193,15 @@ async fn dynamodb_throttled_after_the_sdk_retries_is_503() {
     let delete = mock!(Client::delete_item).then_output(|| {
         aws_sdk_dynamodb::operation::delete_item::DeleteItemOutput::builder().build()
     });
+    // A right answer's verify: one transaction (the captcha's update, the
+    // pass's put), throttled too.
+    let transaction = mock!(Client::transact_write_items).then_error(move || {
+        TransactWriteItemsError::ProvisionedThroughputExceededException(throttled())
+    });
     let client = mock_client!(
         aws_sdk_dynamodb,
         RuleMode::MatchAny,
-        [&update, &put, &delete],
+        [&update, &put, &delete, &transaction],
         |builder| builder.retry_config(lambda_retry_config())
     );
     let store = Arc::new(DynamoStore::new(client, "gatehouse".into()));
@@ -527,4 +533,104 @@ async fn tencent_faults_are_502_at_the_time_out_that_ends_each() {
         ),
     ]);
     each_answers_as_expected(cases, tencent_against).await;
+}
+
+/// A verify that meets another transaction on its captcha row (DynamoDB
+/// cancels its transaction with `TransactionConflict`, or refuses its
+/// UpdateItem with `TransactionConflictException`; DynamoDB Local never
+/// does) tries the same round again rather than failing.
+#[tokio::test]
+async fn a_verify_that_meets_another_transaction_tries_again() {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_sdk_dynamodb::types::error::{
+        TransactionCanceledException, TransactionConflictException,
+    };
+    use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
+    use gatehouse::guard::pass::PassToken;
+    use gatehouse::store::{CaptchaStore, PassKind, VerifyOutcome};
+    use gatehouse_e2e::{NOW, device, pass_grant, scene};
+
+    let reason = |code: &str| CancellationReason::builder().code(code).build();
+    let cancelled = move |first: CancellationReason| {
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .cancellation_reasons(first)
+                .cancellation_reasons(reason("None"))
+                .build(),
+        )
+    };
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    let row = move || {
+        std::collections::HashMap::from([
+            ("code".to_owned(), AttributeValue::S("abcd".into())),
+            ("state".to_owned(), n(0)),
+            ("attempts".to_owned(), n(0)),
+            ("expired_date".to_owned(), n(*NOW + 60_000)),
+        ])
+    };
+    let conflict_then_passed = mock!(Client::transact_write_items)
+        .sequence()
+        .error(move || cancelled(reason("TransactionConflict")))
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .build();
+    let client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::Sequential,
+        [&conflict_then_passed]
+    );
+    let store = DynamoStore::new(client, "gatehouse".into());
+    let token = PassToken::issue(PassKind::Captcha);
+    let grant = pass_grant(&token, "login", Some("d"), "203.0.113.7");
+    let verify = |store: DynamoStore, answer: &'static str| {
+        let grant = grant.clone();
+        async move {
+            store
+                .verify_captcha_granting(
+                    &scene("login"),
+                    &device("d"),
+                    answer,
+                    *NOW,
+                    3,
+                    Some(&grant),
+                )
+                .await
+        }
+    };
+    assert_eq!(verify(store, "abcd").await.unwrap(), VerifyOutcome::Passed);
+    assert_eq!(conflict_then_passed.num_calls(), 2, "the round tried again");
+
+    // A wrong answer: its transaction refused by the code (the row as it
+    // was), its count refused once by another transaction, then counted.
+    let refused = mock!(Client::transact_write_items).then_error(move || {
+        cancelled(
+            CancellationReason::builder()
+                .code("ConditionalCheckFailed")
+                .set_item(Some(row()))
+                .build(),
+        )
+    });
+    let counted = mock!(Client::update_item)
+        .sequence()
+        .error(|| {
+            UpdateItemError::TransactionConflictException(
+                TransactionConflictException::builder().build(),
+            )
+        })
+        .output(move || {
+            UpdateItemOutput::builder()
+                .set_attributes(Some(row()))
+                .attributes("state", n(0))
+                .attributes("attempts", n(1))
+                .build()
+        })
+        .build();
+    let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&refused, &counted]);
+    let store = DynamoStore::new(client, "gatehouse".into());
+    assert_eq!(
+        verify(store, "zzzz").await.unwrap(),
+        VerifyOutcome::Wrong { attempts_left: 2 }
+    );
+    assert_eq!(refused.num_calls(), 1);
+    assert_eq!(counted.num_calls(), 2, "the count tried again");
 }

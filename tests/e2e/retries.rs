@@ -108,9 +108,21 @@ async fn a_wrong_answer_whose_response_was_lost_counts_once() {
         .await
         .unwrap();
     proxy.take_seen();
+    // With a pass at stake, as on the route: the right answer's transaction
+    // is refused (by the code), then the UpdateItem that counts the wrong
+    // answer is the write whose response is lost.
+    let token = PassToken::issue(PassKind::Captcha);
+    let grant = pass_grant(&token, "login", Some("d2"), "203.0.113.7");
     proxy.lose_next("UpdateItem", 1);
     let outcome = store
-        .verify_captcha(&scene("login"), &device("d2"), "zzzz", *NOW, 3)
+        .verify_captcha_granting(
+            &scene("login"),
+            &device("d2"),
+            "zzzz",
+            *NOW,
+            3,
+            Some(&grant),
+        )
         .await
         .unwrap();
     assert_lost_once(&proxy, "UpdateItem");
@@ -124,6 +136,153 @@ async fn a_wrong_answer_whose_response_was_lost_counts_once() {
             .unwrap(),
         VerifyOutcome::Passed
     );
+}
+
+/// A right answer's transaction (the captcha's update, the pass's put)
+/// whose response was lost: the retry answers `Passed`, and the pass the
+/// caller holds is the one in the table, granted once.
+#[tokio::test]
+async fn a_right_answer_with_its_pass_whose_response_was_lost_still_passes() {
+    let (store, proxy, table) = lossy_store().await;
+    let (sc, dev) = (scene("signup"), device("d5"));
+    store
+        .create_captcha(&captcha("signup", "d5", "abcd"))
+        .await
+        .unwrap();
+    let token = PassToken::issue(PassKind::Captcha);
+    let grant = pass_grant(&token, "signup", Some("d5"), "203.0.113.7");
+    proxy.take_seen();
+    proxy.lose_next("TransactWriteItems", 1);
+    let outcome = store
+        .verify_captcha_granting(&sc, &dev, "abcd", *NOW, 3, Some(&grant))
+        .await
+        .unwrap();
+    assert_lost_once(&proxy, "TransactWriteItems");
+    assert_eq!(outcome, VerifyOutcome::Passed, "not verify-fail");
+    let key = captcha_key(&sc, &dev);
+    assert_eq!(number(&table, key, "attempts").await, 1, "counted once");
+    let secret_hash = token.secret_hash();
+    assert!(matches!(
+        store
+            .redeem_pass(&claim(&secret_hash, &sc, &dev))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    let again = PassToken::issue(PassKind::Captcha);
+    assert_eq!(
+        store
+            .verify_captcha_granting(
+                &sc,
+                &dev,
+                "abcd",
+                *NOW,
+                3,
+                Some(&pass_grant(&again, "signup", Some("d5"), "203.0.113.7"))
+            )
+            .await
+            .unwrap(),
+        VerifyOutcome::NotPending,
+        "and still only once"
+    );
+}
+
+/// What the verify's transaction relies on, asked of DynamoDB Local
+/// directly: a cancelled transaction names each item's reason and hands
+/// back the refused item as it was (`ReturnValuesOnConditionCheckFailure =
+/// ALL_OLD`), and a transaction sent again with its `ClientRequestToken`
+/// after it was applied succeeds without writing again.
+#[tokio::test]
+async fn transactions_return_the_refused_item_and_apply_a_token_once() {
+    use aws_sdk_dynamodb::error::SdkError;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::{
+        Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    };
+    let table = gatehouse_e2e::dynamodb_local().await.fresh_table().await;
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .item(KEY_ATTRIBUTE, s("captcha#x"))
+        .item("code", s("abcd"))
+        .item("attempts", n(0))
+        .send()
+        .await
+        .unwrap();
+    let transaction = |answer: &str, pass: &str, token: &str| {
+        let update = Update::builder()
+            .table_name(&table.name)
+            .key(KEY_ATTRIBUTE, s("captcha#x"))
+            .update_expression("ADD attempts :one")
+            .condition_expression("code = :answer")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":answer", s(answer))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .unwrap();
+        let put = Put::builder()
+            .table_name(&table.name)
+            .item(KEY_ATTRIBUTE, s(pass))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .unwrap();
+        table
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .client_request_token(token)
+            .send()
+    };
+    let err = transaction("zzzz", "pass#captcha#1", "token-1")
+        .await
+        .unwrap_err();
+    let SdkError::ServiceError(ctx) = &err else {
+        panic!("{err:?}");
+    };
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = ctx.err() else {
+        panic!("{err:?}");
+    };
+    let reasons = cancelled.cancellation_reasons();
+    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons[0].code(), Some("ConditionalCheckFailed"));
+    let old = reasons[0].item().expect("the refused item, as it was");
+    assert_eq!(old["code"], s("abcd"));
+    assert_eq!(old["attempts"], n(0));
+    assert_eq!(reasons[1].code(), Some("None"));
+    assert!(reasons[1].item().is_none());
+
+    transaction("abcd", "pass#captcha#2", "token-2")
+        .await
+        .unwrap();
+    transaction("abcd", "pass#captcha#2", "token-2")
+        .await
+        .expect("the same token again: success, nothing written");
+    assert_eq!(
+        number(&table, "captcha#x".into(), "attempts").await,
+        1,
+        "applied once"
+    );
+    // Another token is another transaction: its put finds the pass row.
+    let err = transaction("abcd", "pass#captcha#2", "token-3")
+        .await
+        .unwrap_err();
+    let SdkError::ServiceError(ctx) = &err else {
+        panic!("{err:?}");
+    };
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = ctx.err() else {
+        panic!("{err:?}");
+    };
+    let codes: Vec<_> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code())
+        .collect();
+    assert_eq!(codes, [Some("None"), Some("ConditionalCheckFailed")]);
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@ use gatehouse::guard::pass::{PassToken, ip_net};
 use gatehouse::guard::{Client, Door, Guard, PassRule};
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
-use gatehouse::store::{IssueMode, PassClaim, PassGrant, PassKind, Redemption, Store};
+use gatehouse::store::{
+    IssueMode, PassClaim, PassGrant, PassKind, Redemption, Store, VerifyOutcome,
+};
 use gatehouse_e2e::{NOW, captcha, device, pass_grant, scene};
 
 type Shared = Arc<dyn Store>;
@@ -312,6 +314,128 @@ mod cases {
         assert!(redeemed(&redeem(&store, &fresh, at("pay")).await));
     }
 
+    /// A right answer's pass is granted in the very write that judges the
+    /// answer: of 32 answers racing (half right, each with a pass of its
+    /// own at stake), exactly one passes and exactly its pass exists, and
+    /// every wrong answer is counted once and grants nothing.
+    pub async fn racing_answers_grant_exactly_one_pass(store: Shared) {
+        store
+            .create_captcha(&captcha("signup", "racer", "abcd"))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let right = i % 2 == 0;
+                    let token = PassToken::issue(PassKind::Captcha);
+                    let pass = pass_grant(&token, "signup", Some("racer"), IP);
+                    let outcome = store
+                        .verify_captcha_granting(
+                            &scene("signup"),
+                            &device("racer"),
+                            if right { "abcd" } else { "dcba" },
+                            *NOW + 5,
+                            100,
+                            Some(&pass),
+                        )
+                        .await
+                        .unwrap();
+                    (right, outcome, token)
+                })
+            })
+            .collect();
+        let (mut passes, mut refused, mut counted) = (Vec::new(), Vec::new(), Vec::new());
+        for task in tasks {
+            match task.await.unwrap() {
+                (true, VerifyOutcome::Passed, token) => passes.push(token),
+                (_, VerifyOutcome::NotPending, token) => refused.push(token),
+                (false, VerifyOutcome::Wrong { attempts_left }, token) => {
+                    counted.push(attempts_left);
+                    refused.push(token);
+                }
+                (right, other, _) => panic!("an answer (right: {right}) came to {other:?}"),
+            }
+        }
+        assert_eq!(passes.len(), 1, "exactly one right answer passes");
+        assert!(redeemed(&redeem(&store, &passes[0], at("signup")).await));
+        for token in &refused {
+            assert_eq!(
+                redeem(&store, token, at("signup")).await,
+                Redemption::Unknown,
+                "no answer that did not pass left a pass"
+            );
+        }
+        counted.sort_unstable();
+        let wrong = counted.len() as u32;
+        assert_eq!(
+            counted,
+            (100 - wrong..100).collect::<Vec<_>>(),
+            "every counted wrong answer counted once"
+        );
+    }
+
+    /// A wrong answer, an answer to a used, voided, expired or missing
+    /// captcha grant nothing; the right one grants its pass, as redeemable
+    /// as any.
+    pub async fn only_a_passing_answer_grants_its_pass(store: Shared) {
+        let verify = |device_id: &'static str, answer: &'static str, now_ms: i64| {
+            let store = store.clone();
+            async move {
+                let token = PassToken::issue(PassKind::Captcha);
+                let pass = pass_grant(&token, "signup", Some(device_id), IP);
+                let outcome = store
+                    .verify_captcha_granting(
+                        &scene("signup"),
+                        &device(device_id),
+                        answer,
+                        now_ms,
+                        2,
+                        Some(&pass),
+                    )
+                    .await
+                    .unwrap();
+                (outcome, token)
+            }
+        };
+        for device_id in ["one", "late"] {
+            store
+                .create_captcha(&captcha("signup", device_id, "abcd"))
+                .await
+                .unwrap();
+        }
+        let mut nothing = Vec::new();
+        let (outcome, token) = verify("one", "zzzz", *NOW).await;
+        assert_eq!(outcome, VerifyOutcome::Wrong { attempts_left: 1 });
+        nothing.push(token);
+        let (outcome, token) = verify("one", "abcd", *NOW).await;
+        assert_eq!(outcome, VerifyOutcome::Passed);
+        let found = redeem(&store, &token, at("signup")).await;
+        let Redemption::Redeemed(pass) = found else {
+            panic!("the right answer's pass: {found:?}");
+        };
+        assert_eq!(pass.device, Some(device("one")));
+        assert_eq!(pass.kind, PassKind::Captcha);
+        for (device_id, answer, now_ms, expected) in [
+            ("one", "abcd", *NOW, VerifyOutcome::NotPending),
+            ("nobody", "abcd", *NOW, VerifyOutcome::NotFound),
+            ("late", "abcd", *NOW + 180_000, VerifyOutcome::Expired),
+            ("late", "", *NOW, VerifyOutcome::Wrong { attempts_left: 1 }),
+            ("late", "zzzz", *NOW, VerifyOutcome::Voided),
+            ("late", "abcd", *NOW, VerifyOutcome::NotPending),
+        ] {
+            let (outcome, token) = verify(device_id, answer, now_ms).await;
+            assert_eq!(outcome, expected, "{device_id} {answer:?}");
+            nothing.push(token);
+        }
+        for token in &nothing {
+            assert_eq!(
+                redeem(&store, token, at("signup")).await,
+                Redemption::Unknown
+            );
+        }
+    }
+
     /// Issue 21 point 5: anyone who knows a device id may create or refresh
     /// a captcha for it, and that must not void the device's verified,
     /// unredeemed pass. The pass lives in a row of its own.
@@ -370,4 +494,6 @@ gatehouse_e2e::on_both_stores!(
     bound_doors_want_the_earning_device_and_network,
     an_idempotency_key_redeems_again_and_no_other,
     a_new_captcha_for_a_device_leaves_its_pass_valid,
+    racing_answers_grant_exactly_one_pass,
+    only_a_passing_answer_grants_its_pass,
 );

@@ -206,13 +206,15 @@ async fn write_units_of_a_guarded_flow() {
         let device = format!("flow-{limits}");
         let body = json!({"scene": "login", "deviceId": device});
         let ip = "203.0.113.50";
-        let mut step = |route: &str, expected: f64| {
+        let mut step = |route: &str, expected: f64, cancelled: usize| {
             let got = units.take();
+            let items = units.cancelled_transaction_items();
             report.push(format!(
-                "{route:<31} limits {limits:<8} {} WRU {} RRU",
+                "{route:<31} limits {limits:<8} {} WRU {} RRU, cancelled transaction items {items}",
                 got.write, got.read
             ));
             assert_eq!(got.write, expected, "{route}, limits {limits}");
+            assert_eq!(items, cancelled, "{route}, limits {limits}");
             // Only a guarded scene's door reads (its level's counters).
             if !route.contains("guarded") {
                 assert_eq!(got.read, 0.0, "{route}, limits {limits}");
@@ -224,18 +226,20 @@ async fn write_units_of_a_guarded_flow() {
             status_and_json(&create(&svc, post_json(&body, ip)).await).0,
             200
         );
-        step("POST /captcha/create", 1.0 + 2.0 * on);
+        step("POST /captcha/create", 1.0 + 2.0 * on, 0);
         assert_eq!(
             status_and_json(&refresh(&svc, post_json(&body, ip)).await).0,
             200
         );
-        step("POST /captcha/refresh", 1.0 + 2.0 * on);
+        step("POST /captcha/refresh", 1.0 + 2.0 * on, 0);
         let wrong = json!({"scene": "login", "deviceId": device, "captcha": "zzzz"});
         assert_eq!(
             status_and_json(&verify(&svc, post_json(&wrong, ip)).await).0,
             400
         );
-        step("POST /captcha/verify (wrong)", 1.0 + on);
+        // The right answer's transaction (captcha, pass), cancelled by the
+        // code, then the update that counts the wrong answer.
+        step("POST /captcha/verify (wrong)", 1.0 + on, 2);
 
         assert_eq!(
             status_and_json(&refresh(&svc, post_json(&body, ip)).await).0,
@@ -244,11 +248,13 @@ async fn write_units_of_a_guarded_flow() {
         units.take();
         let code = answer(&device).await;
         units.take();
+        units.cancelled_transaction_items();
         let right = json!({"scene": "login", "deviceId": device, "captcha": code});
         let (status, reply) = status_and_json(&verify(&svc, post_json(&right, ip)).await);
         assert_eq!(status, 200, "{reply}");
-        // The verify and, the answer right, the pass's own row.
-        step("POST /captcha/verify (pass)", 2.0 + on);
+        // One transaction of the verify and, the answer right, the pass's
+        // own row: two units per item.
+        step("POST /captcha/verify (pass)", 4.0 + on, 0);
         let token = reply["passToken"].as_str().unwrap().to_owned();
         let client = Client {
             ip: Some(ip.into()),
@@ -261,7 +267,7 @@ async fn write_units_of_a_guarded_flow() {
             .check(&door, Some(&token), None, &client)
             .await
             .unwrap();
-        step("redeem (authorizer, check)", 1.0);
+        step("redeem (authorizer, check)", 1.0, 0);
         // Spent: refused by the same one conditional write, and in a
         // guarded scene counted as a request and as a failure (the IP's
         // and the device's counter rows, one write each for each).
@@ -269,7 +275,7 @@ async fn write_units_of_a_guarded_flow() {
             .check(&door, Some(&token), None, &client)
             .await
             .unwrap_err();
-        step("redeem refused (guarded scene)", 5.0);
+        step("redeem refused (guarded scene)", 5.0, 0);
     }
     eprintln!("{}", report.join("\n"));
 }
@@ -469,7 +475,9 @@ async fn write_units_of_a_guarded_sign_in_by_phone() {
         let passed =
             status_and_json(&gatehouse::captcha::verify(&captchas, post_json(&body, ip)).await);
         assert_eq!(passed.0, 200, "{}", passed.1);
-        step("POST /captcha/verify (pass)", 2.0 + on, 0.0);
+        // One transaction of the captcha's update and its pass: two units
+        // per item.
+        step("POST /captcha/verify (pass)", 4.0 + on, 0.0);
         let mut req = post_json(
             &json!({"mobile": mobile, "scene": "phone", "deviceId": device}),
             ip,

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::operation::delete_item::{
 use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemInput, PutItemOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::{
-    TransactWriteItemsInput, TransactWriteItemsOutput,
+    TransactWriteItemsError, TransactWriteItemsInput, TransactWriteItemsOutput,
 };
 use aws_sdk_dynamodb::operation::update_item::{
     UpdateItemError, UpdateItemInput, UpdateItemOutput,
@@ -43,8 +43,11 @@ pub struct Units {
 /// answers an error, which carries no `ConsumedCapacity`, yet DynamoDB bills
 /// it as the write of its item: one unit for an item under 1 KB, which every
 /// gatehouse row is (counted so here, and marked in `failed_conditions`).
+/// A cancelled transaction answers an error too, and AWS documents no bill
+/// for it: it is counted apart, by its items
+/// ([`CapacityMeter::cancelled_transaction_items`]), never in the units.
 #[derive(Debug, Clone, Default)]
-pub struct CapacityMeter(Arc<Mutex<(Units, usize)>>);
+pub struct CapacityMeter(Arc<Mutex<(Units, usize, usize)>>);
 
 impl CapacityMeter {
     /// The units billed since the last call.
@@ -56,6 +59,12 @@ impl CapacityMeter {
     /// write unit in [`CapacityMeter::take`]).
     pub fn failed_conditions(&self) -> usize {
         std::mem::take(&mut self.0.lock().unwrap().1)
+    }
+
+    /// The items of the transactions cancelled since the last call (none
+    /// of them in [`CapacityMeter::take`]).
+    pub fn cancelled_transaction_items(&self) -> usize {
+        std::mem::take(&mut self.0.lock().unwrap().2)
     }
 
     fn add(&self, write: bool, consumed: &[ConsumedCapacity]) {
@@ -151,6 +160,14 @@ impl Intercept for CapacityMeter {
                     let mut held = self.0.lock().unwrap();
                     held.0.write += 1.0;
                     held.1 += 1;
+                }
+                let cancelled = err.as_operation_error().is_some_and(|e| {
+                    e.downcast_ref::<TransactWriteItemsError>()
+                        .is_some_and(|e| e.is_transaction_canceled_exception())
+                });
+                if cancelled {
+                    let items = cfg.load::<TransactionItems>().map_or(0, |n| n.0);
+                    self.0.lock().unwrap().2 += items;
                 }
             }
             None => {}

@@ -153,8 +153,10 @@ impl CaptchaService {
     }
 
     /// Checks `answer` (normalised, not empty) for `target`'s captcha,
-    /// passing at most once; a pass earns a pass token, the one write more
-    /// of a right answer (its own row). The per-IP counter is counted
+    /// passing at most once; a pass earns a pass token, its own row written
+    /// in the same atomic write that judges the answer (one request for a
+    /// right answer on DynamoDB: see
+    /// [`crate::store::CaptchaStore::verify_captcha_granting`]). The per-IP counter is counted
     /// alongside; over the limit the answer is `rate-limited` whatever the
     /// verify came to, so a brute force learns nothing from the requests
     /// past the limit. A wrong answer counts as a failure for the scene's
@@ -164,12 +166,12 @@ impl CaptchaService {
         target: &CaptchaTarget,
         answer: &str,
     ) -> Result<PassIssued, ApiError> {
-        self.judge_as(Some(Route::Verify), target, answer).await?;
-        // The pass is a row of its own, written after the answer was
-        // judged right (only this function may write one), so that nothing
-        // done to the captcha row touches it.
         let now_ms = self.clock.now_ms();
         let guard = self.settings.guard.scene(target.scene.as_str());
+        // The pass a right answer earns, drawn before the verify so that
+        // the one write that judges the answer grants it (a row of its own,
+        // which nothing done to the captcha row touches), and so that a
+        // retry of that write after a lost response answers this same pass.
         let token = PassToken::issue(PassKind::Captcha);
         let pass_expired =
             now_ms.saturating_add((guard.pass_ttl_seconds as i64).saturating_mul(1000));
@@ -186,7 +188,8 @@ impl CaptchaService {
             created_ms: now_ms,
             expires_ms: pass_expired,
         };
-        self.store.grant_pass(&grant).await?;
+        self.judge_as(Some(Route::Verify), target, answer, Some(&grant), now_ms)
+            .await?;
         Ok(PassIssued {
             pass_token: token.encode(),
             pass_expired,
@@ -200,21 +203,24 @@ impl CaptchaService {
     /// rate-limited create makes, and a captcha takes `maxAttempts` answers
     /// (so a right answer at the door is one write unit: create 3, door 1).
     pub async fn judge(&self, target: &CaptchaTarget, answer: &str) -> Result<(), ApiError> {
-        self.judge_as(None, target, answer).await
+        let now_ms = self.clock.now_ms();
+        self.judge_as(None, target, answer, None, now_ms).await
     }
 
-    /// Judges `answer`, counting `route`'s per-IP counter alongside, if any.
+    /// Judges `answer`, granting `pass` in the same write when it is right,
+    /// and counting `route`'s per-IP counter alongside, if any.
     async fn judge_as(
         &self,
         route: Option<Route>,
         target: &CaptchaTarget,
         answer: &str,
+        pass: Option<&PassGrant>,
+        now_ms: i64,
     ) -> Result<(), ApiError> {
         let scene = target.scene.as_str();
         let cfg = self.settings.captcha.scene(scene);
         let guard = self.settings.guard.scene(scene);
         let rate_limits = &self.rate_limits;
-        let now_ms = self.clock.now_ms();
         let counter = route.and_then(|route| {
             rate_limits
                 .scene(scene)
@@ -230,12 +236,13 @@ impl CaptchaService {
         let outcome = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
             Ok(self
                 .store
-                .verify_captcha(
+                .verify_captcha_granting(
                     &target.scene,
                     &target.device,
                     answer,
                     now_ms,
                     cfg.max_attempts,
+                    pass,
                 )
                 .await?)
         })

@@ -539,14 +539,35 @@ pub trait CaptchaStore: Send + Sync {
 
     /// Checks `answer` (already normalised) against the device's captcha for
     /// the scene at `now_ms`, at most once per captcha however many callers
-    /// race. Right or wrong, one conditional request that counts the answer
-    /// as an attempt in the same write that judges it (so no store failure
-    /// hands out an uncounted guess): a right answer sets the state to
-    /// verified, a wrong one voids the captcha at `max_attempts`. Racing
-    /// answers take a request more each. A retry of the request after a
-    /// lost response answers what its first attempt came to. The pass a
-    /// right answer earns is the caller's next write
-    /// ([`PassStore::grant_pass`]).
+    /// race, and grants `pass` exactly when the answer passes: in the same
+    /// atomic write, so that no right answer is left without its pass, and
+    /// no pass is written for an answer that did not pass (see
+    /// [`PassStore::grant_pass`] for what a grant is). Every answer is
+    /// counted as an attempt in the same write that judges it (so no store
+    /// failure hands out an uncounted guess): a right one sets the state to
+    /// verified, a wrong one voids the captcha at `max_attempts`.
+    ///
+    /// Requests, with a pass: a right answer is one (a transaction of the
+    /// captcha's conditional update and the pass's conditional put, two
+    /// write units per item), a wrong answer two (that transaction,
+    /// cancelled, then the conditional update that counts it). Without
+    /// one: one conditional update, right or wrong (a captcha of an older
+    /// gatehouse's right answer one more). Racing answers, and an answer
+    /// after counted ones, take a request more each. A retry of the request
+    /// after a lost response answers what its first attempt came to (and
+    /// its pass is `pass`, which the caller holds).
+    async fn verify_captcha_granting(
+        &self,
+        scene: &Scene,
+        device: &DeviceId,
+        answer: &str,
+        now_ms: i64,
+        max_attempts: u32,
+        pass: Option<&PassGrant>,
+    ) -> Result<VerifyOutcome, StoreError>;
+
+    /// [`CaptchaStore::verify_captcha_granting`] without a pass: one
+    /// conditional update, right answer or wrong.
     async fn verify_captcha(
         &self,
         scene: &Scene,
@@ -554,7 +575,10 @@ pub trait CaptchaStore: Send + Sync {
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
-    ) -> Result<VerifyOutcome, StoreError>;
+    ) -> Result<VerifyOutcome, StoreError> {
+        self.verify_captcha_granting(scene, device, answer, now_ms, max_attempts, None)
+            .await
+    }
 }
 
 /// SMS code rows.
@@ -740,7 +764,9 @@ pub trait TicketStore: Send + Sync {
 pub trait PassStore: Send + Sync {
     /// Writes a new pass, never over an existing row: one conditional
     /// request (a PutItem, the only write that makes a pass: see
-    /// `api::Function::table_grants`). A retry after a lost response
+    /// `api::Function::table_grants`; a captcha's pass is the same Put
+    /// inside its verify's transaction, see
+    /// [`CaptchaStore::verify_captcha_granting`]). A retry after a lost response
     /// recognises its own write; a row already there under the key (which
     /// 256 random bits make a store fault, not a collision) is an error.
     async fn grant_pass(&self, pass: &PassGrant) -> Result<(), StoreError>;

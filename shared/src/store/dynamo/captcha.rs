@@ -7,8 +7,12 @@
 //! conditional UpdateItem per counter, sent at once: one round trip, one
 //! unit per item (3). A request a counter refuses makes one more round trip
 //! to undo what its other writes did (see [`DynamoStore::issue_captcha`]).
-//! A verify, right or wrong, is one UpdateItem (1 unit); the pass a right
-//! one earns is a PutItem of its own (`pass.rs`, 1 unit more).
+//! A right answer is one TransactWriteItems of the captcha's conditional
+//! update and its pass's conditional put (`attempt.rs`, `pass.rs`): 2
+//! items, 4 units, one request, so that no right answer is judged without
+//! its pass written. A wrong answer cancels that transaction (no write,
+//! and DynamoDB reports no capacity for it) and is counted by one
+//! conditional UpdateItem (1 unit): two requests.
 //!
 //! **Retries.** The SDK retries a request whose attempt timed out, and the
 //! first attempt may have been applied. Every conditional write here carries
@@ -19,7 +23,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::attempt::Attempt;
+use super::attempt::{Attempt, Granting};
 use super::codec::*;
 use super::issue::ISSUE_NONCE;
 use super::{DynamoStore, run_undo};
@@ -230,16 +234,22 @@ impl CaptchaStore for DynamoStore {
         }
     }
 
-    /// One conditional UpdateItem, right answer or wrong (see
-    /// `attempt.rs`). It writes no pass (that is [`PassStore::grant_pass`],
-    /// in a row of its own) and leaves the row's TTL, the captcha's, alone.
-    async fn verify_captcha(
+    /// With a pass: a right answer is one transaction of the captcha's
+    /// update and the pass's put, a wrong one that transaction (cancelled)
+    /// and one conditional UpdateItem (see
+    /// `attempt.rs`, `count_and_judge_granting`); a captcha of an older
+    /// gatehouse (no answer attribute) is judged by its `code` in the same
+    /// conditions. Without one, one conditional UpdateItem, right answer or
+    /// wrong (see `attempt.rs`), and a legacy captcha's right answer one
+    /// more. Either leaves the row's TTL, the captcha's, alone.
+    async fn verify_captcha_granting(
         &self,
         scene: &Scene,
         device: &DeviceId,
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
+        pass: Option<&PassGrant>,
     ) -> Result<VerifyOutcome, StoreError> {
         let key = captcha_key(scene, device);
         let attempt = Attempt {
@@ -249,6 +259,14 @@ impl CaptchaStore for DynamoStore {
             max_attempts,
             operation: "verify_captcha",
         };
+        if let Some(pass) = pass {
+            let granting = Granting {
+                pass,
+                // An empty answer never passes.
+                legacy_code: (!answer.is_empty()).then_some(answer),
+            };
+            return self.count_and_judge_granting(&attempt, &granting).await;
+        }
         let judged = self.count_and_judge(&attempt).await?;
         if let Some(written) = judged.written
             && judged.outcome != VerifyOutcome::Passed

@@ -17,9 +17,13 @@ pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// The attribute a captcha row holds for its right answer: `ok_` and the
 /// hex SHA-256 of the (normalised) answer, valued [`CaptchaState::Verified`].
-/// A verify writes `state = if_not_exists(<attribute of its answer>,
-/// <pending or void>)`, so one write both counts an attempt and judges it:
-/// the answer is never judged before it is counted (see `verify_captcha`).
+/// A verify with a pass at stake conditions its transaction on the
+/// attribute of its answer existing, and the update that counts a wrong
+/// answer on its absence (`attempt::count_and_judge_granting`); one
+/// without writes `state = if_not_exists(<attribute of its answer>,
+/// <pending or void>)` (`attempt::count_and_judge`). Either way one write
+/// both counts an attempt and judges it: the answer is never judged before
+/// it is counted.
 pub(super) fn answer_attribute(answer: &str) -> String {
     format!("ok_{}", hex::encode(Sha256::digest(answer.as_bytes())))
 }

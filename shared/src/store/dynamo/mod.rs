@@ -6,23 +6,26 @@
 //! `expired_date`) plus `attempts`. Every state change is a conditional write
 //! that asks for the old item when its condition fails
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), so nothing is ever read
-//! and then written: a create, a refresh and a verify (right or wrong) are
-//! one request each, and however many verifies race only one can pass; a
-//! right answer's pass is one more, a row of its own that only the verify
-//! functions may create (`pass.rs`).
+//! and then written: a create, a refresh and a right captcha answer's
+//! verify are one request each (the verify a transaction that writes the
+//! answer's pass with it, a row of its own that only the verify functions
+//! may create: `pass.rs`, `attempt.rs`), a wrong answer two, and however
+//! many verifies race only one can pass.
 //!
 //! **Cost**: nothing on a route's way is a transaction (two write units per
-//! item) but the session refresh; a write that must go with others (a
-//! captcha and its rate-limit counters) is sent alongside them instead, one
-//! unit per item (see `captcha.rs`).
+//! item) but a right answer's verify (its captcha and its pass, which must
+//! be written together) and the session refresh; a write that must go with
+//! others only as far as limits go (a captcha and its rate-limit counters)
+//! is sent alongside them instead, one unit per item (see `captcha.rs`).
 //!
 //! **Retries**: the client retries an attempt that timed out, which may have
 //! been applied. Every conditional write therefore carries a request nonce
 //! (the attributes marked *nonce* below) and recognises its own earlier
 //! write in the old item its retry's condition refused; a session end,
 //! whose row is then gone, makes its own attempts (`session.rs`); a
-//! session replacement is a transaction, which the SDK gives an idempotency
-//! token.
+//! session replacement and a right answer's verify are transactions, with
+//! an idempotency token (`ClientRequestToken`) that makes the SDK's retry of
+//! an applied one succeed without writing again.
 //!
 //! | row | `pk` | other attributes |
 //! |---|---|---|
@@ -72,8 +75,9 @@ pub use pass::{
 };
 pub use session::PHONE_ATTRIBUTES;
 
-/// How often a wrong answer's attempt count is retried when other verifies
-/// of the same captcha keep winning the race to count theirs. Each lost
+/// How often a verify's rounds are tried when other verifies of the same
+/// captcha keep winning the race to count theirs (or hold its row in a
+/// transaction). Each lost
 /// round means another caller made progress, so this is never reached in
 /// practice; it only bounds the loop.
 const MAX_VERIFY_ROUNDS: usize = 64;

@@ -33,7 +33,7 @@ const EXPIRED: &str = "pass_expired";
 /// The client's IPv4 address or IPv6 /64, compared by a door that binds
 /// the IP.
 const IP_NET: &str = "ip_net";
-const GRANTED_BY: &str = "granted_by";
+pub(super) const GRANTED_BY: &str = "granted_by";
 const REDEEMED: &str = "pass_redeemed";
 const REDEEMED_BY: &str = "redeemed_by";
 /// The idempotency key a redemption was made under.
@@ -96,7 +96,7 @@ pub const REDEEM_ATTRIBUTES: &[&str] = &[
 ];
 
 /// The item of a pass grant, with the grant's request nonce.
-fn pass_item(pass: &PassGrant, nonce: &str) -> Item {
+pub(super) fn pass_item(pass: &PassGrant, nonce: &str) -> Item {
     let mut item = Item::from([
         (KEY_ATTRIBUTE.to_owned(), s(pass.key())),
         (KIND.to_owned(), s(pass.kind.as_str())),

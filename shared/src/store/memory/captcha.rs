@@ -62,16 +62,20 @@ impl CaptchaStore for MemoryStore {
         Ok(IssueOutcome::Written)
     }
 
-    async fn verify_captcha(
+    /// Judged, counted and (right) granted under the one lock: atomic, as
+    /// the DynamoDB store's transaction.
+    async fn verify_captcha_granting(
         &self,
         scene: &Scene,
         device: &DeviceId,
         answer: &str,
         now_ms: i64,
         max_attempts: u32,
+        pass: Option<&PassGrant>,
     ) -> Result<VerifyOutcome, StoreError> {
         let mut rows = self.rows();
-        let Some(Row::Captcha(captcha)) = rows.get_mut(&captcha_key(scene, device)) else {
+        let key = captcha_key(scene, device);
+        let Some(Row::Captcha(captcha)) = rows.get(&key) else {
             return Ok(VerifyOutcome::NotFound);
         };
         if captcha.state != CaptchaState::Pending {
@@ -81,9 +85,19 @@ impl CaptchaStore for MemoryStore {
             return Ok(VerifyOutcome::Expired);
         }
         if !answer.is_empty() && captcha.code == answer {
-            captcha.state = CaptchaState::Verified;
+            // The pass first: a row already under its key fails the whole
+            // verify, the captcha untouched.
+            if let Some(pass) = pass {
+                self.insert_pass(&mut rows, pass)?;
+            }
+            if let Some(Row::Captcha(captcha)) = rows.get_mut(&key) {
+                captcha.state = CaptchaState::Verified;
+            }
             return Ok(VerifyOutcome::Passed);
         }
+        let Some(Row::Captcha(captcha)) = rows.get_mut(&key) else {
+            unreachable!("the captcha row was read under the same lock");
+        };
         captcha.attempts += 1;
         if captcha.attempts >= max_attempts {
             captcha.state = CaptchaState::Void;

@@ -35,10 +35,13 @@ impl StoredPass {
     }
 }
 
-#[async_trait]
-impl PassStore for MemoryStore {
-    async fn grant_pass(&self, pass: &PassGrant) -> Result<(), StoreError> {
-        let mut rows = self.rows();
+impl MemoryStore {
+    /// Writes a new pass row into `rows`, never over a row.
+    pub(super) fn insert_pass(
+        &self,
+        rows: &mut std::collections::HashMap<String, Row>,
+        pass: &PassGrant,
+    ) -> Result<(), StoreError> {
         let key = pass.key();
         if rows.contains_key(&key) {
             return Err(StoreError(format!("grant_pass: a row is already at {key}")));
@@ -47,8 +50,15 @@ impl PassStore for MemoryStore {
             grant: pass.clone(),
             redeemed: None,
         });
-        self.insert(&mut rows, key, row);
+        self.insert(rows, key, row);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl PassStore for MemoryStore {
+    async fn grant_pass(&self, pass: &PassGrant) -> Result<(), StoreError> {
+        self.insert_pass(&mut self.rows(), pass)
     }
 
     async fn redeem_pass(&self, claim: &PassClaim<'_>) -> Result<Redemption, StoreError> {
