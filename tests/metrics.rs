@@ -606,23 +606,11 @@ fn body_is_null(req: &Request) -> bool {
 /// `store-unavailable`, counted as a `StoreError`; the authorizer denies.
 #[tokio::test(start_paused = true)]
 async fn a_throttled_or_unreachable_table_reaches_every_function() {
-    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     let _turn = SERIAL.lock().await;
     assert!(metrics::init().is_some(), "the recorder is installed");
 
-    let throttled = || {
-        let message = "The level of configured provisioned throughput for the table was exceeded";
-        ProvisionedThroughputExceededException::builder()
-            .message(message)
-            .meta(
-                aws_sdk_dynamodb::error::ErrorMetadata::builder()
-                    .code("ProvisionedThroughputExceededException")
-                    .message(message)
-                    .build(),
-            )
-            .build()
-    };
+    let throttled = || gatehouse_e2e::throttled(gatehouse_e2e::TABLE_THROTTLED);
     use aws_sdk_dynamodb::operation::{
         batch_get_item::BatchGetItemError, batch_write_item::BatchWriteItemError,
         delete_item::DeleteItemError, get_item::GetItemError, put_item::PutItemError,

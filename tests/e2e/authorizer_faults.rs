@@ -22,7 +22,6 @@ use serde_json::json;
 use crate::faults::{lambda_client, silent_listener};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 /// The authorizer's own budget (its 5 s time-out less the margin), shorter
@@ -46,21 +45,14 @@ fn authorizer_on(client: aws_sdk_dynamodb::Client, guard: serde_json::Value) -> 
     )
 }
 
+/// The authorizer event of `POST /signup` from device `dev-faults`, no
+/// session.
 fn signup() -> AuthorizerRequest {
-    serde_json::from_value(json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/POST/signup",
-        "identitySource": [],
-        "routeKey": "POST /signup", "rawPath": "/signup", "rawQueryString": "",
-        "headers": {"x-device-id": "dev-faults"},
-        "requestContext": {
-            "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "test"},
-            "requestId": "r1", "routeKey": "POST /signup", "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
-        }
-    }))
-    .unwrap()
+    gatehouse_e2e::authorizer_event(
+        "POST /signup",
+        "203.0.113.7",
+        &[("x-device-id", "dev-faults")],
+    )
 }
 
 fn summary(verdict: &Verdict) -> (bool, Outcome, Vec<Event>) {
@@ -135,17 +127,9 @@ async fn a_silent_store_past_the_deadline_is_a_deadline_denial_or_a_degraded_adm
 async fn a_throttled_counter_asks_for_a_pass() {
     for policy in ["deny", "admit"] {
         let throttled = || {
-            let message =
-                "Throughput exceeds the current capacity for one or more global secondary indexes";
-            ProvisionedThroughputExceededException::builder()
-                .message(message)
-                .meta(
-                    aws_sdk_dynamodb::error::ErrorMetadata::builder()
-                        .code("ProvisionedThroughputExceededException")
-                        .message(message)
-                        .build(),
-                )
-                .build()
+            gatehouse_e2e::throttled(
+                "Throughput exceeds the current capacity for one or more global secondary indexes",
+            )
         };
         let update = mock!(Client::update_item).then_error(move || {
             UpdateItemError::ProvisionedThroughputExceededException(throttled())

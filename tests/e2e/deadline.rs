@@ -60,8 +60,36 @@ fn context(work: Duration) -> Context {
     ctx
 }
 
-fn request(route: &str, body: &Value, ctx: Context) -> Request {
-    api_event(route, body, "198.51.100.70").with_lambda_context(ctx)
+/// `function`'s answer (status, body) to `route` with `body`, its Lambda
+/// context's deadline leaving `work`.
+async fn answer(
+    function: Function,
+    services: &Services,
+    route: &str,
+    body: &Value,
+    work: Duration,
+) -> (u16, Value) {
+    let req: Request = api_event(route, body, "198.51.100.70").with_lambda_context(context(work));
+    status_and_json(&function.lambda().answer(services, req).await)
+}
+
+/// `POST /wx/login` with WeChat stalled, the login service on `options`,
+/// `work` left before the deadline.
+async fn stalled_login(options: &ServiceOptions, work: Duration) -> (u16, Value) {
+    let stall = Stall::start().await;
+    let config = WxConfig::new("wxdeadline0000001", "deadline-secret")
+        .unwrap()
+        .with_api_base(&stall.url);
+    let services = Services {
+        login: Some(Arc::new(
+            LoginService::new(config, store(), options).unwrap(),
+        )),
+        ..Services::default()
+    };
+    let body = json!({"code": "stalled-code"});
+    let answer = answer(Function::WxLogin, &services, "POST /wx/login", &body, work).await;
+    drop(stall);
+    answer
 }
 
 fn store() -> Arc<dyn Store> {
@@ -90,13 +118,14 @@ async fn a_stalled_tencent_is_answered_with_deadline_exceeded_before_its_time_ou
         )),
         ..Services::default()
     };
-    let req = request(
+    let (status, body) = answer(
+        Function::VerifyTicket,
+        &services,
         "POST /ticket/verify",
         &json!({"ticket": "t03stalled", "randstr": "@r"}),
-        context(Duration::from_millis(300)),
-    );
-    let (status, body) =
-        status_and_json(&Function::VerifyTicket.lambda().answer(&services, req).await);
+        Duration::from_millis(300),
+    )
+    .await;
     assert_eq!(
         (status, &body["errCode"]),
         (504, &json!("deadline-exceeded")),
@@ -108,28 +137,12 @@ async fn a_stalled_tencent_is_answered_with_deadline_exceeded_before_its_time_ou
 
 #[tokio::test]
 async fn a_stalled_wechat_is_answered_with_deadline_exceeded_before_its_time_out() {
-    let stall = Stall::start().await;
-    let config = WxConfig::new("wxdeadline0000001", "deadline-secret")
-        .unwrap()
-        .with_api_base(&stall.url);
-    let services = Services {
-        login: Some(Arc::new(
-            LoginService::new(config, store(), &defaults()).unwrap(),
-        )),
-        ..Services::default()
-    };
-    let req = request(
-        "POST /wx/login",
-        &json!({"code": "stalled-code"}),
-        context(Duration::from_millis(300)),
-    );
-    let (status, body) = status_and_json(&Function::WxLogin.lambda().answer(&services, req).await);
+    let (status, body) = stalled_login(&defaults(), Duration::from_millis(300)).await;
     assert_eq!(
         (status, &body["errCode"]),
         (504, &json!("deadline-exceeded")),
         "{body}"
     );
-    drop(stall);
 }
 
 #[tokio::test]
@@ -137,31 +150,11 @@ async fn a_request_within_its_deadline_is_answered_as_usual() {
     // The same stalled WeChat with the dev server's budget (no context):
     // the request is still cut by the deadline only after WeChat's own
     // time-out, so the client sees wx-upstream-error.
-    let stall = Stall::start().await;
-    let config = WxConfig::new("wxdeadline0000001", "deadline-secret")
-        .unwrap()
-        .with_api_base(&stall.url);
-    let services = Services {
-        login: Some(Arc::new(
-            LoginService::new(
-                config,
-                store(),
-                &defaults().with_timeout(Duration::from_millis(200)),
-            )
-            .unwrap(),
-        )),
-        ..Services::default()
-    };
-    let req = request(
-        "POST /wx/login",
-        &json!({"code": "stalled-code"}),
-        context(Duration::from_secs(30)),
-    );
-    let (status, body) = status_and_json(&Function::WxLogin.lambda().answer(&services, req).await);
+    let options = defaults().with_timeout(Duration::from_millis(200));
+    let (status, body) = stalled_login(&options, Duration::from_secs(30)).await;
     assert_eq!(
         (status, &body["errCode"]),
         (502, &json!("wx-upstream-error")),
         "{body}"
     );
-    drop(stall);
 }

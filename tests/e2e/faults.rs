@@ -26,7 +26,6 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use gatehouse::captcha::{CaptchaService, CaptchaSettings, Renderer, create, refresh, verify};
 use gatehouse::options::ServiceOptions;
@@ -170,20 +169,8 @@ fn tencent_config(endpoint: &str) -> TencentConfig {
 
 #[tokio::test]
 async fn dynamodb_throttled_after_the_sdk_retries_is_503() {
-    // With the error code in its metadata, as the deserializer would set it:
-    // that code is what the SDK's retry classifier reads.
-    let throttled = || {
-        let message = "The level of configured provisioned throughput for the table was exceeded";
-        ProvisionedThroughputExceededException::builder()
-            .message(message)
-            .meta(
-                aws_sdk_dynamodb::error::ErrorMetadata::builder()
-                    .code("ProvisionedThroughputExceededException")
-                    .message(message)
-                    .build(),
-            )
-            .build()
-    };
+    // (The error code in its metadata: what the SDK's retry classifier reads.)
+    let throttled = || gatehouse_e2e::throttled(gatehouse_e2e::TABLE_THROTTLED);
     // The counters are throttled; the captcha's put, sent alongside, goes
     // through, and is taken back once the counters have failed.
     let update = mock!(Client::update_item)

@@ -9,13 +9,13 @@ use gatehouse::ApiError;
 use gatehouse::captcha::service::CaptchaTarget;
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::clock::Clock;
-use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
+use gatehouse::guard::{Admission, Client, Door, Guard, Level, PassRule};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
-use gatehouse::tencent::service::PresentedTicket;
+use gatehouse::tencent::service::{PresentedTicket, TicketVerified};
 use gatehouse::tencent::{TencentConfig, TicketService};
 use gatehouse_e2e::{NOW, captcha, device, scene};
 use gatehouse_local::tencent_emulator::{EmulatorConfig, TencentEmulator};
@@ -111,6 +111,26 @@ fn client(device_id: &str) -> Client {
 }
 
 impl Rig {
+    /// The door of `scene_name` under `rule`, checked with `pass` for `who`.
+    async fn open(
+        &self,
+        scene_name: &str,
+        rule: PassRule,
+        pass: Option<&str>,
+        who: &Client,
+    ) -> Result<Admission, ApiError> {
+        self.guard
+            .check(&Door::new(scene(scene_name), rule), pass, None, who)
+            .await
+    }
+
+    /// `times` failures of `who` reported by a back end.
+    async fn report_failures(&self, scene_name: &str, who: &Client, times: usize) {
+        for _ in 0..times {
+            self.guard.report(&scene(scene_name), who).await.unwrap();
+        }
+    }
+
     async fn level(&self, scene_name: &str, device_id: &str) -> Level {
         self.guard
             .level(&scene(scene_name), &client(device_id))
@@ -154,31 +174,32 @@ impl Rig {
         device_id: &str,
         ticket: &str,
     ) -> Result<String, ApiError> {
-        let presented = PresentedTicket {
-            ticket: ticket.into(),
-            randstr: Some("@r".into()),
-            scene: scene(scene_name),
-            user_ip: IP.into(),
-            device: Some(device(device_id)),
-        };
-        self.tickets
-            .verify(&presented, &mut Events::default())
+        self.ticket_from(scene_name, Some(device_id), ticket)
             .await
             .map(|verified| verified.pass.pass_token)
     }
 
-    /// As [`Rig::ticket`], with the whole answer.
+    /// As [`Rig::ticket`] from no device, with the whole answer.
     async fn ticket_answer(
         &self,
         scene_name: &str,
         ticket: &str,
-    ) -> Result<gatehouse::tencent::service::TicketVerified, ApiError> {
+    ) -> Result<TicketVerified, ApiError> {
+        self.ticket_from(scene_name, None, ticket).await
+    }
+
+    async fn ticket_from(
+        &self,
+        scene_name: &str,
+        device_id: Option<&str>,
+        ticket: &str,
+    ) -> Result<TicketVerified, ApiError> {
         let presented = PresentedTicket {
             ticket: ticket.into(),
             randstr: Some("@r".into()),
             scene: scene(scene_name),
             user_ip: IP.into(),
-            device: None,
+            device: device_id.map(device),
         };
         self.tickets
             .verify(&presented, &mut Events::default())
@@ -240,16 +261,10 @@ mod cases {
         let (demo, me) = (scene("demo"), client("d1"));
         // Level none: an auto door opens without a pass, an always door
         // asks for an image captcha.
-        let free = rig
-            .guard
-            .check(&Door::new(demo.clone(), PassRule::Auto), None, None, &me)
-            .await
-            .unwrap();
+        let free = rig.open("demo", PassRule::Auto, None, &me).await.unwrap();
         assert_eq!((free.level, free.pass), (Level::None, None));
         assert_eq!(
-            rig.guard
-                .check(&Door::new(demo.clone(), PassRule::Always), None, None, &me)
-                .await,
+            rig.open("demo", PassRule::Always, None, &me).await,
             Err(ApiError::GuardCaptchaRequired)
         );
         assert_eq!(
@@ -263,60 +278,34 @@ mod cases {
                 .await,
             Err(ApiError::GuardPassInvalid)
         );
-        for _ in 0..2 {
-            rig.guard.report(&demo, &me).await.unwrap();
-        }
+        rig.report_failures("demo", &me, 2).await;
         assert_eq!(
-            rig.guard
-                .check(&Door::new(demo.clone(), PassRule::Auto), None, None, &me)
-                .await,
+            rig.open("demo", PassRule::Auto, None, &me).await,
             Err(ApiError::GuardCaptchaRequired)
         );
         let pass = rig.answer("demo", "d1", "abcd").await.unwrap();
         let admitted = rig
-            .guard
-            .check(
-                &Door::new(demo.clone(), PassRule::Auto),
-                Some(&pass),
-                None,
-                &me,
-            )
+            .open("demo", PassRule::Auto, Some(&pass), &me)
             .await
             .unwrap();
         assert_eq!(admitted.level, Level::Image);
         assert_eq!(admitted.pass.unwrap().device, Some(device("d1")));
         // At the tencent level a captcha pass is refused and left unspent;
         // a ticket pass opens the door.
-        for _ in 0..2 {
-            rig.guard.report(&demo, &me).await.unwrap();
-        }
+        rig.report_failures("demo", &me, 2).await;
         assert_eq!(
-            rig.guard
-                .check(&Door::new(demo.clone(), PassRule::Auto), None, None, &me)
-                .await,
+            rig.open("demo", PassRule::Auto, None, &me).await,
             Err(ApiError::GuardTencentRequired)
         );
         let captcha_pass = rig.answer("demo", "d1", "abcd").await.unwrap();
         assert_eq!(
-            rig.guard
-                .check(
-                    &Door::new(demo.clone(), PassRule::Auto),
-                    Some(&captcha_pass),
-                    None,
-                    &me
-                )
+            rig.open("demo", PassRule::Auto, Some(&captcha_pass), &me)
                 .await,
             Err(ApiError::GuardPassInvalid)
         );
         let ticket_pass = rig.ticket("demo", "d1", "force-pass").await.unwrap();
         let admitted = rig
-            .guard
-            .check(
-                &Door::new(demo.clone(), PassRule::Auto),
-                Some(&ticket_pass),
-                None,
-                &me,
-            )
+            .open("demo", PassRule::Auto, Some(&ticket_pass), &me)
             .await
             .unwrap();
         let redeemed = admitted.pass.unwrap();
@@ -326,42 +315,21 @@ mod cases {
         // Once the failures' window ends, the unspent captcha pass still
         // opens an image-level door; no pass opens a door twice.
         rig.clock.advance(60_000);
-        for _ in 0..2 {
-            rig.guard.report(&demo, &me).await.unwrap();
-        }
+        rig.report_failures("demo", &me, 2).await;
         assert!(
-            rig.guard
-                .check(
-                    &Door::new(demo.clone(), PassRule::Auto),
-                    Some(&captcha_pass),
-                    None,
-                    &me
-                )
+            rig.open("demo", PassRule::Auto, Some(&captcha_pass), &me)
                 .await
                 .is_ok()
         );
         assert_eq!(
-            rig.guard
-                .check(
-                    &Door::new(demo.clone(), PassRule::Auto),
-                    Some(&ticket_pass),
-                    None,
-                    &me
-                )
+            rig.open("demo", PassRule::Auto, Some(&ticket_pass), &me)
                 .await,
             Err(ApiError::GuardPassInvalid)
         );
         // A pass of one scene opens no door of another.
         let other = rig.answer("login", "d1", "abcd").await.unwrap();
         assert_eq!(
-            rig.guard
-                .check(
-                    &Door::new(demo.clone(), PassRule::Always),
-                    Some(&other),
-                    None,
-                    &me
-                )
-                .await,
+            rig.open("demo", PassRule::Always, Some(&other), &me).await,
             Err(ApiError::GuardPassInvalid)
         );
     }
@@ -427,7 +395,6 @@ mod cases {
         );
         // `lenient` admits each with a pass marked degraded, which the
         // door hands on; a normal pass is not degraded.
-        let lenient = scene("lenient");
         let anyone = Client {
             ip: Some(IP.into()),
             device: None,
@@ -448,11 +415,10 @@ mod cases {
                 .unwrap_or_else(|err| panic!("{ticket}: {err:?}"));
             assert!(verified.degraded, "{ticket}");
             let admitted = rig
-                .guard
-                .check(
-                    &Door::new(lenient.clone(), PassRule::Always),
+                .open(
+                    "lenient",
+                    PassRule::Always,
                     Some(&verified.pass.pass_token),
-                    None,
                     &anyone,
                 )
                 .await
@@ -464,11 +430,10 @@ mod cases {
         let fine = rig.ticket_answer("lenient", "force-pass~l").await.unwrap();
         assert!(!fine.degraded);
         let admitted = rig
-            .guard
-            .check(
-                &Door::new(lenient.clone(), PassRule::Always),
+            .open(
+                "lenient",
+                PassRule::Always,
                 Some(&fine.pass.pass_token),
-                None,
                 &anyone,
             )
             .await

@@ -107,22 +107,16 @@ async fn write_units_of_a_guarded_request_at_each_level() {
     };
     door("level none (IP, device)", "signup", &anonymous, None).await;
     door("level none (IP, device)", "signup", &anonymous, None).await;
-    let token = pass("costs-1").await;
-    door(
-        "level image, with its pass",
-        "signup",
-        &anonymous,
-        Some(&token),
-    )
-    .await;
-    let token = pass("costs-1").await;
-    door(
-        "level image, with its pass",
-        "signup",
-        &anonymous,
-        Some(&token),
-    )
-    .await;
+    for _ in 0..2 {
+        let token = pass("costs-1").await;
+        door(
+            "level image, with its pass",
+            "signup",
+            &anonymous,
+            Some(&token),
+        )
+        .await;
+    }
     // A ticket pass is redeemed as a captcha pass is: one UpdateItem.
     let signed_in = Client {
         openid: Some(rig.emu.openid_for("costs-user")),

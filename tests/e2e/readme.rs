@@ -9,15 +9,32 @@ fn readme() -> String {
     std::fs::read_to_string(gatehouse_e2e::repo_path("README.md")).unwrap()
 }
 
+/// The first `count` JSON examples of the README from the heading
+/// `heading` on.
+fn json_examples(heading: &str, count: usize) -> Vec<String> {
+    let text = readme();
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no section {heading}"));
+    let blocks: Vec<String> = text[start..]
+        .split("```json\n")
+        .skip(1)
+        .take(count)
+        .map(|block| block.split("```").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(blocks.len(), count, "{count} JSON examples after {heading}");
+    blocks
+}
+
+/// The first JSON example of the README from the heading `heading` on.
+fn json_example(heading: &str) -> String {
+    json_examples(heading, 1).remove(0)
+}
+
 #[test]
 fn captcha_config_example_loads() {
-    let text = readme();
-    let section = &text[text
-        .find("### Captcha configuration")
-        .expect("config section")..];
-    let start = section.find("```json\n").expect("json example") + "```json\n".len();
-    let example = &section[start..start + section[start..].find("```").unwrap()];
-    let config = Settings::from_json(example).unwrap().captcha;
+    let example = json_example("### Captcha configuration");
+    let config = Settings::from_json(&example).unwrap().captcha;
     assert_eq!(config.scene("pay").size, 6);
     assert!(config.scene("register").math_expr);
     assert_eq!(config.scene("unconfigured").size, 4);
@@ -27,23 +44,14 @@ fn captcha_config_example_loads() {
 /// redeemed" (Clients) load, and say what the text says of them.
 #[test]
 fn clients_guard_examples_load() {
-    let text = readme();
-    let section = &text[text
-        .find("### Where a pass is redeemed")
-        .expect("guard section")..];
-    let blocks: Vec<&str> = section
-        .split("```json\n")
-        .skip(1)
-        .take(2)
-        .map(|b| b.split("```").next().unwrap())
-        .collect();
-    let routes = GuardRoutes::from_json(blocks[0]).unwrap();
+    let blocks = json_examples("### Where a pass is redeemed", 2);
+    let routes = GuardRoutes::from_json(&blocks[0]).unwrap();
     let login = routes.get("POST /login").expect("POST /login");
     assert_eq!((login.door.pass, login.session), (PassRule::Always, false));
     let orders = routes.get("POST /orders").expect("POST /orders");
     assert_eq!((orders.door.pass, orders.session), (PassRule::Auto, true));
     assert_eq!(orders.door.scene.as_str(), "pay");
-    let guard = Settings::from_json(blocks[1]).unwrap().guard;
+    let guard = Settings::from_json(&blocks[1]).unwrap().guard;
     // The two examples start together: every route's scene is declared.
     routes.check_scenes(&guard).unwrap();
     assert!(orders.door.bind_device && !orders.door.bind_ip);
@@ -59,13 +67,8 @@ fn clients_guard_examples_load() {
 fn wx_risk_example_loads() {
     use gatehouse::guard::wx_risk::RankDecision;
     use gatehouse::wechat::risk_rank::RiskScene;
-    let text = readme();
-    let section = &text[text
-        .find("### The user's risk rank")
-        .expect("risk rank section")..];
-    let start = section.find("```json\n").expect("json example") + "```json\n".len();
-    let example = &section[start..start + section[start..].find("```").unwrap()];
-    let guard = Settings::from_json(example).unwrap().guard;
+    let example = json_example("### The user's risk rank");
+    let guard = Settings::from_json(&example).unwrap().guard;
     let signup = guard.scene("signup");
     let risk = signup.wx_risk.expect("a wxRisk block");
     assert_eq!((risk.scene, risk.cache_seconds), (RiskScene::Register, 600));
@@ -87,13 +90,8 @@ fn wx_risk_example_loads() {
 #[test]
 fn tencent_policy_example_loads() {
     use gatehouse::tencent::config::Degrade;
-    let text = readme();
-    let section = &text[text
-        .find("### When Tencent cannot vouch for a ticket: the policy")
-        .expect("policy section")..];
-    let start = section.find("```json\n").expect("json example") + "```json\n".len();
-    let example = &section[start..start + section[start..].find("```").unwrap()];
-    let tencent = Settings::from_json(example).unwrap().tencent;
+    let example = json_example("### When Tencent cannot vouch for a ticket: the policy");
+    let tencent = Settings::from_json(&example).unwrap().tencent;
     let login = tencent.scene(Scene::parse("login").unwrap()).policy;
     assert_eq!(login.disaster_ticket, Degrade::Admit);
     assert_eq!(login.code21, Degrade::Reject);
@@ -130,23 +128,14 @@ fn readme_opens_with_the_two_commands() {
 
 #[test]
 fn guard_section_examples_load() {
-    let text = readme();
-    let section = &text[text
-        .find("## The guard: passes that a business route redeems")
-        .expect("guard section")..];
-    let json_blocks: Vec<&str> = section
-        .split("```json\n")
-        .skip(1)
-        .map(|block| block.split("```").next().unwrap())
-        .take(2)
-        .collect();
-    let config = Settings::from_json(json_blocks[0]).unwrap();
+    let json_blocks = json_examples("## The guard: passes that a business route redeems", 2);
+    let config = Settings::from_json(&json_blocks[0]).unwrap();
     let register = gatehouse::domain::Scene::parse("register").unwrap();
     assert_eq!(
         config.guard.scene(&register).mode,
         gatehouse::guard::config::GuardMode::Adaptive
     );
-    let routes = gatehouse::guard::GuardRoutes::from_json(json_blocks[1]).unwrap();
+    let routes = gatehouse::guard::GuardRoutes::from_json(&json_blocks[1]).unwrap();
     let pay = routes.get("POST /pay").unwrap();
     assert!(pay.session && pay.door.bind_device && pay.door.bind_ip);
     // The routes' scenes are the config's: together they start.

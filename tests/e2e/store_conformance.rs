@@ -20,219 +20,146 @@ mod cases {
     use super::*;
     use VerifyOutcome::*;
 
-    pub async fn create_replaces_the_older_captcha(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "dev-1", "aaaa"))
-            .await
-            .unwrap();
-        store
-            .create_captcha(&captcha("login", "dev-1", "bbbb"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW + 1, 3)
+    /// One scene's captcha of one device, in the store under test.
+    #[derive(Clone)]
+    struct Slot {
+        store: Shared,
+        scene: &'static str,
+        device: &'static str,
+    }
+
+    fn slot(store: &Shared, scene: &'static str, device: &'static str) -> Slot {
+        Slot {
+            store: store.clone(),
+            scene,
+            device,
+        }
+    }
+
+    impl Slot {
+        /// Writes the fixture captcha (created [`NOW`]) whose answer is `code`.
+        async fn create(&self, code: &str) {
+            self.store
+                .create_captcha(&captcha(self.scene, self.device, code))
                 .await
-                .unwrap(),
+                .unwrap();
+        }
+
+        /// Refreshes the captcha to a new `code`: whether there was one.
+        async fn refresh(&self, code: &str) -> bool {
+            self.store
+                .refresh_captcha(&captcha(self.scene, self.device, code))
+                .await
+                .unwrap()
+        }
+
+        /// One answer to the captcha at `now_ms`.
+        async fn verify(&self, answer: &str, now_ms: i64, max_attempts: u32) -> VerifyOutcome {
+            self.store
+                .verify_captcha(
+                    &scene(self.scene),
+                    &device(self.device),
+                    answer,
+                    now_ms,
+                    max_attempts,
+                )
+                .await
+                .unwrap()
+        }
+    }
+
+    pub async fn create_replaces_the_older_captcha(store: Shared) {
+        let login = slot(&store, "login", "dev-1");
+        login.create("aaaa").await;
+        login.create("bbbb").await;
+        assert_eq!(
+            login.verify("aaaa", *NOW + 1, 3).await,
             Wrong { attempts_left: 2 },
             "the older captcha's answer must not pass"
         );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 2, 3)
-                .await
-                .unwrap(),
-            Passed
-        );
+        assert_eq!(login.verify("bbbb", *NOW + 2, 3).await, Passed);
         // A create also replaces a verified (or void) captcha, resetting it.
         let mut newer = captcha("login", "dev-1", "cccc");
         newer.created_date = *NOW + 10;
         newer.expired_date = *NOW + 10 + CAPTCHA_LIFETIME_MS;
         store.create_captcha(&newer).await.unwrap();
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW + 11, 1)
-                .await
-                .unwrap(),
-            Voided
-        );
+        assert_eq!(login.verify("bbbb", *NOW + 11, 1).await, Voided);
         store.create_captcha(&newer).await.unwrap();
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW + 12, 1)
-                .await
-                .unwrap(),
-            Passed
-        );
+        assert_eq!(login.verify("cccc", *NOW + 12, 1).await, Passed);
     }
 
     pub async fn refresh_needs_an_existing_captcha(store: Shared) {
-        assert!(
-            !store
-                .refresh_captcha(&captcha("login", "dev-1", "aaaa"))
-                .await
-                .unwrap()
-        );
+        let login = slot(&store, "login", "dev-1");
+        assert!(!login.refresh("aaaa").await);
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
-                .await
-                .unwrap(),
+            login.verify("aaaa", *NOW, 3).await,
             NotFound,
             "a refresh without a captcha must write nothing"
         );
 
-        store
-            .create_captcha(&captcha("login", "dev-1", "aaaa"))
-            .await
-            .unwrap();
-        assert!(
-            store
-                .refresh_captcha(&captcha("login", "dev-1", "bbbb"))
-                .await
-                .unwrap()
-        );
+        login.create("aaaa").await;
+        assert!(login.refresh("bbbb").await);
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "aaaa", *NOW, 3)
-                .await
-                .unwrap(),
+            login.verify("aaaa", *NOW, 3).await,
             Wrong { attempts_left: 2 }
         );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "bbbb", *NOW, 3)
-                .await
-                .unwrap(),
-            Passed
-        );
+        assert_eq!(login.verify("bbbb", *NOW, 3).await, Passed);
         // Any state: a verified captcha can be refreshed, and the new one is
         // pending with its attempts reset.
-        assert!(
-            store
-                .refresh_captcha(&captcha("login", "dev-1", "cccc"))
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "cccc", *NOW, 3)
-                .await
-                .unwrap(),
-            Passed
-        );
+        assert!(login.refresh("cccc").await);
+        assert_eq!(login.verify("cccc", *NOW, 3).await, Passed);
         // Void and expired captchas can be refreshed as well.
-        store
-            .create_captcha(&captcha("pay", "dev-1", "dddd"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .verify_captcha(&scene("pay"), &device("dev-1"), "xxxx", *NOW, 1)
-                .await
-                .unwrap(),
-            Voided
-        );
-        assert!(
-            store
-                .refresh_captcha(&captcha("pay", "dev-1", "eeee"))
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("pay"), &device("dev-1"), "eeee", *NOW, 1)
-                .await
-                .unwrap(),
-            Passed
-        );
+        let pay = slot(&store, "pay", "dev-1");
+        pay.create("dddd").await;
+        assert_eq!(pay.verify("xxxx", *NOW, 1).await, Voided);
+        assert!(pay.refresh("eeee").await);
+        assert_eq!(pay.verify("eeee", *NOW, 1).await, Passed);
         // (Expired by the verify's clock; its TTL is still ahead of the wall
         // clock, or DynamoDB Local would delete the row.)
-        store
-            .create_captcha(&captcha("bind", "dev-1", "ffff"))
-            .await
-            .unwrap();
+        let bind = slot(&store, "bind", "dev-1");
+        bind.create("ffff").await;
         assert_eq!(
-            store
-                .verify_captcha(
-                    &scene("bind"),
-                    &device("dev-1"),
-                    "ffff",
-                    *NOW + CAPTCHA_LIFETIME_MS,
-                    1
-                )
-                .await
-                .unwrap(),
+            bind.verify("ffff", *NOW + CAPTCHA_LIFETIME_MS, 1).await,
             Expired
         );
-        assert!(
-            store
-                .refresh_captcha(&captcha("bind", "dev-1", "gggg"))
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("bind"), &device("dev-1"), "gggg", *NOW, 1)
-                .await
-                .unwrap(),
-            Passed
-        );
+        assert!(bind.refresh("gggg").await);
+        assert_eq!(bind.verify("gggg", *NOW, 1).await, Passed);
     }
 
     pub async fn verify_passes_exactly_once_under_a_race(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "racer", "abcd"))
-            .await
-            .unwrap();
+        let racer = slot(&store, "login", "racer");
+        racer.create("abcd").await;
         let tasks: Vec<_> = (0..32)
             .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 5, 1)
-                        .await
-                })
+                let racer = racer.clone();
+                tokio::spawn(async move { racer.verify("abcd", *NOW + 5, 1).await })
             })
             .collect();
         let mut passed = 0;
         for task in tasks {
-            match task.await.unwrap().unwrap() {
+            match task.await.unwrap() {
                 Passed => passed += 1,
                 NotPending => {}
                 other => panic!("a racing right answer came to {other:?}"),
             }
         }
         assert_eq!(passed, 1, "exactly one of 32 racing verifies passes");
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("racer"), "abcd", *NOW + 6, 1)
-                .await
-                .unwrap(),
-            NotPending
-        );
+        assert_eq!(racer.verify("abcd", *NOW + 6, 1).await, NotPending);
     }
 
     pub async fn racing_wrong_answers_each_count_once(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "guesser", "abcd"))
-            .await
-            .unwrap();
+        let guesser = slot(&store, "login", "guesser");
+        guesser.create("abcd").await;
         let tasks: Vec<_> = (0..8)
             .map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let guess = format!("zz{i:02}");
-                    store
-                        .verify_captcha(&scene("login"), &device("guesser"), &guess, *NOW + 5, 5)
-                        .await
-                })
+                let (guesser, guess) = (guesser.clone(), format!("zz{i:02}"));
+                tokio::spawn(async move { guesser.verify(&guess, *NOW + 5, 5).await })
             })
             .collect();
         let mut left = Vec::new();
         let (mut voided, mut not_pending) = (0, 0);
         for task in tasks {
-            match task.await.unwrap().unwrap() {
+            match task.await.unwrap() {
                 Wrong { attempts_left } => left.push(attempts_left),
                 Voided => voided += 1,
                 NotPending => not_pending += 1,
@@ -243,38 +170,30 @@ mod cases {
         assert_eq!(left, [1, 2, 3, 4], "each wrong answer counts exactly once");
         assert_eq!((voided, not_pending), (1, 3));
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("guesser"), "abcd", *NOW + 6, 5)
-                .await
-                .unwrap(),
+            guesser.verify("abcd", *NOW + 6, 5).await,
             NotPending,
             "a voided captcha never passes"
         );
     }
 
     pub async fn right_and_wrong_answers_racing_pass_once(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "mixed", "abcd"))
-            .await
-            .unwrap();
+        let mixed = slot(&store, "login", "mixed");
+        mixed.create("abcd").await;
         let tasks: Vec<_> = (0..32)
             .map(|i| {
-                let store = store.clone();
+                let mixed = mixed.clone();
                 tokio::spawn(async move {
                     let answer = if i % 2 == 0 { "abcd" } else { "dcba" };
-                    let outcome = store
-                        .verify_captcha(&scene("login"), &device("mixed"), answer, *NOW + 5, 100)
-                        .await;
-                    (i % 2 == 0, outcome)
+                    (i % 2 == 0, mixed.verify(answer, *NOW + 5, 100).await)
                 })
             })
             .collect();
         let (mut passed, mut counted) = (0, Vec::new());
         for task in tasks {
             match task.await.unwrap() {
-                (true, Ok(Passed)) => passed += 1,
-                (_, Ok(NotPending)) => {}
-                (false, Ok(Wrong { attempts_left })) => counted.push(attempts_left),
+                (true, Passed) => passed += 1,
+                (_, NotPending) => {}
+                (false, Wrong { attempts_left }) => counted.push(attempts_left),
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -291,143 +210,81 @@ mod cases {
     }
 
     pub async fn expired_is_overdue_while_the_row_exists(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "late", "abcd"))
-            .await
-            .unwrap();
+        let late = slot(&store, "login", "late");
+        late.create("abcd").await;
         let expiry = *NOW + CAPTCHA_LIFETIME_MS;
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry, 3)
-                .await
-                .unwrap(),
-            Expired,
-            "expired_date itself is overdue"
-        );
-        assert_eq!(
-            store
-                .verify_captcha(
-                    &scene("login"),
-                    &device("late"),
-                    "abcd",
-                    expiry + 86_400_000,
-                    3
-                )
-                .await
-                .unwrap(),
-            Expired,
-            "still overdue a day later, long past the TTL, while the row exists"
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("late"), "wrong", expiry + 1, 1)
-                .await
-                .unwrap(),
-            Expired,
-            "a wrong answer on an expired captcha is overdue, not counted"
-        );
+        for (answer, now_ms, max_attempts, why) in [
+            ("abcd", expiry, 3, "expired_date itself is overdue"),
+            (
+                "abcd",
+                expiry + 86_400_000,
+                3,
+                "still overdue a day later, long past the TTL, while the row exists",
+            ),
+            (
+                "wrong",
+                expiry + 1,
+                1,
+                "a wrong answer on an expired captcha is overdue, not counted",
+            ),
+        ] {
+            assert_eq!(
+                late.verify(answer, now_ms, max_attempts).await,
+                Expired,
+                "{why}"
+            );
+        }
         // Nothing above changed the row: a moment earlier it still passes.
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("late"), "abcd", expiry - 1, 3)
-                .await
-                .unwrap(),
-            Passed
-        );
+        assert_eq!(late.verify("abcd", expiry - 1, 3).await, Passed);
     }
 
     pub async fn max_attempts_voids_the_captcha(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "dev-3", "abcd"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-3"), "xxxx", *NOW, 3)
-                .await
-                .unwrap(),
-            Wrong { attempts_left: 2 }
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-3"), "yyyy", *NOW, 3)
-                .await
-                .unwrap(),
-            Wrong { attempts_left: 1 }
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-3"), "zzzz", *NOW, 3)
-                .await
-                .unwrap(),
-            Voided
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-3"), "abcd", *NOW, 3)
-                .await
-                .unwrap(),
-            NotPending
-        );
+        let dev3 = slot(&store, "login", "dev-3");
+        dev3.create("abcd").await;
+        for (answer, outcome) in [
+            ("xxxx", Wrong { attempts_left: 2 }),
+            ("yyyy", Wrong { attempts_left: 1 }),
+            ("zzzz", Voided),
+            ("abcd", NotPending),
+        ] {
+            assert_eq!(dev3.verify(answer, *NOW, 3).await, outcome, "{answer}");
+        }
 
-        store
-            .create_captcha(&captcha("login", "dev-1", "abcd"))
-            .await
-            .unwrap();
+        let dev1 = slot(&store, "login", "dev-1");
+        dev1.create("abcd").await;
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "abce", *NOW, 1)
-                .await
-                .unwrap(),
+            dev1.verify("abce", *NOW, 1).await,
             Voided,
             "with maxAttempts 1 the first wrong answer voids"
         );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-1"), "abcd", *NOW, 1)
-                .await
-                .unwrap(),
-            NotPending
-        );
+        assert_eq!(dev1.verify("abcd", *NOW, 1).await, NotPending);
 
-        store
-            .create_captcha(&captcha("login", "dev-2", "abcd"))
-            .await
-            .unwrap();
+        let dev2 = slot(&store, "login", "dev-2");
+        dev2.create("abcd").await;
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-2"), "wxyz", *NOW, 2)
-                .await
-                .unwrap(),
+            dev2.verify("wxyz", *NOW, 2).await,
             Wrong { attempts_left: 1 }
         );
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev-2"), "abcd", *NOW, 2)
-                .await
-                .unwrap(),
+            dev2.verify("abcd", *NOW, 2).await,
             Passed,
             "the right answer within maxAttempts passes"
         );
     }
 
     pub async fn unknown_device_or_scene_and_empty_answers_never_pass(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "known", "abcd"))
-            .await
-            .unwrap();
+        let known = slot(&store, "login", "known");
+        known.create("abcd").await;
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("unknown"), "abcd", *NOW, 3)
-                .await
-                .unwrap(),
+            slot(&store, "login", "unknown")
+                .verify("abcd", *NOW, 3)
+                .await,
             NotFound
         );
         assert_eq!(
-            store
-                .verify_captcha(&scene("register"), &device("known"), "abcd", *NOW, 3)
-                .await
-                .unwrap(),
+            slot(&store, "register", "known")
+                .verify("abcd", *NOW, 3)
+                .await,
             NotFound
         );
         // An empty device id never reaches the store: the boundary refuses it.
@@ -435,77 +292,37 @@ mod cases {
             DeviceId::parse(""),
             Err(gatehouse::ApiError::DeviceIdRequired)
         );
-        let empty = store
-            .verify_captcha(&scene("login"), &device("known"), "", *NOW, 3)
-            .await
-            .unwrap();
+        let empty = known.verify("", *NOW, 3).await;
         assert_ne!(empty, Passed, "an empty answer never passes");
         assert_eq!(empty, Wrong { attempts_left: 2 });
 
         // Not even against a row whose code is empty.
-        store
-            .create_captcha(&captcha("login", "blank", ""))
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("blank"), "", *NOW, 3)
-                .await
-                .unwrap(),
-            Wrong { attempts_left: 2 }
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("known"), "abcd", *NOW, 3)
-                .await
-                .unwrap(),
-            Passed
-        );
+        let blank = slot(&store, "login", "blank");
+        blank.create("").await;
+        assert_eq!(blank.verify("", *NOW, 3).await, Wrong { attempts_left: 2 });
+        assert_eq!(known.verify("abcd", *NOW, 3).await, Passed);
     }
 
     pub async fn scenes_are_isolated(store: Shared) {
-        store
-            .create_captcha(&captcha("login", "dev", "aaaa"))
-            .await
-            .unwrap();
-        store
-            .create_captcha(&captcha("register", "dev", "bbbb"))
-            .await
-            .unwrap();
+        let (login, register) = (
+            slot(&store, "login", "dev"),
+            slot(&store, "register", "dev"),
+        );
+        login.create("aaaa").await;
+        register.create("bbbb").await;
         assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev"), "bbbb", *NOW, 3)
-                .await
-                .unwrap(),
+            login.verify("bbbb", *NOW, 3).await,
             Wrong { attempts_left: 2 },
             "another scene's answer does not pass"
         );
         assert!(
-            !store
-                .refresh_captcha(&captcha("pay", "dev", "cccc"))
-                .await
-                .unwrap(),
+            !slot(&store, "pay", "dev").refresh("cccc").await,
             "a captcha of another scene does not make a refresh possible"
         );
+        assert_eq!(register.verify("bbbb", *NOW, 3).await, Passed);
+        assert_eq!(register.verify("bbbb", *NOW, 3).await, NotPending);
         assert_eq!(
-            store
-                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
-                .await
-                .unwrap(),
-            Passed
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("register"), &device("dev"), "bbbb", *NOW, 3)
-                .await
-                .unwrap(),
-            NotPending
-        );
-        assert_eq!(
-            store
-                .verify_captcha(&scene("login"), &device("dev"), "aaaa", *NOW, 3)
-                .await
-                .unwrap(),
+            login.verify("aaaa", *NOW, 3).await,
             Passed,
             "verifying one scene leaves the other pending"
         );
@@ -513,34 +330,26 @@ mod cases {
 
     pub async fn tickets_are_claimed_once(store: Shared) {
         let expires = *NOW + 600_000;
-        assert!(store.claim_ticket("t1", *NOW, expires).await.unwrap());
-        assert!(
-            !store
-                .claim_ticket("t1", *NOW + 1, expires + 1)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .claim_ticket("t1", expires - 1, expires + 1)
-                .await
-                .unwrap()
-        );
-        assert!(store.claim_ticket("t2", *NOW + 1, expires).await.unwrap());
-        // Once the record expired (even if the row is still there) it may be
-        // claimed again.
-        assert!(
-            store
-                .claim_ticket("t1", expires, expires + 600_000)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .claim_ticket("t1", expires + 1, expires + 600_000)
-                .await
-                .unwrap()
-        );
+        // (ticket, now, expiry, whether the claim wins), in turn.
+        for (ticket, now_ms, expires_ms, wins) in [
+            ("t1", *NOW, expires, true),
+            ("t1", *NOW + 1, expires + 1, false),
+            ("t1", expires - 1, expires + 1, false),
+            ("t2", *NOW + 1, expires, true),
+            // Once the record expired (even if the row is still there) it
+            // may be claimed again.
+            ("t1", expires, expires + 600_000, true),
+            ("t1", expires + 1, expires + 600_000, false),
+        ] {
+            assert_eq!(
+                store
+                    .claim_ticket(ticket, now_ms, expires_ms)
+                    .await
+                    .unwrap(),
+                wins,
+                "claim of {ticket} at {now_ms}"
+            );
+        }
 
         let tasks: Vec<_> = (0..16)
             .map(|_| {
@@ -557,34 +366,18 @@ mod cases {
 
     pub async fn counters_increment_atomically(store: Shared) {
         let window_end = *NOW + 60_000;
-        assert_eq!(
-            store
-                .increment_counter("ip:1:w1", window_end)
-                .await
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            store
-                .increment_counter("ip:1:w1", window_end)
-                .await
-                .unwrap(),
-            2
-        );
-        assert_eq!(
-            store
-                .increment_counter("ip:2:w1", window_end)
-                .await
-                .unwrap(),
-            1
-        );
-        assert_eq!(
-            store
-                .increment_counter("ip:1:w1", window_end)
-                .await
-                .unwrap(),
-            3
-        );
+        for (key, count) in [
+            ("ip:1:w1", 1),
+            ("ip:1:w1", 2),
+            ("ip:2:w1", 1),
+            ("ip:1:w1", 3),
+        ] {
+            assert_eq!(
+                store.increment_counter(key, window_end).await.unwrap(),
+                count,
+                "{key}"
+            );
+        }
 
         let tasks: Vec<_> = (0..32)
             .map(|_| {

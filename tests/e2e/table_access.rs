@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::api::{Function, Services};
 use gatehouse::captcha::{CaptchaService, Renderer};
-use gatehouse::guard::{Authorizer, Guard, GuardRoutes};
+use gatehouse::guard::{Authorizer, AuthorizerResponse, Guard, GuardRoutes};
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
 use gatehouse::store::Store;
@@ -270,6 +270,49 @@ fn request(method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str
         .with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
+/// The captcha functions' services on `store`, as `settings` configure them.
+fn captcha_services(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    options: &ServiceOptions,
+) -> Services {
+    Services {
+        captcha: Some(Arc::new(CaptchaService::new(
+            settings.captcha_settings(),
+            Renderer::builtin(),
+            store,
+            options,
+        ))),
+        ..Services::default()
+    }
+}
+
+/// `function`'s Lambda answer to a `POST` of `body` to `path` from [`IP`].
+async fn post(
+    function: Function,
+    services: &Services,
+    path: &str,
+    body: Value,
+) -> lambda_http::Response<Body> {
+    function
+        .lambda()
+        .answer(services, request("POST", path, Some(body), &[]))
+        .await
+}
+
+/// The authorizer's answer (of `services`) to `route` from [`IP`] with
+/// `headers`.
+async fn authorize(
+    services: &Services,
+    route: &str,
+    headers: &[(&str, &str)],
+) -> AuthorizerResponse {
+    services
+        .authorize(authorizer_event(route, IP, headers), None)
+        .await
+        .response
+}
+
 fn json_of(resp: &lambda_http::Response<Body>) -> Value {
     match resp.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap(),
@@ -351,20 +394,9 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         (Function::RefreshCaptcha, "/captcha/refresh"),
     ] {
         let (store, recorder) = rig.store();
-        let services = Services {
-            captcha: Some(Arc::new(CaptchaService::new(
-                settings.captcha_settings(),
-                Renderer::builtin(),
-                store,
-                &options,
-            ))),
-            ..Services::default()
-        };
+        let services = captcha_services(&settings, store, &options);
         let body = json!({"scene": "login", "deviceId": "d1"});
-        let resp = function
-            .lambda()
-            .answer(&services, request("POST", path, Some(body), &[]))
-            .await;
+        let resp = post(function, &services, path, body).await;
         assert_eq!(resp.status(), 200, "{path}: {}", json_of(&resp));
         note(function, &recorder);
     }
@@ -373,21 +405,14 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // counters, is taken back (deleted: the device had none).
     let (store, recorder) = rig.store();
     let flood_settings = Settings::from_json(r#"{"rateLimit": {"createPerIp": 1}}"#).unwrap();
-    let flood = Services {
-        captcha: Some(Arc::new(CaptchaService::new(
-            flood_settings.captcha_settings(),
-            Renderer::builtin(),
-            store,
-            &ServiceOptions::new(flood_settings.rate_limits.clone()),
-        ))),
-        ..Services::default()
-    };
+    let flood = captcha_services(
+        &flood_settings,
+        store,
+        &ServiceOptions::new(flood_settings.rate_limits.clone()),
+    );
     for (device, status) in [("f1", 200), ("f2", 429)] {
         let body = json!({"scene": "flood", "deviceId": device});
-        let resp = Function::CreateCaptcha
-            .lambda()
-            .answer(&flood, request("POST", "/captcha/create", Some(body), &[]))
-            .await;
+        let resp = post(Function::CreateCaptcha, &flood, "/captcha/create", body).await;
         assert_eq!(resp.status(), status, "{device}: {}", json_of(&resp));
     }
     let requests = recorder.take();
@@ -403,51 +428,31 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     // verify-captcha: a wrong answer (an attempt and the guard's failures),
     // then a right one on a fresh captcha (the pass).
     let (store, recorder) = rig.store();
-    let verifier = Services {
-        captcha: Some(Arc::new(CaptchaService::new(
-            settings.captcha_settings(),
-            Renderer::builtin(),
-            store,
-            &options,
-        ))),
-        ..Services::default()
-    };
-    let verify = |answer: &str| {
-        request(
-            "POST",
-            "/captcha/verify",
-            Some(json!({"scene": "login", "deviceId": "d1", "captcha": answer})),
-            &[],
-        )
-    };
-    let resp = Function::VerifyCaptcha
-        .lambda()
-        .answer(&verifier, verify("wrong"))
-        .await;
+    let verifier = captcha_services(&settings, store, &options);
+    let verify = |answer: &str| json!({"scene": "login", "deviceId": "d1", "captcha": answer});
+    let resp = post(
+        Function::VerifyCaptcha,
+        &verifier,
+        "/captcha/verify",
+        verify("wrong"),
+    )
+    .await;
     assert_eq!(json_of(&resp)["errCode"], "uni-captcha-verify-fail");
     note(Function::VerifyCaptcha, &recorder);
     let (store, creator) = rig.store();
-    let create = Services {
-        captcha: Some(Arc::new(CaptchaService::new(
-            settings.captcha_settings(),
-            Renderer::builtin(),
-            store,
-            &options,
-        ))),
-        ..Services::default()
-    };
+    let create = captcha_services(&settings, store, &options);
     let body = json!({"scene": "login", "deviceId": "d1"});
-    let resp = Function::CreateCaptcha
-        .lambda()
-        .answer(&create, request("POST", "/captcha/create", Some(body), &[]))
-        .await;
+    let resp = post(Function::CreateCaptcha, &create, "/captcha/create", body).await;
     assert_eq!(resp.status(), 200);
     note(Function::CreateCaptcha, &creator);
     let answer = answer_of(&rig, "d1").await;
-    let resp = Function::VerifyCaptcha
-        .lambda()
-        .answer(&verifier, verify(&answer))
-        .await;
+    let resp = post(
+        Function::VerifyCaptcha,
+        &verifier,
+        "/captcha/verify",
+        verify(&answer),
+    )
+    .await;
     let captcha_pass = json_of(&resp)["passToken"]
         .as_str()
         .expect("a pass")
@@ -473,16 +478,10 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         .await;
     assert_eq!(json_of(&resp)["level"], "image", "{}", json_of(&resp));
     let check = json!({"scene": "login", "passToken": captcha_pass, "deviceId": "d1"});
-    let resp = Function::Guard
-        .lambda()
-        .answer(&guard, request("POST", "/guard/check", Some(check), &[]))
-        .await;
+    let resp = post(Function::Guard, &guard, "/guard/check", check).await;
     assert_eq!(json_of(&resp)["errCode"], 0, "{}", json_of(&resp));
     let report = json!({"scene": "login", "deviceId": "d1", "userIp": IP});
-    let resp = Function::Guard
-        .lambda()
-        .answer(&guard, request("POST", "/guard/report", Some(report), &[]))
-        .await;
+    let resp = post(Function::Guard, &guard, "/guard/report", report).await;
     assert_eq!(json_of(&resp)["errCode"], 0, "{}", json_of(&resp));
     note(Function::Guard, &guard_recorder);
 
@@ -512,23 +511,22 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         )),
         ..Services::default()
     };
-    let ticket = |ticket: &str| {
-        request(
-            "POST",
-            "/ticket/verify",
-            Some(json!({"ticket": ticket, "randstr": "@r", "scene": "demo", "deviceId": "d1"})),
-            &[],
-        )
-    };
-    let resp = Function::VerifyTicket
-        .lambda()
-        .answer(&tickets, ticket("force-7~access"))
-        .await;
+    let ticket = |ticket: &str| json!({"ticket": ticket, "randstr": "@r", "scene": "demo", "deviceId": "d1"});
+    let resp = post(
+        Function::VerifyTicket,
+        &tickets,
+        "/ticket/verify",
+        ticket("force-7~access"),
+    )
+    .await;
     assert_eq!(json_of(&resp)["errCode"], "ticket-rejected");
-    let resp = Function::VerifyTicket
-        .lambda()
-        .answer(&tickets, ticket("force-pass~access"))
-        .await;
+    let resp = post(
+        Function::VerifyTicket,
+        &tickets,
+        "/ticket/verify",
+        ticket("force-pass~access"),
+    )
+    .await;
     let ticket_pass = json_of(&resp)["passToken"]
         .as_str()
         .unwrap_or_else(|| panic!("a pass: {}", json_of(&resp)))
@@ -553,18 +551,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let mut token = String::new();
     for single in [false, false, true] {
         let code = wechat.issue_code("access-user");
-        let resp = Function::WxLogin
-            .lambda()
-            .answer(
-                &login,
-                request(
-                    "POST",
-                    "/wx/login",
-                    Some(json!({"code": code, "single": single})),
-                    &[],
-                ),
-            )
-            .await;
+        let resp = post(
+            Function::WxLogin,
+            &login,
+            "/wx/login",
+            json!({"code": code, "single": single}),
+        )
+        .await;
         token = json_of(&resp)["token"]
             .as_str()
             .unwrap_or_else(|| panic!("a token: {}", json_of(&resp)))
@@ -576,13 +569,13 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     let mut spare = Vec::new();
     for _ in 0..2 {
         let code = wechat.issue_code("access-user");
-        let resp = Function::WxLogin
-            .lambda()
-            .answer(
-                &login,
-                request("POST", "/wx/login", Some(json!({"code": code})), &[]),
-            )
-            .await;
+        let resp = post(
+            Function::WxLogin,
+            &login,
+            "/wx/login",
+            json!({"code": code}),
+        )
+        .await;
         spare.push(format!(
             "Bearer {}",
             json_of(&resp)["token"].as_str().unwrap()
@@ -638,55 +631,41 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         ))),
         ..Services::default()
     };
-    let verdict = authorizer
-        .authorize(
-            authorizer_event(
-                "POST /demo/guarded",
-                IP,
-                &[
-                    ("authorization", bearer.as_str()),
-                    ("x-gatehouse-pass", ticket_pass.as_str()),
-                    ("x-device-id", "d1"),
-                ],
-            ),
-            None,
-        )
-        .await
-        .response;
+    let verdict = authorize(
+        &authorizer,
+        "POST /demo/guarded",
+        &[
+            ("authorization", bearer.as_str()),
+            ("x-gatehouse-pass", ticket_pass.as_str()),
+            ("x-device-id", "d1"),
+        ],
+    )
+    .await;
     assert!(verdict.is_authorized, "{:?}", verdict.context);
-    let verdict = authorizer
-        .authorize(
-            authorizer_event("GET /me", IP, &[("authorization", bearer.as_str())]),
-            None,
-        )
-        .await
-        .response;
+    let verdict = authorize(
+        &authorizer,
+        "GET /me",
+        &[("authorization", bearer.as_str())],
+    )
+    .await;
     assert!(verdict.is_authorized);
     // A captcha pass, spent by the guard above: refused, after the one
     // conditional update that tells.
-    let verdict = authorizer
-        .authorize(
-            authorizer_event(
-                "POST /demo/guarded",
-                IP,
-                &[
-                    ("authorization", bearer.as_str()),
-                    ("x-gatehouse-pass", captcha_pass.as_str()),
-                ],
-            ),
-            None,
-        )
-        .await
-        .response;
+    let verdict = authorize(
+        &authorizer,
+        "POST /demo/guarded",
+        &[
+            ("authorization", bearer.as_str()),
+            ("x-gatehouse-pass", captcha_pass.as_str()),
+        ],
+    )
+    .await;
     assert!(!verdict.is_authorized);
     note(Function::Authorizer, &recorder);
 
     // guard: the ticket pass, spent by the authorizer: refused likewise.
     let check = json!({"scene": "demo", "passToken": ticket_pass, "deviceId": "d1"});
-    let resp = Function::Guard
-        .lambda()
-        .answer(&guard, request("POST", "/guard/check", Some(check), &[]))
-        .await;
+    let resp = post(Function::Guard, &guard, "/guard/check", check).await;
     assert_eq!(json_of(&resp)["errCode"], "guard-pass-invalid");
     note(Function::Guard, &guard_recorder);
 
@@ -730,10 +709,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
         let with_session = [("authorization", bearer.as_str())];
         if function == Function::Authorizer {
             for route in ["POST /risky", "POST /quiet"] {
-                let verdict = services
-                    .authorize(authorizer_event(route, IP, &with_session), None)
-                    .await
-                    .response;
+                let verdict = authorize(&services, route, &with_session).await;
                 assert!(verdict.is_authorized, "{route}: {:?}", verdict.context);
             }
         } else {
@@ -743,10 +719,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
             // A user no door has seen yet: a miss, asked and cached.
             let stranger = wechat.openid_for("access-stranger");
             let check = json!({"scene": "risky", "openid": stranger, "userIp": IP});
-            let resp = function
-                .lambda()
-                .answer(&services, request("POST", "/guard/check", Some(check), &[]))
-                .await;
+            let resp = post(function, &services, "/guard/check", check).await;
             assert_eq!(resp.status(), 200, "{}", json_of(&resp));
         }
         note(function, &recorder);

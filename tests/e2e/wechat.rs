@@ -2,24 +2,22 @@
 //! `authorizer` against the WeChat emulator over loopback, driven by the
 //! events in `events/`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse::api::{Function, Services};
 use gatehouse::clock::Clock;
-use gatehouse::guard::{Authorizer, AuthorizerRequest, AuthorizerResponse, Guard};
+use gatehouse::guard::{AuthorizerRequest, AuthorizerResponse};
 use gatehouse::options::ServiceOptions;
 use gatehouse::ratelimit::RateLimitConfig;
 use gatehouse::store::SessionStore;
 use gatehouse::store::memory::MemoryStore;
 use gatehouse::wechat::{self, LoginService, WxConfig, crypto};
 use gatehouse_local::wechat_emulator::WechatEmulator;
+
+use crate::wechat_rig::{APPID, SECRET, authorize_on, emulator, session_answer};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 
-const APPID: &str = "wx0123456789abcdef";
-const SECRET: &str = "emu-secret-DO-NOT-LOG-42";
 const TOKEN_PLACEHOLDER: &str = "REPLACE_WITH_TOKEN_FROM_WX_LOGIN_xxxxxxxxxx";
 const START_MS: i64 = 1_700_000_000_000;
 
@@ -32,14 +30,7 @@ struct Rig {
 
 async fn rig_with(appid: &str, secret: &str, timeout: Duration) -> Rig {
     let clock = Clock::manual(START_MS);
-    let emu = WechatEmulator::start_with(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        APPID,
-        SECRET,
-        clock.clone(),
-    )
-    .await
-    .unwrap();
+    let emu = emulator(&clock).await;
     let config = WxConfig::new(appid, secret)
         .unwrap()
         .with_api_base(&emu.base_url());
@@ -82,23 +73,13 @@ fn session_event(name: &str, token: &str) -> Request {
 
 /// A session event answered as the session function's Lambda answers it.
 async fn session(rig: &Rig, event: Request) -> Response<Body> {
-    let services = Services {
-        sessions: Some(Arc::new(rig.svc.sessions().clone())),
-        ..Services::default()
-    };
-    Function::Session.lambda().answer(&services, event).await
+    session_answer(rig.svc.sessions(), event).await
 }
 
 /// The authorizer over the rig's sessions, guarding no route: the plain
 /// session check.
 async fn authorize(rig: &Rig, event: AuthorizerRequest) -> AuthorizerResponse {
-    let guard = Guard::new(
-        Default::default(),
-        rig.store.clone(),
-        &ServiceOptions::new(RateLimitConfig::disabled()),
-    );
-    let auth = Authorizer::new(rig.svc.sessions().clone(), guard, Default::default());
-    gatehouse::guard::authorize(&auth, event).await
+    authorize_on(rig.svc.sessions(), rig.store.clone(), event).await
 }
 
 fn authorizer_event(token: &str) -> AuthorizerRequest {

@@ -18,6 +18,61 @@ use crate::wechat_rig::{APPID, WxRig};
 mod cases {
     use super::*;
 
+    /// A rig on `store` where `user` has logged in and been answered one
+    /// phone number (`number`): the access token is in the table.
+    async fn with_a_token(store: Arc<dyn Store>, user: &str, number: &str) -> (WxRig, String) {
+        let rig = WxRig::new(store).await;
+        let token = rig.login(user).await;
+        assert_eq!(rig.phone_number(&token, number).await.0, 200);
+        (rig, token)
+    }
+
+    /// The (pure) phone number kept with the session of `token`.
+    async fn stored_phone(rig: &WxRig, token: &str) -> String {
+        let row = rig
+            .store
+            .get_session(&gatehouse::wechat::crypto::token_hash(token))
+            .await
+            .unwrap()
+            .expect("the session row");
+        row.phone.expect("a phone number").pure_phone_number
+    }
+
+    /// The access token's row in the table.
+    async fn token_row(rig: &WxRig) -> AccessTokenRecord {
+        rig.store.get_access_token(APPID).await.unwrap().unwrap()
+    }
+
+    /// The row counts one force refresh, on today's China day.
+    async fn one_force_refresh_today(rig: &WxRig) {
+        let row = token_row(rig).await;
+        assert_eq!(
+            (row.force_count, row.force_day),
+            (1, china_day(rig.clock.now_ms()))
+        );
+    }
+
+    /// The clock four minutes before the token in the row expires, inside
+    /// the five-minute margin: the row as it was.
+    async fn near_expiry(rig: &WxRig) -> AccessTokenRecord {
+        let old = token_row(rig).await;
+        rig.clock
+            .advance(old.expires_ms - rig.clock.now_ms() - REFRESH_MARGIN_MS + 60_000);
+        old
+    }
+
+    /// A phone request for `number` while WeChat refuses the token: 502,
+    /// and no force refresh (`why`).
+    async fn refused_without_a_refresh(rig: &WxRig, token: &str, number: &str, why: &str) {
+        let before = rig.emu.calls();
+        let (status, body) = rig.phone_number(token, number).await;
+        assert_eq!(
+            (status, body["errCode"].as_str()),
+            (502, Some("wx-upstream-error"))
+        );
+        assert_eq!(rig.emu.calls().stable_token, before.stable_token, "{why}");
+    }
+
     pub async fn the_phone_number_is_answered_and_kept_with_the_session(store: Arc<dyn Store>) {
         let rig = WxRig::new(store).await;
         let token = rig.login("alice").await;
@@ -29,13 +84,7 @@ mod cases {
             json!({"errCode": 0, "errMsg": "成功", "phoneNumber": "13800138000",
                    "purePhoneNumber": "13800138000", "countryCode": "86"})
         );
-        let row = rig
-            .store
-            .get_session(&gatehouse::wechat::crypto::token_hash(&token))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.phone.unwrap().pure_phone_number, "13800138000");
+        assert_eq!(stored_phone(&rig, &token).await, "13800138000");
 
         // The authorizer hands it to protected routes.
         let admitted = rig.authorize(&token).await;
@@ -98,13 +147,7 @@ mod cases {
         }
         let (status, body) = rig.phone(&token, "flaky-2-13900139000").await;
         assert_eq!(status, 200, "-1 twice, then the number: {body}");
-        let row = rig
-            .store
-            .get_session(&gatehouse::wechat::crypto::token_hash(&token))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.phone.unwrap().pure_phone_number, "13900139000");
+        assert_eq!(stored_phone(&rig, &token).await, "13900139000");
 
         // Refused before WeChat is called.
         let before = rig.emu.phone_number_count();
@@ -121,12 +164,7 @@ mod cases {
             (json!({"code": 5}), "invalid-request", 400),
         ];
         for (body, err_code, status) in refused {
-            let resp = gatehouse::wechat::phone(
-                &rig.phone,
-                crate::wechat_rig::request("POST", "/wx/phone", Some(&token), Some(&body)),
-            )
-            .await;
-            let (got, answer) = gatehouse_e2e::status_and_json(&resp);
+            let (got, answer) = rig.phone_request(Some(&token), &body).await;
             assert_eq!(
                 (got, answer["errCode"].as_str()),
                 (status, Some(err_code)),
@@ -134,13 +172,8 @@ mod cases {
             );
         }
         let code = rig.emu.issue_phone_code("13700137000");
-        let resp = gatehouse::wechat::phone(
-            &rig.phone,
-            crate::wechat_rig::request("POST", "/wx/phone", None, Some(&json!({"code": code}))),
-        )
-        .await;
         assert_eq!(
-            gatehouse_e2e::status_and_json(&resp).1["errCode"],
+            rig.phone_request(None, &json!({ "code": code })).await.1["errCode"],
             "session-required"
         );
         let (status, body) = rig.phone(&"A".repeat(43), &code).await;
@@ -195,22 +228,13 @@ mod cases {
     pub async fn a_revoked_token_is_force_refreshed_once_and_the_call_retried(
         store: Arc<dyn Store>,
     ) {
-        let rig = WxRig::new(store).await;
-        let token = rig.login("carol").await;
-        assert_eq!(
-            rig.phone(&token, &rig.emu.issue_phone_code("13800000001"))
-                .await
-                .0,
-            200
-        );
+        let (rig, token) = with_a_token(store, "carol", "13800000001").await;
         let first = rig.emu.calls();
         assert_eq!((first.stable_token, first.force_refresh), (1, 0));
 
         // Another back end force-refreshed: every token we hold is void.
         rig.emu.revoke_access_tokens();
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000002"))
-            .await;
+        let (status, body) = rig.phone_number(&token, "13800000002").await;
         assert_eq!(status, 200, "{body}");
         let after = rig.emu.calls();
         assert_eq!(after.stable_token - first.stable_token, 1, "refreshed once");
@@ -222,32 +246,17 @@ mod cases {
         );
         // A cold instance takes the new token from the table.
         let cold = rig.phone_instance();
-        let (status, _) = rig
-            .phone_on(&cold, &token, &rig.emu.issue_phone_code("13800000003"))
-            .await;
+        let (status, _) = rig.phone_number_on(&cold, &token, "13800000003").await;
         assert_eq!(status, 200);
         assert_eq!(rig.emu.calls().stable_token, after.stable_token);
-        let row = rig.store.get_access_token(APPID).await.unwrap().unwrap();
-        assert_eq!(
-            (row.force_count, row.force_day),
-            (1, china_day(rig.clock.now_ms()))
-        );
+        one_force_refresh_today(&rig).await;
     }
 
     pub async fn an_expired_token_is_refreshed_once_and_the_call_retried(store: Arc<dyn Store>) {
-        let rig = WxRig::new(store).await;
-        let token = rig.login("dave").await;
-        assert_eq!(
-            rig.phone(&token, &rig.emu.issue_phone_code("13800000004"))
-                .await
-                .0,
-            200
-        );
+        let (rig, token) = with_a_token(store, "dave", "13800000004").await;
         rig.emu.expire_access_tokens();
         let before = rig.emu.calls();
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000005"))
-            .await;
+        let (status, body) = rig.phone_number(&token, "13800000005").await;
         assert_eq!(status, 200, "{body}");
         let after = rig.emu.calls();
         assert_eq!(after.stable_token - before.stable_token, 1);
@@ -260,37 +269,22 @@ mod cases {
         // Refused again after the refresh: 502, and no second refresh.
         rig.emu.revoke_access_tokens();
         rig.clock.advance(10_000); // inside the 30 s spacing of force refreshes
-        let before = rig.emu.calls();
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000006"))
-            .await;
-        assert_eq!(
-            (status, body["errCode"].as_str()),
-            (502, Some("wx-upstream-error"))
-        );
-        assert_eq!(
-            rig.emu.calls().stable_token,
-            before.stable_token,
-            "no force refresh within 30 s of the last"
-        );
+        refused_without_a_refresh(
+            &rig,
+            &token,
+            "13800000006",
+            "no force refresh within 30 s of the last",
+        )
+        .await;
         rig.clock.advance(20_000);
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000007"))
-            .await;
+        let (status, body) = rig.phone_number(&token, "13800000007").await;
         assert_eq!(status, 200, "30 s later a force refresh is allowed: {body}");
     }
 
     pub async fn twenty_force_refreshes_a_day_at_most(store: Arc<dyn Store>) {
-        let rig = WxRig::new(store).await;
-        let token = rig.login("erin").await;
-        assert_eq!(
-            rig.phone(&token, &rig.emu.issue_phone_code("13800000008"))
-                .await
-                .0,
-            200
-        );
+        let (rig, token) = with_a_token(store, "erin", "13800000008").await;
         // Today's 20 force refreshes are used up (by this row's count).
-        let row = rig.store.get_access_token(APPID).await.unwrap().unwrap();
+        let row = token_row(&rig).await;
         let used_up = AccessTokenRecord {
             force_day: china_day(rig.clock.now_ms()),
             force_count: 20,
@@ -304,100 +298,55 @@ mod cases {
             TokenSwap::Written
         );
         rig.emu.revoke_access_tokens();
-        let before = rig.emu.calls();
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000009"))
-            .await;
-        assert_eq!(
-            (status, body["errCode"].as_str()),
-            (502, Some("wx-upstream-error"))
-        );
-        assert_eq!(
-            rig.emu.calls().stable_token,
-            before.stable_token,
-            "no 21st force refresh"
-        );
+        refused_without_a_refresh(&rig, &token, "13800000009", "no 21st force refresh").await;
         // The next China day counts afresh.
         rig.clock.advance(86_400_000);
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000010"))
-            .await;
+        let (status, body) = rig.phone_number(&token, "13800000010").await;
         assert_eq!(status, 200, "a normal refresh of the expired token: {body}");
         rig.emu.revoke_access_tokens();
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000013"))
-            .await;
+        let (status, body) = rig.phone_number(&token, "13800000013").await;
         assert_eq!(status, 200, "{body}");
-        let row = rig.store.get_access_token(APPID).await.unwrap().unwrap();
-        assert_eq!(
-            (row.force_count, row.force_day),
-            (1, china_day(rig.clock.now_ms()))
-        );
+        one_force_refresh_today(&rig).await;
     }
 
     pub async fn a_token_near_expiry_is_renewed_by_one_instance(store: Arc<dyn Store>) {
-        let rig = WxRig::new(store).await;
-        let token = rig.login("frank").await;
-        assert_eq!(
-            rig.phone(&token, &rig.emu.issue_phone_code("13800000011"))
-                .await
-                .0,
-            200
-        );
-        let old = rig.store.get_access_token(APPID).await.unwrap().unwrap();
-        // Four minutes before expiry, inside the five-minute margin.
-        let to_margin = old.expires_ms - rig.clock.now_ms() - REFRESH_MARGIN_MS + 60_000;
-        rig.clock.advance(to_margin);
+        let (rig, token) = with_a_token(store, "frank", "13800000011").await;
+        let old = near_expiry(&rig).await;
         let instances: Vec<_> = (0..5).map(|_| rig.phone_instance()).collect();
         for instance in &instances {
-            let (status, body) = rig
-                .phone_on(instance, &token, &rig.emu.issue_phone_code("13800000012"))
-                .await;
+            let (status, body) = rig.phone_number_on(instance, &token, "13800000012").await;
             assert_eq!(status, 200, "{body}");
         }
         let calls = rig.emu.calls();
         assert_eq!(calls.stable_token, 2, "one renewal for five instances");
         assert_eq!(calls.force_refresh, 0, "in normal mode");
-        let new = rig.store.get_access_token(APPID).await.unwrap().unwrap();
+        let new = token_row(&rig).await;
         assert_ne!(new.token, old.token);
         assert!(new.expires_ms > old.expires_ms);
         assert_eq!(new.lease_until_ms, 0, "the lease is given back");
     }
 
     pub async fn a_failed_renewal_keeps_the_old_token_while_it_lives(store: Arc<dyn Store>) {
-        let rig = WxRig::new(store).await;
-        let token = rig.login("gale").await;
-        assert_eq!(
-            rig.phone(&token, &rig.emu.issue_phone_code("13800000014"))
-                .await
-                .0,
-            200
-        );
-        let old = rig.store.get_access_token(APPID).await.unwrap().unwrap();
-        rig.clock
-            .advance(old.expires_ms - rig.clock.now_ms() - REFRESH_MARGIN_MS + 60_000);
+        let (rig, token) = with_a_token(store, "gale", "13800000014").await;
+        let old = near_expiry(&rig).await;
         rig.emu.fail_stable_token(&[45009]);
-        let (status, body) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000015"))
-            .await;
+        let (status, body) = rig.phone_number(&token, "13800000015").await;
         assert_eq!(status, 200, "the old token still lives: {body}");
-        let row = rig.store.get_access_token(APPID).await.unwrap().unwrap();
+        let row = token_row(&rig).await;
         assert_eq!(
             (row.token, row.lease_until_ms),
             (old.token, 0),
             "lease given back"
         );
         // The next request renews it.
-        let (status, _) = rig
-            .phone(&token, &rig.emu.issue_phone_code("13800000016"))
-            .await;
+        let (status, _) = rig.phone_number(&token, "13800000016").await;
         assert_eq!(status, 200);
         assert_eq!(
             rig.emu.calls().stable_token,
             3,
             "first, failed renewal, renewal"
         );
-        let renewed = rig.store.get_access_token(APPID).await.unwrap().unwrap();
+        let renewed = token_row(&rig).await;
         assert!(renewed.expires_ms > old.expires_ms);
     }
 }
@@ -576,20 +525,21 @@ mod costs {
 /// The emulator keeps WeChat's own `stable_token` rules, so the paths above
 /// meet what WeChat would do.
 mod emulator {
-    use std::net::SocketAddr;
-
     use gatehouse::clock::Clock;
-    use gatehouse_local::wechat_emulator::WechatEmulator;
     use serde_json::{Value, json};
 
-    use crate::wechat_rig::{APPID, SECRET};
+    use crate::wechat_rig::{APPID, SECRET, emulator};
 
     async fn stable_token(base: &str, force: bool) -> Value {
         let body = json!({"grant_type": "client_credential", "appid": APPID,
                           "secret": SECRET, "force_refresh": force});
+        post_stable_token(base, &body).await
+    }
+
+    async fn post_stable_token(base: &str, body: &Value) -> Value {
         reqwest::Client::new()
             .post(format!("{base}/cgi-bin/stable_token"))
-            .json(&body)
+            .json(body)
             .send()
             .await
             .unwrap()
@@ -601,14 +551,7 @@ mod emulator {
     #[tokio::test]
     async fn stable_token_keeps_wechat_s_modes_and_limits() {
         let clock = Clock::manual(1_700_000_000_000);
-        let emu = WechatEmulator::start_with(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            APPID,
-            SECRET,
-            clock.clone(),
-        )
-        .await
-        .unwrap();
+        let emu = emulator(&clock).await;
         let base = emu.base_url();
         let first = stable_token(&base, false).await;
         assert_eq!(first["expires_in"], 7200);
@@ -660,15 +603,7 @@ mod emulator {
                 40002,
             ),
         ] {
-            let answer: Value = reqwest::Client::new()
-                .post(format!("{base}/cgi-bin/stable_token"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = post_stable_token(&base, &body).await;
             assert_eq!(answer["errcode"], errcode, "{body}");
         }
         emu.fail_stable_token(&[-1, 40164]);

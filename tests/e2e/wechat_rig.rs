@@ -17,7 +17,7 @@ use gatehouse_e2e::{NOW, status_and_json};
 use gatehouse_local::wechat_emulator::WechatEmulator;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
 pub const APPID: &str = "wx0123456789abcdef";
@@ -50,22 +50,32 @@ pub fn request(method: &str, path: &str, token: Option<&str>, body: Option<&Valu
         .with_request_context(RequestContext::ApiGatewayV2(ctx))
 }
 
-/// An authorizer event for bearer `token`.
+/// An authorizer event of `GET /me` for bearer `token`, from 203.0.113.7.
 pub fn authorizer_event(token: &str) -> AuthorizerRequest {
-    serde_json::from_value(json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET/me",
-        "identitySource": [format!("Bearer {token}")],
-        "routeKey": "GET /me", "rawPath": "/me", "rawQueryString": "",
-        "headers": {"authorization": format!("Bearer {token}")},
-        "requestContext": {
-            "http": {"method": "GET", "path": "/me", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "test"},
-            "requestId": "r1", "routeKey": "GET /me", "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
-        }
-    }))
+    let bearer = format!("Bearer {token}");
+    gatehouse_e2e::authorizer_event("GET /me", "203.0.113.7", &[("authorization", &bearer)])
+}
+
+/// The WeChat emulator of [`APPID`] on a loopback port, its time on `clock`.
+pub async fn emulator(clock: &Clock) -> WechatEmulator {
+    WechatEmulator::start_with(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        APPID,
+        SECRET,
+        clock.clone(),
+    )
+    .await
     .unwrap()
+}
+
+/// `req` answered as the `session` function's Lambda answers it, over
+/// `sessions`.
+pub async fn session_answer(sessions: &SessionService, req: Request) -> Response<Body> {
+    let services = Services {
+        sessions: Some(Arc::new(sessions.clone())),
+        ..Services::default()
+    };
+    Function::Session.lambda().answer(&services, req).await
 }
 
 /// Rate limits off (the rate-limit tests cover them), time on `clock`.
@@ -94,14 +104,7 @@ impl WxRig {
     /// fixtures' [`NOW`], rate limits off (the rate-limit tests cover them).
     pub async fn new(store: Arc<dyn Store>) -> Self {
         let clock = Clock::manual(*NOW);
-        let emu = WechatEmulator::start_with(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            APPID,
-            SECRET,
-            clock.clone(),
-        )
-        .await
-        .unwrap();
+        let emu = emulator(&clock).await;
         let config = WxConfig::new(APPID, SECRET)
             .unwrap()
             .with_api_base(&emu.base_url());
@@ -154,12 +157,8 @@ impl WxRig {
 
     /// A request to the `session` function, as its Lambda answers it.
     pub async fn session(&self, method: &str, path: &str, token: &str) -> (u16, Value) {
-        let services = Services {
-            sessions: Some(Arc::new(self.sessions.clone())),
-            ..Services::default()
-        };
         let req = request(method, path, Some(token), None);
-        status_and_json(&Function::Session.lambda().answer(&services, req).await)
+        status_and_json(&session_answer(&self.sessions, req).await)
     }
 
     /// `GET /wx/session`'s status for `token`.
@@ -167,16 +166,48 @@ impl WxRig {
         self.session("GET", "/wx/session", token).await.0
     }
 
+    /// `POST /wx/phone` through the warm instance with any `body`, bearing
+    /// `token` if there is one.
+    pub async fn phone_request(&self, token: Option<&str>, body: &Value) -> (u16, Value) {
+        self.phone_request_on(&self.phone, token, body).await
+    }
+
+    async fn phone_request_on(
+        &self,
+        svc: &PhoneService,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
+        let resp = wechat::phone(svc, request("POST", "/wx/phone", token, Some(body))).await;
+        status_and_json(&resp)
+    }
+
     /// `POST /wx/phone` through `svc`.
     pub async fn phone_on(&self, svc: &PhoneService, token: &str, code: &str) -> (u16, Value) {
-        let body = json!({ "code": code });
-        let resp = wechat::phone(svc, request("POST", "/wx/phone", Some(token), Some(&body))).await;
-        status_and_json(&resp)
+        self.phone_request_on(svc, Some(token), &json!({ "code": code }))
+            .await
     }
 
     /// `POST /wx/phone` through the rig's warm instance.
     pub async fn phone(&self, token: &str, code: &str) -> (u16, Value) {
         self.phone_on(&self.phone, token, code).await
+    }
+
+    /// `POST /wx/phone` through `svc` with a fresh code for `number`.
+    pub async fn phone_number_on(
+        &self,
+        svc: &PhoneService,
+        token: &str,
+        number: &str,
+    ) -> (u16, Value) {
+        let code = self.emu.issue_phone_code(number);
+        self.phone_on(svc, token, &code).await
+    }
+
+    /// `POST /wx/phone` through the warm instance with a fresh code for
+    /// `number`.
+    pub async fn phone_number(&self, token: &str, number: &str) -> (u16, Value) {
+        self.phone_number_on(&self.phone, token, number).await
     }
 
     pub async fn authorize(&self, token: &str) -> AuthorizerResponse {

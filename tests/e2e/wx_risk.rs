@@ -381,6 +381,12 @@ async fn no_token_openid_or_phone_number_in_any_log_line() {
     }
 }
 
+/// The status and text of the emulator's answer to `request`.
+async fn answer_of(request: reqwest::RequestBuilder) -> (u16, String) {
+    let resp = request.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
 /// The emulator's `getuserriskrank` and `/emulator/riskRank` over HTTP, as
 /// a page or another language's back end meets them: WeChat's checks in
 /// order, a user's rank and failures set by user name, the calls counted.
@@ -390,24 +396,18 @@ async fn the_emulator_keeps_wechat_s_contract() {
     let emu = WechatEmulator::start(APPID, SECRET).await.unwrap();
     let base = emu.base_url();
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{base}/cgi-bin/stable_token"))
-        .json(&json!({"grant_type": "client_credential", "appid": APPID, "secret": SECRET}))
-        .send()
-        .await
+    let (_, token) = answer_of(
+        http.post(format!("{base}/cgi-bin/stable_token"))
+            .json(&json!({"grant_type": "client_credential", "appid": APPID, "secret": SECRET})),
+    )
+    .await;
+    let token = serde_json::from_str::<Value>(&token).unwrap()["access_token"]
+        .as_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+        .to_owned();
     let ask = |token: String, body: Value| {
-        let http = http.clone();
         let url = format!("{base}/wxa/getuserriskrank?access_token={token}");
-        async move {
-            let resp = http.post(url).json(&body).send().await.unwrap();
-            let status = resp.status().as_u16();
-            (status, resp.text().await.unwrap())
-        }
+        answer_of(http.post(url).json(&body))
     };
     let errcode = |text: &str| serde_json::from_str::<Value>(text).unwrap()["errcode"].clone();
     let alice = emu.openid_for("alice");
@@ -447,26 +447,13 @@ async fn the_emulator_keeps_wechat_s_contract() {
             "{body}: {text}"
         );
     }
-    let wrong_method = http
-        .get(format!("{base}/wxa/getuserriskrank?access_token={token}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, wrong_method) =
+        answer_of(http.get(format!("{base}/wxa/getuserriskrank?access_token={token}"))).await;
     assert_eq!(errcode(&wrong_method), json!(43302));
 
     // A page sets alice's rank by her user name, then a failure, then
     // clears it.
-    let set = |body: Value| {
-        let http = http.clone();
-        let url = format!("{base}/emulator/riskRank");
-        async move {
-            let resp = http.post(url).json(&body).send().await.unwrap();
-            (resp.status().as_u16(), resp.text().await.unwrap())
-        }
-    };
+    let set = |body: Value| answer_of(http.post(format!("{base}/emulator/riskRank")).json(&body));
     let (status, text) = set(json!({"user": "alice", "rank": 3})).await;
     assert_eq!(status, 200, "{text}");
     let answer: Value = serde_json::from_str(&text).unwrap();
@@ -500,14 +487,8 @@ async fn the_emulator_keeps_wechat_s_contract() {
     ] {
         assert_eq!(set(bad.clone()).await.0, 400, "{bad}");
     }
-    let calls: Value = http
-        .get(format!("{base}/emulator/calls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, calls) = answer_of(http.get(format!("{base}/emulator/calls"))).await;
+    let calls: Value = serde_json::from_str(&calls).unwrap();
     assert_eq!(calls["getuserriskrank"], json!(16), "{calls}");
     assert_eq!(
         emu.risk_requests().len(),

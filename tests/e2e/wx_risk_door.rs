@@ -49,21 +49,10 @@ fn instance(rig: &WxRig) -> (Authorizer, Services) {
     (auth, services)
 }
 
+/// The authorizer event of `POST /signup` for bearer `token`.
 fn signup(token: &str) -> AuthorizerRequest {
-    serde_json::from_value(json!({
-        "version": "2.0", "type": "REQUEST",
-        "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/POST/signup",
-        "identitySource": [format!("Bearer {token}")],
-        "routeKey": "POST /signup", "rawPath": "/signup", "rawQueryString": "",
-        "headers": {"authorization": format!("Bearer {token}")},
-        "requestContext": {
-            "http": {"method": "POST", "path": "/signup", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "test"},
-            "requestId": "r1", "routeKey": "POST /signup", "stage": "$default",
-            "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
-        }
-    }))
-    .unwrap()
+    let bearer = format!("Bearer {token}");
+    gatehouse_e2e::authorizer_event("POST /signup", "203.0.113.7", &[("authorization", &bearer)])
 }
 
 /// The door's answer: admitted or not, the context's level and reasons,

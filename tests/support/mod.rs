@@ -23,6 +23,27 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
+/// What DynamoDB says when a table's provisioned throughput is exceeded.
+pub const TABLE_THROTTLED: &str =
+    "The level of configured provisioned throughput for the table was exceeded";
+
+/// DynamoDB's throttling error saying `message`, with its code in the
+/// metadata as the deserializer sets it: that code is what the SDK's retry
+/// classifier reads.
+pub fn throttled(
+    message: &str,
+) -> aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException {
+    aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException::builder()
+        .message(message)
+        .meta(
+            aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                .code("ProvisionedThroughputExceededException")
+                .message(message)
+                .build(),
+        )
+        .build()
+}
+
 /// A live session for bearer `token`, created now and lasting `life_ms`
 /// (what the events' tokens are seeded as).
 pub fn live_session(token: &str, openid: &str, life_ms: i64) -> SessionRecord {

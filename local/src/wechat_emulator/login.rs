@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use super::{CODE_LIFETIME_MS, Inner, MAX_SLOW_MS, UserData, errcode, errmsg_for, text};
+use super::{
+    CODE_LIFETIME_MS, Inner, MAX_SLOW_MS, UserData, errcode, errmsg_for, failure_pattern,
+    flaky_answer, sent_again, text,
+};
 use crate::serve::{HttpResponse, plain, with_body};
 
 type Aes128CbcEnc = cbc::Encryptor<aes::Aes128>;
@@ -142,18 +145,8 @@ pub(super) async fn jscode2session(inner: &Inner, query: &HashMap<String, String
         return errcode(41008, "missing code");
     }
 
-    if let Some(n) = code.strip_prefix("errcode-") {
-        return match n.parse::<i64>() {
-            Ok(n) => errcode(n, errmsg_for(n)),
-            Err(_) => errcode(40029, errmsg_for(40029)),
-        };
-    }
-    if code == "not-json" {
-        return with_body(
-            http::StatusCode::OK,
-            "text/html",
-            "<html><body>system busy</body></html>",
-        );
+    if let Some(failure) = failure_pattern(code) {
+        return failure;
     }
     if let Some(user) = code.strip_prefix("replay-") {
         let key = pattern_key(inner, code);
@@ -174,23 +167,13 @@ pub(super) async fn jscode2session(inner: &Inner, query: &HashMap<String, String
         let Some((n, user)) = rest.split_once('-') else {
             return errcode(40029, errmsg_for(40029));
         };
-        let Ok(n) = n.parse::<u32>() else {
+        let Ok(n) = n.parse::<u64>() else {
             return errcode(40029, errmsg_for(40029));
         };
-        let seen = {
-            let mut state = inner.state();
-            let seen = state.login.flaky_seen.entry(code.to_owned()).or_insert(0);
-            *seen += 1;
-            *seen
-        };
-        return if seen <= n {
-            errcode(-1, errmsg_for(-1))
-        } else if seen == n + 1 {
-            let key = pattern_key(inner, code);
-            success(inner, user, true, &key)
-        } else {
-            errcode(40163, errmsg_for(40163))
-        };
+        let seen = sent_again(&mut inner.state().login.flaky_seen, code);
+        return flaky_answer(seen, n, 40163, || {
+            success(inner, user, true, &pattern_key(inner, code))
+        });
     }
 
     let now = inner.clock.now_ms();

@@ -187,6 +187,52 @@ pub(super) fn errcode(code: i64, msg: &str) -> HttpResponse {
     text(json!({"errcode": code, "errmsg": format!("{msg}, {}", rid())}).to_string())
 }
 
+/// What both code exchanges (`jscode2session`, `getuserphonenumber`)
+/// answer the codes that ask for a failure: `errcode-<n>` that errcode
+/// (40029 when `n` is no number), `not-json` an HTML page. `None` for any
+/// other code.
+pub(super) fn failure_pattern(code: &str) -> Option<HttpResponse> {
+    if let Some(n) = code.strip_prefix("errcode-") {
+        return Some(match n.parse::<i64>() {
+            Ok(n) => errcode(n, errmsg_for(n)),
+            Err(_) => errcode(40029, errmsg_for(40029)),
+        });
+    }
+    (code == "not-json").then(|| {
+        with_body(
+            http::StatusCode::OK,
+            "text/html",
+            "<html><body>system busy</body></html>",
+        )
+    })
+}
+
+/// How many times `code` has been sent, this time included (counted in
+/// `seen`, by code).
+pub(super) fn sent_again(seen: &mut HashMap<String, u32>, code: &str) -> u64 {
+    let seen = seen.entry(code.to_owned()).or_insert(0);
+    *seen += 1;
+    u64::from(*seen)
+}
+
+/// The answer to a `flaky-<n>-…` code sent the `seen`th time: a system
+/// error (-1) the first `n` times, then `success`, then errcode `spent`
+/// ever after.
+pub(super) fn flaky_answer(
+    seen: u64,
+    n: u64,
+    spent: i64,
+    success: impl FnOnce() -> HttpResponse,
+) -> HttpResponse {
+    if seen <= n {
+        errcode(-1, errmsg_for(-1))
+    } else if seen == n + 1 {
+        success()
+    } else {
+        errcode(spent, errmsg_for(spent))
+    }
+}
+
 pub(super) fn errmsg_for(code: i64) -> &'static str {
     match code {
         40029 => "invalid code",

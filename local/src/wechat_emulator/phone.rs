@@ -11,7 +11,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::token::check_token;
-use super::{CODE_LIFETIME_MS, Inner, MAX_SLOW_MS, errcode, errmsg_for};
+use super::{
+    CODE_LIFETIME_MS, Inner, MAX_SLOW_MS, errcode, errmsg_for, failure_pattern, flaky_answer,
+    sent_again,
+};
 use crate::serve::{HttpResponse, plain, with_body};
 
 /// The AppID `other-app-…` codes put in their watermark.
@@ -120,18 +123,8 @@ pub(super) async fn get_user_phone_number(
     if code.is_empty() {
         return errcode(41008, "missing code");
     }
-    if let Some(n) = code.strip_prefix("errcode-") {
-        return match n.parse::<i64>() {
-            Ok(n) => errcode(n, errmsg_for(n)),
-            Err(_) => errcode(40029, errmsg_for(40029)),
-        };
-    }
-    if code == "not-json" {
-        return with_body(
-            http::StatusCode::OK,
-            "text/html",
-            "<html><body>system busy</body></html>",
-        );
+    if let Some(failure) = failure_pattern(code) {
+        return failure;
     }
     if let Some(pure) = code.strip_prefix("replay-") {
         return success(inner, &EmulatedPhone::mainland(pure), &inner.appid);
@@ -150,19 +143,8 @@ pub(super) async fn get_user_phone_number(
         let Some((n, phone)) = count_and_phone(rest) else {
             return errcode(40029, errmsg_for(40029));
         };
-        let seen = {
-            let mut state = inner.state();
-            let seen = state.phones.flaky_seen.entry(code.to_owned()).or_insert(0);
-            *seen += 1;
-            u64::from(*seen)
-        };
-        return if seen <= n {
-            errcode(-1, errmsg_for(-1))
-        } else if seen == n + 1 {
-            success(inner, &phone, &inner.appid)
-        } else {
-            errcode(40029, errmsg_for(40029))
-        };
+        let seen = sent_again(&mut inner.state().phones.flaky_seen, code);
+        return flaky_answer(seen, n, 40029, || success(inner, &phone, &inner.appid));
     }
     let now = inner.clock.now_ms();
     let issued = {

@@ -58,6 +58,37 @@ fn windows_of(settings: &GuardSettings, now_ms: i64) -> GuardWindows {
 
 /// The counts `tallies` of `rows` make; a throttled row counts as past
 /// every threshold (and is told in `events`).
+/// The counter rows one request at a door counts or reads: whose each is,
+/// their names, and the windows they count in.
+struct CounterRows {
+    rows: Vec<(Subject, String)>,
+    names: Vec<String>,
+    windows: GuardWindows,
+}
+
+impl CounterRows {
+    fn new(rows: Vec<(Subject, String)>, settings: &GuardSettings, now_ms: i64) -> Self {
+        CounterRows {
+            names: rows.iter().map(|(_, name)| name.clone()).collect(),
+            rows,
+            windows: windows_of(settings, now_ms),
+        }
+    }
+
+    /// What the store answered of these rows, with the rank row found.
+    fn observed(
+        &self,
+        tallies: &[GuardTally],
+        rank_row: Option<RiskRankRecord>,
+        events: &mut Events,
+    ) -> Observed {
+        Observed {
+            counts: counts_of(&self.rows, tallies, events),
+            rank_row,
+        }
+    }
+}
+
 fn counts_of(rows: &[(Subject, String)], tallies: &[GuardTally], events: &mut Events) -> Counts {
     let mut counts = Counts::default();
     for ((subject, _), tally) in rows.iter().zip(tallies) {
@@ -142,10 +173,8 @@ pub(super) async fn count_request(
     if !settings.counts_requests() {
         return read(store, settings, scene, whose, rank, now_ms, events).await;
     }
-    let rows = whose.rows(scene);
-    let names: Vec<String> = rows.iter().map(|(_, name)| name.clone()).collect();
-    let windows = windows_of(settings, now_ms);
-    let counting = store.count_guard(&names, &windows, GuardEvent::Request);
+    let rows = CounterRows::new(whose.rows(scene), settings, now_ms);
+    let counting = store.count_guard(&rows.names, &rows.windows, GuardEvent::Request);
     let (tallies, rank_row) = match rank {
         None => (counting.await?, None),
         Some(rank) => {
@@ -155,10 +184,7 @@ pub(super) async fn count_request(
             (tallies?, row.ok().flatten())
         }
     };
-    Ok(Observed {
-        counts: counts_of(&rows, &tallies, events),
-        rank_row,
-    })
+    Ok(rows.observed(&tallies, rank_row, events))
 }
 
 /// The counts of the rows of `whose` in `scene`, counting nothing, and the
@@ -176,21 +202,16 @@ pub(super) async fn read(
     if settings.mode == GuardMode::Off {
         return Ok(Observed::default());
     }
-    let rows = whose.rows(scene);
-    let names: Vec<String> = rows.iter().map(|(_, name)| name.clone()).collect();
-    let windows = windows_of(settings, now_ms);
+    let rows = CounterRows::new(whose.rows(scene), settings, now_ms);
     let (tallies, rank_row) = match rank {
-        None => (store.read_guard(&names, &windows).await?, None),
+        None => (store.read_guard(&rows.names, &rows.windows).await?, None),
         Some(rank) => {
             store
-                .counts_with_risk_rank(&names, &windows, rank.scene, rank.openid)
+                .counts_with_risk_rank(&rows.names, &rows.windows, rank.scene, rank.openid)
                 .await?
         }
     };
-    Ok(Observed {
-        counts: counts_of(&rows, &tallies, events),
-        rank_row,
-    })
+    Ok(rows.observed(&tallies, rank_row, events))
 }
 
 /// Counts one failure of `client` in `scene` (in every row at once) when
@@ -208,12 +229,11 @@ pub async fn count_failure(
     if settings.mode == GuardMode::Off {
         return Ok(0);
     }
-    let rows = rows_of(scene, client);
-    let names: Vec<String> = rows.iter().map(|(_, name)| name.clone()).collect();
+    let rows = CounterRows::new(rows_of(scene, client), settings, now_ms);
     let tallies = store
-        .count_guard(&names, &windows_of(settings, now_ms), GuardEvent::Failure)
+        .count_guard(&rows.names, &rows.windows, GuardEvent::Failure)
         .await?;
-    Ok(counts_of(&rows, &tallies, &mut Events::default()).failures)
+    Ok(counts_of(&rows.rows, &tallies, &mut Events::default()).failures)
 }
 
 #[cfg(test)]

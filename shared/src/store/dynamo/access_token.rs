@@ -57,11 +57,7 @@ fn token_from_item(item: &Item) -> Result<AccessTokenRecord, StoreError> {
 impl AccessTokenStore for DynamoStore {
     async fn get_access_token(&self, appid: &str) -> Result<Option<AccessTokenRecord>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(access_token_key_of(appid)))
-            .consistent_read(true)
+            .get_row(access_token_key_of(appid))
             .send()
             .await
             .map_err(|e| sdk_error("get_access_token", e))?;

@@ -146,6 +146,19 @@ pub(super) enum BatchGetError {
 }
 
 impl DynamoStore {
+    /// A strongly consistent GetItem of the row at `key`, to send once its
+    /// projection (if any) is set.
+    pub(super) fn get_row(
+        &self,
+        key: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, codec::s(key))
+            .consistent_read(true)
+    }
+
     /// The items at `keys` (at most 100), strongly consistent, each with
     /// its key and `attributes` alone: one BatchGetItem, asked again for
     /// the keys DynamoDB hands back unprocessed under load (a bounded

@@ -63,11 +63,7 @@ impl RiskRankStore for DynamoStore {
         openid: &str,
     ) -> Result<Option<RiskRankRecord>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(risk_rank_key_of(scene, openid)))
-            .consistent_read(true)
+            .get_row(risk_rank_key_of(scene, openid))
             .send()
             .await
             .map_err(|e| sdk_error("get_risk_rank", e))?;

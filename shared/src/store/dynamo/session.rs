@@ -166,11 +166,7 @@ impl SessionStore for DynamoStore {
     async fn get_session(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
         let (projection, names) = session_projection();
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(session_key_of(token_hash)))
-            .consistent_read(true)
+            .get_row(session_key_of(token_hash))
             .projection_expression(projection)
             .set_expression_attribute_names(Some(names))
             .send()
@@ -181,11 +177,7 @@ impl SessionStore for DynamoStore {
 
     async fn session_key(&self, token_hash: &str) -> Result<Option<Secret>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(session_key_of(token_hash)))
-            .consistent_read(true)
+            .get_row(session_key_of(token_hash))
             .projection_expression("#key")
             .expression_attribute_names("#key", "session_key")
             .send()
@@ -211,11 +203,7 @@ impl SessionStore for DynamoStore {
         };
         // Not live: unknown, or expired with its row still there (TTL lags).
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, s(&key))
-            .consistent_read(true)
+            .get_row(&key)
             .projection_expression("#expired")
             .expression_attribute_names("#expired", "expired_date")
             .send()
