@@ -69,10 +69,12 @@ impl RiskRankStore for MemoryStore {
         // One lock: the counts and the rank as of one moment, as DynamoDB's
         // one request reads them.
         let rows = self.rows();
-        Ok((
-            guard_tallies(&rows, names, windows),
-            rank_in_cell(&rows, cell),
-        ))
+        let rank = names
+            .iter()
+            .any(|name| name == cell.row)
+            .then(|| rank_in_cell(&rows, cell))
+            .flatten();
+        Ok((guard_tallies(&rows, names, windows), rank))
     }
 
     async fn put_guard_rank(
