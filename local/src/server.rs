@@ -271,7 +271,8 @@ impl App {
     /// judges the challenges its captcha and ticket services can (SPEC §13).
     fn judging(mut self) -> Self {
         let services = &mut self.services;
-        let judge = gatehouse::door::judge(services.captcha.clone(), services.tickets.clone());
+        let captcha = services.captcha.as_ref().map(|c| c.verifier().clone());
+        let judge = gatehouse::door::judge(captcha, services.tickets.clone());
         if let Some(sender) = services.sms_sender.take() {
             // The send's own door (SPEC §13), as a guarded route's.
             let sender = Arc::try_unwrap(sender)

@@ -307,8 +307,9 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
         store.clone(),
         &options,
     ));
-    let guard = Guard::new(settings.guard.clone(), store.clone(), &options)
-        .with_judge(gatehouse::door::judge(Some(captcha.clone()), None));
+    let guard = Guard::new(settings.guard.clone(), store.clone(), &options).with_judge(
+        gatehouse::door::judge(Some(captcha.verifier().clone()), None),
+    );
     let door = Door::new(scene("login"), PassRule::Always);
     let ip = "203.0.113.60";
     let answer_of = |device: &str| {
