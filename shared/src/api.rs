@@ -280,8 +280,15 @@ pub mod rows {
     pub const SESSION_INDEX: &str = "wxsessions#";
     /// The app's shared WeChat access token (`store::access_token_key_of`).
     pub const ACCESS_TOKEN: &str = "wxtoken#";
-    /// The guard's failure counters (`guard::service`).
+    /// The guard's counters (`guard::counters`), one row per scene and
+    /// subject; the row of an openid also holds the user's cached WeChat
+    /// risk rank (`store::RankCell`).
     pub const RATE_GUARD: &str = "rate#guard|";
+    /// The guard's counters of an IP and of a device: those a function
+    /// that counts failures but asks WeChat for no rank writes (so it can
+    /// never write a cached rank).
+    pub const RATE_GUARD_IP: &str = "rate#guard|ip|";
+    pub const RATE_GUARD_DEV: &str = "rate#guard|dev|";
     /// A number's SMS code in a scene (`store::sms_key_of`).
     pub const SMS: &str = "sms#";
     /// SMS sends and verifies per IP (`ratelimit::Route`).
@@ -291,7 +298,9 @@ pub mod rows {
     /// (`sms::service`).
     pub const RATE_SMS_DAY: &str = "rate#smsday|";
     pub const RATE_SMS_BUDGET: &str = "rate#smsbudget|";
-    /// A user's cached WeChat risk rank (`store::risk_rank_key_of`).
+    /// A user's WeChat risk rank cached alone (`store::risk_rank_key_of`,
+    /// `RiskRanks::rank`; no function of the stack reads or writes one:
+    /// the guard keeps it in the user's `rate#guard|oid|` row).
     pub const WX_RISK: &str = "wxrisk#";
 }
 
@@ -456,9 +465,13 @@ impl Function {
         // as its own UpdateItem and PutItem); a wrong one, a conditional
         // update, and it counts the guard's failures. A pass is a row of its
         // own that only this function (captcha passes) and verify-ticket
-        // (ticket passes) may create, by a put alone.
+        // (ticket passes) may create, by a put alone. Its guard rows are
+        // an IP's and a device's (never an openid's, which hold ranks).
         const VERIFY: &[TableGrant] = &[
-            grant(&[UPDATE], &[CAPTCHA, RATE_VERIFY, RATE_GUARD]),
+            grant(
+                &[UPDATE],
+                &[CAPTCHA, RATE_VERIFY, RATE_GUARD_IP, RATE_GUARD_DEV],
+            ),
             grant_only(&[PUT], &[PASS_CAPTCHA], CAPTCHA_PASS_ATTRIBUTES),
         ];
         // The session row, then its entry in the user's index; `single`
@@ -493,13 +506,12 @@ impl Function {
             REDEEM_ATTRIBUTES,
         );
         // Sessions read; the guard's counters counted (one UpdateItem per
-        // row, answering the row; a refused pass counted as a failure) or,
-        // where a scene counts no request, read with a user's cached risk
-        // rank in the same request (one statement: IAM wants every key of a
-        // request in one), else the rank read beside the counting; passes
-        // redeemed; a rank missing from the cache asked of WeChat and
-        // cached, with the shared access token (read, and swapped under its
-        // lease).
+        // row, answering the row, the user's cached risk rank included; a
+        // refused pass counted as a failure) or, where a scene counts no
+        // request, read (the rank with them); passes redeemed; a rank
+        // missing from the cache asked of WeChat and written into the
+        // user's counter row, with the shared access token (read, and
+        // swapped under its lease).
         // A challenge judged at a door in place of a pass (SPEC §13), as
         // verify-captcha and verify-ticket judge it, without the pass they
         // write: an answer in the captcha's one conditional update (a wrong
@@ -511,13 +523,12 @@ impl Function {
         const COUNT_TICKET: TableGrant = grant(&[UPDATE], &[RATE_TICKET]);
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
-            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
+            grant(&[BATCH_GET], &[RATE_GUARD]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
             JUDGE_ANSWER,
             JUDGE_TICKET,
             COUNT_TICKET,
-            grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         // The ticket claimed (a conditional put), its pass granted, the rate
@@ -525,7 +536,7 @@ impl Function {
         const TICKETS: &[TableGrant] = &[
             grant(&[PUT], &[TICKET]),
             grant_only(&[PUT], &[PASS_TICKET], TICKET_PASS_ATTRIBUTES),
-            grant(&[UPDATE], &[RATE_TICKET, RATE_GUARD]),
+            grant(&[UPDATE], &[RATE_TICKET, RATE_GUARD_IP, RATE_GUARD_DEV]),
         ];
         // Requests counted and levels read (with the risk rank, as the
         // authorizer's), passes redeemed, failures reported (and refused
@@ -533,13 +544,12 @@ impl Function {
         // `GET /guard/status` read; risk ranks as the authorizer's.
         const GUARD: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
-            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
+            grant(&[BATCH_GET], &[RATE_GUARD]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
             JUDGE_ANSWER,
             JUDGE_TICKET,
             COUNT_TICKET,
-            grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
         // The door (the request counted in the guard's rows, or where the
@@ -563,7 +573,10 @@ impl Function {
         // only this function may create (SMS passes, with the number), by
         // PutItem alone.
         const VERIFY_SMS: &[TableGrant] = &[
-            grant(&[UPDATE], &[SMS, RATE_SMS_VERIFY, RATE_GUARD]),
+            grant(
+                &[UPDATE],
+                &[SMS, RATE_SMS_VERIFY, RATE_GUARD_IP, RATE_GUARD_DEV],
+            ),
             grant_only(&[PUT], &[PASS_SMS], SMS_PASS_ATTRIBUTES),
         ];
         match self {

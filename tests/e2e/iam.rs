@@ -172,6 +172,7 @@ fn forgeries() -> Vec<Forgery> {
     const SMS_PASS_ROW: &str = "pass#sms#3c7a…";
     const SESSION: &str = "session#9a0c…";
     const RISK_RANK: &str = "wxrisk#1#o6_bmjr…";
+    const OPENID_ROW: &str = "rate#guard|oid|login|o6_bmjr…";
     const PASS: &[&str] = &[
         "pk",
         "kind",
@@ -279,13 +280,27 @@ fn forgeries() -> Vec<Forgery> {
             vouched_by: &[WxPhone],
         },
         Forgery {
-            // The doors ask WeChat for a rank missing from the cache and
-            // keep its answer.
+            // A rank cached alone (`RiskRanks::rank`): no function of the
+            // stack keeps one.
             what: "a user's WeChat risk rank, by PutItem",
             request: Request::write(
                 "dynamodb:PutItem",
                 RISK_RANK,
                 &["pk", "rank", "checked_date", "expired_date", "ttl"],
+            ),
+            vouched_by: &[],
+        },
+        Forgery {
+            // The doors ask WeChat for a rank missing from the cache and
+            // keep its answer in the user's counter row (send-sms, a door
+            // that asks none, decides admission itself: a rank it wrote
+            // would give it nothing it lacks). The functions that count
+            // failures write an IP's and a device's rows only.
+            what: "a user's WeChat risk rank, in its counter row",
+            request: Request::write(
+                "dynamodb:UpdateItem",
+                OPENID_ROW,
+                &["pk", "wx1_rank", "wx1_checked", "wx1_expired", "ttl"],
             ),
             vouched_by: DOORS,
         },
@@ -298,8 +313,10 @@ fn forgeries() -> Vec<Forgery> {
 /// captcha row that held them), the doors forging any pass (UpdateItem on
 /// captcha and ticket rows), verify-captcha and verify-ticket un-spending
 /// passes, and wx-phone making or extending a session (`docs/deploy-and-operations.md`,
-/// "Who may write a pass"). A cached risk rank is the doors' alone.
-const TODAY: [(&str, &[&str]); 14] = [
+/// "Who may write a pass"). A cached risk rank is the doors' alone: before it moved
+/// into the user's counter row, the authorizer's and the guard's (a
+/// `wxrisk#` row), which no function writes now.
+const TODAY: [(&str, &[&str]); 15] = [
     ("a redeemable captcha pass, by PutItem", &["verify-captcha"]),
     ("a redeemable captcha pass, by UpdateItem", &[]),
     ("a redeemable ticket pass, by PutItem", &["verify-ticket"]),
@@ -319,9 +336,10 @@ const TODAY: [(&str, &[&str]); 14] = [
     ("a whole session, by UpdateItem", &[]),
     ("a session's life extended, by UpdateItem", &[]),
     ("a phone number kept with a session", &["wx-phone"]),
+    ("a user's WeChat risk rank, by PutItem", &[]),
     (
-        "a user's WeChat risk rank, by PutItem",
-        &["authorizer", "guard"],
+        "a user's WeChat risk rank, in its counter row",
+        &["authorizer", "guard", "send-sms"],
     ),
 ];
 
@@ -425,6 +443,8 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
         SESSION_INDEX,
         ACCESS_TOKEN,
         RATE_GUARD,
+        RATE_GUARD_IP,
+        RATE_GUARD_DEV,
         SMS,
         RATE_SMS_SEND,
         RATE_SMS_VERIFY,
@@ -443,10 +463,12 @@ fn no_function_may_write_a_row_prefix_it_is_not_granted() {
                 "dynamodb:DeleteItem",
                 "dynamodb:BatchWriteItem",
             ] {
-                let granted = function
-                    .table_grants()
-                    .iter()
-                    .any(|g| g.actions.contains(&action) && g.key_prefixes.contains(&prefix));
+                // A grant of a shorter prefix covers a longer one
+                // (`rate#guard|` covers `rate#guard|ip|`).
+                let granted = function.table_grants().iter().any(|g| {
+                    g.actions.contains(&action)
+                        && g.key_prefixes.iter().any(|p| prefix.starts_with(p))
+                });
                 let request = Request::write(action, &format!("{prefix}x"), &["pk"]);
                 assert_eq!(
                     allowed(&statements, &request),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use gatehouse::secret::Secret;
 use gatehouse::store::{
-    AccessTokenRecord, GuardEvent, GuardTally, GuardWindows, IndexedSession, PhoneNumber,
+    AccessTokenRecord, GuardEvent, GuardTally, GuardWindows, IndexedSession, PhoneNumber, RankCell,
     RiskAnswer, RiskRankRecord, SessionEnd, SessionRecord, Store, TokenSwap,
 };
 use gatehouse_e2e::{NOW, captcha};
@@ -393,49 +393,111 @@ mod cases {
     pub async fn risk_ranks_are_read_with_counters(store: Shared) {
         let names = [
             "guard|ip|demo|203.0.113.7".to_owned(),
-            "guard|dev|demo|d1".to_owned(),
+            "guard|oid|demo|o-read".to_owned(),
         ];
-        let windows = GuardWindows::at(*NOW, Some(600), 900);
-        for _ in 0..2 {
-            store
-                .count_guard(&names[..1], &windows, GuardEvent::Request)
-                .await
-                .unwrap();
-        }
-        let counted = |requests| GuardTally::Counted {
-            requests,
-            failures: 0,
+        let cell = |scene| RankCell {
+            row: &names[1],
+            scene,
         };
-        let read = |scene| {
+        let windows = GuardWindows::at(*NOW, Some(600), 900);
+        let counted = |requests, failures| GuardTally::Counted { requests, failures };
+        let count = |event| {
             let (store, names) = (store.clone(), names.clone());
             async move {
+                let cell = RankCell {
+                    row: &names[1],
+                    scene: 0,
+                };
                 store
-                    .counts_with_risk_rank(&names, &windows, scene, "o-read")
+                    .count_guard_ranked(&names, &windows, event, cell)
                     .await
                     .unwrap()
             }
         };
-        assert_eq!(read(0).await, (vec![counted(2), counted(0)], None));
-        let two = rank(RiskAnswer::Rank(2), 600_000);
-        store.put_risk_rank(0, "o-read", &two).await.unwrap();
         assert_eq!(
-            read(0).await,
-            (vec![counted(2), counted(0)], Some(two.clone()))
+            count(GuardEvent::Request).await,
+            (vec![counted(1, 0), counted(1, 0)], None)
+        );
+        // A rank kept in the row leaves its counts as they are.
+        let two = rank(RiskAnswer::Rank(2), 600_000);
+        store
+            .put_guard_rank(cell(0), &two, windows.keep_until_ms)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .read_guard_ranked(&names, &windows, cell(0))
+                .await
+                .unwrap(),
+            (vec![counted(1, 0), counted(1, 0)], Some(two.clone())),
+            "read in the counters' one request"
         );
         assert_eq!(
             store
-                .counts_with_risk_rank(&[], &windows, 0, "o-read")
+                .read_guard_ranked(&names, &windows, cell(1))
                 .await
                 .unwrap(),
-            (vec![], Some(two)),
-            "the rank alone"
+            (vec![counted(1, 0), counted(1, 0)], None),
+            "each WeChat scene has its own rank"
         );
-        assert_eq!(read(1).await, (vec![counted(2), counted(0)], None));
-        // The counts read as CounterStore::read_guard reads them.
+        // Counting answers the rank, and keeps it.
+        assert_eq!(
+            count(GuardEvent::Request).await,
+            (vec![counted(2, 0), counted(2, 0)], Some(two.clone()))
+        );
+        assert_eq!(
+            count(GuardEvent::Failure).await,
+            (vec![counted(2, 1), counted(2, 1)], Some(two.clone()))
+        );
+        // The later answer replaces the earlier, a failure included, and a
+        // rank again replaces the failure.
+        let busy = rank(RiskAnswer::Failed("Busy".into()), 60_000);
+        store
+            .put_guard_rank(cell(0), &busy, windows.keep_until_ms)
+            .await
+            .unwrap();
+        assert_eq!(
+            count(GuardEvent::Request).await,
+            (vec![counted(3, 1), counted(3, 1)], Some(busy))
+        );
+        let four = rank(RiskAnswer::Rank(4), 600_000);
+        store
+            .put_guard_rank(cell(0), &four, windows.keep_until_ms)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .read_guard_ranked(&names, &windows, cell(0))
+                .await
+                .unwrap()
+                .1,
+            Some(four)
+        );
+        // A row not yet counted: the rank makes it, its counts read 0.
+        let fresh = ["guard|oid|demo|o-new".to_owned()];
+        let new_cell = RankCell {
+            row: &fresh[0],
+            scene: 1,
+        };
+        let zero = rank(RiskAnswer::Rank(0), 600_000);
+        store
+            .put_guard_rank(new_cell, &zero, windows.keep_until_ms)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .read_guard_ranked(&fresh, &windows, new_cell)
+                .await
+                .unwrap(),
+            (vec![counted(0, 0)], Some(zero))
+        );
+        // The counts read as CounterStore::read_guard reads them; a rank
+        // cached alone is another.
         assert_eq!(
             store.read_guard(&names, &windows).await.unwrap(),
-            vec![counted(2), counted(0)]
+            vec![counted(3, 1), counted(3, 1)]
         );
+        assert_eq!(store.get_risk_rank(0, "o-read").await.unwrap(), None);
     }
 }
 

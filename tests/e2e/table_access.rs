@@ -683,11 +683,12 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
     note(Function::Guard, &guard_recorder);
 
     // authorizer and guard: a signed-in user's WeChat risk rank as the
-    // guard's level reads it (`RiskRanks`, SPEC §12): beside the counting
-    // of a scene that counts requests (a GetItem), with the read of a scene
-    // that counts none (one BatchGetItem); a miss asked of WeChat and
-    // cached, with the shared access token fetched cold (read, leased,
-    // stored). Each function on an app of its own, so each fetches one;
+    // guard's level reads it (`RiskRanks`, SPEC §12): in the user's
+    // counter row, answered by the counting of a scene that counts
+    // requests (its UpdateItem) and by the read of a scene that counts
+    // none (its BatchGetItem); a miss asked of WeChat and written into the
+    // row (an UpdateItem), with the shared access token fetched cold (read,
+    // leased, stored). Each function on an app of its own, so each fetches one;
     // the guard's status reads the bearer session first.
     const RISK_CONFIG: &str = r#"{"scene": {
         "risky": {"guard": {"mode": "adaptive", "wxRisk": {"scene": "register"}}},

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::metrics::{Event, Events};
-use gatehouse::store::{GuardTally, GuardWindows, Store};
-use gatehouse::wechat::risk::{DEFAULT_BUDGET, FAILURE_CACHE_MS, RiskLookup, RiskRanks};
+use gatehouse::store::{GuardEvent, GuardTally, GuardWindows, RankCell, Store};
+use gatehouse::wechat::risk::{DEFAULT_BUDGET, FAILURE_CACHE_MS, RankHome, RiskLookup, RiskRanks};
 use gatehouse::wechat::risk_rank::{RiskFailure, RiskRankRequest, RiskScene};
 use gatehouse_local::wechat_emulator::{RiskRequest, WechatEmulator};
 
@@ -126,30 +126,55 @@ mod cases {
         assert_eq!(look_for(&first, &user(&openid), 60).await.0, asked(Ok(1)));
         assert_eq!(rig.emu.calls().getuserriskrank, 4);
 
-        // The guard's way: the row read beside its counters, then handed in.
-        let counters = ["guard|ip|signup|203.0.113.7".to_owned()];
+        // The guard's way: the rank kept in the user's counter row, read
+        // by the request that counts it, then handed in; a rank cached
+        // alone is not the guard's.
+        let counters = [
+            "guard|ip|signup|203.0.113.7".to_owned(),
+            format!("guard|oid|signup|{openid}"),
+        ];
+        let cell = RankCell {
+            row: &counters[1],
+            scene: 0,
+        };
         let windows = GuardWindows::at(rig.clock.now_ms(), Some(600), 900);
-        let (counts, row) = rig
-            .store
-            .counts_with_risk_rank(&counters, &windows, 0, &openid)
-            .await
-            .unwrap();
+        let home = RankHome::Cell {
+            cell,
+            keep_until_ms: windows.keep_until_ms,
+        };
+        let by_guard = async |ranks: &RiskRanks| {
+            let (counts, cached) = rig
+                .store
+                .count_guard_ranked(&counters, &windows, GuardEvent::Request, cell)
+                .await
+                .unwrap();
+            let mut events = Events::default();
+            let lookup = ranks
+                .rank_from(&user(&openid), CACHE_SECONDS, cached, home, &mut events)
+                .await;
+            (counts, lookup)
+        };
+        let (counts, lookup) = by_guard(&second).await;
         assert_eq!(
-            counts,
-            [GuardTally::Counted {
-                requests: 0,
+            counts[1],
+            GuardTally::Counted {
+                requests: 1,
                 failures: 0
-            }]
+            }
         );
-        let mut events = Events::default();
-        let lookup = second
-            .rank_from(&user(&openid), CACHE_SECONDS, row, &mut events)
-            .await;
-        assert_eq!(lookup, hit(Ok(1)));
+        assert_eq!(lookup, asked(Ok(1)), "its own cache");
+        assert_eq!(by_guard(&first).await.1, hit(Ok(1)), "the other instance");
+        assert_eq!(by_guard(&second).await.1, hit(Ok(1)));
+        assert_eq!(rig.emu.calls().getuserriskrank, 5);
+        assert_eq!(
+            look(&second, &user(&openid)).await.0,
+            hit(Ok(1)),
+            "the rank cached alone is untouched"
+        );
         // A user WeChat has nothing against: rank 0, the calm majority.
         let calm = rig.emu.openid_for("calm");
         assert_eq!(look(&second, &user(&calm)).await.0, asked(Ok(0)));
-        assert_eq!(rig.emu.calls().getuserriskrank, 5);
+        assert_eq!(rig.emu.calls().getuserriskrank, 6);
         assert_eq!(rig.emu.calls().stable_token, 1);
     }
 
@@ -513,48 +538,81 @@ mod costs {
         requests.take();
         units.take();
 
+        let costly = rig.emu.openid_for("costly");
         let counters = [
             "guard|ip|signup|203.0.113.7".to_owned(),
             "guard|dev|signup|d1".to_owned(),
+            format!("guard|oid|signup|{costly}"),
         ];
+        let cell = RankCell {
+            row: &counters[2],
+            scene: 0,
+        };
         let windows = GuardWindows::at(rig.clock.now_ms(), Some(600), 900);
+        let home = RankHome::Cell {
+            cell,
+            keep_until_ms: windows.keep_until_ms,
+        };
         let mut rows = Vec::new();
         let measure = |what: &'static str, rows: &mut Vec<_>| {
             let billed = units.take();
             rows.push((what, requests.take(), billed.read, billed.write));
         };
-        // The guard's read alone, as today: the baseline.
-        rig.store.read_guard(&counters, &windows).await.unwrap();
-        measure("counters alone (today's read)", &mut rows);
-        // A miss: the rank row read with the counters, WeChat, one write.
-        let costly = rig.emu.openid_for("costly");
-        let (_, row) = rig
-            .store
-            .counts_with_risk_rank(&counters, &windows, 0, &costly)
+        let mut events = Events::default();
+        // A door's counting alone (no rank): the baseline, one UpdateItem
+        // per row.
+        let request = GuardEvent::Request;
+        rig.store
+            .count_guard(&counters, &windows, request)
             .await
             .unwrap();
-        let mut events = Events::default();
+        measure("counting alone (3 rows)", &mut rows);
+        // A miss: the rank looked for in the counted rows, WeChat, one
+        // UpdateItem of the openid's row.
+        let (_, cached) = rig
+            .store
+            .count_guard_ranked(&counters, &windows, request, cell)
+            .await
+            .unwrap();
         let miss = ranks
-            .rank_from(&user(&costly), CACHE_SECONDS, row, &mut events)
+            .rank_from(&user(&costly), CACHE_SECONDS, cached, home, &mut events)
             .await;
         assert_eq!(miss, asked(Ok(0)));
-        measure("counters and rank, a miss", &mut rows);
-        // Hits: no request beyond the read the counters need anyway.
+        measure("counting and rank, a miss", &mut rows);
+        // Hits: no request beyond the counting.
         let calls = rig.emu.calls().getuserriskrank;
         for _ in 0..10 {
-            let (_, row) = rig
+            let (_, cached) = rig
                 .store
-                .counts_with_risk_rank(&counters, &windows, 0, &costly)
+                .count_guard_ranked(&counters, &windows, request, cell)
                 .await
                 .unwrap();
             let lookup = ranks
-                .rank_from(&user(&costly), CACHE_SECONDS, row, &mut events)
+                .rank_from(&user(&costly), CACHE_SECONDS, cached, home, &mut events)
                 .await;
             assert_eq!(lookup, hit(Ok(0)));
         }
         assert_eq!(rig.emu.calls().getuserriskrank, calls);
-        measure("counters and rank, 10 hits", &mut rows);
-        // Read alone (no counters to share a request with): one GetItem.
+        measure("counting and rank, 10 hits", &mut rows);
+        // A scene counting no request reads its rows, the rank in them.
+        rig.store.read_guard(&counters, &windows).await.unwrap();
+        measure("reading alone", &mut rows);
+        for _ in 0..10 {
+            let (_, cached) = rig
+                .store
+                .read_guard_ranked(&counters, &windows, cell)
+                .await
+                .unwrap();
+            let lookup = ranks
+                .rank_from(&user(&costly), CACHE_SECONDS, cached, home, &mut events)
+                .await;
+            assert_eq!(lookup, hit(Ok(0)));
+        }
+        measure("reading and rank, 10 hits", &mut rows);
+        // The rank alone (RiskRanks::rank, its own row): a GetItem, and a
+        // PutItem on a miss.
+        assert_eq!(look(&ranks, &user(&costly)).await.0, asked(Ok(0)));
+        measure("rank alone, a miss", &mut rows);
         assert_eq!(look(&ranks, &user(&costly)).await.0, hit(Ok(0)));
         measure("rank alone, a hit", &mut rows);
 
@@ -566,7 +624,15 @@ mod costs {
         let figures: Vec<(usize, f64)> = rows.iter().map(|r| (r.1, r.3)).collect();
         assert_eq!(
             figures,
-            [(1, 0.0), (2, 1.0), (10, 0.0), (1, 0.0)],
+            [
+                (3, 3.0),
+                (4, 4.0),
+                (30, 30.0),
+                (1, 0.0),
+                (10, 0.0),
+                (2, 1.0),
+                (1, 0.0)
+            ],
             "{rows:?}"
         );
     }

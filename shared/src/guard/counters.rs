@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::metrics::{Event, Events};
 use crate::ratelimit::ip_key;
 use crate::store::{
-    CounterStore, GuardEvent, GuardStore, GuardTally, GuardWindows, RiskRankRecord,
+    CounterStore, GuardEvent, GuardStore, GuardTally, GuardWindows, RankCell, RiskRankRecord,
 };
 
 /// Whose a counter row is.
@@ -41,19 +41,35 @@ fn rows_of(scene: &Scene, client: &Client) -> Vec<(Subject, String)> {
     let openid = client
         .openid
         .as_deref()
-        .map(|openid| Whose::Openid(openid).rows(scene).remove(0));
+        .map(|openid| (Subject::User, openid_row(scene, openid)));
     std::iter::once(ip).chain(device).chain(openid).collect()
 }
 
+/// The counter row of `openid` in `scene`, where its cached WeChat risk
+/// rank is kept too.
+pub(super) fn openid_row(scene: &Scene, openid: &str) -> String {
+    format!("guard|oid|{scene}|{openid}")
+}
+
 /// The windows of `settings` at `now_ms` (requests only where counted).
-fn windows_of(settings: &GuardSettings, now_ms: i64) -> GuardWindows {
-    GuardWindows::at(
+/// Where the scene asks WeChat for ranks (`wxRisk`), a written row is kept
+/// `cacheSeconds` at least, so a rank cached in it outlives no row: every
+/// write sets the row's TTL, and a rank written now expires by then.
+pub(super) fn windows_of(settings: &GuardSettings, now_ms: i64) -> GuardWindows {
+    let mut windows = GuardWindows::at(
         now_ms,
         settings
             .counts_requests()
             .then_some(settings.request_window_seconds),
         settings.failure_window_seconds,
-    )
+    );
+    if let Some(wx) = &settings.wx_risk {
+        let cache_ms = i64::try_from(wx.cache_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        windows.keep_until_ms = windows.keep_until_ms.max(now_ms.saturating_add(cache_ms));
+    }
+    windows
 }
 
 /// The counts `tallies` of `rows` make; a throttled row counts as past
@@ -75,7 +91,7 @@ impl CounterRows {
         }
     }
 
-    /// What the store answered of these rows, with the rank row found.
+    /// What the store answered of these rows, with the cached rank found.
     fn observed(
         &self,
         tallies: &[GuardTally],
@@ -125,21 +141,37 @@ impl Whose<'_> {
     fn rows(self, scene: &Scene) -> Vec<(Subject, String)> {
         match self {
             Whose::Client(client) => rows_of(scene, client),
-            Whose::Openid(openid) => vec![(Subject::User, format!("guard|oid|{scene}|{openid}"))],
+            Whose::Openid(openid) => vec![(Subject::User, openid_row(scene, openid))],
         }
     }
 }
 
 /// The cached WeChat risk rank a door reads with its counter rows: the
-/// row of `openid` in WeChat scene `scene` (`crate::wechat::risk`).
+/// one `openid`'s counter row holds for WeChat scene `scene`
+/// (`crate::wechat::risk`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RankRow<'a> {
     pub scene: u8,
     pub openid: &'a str,
 }
 
+impl RankRow<'_> {
+    /// The rank's cell among `rows` (`None`: the openid's row is not
+    /// among them).
+    fn cell<'r>(&self, scene: &Scene, rows: &'r CounterRows) -> Option<RankCell<'r>> {
+        let name = openid_row(scene, self.openid);
+        rows.names
+            .iter()
+            .find(|row| **row == name)
+            .map(|row| RankCell {
+                row,
+                scene: self.scene,
+            })
+    }
+}
+
 /// What a door's requests to the store found: the counts and, where a rank
-/// row was asked for, that row (`None`: not cached, or not readable).
+/// was asked for, the one cached (`None`: not cached).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub counts: Counts,
@@ -147,7 +179,7 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// Both observations at once: the larger counts, the rank row found.
+    /// Both observations at once: the larger counts, the cached rank found.
     pub fn merge(self, other: Observed) -> Observed {
         Observed {
             counts: self.counts.max(other.counts),
@@ -157,10 +189,11 @@ impl Observed {
 }
 
 /// Counts one request at a door of `scene` in every row of `whose`, and
-/// answers the rows' counts, this request included: one write per row, all
-/// at once, with the GetItem of `rank` beside them. Where the scene counts
-/// no request (both thresholds 0) the rows are read instead, the rank row
-/// with them (one request); where its guard is off, nothing is asked.
+/// answers the rows' counts, this request included, and the rank `rank`
+/// asks for, which the openid's row holds: one write per row, all at
+/// once. Where the scene counts no request (both thresholds 0) the rows
+/// are read instead, the rank with them (one request); where its guard is
+/// off, nothing is asked.
 pub(super) async fn count_request(
     store: &dyn GuardStore,
     settings: &GuardSettings,
@@ -174,21 +207,23 @@ pub(super) async fn count_request(
         return read(store, settings, scene, whose, rank, now_ms, events).await;
     }
     let rows = CounterRows::new(whose.rows(scene), settings, now_ms);
-    let counting = store.count_guard(&rows.names, &rows.windows, GuardEvent::Request);
-    let (tallies, rank_row) = match rank {
-        None => (counting.await?, None),
-        Some(rank) => {
-            let (tallies, row) =
-                tokio::join!(counting, store.get_risk_rank(rank.scene, rank.openid));
-            // A rank row not read is a miss: WeChat may still answer.
-            (tallies?, row.ok().flatten())
+    let event = GuardEvent::Request;
+    let (tallies, rank_row) = match rank.and_then(|rank| rank.cell(scene, &rows)) {
+        None => (
+            store.count_guard(&rows.names, &rows.windows, event).await?,
+            None,
+        ),
+        Some(cell) => {
+            store
+                .count_guard_ranked(&rows.names, &rows.windows, event, cell)
+                .await?
         }
     };
     Ok(rows.observed(&tallies, rank_row, events))
 }
 
 /// The counts of the rows of `whose` in `scene`, counting nothing, and the
-/// rank row of `rank` with them: one request, none where the scene's
+/// rank `rank` asks for with them: one request, none where the scene's
 /// guard is off.
 pub(super) async fn read(
     store: &dyn GuardStore,
@@ -203,11 +238,11 @@ pub(super) async fn read(
         return Ok(Observed::default());
     }
     let rows = CounterRows::new(whose.rows(scene), settings, now_ms);
-    let (tallies, rank_row) = match rank {
+    let (tallies, rank_row) = match rank.and_then(|rank| rank.cell(scene, &rows)) {
         None => (store.read_guard(&rows.names, &rows.windows).await?, None),
-        Some(rank) => {
+        Some(cell) => {
             store
-                .counts_with_risk_rank(&rows.names, &rows.windows, rank.scene, rank.openid)
+                .read_guard_ranked(&rows.names, &rows.windows, cell)
                 .await?
         }
     };
@@ -270,6 +305,46 @@ mod tests {
             rows_of(&scene, &Client::default())[0].1,
             "guard|ip|login|unknown"
         );
+    }
+
+    #[test]
+    fn a_wx_risk_scenes_rows_are_kept_as_long_as_a_rank_cached_in_them() {
+        use crate::guard::wx_risk::WxRiskSettings;
+        use crate::wechat::risk_rank::RiskScene;
+        let now_ms = 1_700_000_000_500;
+        let plain = GuardSettings::default();
+        let windows = windows_of(&plain, now_ms);
+        assert_eq!(
+            windows.keep_until_ms,
+            windows.failures.end_ms(),
+            "the later window's end (900 s)"
+        );
+        let wx = WxRiskSettings {
+            scene: RiskScene::Register,
+            image_from_rank: Some(2),
+            tencent_from_rank: Some(3),
+            refuse_from_rank: None,
+            cache_seconds: 3_600,
+        };
+        let ranked = GuardSettings {
+            wx_risk: Some(wx),
+            ..GuardSettings::default()
+        };
+        let kept = windows_of(&ranked, now_ms);
+        assert_eq!(kept.keep_until_ms, now_ms + 3_600_000, "cacheSeconds on");
+        assert_eq!(
+            (kept.requests, kept.failures),
+            (windows.requests, windows.failures)
+        );
+        // A short cache leaves the windows' end, which is later.
+        let short = GuardSettings {
+            wx_risk: Some(WxRiskSettings {
+                cache_seconds: 60,
+                ..wx
+            }),
+            ..GuardSettings::default()
+        };
+        assert_eq!(windows_of(&short, now_ms), windows);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::config::{
     Door, GuardConfig, GuardMode, GuardSettings, Level, PassRule, StoreErrorPolicy,
 };
 pub use super::counters::{Observed, count_failure};
-use super::counters::{RankRow, Whose, count_request, read};
+use super::counters::{RankRow, Whose, count_request, openid_row, read, windows_of};
 use super::level::{Reason, Reasons, Standing};
 use super::pass::{PassToken, ip_net};
 use super::wx_risk::RankDecision;
@@ -21,8 +21,8 @@ use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
 use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
-use crate::store::{GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
-use crate::wechat::risk::RiskRanks;
+use crate::store::{GuardStore, PassClaim, PassKind, RankCell, RedeemedPass, Redemption};
+use crate::wechat::risk::{RankHome, RiskRanks};
 use crate::wechat::risk_rank::RiskRankRequest;
 
 /// What a request brings to a door: a pass token, or the challenge itself
@@ -199,7 +199,7 @@ impl Guard {
             counts: observed.counts.next(),
             ..observed
         };
-        self.judge(settings, PassRule::Auto, client, next, &mut events)
+        self.judge(scene, settings, PassRule::Auto, client, next, &mut events)
             .await
     }
 
@@ -256,8 +256,8 @@ impl Guard {
         count_request(store, settings, scene, whose, rank, now_ms, events).await
     }
 
-    /// The risk rank row to read for `openid` in a scene of `settings`:
-    /// where the scene asks WeChat and its guard is on.
+    /// The cached risk rank to read for `openid` (in its counter row) in a
+    /// scene of `settings`: where the scene asks WeChat and its guard is on.
     fn rank_row<'a>(
         &self,
         settings: &GuardSettings,
@@ -271,13 +271,15 @@ impl Guard {
         })
     }
 
-    /// Where a client `observed` so stands at a door with `rule`: the level
-    /// of its counters and the door, raised by WeChat's rank of its user
-    /// where the scene asks (`wxRisk`: the cached rank, or one WeChat call
-    /// and one write); refused (`guard-refused`) from `refuseFromRank`.
-    /// WeChat failing leaves the counters to decide.
+    /// Where a client `observed` so stands at a door of `scene` with
+    /// `rule`: the level of its counters and the door, raised by WeChat's
+    /// rank of its user where the scene asks (`wxRisk`: the rank cached in
+    /// the user's counter row, or one WeChat call and one write of that
+    /// row); refused (`guard-refused`) from `refuseFromRank`. WeChat
+    /// failing leaves the counters to decide.
     async fn judge(
         &self,
+        scene: &Scene,
         settings: &GuardSettings,
         rule: PassRule,
         client: &Client,
@@ -300,8 +302,16 @@ impl Guard {
             mobile_no: client.phone_number.as_deref(),
             is_test: false,
         };
+        let row = openid_row(scene, openid);
+        let home = RankHome::Cell {
+            cell: RankCell {
+                row: &row,
+                scene: wx.scene.number(),
+            },
+            keep_until_ms: windows_of(settings, self.clock.now_ms()).keep_until_ms,
+        };
         let lookup = ranks
-            .rank_from(&user, wx.cache_seconds, observed.rank_row, events)
+            .rank_from(&user, wx.cache_seconds, observed.rank_row, home, events)
             .await;
         match lookup
             .rank()
@@ -384,7 +394,7 @@ impl Guard {
         let settings = self.config.scene(&door.scene);
         let judged = match observed {
             Ok(observed) => {
-                self.judge(settings, door.pass, client, observed, events)
+                self.judge(&door.scene, settings, door.pass, client, observed, events)
                     .await
             }
             Err(error) => return store_failed(settings, error, Standing::NONE, events),

@@ -322,7 +322,8 @@ pub enum RiskAnswer {
 }
 
 /// A user's WeChat risk rank in one WeChat scene, cached for every instance
-/// (see `crate::wechat::risk`). Its row is `wxrisk#<scene>#<openid>`.
+/// (see `crate::wechat::risk`): in the user's guard counter row
+/// ([`RankCell`]), or alone in `wxrisk#<scene>#<openid>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RiskRankRecord {
     pub answer: RiskAnswer,
@@ -813,41 +814,74 @@ pub trait CounterStore: Send + Sync {
     ) -> Result<Vec<GuardTally>, StoreError>;
 }
 
-/// Cached WeChat risk ranks, one row per user and WeChat scene. The guard
-/// reads its failure counters and the rank row in one request
-/// ([`RiskRankStore::counts_with_risk_rank`]); anything else reads the row
-/// alone ([`RiskRankStore::get_risk_rank`]).
+/// Where the guard keeps a user's cached WeChat risk rank: in the user's
+/// own guard counter row `row` (`guard|oid|<scene>|<openid>`, one of the
+/// rows it counts or reads), under the attributes of WeChat scene `scene`,
+/// so that the request that counts or reads the row reads the rank too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RankCell<'a> {
+    pub row: &'a str,
+    pub scene: u8,
+}
+
+/// Cached WeChat risk ranks. The guard keeps a user's in the user's guard
+/// counter row ([`RankCell`]) and reads it in the same request that counts
+/// or reads its counters ([`RiskRankStore::count_guard_ranked`],
+/// [`RiskRankStore::read_guard_ranked`]); a lookup of the rank alone
+/// (`crate::wechat::risk::RiskRanks::rank`) has a row of its own per user
+/// and WeChat scene ([`RiskRankStore::get_risk_rank`]).
 #[async_trait]
 pub trait RiskRankStore: Send + Sync {
-    /// The rank cached for `openid` in WeChat scene `scene`, expired or not
-    /// (the caller checks). One request, strongly consistent.
+    /// The rank cached alone for `openid` in WeChat scene `scene`, expired
+    /// or not (the caller checks). One request, strongly consistent.
     async fn get_risk_rank(
         &self,
         scene: u8,
         openid: &str,
     ) -> Result<Option<RiskRankRecord>, StoreError>;
 
-    /// [`CounterStore::read_guard`] of `names` in `windows` and
-    /// [`RiskRankStore::get_risk_rank`] together: one request (the rank
-    /// row's key beside the counters' in one BatchGetItem, at most 99
-    /// names), strongly consistent. Throttled, every row is
-    /// [`GuardTally::Throttled`] and the rank unknown.
-    async fn counts_with_risk_rank(
-        &self,
-        names: &[String],
-        windows: &GuardWindows,
-        scene: u8,
-        openid: &str,
-    ) -> Result<(Vec<GuardTally>, Option<RiskRankRecord>), StoreError>;
-
-    /// Keeps `record` for `openid` in WeChat scene `scene`, replacing any
-    /// earlier one (both are WeChat's word; the later wins), until
+    /// Keeps `record` alone for `openid` in WeChat scene `scene`, replacing
+    /// any earlier one (both are WeChat's word; the later wins), until
     /// `record.expires_ms`. One request, one write unit.
     async fn put_risk_rank(
         &self,
         scene: u8,
         openid: &str,
         record: &RiskRankRecord,
+    ) -> Result<(), StoreError>;
+
+    /// [`CounterStore::count_guard`], answering also the rank `cell` holds
+    /// (`cell.row` among `names`): the same requests, no other. A throttled
+    /// row leaves the rank unknown.
+    async fn count_guard_ranked(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+        event: GuardEvent,
+        cell: RankCell<'_>,
+    ) -> Result<(Vec<GuardTally>, Option<RiskRankRecord>), StoreError>;
+
+    /// [`CounterStore::read_guard`], answering also the rank `cell` holds
+    /// (`cell.row` among `names`): the same one request, strongly
+    /// consistent. Throttled, every row is [`GuardTally::Throttled`] and
+    /// the rank unknown.
+    async fn read_guard_ranked(
+        &self,
+        names: &[String],
+        windows: &GuardWindows,
+        cell: RankCell<'_>,
+    ) -> Result<(Vec<GuardTally>, Option<RiskRankRecord>), StoreError>;
+
+    /// Keeps `record` in `cell`, replacing any earlier rank of its WeChat
+    /// scene, the row's counts untouched (a row not yet counted is made),
+    /// the row kept until `keep_until_ms` at least (the caller's
+    /// [`GuardWindows::keep_until_ms`], which covers the rank's lifetime).
+    /// One UpdateItem, one write unit.
+    async fn put_guard_rank(
+        &self,
+        cell: RankCell<'_>,
+        record: &RiskRankRecord,
+        keep_until_ms: i64,
     ) -> Result<(), StoreError>;
 }
 

@@ -2,22 +2,24 @@
 //! [`super::risk_rank`]) at the cost of one WeChat call per user and
 //! window, whatever the number of instances.
 //!
-//! - **Cached in the table**, one row per user and WeChat scene
-//!   (`wxrisk#<0|1>#<openid>`, see `store::dynamo::risk_rank`): a rank for
-//!   the reader's `cacheSeconds`, a failure for [`FAILURE_CACHE_MS`] (an
-//!   outage then adds no latency to every request). Two guard scenes of
-//!   one WeChat scene share the row, each judging its freshness by its own
-//!   `cacheSeconds` from `checked_date`. The rank also depends on the IP
-//!   and phone number sent with the first call of a window; later calls
-//!   in it reuse that answer.
-//! - **Read with the guard's counters**: the guard adds the rank row's key
-//!   to the read of its counters ([`crate::store::RiskRankStore::counts_with_risk_rank`],
-//!   one BatchGetItem) and hands what it found to [`RiskRanks::rank_from`];
-//!   a hit adds no request. [`RiskRanks::rank`] reads the row itself (one
-//!   GetItem) for callers that read nothing else.
-//! - **A miss** costs one WeChat call and one write (a PutItem of about
-//!   60 bytes: one write unit). Two instances that miss at the same moment
-//!   may each call; the later write wins.
+//! - **Cached in the table**, shared by every instance: a rank for the
+//!   reader's `cacheSeconds`, a failure for [`FAILURE_CACHE_MS`] (an
+//!   outage then adds no latency to every request). The rank also depends
+//!   on the IP and phone number sent with the first call of a window;
+//!   later calls in it reuse that answer.
+//! - **In the guard's counter row of the user** ([`RankHome::Cell`],
+//!   `rate#guard|oid|<scene>|<openid>`, see `store::dynamo::risk_rank`),
+//!   per guard scene and WeChat scene: the request that counts the row
+//!   (an UpdateItem answering it whole) or reads it (the BatchGetItem of a
+//!   scene that counts no request, `GET /guard/status`) reads the rank
+//!   too, and the guard hands it to [`RiskRanks::rank_from`]: a hit adds
+//!   no request. Two guard scenes of one WeChat scene ask WeChat each.
+//! - **Alone** ([`RankHome::Own`]): [`RiskRanks::rank`], for callers that
+//!   read no counter, has one row per user and WeChat scene
+//!   (`wxrisk#<0|1>#<openid>`): one GetItem, and on a miss one PutItem.
+//! - **A miss** costs one WeChat call and one write (an UpdateItem of the
+//!   counter row, or the PutItem; one write unit). Two instances that
+//!   miss at the same moment may each call; the later write wins.
 //! - **A short budget**: token, call and (on 40001/42001) the token's
 //!   refresh and the second call all end within [`DEFAULT_BUDGET`] (800
 //!   ms), or the outcome is [`RiskFailure::TimedOut`]. A token refresh cut
@@ -42,7 +44,7 @@ use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
-use crate::store::{RiskAnswer, RiskRankRecord, RiskRanksStore};
+use crate::store::{RankCell, RiskAnswer, RiskRankRecord, RiskRanksStore};
 
 /// The time budget of one lookup's WeChat part, unless
 /// [`RiskRanks::with_budget`] says otherwise: short, since it is spent
@@ -79,6 +81,20 @@ impl RiskLookup {
             },
         }
     }
+}
+
+/// Where a rank asked of WeChat is cached: where the cached one is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RankHome<'a> {
+    /// Its row of its own, `wxrisk#<0|1>#<openid>` ([`RiskRanks::rank`]).
+    Own,
+    /// The user's guard counter row (see
+    /// [`crate::store::RiskRankStore::put_guard_rank`]), kept until
+    /// `keep_until_ms` at least.
+    Cell {
+        cell: RankCell<'a>,
+        keep_until_ms: i64,
+    },
 }
 
 /// Users' WeChat risk ranks, cached in the table; build it once per
@@ -120,8 +136,8 @@ impl RiskRanks {
     }
 
     /// The rank of `user` (in WeChat's test mode when `user.is_test`): the
-    /// cached one when younger than `cache_seconds` (one read), else
-    /// WeChat's (one call, one write).
+    /// cached one when younger than `cache_seconds` (one read of its row of
+    /// its own, [`RankHome::Own`]), else WeChat's (one call, one write).
     pub async fn rank(
         &self,
         user: &RiskRankRequest<'_>,
@@ -136,17 +152,19 @@ impl RiskRanks {
             .await
             .ok()
             .flatten();
-        self.rank_from(user, cache_seconds, cached, events).await
+        self.rank_from(user, cache_seconds, cached, RankHome::Own, events)
+            .await
     }
 
-    /// [`RiskRanks::rank`] with the row already read (beside the guard's
-    /// counters): `cached` when it is fresh, else WeChat's answer, written
-    /// back.
+    /// [`RiskRanks::rank`] with the cached rank already read from `home`
+    /// (by the guard, with its counters): `cached` when it is fresh, else
+    /// WeChat's answer, written back to `home`.
     pub async fn rank_from(
         &self,
         user: &RiskRankRequest<'_>,
         cache_seconds: u64,
         cached: Option<RiskRankRecord>,
+        home: RankHome<'_>,
         events: &mut Events,
     ) -> RiskLookup {
         let cache_ms = i64::try_from(cache_seconds)
@@ -160,7 +178,7 @@ impl RiskRanks {
             },
             None => {
                 let answer = self.ask(user).await;
-                self.keep(user, answer, cache_ms).await;
+                self.keep(user, answer, cache_ms, home).await;
                 RiskLookup {
                     answer,
                     cached: false,
@@ -209,6 +227,7 @@ impl RiskRanks {
         user: &RiskRankRequest<'_>,
         answer: Result<u8, RiskFailure>,
         cache_ms: i64,
+        home: RankHome<'_>,
     ) {
         let now = self.clock.now_ms();
         let (answer, lifetime) = match answer {
@@ -223,13 +242,22 @@ impl RiskRanks {
             checked_ms: now,
             expires_ms: now.saturating_add(lifetime),
         };
-        let scene = user.scene.number();
-        if self
-            .store
-            .put_risk_rank(scene, user.openid, &record)
-            .await
-            .is_err()
-        {
+        let kept = match home {
+            RankHome::Own => {
+                let scene = user.scene.number();
+                self.store.put_risk_rank(scene, user.openid, &record).await
+            }
+            RankHome::Cell {
+                cell,
+                keep_until_ms,
+            } => {
+                let keep_until_ms = keep_until_ms.max(record.expires_ms);
+                self.store
+                    .put_guard_rank(cell, &record, keep_until_ms)
+                    .await
+            }
+        };
+        if kept.is_err() {
             tracing::warn!("the risk rank was not cached: the next request asks WeChat again");
         }
     }

@@ -11,6 +11,12 @@
 //! 128-character device id and every nonce slot taken): one write unit.
 //! Reading (`GET /guard/status`) is one BatchGetItem projecting the current
 //! windows' attributes.
+//!
+//! The row of an openid also holds the user's cached WeChat risk rank,
+//! per WeChat scene `<n>` (0 or 1): `wx<n>_rank` (0-4) or `wx<n>_failure`
+//! (its name), `wx<n>_checked` and `wx<n>_expired` (epoch ms; see
+//! `risk_rank.rs`), about 50 bytes more: the counting UpdateItem answers
+//! it and the BatchGetItem projects it, so a cached rank costs no request.
 
 use std::collections::HashMap;
 
@@ -40,7 +46,7 @@ fn attributes(windows: &GuardWindows) -> (Option<String>, String) {
     )
 }
 
-fn tally_of(item: &Item, windows: &GuardWindows) -> Result<GuardTally, StoreError> {
+pub(super) fn tally_of(item: &Item, windows: &GuardWindows) -> Result<GuardTally, StoreError> {
     let (requests, failures) = attributes(windows);
     Ok(GuardTally::Counted {
         requests: count_in(item, requests.as_deref())?,
@@ -57,6 +63,20 @@ impl DynamoStore {
         windows: &GuardWindows,
         event: GuardEvent,
     ) -> Result<GuardTally, StoreError> {
+        match self.count_guard_item(name, windows, event).await? {
+            Some(item) => tally_of(&item, windows),
+            None => Ok(GuardTally::Throttled),
+        }
+    }
+
+    /// Counts `event` in row `name` and answers the whole row (`None`:
+    /// throttled, nothing counted).
+    pub(super) async fn count_guard_item(
+        &self,
+        name: &str,
+        windows: &GuardWindows,
+        event: GuardEvent,
+    ) -> Result<Option<Item>, StoreError> {
         let (requests, failures) = attributes(windows);
         let counted = match event {
             GuardEvent::Request => requests
@@ -103,7 +123,7 @@ impl DynamoStore {
                     counter = name,
                     "guard counter throttled: past its thresholds"
                 );
-                return Ok(GuardTally::Throttled);
+                return Ok(None);
             }
             // Only an earlier attempt of this very request fails the
             // condition: the row it left is this request's answer.
@@ -111,7 +131,7 @@ impl DynamoStore {
                 .filter(|old| holds(old, &slot, &nonce))
                 .ok_or_else(|| corrupt("count_guard", "condition failed without the nonce"))?,
         };
-        tally_of(&item, windows)
+        Ok(Some(item))
     }
 
     /// See [`CounterStore::count_guard`].

@@ -36,8 +36,8 @@
 //! | access token | `wxtoken#<appid>` | `access_token? expired_date lease_until force_day force_count last_force version written_by ttl` (nonce) |
 //! | ticket | `ticket#<sha256 of ticket>` | `expired_date claimed_by ttl` (nonce) |
 //! | counter | `rate#<name incl. window>` | `count expired_date ttl`, `w0` … `w7` (nonces, see `counter.rs`) |
-//! | guard counter | `rate#guard\|<ip, dev or oid>\|<scene>\|<subject>` | `r<window start>` (requests), `f<window start>` (failures), `ttl`, `w0` … `w7` (nonces; see `guard_counter.rs`) |
-//! | risk rank | `wxrisk#<WeChat scene 0 or 1>#<openid>` | `rank` (0-4) or `failure` (its name), `checked_date expired_date ttl` (see `risk_rank.rs`) |
+//! | guard counter | `rate#guard\|<ip, dev or oid>\|<scene>\|<subject>` | `r<window start>` (requests), `f<window start>` (failures), `ttl`, `w0` … `w7` (nonces; see `guard_counter.rs`); an openid's row also `wx<n>_rank` (0-4) or `wx<n>_failure`, `wx<n>_checked wx<n>_expired` (the user's cached WeChat risk rank in WeChat scene `<n>`, see `risk_rank.rs`) |
+//! | risk rank alone (`RiskRanks::rank`) | `wxrisk#<WeChat scene 0 or 1>#<openid>` | `rank` (0-4) or `failure` (its name), `checked_date expired_date ttl` (see `risk_rank.rs`) |
 //!
 //! Times are epoch milliseconds except `ttl` (epoch seconds, see
 //! [`ttl_seconds`]). TTL deletion lags, so every decision compares the

@@ -52,12 +52,16 @@ enum Row {
     },
     /// The guard's counts of one subject in one scene: each with the start
     /// of the window it counts in (see `crate::store::guard_counts`).
+    /// Where the guard keeps the user's cached risk rank (`ranks`, by
+    /// WeChat scene; see [`crate::store::RankCell`]), in the row of an
+    /// openid.
     GuardCounter {
         requests: Option<(i64, u64)>,
         failures: Option<(i64, u64)>,
+        ranks: BTreeMap<u8, RiskRankRecord>,
         expires_ms: i64,
     },
-    /// A user's cached WeChat risk rank in one WeChat scene.
+    /// A user's WeChat risk rank in one WeChat scene, cached alone.
     RiskRank(RiskRankRecord),
 }
 
