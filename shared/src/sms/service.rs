@@ -149,7 +149,7 @@ impl SmsSender {
         store: Arc<dyn SmsServiceStore>,
         options: &ServiceOptions,
     ) -> Result<Self, ConfigError> {
-        let client = SmsClient::new(&config)?.with_timeout(options.timeout());
+        let client = SmsClient::new(&config, options.timeout())?;
         let guard = Guard::new(settings.guard.clone(), store.clone(), options);
         Ok(Self {
             config,
