@@ -48,6 +48,7 @@ export type ErrCode =
   | 'ticket-expired'
   | 'ticket-rejected'
   | 'ticket-upstream-error'
+  | 'ticket-not-solved'
   | 'guard-captcha-required'
   | 'guard-tencent-required'
   | 'guard-pass-invalid'
@@ -68,9 +69,16 @@ export type ErrCode =
 /**
  * The client's own: no answer ('network-error'), an answer without errCode
  * such as API Gateway's 403 ('http-<status>'), no wx object for the WeChat
- * session, no fetch for the default transport, no CSPRNG for the device id.
+ * session, no fetch for the default transport, no CSPRNG for the device id,
+ * and guard.run with `{ level }` whose obtainPass gave nothing.
  */
-export type ClientErrCode = 'network-error' | `http-${number}` | 'wx-unavailable' | 'fetch-unavailable' | 'random-unavailable'
+export type ClientErrCode =
+  | 'network-error'
+  | `http-${number}`
+  | 'wx-unavailable'
+  | 'fetch-unavailable'
+  | 'random-unavailable'
+  | 'challenge-cancelled'
 
 /** A failure: the server's errCode/errMsg and HTTP status, or a network error (status 0). */
 export class GatehouseError extends Error {
@@ -201,8 +209,12 @@ export interface RequestInit {
   headers?: Record<string, string>
   /** Sent as Authorization: Bearer <token>. */
   token?: string
-  /** Sent as X-Gatehouse-Pass. */
-  pass?: string
+  /**
+   * What opens a guarded door: a passToken (X-Gatehouse-Pass), or the
+   * challenge itself (SPEC §13): an answer (X-Gatehouse-Captcha, and its
+   * X-Device-Id) or a Tencent ticket (X-Gatehouse-Ticket, X-Gatehouse-Randstr).
+   */
+  pass?: Proof
 }
 
 /** Only where the scene's config says `clientSize: true`; else the server answers 'uni-captcha-size-not-allowed'. */
@@ -261,11 +273,37 @@ export interface GuardStatus extends Envelope {
   /** The signals that set the level, in this order; empty at 'none'. */
   reasons: GuardReason[]
 }
-/** Gets a pass for the level the guard asks for: a passToken, or nothing to give up. */
-export type ObtainPass = (need: {
+/** A captcha answer for the door to check itself (the short way): `HandedAnswer`, or just `{ captcha }` for this client's device. */
+export interface CaptchaAnswer {
+  captcha: string
+  /** The device that created the captcha; this client's by default. */
+  deviceId?: string
+  scene?: string
+}
+/** A Tencent ticket for the door to check itself: the TencentCaptcha callback object as it comes, or `ticket.take`'s result. */
+export interface TicketAnswer {
+  ticket: string
+  randstr?: string
+  /** A callback with ret ≠ 0 (closed) counts as giving up. */
+  ret?: number
+  [key: string]: unknown
+}
+/** What a guarded door takes: a passToken, or the challenge itself (SPEC §13). */
+export type Proof = string | CaptchaAnswer | TicketAnswer
+/** What the guard asks obtainPass for. */
+export interface PassNeed {
   level: 'image' | 'tencent'
   scene: string
-}) => string | null | undefined | Promise<string | null | undefined>
+  /** The door refused the last one (a wrong answer, a used pass): ask again. */
+  refused?: true
+}
+/** Meets the level the guard asks for: a passToken (the pass way), an answer or a ticket (the short way), or nothing to give up. */
+export type ObtainPass = (need: PassNeed) => Proof | null | undefined | Promise<Proof | null | undefined>
+/** guard.run's options. */
+export interface GuardRunOptions {
+  /** The level known up front (a scene that always asks, a form that shows its captcha): obtainPass first, no probe, no status. */
+  level?: 'image' | 'tencent'
+}
 
 /** What a captcha widget shows; the components render it. */
 export interface CaptchaFlowState {
@@ -371,8 +409,13 @@ export interface Client {
   guard: {
     /** GET /guard/status?scene=… (device id in X-Device-Id). */
     status(scene: string): Promise<GuardStatus>
-    /** Runs call(undefined); on a 403 gets a pass through obtainPass and runs call(passToken) once more. */
-    run<T>(scene: string, call: (pass: string | undefined) => Promise<T>, obtainPass: ObtainPass): Promise<T>
+    /**
+     * Runs call(undefined); on a 403 asks GET /guard/status, gets a pass or
+     * the challenge itself through obtainPass, and runs call(proof); a
+     * refused proof asks again (refused: true), three times at most. With
+     * `{ level }`, obtainPass comes first and no probe is sent.
+     */
+    run<T>(scene: string, call: (pass: Proof | undefined) => Promise<T>, obtainPass: ObtainPass, options?: GuardRunOptions): Promise<T>
     /** run() for request(method, path, { ...init, pass }). */
     request<T = Envelope & Record<string, unknown>>(
       scene: string,
@@ -380,6 +423,7 @@ export interface Client {
       path: string,
       init: RequestInit | undefined,
       obtainPass: ObtainPass,
+      options?: GuardRunOptions,
     ): Promise<T>
   }
   sms: {

@@ -369,7 +369,8 @@ pub fn allow_cors<B>(response: &mut http::Response<B>, methods: &'static str) {
     headers.insert(
         "access-control-allow-headers",
         http::HeaderValue::from_static(
-            "content-type, authorization, x-device-id, accept-language, x-gatehouse-pass",
+            "content-type, authorization, x-device-id, accept-language, x-gatehouse-pass, \
+             x-gatehouse-captcha, x-gatehouse-ticket, x-gatehouse-randstr",
         ),
     );
     // Browsers hide response headers from scripts unless listed here.

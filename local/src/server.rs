@@ -221,7 +221,8 @@ impl App {
 
     /// Every route's service but the captcha's (see [`App::with_captcha`]):
     /// the session routes and the authorizer check the sessions `login`
-    /// opens, the authorizer guards `routes` with `guard`.
+    /// opens, the authorizer guards `routes` with `guard`, whose doors
+    /// judge the tickets brought in place of a pass with `tickets`.
     pub fn new(
         login: LoginService,
         tickets: TicketService,
@@ -250,6 +251,7 @@ impl App {
                 sms_verifier: None,
             },
         }
+        .judging()
     }
 
     /// The same app with the demo page told where `emulators` are.
@@ -258,9 +260,33 @@ impl App {
         self
     }
 
-    /// The same app with the captcha routes.
+    /// The same app with the captcha routes; its doors (the authorizer,
+    /// `/guard/check`) then also judge answers brought in place of a pass.
     pub fn with_captcha(mut self, captcha: CaptchaService) -> Self {
         self.services.captcha = Some(Arc::new(captcha));
+        self.judging()
+    }
+
+    /// The app whose guard (the authorizer's, and the SMS send's door)
+    /// judges the challenges its captcha and ticket services can (SPEC §13).
+    fn judging(mut self) -> Self {
+        let services = &mut self.services;
+        let judge = gatehouse::door::judge(services.captcha.clone(), services.tickets.clone());
+        if let Some(sender) = services.sms_sender.take() {
+            // The send's own door (SPEC §13), as a guarded route's.
+            let sender = Arc::try_unwrap(sender)
+                .map(|sender| Arc::new(sender.with_judge(judge.clone())))
+                .unwrap_or_else(|shared| shared);
+            services.sms_sender = Some(sender);
+        }
+        if let Some(guard) = &services.guard {
+            let guard = guard.as_ref().clone().with_judge(judge);
+            if let Some(authorizer) = &services.authorizer {
+                let authorizer = authorizer.as_ref().clone().with_guard(guard.clone());
+                services.authorizer = Some(Arc::new(authorizer));
+            }
+            services.guard = Some(Arc::new(guard));
+        }
         self
     }
 
@@ -269,7 +295,7 @@ impl App {
     pub fn with_sms(mut self, sender: SmsSender, verifier: SmsVerifier) -> Self {
         self.services.sms_sender = Some(Arc::new(sender));
         self.services.sms_verifier = Some(Arc::new(verifier));
-        self
+        self.judging()
     }
 
     /// The same app serving `POST /wx/phone` with `phone` (its sessions must

@@ -86,6 +86,10 @@ pub enum ApiError {
     },
     #[error("ticket upstream error")]
     TicketUpstreamError,
+    /// Tencent's callback object says the captcha was not solved: `ret`
+    /// 2 (the user closed it) or any other value but 0.
+    #[error("captcha not solved (ret {ret})")]
+    TicketNotSolved { ret: i64 },
     /// The door needs a pass (an image captcha's or a ticket's) and none
     /// was sent.
     #[error("guard: captcha required")]
@@ -341,6 +345,12 @@ impl ApiError {
                 "验证未通过",
                 "The captcha ticket was rejected",
             ),
+            Self::TicketNotSolved { .. } => row(
+                "ticket-not-solved",
+                S::BAD_REQUEST,
+                "验证码未完成（已关闭或出错），请重新验证",
+                "The captcha was closed or failed before it was solved",
+            ),
             Self::TicketUpstreamError => row(
                 "ticket-upstream-error",
                 S::BAD_GATEWAY,
@@ -520,6 +530,7 @@ mod tests {
             ApiError::RateLimited {
                 retry_after_secs: 3,
             },
+            ApiError::TicketNotSolved { ret: 2 },
             ApiError::TicketRejected {
                 captcha_code: 7,
                 captcha_msg: "randstr mismatch".into(),

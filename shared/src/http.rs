@@ -194,6 +194,9 @@ pub fn error_response_with(lang: Lang, err: &ApiError, data: Map<String, Value>)
             body.insert("evilLevel".into(), Value::from(*evil_level));
         }
     }
+    if let ApiError::TicketNotSolved { ret } = err {
+        body.insert("ret".into(), Value::from(*ret));
+    }
     let mut response = json_response(err.status(), &Value::Object(body));
     let headers = response.headers_mut();
     if let Some(secs) = err.retry_after() {

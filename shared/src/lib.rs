@@ -46,6 +46,8 @@
 //!   WeChat and Tencent secrets from AWS Secrets Manager at start-up;
 //!   [`domain`]: the values checked at the boundary ([`domain::Scene`],
 //!   [`domain::DeviceId`]).
+//! - [`door`]: the judge of the challenge brought to a door in place of a
+//!   pass (an answer, a ticket), over the captcha and ticket services.
 //! - [`deadline`]: one deadline per request, from the Lambda's own, so
 //!   every function answers within its time-out.
 //! - [`options`]: what every service takes besides its settings and store
@@ -62,6 +64,7 @@ pub mod clock;
 pub mod config;
 pub mod deadline;
 pub mod domain;
+pub mod door;
 pub mod error;
 pub mod guard;
 pub mod http;

@@ -6,12 +6,13 @@
 //!
 //! - the sign-up guarded in adaptive mode: admitted with no captcha at
 //!   first; after two wrong passwords refused, then the image captcha
-//!   appears (a click loads a new one, a wrong answer shows the error), and
-//!   the right answer's pass admits it (the server redeemed it: the guard
-//!   context says `passKind: captcha`); after four failures the stand-in
-//!   Tencent captcha appears, closing it leaves the 403, and solving it has
-//!   the ticket verified with the emulator once and its pass admits the
-//!   sign-up;
+//!   appears (a click loads a new one); the short way, the answer goes to
+//!   the door with the sign-up: a wrong one is refused there and a new
+//!   captcha asked for, the right one admits it (the door checked it: the
+//!   guard context says `passKind: captcha`); after four failures the
+//!   stand-in Tencent captcha appears, closing it leaves the 403, and
+//!   solving it hands the door the callback object, whose ticket the door
+//!   verifies with the emulator once and admits the sign-up;
 //! - WeChat login against the emulator: a session token, `GET /me` with the
 //!   emulator's openid, and a logout that ends the session server-side.
 //!
@@ -372,7 +373,9 @@ async fn drive_demo(
     ensure(str_of(&second, "/image/src") != first_src, || {
         "the click loaded the very same image".into()
     })?;
-    // A wrong answer shows the error and a new captcha.
+    // A wrong answer goes to the door with the sign-up (the short way: no
+    // verify), which refuses it; the page asks again: a new captcha, and
+    // why.
     let record = store
         .captcha(scene, &device)
         .ok_or("the refreshed captcha is not stored")?;
@@ -384,21 +387,25 @@ async fn drive_demo(
     type_text(client, "#answer", &wrong).await?;
     click(client, "#verify").await?;
     let failed = page_until(client, "the reply to a wrong answer", |v| {
-        v["captchaError"].as_str().is_some_and(|t| !t.is_empty()) && loaded(3)(v)
+        v["captchaError"]
+            .as_str()
+            .is_some_and(|t| t.contains("refused"))
+            && v["panel"] == true
+            && loaded(1)(v)
     })
     .await?;
     ensure(
-        str_of(&failed, "/captchaError").contains("uni-captcha-verify-fail"),
+        str_of(&failed, "/captchaError").contains("The door refused that answer"),
         || {
             format!(
-                "the error shown is not uni-captcha-verify-fail: {}",
+                "the page does not say the door refused the answer: {}",
                 failed["captchaError"]
             )
         },
     )?;
     screenshot(client, &out_dir.join("demo-captcha.png")).await?;
-    // The right answer, read from the store, earns the pass the retried
-    // sign-up carries; the server redeems it.
+    // The right answer, read from the store, goes with the retried
+    // sign-up; the door checks it and admits.
     let record = store
         .captcha(scene, &device)
         .ok_or("the new captcha is not stored")?;

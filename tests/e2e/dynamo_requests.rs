@@ -6,12 +6,6 @@
 //! cancelled, then the write that counts it).
 //! What they bill is metered in `write_units.rs`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
 use gatehouse::guard::pass::PassToken;
 use gatehouse::secret::Secret;
 use gatehouse::store::dynamo::DynamoStore;
@@ -25,31 +19,7 @@ use gatehouse::store::{
 };
 use gatehouse_e2e::{NOW, captcha, device, pass_grant, scene};
 
-/// Counts every HTTP request the client transmits (retries included).
-#[derive(Debug, Clone, Default)]
-pub struct RequestCounter(Arc<AtomicUsize>);
-
-impl RequestCounter {
-    pub fn take(&self) -> usize {
-        self.0.swap(0, Ordering::SeqCst)
-    }
-}
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
+pub use gatehouse_e2e::capacity::RequestCounter;
 
 pub async fn counted_store() -> (DynamoStore, RequestCounter) {
     let local = gatehouse_e2e::dynamodb_local().await;

@@ -123,6 +123,15 @@ fn authorizer_request_corpus() {
 }
 
 #[test]
+fn door_request_corpus() {
+    let rig = Rig::new();
+    replay("door_request", |d| {
+        rig.door(d);
+        Vec::new()
+    });
+}
+
+#[test]
 fn config_parse_corpus() {
     replay("config_parse", |d| {
         fuzz_harness::config(d);
@@ -134,7 +143,10 @@ fn config_parse_corpus() {
 /// what the fuzzer happened to find: `GUARD_ROUTES` with `bindDevice` and
 /// `bindIp` (config_parse), `POST /guard/check` with `idempotencyKey`, and
 /// malformed device ids in the body, the header and the query
-/// (guard_request), and a malformed `X-Device-Id` at the authorizer.
+/// (guard_request), and a malformed `X-Device-Id` at the authorizer; the
+/// challenge at the door (issue 22): an answer, a ticket, Tencent's callback
+/// object at `/guard/check`, and non-UTF-8, mixed and lone challenge headers
+/// (door_request).
 #[test]
 fn the_corpus_covers_the_guards_newer_keys() {
     let has = |target: &str, needle: &[u8]| {
@@ -153,6 +165,13 @@ fn the_corpus_covers_the_guards_newer_keys() {
         ("guard_request", b"?scene=demo&deviceId=\x00"),
         ("authorizer_request", b"\"x-device-id\": \"Y Z\""),
         ("authorizer_request", b"\"POST /bound\""),
+        ("authorizer_request", b"\"x-gatehouse-captcha\": \"abcd\""),
+        ("guard_request", b"\"captcha\":\"abcd\""),
+        ("guard_request", b"\"ret\":0,\"ticket\""),
+        ("guard_request", b"x-gatehouse-captcha:abcd"),
+        ("door_request", b"x-gatehouse-captcha:ab\xff"),
+        ("door_request", b"x-gatehouse-randstr:@xYz"),
+        ("door_request", b"x-gatehouse-pass:"),
     ] {
         assert!(
             has(target, needle),

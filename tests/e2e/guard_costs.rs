@@ -13,7 +13,7 @@ use std::sync::Arc;
 use gatehouse::captcha::service::CaptchaTarget;
 use gatehouse::captcha::{CaptchaService, Renderer};
 use gatehouse::clock::Clock;
-use gatehouse::guard::{Client, Door, Guard, Level, PassRule};
+use gatehouse::guard::{Client, Door, Guard, Level, PassRule, Proof};
 use gatehouse::metrics::Events;
 use gatehouse::options::ServiceOptions;
 use gatehouse::settings::Settings;
@@ -84,7 +84,7 @@ async fn write_units_of_a_guarded_request_at_each_level() {
             let admission = guard
                 .admit(
                     &Door::new(scene(scene_name), PassRule::Auto),
-                    token,
+                    token.map(Proof::Pass),
                     None,
                     client,
                     &mut Events::default(),

@@ -492,3 +492,72 @@ async fn a_degraded_pass_says_so_in_every_answer() {
         (21, "diff")
     );
 }
+
+/// Issue 22.6: Tencent's callback object, posted as the front end hands it
+/// over (here: the emulator's own answer, the shape of the SDK's callback).
+#[tokio::test]
+async fn the_callback_object_is_taken_as_it_comes() {
+    let emu = emulator().await;
+    let svc = service(config(&emu.base_url()), Clock::system());
+    let callback: Value = reqwest::Client::new()
+        .post(format!("{}/emulator/ticket", emu.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(callback["ret"], 0, "{callback}");
+    let (status, answer) = verify(&svc, callback.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(emu.calls(), 1);
+
+    // The web SDK's whole object, both app id names, bizState and the
+    // disaster fields included.
+    let issued = emu.issue_ticket();
+    let whole = json!({
+        "ret": 0, "ticket": issued.ticket, "randstr": issued.randstr,
+        "appid": APP_ID.to_string(), "CaptchaAppId": APP_ID, "bizState": {"order": 7},
+        "errorCode": 0, "errorMessage": "",
+    });
+    let (status, answer) = verify(&svc, whole).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(emu.calls(), 2);
+
+    // Closed (ret 2, empty ticket) or failed: a code of its own, no call.
+    for ret in [2, 1] {
+        let closed = json!({"ret": ret, "ticket": "", "randstr": "", "appid": APP_ID.to_string()});
+        let (status, answer) = verify(&svc, closed).await;
+        assert_eq!(
+            (status, &answer["errCode"]),
+            (400, &json!("ticket-not-solved"))
+        );
+        assert_eq!(answer["ret"], ret);
+    }
+    // Another app's callback: refused as Tencent would (16), asking no one;
+    // nothing claimed, so the same ticket with our app id still passes.
+    let issued = emu.issue_ticket();
+    for (name, other) in [("appid", json!("190000043")), ("CaptchaAppId", json!(1))] {
+        let mut body = json!({"ret": 0, "ticket": issued.ticket, "randstr": issued.randstr});
+        body[name] = other;
+        let (status, answer) = verify(&svc, body).await;
+        assert_eq!(
+            (status, &answer["errCode"]),
+            (400, &json!("ticket-rejected"))
+        );
+        assert_eq!(answer["captchaCode"], 16);
+    }
+    // Any other unknown field is still refused.
+    let mut unknown = callback.clone();
+    unknown["sig"] = json!("x");
+    let (status, answer) = verify(&svc, unknown).await;
+    assert_eq!(
+        (status, &answer["errCode"]),
+        (400, &json!("invalid-request"))
+    );
+    assert_eq!(emu.calls(), 2);
+    let body =
+        json!({"ret": 0, "ticket": issued.ticket, "randstr": issued.randstr, "appid": APP_ID});
+    let (status, answer) = verify(&svc, body).await;
+    assert_eq!(status, 200, "{answer}");
+}

@@ -262,6 +262,113 @@ async fn write_units_of_a_guarded_flow() {
     eprintln!("{}", report.join("\n"));
 }
 
+/// Issue 22: the short way, the answer at the door. Per flow, with the
+/// default limits and the scene's guard off: the create (3 WRU: captcha and
+/// its two counters) and the door's one conditional write of the captcha
+/// (1 WRU), in two DynamoDB requests and two HTTP requests; the pass way
+/// (create, verify with its pass in its transaction, redeem) is 9 WRU in
+/// six DynamoDB requests.
+/// `cargo test -p gatehouse-e2e --test e2e -- write_units::the_short_way --nocapture`
+#[tokio::test]
+async fn the_short_way_bills_create_and_one_write_at_the_door() {
+    use gatehouse::captcha::{CaptchaService, Renderer, create, verify};
+    use gatehouse::clock::Clock;
+    use gatehouse::guard::{Challenge, Client, Door, Guard, PassRule};
+    use gatehouse::options::ServiceOptions;
+    use gatehouse::settings::Settings;
+    use gatehouse_e2e::{post_json, status_and_json};
+    use serde_json::json;
+
+    let (table, requests, units) = metered_table().await;
+    let store: Arc<dyn gatehouse::store::Store> = Arc::new(table.store());
+    let settings = Settings::from_json("{}").unwrap();
+    let options = ServiceOptions::new(settings.rate_limits.clone()).with_clock(Clock::manual(*NOW));
+    let captcha = Arc::new(CaptchaService::new(
+        settings.captcha_settings(),
+        Renderer::builtin(),
+        store.clone(),
+        &options,
+    ));
+    let guard = Guard::new(settings.guard.clone(), store.clone(), &options)
+        .with_judge(gatehouse::door::judge(Some(captcha.clone()), None));
+    let door = Door::new(scene("login"), PassRule::Always);
+    let ip = "203.0.113.60";
+    let answer_of = |device: &str| {
+        let key = gatehouse::store::captcha_key(&scene("login"), &gatehouse_e2e::device(device));
+        let (client, name) = (table.client.clone(), table.name.clone());
+        async move {
+            let item = client
+                .get_item()
+                .table_name(name)
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap();
+            item["code"].as_s().unwrap().clone()
+        }
+    };
+    let mut measured = Vec::new();
+    for way in ["short", "pass"] {
+        let device = format!("way-{way}");
+        let body = json!({"scene": "login", "deviceId": device});
+        let client = Client {
+            ip: Some(ip.into()),
+            device: Some(gatehouse_e2e::device(&device)),
+            ..Client::default()
+        };
+        assert_eq!(
+            status_and_json(&create(&captcha, post_json(&body, ip)).await).0,
+            200
+        );
+        let code = answer_of(&device).await;
+        let (created_requests, created_units) = (requests.take() - 1, units.take().write);
+        let admission = if way == "short" {
+            guard
+                .check_challenge(&door, &Challenge::Answer(code), &client)
+                .await
+                .unwrap()
+        } else {
+            let right = json!({"scene": "login", "deviceId": device, "captcha": code});
+            let (status, reply) = status_and_json(&verify(&captcha, post_json(&right, ip)).await);
+            assert_eq!(status, 200, "{reply}");
+            let token = reply["passToken"].as_str().unwrap().to_owned();
+            guard
+                .check(&door, Some(&token), None, &client)
+                .await
+                .unwrap()
+        };
+        assert_eq!(admission.pass.unwrap().kind.as_str(), "captcha");
+        let flow = (
+            created_requests + requests.take(),
+            created_units + units.take().write,
+        );
+        measured.push((way, flow));
+    }
+    eprintln!(
+        "way    DynamoDB requests  WRU\n{}",
+        measured
+            .iter()
+            .map(|(way, (r, w))| format!("{way:<6} {r:<18} {w}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(
+        measured[0].1,
+        (4, 4.0),
+        "short way: create (3 at once) + the door's one write"
+    );
+    assert!(measured[0].1.1 <= 5.0, "issue 22: at most 5 WRU");
+    assert_eq!(
+        measured[1].1,
+        (6, 9.0),
+        "pass way: create 3 + verify 5 (its transaction of two items, its \
+         counter) + redeem 1"
+    );
+}
+
 /// The units of each SMS route, and of a guarded sign-in by phone end to
 /// end (a captcha, its pass at the send's door, the code verified, the sms
 /// pass redeemed at the business door), rate limits at their defaults and

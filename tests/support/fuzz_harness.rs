@@ -114,18 +114,13 @@ impl Rig {
         // request.
         let phone_store = Arc::new(MemoryStore::new());
         let phone = PhoneService::new(wx, phone_store.clone(), &options).expect("phone service");
-        let tencent = TencentConfig::from_lookup(|key| match key {
-            "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
-            "TENCENT_SECRET_KEY" => Some("fuzz-key".into()),
-            "CAPTCHA_APP_ID" => Some("190000001".into()),
-            "CAPTCHA_APP_SECRET_KEY" => Some("fuzz-app-key".into()),
-            "TENCENT_CAPTCHA_ENDPOINT" => Some(UNREACHABLE.into()),
-            _ => None,
-        })
-        .expect("tencent config");
-        let tickets =
-            TicketService::new(tencent, settings.ticket_settings(), store.clone(), &options)
-                .expect("ticket service");
+        let tickets = TicketService::new(
+            tencent_config(),
+            settings.ticket_settings(),
+            store.clone(),
+            &options,
+        )
+        .expect("ticket service");
         let sms = SmsConfig::from_lookup(|key| match key {
             "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
             "TENCENT_SECRET_KEY" => Some("fuzz-key".into()),
@@ -139,7 +134,27 @@ impl Rig {
         let sms_sender = SmsSender::new(sms, settings.sms_settings(), store.clone(), &options)
             .expect("sms sender");
         let sms_verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
-        let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
+        // The doors judge the challenge itself too (SPEC §13), with services
+        // of their own over the same store: an answer finds no captcha the
+        // door target made, a ticket an unreachable Tencent.
+        let judge = gatehouse::door::judge(
+            Some(Arc::new(CaptchaService::new(
+                settings.captcha_settings(),
+                Renderer::builtin(),
+                store.clone(),
+                &options,
+            ))),
+            Some(Arc::new(
+                TicketService::new(
+                    tencent_config(),
+                    settings.ticket_settings(),
+                    store.clone(),
+                    &options,
+                )
+                .expect("ticket service"),
+            )),
+        );
+        let guard = Guard::new(settings.guard.clone(), store.clone(), &options).with_judge(judge);
         let now = clock.now_ms();
         let session = gatehouse::store::SessionRecord {
             token_hash: gatehouse::wechat::crypto::token_hash(FUZZ_SESSION_TOKEN),
@@ -265,9 +280,10 @@ impl Rig {
 
     /// The guard's routes: `GET /guard/status`, `POST /guard/check`,
     /// `POST /guard/report`, `POST /demo/guarded` (route bits of `flags`),
-    /// over the embedded store: no 5xx at all.
+    /// over the embedded store: no 5xx but 502 (a ticket in place of a
+    /// pass meets the unreachable Tencent).
     pub fn guard(&self, data: &[u8]) -> Vec<u16> {
-        self.twice(data, &[], |flags, mut req| async move {
+        self.twice(data, &[502], |flags, mut req| async move {
             let (method, path) = [
                 ("GET", "/guard/status"),
                 ("POST", "/guard/check"),
@@ -299,6 +315,45 @@ impl Rig {
         }
     }
 
+    /// The challenge at the door (SPEC §13): the request `data` describes,
+    /// its headers (any bytes: `X-Gatehouse-Captcha`, `-Ticket`, `-Randstr`,
+    /// `X-Gatehouse-Pass`, `X-Device-Id` …) and source IP handed to the
+    /// authorizer as an event of a guarded route (route bits of `flags`:
+    /// `POST /demo/guarded`, `POST /bound`, `POST /signup`). Its headers'
+    /// challenge is parsed on its own too. No fuzzed event may be admitted:
+    /// no answer has a captcha in this store, Tencent is unreachable, and
+    /// every route asks for one of them (or a session).
+    pub fn door(&self, data: &[u8]) {
+        self.tick();
+        let Some((flags, req)) = request(data) else {
+            return;
+        };
+        let _ = gatehouse::guard::challenge::from_headers(req.headers());
+        let route =
+            ["POST /demo/guarded", "POST /bound", "POST /signup"][usize::from(flags >> 4) % 3];
+        let source_ip = split(data)
+            .and_then(|(meta, _)| meta.split(|&b| b == b'\n').next())
+            .filter(|ip| flags & 1 == 1 && !ip.is_empty())
+            .map(|ip| String::from_utf8_lossy(ip).into_owned());
+        let mut event: AuthorizerRequest = serde_json::from_value(serde_json::json!({
+            "version": "2.0", "type": "REQUEST",
+            "routeArn": "arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/POST/x",
+            "routeKey": route, "rawPath": "/x", "rawQueryString": "",
+            "requestContext": {
+                "http": {"method": "POST", "path": "/x", "protocol": "HTTP/1.1",
+                         "sourceIp": source_ip, "userAgent": "fuzz"},
+                "requestId": "r", "routeKey": route, "stage": "$default",
+                "time": "01/Jan/2025:00:00:00 +0000", "timeEpoch": 1735689600000i64
+            }
+        }))
+        .expect("an authorizer event");
+        event.headers = req.headers().clone();
+        let answer = self
+            .runtime
+            .block_on(gatehouse::guard::authorize(&self.authorizer, event));
+        assert!(!answer.is_authorized, "a fuzzed challenge was admitted");
+    }
+
     /// `POST /sms/send` against an unreachable Tencent SMS: 502 is its
     /// answer (and no code stays verifiable).
     pub fn sms_send(&self, data: &[u8]) -> Vec<u16> {
@@ -318,6 +373,19 @@ impl Rig {
     pub fn ticket(&self, data: &[u8]) -> Vec<u16> {
         self.twice(data, &[502], |_, req| verify_ticket(&self.tickets, req))
     }
+}
+
+/// The harness's Tencent: its keys, at an unreachable endpoint.
+fn tencent_config() -> TencentConfig {
+    TencentConfig::from_lookup(|key| match key {
+        "TENCENT_SECRET_ID" => Some("AKIDfuzz".into()),
+        "TENCENT_SECRET_KEY" => Some("fuzz-key".into()),
+        "CAPTCHA_APP_ID" => Some("190000001".into()),
+        "CAPTCHA_APP_SECRET_KEY" => Some("fuzz-app-key".into()),
+        "TENCENT_CAPTCHA_ENDPOINT" => Some(UNREACHABLE.into()),
+        _ => None,
+    })
+    .expect("tencent config")
 }
 
 impl Default for Rig {

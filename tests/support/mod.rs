@@ -4,6 +4,7 @@ pub mod capacity;
 pub mod cfn;
 pub mod dynamodb_local;
 pub mod fixtures;
+pub mod flow_costs;
 pub mod fuzz_harness;
 pub mod logs;
 pub mod lossy_proxy;

@@ -141,6 +141,31 @@ export function webStorage(store) {
 
 const SESSION_LOST = ['session-invalid', 'session-expired']
 
+/**
+ * The headers of what a door takes in place of nothing (SPEC §13), or null
+ * when `proof` is none (nothing, an empty answer, a closed Tencent captcha):
+ * a passToken (X-Gatehouse-Pass); an answer { captcha, deviceId? }
+ * (X-Gatehouse-Captcha, with the device that created the captcha); a
+ * Tencent ticket { ticket, randstr? }, the callback object as it comes
+ * (X-Gatehouse-Ticket, X-Gatehouse-Randstr).
+ */
+function proofHeaders(proof) {
+  if (!proof) return null
+  if (typeof proof === 'string') return { 'X-Gatehouse-Pass': proof }
+  const headers = {}
+  if (proof.captcha !== undefined) {
+    const answer = String(proof.captcha).trim()
+    if (!answer) return null
+    headers['X-Gatehouse-Captcha'] = answer
+    if (proof.deviceId) headers['X-Device-Id'] = proof.deviceId
+  } else {
+    if (proof.ret || !proof.ticket) return null
+    headers['X-Gatehouse-Ticket'] = proof.ticket
+    if (proof.randstr) headers['X-Gatehouse-Randstr'] = proof.randstr
+  }
+  return headers
+}
+
 /** The platform's clock; the timers are looked up when first used. */
 const systemClock = {
   now: () => Date.now(),
@@ -189,7 +214,7 @@ export function createClient(options) {
     if (body !== undefined) all['Content-Type'] = 'application/json'
     if (locale) all['Accept-Language'] = locale
     if (token) all.Authorization = `Bearer ${token}`
-    if (pass) all['X-Gatehouse-Pass'] = pass
+    if (pass) Object.assign(all, proofHeaders(pass))
     const res = await transport({ method, url: baseUrl + path + queryString(query), headers: all, body })
     const data = res.data
     const errCode = data && typeof data === 'object' ? data.errCode : undefined
@@ -217,24 +242,42 @@ export function createClient(options) {
   const guard = {
     status: (scene) => request('GET', '/guard/status', { query: { scene } }),
     /**
-     * Runs a business request; on a 403 asks the guard what is needed, has
-     * `obtainPass({ level, scene })` get a pass (a passToken, or nothing to
-     * give up) and retries once with it.
+     * Runs a business request behind the guard. On a 403 asks the guard what
+     * is needed and has `obtainPass({ level, scene })` meet it: a passToken
+     * (the pass way), or the challenge itself for the door to check, an
+     * answer `{ captcha }` or a Tencent callback `{ ticket, randstr }` (the
+     * short way: create + this request, no verify); nothing gives up. A
+     * refused one asks again (`refused: true`, the level read anew), up to
+     * MAX_CHALLENGES times. With `{ level }` the challenge comes first, with
+     * no probe: for a scene that always asks, two requests in all.
      */
-    async run(scene, call, obtainPass) {
-      try {
-        return await call(undefined)
-      } catch (err) {
-        if (!(err instanceof GatehouseError) || err.status !== 403) throw err
-        const { level } = await guard.status(scene)
-        const passToken = await obtainPass({ level: level === 'tencent' ? 'tencent' : 'image', scene })
-        if (!passToken) throw err
-        return call(passToken)
+    async run(scene, call, obtainPass, options) {
+      let level = options && options.level
+      let denied = null
+      // n: 0 the probe (none with a level given), then each challenge, three
+      // at most before a refusal stands.
+      for (let n = level ? 1 : 0; n <= 3; n++) {
+        let proof
+        if (n) {
+          if (!level) level = (await guard.status(scene)).level
+          const need = { level: level === 'tencent' ? 'tencent' : 'image', scene }
+          if (n > 1) need.refused = true
+          proof = await obtainPass(need)
+          if (!proofHeaders(proof)) throw denied || new GatehouseError('challenge-cancelled', 'no pass or answer', 0)
+        }
+        try {
+          return await call(proof)
+        } catch (err) {
+          if (!(err instanceof GatehouseError && err.status === 403)) throw err
+          denied = err
+          level = undefined
+        }
       }
+      throw denied
     },
-    /** `run` for one request: request(method, path, { ...init, pass }). */
-    request: (scene, method, path, init, obtainPass) =>
-      guard.run(scene, (pass) => request(method, path, Object.assign({}, init, { pass })), obtainPass),
+    /** `run` for one request: request(method, path, { ...init, pass }), `pass` being what obtainPass gave. */
+    request: (scene, method, path, init, obtainPass, options) =>
+      guard.run(scene, (pass) => request(method, path, Object.assign({}, init, { pass })), obtainPass, options),
   }
 
   // -- SMS codes -------------------------------------------------------------

@@ -23,7 +23,10 @@ const pkg = JSON.parse(read('package.json'))
  * what it cost before the CommonJS build came; CommonJS carries esbuild's
  * export shim on top.
  */
-const BUDGET = { 'dist/index.mjs': 4096, 'miniprogram/index.js': 5120 }
+// The ES module was 4 KB (issue 20); the short way (issue 22: an answer or
+// a Tencent callback as proof, its headers, the asks again on a refusal)
+// and the SMS client took it past that, so 4.25 KB.
+const BUDGET = { 'dist/index.mjs': 4352, 'miniprogram/index.js': 5120 }
 
 /**
  * Built-ins newer than ES2017, as members (`.name`) and as globals. esbuild

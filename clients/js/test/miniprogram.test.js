@@ -153,7 +153,7 @@ describe('gatehouse-captcha (native)', () => {
     assert.equal(m.data().message, '验证已过期，请重新输入')
   })
 
-  it('with hand-off, submit verifies nothing and emits { captcha, deviceId, scene }, which the server takes', async () => {
+  it('with hand-off, submit verifies nothing and emits { captcha, deviceId, scene }, which the door takes in place of a pass', async () => {
     const m = mountWithApp({ scene: 'demo', handOff: true })
     await until(ready(m.data), 'the first image')
     const right = await m.answer('demo')
@@ -162,13 +162,43 @@ describe('gatehouse-captcha (native)', () => {
     await until(() => m.events.answer.length === 1, 'the answer')
     assert.deepEqual(m.events.answer[0], { captcha: right, deviceId: m.deviceId, scene: 'demo' })
     assert.equal(m.sent('/captcha/verify'), 0)
-    const res = await fetch(`${server.url}/captcha/verify`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-device-id': m.deviceId },
-      body: JSON.stringify({ scene: 'demo', captcha: right }),
-    })
-    const verified = await res.json()
-    assert.equal((await getGuarded(verified.passToken, m.deviceId)).guard.passKind, 'captcha')
+    // The page's own request, the handed answer as its proof.
+    const res = await getApp().gatehouse.request('POST', '/demo/guarded', { body: {}, pass: m.events.answer[0] })
+    assert.equal(res.guard.passKind, 'captcha', 'the door judged the answer itself')
+    assert.equal(res.guard.deviceId, m.deviceId)
+  })
+
+  it('ask(need) is guard.request’s obtainPass: two requests for the flow, a refused answer brings a new image and says so', async () => {
+    const m = mountWithApp({ scene: 'demo' })
+    await until(ready(m.data), 'the first image')
+    const first = m.data().image
+    const asked = []
+    const signUp = getApp().gatehouse.guard.request('demo', 'POST', '/demo/guarded', { body: { username: 'native' } }, (need) => {
+      asked.push(need)
+      return m.comp.instance.ask(need)
+    }, { level: 'image' })
+    await until(() => asked.length === 1, 'asked for the challenge')
+    const right = await m.answer('demo')
+    m.type(INPUT, right === 'zzzz' ? 'yyyy' : 'zzzz')
+    m.tap(SUBMIT)
+    // The door refused and spent it: asked again, a new image, the reason shown.
+    await until(() => asked.length === 2 && m.data().image !== first && ready(m.data)(), 'asked again, a new image')
+    assert.deepEqual(asked, [
+      { level: 'image', scene: 'demo' },
+      { level: 'image', scene: 'demo', refused: true },
+    ])
+    assert.equal(m.data().message, '验证未通过，请输入新的验证码')
+    m.type(INPUT, await m.answer('demo'))
+    m.tap(SUBMIT)
+    const res = await signUp
+    assert.equal(res.guard.passKind, 'captcha')
+    assert.equal(res.guard.deviceId, m.deviceId)
+    // No verify: the captcha's create and refresh, and the request itself.
+    assert.equal(m.sent('/captcha/verify'), 0)
+    assert.equal(m.sent('/demo/guarded'), 2)
+    const sentHeaders = m.wx.calls.request.filter((r) => new URL(r.url).pathname === '/demo/guarded').map((r) => r.header)
+    assert.ok(sentHeaders.every((h) => h['X-Gatehouse-Captcha'] && h['X-Gatehouse-Pass'] === undefined), JSON.stringify(sentHeaders))
+    assert.deepEqual(m.events.pass, [], 'no pass was earned')
   })
 
   it('texts by WeChat’s language or the strings property, labelled for screen readers, themed by the uni-app component’s CSS variables', async () => {

@@ -225,7 +225,7 @@ describe('gatehouse-captcha', () => {
       async ({ page, harness, answer }) => {
         // The clock stops before the first image comes: its lifetime counts from a known time.
         await pauseClock(page)
-        await until(() => created.length === 1, 'the create on the server')
+        await until(() => answered(created) === 1, 'the create on the server')
         created[0].release()
         await newImage(page, null)
         const first = await imageSrc(page)

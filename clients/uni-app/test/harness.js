@@ -2,7 +2,8 @@
 // Vue 3 (over builtins.js: `uni` and uni-app's built-in components) on a
 // gatehouse-client the app provides. Query: api, device, scene, component
 // (captcha | popup | sms), locale, strings (JSON), lifetime, handOff,
-// provide (0: no client provided).
+// provide (0: no client provided), level (the popup's #guarded:
+// guard.request's `level` up front).
 
 import { createApp, defineComponent, h, ref } from 'vue'
 import { createClient, uniStorage, uniTransport } from 'gatehouse-client'
@@ -18,6 +19,8 @@ Object.assign(record, {
   expired: [],
   confirmed: [],
   answers: [],
+  asked: [],
+  guarded: [],
   closed: 0,
   model: [],
   sent: [],
@@ -32,6 +35,16 @@ const client = createClient({
   locale: params.get('locale') || undefined,
 })
 window.gatehouseClient = client
+
+function guarded(popup) {
+  const scene = params.get('scene') || 'login'
+  const ask = (need) => (record.asked.push(need), popup.ask(need))
+  const options = params.get('level') ? { level: params.get('level') } : undefined
+  client.guard.request(scene, 'POST', '/demo/guarded', { body: {} }, ask, options).then(
+    (res) => record.guarded.push({ guard: res.guard }),
+    (err) => record.guarded.push({ status: err.status, errCode: err.errCode }),
+  )
+}
 
 const Harness = defineComponent({
   setup() {
@@ -75,6 +88,8 @@ const Harness = defineComponent({
         : params.get('component') === 'popup'
         ? h('div', [
             h('button', { id: 'open', onClick: () => popup.value.open() }, 'open'),
+            // A business request behind the guard, the popup as its obtainPass.
+            h('button', { id: 'guarded', onClick: () => guarded(popup.value) }, 'guarded'),
             h(GatehousePopupCaptcha, {
               ...shared,
               ref: popup,

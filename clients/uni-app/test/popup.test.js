@@ -1,6 +1,7 @@
 // <gatehouse-popup-captcha> in headless Chromium against the real dev
 // server (page.js): open, confirm, one verify at a time, the mask, touch
-// moves, strings and labels, theming, and handing the answer to the caller.
+// moves, strings and labels, theming, handing the answer to the caller, and
+// ask() as guard.request's obtainPass (the short way).
 
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -128,17 +129,51 @@ describe('gatehouse-popup-captcha', () => {
       assert.equal(requestsTo(h, '/captcha/verify'), 0)
       assert.equal(h.confirmed.length, 0)
 
-      // What the caller does with it today: verify for a pass, and the pass opens the door.
+      // What the caller does with it: the business request carries it, and the door checks it.
       const [handed] = h.answers
-      const post = (path, body, headers = {}) =>
-        fetch(api.url + path, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-device-id': handed.deviceId, ...headers },
-          body: JSON.stringify(body),
-        }).then((res) => res.json())
-      const verified = await post('/captcha/verify', { scene: handed.scene, captcha: handed.captcha })
-      assert.equal(verified.errCode, 0)
-      const guarded = await post('/demo/guarded', {}, { 'x-gatehouse-pass': verified.passToken })
-      assert.equal(guarded.guard.passKind, 'captcha')
+      const res = await fetch(api.url + '/demo/guarded', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-device-id': handed.deviceId, 'x-gatehouse-captcha': handed.captcha },
+        body: '{}',
+      })
+      const guarded = await res.json()
+      assert.equal(guarded.guard.passKind, 'captcha', JSON.stringify(guarded))
+    }))
+
+  it('ask() as guard.request’s obtainPass, with hand-off: create + the business request, the door checks the answer', () =>
+    onPopup({ scene: 'demo', handOff: '', level: 'image' }, async ({ page, harness, answer }) => {
+      await page.locator('#guarded').click()
+      await page.locator(dialog).waitFor()
+      await newImage(page, null)
+      assert.equal(await page.locator('.gatehouse-popup-captcha__notice').count(), 0)
+      await page.locator('input').fill(await answer('demo'))
+      await page.locator(confirmButton).click()
+      await page.waitForFunction(() => window.harness.guarded.length === 1)
+      const h = await harness()
+      assert.equal(h.guarded[0].guard.passKind, 'captcha', JSON.stringify(h.guarded))
+      assert.deepEqual(h.asked, [{ level: 'image', scene: 'demo' }])
+      const paths = h.requests.map((r) => new URL(r.url).pathname)
+      assert.deepEqual(paths, ['/captcha/create', '/demo/guarded'])
+    }))
+
+  it('ask() after a wrong answer at the door: the dialog comes back with a new image and says so; closing it gives up', () =>
+    onPopup({ scene: 'demo', handOff: '', locale: 'en' }, async ({ page, harness, answer }) => {
+      await page.locator('#guarded').click()
+      await page.locator(dialog).waitFor()
+      await newImage(page, null)
+      const shown = await imageSrc(page)
+      const right = await answer('demo')
+      await page.locator('input').fill(right === 'zzzz' ? 'yyyy' : 'zzzz')
+      await page.locator(confirmButton).click()
+      await page.locator('.gatehouse-popup-captcha__notice').waitFor()
+      await newImage(page, shown)
+      assert.equal(await page.locator('.gatehouse-popup-captcha__notice').textContent(), 'Not accepted: please solve the new one')
+      assert.notEqual(await answer('demo'), undefined)
+      await page.locator('.gatehouse-popup-captcha__btn').first().click()
+      await page.waitForFunction(() => window.harness.guarded.length === 1)
+      const h = await harness()
+      assert.deepEqual(h.guarded, [{ status: 403, errCode: 'http-403' }])
+      assert.deepEqual(h.asked.map((need) => !!need.refused), [false, true])
+      assert.equal(requestsTo(h, '/captcha/verify'), 0)
     }))
 })

@@ -166,21 +166,8 @@ impl CaptchaService {
         target: &CaptchaTarget,
         answer: &str,
     ) -> Result<PassIssued, ApiError> {
-        let scene = target.scene.as_str();
-        let cfg = self.settings.captcha.scene(scene);
-        let guard = self.settings.guard.scene(scene);
-        let rate_limits = &self.rate_limits;
         let now_ms = self.clock.now_ms();
-        let counter = rate_limits
-            .scene(scene)
-            .counters(
-                Route::Verify,
-                rate_limits.scene_bucket(scene),
-                target.ip.as_deref(),
-                None,
-                now_ms,
-            )
-            .pop();
+        let guard = self.settings.guard.scene(target.scene.as_str());
         // The pass a right answer earns, drawn before the verify so that
         // the one write that judges the answer grants it (a row of its own,
         // which nothing done to the captcha row touches), and so that a
@@ -201,6 +188,51 @@ impl CaptchaService {
             created_ms: now_ms,
             expires_ms: pass_expired,
         };
+        self.judge_as(Some(Route::Verify), target, answer, Some(&grant), now_ms)
+            .await?;
+        Ok(PassIssued {
+            pass_token: token.encode(),
+            pass_expired,
+        })
+    }
+
+    /// [`Self::verify`] without the pass: what a door does with an answer
+    /// brought in place of one. The answer is judged in the captcha's one
+    /// conditional write, a wrong one counted as a failure, with no per-IP
+    /// counter of its own: every answer needs a captcha, which only a
+    /// rate-limited create makes, and a captcha takes `maxAttempts` answers
+    /// (so a right answer at the door is one write unit: create 3, door 1).
+    pub async fn judge(&self, target: &CaptchaTarget, answer: &str) -> Result<(), ApiError> {
+        let now_ms = self.clock.now_ms();
+        self.judge_as(None, target, answer, None, now_ms).await
+    }
+
+    /// Judges `answer`, granting `pass` in the same write when it is right,
+    /// and counting `route`'s per-IP counter alongside, if any.
+    async fn judge_as(
+        &self,
+        route: Option<Route>,
+        target: &CaptchaTarget,
+        answer: &str,
+        pass: Option<&PassGrant>,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        let scene = target.scene.as_str();
+        let cfg = self.settings.captcha.scene(scene);
+        let guard = self.settings.guard.scene(scene);
+        let rate_limits = &self.rate_limits;
+        let counter = route.and_then(|route| {
+            rate_limits
+                .scene(scene)
+                .counters(
+                    route,
+                    rate_limits.scene_bucket(scene),
+                    target.ip.as_deref(),
+                    None,
+                    now_ms,
+                )
+                .pop()
+        });
         let outcome = counted(self.store.as_ref(), counter.as_ref(), now_ms, async {
             Ok(self
                 .store
@@ -210,16 +242,13 @@ impl CaptchaService {
                     answer,
                     now_ms,
                     cfg.max_attempts,
-                    Some(&grant),
+                    pass,
                 )
                 .await?)
         })
         .await?;
         match outcome {
-            VerifyOutcome::Passed => Ok(PassIssued {
-                pass_token: token.encode(),
-                pass_expired,
-            }),
+            VerifyOutcome::Passed => Ok(()),
             VerifyOutcome::Expired => Err(ApiError::VerifyOverdue),
             VerifyOutcome::Wrong { .. } | VerifyOutcome::Voided => {
                 let client = Client {

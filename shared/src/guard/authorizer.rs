@@ -4,8 +4,14 @@
 //! - A route listed in `GUARD_ROUTES` (matched on the event's `routeKey`)
 //!   is admitted only when its requirements hold: a pass of its scene in
 //!   `X-Gatehouse-Pass` as its `pass` rule and the scene's level ask
-//!   (redeemed, so it opens one door once), and a live bearer session when
-//!   it says `session: true`.
+//!   (redeemed, so it opens one door once; of the device and IP that
+//!   earned it when it says `bindDevice`, `bindIp`), and a live bearer
+//!   session when it says `session: true`. In place of a pass it takes the
+//!   challenge itself (SPEC §13: `X-Gatehouse-Captcha` with `X-Device-Id`,
+//!   or `X-Gatehouse-Ticket` + `X-Gatehouse-Randstr`), judged and spent
+//!   here, once, and counted as any request of the scene. A malformed
+//!   `X-Device-Id`, a malformed challenge, or a pass and a challenge
+//!   together are denied, nothing spent or counted.
 //! - Any other route keeps the plain session check: a live bearer session.
 //!
 //! An admitted request reaches its route with the authorizer's context in
@@ -35,7 +41,7 @@ pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerSimpleResponse as 
 pub use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request as AuthorizerRequest;
 
 use super::config::{GuardRoutes, GuardedRoute, Level, StoreErrorPolicy};
-use super::service::{Admission, Client, Guard, Observed, named_device};
+use super::service::{Admission, Client, Guard, Observed, Proof, named_device};
 use crate::error::ApiError;
 use crate::http::{MAX_HEADER_VALUE_BYTES, parse_bearer};
 use crate::metrics::{Event, Events, Outcome};
@@ -60,6 +66,12 @@ impl Authorizer {
             guard,
             routes,
         }
+    }
+
+    /// The same authorizer deciding with `guard` (one whose doors judge
+    /// challenges, say).
+    pub fn with_guard(self, guard: Guard) -> Self {
+        Self { guard, ..self }
     }
 
     /// What `route_key` (`"POST /demo/guarded"`) requires, when it is
@@ -220,6 +232,21 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
         Ok(device) => device,
         Err(err) => return Verdict::denied(route_key, &err, Events::default()),
     };
+    // A pass, or the challenge itself (SPEC §13); both at once, or a
+    // malformed challenge, is refused before anything is spent or counted.
+    let challenge = match super::challenge::from_headers(&event.headers) {
+        Ok(challenge) => challenge,
+        Err(err) => return Verdict::denied(route_key, &err, Events::default()),
+    };
+    let pass_sent = event.headers.contains_key(PASS_HEADER);
+    let proof = match (header(&event, PASS_HEADER), &challenge) {
+        (_, Some(_)) if pass_sent => {
+            let both = ApiError::InvalidRequest("a pass and a challenge".into());
+            return Verdict::denied(route_key, &both, Events::default());
+        }
+        (Some(token), _) => Some(Proof::Pass(token)),
+        (None, challenge) => challenge.as_ref().map(Proof::Challenge),
+    };
     let mut events = Events::default();
     let door = &route.door;
     let mut client = Client {
@@ -255,9 +282,8 @@ pub async fn judge(auth: &Authorizer, event: AuthorizerRequest) -> Verdict {
             (merged(by_client, by_openid), Some(record))
         }
     };
-    let token = header(&event, PASS_HEADER);
     let admission = guard
-        .decide(door, token, None, &client, observed, &mut events)
+        .decide(door, proof, None, &client, observed, &mut events)
         .await;
     match admission {
         Ok(admission) => {

@@ -12,6 +12,8 @@
 //!   the scene's mode and the door's rule make its level, and its reasons.
 //! - [`wx_risk`]: a scene's `guard.wxRisk` block, and what a WeChat risk
 //!   rank asks of a user.
+//! - [`challenge`]: the challenge itself (an answer, a ticket) brought to
+//!   a door in place of a pass, and the [`ChallengeJudge`] that spends it.
 //! - [`service::Guard`]: the level a client must pass, the redemption of
 //!   its pass, reported failures. Rust business Lambdas call it directly.
 //! - [`authorizer`]: the Lambda authorizer in front of guarded (and
@@ -19,6 +21,7 @@
 //!   `POST /guard/check`, `POST /guard/report`, `POST /demo/guarded`.
 
 pub mod authorizer;
+pub mod challenge;
 pub mod config;
 mod counters;
 pub mod level;
@@ -31,6 +34,7 @@ pub use authorizer::{
     Authorizer, AuthorizerRequest, AuthorizerResponse, Verdict, authorize, authorized_identity,
     authorized_phone_number, authorizer_context, judge, judge_within,
 };
+pub use challenge::{Challenge, ChallengeJudge, Judged};
 pub use config::{Door, GuardConfig, GuardRoutes, Level, PassRule};
 pub use level::{Counts, Reason, Reasons, Standing};
-pub use service::{Admission, Client, Guard, IdempotencyKey, Refusal};
+pub use service::{Admission, Client, Guard, IdempotencyKey, Proof, Refusal};

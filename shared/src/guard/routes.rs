@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::authorizer::authorizer_context;
+use super::challenge::{Challenge, from_parts};
 use super::config::{Door, Level, PassRule};
 use super::level::{Reasons, Standing};
-use super::service::{Admission, Client, Guard, IdempotencyKey, Refusal, named_device};
+use super::service::{Admission, Client, Guard, IdempotencyKey, Proof, Refusal, named_device};
 use crate::domain::Scene;
 use crate::error::ApiError;
 use crate::http::{bearer_token, error_response_with, json_body, query_param, respond, source_ip};
@@ -46,7 +47,11 @@ impl From<Standing> for StandingData {
     }
 }
 
-/// `POST /guard/check` body.
+/// `POST /guard/check` body: a `passToken`, or the challenge itself
+/// (SPEC §13): `captcha` (with the device), or `ticket` and `randstr`, the
+/// latter also as Tencent's whole callback object (`ret`, `appid`,
+/// `CaptchaAppId`, `bizState`, `errorCode`, `errorMessage`, as
+/// `POST /ticket/verify` takes it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CheckRequest {
@@ -58,6 +63,80 @@ struct CheckRequest {
     /// The signed-in user's openid, when the back end knows it: counted,
     /// as a device is.
     openid: Option<String>,
+    captcha: Option<Answer>,
+    ticket: Option<String>,
+    randstr: Option<String>,
+    ret: Option<i64>,
+    appid: Option<AppId>,
+    #[serde(rename = "CaptchaAppId")]
+    captcha_app_id: Option<AppId>,
+    #[allow(dead_code)] // the caller's own, accepted and not read
+    biz_state: Option<Value>,
+    #[allow(dead_code)] // accepted and not read (the ticket says it too)
+    error_code: Option<i64>,
+    #[allow(dead_code)]
+    error_message: Option<String>,
+}
+
+/// An answer as typed: text, or a number from a numeric input in math mode.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Text(String),
+    Number(i64),
+}
+
+/// An app id as Tencent's SDKs send it: a string or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AppId {
+    Number(u64),
+    Text(String),
+}
+
+impl CheckRequest {
+    /// The challenge the body brings, if any; a callback whose `ret` is not
+    /// 0 is `ticket-not-solved`, callback fields without a ticket and a
+    /// pass with a challenge are `invalid-request`.
+    fn challenge(&mut self) -> Result<Option<Challenge>, ApiError> {
+        if let Some(ret) = self.ret.filter(|ret| *ret != 0) {
+            return Err(ApiError::TicketNotSolved { ret });
+        }
+        let answer = self.captcha.take().map(|answer| match answer {
+            Answer::Text(text) => text,
+            Answer::Number(n) => n.to_string(),
+        });
+        let ticket = self.ticket.take().map(|t| t.trim().to_owned());
+        let randstr = self
+            .randstr
+            .take()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        let mut challenge = from_parts(answer, ticket, randstr)?;
+        let app_ids: Vec<String> = [self.appid.take(), self.captcha_app_id.take()]
+            .into_iter()
+            .flatten()
+            .map(|id| match id {
+                AppId::Number(n) => n.to_string(),
+                AppId::Text(text) => text,
+            })
+            .collect();
+        match &mut challenge {
+            Some(Challenge::Ticket { app_ids: named, .. }) => *named = app_ids,
+            _ if !app_ids.is_empty() || self.ret.is_some() => {
+                return Err(ApiError::InvalidRequest(
+                    "the captcha callback's fields go with a ticket".into(),
+                ));
+            }
+            _ => {}
+        }
+        if challenge.is_some() && self.pass_token.is_some() {
+            return Err(ApiError::InvalidRequest(
+                "send a passToken or a challenge, not both".into(),
+            ));
+        }
+        Ok(challenge)
+    }
 }
 
 /// `POST /guard/report` body.
@@ -171,7 +250,8 @@ pub(crate) fn refusal_response(lang: Lang, refusal: &Refusal) -> Response<Body> 
 
 /// `POST /guard/check`: for a back end about to do what the scene guards
 /// (counted as a request of the client, admitted or not). Admitted, with
-/// the level, its reasons and the redeemed pass when one was needed; or
+/// the level, its reasons and the redeemed pass (or the challenge judged
+/// in its place) when one was needed; or
 /// `guard-captcha-required`, `guard-tencent-required`,
 /// `guard-pass-invalid`, `guard-refused` (WeChat's rank of the `openid`
 /// sent), each with the level and reasons in its data;
@@ -182,8 +262,9 @@ pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let mut events = Events::default();
     let result = async {
-        let body: CheckRequest = json_body(&req)?;
+        let mut body: CheckRequest = json_body(&req)?;
         let scene = Scene::parse(body.scene.as_deref().unwrap_or_default())?;
+        let challenge = body.challenge()?;
         let mut client = back_end_client(body.device_id.as_deref(), body.user_ip, &req)?;
         client.openid = body.openid.as_deref().map(openid).transpose()?;
         let key = body
@@ -192,9 +273,12 @@ pub async fn check(guard: &Guard, req: Request) -> Response<Body> {
             .map(IdempotencyKey::parse)
             .transpose()?;
         let door = Door::new(scene, PassRule::Auto);
-        let token = body.pass_token.as_deref();
+        let proof = match (&challenge, body.pass_token.as_deref()) {
+            (Some(challenge), _) => Some(Proof::Challenge(challenge)),
+            (None, token) => Proof::pass(token),
+        };
         Ok(guard
-            .admit(&door, token, key.as_ref(), &client, &mut events)
+            .admit(&door, proof, key.as_ref(), &client, &mut events)
             .await)
     };
     let mut resp = match result.await {

@@ -2,10 +2,12 @@
 //! why, the redemption of its pass, and the requests and failures that
 //! raise the level. The authorizer, `POST /guard/check` and Rust business
 //! Lambdas all decide through [`Guard::admit`] (or [`Guard::check`], the
-//! same with a plain error).
+//! same with a plain error). A door takes a pass or, in its place, the
+//! challenge itself (SPEC §13), judged by a [`ChallengeJudge`].
 
 use std::sync::Arc;
 
+use super::challenge::{Challenge, ChallengeJudge};
 use super::config::{
     Door, GuardConfig, GuardMode, GuardSettings, Level, PassRule, StoreErrorPolicy,
 };
@@ -22,6 +24,21 @@ use crate::options::ServiceOptions;
 use crate::store::{GuardStore, PassClaim, PassKind, RedeemedPass, Redemption};
 use crate::wechat::risk::RiskRanks;
 use crate::wechat::risk_rank::RiskRankRequest;
+
+/// What a request brings to a door: a pass token, or the challenge itself
+/// (SPEC §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof<'a> {
+    Pass(&'a str),
+    Challenge(&'a Challenge),
+}
+
+impl<'a> Proof<'a> {
+    /// The pass token sent, as [`Guard::check`] takes one.
+    pub fn pass(token: Option<&'a str>) -> Option<Self> {
+        token.map(Proof::Pass)
+    }
+}
 
 /// An idempotency key of `POST /guard/check`: 1 to 64 of `[A-Za-z0-9_-]`.
 /// The same key and pass again, within the pass's lifetime, answer the
@@ -116,6 +133,9 @@ pub struct Guard {
     clock: Clock,
     /// WeChat's risk ranks, where a scene's `guard.wxRisk` asks for them.
     ranks: Option<Arc<RiskRanks>>,
+    /// Judges a challenge brought in place of a pass; without one, a
+    /// challenge is refused as no pass.
+    judge: Option<Arc<dyn ChallengeJudge>>,
 }
 
 impl Guard {
@@ -127,7 +147,15 @@ impl Guard {
             store,
             clock: options.clock().clone(),
             ranks: None,
+            judge: None,
         }
+    }
+
+    /// The guard whose doors also take the challenge itself (see
+    /// [`super::challenge`]); `crate::door::judge` makes the judge.
+    pub fn with_judge(mut self, judge: Arc<dyn ChallengeJudge>) -> Self {
+        self.judge = Some(judge);
+        self
     }
 
     /// The same guard asking WeChat for a signed-in user's risk rank where
@@ -293,18 +321,18 @@ impl Guard {
     pub async fn admit(
         &self,
         door: &Door,
-        token: Option<&str>,
+        proof: Option<Proof<'_>>,
         idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
         events: &mut Events,
     ) -> Result<Admission, Refusal> {
         let observed = self.count(&door.scene, client, events).await;
-        self.decide(door, token, idempotency_key, client, observed, events)
+        self.decide(door, proof, idempotency_key, client, observed, events)
             .await
     }
 
-    /// [`Guard::admit`] with a plain error, for callers that need no
-    /// standing with a refusal and no metrics.
+    /// [`Guard::admit`] with a pass token (or none) and a plain error, for
+    /// callers that need no standing with a refusal and no metrics.
     pub async fn check(
         &self,
         door: &Door,
@@ -313,25 +341,41 @@ impl Guard {
         client: &Client,
     ) -> Result<Admission, ApiError> {
         let mut events = Events::default();
-        self.admit(door, token, idempotency_key, client, &mut events)
+        let proof = Proof::pass(token);
+        self.admit(door, proof, idempotency_key, client, &mut events)
+            .await
+            .map_err(|refusal| refusal.error)
+    }
+
+    /// [`Guard::check`] with the challenge itself in place of a pass.
+    pub async fn check_challenge(
+        &self,
+        door: &Door,
+        challenge: &Challenge,
+        client: &Client,
+    ) -> Result<Admission, ApiError> {
+        let mut events = Events::default();
+        let proof = Some(Proof::Challenge(challenge));
+        self.admit(door, proof, None, client, &mut events)
             .await
             .map_err(|refusal| refusal.error)
     }
 
     /// Decides a request `observed` so at `door` ([`Guard::judge`]):
-    /// admitted with no pass when none is needed (a pass sent anyway is
-    /// left unspent), else only by redeeming `token` (at most once, however
-    /// many requests race; again only under the same `idempotency_key`,
-    /// within the pass's lifetime). The reasons of a level above `none` are
-    /// told in `events`. A refused pass (unknown, used, expired, of another
-    /// scene, device or IP) stays unspent and counts as a failure of the
-    /// door's scene, as a wrong answer does. A store failure refuses the
-    /// request, or admits it `degraded` where the scene says `onStoreError:
-    /// "admit"`.
+    /// admitted with no pass when none is needed (a pass or a challenge
+    /// sent anyway is left unspent), else only by redeeming the pass token
+    /// (at most once, however many requests race; again only under the
+    /// same `idempotency_key`, within the pass's lifetime) or by judging
+    /// the challenge brought in its place ([`Guard::spend_challenge`]). The
+    /// reasons of a level above `none` are told in `events`. A refused pass
+    /// (unknown, used, expired, of another scene, device or IP) stays
+    /// unspent and counts as a failure of the door's scene, as a wrong
+    /// answer does. A store failure refuses the request, or admits it
+    /// `degraded` where the scene says `onStoreError: "admit"`.
     pub async fn decide(
         &self,
         door: &Door,
-        token: Option<&str>,
+        proof: Option<Proof<'_>>,
         idempotency_key: Option<&IdempotencyKey>,
         client: &Client,
         observed: Result<Observed, ApiError>,
@@ -355,9 +399,20 @@ impl Guard {
             });
         }
         judged?;
-        let redeemed = self
-            .redeem(door, standing.level, token, idempotency_key, client)
-            .await;
+        let redeemed = match proof {
+            Some(Proof::Challenge(challenge)) => {
+                self.spend_challenge(door, standing.level, challenge, client)
+                    .await
+            }
+            Some(Proof::Pass(token)) => {
+                self.redeem(door, standing.level, Some(token), idempotency_key, client)
+                    .await
+            }
+            None => {
+                self.redeem(door, standing.level, None, idempotency_key, client)
+                    .await
+            }
+        };
         match redeemed {
             Ok(pass) => Ok(Admission {
                 level: standing.level,
@@ -428,6 +483,49 @@ impl Guard {
         }
     }
 
+    /// Judges `challenge`, brought to `door` in place of a pass (SPEC §13),
+    /// where `level` asks for a pass, spending it: none needed, it is left
+    /// unspent; an answer where only a ticket will do is
+    /// `guard-pass-invalid`, left unspent. An answer needs the device its
+    /// captcha was made for (`uni-captcha-deviceId-required`). A wrong
+    /// answer or a rejected ticket is verify's or ticket verify's error,
+    /// counted as a failure as those count it. The pass it answers is the
+    /// challenge, as the context tells it (`passKind`, `evilLevel`,
+    /// `degraded`).
+    async fn spend_challenge(
+        &self,
+        door: &Door,
+        level: Level,
+        challenge: &Challenge,
+        client: &Client,
+    ) -> Result<Option<RedeemedPass>, ApiError> {
+        if level == Level::None {
+            return Ok(None);
+        }
+        let Some(judge) = &self.judge else {
+            tracing::info!(scene = %door.scene, "no judge of challenges here: refused as no pass");
+            return Err(required(level));
+        };
+        if level == Level::Tencent && challenge.kind() == PassKind::Captcha {
+            tracing::info!(scene = %door.scene, "answer refused: a ticket is required");
+            return Err(ApiError::GuardPassInvalid);
+        }
+        if matches!(challenge, Challenge::Answer(_)) && client.device.is_none() {
+            return Err(ApiError::DeviceIdRequired);
+        }
+        let judged = judge.judge(&door.scene, challenge, client).await?;
+        Ok(Some(RedeemedPass {
+            kind: challenge.kind(),
+            scene: door.scene.clone(),
+            device: client.device.clone(),
+            ip: client.ip.clone().unwrap_or_default(),
+            evil_level: judged.evil_level,
+            degraded: judged.degraded,
+            mobile: None,
+            created_ms: self.clock.now_ms(),
+        }))
+    }
+
     /// Counts a refused pass as a failure of `scene` (a store failure of
     /// the count is logged: the refusal stands) and answers
     /// `guard-pass-invalid`.
@@ -487,4 +585,86 @@ fn store_failed(
         });
     }
     Err(Refusal { error, standing })
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::config::blocks::SceneBlocks;
+    use crate::guard::challenge::Judged;
+    use crate::ratelimit::RateLimitConfig;
+    use crate::store::memory::MemoryStore;
+
+    /// A judge whose store fails (or that counts a wrong answer).
+    struct Failing(ApiError);
+
+    #[async_trait]
+    impl ChallengeJudge for Failing {
+        async fn judge(&self, _: &Scene, _: &Challenge, _: &Client) -> Result<Judged, ApiError> {
+            Err(self.0.clone())
+        }
+    }
+
+    fn guard(policy: &str, judge: ApiError) -> Guard {
+        let config = format!(
+            r#"{{"scene": {{"signup": {{"guard": {{"mode": "always", "onStoreError": "{policy}"}}}}}}}}"#
+        );
+        let scenes = SceneBlocks::from_json(&config)
+            .unwrap()
+            .per_scene()
+            .unwrap();
+        let options = ServiceOptions::new(RateLimitConfig::disabled());
+        Guard::new(scenes, Arc::new(MemoryStore::new()), &options)
+            .with_judge(Arc::new(Failing(judge)))
+    }
+
+    /// A store failure while the challenge is judged (the counters were
+    /// fine) is the scene's `onStoreError`: denied `store-unavailable`, or
+    /// admitted `degraded` with nothing spent; any other error refuses,
+    /// with the level and reasons.
+    #[tokio::test]
+    async fn a_store_failure_judging_a_challenge_follows_on_store_error() {
+        let door = Door::new(Scene::parse("signup").unwrap(), PassRule::Auto);
+        let answer = Challenge::Answer("abcd".into());
+        let client = Client {
+            ip: Some("203.0.113.9".into()),
+            device: Some(DeviceId::parse("d-1").unwrap()),
+            ..Client::default()
+        };
+        let admit = |guard: Guard| {
+            let (door, answer, client) = (door.clone(), answer.clone(), client.clone());
+            async move {
+                let mut events = Events::default();
+                let proof = Some(Proof::Challenge(&answer));
+                let got = guard.admit(&door, proof, None, &client, &mut events).await;
+                (got, events.iter().cloned().collect::<Vec<_>>())
+            }
+        };
+
+        let (refused, _) = admit(guard("deny", ApiError::StoreUnavailable)).await;
+        let refusal = refused.unwrap_err();
+        assert_eq!(refusal.error, ApiError::StoreUnavailable);
+        assert_eq!(refusal.standing.level, Level::Image);
+
+        let (admitted, events) = admit(guard("admit", ApiError::StoreUnavailable)).await;
+        let admission = admitted.unwrap();
+        assert!(admission.degraded);
+        assert_eq!(admission.pass, None, "nothing spent, nothing claimed");
+        assert!(events.contains(&Event::GuardDegraded), "{events:?}");
+
+        let (wrong, _) = admit(guard("admit", ApiError::VerifyFail)).await;
+        let refusal = wrong.unwrap_err();
+        assert_eq!(refusal.error, ApiError::VerifyFail);
+        assert_eq!(
+            refusal
+                .standing
+                .reasons
+                .iter()
+                .map(Reason::as_str)
+                .collect::<Vec<_>>(),
+            ["always"]
+        );
+    }
 }

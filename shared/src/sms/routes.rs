@@ -1,5 +1,6 @@
 //! `POST /sms/send {mobile, scene, deviceId?}` (a door of its scene's
-//! guard: the pass in `X-Gatehouse-Pass`) and `POST /sms/verify {mobile,
+//! guard: the pass in `X-Gatehouse-Pass`, or the challenge itself in
+//! `X-Gatehouse-Captcha` or `X-Gatehouse-Ticket` + `-Randstr`) and `POST /sms/verify {mobile,
 //! scene, code}`. Each parses the request into domain values, calls its
 //! service and answers with [`respond`].
 
@@ -12,7 +13,9 @@ use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
 use crate::guard::Client;
 use crate::guard::authorizer::PASS_HEADER;
+use crate::guard::challenge;
 use crate::guard::routes::refusal_response;
+use crate::guard::service::Proof;
 use crate::guard::service::Refusal;
 use crate::http::{device_id, header_str, json_body, respond, source_ip};
 use crate::lang::Lang;
@@ -42,15 +45,29 @@ struct VerifyRequest {
 /// `POST /sms/send` → `{errCode: 0, resendAfter, expiresIn}`; what Tencent
 /// said and the guard's reasons ride along in the response's [`Events`]
 /// for the metrics. The guard's refusal at the door answers its level and
-/// reasons, as `POST /guard/check` does.
+/// reasons, as `POST /guard/check` does. The door takes a pass or, in its
+/// place, the challenge itself (SPEC §13), as a guarded route does; a
+/// malformed challenge, or one beside a pass, is `invalid-request` with
+/// nothing spent or counted.
 pub async fn send(svc: &SmsSender, req: Request) -> Response<Body> {
     let lang = Lang::from_request(&req);
     let mut events = Events::default();
     let result = async {
         let body: SendRequest = json_body(&req)?;
         let target = target(&req, body.scene, body.mobile, body.device_id)?;
-        svc.send(&target, header_str(&req, PASS_HEADER), &mut events)
-            .await
+        let challenge = challenge::from_headers(req.headers())?;
+        let pass_sent = req.headers().contains_key(PASS_HEADER);
+        let proof = match (&challenge, header_str(&req, PASS_HEADER)) {
+            (Some(_), _) if pass_sent => {
+                return Err(ApiError::InvalidRequest(
+                    "send X-Gatehouse-Pass or a challenge, not both".into(),
+                )
+                .into());
+            }
+            (Some(challenge), _) => Some(Proof::Challenge(challenge)),
+            (None, token) => Proof::pass(token),
+        };
+        svc.send(&target, proof, &mut events).await
     };
     let mut resp = match result.await {
         Ok(sent) => respond(lang, Ok(sent)),

@@ -43,10 +43,11 @@ use crate::config::ConfigError;
 use crate::config::blocks::PerScene;
 use crate::domain::Scene;
 use crate::error::ApiError;
+use crate::guard::challenge::ChallengeJudge;
 use crate::guard::config::{Door, GuardConfig, PassRule};
 use crate::guard::level::Standing;
 use crate::guard::pass::{PassIssued, PassToken, ip_net};
-use crate::guard::service::{Client, Guard, Refusal, count_failure};
+use crate::guard::service::{Client, Guard, Proof, Refusal, count_failure};
 use crate::metrics::{Event, Events};
 use crate::options::ServiceOptions;
 use crate::ratelimit::{RateLimitConfig, Route, counted, rate_limited};
@@ -165,14 +166,23 @@ impl SmsSender {
         &self.config
     }
 
+    /// The same service whose door also takes the challenge itself in
+    /// place of a pass (SPEC §13: an answer, a ticket), judged by `judge`
+    /// (`crate::door::judge`).
+    pub fn with_judge(mut self, judge: Arc<dyn ChallengeJudge>) -> Self {
+        self.guard = self.guard.with_judge(judge);
+        self
+    }
+
     /// Sends a fresh code to `target`'s number (see the module), the door
-    /// opened by `pass` when the scene's level asks for one. What Tencent
+    /// opened by `proof` (a pass, or the challenge itself) when the scene's
+    /// level asks for one. What Tencent
     /// said, a spent budget and the guard's reasons go into `events` (for
     /// the metrics).
     pub async fn send(
         &self,
         target: &SmsTarget,
-        pass: Option<&str>,
+        proof: Option<Proof<'_>>,
         events: &mut Events,
     ) -> Result<CodeSent, SendRefusal> {
         let SmsTarget {
@@ -185,7 +195,7 @@ impl SmsSender {
             return Err(ApiError::SmsCountryNotAllowed.into());
         }
         let door = Door::new(scene.clone(), PassRule::Auto);
-        self.guard.admit(&door, pass, None, client, events).await?;
+        self.guard.admit(&door, proof, None, client, events).await?;
         let now_ms = self.options.clock().now_ms();
         let code = SmsCode::draw();
         let record = SmsCodeRecord {

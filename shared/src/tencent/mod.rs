@@ -7,10 +7,12 @@
 //! - [`tc3`]: the TC3-HMAC-SHA256 request signature.
 //! - [`api`]: one signed call of Tencent Cloud API 3.0, for every product.
 //! - [`client`]: the Captcha API call.
+//! - [`callback`]: Tencent's callback object, as posted whole.
 //! - [`service`]: the replay guard, the per-IP limit and the verdict
 //!   mapping; [`routes`]: the handler that parses requests for it.
 
 pub mod api;
+pub mod callback;
 pub mod client;
 pub mod config;
 pub mod routes;

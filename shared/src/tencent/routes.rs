@@ -4,6 +4,7 @@
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
+use super::callback::{AppIdField, Callback};
 use super::service::{PresentedTicket, TicketService, TicketVerified};
 use crate::domain::Scene;
 use crate::error::ApiError;
@@ -16,8 +17,10 @@ pub const MAX_TICKET_CHARS: usize = 2048;
 /// Longest `randstr` accepted (real ones are about a dozen characters).
 pub const MAX_RANDSTR_CHARS: usize = 128;
 
-/// The request body of `POST /ticket/verify`.
-#[derive(Debug, Deserialize)]
+/// The request body of `POST /ticket/verify`: the ticket and randstr, or
+/// Tencent's whole callback object as it comes (see [`super::callback`]);
+/// any other field is refused.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyTicketRequest {
@@ -28,6 +31,32 @@ pub struct VerifyTicketRequest {
     pub scene: Option<String>,
     #[serde(default)]
     pub device_id: Option<String>,
+    /// The callback's fields: `ret`, `appid`, `CaptchaAppId` are checked;
+    /// `bizState` (the caller's own), `errorCode` and `errorMessage` are
+    /// accepted and not read.
+    #[serde(default)]
+    pub ret: Option<i64>,
+    #[serde(default)]
+    pub appid: Option<AppIdField>,
+    #[serde(default, rename = "CaptchaAppId")]
+    pub captcha_app_id: Option<AppIdField>,
+    #[serde(default)]
+    pub biz_state: Option<serde_json::Value>,
+    #[serde(default)]
+    pub error_code: Option<i64>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+impl VerifyTicketRequest {
+    /// The callback's fields that decide anything.
+    pub fn callback(&self) -> Callback<'_> {
+        Callback {
+            ret: self.ret,
+            appid: self.appid.as_ref(),
+            captcha_app_id: self.captcha_app_id.as_ref(),
+        }
+    }
 }
 
 /// The scene of a ticket that names none.
@@ -85,6 +114,7 @@ async fn verify(
     events: &mut Events,
 ) -> Result<TicketVerified, ApiError> {
     let body: VerifyTicketRequest = json_body(req)?;
+    body.callback().check(svc.config().captcha_app_id)?;
     let (ticket, randstr) = validate(&body)?;
     let Some(user_ip) = source_ip(req).filter(|ip| !ip.is_empty()) else {
         // API Gateway always sets it; a request without one did not come
@@ -118,8 +148,7 @@ mod tests {
         VerifyTicketRequest {
             ticket: ticket.map(str::to_owned),
             randstr: randstr.map(str::to_owned),
-            scene: None,
-            device_id: None,
+            ..VerifyTicketRequest::default()
         }
     }
 

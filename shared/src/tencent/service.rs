@@ -13,6 +13,7 @@ use crate::config::ConfigError;
 use crate::config::blocks::PerScene;
 use crate::domain::{DeviceId, Scene};
 use crate::error::ApiError;
+use crate::guard::challenge::Judged;
 use crate::guard::config::GuardConfig;
 use crate::guard::pass::{PassIssued, PassToken, ip_net};
 use crate::guard::service::{Client, count_failure};
@@ -31,6 +32,14 @@ pub const EVIL: i64 = 100;
 pub const DISASTER_CODE: i64 = 21;
 /// `CaptchaMsg` is passed to the client cut to this many characters.
 pub const MAX_CAPTCHA_MSG_CHARS: usize = 256;
+
+/// A ticket admitted without Tencent's word, by the scene's policy.
+fn degraded(evil_level: Option<i64>) -> Judged {
+    Judged {
+        evil_level,
+        degraded: true,
+    }
+}
 
 /// A ticket as a client presented it, checked for shape (see
 /// [`super::routes`]).
@@ -129,6 +138,21 @@ impl TicketService {
         presented: &PresentedTicket,
         events: &mut Events,
     ) -> Result<TicketVerified, ApiError> {
+        let Judged {
+            evil_level,
+            degraded,
+        } = self.judge(presented, events).await?;
+        self.grant(presented, evil_level, degraded).await
+    }
+
+    /// [`Self::verify`] without the pass: the ticket checked once (the claim,
+    /// Tencent, the scene's policy; a rejection counted as a failure). What
+    /// a door does with a ticket brought in place of a pass.
+    pub async fn judge(
+        &self,
+        presented: &PresentedTicket,
+        events: &mut Events,
+    ) -> Result<Judged, ApiError> {
         let PresentedTicket {
             ticket,
             randstr,
@@ -173,7 +197,7 @@ impl TicketService {
                     ticket = ticket_ref,
                     "disaster-recovery ticket admitted: degraded pass"
                 );
-                return self.grant(presented, None, true, now_ms).await;
+                return Ok(degraded(None));
             }
             tracing::info!(ticket = ticket_ref, "disaster-recovery ticket refused");
             let rejected = ApiError::TicketRejected {
@@ -212,7 +236,7 @@ impl TicketService {
                 }
                 if is_unreachable(&err) && policy.unreachable == Degrade::Admit {
                     tracing::warn!(ticket = ticket_ref, "Tencent unreachable: degraded pass");
-                    return self.grant(presented, None, true, now_ms).await;
+                    return Ok(degraded(None));
                 }
                 return Err(ApiError::TicketUpstreamError);
             }
@@ -246,9 +270,7 @@ impl TicketService {
                 captcha_code = verdict.captcha_code,
                 "ticket admitted by the scene's policy: degraded pass"
             );
-            return self
-                .grant(presented, verdict.evil_level, true, now_ms)
-                .await;
+            return Ok(degraded(verdict.evil_level));
         }
         let rejected = match verdict.captcha_code {
             1 if verdict.evil_level == Some(EVIL) && !accept_evil => ApiError::TicketRejected {
@@ -257,9 +279,10 @@ impl TicketService {
                 evil_level: Some(EVIL),
             },
             1 => {
-                return self
-                    .grant(presented, verdict.evil_level, false, now_ms)
-                    .await;
+                return Ok(Judged {
+                    evil_level: verdict.evil_level,
+                    degraded: false,
+                });
             }
             8 => return Err(ApiError::TicketExpired),
             9 => return Err(ApiError::TicketReused),
@@ -279,7 +302,7 @@ impl TicketService {
         presented: &PresentedTicket,
         rejected: ApiError,
         now_ms: i64,
-    ) -> Result<TicketVerified, ApiError> {
+    ) -> Result<Judged, ApiError> {
         let client = Client {
             ip: Some(presented.user_ip.clone()),
             device: presented.device.clone(),
@@ -304,8 +327,8 @@ impl TicketService {
         presented: &PresentedTicket,
         evil_level: Option<i64>,
         degraded: bool,
-        now_ms: i64,
     ) -> Result<TicketVerified, ApiError> {
+        let now_ms = self.clock.now_ms();
         let settings = self.settings.guard.scene(&presented.scene);
         let pass_expired =
             now_ms.saturating_add((settings.pass_ttl_seconds as i64).saturating_mul(1000));

@@ -14,6 +14,13 @@
 // ({ kind: 'captcha' | 'pass' }), error ({ errCode, errMsg, status,
 // retryAfter, wrongAnswer }); with hand-off, answer ({ captcha, deviceId,
 // scene }) in place of a verify, for the caller's own request.
+//
+// The short way (the answer at the door, as with uni-captcha): ask(need) is
+// guard.request's obtainPass as it stands. It resolves the next answer
+// submitted (the answer event fires too), which the request carries to the
+// door in X-Gatehouse-Captcha: the captcha's create and the request itself,
+// no verify. When the door refused the last one (need.refused), the
+// captcha is spent: a new image comes, with strings.refused.
 
 const { textFor } = require('./strings.js')
 
@@ -59,6 +66,7 @@ Component({
       this.start()
     },
     detached() {
+      if (this.asking) this.asking(null)
       this.stop()
     },
   },
@@ -123,12 +131,35 @@ Component({
       this.setData({ focused: false })
     },
 
-    // The confirm button or key: verify, or with hand-off emit 'answer'.
+    // The confirm button or key: verify, or with hand-off (or while ask()
+    // waits) emit 'answer' and settle ask().
     submit() {
-      if (!this.data.handOff) return this.verify()
+      if (!this.data.handOff && !this.asking) return this.verify()
       return this.answer().then((handed) => {
-        if (handed) this.triggerEvent('answer', handed)
+        if (handed) {
+          this.triggerEvent('answer', handed)
+          if (this.asking) this.asking(handed)
+        }
         return handed
+      })
+    },
+
+    // guard.request's obtainPass: resolves the next answer submitted, or
+    // null when another ask() or the page's unload supersedes it.
+    // need.refused: the door refused (and spent) the last answer.
+    ask(need) {
+      if (this.asking) this.asking(null)
+      if (need && need.refused) {
+        this.notice = this.data.text.refused
+        this.setData({ answer: '', focused: true })
+        if (this.flow) this.flow.refresh()
+        this.show()
+      }
+      return new Promise((resolve) => {
+        this.asking = (handed) => {
+          this.asking = null
+          resolve(handed)
+        }
       })
     },
 
