@@ -293,23 +293,6 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
         .with_judge(gatehouse::door::judge(Some(captcha.clone()), None));
     let door = Door::new(scene("login"), PassRule::Always);
     let ip = "203.0.113.60";
-    let answer_of = |device: &str| {
-        let key = gatehouse::store::captcha_key(&scene("login"), &gatehouse_e2e::device(device));
-        let (client, name) = (table.client.clone(), table.name.clone());
-        async move {
-            let item = client
-                .get_item()
-                .table_name(name)
-                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(key))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap()
-                .item
-                .unwrap();
-            item["code"].as_s().unwrap().clone()
-        }
-    };
     let mut measured = Vec::new();
     for way in ["short", "pass"] {
         let device = format!("way-{way}");
@@ -323,7 +306,7 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
             status_and_json(&create(&captcha, post_json(&body, ip)).await).0,
             200
         );
-        let code = answer_of(&device).await;
+        let code = captcha_answer(&table, "login", &device).await;
         let (created_requests, created_units) = (requests.take() - 1, units.take().write);
         let admission = if way == "short" {
             guard
