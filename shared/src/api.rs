@@ -500,18 +500,11 @@ impl Function {
             grant_only(&[PUT], &[PASS_TICKET], TICKET_PASS_ATTRIBUTES),
             grant(&[UPDATE], &[RATE_TICKET, RATE_GUARD]),
         ];
-        // Requests counted and levels read (with the risk rank, as the
-        // authorizer's), passes redeemed, failures reported (and refused
-        // passes counted); the bearer session of `GET /guard/status` read;
-        // risk ranks as the authorizer's.
-        const GUARD: &[TableGrant] = &[
-            grant(&[GET], &[SESSION]),
-            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
-            grant(&[UPDATE], &[RATE_GUARD]),
-            REDEEM,
-            grant(&[GET, PUT], &[WX_RISK]),
-            grant(&[GET, PUT], &[ACCESS_TOKEN]),
-        ];
+        // Requests counted and levels read (with the risk rank), passes
+        // redeemed, failures reported (and refused passes counted); the
+        // bearer session of `GET /guard/status` read: the authorizer's
+        // grants, to the letter.
+        const GUARD: &[TableGrant] = AUTHORIZER;
         // The door (the request counted in the guard's rows, or where the
         // scene counts no request its level read; a pass redeemed as the
         // guard's, a refused one counted as a failure); the code's row put
