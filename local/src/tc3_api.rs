@@ -38,15 +38,12 @@ impl Endpoint {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// Counts a request to `/`; anything but `POST` is answered
-    /// `UnsupportedOperation`.
-    pub fn accept(&self, req: &http::Request<Bytes>) -> Result<(), HttpResponse> {
+    /// Counts a request to `/`; the answer to anything but `POST`
+    /// (`UnsupportedOperation`), none to a `POST`.
+    pub fn refusal(&self, req: &http::Request<Bytes>) -> Option<HttpResponse> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        if req.method() == Method::POST {
-            Ok(())
-        } else {
-            Err(self.error("UnsupportedOperation", "the emulator answers POST only"))
-        }
+        (req.method() != Method::POST)
+            .then(|| self.error("UnsupportedOperation", "the emulator answers POST only"))
     }
 
     /// A fresh `RequestId` (also the SMS API's `SerialNo`).

@@ -223,9 +223,9 @@ impl State {
 impl Handle for State {
     async fn handle(&self, req: http::Request<Bytes>) -> HttpResponse {
         match (req.method(), req.uri().path()) {
-            (_, "/") => match self.endpoint.accept(&req) {
-                Ok(()) => self.api(&req).await,
-                Err(refused) => refused,
+            (_, "/") => match self.endpoint.refusal(&req) {
+                Some(refused) => refused,
+                None => self.api(&req).await,
             },
             (&Method::POST, ISSUE_PATH) => {
                 let issued = self.issue();
