@@ -21,6 +21,30 @@ const MARGIN = 10
 const PASS_TTL_MAX = 3600e3
 
 /**
+ * What both widgets (this one and sms.mjs's) keep: `state`, which
+ * change(patch) updates before handing it to onChange; and its `waiting`,
+ * which wait(seconds, end) counts down on `clock`, a second a tick, then
+ * calls `end` (or sets waiting to 0 when none is given); stop() ends the count.
+ * cancel(timer) clears one of the caller's own timers, if set.
+ */
+export function widget(state, clock, handlers) {
+  let timer = null
+  const change = (patch) => {
+    Object.assign(state, patch)
+    if (handlers.onChange) handlers.onChange(state)
+  }
+  const cancel = (id) => id !== null && clock.clearTimeout(id)
+  const stop = () => cancel(timer)
+  function wait(seconds, end = () => change({ waiting: 0 })) {
+    stop()
+    timer = seconds > 0 ? clock.setTimeout(() => wait(seconds - 1, end), 1000) : null
+    if (seconds > 0) change({ waiting: seconds })
+    else end()
+  }
+  return { change, wait, stop, cancel }
+}
+
+/**
  * captchaFlow({ captcha, clock, deviceId }, scene, handlers): the client's
  * captcha calls, its clock and device id; handlers { size, lifetime (the
  * scene's expiresDate in seconds, 180 by default), onChange(state),
@@ -33,16 +57,11 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
   let loads = 0
   let running = null
   let expiry = null
-  let countdown = null
   let retry = null
   let stopped = false
 
   const on = (name, a, b) => handlers[name] && handlers[name](a, b)
-  const change = (patch) => {
-    for (const key in patch) state[key] = patch[key]
-    on('onChange', state)
-  }
-  const cancel = (timer) => timer !== null && clock.clearTimeout(timer)
+  const { change, wait, stop, cancel } = widget(state, clock, handlers)
 
   function expireIn(ms, kind) {
     cancel(expiry)
@@ -53,20 +72,17 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
     }, ms)
   }
 
-  // Counts `seconds` down, one a second; then clears the error it waited
-  // out and runs the load that failed, if any.
-  function wait(seconds) {
-    cancel(countdown)
-    countdown = null
-    change(seconds > 0 ? { waiting: seconds } : { waiting: 0, error: null })
-    if (seconds > 0) countdown = clock.setTimeout(() => wait(seconds - 1), 1000)
-    else if (retry) retry()
+  // After a wait: clear the error it waited out and run the load that
+  // failed, if any.
+  function waited() {
+    change({ waiting: 0, error: null })
+    if (retry) retry()
   }
 
   function fail(err, wrong) {
     change({ error: err })
     on('onError', err, wrong)
-    if (!wrong && err.retryAfter > 0) wait(Math.ceil(err.retryAfter))
+    if (!wrong && err.retryAfter > 0) wait(Math.ceil(err.retryAfter), waited)
   }
 
   // A new image: refresh the device's captcha (`fresh`), or create one when there is none.
@@ -76,14 +92,12 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
     retry = null
     change({ loading: true })
     try {
-      let res = null
-      if (fresh) {
-        res = await captcha.refresh(scene, handlers.size).catch((err) => {
-          if (err.errCode !== 'uni-captcha-refresh-fail') throw err
-          return null
-        })
-      }
-      if (!res) res = await captcha.create(scene, handlers.size)
+      const res =
+        (fresh &&
+          (await captcha.refresh(scene, handlers.size).catch((err) => {
+            if (err.errCode !== 'uni-captcha-refresh-fail') throw err
+          }))) ||
+        (await captcha.create(scene, handlers.size))
       if (n !== loads) return
       change({ image: res.captchaBase64, loading: false })
       expireIn(Math.max(lifetime / 2, lifetime - MARGIN) * 1000, 'captcha')
@@ -110,7 +124,7 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
           return res
         },
         (err) => {
-          const wrong = WRONG_ANSWER.indexOf(err.errCode) >= 0
+          const wrong = WRONG_ANSWER.includes(err.errCode)
           fail(err, wrong)
           if (wrong) load(true)
           return null
@@ -128,7 +142,7 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
   return {
     state,
     /** The first image (create). */
-    start: () => load(false),
+    start: () => load(),
     /** A new image, unless a wait is running. */
     refresh: () => (state.waiting > 0 ? Promise.resolve() : load(true)),
     verify,
@@ -139,7 +153,7 @@ export function captchaFlow({ captcha, clock, deviceId }, scene, handlers) {
       stopped = true
       loads++
       cancel(expiry)
-      cancel(countdown)
+      stop()
     },
   }
 }

@@ -20,7 +20,7 @@ export const TENCENT_CAPTCHA_MINIPROGRAM = 'wx5a3a7366fd07e119'
 
 /** Every failure: the server's errCode/errMsg, or a network error (status 0). */
 export class GatehouseError extends Error {
-  constructor(errCode, errMsg, status = 0, data = undefined, retryAfter = undefined) {
+  constructor(errCode, errMsg, status = 0, data, retryAfter) {
     super(errMsg)
     this.name = 'GatehouseError'
     this.errCode = errCode
@@ -44,7 +44,8 @@ export function fetchTransport(fetchImpl, { timeout = 10000 } = {}) {
         if (abort) abort.abort()
         reject(networkError('timeout'))
       }, timeout)
-      const init = { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }
+      // JSON.stringify(undefined) is undefined: no body.
+      const init = { method, headers, body: JSON.stringify(body) }
       if (abort) init.signal = abort.signal
       impl(url, init)
         .then((res) => res.text().then((text) => ({ status: res.status, headers: (name) => res.headers.get(name), data: parseJson(text) })))
@@ -54,17 +55,8 @@ export function fetchTransport(fetchImpl, { timeout = 10000 } = {}) {
   }
 }
 
-/** A transport over `uni.request` (uni-app, every platform). */
-export function uniTransport(uni, options) {
-  return requestTransport(uni, options)
-}
-
-/** A transport over `wx.request` (WeChat mini-programs). */
-export function wxTransport(wx, options) {
-  return requestTransport(wx, options)
-}
-
-function requestTransport(api, { timeout = 10000 } = {}) {
+/** A transport over `uni.request` (uni-app, every platform) or `wx.request` (WeChat mini-programs). */
+export function uniTransport(api, { timeout = 10000 } = {}) {
   return ({ method, url, headers, body }) =>
     new Promise((resolve, reject) => {
       api.request({
@@ -84,10 +76,11 @@ function requestTransport(api, { timeout = 10000 } = {}) {
       })
     })
 }
+export const wxTransport = uniTransport
 
 function headerValue(headers, name) {
   const lower = name.toLowerCase()
-  for (const key in headers || {}) if (key.toLowerCase() === lower) return String(headers[key])
+  for (const key in headers) if (key.toLowerCase() === lower) return String(headers[key])
   return undefined
 }
 
@@ -152,18 +145,11 @@ const SESSION_LOST = ['session-invalid', 'session-expired']
 function proofHeaders(proof) {
   if (!proof) return null
   if (typeof proof === 'string') return { 'X-Gatehouse-Pass': proof }
-  const headers = {}
   if (proof.captcha !== undefined) {
     const answer = String(proof.captcha).trim()
-    if (!answer) return null
-    headers['X-Gatehouse-Captcha'] = answer
-    if (proof.deviceId) headers['X-Device-Id'] = proof.deviceId
-  } else {
-    if (proof.ret || !proof.ticket) return null
-    headers['X-Gatehouse-Ticket'] = proof.ticket
-    if (proof.randstr) headers['X-Gatehouse-Randstr'] = proof.randstr
+    return answer ? clean({ 'X-Gatehouse-Captcha': answer, 'X-Device-Id': proof.deviceId }) : null
   }
-  return headers
+  return proof.ret || !proof.ticket ? null : clean({ 'X-Gatehouse-Ticket': proof.ticket, 'X-Gatehouse-Randstr': proof.randstr })
 }
 
 /** The platform's clock; the timers are looked up when first used. */
@@ -193,12 +179,12 @@ export function createClient(options) {
   const clock = options.clock || systemClock
 
   let storedId
-  function deviceId() {
+  async function deviceId() {
     const given = options.deviceId
-    if (given) return Promise.resolve(typeof given === 'function' ? given() : given)
+    if (given) return typeof given === 'function' ? given() : given
     storedId = storedId || (async () => {
       let id = await storage.get(prefix + 'deviceId')
-      if (!id) await storage.set(prefix + 'deviceId', (id = hex(await randomBytes(options.wx, 16))))
+      if (!id) await storage.set(prefix + 'deviceId', (id = hex(await randomBytes(options.wx))))
       return id
     })().catch((err) => {
       storedId = null
@@ -208,13 +194,18 @@ export function createClient(options) {
   }
 
   /** One HTTP call; resolves the body on errCode 0, throws GatehouseError otherwise. */
-  async function request(method, path, { body, query, headers = {}, token, pass } = {}) {
+  async function request(method, path, { body, query, headers, token, pass } = {}) {
     const locale = typeof options.locale === 'function' ? options.locale() : options.locale
-    const all = Object.assign({ 'X-Device-Id': await deviceId() }, headers)
-    if (body !== undefined) all['Content-Type'] = 'application/json'
-    if (locale) all['Accept-Language'] = locale
-    if (token) all.Authorization = `Bearer ${token}`
-    if (pass) Object.assign(all, proofHeaders(pass))
+    const all = Object.assign(
+      { 'X-Device-Id': await deviceId() },
+      headers,
+      clean({
+        'Content-Type': body === undefined ? null : 'application/json',
+        'Accept-Language': locale,
+        Authorization: token ? `Bearer ${token}` : null,
+      }),
+      proofHeaders(pass),
+    )
     const res = await transport({ method, url: baseUrl + path + queryString(query), headers: all, body })
     const data = res.data
     const errCode = data && typeof data === 'object' ? data.errCode : undefined
@@ -229,9 +220,10 @@ export function createClient(options) {
   }
 
   // -- image captchas --------------------------------------------------------
+  const image = (path) => (scene, size) => request('POST', path, { body: Object.assign({ scene }, size) })
   const captcha = {
-    create: (scene, size = {}) => request('POST', '/captcha/create', { body: Object.assign({ scene }, size) }),
-    refresh: (scene, size = {}) => request('POST', '/captcha/refresh', { body: Object.assign({ scene }, size) }),
+    create: image('/captcha/create'),
+    refresh: image('/captcha/refresh'),
     /** Resolves { errCode: 0, passToken?, passExpired? } (the pass once the guard is on). */
     verify: (scene, answer) => request('POST', '/captcha/verify', { body: { scene, captcha: answer } }),
     /** A captcha widget's state and rules, for the components (see flow.mjs). */
@@ -263,7 +255,7 @@ export function createClient(options) {
           const need = { level: level === 'tencent' ? 'tencent' : 'image', scene }
           if (n > 1) need.refused = true
           proof = await obtainPass(need)
-          if (!proofHeaders(proof)) throw denied || new GatehouseError('challenge-cancelled', 'no pass or answer', 0)
+          if (!proofHeaders(proof)) throw denied || new GatehouseError('challenge-cancelled', 'no pass or answer')
         }
         try {
           return await call(proof)
@@ -291,12 +283,12 @@ export function createClient(options) {
   }
 
   // -- WeChat session --------------------------------------------------------
-  const wxApi = () => {
-    if (!options.wx) throw new GatehouseError('wx-unavailable', 'createClient needs the wx (or uni) object for WeChat login')
-    return options.wx
-  }
-  const call = (name, args = {}) =>
-    new Promise((resolve, reject) => wxApi()[name](Object.assign({}, args, { success: resolve, fail: reject })))
+  /** wx.login or wx.checkSession, as a promise. */
+  const call = (name) =>
+    new Promise((resolve, reject) => {
+      if (!options.wx) throw new GatehouseError('wx-unavailable', 'createClient needs the wx (or uni) object for WeChat login')
+      options.wx[name]({ success: resolve, fail: reject })
+    })
   const keep = async (res) => {
     await storage.set(tokenKey, { token: res.token, tokenExpired: res.tokenExpired })
     return res
@@ -364,7 +356,7 @@ export function createClient(options) {
   async function sessionLost(err, token) {
     if (!(err instanceof GatehouseError)) return false
     if (SESSION_LOST.includes(err.errCode)) return true
-    if (err.errCode !== 'http-401' && err.errCode !== 'http-403') return false
+    if (!/^http-40[13]$/.test(err.errCode)) return false
     try {
       await request('GET', '/wx/session', { token })
       return false
@@ -389,14 +381,11 @@ export function createClient(options) {
     /** POST /ticket/verify (randstr from web and app; none from the mini-program). */
     verify: ({ ticket: t, randstr }, { scene } = {}) =>
       request('POST', '/ticket/verify', { body: clean({ ticket: t, randstr, scene }) }),
+    // A disaster-recovery ticket (trerror_/terror_, with errorCode) goes to
+    // the server as well: the scene's tencent.disasterTicket policy decides
+    // (ticket-rejected with captchaCode 21, or a pass marked degraded).
     /** The web/app TencentCaptcha callback result → verify; null when the user closed it. */
-    fromWeb(res, opts) {
-      if (!res || res.ret !== 0) return Promise.resolve(null)
-      // A disaster-recovery ticket (trerror_/terror_, with errorCode) goes to
-      // the server as well: the scene's tencent.disasterTicket policy decides
-      // (ticket-rejected with captchaCode 21, or a pass marked degraded).
-      return ticket.verify(res, opts)
-    },
+    fromWeb: async (res, opts) => (res && res.ret === 0 ? ticket.verify(res, opts) : null),
     /**
      * The captcha mini-program's result from App.onShow(options), once: clears
      * referrerInfo.extraData and never hands the same ticket on twice.
@@ -412,9 +401,9 @@ export function createClient(options) {
       return { ticket: result.ticket }
     },
     /** take(showOptions) then verify; null when there is nothing new. */
-    fromShow(showOptions, opts) {
+    async fromShow(showOptions, opts) {
       const taken = ticket.take(showOptions)
-      return taken ? ticket.verify(taken, opts) : Promise.resolve(null)
+      return taken ? ticket.verify(taken, opts) : null
     },
   }
 
@@ -422,8 +411,12 @@ export function createClient(options) {
 }
 
 function queryString(query) {
-  const pairs = Object.entries(query || {}).filter(([, v]) => v !== undefined && v !== null)
-  return pairs.length ? '?' + pairs.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&') : ''
+  let text = ''
+  for (const key in query) {
+    const v = query[key]
+    if (v !== undefined && v !== null) text += `${text ? '&' : '?'}${encodeURIComponent(key)}=${encodeURIComponent(v)}`
+  }
+  return text
 }
 
 function clean(object) {
@@ -438,34 +431,32 @@ function clean(object) {
 function retryAfter(value, now) {
   if (value === undefined || value === null || value === '') return undefined
   const seconds = Number(value)
-  if (Number.isFinite(seconds)) return seconds
+  if (isFinite(seconds)) return seconds
   const at = Date.parse(value)
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000))
+  return isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000))
 }
 
 /**
- * `n` bytes from the platform's CSPRNG: crypto.getRandomValues (browsers,
+ * 16 bytes from the platform's CSPRNG: crypto.getRandomValues (browsers,
  * Node, newer base libraries) or wx.getRandomValues (WeChat). Never
  * Math.random: without either, the device id has to be given.
  */
-function randomBytes(wx, n) {
+async function randomBytes(wx) {
   if (typeof crypto !== 'undefined' && crypto && typeof crypto.getRandomValues === 'function') {
-    return Promise.resolve(crypto.getRandomValues(new Uint8Array(n)))
+    return crypto.getRandomValues(new Uint8Array(16))
   }
   if (wx && typeof wx.getRandomValues === 'function') {
     return new Promise((resolve, reject) =>
       wx.getRandomValues({
-        length: n,
+        length: 16,
         success: (res) => resolve(new Uint8Array(res.randomValues)),
         fail: (err) => reject(new GatehouseError('random-unavailable', `wx.getRandomValues failed: ${err && err.errMsg}`)),
       }),
     )
   }
-  return Promise.reject(
-    new GatehouseError('random-unavailable', 'no CSPRNG here (crypto.getRandomValues, wx.getRandomValues): give createClient a deviceId'),
-  )
+  throw new GatehouseError('random-unavailable', 'no CSPRNG here (crypto.getRandomValues, wx.getRandomValues): give createClient a deviceId')
 }
 
 function hex(bytes) {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+  return Array.from(bytes, (b) => (b + 256).toString(16).slice(1)).join('')
 }

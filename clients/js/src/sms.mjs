@@ -8,6 +8,8 @@
 //   rate-limited …) that wait, a second a tick;
 // - verify(mobile, code) is the client's sms.verify.
 
+import { widget } from './flow.mjs'
+
 /**
  * smsFlow({ sms, guard, clock }, scene, handlers): handlers { onChange(state),
  * obtainPass({ level, scene }) → passToken or nothing }.
@@ -15,18 +17,7 @@
  */
 export function smsFlow({ sms, guard, clock }, scene, handlers) {
   const state = { sending: false, waiting: 0, error: null }
-  let timer = null
-  const change = (patch) => {
-    for (const key in patch) state[key] = patch[key]
-    if (handlers.onChange) handlers.onChange(state)
-  }
-  const stop = () => timer !== null && clock.clearTimeout(timer)
-
-  function wait(seconds) {
-    stop()
-    timer = seconds > 0 ? clock.setTimeout(() => wait(seconds - 1), 1000) : null
-    change({ waiting: Math.max(0, seconds) })
-  }
+  const { change, wait, stop } = widget(state, clock, handlers)
 
   function send(mobile) {
     if (state.sending || state.waiting > 0) return Promise.resolve(null)

@@ -19,14 +19,12 @@ const read = (path) => readFileSync(join(pkgDir, path), 'utf8')
 const pkg = JSON.parse(read('package.json'))
 
 /**
- * Gzipped bytes (level 9) of each shipped file. The ES module's 4 KiB is
- * what it cost before the CommonJS build came; CommonJS carries esbuild's
- * export shim on top.
+ * Gzipped bytes (level 9) of each shipped file: issue 20's ESM ≤ 4 KB and
+ * CommonJS ≤ 5 KB. The ES module's 4 KiB is what it cost before the
+ * CommonJS build came, and it still fits with the SMS client and the short
+ * way (issue 22) in; CommonJS carries esbuild's export shim on top.
  */
-// The ES module was 4 KB (issue 20); the short way (issue 22: an answer or
-// a Tencent callback as proof, its headers, the asks again on a refusal)
-// and the SMS client took it past that, so 4.25 KB.
-const BUDGET = { 'dist/index.mjs': 4352, 'miniprogram/index.js': 5120 }
+const BUDGET = { 'dist/index.mjs': 4096, 'miniprogram/index.js': 5120 }
 
 /**
  * Built-ins newer than ES2017, as members (`.name`) and as globals. esbuild
@@ -63,7 +61,7 @@ describe('the builds', () => {
     it(`${path} is at most ${BUDGET[path]} bytes gzipped`, (t) => {
       const bytes = readFileSync(join(pkgDir, path))
       const gzipped = gzipSync(bytes, { level: 9 }).length
-      t.diagnostic(`${path}: ${bytes.length} bytes, ${gzipped} gzipped (gzip -9c clients/js/${path} | wc -c)`)
+      t.diagnostic(`${path}: ${bytes.length} bytes, ${gzipped} gzipped (zlib level 9; gzip -9 < clients/js/${path} | wc -c says a few bytes more)`)
       assert.ok(gzipped <= BUDGET[path], `${gzipped} bytes gzipped, over the ${BUDGET[path]}-byte budget`)
     })
 
