@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measured load (README, "Load"): the dev server, release build, under wrk on
+# Measured load (docs/performance.md, "Load"): the dev server, release build, under wrk on
 # the embedded store and on DynamoDB Local, one route at a time:
 #   create          POST /captcha/create, a new device each request
 #   verify (wrong)  POST /captcha/verify with a wrong answer

@@ -66,7 +66,7 @@ cargo test --workspace --locked
 # gatehouse-client's committed builds (rebuilt and compared byte for byte,
 # their size budgets, ES2017), the CommonJS build in a vm with only `wx`, the
 # native WeChat component under miniprogram-simulate (WeChat's own wcc, from
-# npm), the uni-app components, the demo page and the README's snippets in
+# npm), the uni-app components, the demo page and the docs' snippets in
 # Debian's headless Chromium through playwright-core; the typings against
 # openapi.yaml and miniprogram-api-typings.
 # The dev server's binary with the very features `cargo test --workspace`
@@ -84,7 +84,7 @@ npm test --prefix clients
 say "Schemathesis against the dev server (scripts/schemathesis.sh)"
 scripts/schemathesis.sh
 
-# The README's SigV4 examples of POST /guard/check (Node.js with
+# The SigV4 examples of POST /guard/check (docs/guard.md) (Node.js with
 # @smithy/signature-v4, Python with botocore from the lint virtualenv), run
 # against the dev server.
 say "SigV4 examples (node --test)"

@@ -1,5 +1,5 @@
-//! The README's local replays work as written: every `cargo lambda invoke`
-//! line of its "Local replays" section, in its order, answers as
+//! The local replays work as written: every `cargo lambda invoke` line of
+//! the "Local replays" section (`docs/deploy-and-operations.md`), in its order, answers as
 //! `tests/replay.json` expects for that event, when each function starts as
 //! its `main` does (its `Function::lambda()`: started from the environment
 //! of `events/watch.env`, then each event answered through its rows of the
@@ -16,14 +16,16 @@ use gatehouse::guard::AuthorizerRequest;
 use gatehouse_e2e::watch_backends::{
     EVENT_SESSION_OPENID, WatchBackends, parse_env_file, watch_env_path,
 };
-use gatehouse_e2e::{repo_path, status_and_json};
+use gatehouse_e2e::{docs, repo_path, status_and_json};
 use serde_json::{Value, json};
 
-/// `(function, event file)` of each `cargo lambda invoke` line of the README.
+/// `(function, event file)` of each `cargo lambda invoke` line of the
+/// documentation (the README and `docs/`: the local replays are in
+/// `docs/deploy-and-operations.md`), in its order.
 fn readme_invoke_lines() -> Vec<(String, String)> {
-    std::fs::read_to_string(repo_path("README.md"))
-        .unwrap()
-        .lines()
+    docs()
+        .iter()
+        .flat_map(|(_, text)| text.lines())
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
@@ -31,7 +33,7 @@ fn readme_invoke_lines() -> Vec<(String, String)> {
                     Some((function.to_string(), event.to_string()))
                 }
                 ["cargo", "lambda", "invoke", ..] => {
-                    panic!("README invoke line not in the form the test reads: {line}")
+                    panic!("an invoke line not in the form the test reads: {line}")
                 }
                 _ => None,
             }
@@ -49,7 +51,7 @@ fn free_loopback_url() -> String {
 /// its `main` does, from the environment, for every invocation.
 async fn invoke(function: &str, event: &str) -> Value {
     let function = Function::from_name(function)
-        .unwrap_or_else(|| panic!("README invokes an unknown function {function}"));
+        .unwrap_or_else(|| panic!("the docs invoke an unknown function {function}"));
     let lambda = function.lambda();
     let services = (lambda.start)().await.unwrap();
     if function == Function::Authorizer {
@@ -89,7 +91,7 @@ fn every_readme_invoke_line_answers_as_expected_under_watch_env() {
     assert_eq!(
         functions,
         Function::ALL.iter().map(|f| f.name()).collect(),
-        "the README invokes every function"
+        "the local replays invoke every function"
     );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();

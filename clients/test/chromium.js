@@ -1,6 +1,6 @@
 // Debian's headless Chromium (not a downloaded one), driven by
 // playwright-core, for the browser tests of the client kit: the uni-app
-// components, the README's snippets and the demo page. One browser per test
+// components, the docs' snippets and the demo page. One browser per test
 // file; a fresh context (storage, clock, routes) per page.
 
 import { chromium } from 'playwright-core'

@@ -1,4 +1,4 @@
-// The README's "Clients" snippets, run as they are written against the real
+// The client snippets of docs/clients.md ("Clients"), run as they are written against the real
 // dev server (only the placeholder base URL becomes the dev server's):
 // - the native mini-program's app.js, with `require('gatehouse-client')`
 //   answered by the CommonJS build, turns the Tencent captcha
@@ -44,8 +44,8 @@ after(async () => {
 const guardedPassKind = async (client, pass) =>
   (await client.request('POST', '/demo/guarded', { body: {}, pass })).guard.passKind
 
-describe('README, Clients: a native mini-program', () => {
-  /** The README's app.js, run as the base library runs it: App, wx and require are the mini-program's. */
+describe('docs/clients.md: a native mini-program', () => {
+  /** The guide's app.js, run as the base library runs it: App, wx and require are the mini-program's. */
   function runAppJs(wx) {
     let app = null
     const requireInMiniProgram = (name) => {
@@ -105,7 +105,7 @@ describe('README, Clients: a native mini-program', () => {
   })
 })
 
-describe('README, Clients: uni-app and the web, in Chromium', () => {
+describe('docs/clients.md: uni-app and the web, in Chromium', () => {
   let pages
   before(async () => {
     const shell = `<template><signup-page /></template>

@@ -1,5 +1,5 @@
 // POST /guard/check from a Node.js back end, signed with SigV4 (the route is
-// AWS_IAM-authorized in template.yaml). The README shows this file.
+// AWS_IAM-authorized in template.yaml). docs/guard.md shows this file.
 import { Sha256 } from '@aws-crypto/sha256-js'
 import { HttpRequest } from '@smithy/protocol-http'
 import { SignatureV4 } from '@smithy/signature-v4'

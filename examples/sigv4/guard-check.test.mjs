@@ -1,4 +1,4 @@
-// The README's Node.js SigV4 example, run against the real dev server, which
+// The Node.js SigV4 example of docs/guard.md, run against the real dev server, which
 // checks SigV4 on /guard/check as API Gateway does, with the development
 // credentials below (AWS's documentation example keys, not real ones).
 import assert from 'node:assert/strict'

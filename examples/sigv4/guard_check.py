@@ -1,5 +1,5 @@
 """POST /guard/check from a Python back end, signed with SigV4 by botocore
-(the route is AWS_IAM-authorized in template.yaml). The README shows this
+(the route is AWS_IAM-authorized in template.yaml). docs/guard.md shows this
 file; the test suite runs it against the dev server."""
 
 import json

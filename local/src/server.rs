@@ -74,7 +74,7 @@ pub const DEV_CAPTCHA_CONFIG: &str = r#"{"scene": {"demo": {"guard": {"mode": "a
     "phone": {"guard": {"mode": "always"}}}}"#;
 
 impl App {
-    /// The services from the environment (README, "Configuration") over `store`. WeChat is
+    /// The services from the environment (`docs/deploy-and-operations.md`, "Configuration") over `store`. WeChat is
     /// emulated on loopback unless `WX_APPID` is set, the Tencent captcha
     /// unless `TENCENT_SECRET_ID` is, Tencent SMS unless `SMS_SDK_APP_ID`
     /// is.
@@ -271,7 +271,8 @@ impl App {
     /// judges the challenges its captcha and ticket services can (SPEC §13).
     fn judging(mut self) -> Self {
         let services = &mut self.services;
-        let judge = gatehouse::door::judge(services.captcha.clone(), services.tickets.clone());
+        let captcha = services.captcha.as_ref().map(|c| c.verifier().clone());
+        let judge = gatehouse::door::judge(captcha, services.tickets.clone());
         if let Some(sender) = services.sms_sender.take() {
             // The send's own door (SPEC §13), as a guarded route's.
             let sender = Arc::try_unwrap(sender)

@@ -3,7 +3,7 @@
 //! signed for `execute-api` with the dev server's development credentials
 //! ([`DEV_AWS_ACCESS_KEY_ID`], [`DEV_AWS_SECRET_ACCESS_KEY`]), within five
 //! minutes of now, else it is answered 403 with API Gateway's own message.
-//! So the README's SigV4 examples prove a signature here, not the shape of
+//! So the SigV4 examples of `docs/guard.md` prove a signature here, not the shape of
 //! a header.
 //!
 //! The expected signature is computed by AWS's own signer (`aws-sigv4`)

@@ -170,7 +170,7 @@ impl SmsEmulator {
         Self::start_with(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
     }
 
-    /// Starts on `addr` (the README's local replays pin the port).
+    /// Starts on `addr` (the local replays of `docs/deploy-and-operations.md` pin the port).
     pub async fn start_with(addr: SocketAddr, config: SmsEmulatorConfig) -> std::io::Result<Self> {
         let state = Arc::new(State {
             config,

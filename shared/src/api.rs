@@ -1,7 +1,7 @@
 //! The route table: every Lambda function of the bundle, the routes API
 //! Gateway sends it, and the handler behind each. A route is one row of
 //! [`ROUTES`] (method, path, function, access, handler) and one async fn in
-//! its domain's `routes` module; the dev server, the replay of the README's
+//! its domain's `routes` module; the dev server, the replay of the documented
 //! local invokes and every Lambda (`crate::lambda`) dispatch on this table,
 //! and a test holds `template.yaml` to it.
 //!
@@ -90,7 +90,7 @@ const fn route(
     }
 }
 
-/// Every route of the HTTP API, in the README's order. Each handler calls
+/// Every route of the HTTP API, in the README's route table's order. Each handler calls
 /// one fn of its domain with its service ([`serve`]).
 pub const ROUTES: &[Route] = &[
     route(
@@ -120,7 +120,7 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/wx/session", Function::Session, |s, req| {
         serve(&s.sessions, req, wechat::end_session)
     }),
-    // README "Sessions a user can end" and "The phone number". Each checks
+    // docs/wechat.md, "Sessions a user can end" and "The phone number". Each checks
     // the bearer session itself (and answers 401 with an errCode a client
     // can act on, which an authorizer's 403 cannot).
     route("DELETE", "/wx/sessions", Function::Session, |s, req| {
@@ -390,24 +390,39 @@ impl Function {
             // block of CAPTCHA_CONFIG matters (wxPhonePerIp).
             Function::WxPhone => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
             // A scene's `guard.wxRisk` asks WeChat for a signed-in user's
-            // risk rank, with the shared access token (the AppSecret).
-            Function::Guard => &["CAPTCHA_CONFIG", "WX_APPID", "WX_SECRET_ARN"],
-            // The Tencent key from Secrets Manager, as verify-ticket's.
+            // risk rank, with the shared access token (the AppSecret); a
+            // ticket at `/guard/check` is verified as verify-ticket does
+            // (its Tencent settings, SPEC §13).
+            Function::Guard => &[
+                "CAPTCHA_CONFIG",
+                "WX_APPID",
+                "WX_SECRET_ARN",
+                "TENCENT_SECRET_ID",
+                "TENCENT_SECRET_ARN",
+                "CAPTCHA_APP_ID",
+            ],
+            // The Tencent key from Secrets Manager, as verify-ticket's (with
+            // the captcha app's, for a ticket at the send's door).
             Function::SendSms => &[
                 "CAPTCHA_CONFIG",
                 "TENCENT_SECRET_ID",
                 "TENCENT_SECRET_ARN",
+                "CAPTCHA_APP_ID",
                 "SMS_SDK_APP_ID",
                 "SMS_SIGN_NAME",
                 "SMS_TEMPLATE_ID",
                 "SMS_REGION",
             ],
             Function::VerifySms => CAPTCHA,
+            // As the guard's: risk ranks, and tickets at its doors.
             Function::Authorizer => &[
                 "CAPTCHA_CONFIG",
                 "GUARD_ROUTES",
                 "WX_APPID",
                 "WX_SECRET_ARN",
+                "TENCENT_SECRET_ID",
+                "TENCENT_SECRET_ARN",
+                "CAPTCHA_APP_ID",
             ],
             // Sessions need only the table: no WeChat secret.
             Function::Session => &[],
@@ -485,11 +500,23 @@ impl Function {
         // redeemed; a rank missing from the cache asked of WeChat and
         // cached, with the shared access token (read, and swapped under its
         // lease).
+        // A challenge judged at a door in place of a pass (SPEC §13), as
+        // verify-captcha and verify-ticket judge it, without the pass they
+        // write: an answer in the captcha's one conditional update (a wrong
+        // one counting the guard's failures, granted beside); a ticket
+        // claimed by a conditional put, counted per IP at the root's
+        // `ticketPerIp`. No pass row: the doors only redeem them.
+        const JUDGE_ANSWER: TableGrant = grant(&[UPDATE], &[CAPTCHA]);
+        const JUDGE_TICKET: TableGrant = grant(&[PUT], &[TICKET]);
+        const COUNT_TICKET: TableGrant = grant(&[UPDATE], &[RATE_TICKET]);
         const AUTHORIZER: &[TableGrant] = &[
             grant(&[GET], &[SESSION]),
             grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
+            JUDGE_ANSWER,
+            JUDGE_TICKET,
+            COUNT_TICKET,
             grant(&[GET, PUT], &[WX_RISK]),
             grant(&[GET, PUT], &[ACCESS_TOKEN]),
         ];
@@ -500,20 +527,34 @@ impl Function {
             grant_only(&[PUT], &[PASS_TICKET], TICKET_PASS_ATTRIBUTES),
             grant(&[UPDATE], &[RATE_TICKET, RATE_GUARD]),
         ];
-        // Requests counted and levels read (with the risk rank), passes
-        // redeemed, failures reported (and refused passes counted); the
-        // bearer session of `GET /guard/status` read: the authorizer's
-        // grants, to the letter.
-        const GUARD: &[TableGrant] = AUTHORIZER;
+        // Requests counted and levels read (with the risk rank, as the
+        // authorizer's), passes redeemed, failures reported (and refused
+        // passes counted), challenges judged; the bearer session of
+        // `GET /guard/status` read; risk ranks as the authorizer's.
+        const GUARD: &[TableGrant] = &[
+            grant(&[GET], &[SESSION]),
+            grant(&[BATCH_GET], &[RATE_GUARD, WX_RISK]),
+            grant(&[UPDATE], &[RATE_GUARD]),
+            REDEEM,
+            JUDGE_ANSWER,
+            JUDGE_TICKET,
+            COUNT_TICKET,
+            grant(&[GET, PUT], &[WX_RISK]),
+            grant(&[GET, PUT], &[ACCESS_TOKEN]),
+        ];
         // The door (the request counted in the guard's rows, or where the
         // scene counts no request its level read; a pass redeemed as the
-        // guard's, a refused one counted as a failure); the code's row put
+        // guard's, a refused one counted as a failure; a challenge judged
+        // as the guard's); the code's row put
         // (conditional on the resend window) with its counters, a refused
         // send's row put back or deleted, an unsent code voided.
         const SEND_SMS: &[TableGrant] = &[
             grant(&[BATCH_GET], &[RATE_GUARD]),
             grant(&[UPDATE], &[RATE_GUARD]),
             REDEEM,
+            JUDGE_ANSWER,
+            JUDGE_TICKET,
+            COUNT_TICKET,
             grant(&[PUT, DELETE, UPDATE], &[SMS]),
             grant(&[UPDATE], &[RATE_SMS_SEND, RATE_SMS_DAY, RATE_SMS_BUDGET]),
         ];

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::captcha::CaptchaService;
+use crate::captcha::CaptchaVerifier;
 use crate::captcha::code::normalize_answer;
 use crate::captcha::routes::MAX_ANSWER_CHARS;
 use crate::captcha::service::CaptchaTarget;
@@ -22,15 +22,17 @@ use crate::tencent::routes::{VerifyTicketRequest, validate};
 use crate::tencent::service::PresentedTicket;
 
 /// Judges answers with `captcha` and tickets with `tickets`; a kind whose
-/// service is missing (Tencent not configured) is refused as no pass.
+/// service is missing (Tencent not configured) is refused as no pass. The
+/// captcha side is the verifier alone (`CaptchaService::verifier` on the dev
+/// server; in the door Lambdas, built without the renderer).
 pub struct DoorJudge {
-    pub captcha: Option<Arc<CaptchaService>>,
+    pub captcha: Option<Arc<CaptchaVerifier>>,
     pub tickets: Option<Arc<TicketService>>,
 }
 
 /// The judge of doors that have these services.
 pub fn judge(
-    captcha: Option<Arc<CaptchaService>>,
+    captcha: Option<Arc<CaptchaVerifier>>,
     tickets: Option<Arc<TicketService>>,
 ) -> Arc<dyn ChallengeJudge> {
     Arc::new(DoorJudge { captcha, tickets })

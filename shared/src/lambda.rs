@@ -40,11 +40,12 @@ use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::{Body, Context, Request, Response};
 
 use crate::api::{self, Access, BoxFuture, Function, ROUTES, Route, Services};
-use crate::captcha::{CaptchaService, Renderer};
+use crate::captcha::{CaptchaService, CaptchaVerifier, Renderer};
 use crate::config::{ConfigError, process_env};
 use crate::guard::config::GUARD_ROUTES;
 use crate::guard::{
-    Authorizer, AuthorizerRequest, AuthorizerResponse, Guard, GuardConfig, GuardRoutes,
+    Authorizer, AuthorizerRequest, AuthorizerResponse, ChallengeJudge, Guard, GuardConfig,
+    GuardRoutes,
 };
 use crate::http::{error_response, route_key};
 use crate::lang::Lang;
@@ -265,6 +266,73 @@ async fn table_and_secrets(
     Ok((store?, secrets?))
 }
 
+/// Whether a door function verifies tickets: `CAPTCHA_APP_ID` is set (the
+/// template sets it, with the rest of the Tencent settings, on every door).
+fn tickets_configured(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    lookup("CAPTCHA_APP_ID").is_some_and(|id| !id.trim().is_empty())
+}
+
+/// The Tencent settings of a door's ticket judge, read through `lookup`
+/// (the secret's keys from Secrets Manager, see [`secrets`]) when
+/// [`tickets_configured`], checked as verify-ticket's; else none.
+fn door_tencent(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<TencentConfig>, ConfigError> {
+    if !tickets_configured(&lookup) {
+        return Ok(None);
+    }
+    TencentConfig::from_lookup(lookup).map(Some)
+}
+
+/// The table, and the Tencent settings of a door's ticket judge: with
+/// `CAPTCHA_APP_ID` set, the keys from `TENCENT_SECRET_ARN` (when set),
+/// fetched concurrently with the table's set-up; without it, nothing
+/// fetched and no ticket judge.
+async fn table_and_door_tencent() -> Result<(Arc<dyn Store>, Option<TencentConfig>), Error> {
+    if !tickets_configured(process_env) {
+        return Ok((table().await?, None));
+    }
+    let (store, secrets) = table_and_secrets(&secrets::TENCENT).await?;
+    Ok((store, door_tencent(secrets.over(process_env))?))
+}
+
+/// The judge of the challenges a door function (the authorizer, the
+/// guard, send-sms) takes in place of a pass (SPEC §13), built once at
+/// start-up over the function's table: answers by a [`CaptchaVerifier`]
+/// of `settings`' captcha keys (no renderer, no font: the door draws
+/// nothing), tickets by a [`TicketService`] of `tencent`'s settings and
+/// `settings`' ticket policies, counted at the root's `ticketPerIp`. Without
+/// `tencent` a ticket at the door is refused (`guard-tencent-required`).
+pub fn door_judge(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    tencent: Option<TencentConfig>,
+    options: &ServiceOptions,
+) -> Result<Arc<dyn ChallengeJudge>, ConfigError> {
+    let captcha = CaptchaVerifier::new(settings.captcha_settings(), store.clone(), options);
+    let tickets = match tencent {
+        Some(config) => Some(Arc::new(TicketService::new(
+            config,
+            settings.ticket_settings(),
+            store,
+            options,
+        )?)),
+        None => None,
+    };
+    Ok(crate::door::judge(Some(Arc::new(captcha)), tickets))
+}
+
+/// [`door_judge`] with the rate limits of `settings` (the root's: tickets
+/// count at `ticketPerIp`).
+fn door_judge_of(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    tencent: Option<TencentConfig>,
+) -> Result<Arc<dyn ChallengeJudge>, ConfigError> {
+    let options = ServiceOptions::new(settings.rate_limits.clone());
+    door_judge(settings, store, tencent, &options)
+}
+
 impl CaptchaService {
     /// create-, refresh- and verify-captcha: `CAPTCHA_CONFIG`,
     /// `CAPTCHA_FONT`, the table.
@@ -381,14 +449,23 @@ impl RiskRanks {
 
 impl SmsSender {
     /// send-sms: the Tencent key (from `TENCENT_SECRET_ARN` when set) and
-    /// `SMS_*`, the scenes' `sms` blocks and guard settings and the root
-    /// `rateLimit` of `CAPTCHA_CONFIG` (and nothing else of it), the table.
+    /// `SMS_*`, the scenes' `sms` blocks, guard settings and captcha keys
+    /// and the root `rateLimit` of `CAPTCHA_CONFIG` (and nothing else of
+    /// it), the table; its door judges challenges ([`door_judge`]), tickets
+    /// where `CAPTCHA_APP_ID` is set (the captcha app's key then read from
+    /// the same secret, in the one fetch).
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = Settings::from_env_part(ConfigPart::Sms)?;
-        let (store, secrets) = table_and_secrets(&secrets::TENCENT_SMS).await?;
+        let settings = Settings::from_env_part(ConfigPart::SmsDoor)?;
+        let source = match tickets_configured(process_env) {
+            true => &secrets::TENCENT,
+            false => &secrets::TENCENT_SMS,
+        };
+        let (store, secrets) = table_and_secrets(source).await?;
         let config = SmsConfig::from_lookup(secrets.over(process_env))?;
+        let tencent = door_tencent(secrets.over(process_env))?;
+        let judge = door_judge_of(&settings, store.clone(), tencent)?;
         let options = ServiceOptions::new(settings.rate_limits.clone());
-        Ok(Self::new(config, settings.sms_settings(), store, &options)?)
+        Ok(Self::new(config, settings.sms_settings(), store, &options)?.with_judge(judge))
     }
 }
 
@@ -414,15 +491,19 @@ impl GuardRoutes {
 
 impl Authorizer {
     /// authorizer: `GUARD_ROUTES` (every route's scene declared in
-    /// `CAPTCHA_CONFIG`), the scenes' guard settings, the table.
+    /// `CAPTCHA_CONFIG`), the scenes' guard settings, the table; its doors
+    /// judge challenges ([`door_judge`]: the captcha keys, and the Tencent
+    /// settings where `CAPTCHA_APP_ID` is set).
     pub async fn from_lambda_env() -> Result<Self, Error> {
-        let settings = Settings::from_env_part(ConfigPart::Guard)?;
+        let settings = Settings::from_env_part(ConfigPart::Door)?;
         let routes = GuardRoutes::from_env()?;
         routes.check_scenes(&settings.guard)?;
-        let store = table().await?;
+        let (store, tencent) = table_and_door_tencent().await?;
+        let judge = door_judge_of(&settings, store.clone(), tencent)?;
+        let guard = Guard::with_table(settings.guard.clone(), store.clone()).await?;
         Ok(Self::new(
-            SessionService::new(store.clone(), &uncounted()),
-            Guard::with_table(settings.guard, store).await?,
+            SessionService::new(store, &uncounted()),
+            guard.with_judge(judge),
             routes,
         ))
     }
@@ -474,15 +555,18 @@ fn start_tickets() -> Started {
     })
 }
 
-/// The guard, and the sessions `GET /guard/status` checks (the same
-/// table).
+/// The guard, judging the challenges `POST /guard/check` takes
+/// ([`door_judge`], as the authorizer's), and the sessions
+/// `GET /guard/status` checks (the same table).
 fn start_guard() -> Started {
     Box::pin(async {
-        let settings = Settings::from_env_part(ConfigPart::Guard)?;
-        let store = table().await?;
+        let settings = Settings::from_env_part(ConfigPart::Door)?;
+        let (store, tencent) = table_and_door_tencent().await?;
+        let judge = door_judge_of(&settings, store.clone(), tencent)?;
+        let guard = Guard::with_table(settings.guard.clone(), store.clone()).await?;
         Ok(Services {
-            sessions: Some(Arc::new(SessionService::new(store.clone(), &uncounted()))),
-            guard: Some(Arc::new(Guard::with_table(settings.guard, store).await?)),
+            sessions: Some(Arc::new(SessionService::new(store, &uncounted()))),
+            guard: Some(Arc::new(guard.with_judge(judge))),
             ..Services::default()
         })
     })
@@ -546,6 +630,88 @@ mod tests {
                 .guard;
         let ranks = RiskRanks::from_lambda_env(&config, Arc::new(MemoryStore::new())).await;
         assert!(matches!(ranks, Ok(None)));
+    }
+
+    /// The Tencent settings of a door function, as the template sets them
+    /// (the keys here plain, as they read from the fetched secret).
+    const TENCENT_ENV: &[(&str, &str)] = &[
+        ("TENCENT_SECRET_ID", "AKIDdoor"),
+        ("TENCENT_SECRET_KEY", "door-secret-key"),
+        ("CAPTCHA_APP_ID", "190000001"),
+        ("CAPTCHA_APP_SECRET_KEY", "door-app-key"),
+        // Nothing listens there: a ticket is judged, and Tencent unreachable.
+        ("TENCENT_CAPTCHA_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+
+    #[test]
+    fn a_door_verifies_tickets_where_captcha_app_id_is_set() {
+        use crate::config::lookup_in;
+        // Unset (or blank): no ticket judge, whatever else is set, and no
+        // secret to fetch.
+        assert!(matches!(door_tencent(lookup_in(&[])), Ok(None)));
+        let blank = [("CAPTCHA_APP_ID", " "), ("TENCENT_SECRET_ID", "AKIDdoor")];
+        assert!(matches!(door_tencent(lookup_in(&blank)), Ok(None)));
+        let config = door_tencent(lookup_in(TENCENT_ENV)).unwrap().unwrap();
+        assert_eq!(config.captcha_app_id, 190_000_001);
+        // Set, and the rest missing: the function does not start, and says
+        // what is missing.
+        let err = door_tencent(lookup_in(&[("CAPTCHA_APP_ID", "190000001")])).unwrap_err();
+        assert!(err.to_string().contains("TENCENT_SECRET_ID"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn each_door_function_starts_with_its_judge() {
+        use crate::config::lookup_in;
+        use crate::domain::{DeviceId, Scene};
+        use crate::error::ApiError;
+        use crate::guard::{Challenge, Client};
+        // Each door's part of the defaults, as the functions read it.
+        let parts = [
+            (Function::Authorizer, ConfigPart::Door),
+            (Function::Guard, ConfigPart::Door),
+            (Function::SendSms, ConfigPart::SmsDoor),
+        ];
+        let scene = Scene::parse("login").unwrap();
+        let client = Client {
+            ip: Some("203.0.113.9".into()),
+            device: Some(DeviceId::parse("door-device").unwrap()),
+            openid: None,
+            phone_number: None,
+        };
+        let answer = Challenge::Answer("abcd".into());
+        let ticket = Challenge::Ticket {
+            ticket: "t03door".into(),
+            randstr: Some("@door".into()),
+            app_ids: Vec::new(),
+        };
+        for (function, part) in parts {
+            let settings = Settings::from_json_part("{}", part).unwrap();
+            for tencent in [None, door_tencent(lookup_in(TENCENT_ENV)).unwrap()] {
+                let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+                let judge = door_judge_of(&settings, store, tencent.clone()).unwrap();
+                // An answer is judged (the device has no captcha: a wrong
+                // answer), never refused as no judge.
+                let judged = judge.judge(&scene, &answer, &client).await;
+                assert!(
+                    matches!(judged, Err(ApiError::VerifyFail)),
+                    "{function:?}: {judged:?}"
+                );
+                // A ticket: refused as before without Tencent's settings,
+                // else verified (Tencent unreachable, the default policy
+                // refuses).
+                let judged = judge.judge(&scene, &ticket, &client).await;
+                match tencent {
+                    None => assert!(
+                        matches!(judged, Err(ApiError::GuardTencentRequired)),
+                        "{function:?}: {judged:?}"
+                    ),
+                    Some(_) => assert!(
+                        matches!(judged, Err(ApiError::TicketUpstreamError)),
+                        "{function:?}: {judged:?}"
+                    ),
+                }
+            }
+        }
     }
 
     #[tokio::test]

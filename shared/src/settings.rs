@@ -42,7 +42,8 @@ pub const EVERY_PART: &[&[&str]] = &[
     SmsSettings::KEYS,
 ];
 
-/// The parts of `CAPTCHA_CONFIG` a function reads (README, "Configuration").
+/// The parts of `CAPTCHA_CONFIG` a function reads (`docs/deploy-and-operations.md`,
+/// "Configuration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigPart {
     /// Every part, and no unknown key: create-, refresh- and verify-captcha
@@ -56,8 +57,16 @@ pub enum ConfigPart {
     Guard,
     /// Both of the above: verify-ticket.
     RateLimitAndGuard,
-    /// Both of the above and the `sms` blocks: send-sms and verify-sms.
+    /// Both of the above and the `sms` blocks: verify-sms.
     Sms,
+    /// The guard's part and the ticket policy, the captcha keys (the answers
+    /// a door judges: `maxAttempts`, expiry) and the root `rateLimit` (a
+    /// ticket at a door counts as verify-ticket's `ticketPerIp`): the
+    /// authorizer and the guard, whose doors judge challenges (SPEC §13).
+    Door,
+    /// [`ConfigPart::Sms`] and the captcha keys: send-sms, whose door judges
+    /// challenges too.
+    SmsDoor,
 }
 
 /// The parts of `CAPTCHA_CONFIG`, each parsed by the domain that owns it;
@@ -111,8 +120,14 @@ impl Settings {
             settings.guard = blocks.per_scene()?;
             settings.tencent = blocks.per_scene()?;
         }
-        if matches!(part, ConfigPart::All | ConfigPart::Sms) {
+        if matches!(
+            part,
+            ConfigPart::All | ConfigPart::Sms | ConfigPart::SmsDoor
+        ) {
             settings.sms = blocks.per_scene()?;
+        }
+        if matches!(part, ConfigPart::Door | ConfigPart::SmsDoor) {
+            settings.captcha = CaptchaConfig::from_blocks(blocks)?;
         }
         Ok(settings)
     }
@@ -190,6 +205,28 @@ mod tests {
                 .sms,
             PerScene::default(),
             "the guard reads no sms block"
+        );
+        // The doors (authorizer, guard; send-sms) read the captcha keys of
+        // the answers they judge, and the root's rate limits of tickets.
+        let door = Settings::from_json_part(one_of_each, ConfigPart::Door).unwrap();
+        assert_eq!(door.captcha, all.captcha);
+        assert_eq!(door.guard, all.guard);
+        assert_eq!(door.tencent, all.tencent);
+        assert_eq!(door.rate_limits.root().create_per_ip, 2);
+        assert_eq!(
+            door.sms,
+            PerScene::default(),
+            "the guard reads no sms block"
+        );
+        let sms_door = Settings::from_json_part(one_of_each, ConfigPart::SmsDoor).unwrap();
+        assert_eq!(sms_door.captcha, all.captcha);
+        assert_eq!(sms_door.sms, all.sms);
+        assert_eq!(
+            Settings::from_json_part(one_of_each, ConfigPart::Sms)
+                .unwrap()
+                .captcha,
+            CaptchaConfig::default(),
+            "verify-sms reads no captcha key"
         );
     }
 

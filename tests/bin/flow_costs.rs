@@ -4,7 +4,8 @@
 //! server with the embedded store and with DynamoDB Local: HTTP requests,
 //! Lambda invocations, DynamoDB requests, write units, dollars per million
 //! flows at list prices, and the whole flow's p50 and p99 latency. See
-//! `gatehouse_e2e::flow_costs` and the README ("Cost of a guarded flow").
+//! `gatehouse_e2e::flow_costs` and `docs/guard.md` ("The short way",
+//! "What it costs").
 
 use std::process::ExitCode;
 

@@ -1,6 +1,6 @@
 //! `cargo run -p gatehouse-e2e --bin watch-backends`: DynamoDB Local, the
 //! WeChat emulator and the Tencent captcha and SMS emulators where
-//! `events/watch.env` points, for `cargo lambda watch --env-file events/watch.env` (README,
+//! `events/watch.env` points, for `cargo lambda watch --env-file events/watch.env` (`docs/deploy-and-operations.md`,
 //! "Local replays"). Stops, DynamoDB Local with it, on Ctrl-C.
 
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
 //! The flow-costs command (`cargo run --release -p gatehouse-e2e --bin
-//! flow-costs`, README "Cost of a guarded flow") on a few flows: each way
+//! flow-costs`, `docs/guard.md`, "The short way": "What it costs") on a few flows: each way
 //! runs to an admission on both stores, and what it counts holds (issue 22
 //! point 5: the short way is two HTTP requests and at most 5 WRU with the
 //! default limits, at most $5.00 per million flows). Times are printed by

@@ -1,5 +1,5 @@
 //! What one guarded request costs on DynamoDB Local, at each level and with
-//! WeChat's rank (the README's "DynamoDB cost" figures):
+//! WeChat's rank (the "DynamoDB cost" figures of `docs/performance.md`):
 //! `cargo test -p gatehouse-e2e --test e2e -- guard_costs --nocapture`.
 //!
 //! A door counts the request in each of its client's rows (one

@@ -297,8 +297,8 @@ fn forgeries() -> Vec<Forgery> {
 /// create- and refresh-captcha forging captcha passes (PutItem on the
 /// captcha row that held them), the doors forging any pass (UpdateItem on
 /// captcha and ticket rows), verify-captcha and verify-ticket un-spending
-/// passes, and wx-phone making or extending a session (README, "Who may
-/// write a pass"). A cached risk rank is the doors' alone.
+/// passes, and wx-phone making or extending a session (`docs/deploy-and-operations.md`,
+/// "Who may write a pass"). A cached risk rank is the doors' alone.
 const TODAY: [(&str, &[&str]); 14] = [
     ("a redeemable captcha pass, by PutItem", &["verify-captcha"]),
     ("a redeemable captcha pass, by UpdateItem", &[]),

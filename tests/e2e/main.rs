@@ -1,7 +1,7 @@
 //! The end-to-end suite, one test binary (so the AWS SDK is linked once and
 //! one DynamoDB Local serves every test): replayed events, real DynamoDB
 //! Local, the WeChat and Tencent emulators over loopback, the fuzz corpus,
-//! the README's examples, the template against the route table, answers
+//! the documentation's examples, the template against the route table, answers
 //! against `openapi.yaml`, and the demo page in a real browser.
 //!
 //! `tests/watch.rs` is a binary of its own: it sets environment variables,

@@ -13,7 +13,7 @@
 //!   and required query parameters, so the contract is not stricter than
 //!   the code either.
 //!
-//! The document is hand-written (see `README.md`, "Clients") and validated
+//! The document is hand-written (see `docs/clients.md`, "Clients") and validated
 //! with the `jsonschema` crate as JSON Schema 2020-12, OpenAPI 3.1's
 //! dialect; `scripts/test.sh` lints it with Redocly.
 

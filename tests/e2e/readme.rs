@@ -1,18 +1,21 @@
-//! The README's examples are part of the contract: its configuration
-//! examples must load, and its opening lines must be the two commands.
+//! The documentation's examples are part of the contract: the configuration
+//! examples of the guides (`docs/`) must load, their tables say what the
+//! code and template hold, the README opens with the two commands and stays
+//! a front door, and every link between them leads somewhere.
 
 use gatehouse::domain::Scene;
 use gatehouse::guard::{GuardRoutes, Level, PassRule};
 use gatehouse::settings::Settings;
+use gatehouse_e2e::{doc_holding, docs};
 
 fn readme() -> String {
     std::fs::read_to_string(gatehouse_e2e::repo_path("README.md")).unwrap()
 }
 
-/// The first `count` JSON examples of the README from the heading
-/// `heading` on.
+/// The first `count` JSON examples from the heading `heading` on, in the
+/// one documentation file that holds it.
 fn json_examples(heading: &str, count: usize) -> Vec<String> {
-    let text = readme();
+    let text = doc_holding(heading);
     let start = text
         .find(heading)
         .unwrap_or_else(|| panic!("no section {heading}"));
@@ -26,7 +29,7 @@ fn json_examples(heading: &str, count: usize) -> Vec<String> {
     blocks
 }
 
-/// The first JSON example of the README from the heading `heading` on.
+/// The first JSON example from the heading `heading` on.
 fn json_example(heading: &str) -> String {
     json_examples(heading, 1).remove(0)
 }
@@ -142,7 +145,7 @@ fn guard_section_examples_load() {
     routes.check_scenes(&config.guard).unwrap();
 }
 
-/// The cells of the README table whose header row is `header`.
+/// The cells of the table of `text` whose header row is `header`.
 fn table_rows(text: &str, header: &str) -> Vec<Vec<String>> {
     let start = text.find(header).unwrap_or_else(|| panic!("{header}"));
     text[start..]
@@ -179,10 +182,8 @@ fn the_function_table_is_the_templates() {
     let global_memory = template["Globals"]["Function"]["MemorySize"]
         .as_u64()
         .unwrap();
-    let rows = table_rows(
-        &readme(),
-        "| function | memory | DynamoDB actions on rows | configuration |",
-    );
+    let header = "| function | memory | DynamoDB actions on rows | configuration |";
+    let rows = table_rows(&doc_holding(header), header);
     let listed: BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     let all: BTreeSet<&str> = Function::ALL.iter().map(|f| f.name()).collect();
     assert_eq!(listed, all);
@@ -226,7 +227,7 @@ fn the_function_table_is_the_templates() {
                 })
             })
             .collect();
-        assert_eq!(granted, grants, "{}: the README's grants", row[0]);
+        assert_eq!(granted, grants, "{}: the documented grants", row[0]);
 
         let configuration: BTreeSet<&str> = code_spans(&row[3])
             .into_iter()
@@ -236,13 +237,13 @@ fn the_function_table_is_the_templates() {
         settings.insert("TABLE_NAME");
         assert_eq!(
             configuration, settings,
-            "{}: the README's configuration",
+            "{}: the documented configuration",
             row[0]
         );
     }
 }
 
-/// The README's CORS sentence names the template's methods and headers.
+/// The deploy guide's CORS sentence names the template's methods and headers.
 #[test]
 fn the_cors_the_readme_describes_is_the_templates() {
     let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(
@@ -258,7 +259,7 @@ fn the_cors_the_readme_describes_is_the_templates() {
             .map(|v| v.as_str().unwrap().to_owned())
             .collect()
     };
-    let text = readme();
+    let text = doc_holding("CORS for");
     let start = text.find("CORS for").expect("the CORS sentence");
     let sentence = &text[start..start + text[start..].find(';').unwrap()];
     let (methods, rest) = sentence
@@ -275,7 +276,7 @@ fn the_cors_the_readme_describes_is_the_templates() {
 
 #[test]
 fn sms_configuration_example_loads() {
-    let text = readme();
+    let text = doc_holding("### SMS configuration");
     let section = &text[text.find("### SMS configuration").unwrap()..];
     let json = &section[section.find("```json").unwrap() + 7..];
     let json = &json[..json.find("```").unwrap()];
@@ -286,4 +287,99 @@ fn sms_configuration_example_loads() {
     assert_eq!(bind.per_mobile_per_day, 3);
     assert_eq!(bind.countries, ["86", "852", "853"]);
     assert_eq!(bind.daily_budget, 10_000, "the root's default");
+}
+
+/// The README is a front door: at most 400 lines, ending with a map of
+/// `docs/` that names every guide there and no file that is not.
+#[test]
+fn the_readme_is_a_front_door() {
+    use std::collections::BTreeSet;
+    let text = readme();
+    let lines = text.lines().count();
+    assert!(
+        lines <= 400,
+        "README.md has {lines} lines, over 400: a guide belongs in docs/"
+    );
+    let map = &text[text.find("\n## Docs\n").expect("the map of docs/")..];
+    let map = &map[..map[1..].find("\n## ").map_or(map.len(), |end| end + 1)];
+    let mapped: BTreeSet<&str> = map
+        .split("](docs/")
+        .skip(1)
+        .map(|link| link.split(['#', ')']).next().unwrap())
+        .filter(|file| !file.is_empty())
+        .collect();
+    let guides: Vec<(String, String)> = docs();
+    let guides: BTreeSet<&str> = guides
+        .iter()
+        .filter_map(|(name, _)| name.strip_prefix("docs/"))
+        .collect();
+    assert_eq!(mapped, guides, "the README's map of docs/");
+}
+
+/// GitHub's anchors of the headings of a Markdown `text` (lower case,
+/// punctuation dropped, spaces as hyphens, a repeated one numbered).
+fn anchors(text: &str) -> std::collections::BTreeSet<String> {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    let mut fence = false;
+    let mut anchors = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fence = !fence;
+        }
+        let heading = line.trim_start_matches('#');
+        if fence || heading.len() == line.len() || !heading.starts_with(' ') {
+            continue;
+        }
+        let slug: String = heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let count = seen.entry(slug.clone()).or_default();
+        anchors.insert(match *count {
+            0 => slug.clone(),
+            n => format!("{slug}-{n}"),
+        });
+        *count += 1;
+    }
+    anchors
+}
+
+/// Every relative link of the README and the guides leads to a file of the
+/// repository and, with an anchor, to a heading of that file: a section
+/// moved to another file takes its links with it.
+#[test]
+fn every_link_of_the_docs_leads_somewhere() {
+    let mut broken = Vec::new();
+    for (name, text) in docs() {
+        let dir = std::path::Path::new(&name).parent().unwrap().to_owned();
+        for link in text.split("](").skip(1) {
+            let target = link.split(')').next().unwrap();
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = match target.split_once('#') {
+                Some((path, anchor)) => (path, Some(anchor)),
+                None => (target, None),
+            };
+            let file = gatehouse_e2e::repo_path(dir.join(path).to_str().unwrap());
+            if !file.exists() {
+                broken.push(format!("{name}: {target}: no such file"));
+                continue;
+            }
+            if let Some(anchor) = anchor {
+                let holder = if path.is_empty() {
+                    text.clone()
+                } else {
+                    std::fs::read_to_string(&file).unwrap()
+                };
+                if !anchors(&holder).contains(anchor) {
+                    broken.push(format!("{name}: {target}: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }

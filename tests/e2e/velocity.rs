@@ -3,7 +3,7 @@
 //! the next request needs an image pass, later a ticket pass; an IP's
 //! thresholds are `ipRequestFactor` times a device's. On both stores, and
 //! a simulated campaign under the default configuration whose table is
-//! the README's ("Velocity"):
+//! `docs/guard.md`'s ("Velocity"):
 //! `cargo test -p gatehouse-e2e --test e2e -- velocity::campaign --nocapture`.
 
 use std::sync::Arc;

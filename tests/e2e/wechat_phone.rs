@@ -364,7 +364,7 @@ gatehouse_e2e::on_both_stores!(
 
 /// DynamoDB only: the requests and upstream calls of one phone request,
 /// warm and cold, counted by an SDK interceptor and the emulator. The
-/// README's figures come from here:
+/// figures of `docs/wechat.md` come from here:
 /// `cargo test -p gatehouse-e2e --test e2e -- wechat_phone::costs --nocapture`.
 mod costs {
     use super::*;

@@ -301,7 +301,7 @@ async fn secrets_never_reach_a_log_line_or_a_response() {
     }
 }
 
-/// DynamoDB only: the requests of each session route, as the README states
+/// DynamoDB only: the requests of each session route, as `docs/wechat.md` states
 /// them (`cargo test -p gatehouse-e2e --test e2e -- wechat_sessions::costs`).
 mod costs {
     use super::*;

@@ -2,7 +2,7 @@
 //! DynamoDB Local through [`CapacityMeter`]: a rate-limited create or
 //! refresh is three single-item writes sent at once (one unit each), not a
 //! transaction (two per item); a guarded flow's units, route by route.
-//! The README's cost figures come from here:
+//! The cost figures of `docs/performance.md` come from here:
 //! `cargo test -p gatehouse-e2e --test e2e -- write_units --nocapture`
 
 use std::sync::Arc;
@@ -289,8 +289,9 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
         store.clone(),
         &options,
     ));
-    let guard = Guard::new(settings.guard.clone(), store.clone(), &options)
-        .with_judge(gatehouse::door::judge(Some(captcha.clone()), None));
+    let guard = Guard::new(settings.guard.clone(), store.clone(), &options).with_judge(
+        gatehouse::door::judge(Some(captcha.verifier().clone()), None),
+    );
     let door = Door::new(scene("login"), PassRule::Always);
     let ip = "203.0.113.60";
     let mut measured = Vec::new();
@@ -355,7 +356,7 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
 /// The units of each SMS route, and of a guarded sign-in by phone end to
 /// end (a captcha, its pass at the send's door, the code verified, the sms
 /// pass redeemed at the business door), rate limits at their defaults and
-/// off. The README's SMS cost figures come from here.
+/// off. The SMS cost figures of `docs/sms.md` come from here.
 #[tokio::test]
 async fn write_units_of_a_guarded_sign_in_by_phone() {
     use gatehouse::captcha::{CaptchaService, Renderer};

@@ -498,7 +498,7 @@ async fn the_emulator_keeps_wechat_s_contract() {
 }
 
 /// DynamoDB only: what a lookup costs in requests and write units, warm
-/// (the access token in memory). The README's figures come from here:
+/// (the access token in memory). The figures of `docs/wechat.md` come from here:
 /// `cargo test -p gatehouse-e2e --test e2e -- wx_risk::costs --nocapture`.
 mod costs {
     use super::*;

@@ -26,6 +26,47 @@ pub fn repo_path(relative: &str) -> PathBuf {
         .join(relative)
 }
 
+/// The documentation, each file with its text: `README.md` (the front door)
+/// and the guides of `docs/`, in the order of their names. The tests that
+/// hold an example or a table to the code read it from here, from whichever
+/// file holds it now.
+pub fn docs() -> Vec<(String, String)> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_path("docs"))
+        .expect("docs/")
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    names.sort();
+    names.insert(0, "README.md".to_owned());
+    names
+        .into_iter()
+        .map(|name| {
+            let text =
+                std::fs::read_to_string(repo_path(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, text)
+        })
+        .collect()
+}
+
+/// The text of the one documentation file (see [`docs`]) that holds
+/// `needle`; panics when none does, or more than one (an example or table
+/// the tests read must have one home).
+pub fn doc_holding(needle: &str) -> String {
+    let mut holders: Vec<(String, String)> = docs()
+        .into_iter()
+        .filter(|(_, text)| text.contains(needle))
+        .collect();
+    match holders.len() {
+        1 => holders.pop().unwrap().1,
+        0 => panic!("no documentation file holds {needle:?}"),
+        _ => panic!(
+            "{needle:?} is in several documentation files: {:?}",
+            holders.iter().map(|(name, _)| name).collect::<Vec<_>>()
+        ),
+    }
+}
+
 pub fn scene(name: &str) -> Scene {
     Scene::parse(name).expect("a fixture scene name")
 }

@@ -13,8 +13,8 @@
 //! (every request of it, in turn; the lookup of the answer, which stands
 //! in for the person reading the image, is not timed).
 //!
-//! `cargo run --release -p gatehouse-e2e --bin flow-costs` (README, "Cost
-//! of a guarded flow"); `tests/e2e/flow_costs.rs` runs a few flows of each
+//! `cargo run --release -p gatehouse-e2e --bin flow-costs` (`docs/guard.md`,
+//! "The short way": "What it costs"); `tests/e2e/flow_costs.rs` runs a few flows of each
 //! and holds the counts, never the times.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -46,7 +46,7 @@ pub struct Prices {
     pub http_api: f64,
 }
 
-/// The prices the figures use (README, "DynamoDB cost").
+/// The prices the figures use (`docs/performance.md`, "DynamoDB cost").
 pub const PRICES: Prices = Prices {
     wru: 0.625,
     rru: 0.125,

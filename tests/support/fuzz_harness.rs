@@ -25,7 +25,7 @@
 use std::sync::Arc;
 
 use gatehouse::api::{Function, Services};
-use gatehouse::captcha::{self, CaptchaService, Renderer};
+use gatehouse::captcha::{self, CaptchaService, CaptchaVerifier, Renderer};
 use gatehouse::clock::Clock;
 use gatehouse::guard::{Authorizer, AuthorizerRequest, Guard, GuardRoutes};
 use gatehouse::options::ServiceOptions;
@@ -138,9 +138,8 @@ impl Rig {
         // of their own over the same store: an answer finds no captcha the
         // door target made, a ticket an unreachable Tencent.
         let judge = gatehouse::door::judge(
-            Some(Arc::new(CaptchaService::new(
+            Some(Arc::new(CaptchaVerifier::new(
                 settings.captcha_settings(),
-                Renderer::builtin(),
                 store.clone(),
                 &options,
             ))),

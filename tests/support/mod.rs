@@ -12,7 +12,7 @@ pub mod sms;
 pub mod watch_backends;
 
 pub use dynamodb_local::{DynamoLocal, LocalTable, TableDefinition, dynamodb_local};
-pub use fixtures::{NOW, captcha, device, pass_grant, repo_path, scene};
+pub use fixtures::{NOW, captcha, device, doc_holding, docs, pass_grant, repo_path, scene};
 pub use logs::{LogCapture, capture_logs};
 
 use gatehouse::clock::Clock;

@@ -4,7 +4,7 @@
 //! `template.yaml`, the WeChat emulator, the Tencent captcha emulator and
 //! the Tencent SMS emulator.
 //! `cargo run -p gatehouse-e2e --bin watch-backends` runs them for the
-//! README's local replays; `tests/watch.rs` runs the README's invoke lines
+//! local replays (`docs/deploy-and-operations.md`); `tests/watch.rs` runs their invoke lines
 //! against them.
 
 use std::collections::BTreeMap;

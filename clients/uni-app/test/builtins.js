@@ -1,5 +1,5 @@
 // What uni-app gives a page, as far as the components, the client and the
-// README's snippets use it, for a page in Chromium: a small \`uni\` over fetch
+// docs' snippets use it, for a page in Chromium: a small \`uni\` over fetch
 // and localStorage (window.uni) and uni-app's built-in components (view,
 // text, image, input, button) as plain HTML. Every request and answer is
 // recorded in \`record\` (window.harness).

@@ -27,7 +27,7 @@ export const CJK = /[\u4e00-\u9fff]/
 
 /**
  * A .vue file as an ES module: script (or <script setup>) + compiled template
- * + scoped CSS. `source` defaults to the file's text (a README snippet
+ * + scoped CSS. `source` defaults to the file's text (a docs snippet
  * passes its own).
  */
 export function compileSfc(file, source = readFileSync(file, 'utf8')) {

@@ -1,5 +1,5 @@
-//! An emulator of the WeChat server APIs gatehouse calls (README, "The
-//! WeChat emulator"): `jscode2session`, `stable_token`,
+//! An emulator of the WeChat server APIs gatehouse calls (`docs/wechat.md`,
+//! "The WeChat emulator"): `jscode2session`, `stable_token`,
 //! `getuserphonenumber` and `getuserriskrank`, and of the client-side `wx.login`,
 //! `wx.getUserInfo` and getPhoneNumber button that feed them, over loopback
 //! HTTP.

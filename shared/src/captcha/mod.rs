@@ -28,4 +28,4 @@ pub use code::{Challenge, CodeSpec, MathOperator, MathSpec, new_challenge, norma
 pub use config::{CaptchaConfig, HEIGHT_RANGE, SceneConfig, WIDTH_RANGE};
 pub use render::{RenderError, Renderer, png_data_url};
 pub use routes::{create, refresh, verify};
-pub use service::{CaptchaService, CaptchaSettings};
+pub use service::{CaptchaService, CaptchaSettings, CaptchaVerifier};

@@ -33,10 +33,19 @@ pub struct CaptchaSettings {
     pub guard: GuardConfig,
 }
 
-/// Everything the captcha routes need, built once at start-up.
+/// Everything the captcha routes need, built once at start-up: the
+/// [`CaptchaVerifier`] and the renderer that draws what it will judge.
 pub struct CaptchaService {
-    settings: CaptchaSettings,
+    verifier: Arc<CaptchaVerifier>,
     renderer: Renderer,
+}
+
+/// What judges answers (verify, and a door's answer in place of a pass),
+/// without the renderer: the door functions (the authorizer, the guard,
+/// send-sms) build this alone, so they neither load a font nor link the
+/// drawing (see `crate::lambda`).
+pub struct CaptchaVerifier {
+    settings: CaptchaSettings,
     store: Arc<dyn CaptchaServiceStore>,
     rate_limits: PerScene<RateLimitConfig>,
     clock: Clock,
@@ -75,16 +84,18 @@ impl CaptchaService {
         options: &ServiceOptions,
     ) -> Self {
         Self {
-            settings,
+            verifier: Arc::new(CaptchaVerifier::new(settings, store, options)),
             renderer,
-            store,
-            rate_limits: options.rate_limits().clone(),
-            clock: options.clock().clone(),
         }
     }
 
     pub fn settings(&self) -> &CaptchaSettings {
-        &self.settings
+        &self.verifier.settings
+    }
+
+    /// The service's answers' judge (the one a door on the same store uses).
+    pub fn verifier(&self) -> &Arc<CaptchaVerifier> {
+        &self.verifier
     }
 
     /// A new captcha for `target`: written (counters included) before it is
@@ -96,21 +107,21 @@ impl CaptchaService {
         size: ImageSize,
     ) -> Result<CaptchaImage, ApiError> {
         let CaptchaTarget { scene, device, ip } = target;
-        let cfg = self.settings.captcha.scene(scene.as_str());
+        let cfg = self.verifier.settings.captcha.scene(scene.as_str());
         if !cfg.client_size && (size.width.is_some() || size.height.is_some()) {
             // Refused before anything is counted or written: the client
             // asked for what this scene never serves.
             return Err(ApiError::SizeNotAllowed);
         }
         let challenge = new_challenge(cfg.code());
-        let now = self.clock.now_ms();
+        let now = self.verifier.clock.now_ms();
         let route = match mode {
             IssueMode::Create => Route::Create,
             IssueMode::Refresh => Route::Refresh,
         };
         // The counters go alongside the captcha's own write: one round trip,
         // and over a limit nothing is counted or written in the end.
-        let rate_limits = &self.rate_limits;
+        let rate_limits = &self.verifier.rate_limits;
         let limits = rate_limits.scene(&scene).counters(
             route,
             rate_limits.scene_bucket(scene.as_str()),
@@ -128,7 +139,12 @@ impl CaptchaService {
             expired_date: now.saturating_add((cfg.expires_date as i64).saturating_mul(1000)),
             attempts: 0,
         };
-        match self.store.issue_captcha(&record, mode, &limits).await? {
+        match self
+            .verifier
+            .store
+            .issue_captcha(&record, mode, &limits)
+            .await?
+        {
             IssueOutcome::Written => {}
             IssueOutcome::NotFound => return Err(ApiError::RefreshFail),
             IssueOutcome::RateLimited { window_end_ms } => {
@@ -150,6 +166,40 @@ impl CaptchaService {
         Ok(CaptchaImage {
             captcha_base64: png_data_url(&png),
         })
+    }
+
+    /// [`CaptchaVerifier::verify`].
+    pub async fn verify(
+        &self,
+        target: &CaptchaTarget,
+        answer: &str,
+    ) -> Result<PassIssued, ApiError> {
+        self.verifier.verify(target, answer).await
+    }
+
+    /// [`CaptchaVerifier::judge`].
+    pub async fn judge(&self, target: &CaptchaTarget, answer: &str) -> Result<(), ApiError> {
+        self.verifier.judge(target, answer).await
+    }
+}
+
+impl CaptchaVerifier {
+    /// The judge; the scenes' rate limits are the `options'`.
+    pub fn new(
+        settings: CaptchaSettings,
+        store: Arc<dyn CaptchaServiceStore>,
+        options: &ServiceOptions,
+    ) -> Self {
+        Self {
+            settings,
+            store,
+            rate_limits: options.rate_limits().clone(),
+            clock: options.clock().clone(),
+        }
+    }
+
+    pub fn settings(&self) -> &CaptchaSettings {
+        &self.settings
     }
 
     /// Checks `answer` (normalised, not empty) for `target`'s captcha,

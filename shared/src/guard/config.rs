@@ -134,7 +134,7 @@ impl Default for GuardSettings {
             // A sign-up or log-in page: a person sends a handful of
             // requests in ten minutes (a typo, a retry); ten is generous,
             // thirty is a script. An IP counts fifty times that: a carrier
-            // NAT's users share it (README, "Velocity").
+            // NAT's users share it (`docs/guard.md`, "Velocity").
             image_after_requests: 10,
             tencent_after_requests: 30,
             request_window_seconds: 600,

@@ -687,8 +687,8 @@ pub trait SessionStore: Send + Sync {
 /// Each user's session index: one row per openid listing the hashes (and
 /// expiries) of its sessions, so that every session of a user can be found
 /// with one strongly consistent request. The services write a session
-/// before indexing it, so a session row is never left unlisted (README,
-/// "Ending every session").
+/// before indexing it, so a session row is never left unlisted
+/// (`docs/wechat.md`, "Sessions a user can end").
 #[async_trait]
 pub trait SessionIndexStore: Send + Sync {
     /// Lists `session` in `openid`'s index and removes `remove` from it, in

@@ -144,7 +144,8 @@ impl Degrade {
 
 /// The answer to each way Tencent can fail to vouch for a ticket (the
 /// `tencent` keys `disasterTicket`, `code21`, `code26`, `unreachable`;
-/// Tencent's own advice is in the README, "Tencent captcha tickets").
+/// Tencent's own advice is in `docs/tencent.md`, "When Tencent cannot vouch
+/// for a ticket: the policy").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TencentPolicy {
     /// A disaster-recovery ticket (`trerror_…`, or the older `terror_…`),

@@ -5,7 +5,7 @@
 //! by side, the per-IP counter runs alongside both and the WeChat call, and
 //! the number is written to the session row with a conditional update. Warm, that is
 //! two DynamoDB requests and one WeChat call (three requests with the rate
-//! limit on); see the README for the measured figures.
+//! limit on); see `docs/wechat.md` for the measured figures.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -100,7 +100,7 @@ pub enum RiskFailure {
     /// -1: WeChat is busy.
     Busy,
     /// 48001: the mini-program has not been granted the API (a
-    /// configuration error: apply for it, see the README).
+    /// configuration error: apply for it, see `docs/wechat.md`).
     NoPermission,
     /// 40003: not an openid.
     InvalidOpenid,

@@ -5,8 +5,8 @@
 //! Needs only the store, and never reads a `session_key`: the `session` and
 //! `authorizer` functions hold no WeChat secret.
 //!
-//! The index rules, which make "end every session" complete (README,
-//! "Ending every session"):
+//! The index rules, which make "end every session" complete
+//! (`docs/wechat.md`, "Sessions a user can end"):
 //! 1. A session row is written *before* its index entry, so a session is
 //!    never left unlisted: whoever takes the index next finds it.
 //! 2. An entry leaves the index only with its session row (ending them
