@@ -8,6 +8,7 @@ pub mod serve;
 pub mod server;
 pub mod sigv4;
 pub mod sms_emulator;
+pub mod tc3_api;
 pub mod tc3_check;
 pub mod tencent_emulator;
 pub mod test_hooks;

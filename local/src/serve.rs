@@ -76,6 +76,21 @@ where
     serve_with(addr, handle, Refusals::PLAIN).await
 }
 
+/// A server's state that answers its requests by itself.
+pub trait Handle: Send + Sync + 'static {
+    fn handle(&self, req: http::Request<Bytes>) -> impl Future<Output = HttpResponse> + Send;
+}
+
+/// [`serve`] with `state` answering every request.
+pub async fn serve_state<S: Handle>(addr: SocketAddr, state: &Arc<S>) -> std::io::Result<Served> {
+    let shared = Arc::clone(state);
+    serve(addr, move |req, _peer| {
+        let state = Arc::clone(&shared);
+        async move { state.handle(req).await }
+    })
+    .await
+}
+
 /// [`serve`], answering what the handler never sees as `refusals` says.
 pub async fn serve_with<F, Fut>(
     addr: SocketAddr,

@@ -48,7 +48,6 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,7 +57,8 @@ use http::{Method, StatusCode};
 use hyper::body::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::serve::{HttpResponse, Served, allow_cors, plain, serve, with_body};
+use crate::serve::{Handle, HttpResponse, Served, allow_cors, plain, serve_state, with_body};
+use crate::tc3_api::{self, ApiError, Endpoint, json_answer, string_param};
 use crate::tc3_check;
 
 /// Where the inbox is read.
@@ -155,8 +155,7 @@ pub struct Message {
 struct State {
     config: SmsEmulatorConfig,
     inbox: Mutex<HashMap<String, Vec<Message>>>,
-    calls: AtomicUsize,
-    request_seq: AtomicU64,
+    endpoint: Endpoint,
 }
 
 /// A running emulator; stops when dropped.
@@ -176,15 +175,9 @@ impl SmsEmulator {
         let state = Arc::new(State {
             config,
             inbox: Mutex::new(HashMap::new()),
-            calls: AtomicUsize::new(0),
-            request_seq: AtomicU64::new(0),
+            endpoint: Endpoint::new("sms"),
         });
-        let shared = Arc::clone(&state);
-        let served = serve(addr, move |req, _| {
-            let state = Arc::clone(&shared);
-            async move { state.handle(req).await }
-        })
-        .await?;
+        let served = serve_state(addr, &state).await?;
         Ok(Self { served, state })
     }
 
@@ -195,7 +188,7 @@ impl SmsEmulator {
 
     /// Requests received at `POST /` (the API) so far.
     pub fn calls(&self) -> usize {
-        self.state.calls.load(Ordering::SeqCst)
+        self.state.endpoint.calls()
     }
 
     /// The messages `mobile` (E.164) received, oldest first.
@@ -210,10 +203,6 @@ impl SmsEmulator {
             .last()
             .and_then(|m| m.params.first().cloned())
     }
-}
-
-fn json_answer(body: &Value) -> HttpResponse {
-    with_body(StatusCode::OK, "application/json", body.to_string())
 }
 
 /// A number as a tester types it into the inbox query: E.164 (a `+` that
@@ -233,22 +222,15 @@ impl State {
         let inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
         inbox.get(mobile).cloned().unwrap_or_default()
     }
+}
 
-    fn request_id(&self) -> String {
-        let n = self.request_seq.fetch_add(1, Ordering::SeqCst);
-        format!("sms-{:08x}-0000-4000-8000-{n:012x}", std::process::id())
-    }
-
+impl Handle for State {
     async fn handle(&self, req: http::Request<Bytes>) -> HttpResponse {
         match (req.method(), req.uri().path()) {
-            (&Method::POST, "/") => {
-                self.calls.fetch_add(1, Ordering::SeqCst);
-                self.api(&req).await
-            }
-            (_, "/") => {
-                self.calls.fetch_add(1, Ordering::SeqCst);
-                self.error("UnsupportedOperation", "the emulator answers POST only")
-            }
+            (_, "/") => match self.endpoint.refusal(&req) {
+                Some(refused) => refused,
+                None => self.api(&req).await,
+            },
             (&Method::GET, INBOX_PATH) => {
                 let mobile = req
                     .uri()
@@ -276,19 +258,16 @@ impl State {
             _ => plain(StatusCode::NOT_FOUND, "not an emulated route"),
         }
     }
+}
 
+impl State {
     fn error(&self, code: &str, message: &str) -> HttpResponse {
-        json_answer(&json!({
-            "Response": {
-                "Error": {"Code": code, "Message": message},
-                "RequestId": self.request_id(),
-            }
-        }))
+        self.endpoint.error(code, message)
     }
 
     async fn api(&self, req: &http::Request<Bytes>) -> HttpResponse {
         if let Err((code, message)) = self.authenticate(req) {
-            return self.error(code, message);
+            return self.error(code, &message);
         }
         let params = match parse_params(req.body()) {
             Ok(params) => params,
@@ -323,7 +302,7 @@ impl State {
             .map(|number| self.deliver(number, &params))
             .collect();
         json_answer(&json!({
-            "Response": {"SendStatusSet": statuses, "RequestId": self.request_id()}
+            "Response": {"SendStatusSet": statuses, "RequestId": self.endpoint.request_id()}
         }))
     }
 
@@ -366,7 +345,7 @@ impl State {
             }
         };
         let mut status = Map::new();
-        status.insert("SerialNo".into(), json!(self.request_id()));
+        status.insert("SerialNo".into(), json!(self.endpoint.request_id()));
         status.insert("PhoneNumber".into(), json!(number));
         status.insert("Fee".into(), json!(fee));
         status.insert("SessionContext".into(), json!(""));
@@ -384,31 +363,36 @@ impl State {
     }
 
     /// Checks the signature, its freshness and the X-TC-* headers.
-    fn authenticate(&self, req: &http::Request<Bytes>) -> Result<(), (&'static str, &'static str)> {
-        let account = tc3_check::Account {
-            secret_id: &self.config.secret_id,
-            secret_key: &self.config.secret_key,
-            service: SERVICE,
-        };
-        tc3_check::authenticate(req, &account, self.config.clock.now_ms().div_euclid(1000))?;
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        if header("x-tc-action") != Some(ACTION) {
-            return Err(("InvalidAction", "the action is not emulated"));
-        }
-        if header("x-tc-version") != Some(API_VERSION) {
-            return Err(("NoSuchVersion", "X-TC-Version must be 2021-01-11"));
-        }
-        match header("x-tc-region") {
-            None => return Err(("MissingParameter", "the request is missing X-TC-Region")),
+    fn authenticate(&self, req: &http::Request<Bytes>) -> Result<(), ApiError> {
+        tc3_api::check_call(
+            req,
+            &tc3_api::Expected {
+                account: tc3_check::Account {
+                    secret_id: &self.config.secret_id,
+                    secret_key: &self.config.secret_key,
+                    service: SERVICE,
+                },
+                actions: &[ACTION],
+                version: API_VERSION,
+                now_secs: self.config.clock.now_ms().div_euclid(1000),
+            },
+        )?;
+        match tc3_api::header(req, "x-tc-region") {
+            None => {
+                return Err((
+                    "MissingParameter",
+                    "the request is missing X-TC-Region".to_owned(),
+                ));
+            }
             Some(region) if !REGIONS.contains(&region) => {
-                return Err(("UnsupportedRegion", "SendSms is not served in this region"));
+                return Err((
+                    "UnsupportedRegion",
+                    "SendSms is not served in this region".to_owned(),
+                ));
             }
             Some(_) => {}
         }
-        if !header("content-type").is_some_and(|ct| ct.starts_with("application/json")) {
-            return Err(("InvalidParameter", "Content-Type must be application/json"));
-        }
-        Ok(())
+        tc3_api::require_json(req)
     }
 }
 
@@ -429,27 +413,17 @@ struct Params {
     template_params: Vec<String>,
 }
 
-fn parse_params(body: &[u8]) -> Result<Params, (&'static str, String)> {
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
-        return Err((
-            "InvalidParameter",
-            "the body is not a JSON object".to_owned(),
-        ));
-    };
-    if let Some(unknown) = map.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
-        return Err(("UnknownParameter", format!("unknown parameter {unknown}")));
-    }
-    let string = |name: &str, required: bool| -> Result<String, (&'static str, String)> {
-        match map.get(name) {
-            None if required => Err(("MissingParameter", format!("{name} is required"))),
-            None => Ok(String::new()),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(("InvalidParameter", format!("{name} must be a string"))),
+fn parse_params(body: &[u8]) -> Result<Params, ApiError> {
+    let map = tc3_api::parameters(body, &KNOWN_PARAMETERS)?;
+    let string = |name: &str, required: bool| -> Result<String, ApiError> {
+        match string_param(&map, name)? {
+            None if required => Err(tc3_api::missing(name)),
+            found => Ok(found.unwrap_or_default()),
         }
     };
-    let strings = |name: &str, required: bool| -> Result<Vec<String>, (&'static str, String)> {
+    let strings = |name: &str, required: bool| -> Result<Vec<String>, ApiError> {
         match map.get(name) {
-            None if required => Err(("MissingParameter", format!("{name} is required"))),
+            None if required => Err(tc3_api::missing(name)),
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
@@ -478,8 +452,7 @@ fn parse_params(body: &[u8]) -> Result<Params, (&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    // Requests signed by the client's own module: what the emulator checks.
-    use gatehouse::tencent::tc3;
+    use crate::tc3_api::testing::{Signed, read};
 
     const T0: i64 = 1_700_000_000_000;
 
@@ -494,8 +467,7 @@ mod tests {
                 clock: Clock::manual(T0),
             },
             inbox: Mutex::new(HashMap::new()),
-            calls: AtomicUsize::new(0),
-            request_seq: AtomicU64::new(0),
+            endpoint: Endpoint::new("sms"),
         }
     }
 
@@ -505,32 +477,14 @@ mod tests {
     }
 
     fn request(body: &Value, headers: &[(&str, &str)], key: &str) -> http::Request<Bytes> {
-        let payload = body.to_string();
-        let timestamp = T0 / 1000;
-        let host = "127.0.0.1:9";
-        let content_type = "application/json; charset=utf-8";
-        let signed = tc3::sign(
-            key,
-            &tc3::SignInput {
-                method: "POST",
-                uri: "/",
-                query: "",
-                headers: &[
-                    ("content-type", content_type),
-                    ("host", host),
-                    ("x-tc-action", ACTION),
-                ],
-                payload: payload.as_bytes(),
-                service: SERVICE,
-                timestamp,
-            },
-        );
-        let mut builder = http::Request::post("/")
-            .header("host", host)
-            .header("content-type", content_type)
-            .header("x-tc-action", ACTION)
-            .header("x-tc-timestamp", timestamp.to_string())
-            .header("authorization", signed.authorization("AKIDsms", SERVICE));
+        let (mut builder, payload) = Signed {
+            service: SERVICE,
+            action: ACTION,
+            secret_id: "AKIDsms",
+            secret_key: key,
+            timestamp: T0 / 1000,
+        }
+        .post(body);
         let mut defaults = vec![
             ("x-tc-version", API_VERSION),
             ("x-tc-region", "ap-guangzhou"),
@@ -541,20 +495,11 @@ mod tests {
                 builder = builder.header(*name, *value);
             }
         }
-        builder.body(Bytes::from(payload)).unwrap()
+        builder.body(payload).unwrap()
     }
 
     async fn answer(st: &State, req: http::Request<Bytes>) -> (StatusCode, Value) {
-        let response = st.handle(req).await;
-        let status = response.status();
-        let bytes = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        read(st.handle(req).await).await
     }
 
     /// The number's `Code`, or the request's `Error.Code`.
@@ -595,11 +540,7 @@ mod tests {
             answer(&st, by_digits).await.1["messages"],
             listed["messages"]
         );
-        assert_eq!(
-            st.calls.load(Ordering::SeqCst),
-            1,
-            "the inbox is no API call"
-        );
+        assert_eq!(st.endpoint.calls(), 1, "the inbox is no API call");
     }
 
     #[tokio::test]

@@ -55,7 +55,6 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gatehouse::clock::Clock;
@@ -64,12 +63,13 @@ use http::{Method, StatusCode};
 use hyper::body::Bytes;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 const ACTION_RESULT: &str = Action::Result.as_str();
 const ACTION_MINI_RESULT: &str = Action::MiniResult.as_str();
 
-use crate::serve::{HttpResponse, Served, allow_cors, plain, serve, with_body};
+use crate::serve::{Handle, HttpResponse, Served, allow_cors, plain, serve_state, with_body};
+use crate::tc3_api::{self, ApiError, Endpoint, json_answer, required_string};
 use crate::tc3_check;
 
 /// How long an issued ticket can be verified.
@@ -126,8 +126,7 @@ struct TicketState {
 struct State {
     config: EmulatorConfig,
     tickets: Mutex<HashMap<String, TicketState>>,
-    calls: AtomicUsize,
-    request_seq: AtomicU64,
+    endpoint: Endpoint,
 }
 
 /// A running emulator; stops when dropped.
@@ -162,15 +161,9 @@ impl TencentEmulator {
         let state = Arc::new(State {
             config,
             tickets: Mutex::new(HashMap::new()),
-            calls: AtomicUsize::new(0),
-            request_seq: AtomicU64::new(0),
+            endpoint: Endpoint::new("emu"),
         });
-        let shared = Arc::clone(&state);
-        let served = serve(addr, move |req, _peer| {
-            let state = Arc::clone(&shared);
-            async move { state.handle(req).await }
-        })
-        .await?;
+        let served = serve_state(addr, &state).await?;
         Ok(Self { served, state })
     }
 
@@ -190,12 +183,8 @@ impl TencentEmulator {
 
     /// Requests received at `POST /` (the API) so far.
     pub fn calls(&self) -> usize {
-        self.state.calls.load(Ordering::SeqCst)
+        self.state.endpoint.calls()
     }
-}
-
-fn json_answer(body: &Value) -> HttpResponse {
-    with_body(StatusCode::OK, "application/json", body.to_string())
 }
 
 impl State {
@@ -229,22 +218,15 @@ impl State {
     fn tickets_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TicketState>> {
         self.tickets.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    fn request_id(&self) -> String {
-        let n = self.request_seq.fetch_add(1, Ordering::SeqCst);
-        format!("emu-{:08x}-0000-4000-8000-{n:012x}", std::process::id())
-    }
-
+impl Handle for State {
     async fn handle(&self, req: http::Request<Bytes>) -> HttpResponse {
         match (req.method(), req.uri().path()) {
-            (&Method::POST, "/") => {
-                self.calls.fetch_add(1, Ordering::SeqCst);
-                self.api(&req).await
-            }
-            (_, "/") => {
-                self.calls.fetch_add(1, Ordering::SeqCst);
-                self.error("UnsupportedOperation", "the emulator answers POST only")
-            }
+            (_, "/") => match self.endpoint.refusal(&req) {
+                Some(refused) => refused,
+                None => self.api(&req).await,
+            },
             (&Method::POST, ISSUE_PATH) => {
                 let issued = self.issue();
                 let mut response = json_answer(&json!({
@@ -269,14 +251,11 @@ impl State {
             _ => plain(StatusCode::NOT_FOUND, "not an emulated route"),
         }
     }
+}
 
+impl State {
     fn error(&self, code: &str, message: &str) -> HttpResponse {
-        json_answer(&json!({
-            "Response": {
-                "Error": {"Code": code, "Message": message},
-                "RequestId": self.request_id(),
-            }
-        }))
+        self.endpoint.error(code, message)
     }
 
     fn verdict(&self, captcha_code: i64, evil_level: Option<i64>) -> HttpResponse {
@@ -290,14 +269,14 @@ impl State {
                 json!(self.config.clock.now_ms() / 1000),
             );
         }
-        response.insert("RequestId".into(), json!(self.request_id()));
+        response.insert("RequestId".into(), json!(self.endpoint.request_id()));
         json_answer(&json!({ "Response": response }))
     }
 
     async fn api(&self, req: &http::Request<Bytes>) -> HttpResponse {
         let action = match self.authenticate(req) {
             Ok(action) => action,
-            Err((code, message)) => return self.error(code, message),
+            Err((code, message)) => return self.error(code, &message),
         };
         let params = match parse_params(req.body(), action) {
             Ok(params) => params,
@@ -383,29 +362,21 @@ impl State {
 
     /// Checks the signature, its freshness and the X-TC-* headers; returns
     /// the action.
-    fn authenticate(
-        &self,
-        req: &http::Request<Bytes>,
-    ) -> Result<&'static str, (&'static str, &'static str)> {
-        let now_secs = self.config.clock.now_ms().div_euclid(1000);
-        let account = tc3_check::Account {
-            secret_id: &self.config.secret_id,
-            secret_key: &self.config.secret_key,
-            service: SERVICE,
-        };
-        tc3_check::authenticate(req, &account, now_secs)?;
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let action = match header("x-tc-action") {
-            Some(ACTION_RESULT) => ACTION_RESULT,
-            Some(ACTION_MINI_RESULT) => ACTION_MINI_RESULT,
-            _ => return Err(("InvalidAction", "the action is not emulated")),
-        };
-        if header("x-tc-version") != Some(API_VERSION) {
-            return Err(("NoSuchVersion", "X-TC-Version must be 2019-07-22"));
-        }
-        if !header("content-type").is_some_and(|ct| ct.starts_with("application/json")) {
-            return Err(("InvalidParameter", "Content-Type must be application/json"));
-        }
+    fn authenticate(&self, req: &http::Request<Bytes>) -> Result<&'static str, ApiError> {
+        let action = tc3_api::check_call(
+            req,
+            &tc3_api::Expected {
+                account: tc3_check::Account {
+                    secret_id: &self.config.secret_id,
+                    secret_key: &self.config.secret_key,
+                    service: SERVICE,
+                },
+                actions: &[ACTION_RESULT, ACTION_MINI_RESULT],
+                version: API_VERSION,
+                now_secs: self.config.clock.now_ms().div_euclid(1000),
+            },
+        )?;
+        tc3_api::require_json(req)?;
         Ok(action)
     }
 }
@@ -417,37 +388,23 @@ struct Params {
     app_secret_key: String,
 }
 
-fn parse_params(body: &[u8], action: &str) -> Result<Params, (&'static str, String)> {
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
-        return Err((
-            "InvalidParameter",
-            "the body is not a JSON object".to_owned(),
-        ));
-    };
-    if let Some(unknown) = map.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
-        return Err(("UnknownParameter", format!("unknown parameter {unknown}")));
-    }
+fn parse_params(body: &[u8], action: &str) -> Result<Params, ApiError> {
+    let map = tc3_api::parameters(body, &KNOWN_PARAMETERS)?;
     if action == ACTION_MINI_RESULT && map.contains_key("Randstr") {
         return Err((
             "UnknownParameter",
             "DescribeCaptchaMiniResult takes no Randstr".to_owned(),
         ));
     }
-    let integer = |name: &str| -> Result<u64, (&'static str, String)> {
+    let integer = |name: &str| -> Result<u64, ApiError> {
         match map.get(name) {
-            None => Err(("MissingParameter", format!("{name} is required"))),
+            None => Err(tc3_api::missing(name)),
             Some(v) => v
                 .as_u64()
                 .ok_or(("InvalidParameter", format!("{name} must be an integer"))),
         }
     };
-    let string = |name: &str| -> Result<String, (&'static str, String)> {
-        match map.get(name) {
-            None => Err(("MissingParameter", format!("{name} is required"))),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(("InvalidParameter", format!("{name} must be a string"))),
-        }
-    };
+    let string = |name: &str| required_string(&map, name);
     if integer("CaptchaType")? != 9 {
         return Err(("InvalidParameterValue", "CaptchaType must be 9".to_owned()));
     }
@@ -492,8 +449,8 @@ pub fn captcha_message(code: i64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    // Requests signed by the client's own module: what the emulator checks.
-    use gatehouse::tencent::tc3;
+    use crate::tc3_api::testing::{Signed, read};
+    use serde_json::Value;
 
     const ID: &str = "AKIDemulator";
     const KEY: &str = "emulator-secret-key";
@@ -511,8 +468,7 @@ mod tests {
                 clock,
             },
             tickets: Mutex::new(HashMap::new()),
-            calls: AtomicUsize::new(0),
-            request_seq: AtomicU64::new(0),
+            endpoint: Endpoint::new("emu"),
         }
     }
 
@@ -538,36 +494,17 @@ mod tests {
         }
 
         fn request(&self) -> http::Request<Bytes> {
-            let payload = self.body.to_string();
-            let content_type = "application/json; charset=utf-8";
-            let host = "127.0.0.1:9";
-            let signed = tc3::sign(
-                self.secret_key,
-                &tc3::SignInput {
-                    method: "POST",
-                    uri: "/",
-                    query: "",
-                    headers: &[
-                        ("content-type", content_type),
-                        ("host", host),
-                        ("x-tc-action", self.action),
-                    ],
-                    payload: payload.as_bytes(),
-                    service: SERVICE,
-                    timestamp: self.timestamp,
-                },
-            );
-            http::Request::post("/")
-                .header("host", host)
-                .header("content-type", content_type)
-                .header("x-tc-action", self.action)
+            let (builder, payload) = Signed {
+                service: SERVICE,
+                action: self.action,
+                secret_id: self.secret_id,
+                secret_key: self.secret_key,
+                timestamp: self.timestamp,
+            }
+            .post(&self.body);
+            builder
                 .header("x-tc-version", self.version)
-                .header("x-tc-timestamp", self.timestamp.to_string())
-                .header(
-                    "authorization",
-                    signed.authorization(self.secret_id, SERVICE),
-                )
-                .body(Bytes::from(payload))
+                .body(payload)
                 .unwrap()
         }
     }
@@ -578,14 +515,7 @@ mod tests {
     }
 
     async fn answer(state: &State, req: http::Request<Bytes>) -> (StatusCode, Value) {
-        let response = state.handle(req).await;
-        let status = response.status();
-        let bytes = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, value)
+        read(state.handle(req).await).await
     }
 
     async fn code(state: &State, call: &Call<'_>) -> Value {
@@ -614,7 +544,7 @@ mod tests {
         assert_eq!(code(&st, &right).await, 9);
         let unknown = Call::new(ACTION_RESULT, web_body("t03unknown", "@x"));
         assert_eq!(code(&st, &unknown).await, 15);
-        assert_eq!(st.calls.load(Ordering::SeqCst), 4);
+        assert_eq!(st.endpoint.calls(), 4);
     }
 
     #[tokio::test]
@@ -810,7 +740,7 @@ mod tests {
         }
         assert!(STAND_IN_SCRIPT.contains("window.TencentCaptcha = TencentCaptcha"));
         assert!(STAND_IN_SCRIPT.contains(ISSUE_PATH));
-        assert_eq!(st.calls.load(Ordering::SeqCst), 0, "not an API call");
+        assert_eq!(st.endpoint.calls(), 0, "not an API call");
     }
 
     #[tokio::test]
@@ -825,10 +755,6 @@ mod tests {
         let randstr = body["randstr"].as_str().unwrap();
         let call = Call::new(ACTION_RESULT, web_body(ticket, randstr));
         assert_eq!(code(&st, &call).await, 1);
-        assert_eq!(
-            st.calls.load(Ordering::SeqCst),
-            1,
-            "issuing is not an API call"
-        );
+        assert_eq!(st.endpoint.calls(), 1, "issuing is not an API call");
     }
 }

@@ -124,6 +124,24 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// For tests of a configuration read by `read` from the variables `good`:
+/// without any one of them, the error is [`ConfigError::Missing`] naming it.
+#[cfg(test)]
+pub fn assert_each_is_required<T: std::fmt::Debug>(
+    good: &[(&str, &str)],
+    read: impl Fn(&[(&str, &str)]) -> Result<T, ConfigError>,
+) {
+    for (missing, _) in good {
+        let pairs: Vec<_> = good.iter().copied().filter(|(k, _)| k != missing).collect();
+        let err = read(&pairs).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Missing { key, .. } if key == *missing),
+            "{err}"
+        );
+        assert!(err.to_string().contains(missing), "{err}");
+    }
+}
+
 /// A lookup over fixed pairs, as tests and the dev server hand settings in.
 pub fn lookup_in<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
     move |key| {

@@ -75,14 +75,47 @@ async fn number(table: &LocalTable, key: String, attribute: &str) -> i64 {
     item[attribute].as_n().unwrap().parse().unwrap()
 }
 
-#[tokio::test]
-async fn a_right_answer_whose_response_was_lost_still_passes() {
-    let (store, proxy, _table) = lossy_store().await;
+/// [`lossy_store`] holding a pending captcha of `scene` and `device`
+/// answered `abcd`, the proxy's log cleared.
+async fn lossy_store_with_captcha(
+    scene: &str,
+    device: &str,
+) -> (DynamoStore, LossyProxy, LocalTable) {
+    let (store, proxy, table) = lossy_store().await;
     store
-        .create_captcha(&captcha("login", "d1", "abcd"))
+        .create_captcha(&captcha(scene, device, "abcd"))
         .await
         .unwrap();
     proxy.take_seen();
+    (store, proxy, table)
+}
+
+/// Whether `secret_hash`'s pass redeems (once, as every claim here is).
+async fn redeems(store: &DynamoStore, secret_hash: &str, sc: &Scene, dev: &DeviceId) -> bool {
+    matches!(
+        store
+            .redeem_pass(&claim(secret_hash, sc, dev))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    )
+}
+
+/// A session of `openid-lost`, an hour long.
+fn session(token_hash: &str) -> gatehouse::store::SessionRecord {
+    gatehouse::store::SessionRecord {
+        token_hash: token_hash.into(),
+        openid: "openid-lost".into(),
+        unionid: None,
+        phone: None,
+        created_ms: *NOW,
+        expires_ms: *NOW + 3_600_000,
+    }
+}
+
+#[tokio::test]
+async fn a_right_answer_whose_response_was_lost_still_passes() {
+    let (store, proxy, _table) = lossy_store_with_captcha("login", "d1").await;
     proxy.lose_next("UpdateItem", 1);
     let outcome = store
         .verify_captcha(&scene("login"), &device("d1"), "abcd", *NOW, 1)
@@ -102,12 +135,7 @@ async fn a_right_answer_whose_response_was_lost_still_passes() {
 
 #[tokio::test]
 async fn a_wrong_answer_whose_response_was_lost_counts_once() {
-    let (store, proxy, table) = lossy_store().await;
-    store
-        .create_captcha(&captcha("login", "d2", "abcd"))
-        .await
-        .unwrap();
-    proxy.take_seen();
+    let (store, proxy, table) = lossy_store_with_captcha("login", "d2").await;
     // With a pass at stake, as on the route: the right answer's transaction
     // is refused (by the code), then the UpdateItem that counts the wrong
     // answer is the write whose response is lost.
@@ -143,15 +171,10 @@ async fn a_wrong_answer_whose_response_was_lost_counts_once() {
 /// caller holds is the one in the table, granted once.
 #[tokio::test]
 async fn a_right_answer_with_its_pass_whose_response_was_lost_still_passes() {
-    let (store, proxy, table) = lossy_store().await;
+    let (store, proxy, table) = lossy_store_with_captcha("signup", "d5").await;
     let (sc, dev) = (scene("signup"), device("d5"));
-    store
-        .create_captcha(&captcha("signup", "d5", "abcd"))
-        .await
-        .unwrap();
     let token = PassToken::issue(PassKind::Captcha);
     let grant = pass_grant(&token, "signup", Some("d5"), "203.0.113.7");
-    proxy.take_seen();
     proxy.lose_next("TransactWriteItems", 1);
     let outcome = store
         .verify_captcha_granting(&sc, &dev, "abcd", *NOW, 3, Some(&grant))
@@ -161,14 +184,7 @@ async fn a_right_answer_with_its_pass_whose_response_was_lost_still_passes() {
     assert_eq!(outcome, VerifyOutcome::Passed, "not verify-fail");
     let key = captcha_key(&sc, &dev);
     assert_eq!(number(&table, key, "attempts").await, 1, "counted once");
-    let secret_hash = token.secret_hash();
-    assert!(matches!(
-        store
-            .redeem_pass(&claim(&secret_hash, &sc, &dev))
-            .await
-            .unwrap(),
-        Redemption::Redeemed(_)
-    ));
+    assert!(redeems(&store, &token.secret_hash(), &sc, &dev).await);
     let again = PassToken::issue(PassKind::Captcha);
     assert_eq!(
         store
@@ -238,16 +254,21 @@ async fn transactions_return_the_refused_item_and_apply_a_token_once() {
             .client_request_token(token)
             .send()
     };
-    let err = transaction("zzzz", "pass#captcha#1", "token-1")
-        .await
-        .unwrap_err();
-    let SdkError::ServiceError(ctx) = &err else {
-        panic!("{err:?}");
+    // Why each item of a cancelled transaction was refused.
+    let refusals = |err: SdkError<TransactWriteItemsError, _>| {
+        let SdkError::ServiceError(ctx) = &err else {
+            panic!("{err:?}");
+        };
+        let TransactWriteItemsError::TransactionCanceledException(cancelled) = ctx.err() else {
+            panic!("{err:?}");
+        };
+        cancelled.cancellation_reasons().to_vec()
     };
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = ctx.err() else {
-        panic!("{err:?}");
-    };
-    let reasons = cancelled.cancellation_reasons();
+    let reasons = refusals(
+        transaction("zzzz", "pass#captcha#1", "token-1")
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(reasons.len(), 2);
     assert_eq!(reasons[0].code(), Some("ConditionalCheckFailed"));
     let old = reasons[0].item().expect("the refused item, as it was");
@@ -268,20 +289,12 @@ async fn transactions_return_the_refused_item_and_apply_a_token_once() {
         "applied once"
     );
     // Another token is another transaction: its put finds the pass row.
-    let err = transaction("abcd", "pass#captcha#2", "token-3")
-        .await
-        .unwrap_err();
-    let SdkError::ServiceError(ctx) = &err else {
-        panic!("{err:?}");
-    };
-    let TransactWriteItemsError::TransactionCanceledException(cancelled) = ctx.err() else {
-        panic!("{err:?}");
-    };
-    let codes: Vec<_> = cancelled
-        .cancellation_reasons()
-        .iter()
-        .map(|r| r.code())
-        .collect();
+    let refused = refusals(
+        transaction("abcd", "pass#captcha#2", "token-3")
+            .await
+            .unwrap_err(),
+    );
+    let codes: Vec<_> = refused.iter().map(|r| r.code()).collect();
     assert_eq!(codes, [Some("None"), Some("ConditionalCheckFailed")]);
 }
 
@@ -335,14 +348,7 @@ async fn a_pass_grant_whose_response_was_lost_is_still_granted() {
     assert_lost_once(&proxy, "PutItem");
     let key = gatehouse::store::pass_key_of(PassKind::Captcha, &token.secret_hash());
     assert_eq!(number(&table, key, "pass_created").await, *NOW);
-    let secret_hash = token.secret_hash();
-    assert!(matches!(
-        store
-            .redeem_pass(&claim(&secret_hash, &sc, &dev))
-            .await
-            .unwrap(),
-        Redemption::Redeemed(_)
-    ));
+    assert!(redeems(&store, &token.secret_hash(), &sc, &dev).await);
     // Another grant under the same key is no retry: refused.
     assert!(store.grant_pass(&grant).await.is_err());
 }
@@ -449,14 +455,7 @@ async fn an_access_token_swap_whose_response_was_lost_is_won() {
 #[tokio::test]
 async fn a_session_replacement_whose_response_was_lost_still_succeeds() {
     let (store, proxy, _table) = lossy_store().await;
-    let old = gatehouse::store::SessionRecord {
-        token_hash: "lost-old".into(),
-        openid: "openid-lost".into(),
-        unionid: None,
-        phone: None,
-        created_ms: *NOW,
-        expires_ms: *NOW + 3_600_000,
-    };
+    let old = session("lost-old");
     store.put_session(&old, None).await.unwrap();
     let new = gatehouse::store::SessionRecord {
         token_hash: "lost-new".into(),
@@ -479,15 +478,7 @@ async fn a_session_replacement_whose_response_was_lost_still_succeeds() {
 #[tokio::test]
 async fn a_session_end_whose_response_was_lost_still_ends_it() {
     let (store, proxy, _table) = lossy_store().await;
-    let session = gatehouse::store::SessionRecord {
-        token_hash: "lost-end".into(),
-        openid: "openid-lost".into(),
-        unionid: None,
-        phone: None,
-        created_ms: *NOW,
-        expires_ms: *NOW + 3_600_000,
-    };
-    store.put_session(&session, None).await.unwrap();
+    store.put_session(&session("lost-end"), None).await.unwrap();
     proxy.take_seen();
     proxy.lose_next("DeleteItem", 1);
     assert_eq!(

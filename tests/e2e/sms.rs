@@ -58,14 +58,7 @@ async fn rig_on(store: Arc<dyn Store>, memory: Option<Arc<MemoryStore>>) -> Rig 
     let options = ServiceOptions::new(settings.rate_limits.clone())
         .with_clock(clock.clone())
         .with_timeout(Duration::from_millis(500));
-    let sender = SmsSender::new(
-        sms.config(),
-        settings.sms_settings(),
-        store.clone(),
-        &options,
-    )
-    .unwrap();
-    let verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
+    let (sender, verifier) = sms.services(&settings, &store, &options);
     Rig {
         sender,
         verifier,

@@ -11,7 +11,7 @@ use gatehouse::domain::DeviceId;
 use gatehouse::store::{AccessTokenStore, SessionIndexStore, SessionStore};
 use gatehouse::store::{CaptchaStore, CounterStore, TicketStore};
 use gatehouse::store::{Store, VerifyOutcome};
-use gatehouse_e2e::fixtures::CAPTCHA_LIFETIME_MS;
+use gatehouse_e2e::fixtures::{CAPTCHA_LIFETIME_MS, passes_of_racing_right_answers, race};
 use gatehouse_e2e::{NOW, captcha, device, scene};
 
 type Shared = Arc<dyn Store>;
@@ -129,21 +129,16 @@ mod cases {
     pub async fn verify_passes_exactly_once_under_a_race(store: Shared) {
         let racer = slot(&store, "login", "racer");
         racer.create("abcd").await;
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let racer = racer.clone();
-                tokio::spawn(async move { racer.verify("abcd", *NOW + 5, 1).await })
-            })
-            .collect();
-        let mut passed = 0;
-        for task in tasks {
-            match task.await.unwrap() {
-                Passed => passed += 1,
-                NotPending => {}
-                other => panic!("a racing right answer came to {other:?}"),
-            }
-        }
-        assert_eq!(passed, 1, "exactly one of 32 racing verifies passes");
+        let outcomes = race(32, |_| {
+            let racer = racer.clone();
+            async move { racer.verify("abcd", *NOW + 5, 1).await }
+        })
+        .await;
+        assert_eq!(
+            passes_of_racing_right_answers(outcomes, "answer"),
+            1,
+            "exactly one of 32 racing verifies passes"
+        );
         assert_eq!(racer.verify("abcd", *NOW + 6, 1).await, NotPending);
     }
 

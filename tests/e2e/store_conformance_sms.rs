@@ -14,6 +14,7 @@ use gatehouse::sms::code::code_hash;
 use gatehouse::store::{
     CounterLimit, PassClaim, PassKind, Redemption, SmsIssue, Store, VerifyOutcome, sms_locator,
 };
+use gatehouse_e2e::fixtures::{passes_of_racing_right_answers, race};
 use gatehouse_e2e::sms::sms_record;
 use gatehouse_e2e::{NOW, pass_grant, scene};
 
@@ -232,21 +233,12 @@ mod cases {
             .issue_sms_code(&sms_record("login", MOBILE, "989898", now), &[], now)
             .await
             .unwrap();
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { verify(&store, "login", "989898", now, 5).await })
-            })
-            .collect();
-        let mut passed = 0;
-        for task in tasks {
-            match task.await.unwrap() {
-                Passed => passed += 1,
-                NotPending => {}
-                other => panic!("a racing right code came to {other:?}"),
-            }
-        }
-        assert_eq!(passed, 1);
+        let outcomes = race(32, |_| {
+            let store = store.clone();
+            async move { verify(&store, "login", "989898", now, 5).await }
+        })
+        .await;
+        assert_eq!(passes_of_racing_right_answers(outcomes, "code"), 1);
     }
 
     pub async fn an_sms_pass_redeems_once_with_its_number(store: Shared) {

@@ -288,6 +288,18 @@ fn captcha_services(
     }
 }
 
+/// The guard function's services on `store`, as `settings` configure them.
+fn guard_services(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    options: &ServiceOptions,
+) -> Services {
+    Services {
+        guard: Some(Arc::new(Guard::new(settings.guard.clone(), store, options))),
+        ..Services::default()
+    }
+}
+
 /// `function`'s Lambda answer to a `POST` of `body` to `path` from [`IP`].
 async fn post(
     function: Function,
@@ -478,14 +490,7 @@ async fn every_function_touches_only_the_rows_it_is_granted() {
 
     // guard: the level (counters read), a pass redeemed, a failure reported.
     let (store, guard_recorder) = rig.store();
-    let guard = Services {
-        guard: Some(Arc::new(Guard::new(
-            settings.guard.clone(),
-            store,
-            &options,
-        ))),
-        ..Services::default()
-    };
+    let guard = guard_services(&settings, store, &options);
     let resp = Function::Guard
         .lambda()
         .answer(

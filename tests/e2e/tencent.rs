@@ -471,7 +471,11 @@ async fn a_degraded_pass_says_so_in_every_answer() {
     );
     // The emulator answers a disaster ticket as Tencent does: 21, "diff".
     let direct = service(config(&emu.base_url()), Clock::system());
-    let client = gatehouse::tencent::client::CaptchaClient::new(direct.config()).unwrap();
+    let client = gatehouse::tencent::client::CaptchaClient::new(
+        direct.config(),
+        gatehouse::tencent::client::DEFAULT_TIMEOUT,
+    )
+    .unwrap();
     let verdict = client
         .describe(
             direct.config(),

@@ -152,7 +152,6 @@ async fn a_transaction_of_the_same_items_bills_twice() {
 /// limits at their defaults and off.
 #[tokio::test]
 async fn write_units_of_a_guarded_flow() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     use gatehouse::captcha::{CaptchaService, Renderer, create, refresh, verify};
     use gatehouse::clock::Clock;
     use gatehouse::guard::{Client, Door, Guard, PassRule};
@@ -164,23 +163,6 @@ async fn write_units_of_a_guarded_flow() {
 
     let (table, _requests, units) = metered_table().await;
     let store: Arc<dyn gatehouse::store::Store> = Arc::new(table.store());
-    let answer = |device: &str| {
-        let key = gatehouse::store::captcha_key(&scene("login"), &gatehouse_e2e::device(device));
-        let (client, name) = (table.client.clone(), table.name.clone());
-        async move {
-            let item = client
-                .get_item()
-                .table_name(name)
-                .key("pk", AttributeValue::S(key))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap()
-                .item
-                .unwrap();
-            item["code"].as_s().unwrap().clone()
-        }
-    };
     let clock = Clock::manual(*NOW);
     let uncounted = ServiceOptions::new(RateLimitConfig::disabled()).with_clock(clock.clone());
     let guard = Guard::new(Default::default(), store.clone(), &uncounted);
@@ -246,7 +228,7 @@ async fn write_units_of_a_guarded_flow() {
             200
         );
         units.take();
-        let code = answer(&device).await;
+        let code = captcha_answer(&table, "login", &device).await;
         units.take();
         units.cancelled_transaction_items();
         let right = json!({"scene": "login", "deviceId": device, "captcha": code});
@@ -312,23 +294,6 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
     );
     let door = Door::new(scene("login"), PassRule::Always);
     let ip = "203.0.113.60";
-    let answer_of = |device: &str| {
-        let key = gatehouse::store::captcha_key(&scene("login"), &gatehouse_e2e::device(device));
-        let (client, name) = (table.client.clone(), table.name.clone());
-        async move {
-            let item = client
-                .get_item()
-                .table_name(name)
-                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(key))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap()
-                .item
-                .unwrap();
-            item["code"].as_s().unwrap().clone()
-        }
-    };
     let mut measured = Vec::new();
     for way in ["short", "pass"] {
         let device = format!("way-{way}");
@@ -342,7 +307,7 @@ async fn the_short_way_bills_create_and_one_write_at_the_door() {
             status_and_json(&create(&captcha, post_json(&body, ip)).await).0,
             200
         );
-        let code = answer_of(&device).await;
+        let code = captcha_answer(&table, "login", &device).await;
         let (created_requests, created_units) = (requests.take() - 1, units.take().write);
         let admission = if way == "short" {
             guard
@@ -399,7 +364,7 @@ async fn write_units_of_a_guarded_sign_in_by_phone() {
     use gatehouse::guard::{Client, Door, Guard, PassRule};
     use gatehouse::options::ServiceOptions;
     use gatehouse::settings::Settings;
-    use gatehouse::sms::{SmsSender, SmsVerifier, routes};
+    use gatehouse::sms::routes;
     use gatehouse_e2e::sms::SmsRig;
     use gatehouse_e2e::{post_json, status_and_json};
     use serde_json::json;
@@ -428,14 +393,7 @@ async fn write_units_of_a_guarded_sign_in_by_phone() {
             store.clone(),
             &options,
         );
-        let sender = SmsSender::new(
-            sms.config(),
-            settings.sms_settings(),
-            store.clone(),
-            &options,
-        )
-        .unwrap();
-        let verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), &options);
+        let (sender, verifier) = sms.services(&settings, &store, &options);
         let guard = Guard::new(settings.guard.clone(), store.clone(), &options);
         let on = if limits == "off" { 0.0 } else { 1.0 };
         let mut step = |route: &str, write: f64, read: f64| {

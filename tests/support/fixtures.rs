@@ -114,3 +114,36 @@ pub fn pass_grant(
         expires_ms: *NOW + 300_000,
     }
 }
+
+/// Runs `n` attempts at once, each its own task (`attempt(i)` for the
+/// `i`th); their outcomes, in order.
+pub async fn race<T, Fut>(n: usize, attempt: impl Fn(usize) -> Fut) -> Vec<T>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(attempt(i))).collect();
+    let mut outcomes = Vec::with_capacity(n);
+    for task in tasks {
+        outcomes.push(task.await.expect("a racing task ends"));
+    }
+    outcomes
+}
+
+/// How many of racing verifies of one right answer (`what`) passed; each
+/// of the others must have found it no longer pending.
+pub fn passes_of_racing_right_answers(
+    outcomes: Vec<gatehouse::store::VerifyOutcome>,
+    what: &str,
+) -> usize {
+    use gatehouse::store::VerifyOutcome::{NotPending, Passed};
+    let mut passed = 0;
+    for outcome in outcomes {
+        match outcome {
+            Passed => passed += 1,
+            NotPending => {}
+            other => panic!("a racing right {what} came to {other:?}"),
+        }
+    }
+    passed
+}

@@ -1,12 +1,15 @@
 //! SMS fixtures: a code row as a send leaves it, and the SMS emulator with
 //! a configuration that points at it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gatehouse::clock::Clock;
+use gatehouse::options::ServiceOptions;
+use gatehouse::settings::Settings;
 use gatehouse::sms::code::code_hash;
-use gatehouse::sms::{Mobile, SmsConfig};
-use gatehouse::store::{CaptchaState, SmsCodeRecord, sms_locator};
+use gatehouse::sms::{Mobile, SmsConfig, SmsSender, SmsVerifier};
+use gatehouse::store::{CaptchaState, SmsCodeRecord, Store, sms_locator};
 use gatehouse_local::sms_emulator::{SmsEmulator, SmsEmulatorConfig};
 
 use crate::fixtures::scene;
@@ -73,6 +76,25 @@ impl SmsRig {
         .await
         .expect("the SMS emulator starts");
         Self { emulator }
+    }
+
+    /// `send-sms` and `verify-sms` on `store`, as `settings` configure
+    /// them, sending to the emulator.
+    pub fn services(
+        &self,
+        settings: &Settings,
+        store: &Arc<dyn Store>,
+        options: &ServiceOptions,
+    ) -> (SmsSender, SmsVerifier) {
+        let sender = SmsSender::new(
+            self.config(),
+            settings.sms_settings(),
+            store.clone(),
+            options,
+        )
+        .expect("the SMS services build");
+        let verifier = SmsVerifier::new(settings.sms_settings(), store.clone(), options);
+        (sender, verifier)
     }
 
     /// `send-sms`'s configuration for the emulator.

@@ -6,10 +6,10 @@
 
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import vm from 'node:vm'
 
-import { startDevServer } from './devserver.js'
+import { devServerForTests } from './devserver.js'
 import { nodeWx } from './wx.js'
 
 const BUILD = readFileSync(new URL('../miniprogram/index.js', import.meta.url), 'utf8')
@@ -55,11 +55,7 @@ function miniProgramContext(wx) {
   return context
 }
 
-let server
-before(async () => {
-  server = await startDevServer()
-})
-after(() => server && server.stop())
+const server = devServerForTests()
 
 describe('the CommonJS build in a context with only wx', () => {
   it('creates and verifies a captcha against the dev server; the device id comes from wx.getRandomValues', async () => {

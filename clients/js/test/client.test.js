@@ -1,10 +1,9 @@
 // gatehouse-client against the real dev server, for every route it has today.
 
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { after, describe, it } from 'node:test'
 
 import {
-  GatehouseError,
   TENCENT_CAPTCHA_MINIPROGRAM,
   createClient,
   fetchTransport,
@@ -15,30 +14,14 @@ import {
   wxStorage,
   wxTransport,
 } from '../dist/index.mjs'
-import { startDevServer } from './devserver.js'
+import { failure } from './assertions.js'
+import { clientsOf, devServerForTests, startDevServer } from './devserver.js'
 import { fakePlatform, fakeWebStorage, pngSize } from './fakes.js'
 
-let server
-before(async () => {
-  server = await startDevServer()
-})
-after(() => server && server.stop())
-
-let devices = 0
-const newDevice = () => `device-${process.pid}-${++devices}`
-const client = (options = {}) => createClient({ baseUrl: server.url, deviceId: newDevice(), ...options })
+const server = devServerForTests()
+const client = clientsOf(server, 'device')
 const CJK = /[\u4e00-\u9fff]/
 
-/** Resolves to the GatehouseError `promise` rejects with (fails if it resolves). */
-async function failure(promise) {
-  try {
-    await promise
-  } catch (err) {
-    assert.ok(err instanceof GatehouseError, `expected a GatehouseError, got ${err && err.stack}`)
-    return err
-  }
-  assert.fail('expected a rejection')
-}
 
 describe('captcha', () => {
   it('create returns a PNG of the requested size whose answer the server holds', async () => {

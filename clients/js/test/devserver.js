@@ -5,7 +5,10 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
+import { after, before } from 'node:test'
 import { fileURLToPath } from 'node:url'
+
+import { createClient } from '../dist/index.mjs'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 
@@ -147,4 +150,27 @@ export async function startDevServer({ env = {} } = {}) {
     /** wx.getUserInfo's answer for a code: { encryptedData, iv, rawData, signature, userInfo }. */
     wxUserInfo: (code, userInfo) => post(`${addresses.wechat}/emulator/wx.getUserInfo`, { code, userInfo }),
   }
+}
+
+/**
+ * The dev server of a test file (or of the describe it is called in):
+ * started before its tests and stopped after them, `onStop` first. The
+ * object it returns is filled in with startDevServer's once the server runs.
+ */
+export function devServerForTests(onStop = () => {}) {
+  const server = {}
+  before(async () => {
+    Object.assign(server, await startDevServer())
+  })
+  after(() => {
+    onStop()
+    return server.stop && server.stop()
+  })
+  return server
+}
+
+/** createClient for `server` on a new device (`<prefix>-<pid>-<n>`) each call, `options` over those. */
+export function clientsOf(server, prefix) {
+  let devices = 0
+  return (options = {}) => createClient({ baseUrl: server.url, deviceId: `${prefix}-${process.pid}-${++devices}`, ...options })
 }

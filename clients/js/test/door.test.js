@@ -5,20 +5,12 @@
 // against the real dev server, its requests counted.
 
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 
-import { GatehouseError, createClient } from '../dist/index.mjs'
-import { startDevServer } from './devserver.js'
+import { createClient } from '../dist/index.mjs'
+import { failure } from './assertions.js'
+import { devServerForTests } from './devserver.js'
 
-async function failure(promise) {
-  try {
-    await promise
-  } catch (err) {
-    assert.ok(err instanceof GatehouseError, `expected a GatehouseError, got ${err && err.stack}`)
-    return err
-  }
-  assert.fail('expected a rejection')
-}
 
 /** A transport that records each request and answers with `answer(req)` ({ status, data }). */
 function recording(answer) {
@@ -96,11 +88,7 @@ describe('the short way: what the client sends', () => {
 })
 
 describe('the short way against the dev server', () => {
-  let server
-  before(async () => {
-    server = await startDevServer()
-  })
-  after(() => server && server.stop())
+  const server = devServerForTests()
 
   let devices = 0
   /** A client on a new device whose requests are counted by path. */

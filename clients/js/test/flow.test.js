@@ -8,13 +8,9 @@ import { after, before, describe, it } from 'node:test'
 
 import { GatehouseError, createClient, fetchTransport } from '../dist/index.mjs'
 import { manualClock, startOfRateWindow, until } from './clock.js'
-import { startDevServer } from './devserver.js'
+import { devServerForTests } from './devserver.js'
 
-let server
-before(async () => {
-  server = await startDevServer()
-})
-after(() => server && server.stop())
+const server = devServerForTests()
 
 let devices = 0
 

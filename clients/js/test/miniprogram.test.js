@@ -10,21 +10,14 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 
 import { manualClock, startOfRateWindow, until } from './clock.js'
-import { startDevServer } from './devserver.js'
+import { devServerForTests } from './devserver.js'
 import { COMPONENT, mount, packageDir, setApp } from './simulate.js'
 import { nodeWx } from './wx.js'
 
 const require = createRequire(import.meta.url)
 const { createClient, wxStorage, wxTransport } = require('../miniprogram/index.js')
 
-let server
-before(async () => {
-  server = await startDevServer()
-})
-after(() => {
-  setApp(null)
-  return server && server.stop()
-})
+const server = devServerForTests(() => setApp(null))
 
 let devices = 0
 /** An app whose getApp().gatehouse is a client over wx.request, as app.js sets one up; the component mounted in it. */

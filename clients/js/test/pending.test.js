@@ -6,19 +6,13 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
-import { GatehouseError, createClient, wxStorage, wxTransport } from '../dist/index.mjs'
-import { startDevServer } from './devserver.js'
+import { wxStorage, wxTransport } from '../dist/index.mjs'
+import { failure } from './assertions.js'
+import { clientsOf, devServerForTests } from './devserver.js'
 import { fakePlatform } from './fakes.js'
 
-let server
-before(async () => {
-  server = await startDevServer()
-})
-after(() => server && server.stop())
-
-let devices = 0
-const newDevice = () => `pending-${process.pid}-${++devices}`
-const client = (options = {}) => createClient({ baseUrl: server.url, deviceId: newDevice(), ...options })
+const server = devServerForTests()
+const client = clientsOf(server, 'pending')
 
 /** Fails unless the dev server has a route for `method path` (anything but 404). */
 async function assertRoute(method, path, spec) {
@@ -31,15 +25,6 @@ it('a route the dev server lacks fails the test that needs it (no skip)', async 
   await assert.rejects(assertRoute('POST', '/no/such/route', 'nothing'), /POST \/no\/such\/route answers 404/)
 })
 
-async function failure(promise) {
-  try {
-    await promise
-  } catch (err) {
-    assert.ok(err instanceof GatehouseError, `expected a GatehouseError, got ${err && err.stack}`)
-    return err
-  }
-  assert.fail('expected a rejection')
-}
 
 /** Solves an image captcha of `scene` for `c` (the test hook knows the answer) and returns its verify result. */
 async function solveCaptcha(c, scene) {

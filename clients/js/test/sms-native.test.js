@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 
 import { manualClock, until } from './clock.js'
-import { startDevServer } from './devserver.js'
+import { devServerForTests } from './devserver.js'
 import { mount, packageDir, setApp } from './simulate.js'
 import { nodeWx } from './wx.js'
 
@@ -17,14 +17,7 @@ const require = createRequire(import.meta.url)
 const { createClient, wxStorage, wxTransport } = require('../miniprogram/index.js')
 const SMS_CODE = join(packageDir, 'miniprogram/gatehouse-sms-code/index')
 
-let server
-before(async () => {
-  server = await startDevServer()
-})
-after(() => {
-  setApp(null)
-  return server && server.stop()
-})
+const server = devServerForTests(() => setApp(null))
 
 let devices = 0
 let numbers = 0

@@ -3,33 +3,19 @@
 // on a clock the test moves by hand.
 
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 
-import { GatehouseError, createClient } from '../dist/index.mjs'
+import { failure } from './assertions.js'
 import { manualClock } from './clock.js'
-import { startDevServer } from './devserver.js'
+import { clientsOf, devServerForTests } from './devserver.js'
 
-let server
-before(async () => {
-  server = await startDevServer()
-})
-after(() => server && server.stop())
+const server = devServerForTests()
 
 let numbers = 0
 /** A mainland number no other test of this run uses. */
 const newMobile = () => `+86139${String(process.pid % 10000).padStart(4, '0')}${String(++numbers).padStart(4, '0')}`
-let devices = 0
-const client = (options = {}) => createClient({ baseUrl: server.url, deviceId: `sms-${process.pid}-${++devices}`, ...options })
+const client = clientsOf(server, 'sms')
 
-async function failure(promise) {
-  try {
-    await promise
-  } catch (err) {
-    assert.ok(err instanceof GatehouseError, `expected a GatehouseError, got ${err && err.stack}`)
-    return err
-  }
-  assert.fail('expected a rejection')
-}
 
 /** obtainPass as a page would do it: a captcha of the scene, solved. */
 const solveCaptcha = (c) => async ({ scene }) => {

@@ -41,6 +41,13 @@ pub const API_VERSION: &str = "2021-01-11";
 pub const ACTION: &str = "SendSms";
 /// A number's `Code` when its message was sent.
 pub const SENT: &str = "Ok";
+/// `SendSms` (no region: the configuration's).
+const SEND_SMS: api::Action<'static> = api::Action {
+    service: SERVICE,
+    version: API_VERSION,
+    name: ACTION,
+    region: None,
+};
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -86,18 +93,10 @@ pub struct SmsClient {
 }
 
 impl SmsClient {
-    /// A client for `config`'s endpoint with the default 5 s time-out for
-    /// the whole call.
-    pub fn new(config: &SmsConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            api: ApiClient::new(&config.endpoint())?,
-        })
-    }
-
-    /// The same client with another time-out for the whole call.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.api = self.api.with_timeout(timeout);
-        self
+    /// A client for `config`'s endpoint with `timeout` for the whole call.
+    pub fn new(config: &SmsConfig, timeout: Duration) -> Result<Self, ConfigError> {
+        let api = ApiClient::new(&config.endpoint())?.with_timeout(timeout);
+        Ok(Self { api })
     }
 
     /// Sends `code` to `mobile` with the configured template, its
@@ -111,29 +110,18 @@ impl SmsClient {
         timestamp: i64,
     ) -> Result<SendStatus, UpstreamError> {
         let minutes = minutes.to_string();
-        let payload = serde_json::to_vec(&SendSmsRequest {
+        let request = SendSmsRequest {
             phone_number_set: [mobile.as_str()],
             sms_sdk_app_id: &config.sdk_app_id,
             sign_name: &config.sign_name,
             template_id: &config.template_id,
             template_param_set: [code, &minutes],
-        })
-        .expect("a struct of strings serialises");
-        let credentials = Credentials {
-            secret_id: &config.secret_id,
-            secret_key: &config.secret_key,
         };
-        let action = api::Action {
-            service: SERVICE,
-            version: API_VERSION,
-            name: ACTION,
-            region: Some(&config.region),
-        };
-        let body = self
-            .api
-            .call(&credentials, &action, payload, timestamp)
-            .await?;
-        parse_answer(&body)
+        let credentials = Credentials::new(&config.secret_id, &config.secret_key);
+        let action = SEND_SMS.in_region(Some(&config.region));
+        (self.api)
+            .send(&credentials, &action, &request, timestamp, parse_answer)
+            .await
     }
 }
 
@@ -195,14 +183,7 @@ mod tests {
             parse_answer(limited).unwrap().code,
             "LimitExceeded.PhoneNumberDailyLimit"
         );
-        let error = br#"{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"m"},"RequestId":"r3"}}"#;
-        assert_eq!(
-            parse_answer(error).unwrap_err(),
-            UpstreamError::Api {
-                code: "AuthFailure.SignatureFailure".into(),
-                request_id: "r3".into()
-            }
-        );
+        api::assert_reads_request_errors(parse_answer);
         for bad in [
             &br#"{"Response":{"SendStatusSet":[],"RequestId":"r"}}"#[..],
             br#"{"Response":{"SendStatusSet":[{"Code":"Ok"},{"Code":"Ok"}]}}"#,

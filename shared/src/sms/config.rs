@@ -13,15 +13,19 @@ use std::ops::RangeInclusive;
 
 use super::mobile::{MAINLAND, is_country_code};
 use crate::config::blocks::{Part, PerScene};
-use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, Env, process_env};
+use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, Env};
 use crate::secret::Secret;
-use crate::tencent::api::Endpoint;
+use crate::tencent::api::{Endpoint, EndpointVar};
 use crate::tencent::config::read_credentials;
 
 /// Where the SMS API lives unless `TENCENT_SMS_ENDPOINT` says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "https://sms.tencentcloudapi.com";
 /// The variable that names the endpoint.
 pub const ENDPOINT_VAR: &str = "TENCENT_SMS_ENDPOINT";
+const ENDPOINT: EndpointVar = EndpointVar {
+    var: ENDPOINT_VAR,
+    default: DEFAULT_ENDPOINT,
+};
 /// The region unless `SMS_REGION` says otherwise (the API needs one:
 /// `ap-guangzhou`, `ap-beijing` or `ap-nanjing` for mainland messages).
 pub const DEFAULT_REGION: &str = "ap-guangzhou";
@@ -51,10 +55,6 @@ pub struct SmsConfig {
 }
 
 impl SmsConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
     /// Reads and validates the configuration from any key → value source.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
@@ -109,29 +109,20 @@ impl SmsConfig {
                 "a region of the SMS API: ap-guangzhou, ap-beijing or ap-nanjing",
             ));
         }
-        let endpoint = env
-            .get(ENDPOINT_VAR)
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let config = Self {
+        Ok(Self {
             secret_id,
             secret_key,
             sdk_app_id,
             sign_name,
             template_id,
             region,
-            endpoint,
-        };
-        config.endpoint().parts()?;
-        Ok(config)
+            endpoint: ENDPOINT.read(&env)?,
+        })
     }
 
     /// The configured endpoint.
     pub fn endpoint(&self) -> Endpoint<'_> {
-        Endpoint {
-            var: ENDPOINT_VAR,
-            url: &self.endpoint,
-            default: DEFAULT_ENDPOINT,
-        }
+        ENDPOINT.at(&self.endpoint)
     }
 }
 
@@ -267,7 +258,7 @@ pub type SmsScenes = PerScene<SmsSettings>;
 mod tests {
     use super::*;
     use crate::config::blocks::SceneBlocks;
-    use crate::config::lookup_in as env;
+    use crate::config::{assert_each_is_required, lookup_in as env};
 
     const GOOD: [(&str, &str); 5] = [
         ("TENCENT_SECRET_ID", "AKIDtest"),
@@ -309,18 +300,7 @@ mod tests {
 
     #[test]
     fn config_errors_name_key_and_value() {
-        for missing in GOOD.map(|(k, _)| k) {
-            let pairs: Vec<_> = GOOD
-                .iter()
-                .copied()
-                .filter(|(k, _)| *k != missing)
-                .collect();
-            let err = SmsConfig::from_lookup(env(&pairs)).unwrap_err();
-            assert!(
-                matches!(err, ConfigError::Missing { key, .. } if key == missing),
-                "{err}"
-            );
-        }
+        assert_each_is_required(&GOOD, |pairs| SmsConfig::from_lookup(env(pairs)));
         for (key, value) in [
             ("SMS_SDK_APP_ID", "14000x"),
             ("SMS_SDK_APP_ID", "123456789012345678901"),

@@ -150,7 +150,7 @@ impl SmsSender {
         store: Arc<dyn SmsServiceStore>,
         options: &ServiceOptions,
     ) -> Result<Self, ConfigError> {
-        let client = SmsClient::new(&config)?.with_timeout(options.timeout());
+        let client = SmsClient::new(&config, options.timeout())?;
         let guard = Guard::new(settings.guard.clone(), store.clone(), options);
         Ok(Self {
             config,
@@ -390,11 +390,7 @@ impl SmsVerifier {
         if !is_code_shaped(code) {
             return Err(ApiError::SmsCodeInvalid);
         }
-        let SmsTarget {
-            scene,
-            mobile,
-            client,
-        } = target;
+        let (scene, mobile, client) = (&target.scene, &target.mobile, &target.client);
         let settings = self.settings.sms.scene(scene);
         let guard = self.settings.guard.scene(scene);
         let now_ms = self.options.clock().now_ms();

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use reqwest::Url;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::tc3;
-use crate::config::{ConfigError, secure_or_loopback};
+use crate::config::{ConfigError, Env, secure_or_loopback};
 use crate::secret::Secret;
 
 /// The request and body time-out of every call, unless the client's
@@ -56,6 +56,15 @@ pub struct Credentials<'a> {
     pub secret_key: &'a Secret,
 }
 
+impl<'a> Credentials<'a> {
+    pub fn new(secret_id: &'a str, secret_key: &'a Secret) -> Self {
+        Self {
+            secret_id,
+            secret_key,
+        }
+    }
+}
+
 /// One action of one product.
 #[derive(Debug, Clone, Copy)]
 pub struct Action<'a> {
@@ -69,6 +78,13 @@ pub struct Action<'a> {
     pub region: Option<&'a str>,
 }
 
+impl<'a> Action<'a> {
+    /// The same action sent to `region`.
+    pub const fn in_region(self, region: Option<&'a str>) -> Self {
+        Self { region, ..self }
+    }
+}
+
 /// The HTTP client of one product's endpoint, built once.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
@@ -79,7 +95,7 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client for `endpoint` (see [`endpoint_parts`]) with the
+    /// A client for `endpoint` (see [`Endpoint::parts`]) with the
     /// [`DEFAULT_TIMEOUT`] for the whole call (connect, send, read).
     pub fn new(endpoint: &Endpoint) -> Result<Self, ConfigError> {
         let (url, host) = endpoint.parts()?;
@@ -108,6 +124,20 @@ impl ApiClient {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Sends `request`, the action's body, as JSON (see [`Self::call`])
+    /// and reads the answer with `parse`.
+    pub async fn send<T>(
+        &self,
+        credentials: &Credentials<'_>,
+        action: &Action<'_>,
+        request: &impl Serialize,
+        timestamp: i64,
+        parse: fn(&[u8]) -> Result<T, UpstreamError>,
+    ) -> Result<T, UpstreamError> {
+        let payload = serde_json::to_vec(request).expect("an action's body serialises");
+        parse(&self.call(credentials, action, payload, timestamp).await?)
     }
 
     /// Sends `payload` (the action's JSON body) as `action`, signed with
@@ -247,6 +277,33 @@ pub fn read_answer<T: serde::de::DeserializeOwned>(
     Ok((fields, request_id))
 }
 
+/// Where a product's endpoint is configured: the variable, and the
+/// product's own endpoint when the variable is not set.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointVar {
+    /// `TENCENT_CAPTCHA_ENDPOINT`, `TENCENT_SMS_ENDPOINT`.
+    pub var: &'static str,
+    pub default: &'static str,
+}
+
+impl EndpointVar {
+    /// `url` as this variable's value.
+    pub fn at<'a>(&self, url: &'a str) -> Endpoint<'a> {
+        Endpoint {
+            var: self.var,
+            url,
+            default: self.default,
+        }
+    }
+
+    /// The variable's value (else the default), checked ([`Endpoint::parts`]).
+    pub fn read(&self, env: &Env<impl Fn(&str) -> Option<String>>) -> Result<String, ConfigError> {
+        let url = env.get(self.var).unwrap_or_else(|| self.default.to_owned());
+        self.at(&url).parts()?;
+        Ok(url)
+    }
+}
+
 /// An endpoint as configured: the variable that set it (for messages) and
 /// its value.
 #[derive(Debug, Clone, Copy)]
@@ -292,6 +349,22 @@ impl Endpoint<'_> {
     }
 }
 
+/// For a product's tests: `parse` reads a `Response.Error` as
+/// [`UpstreamError::Api`] with its code and `RequestId`.
+#[cfg(test)]
+pub(crate) fn assert_reads_request_errors<T: std::fmt::Debug>(
+    parse: fn(&[u8]) -> Result<T, UpstreamError>,
+) {
+    let error = br#"{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"m"},"RequestId":"r3"}}"#;
+    assert_eq!(
+        parse(error).unwrap_err(),
+        UpstreamError::Api {
+            code: "AuthFailure.SignatureFailure".into(),
+            request_id: "r3".into()
+        }
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,14 +382,7 @@ mod tests {
             read_answer::<Fields>(ok).unwrap(),
             (Fields { value: 3 }, "r1".into())
         );
-        let err = br#"{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"m"},"RequestId":"r3"}}"#;
-        assert_eq!(
-            read_answer::<Fields>(err).unwrap_err(),
-            UpstreamError::Api {
-                code: "AuthFailure.SignatureFailure".into(),
-                request_id: "r3".into()
-            }
-        );
+        assert_reads_request_errors(read_answer::<Fields>);
         for bad in [
             &b"<html>"[..],
             b"{}",

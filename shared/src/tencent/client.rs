@@ -43,6 +43,16 @@ impl Action {
             Self::MiniResult => "DescribeCaptchaMiniResult",
         }
     }
+
+    /// The action as the API names it (no region: the configuration's).
+    const fn api(self) -> api::Action<'static> {
+        api::Action {
+            service: SERVICE,
+            version: API_VERSION,
+            name: self.as_str(),
+            region: None,
+        }
+    }
 }
 
 /// The request body of both actions. `Randstr` only for `DescribeCaptchaResult`.
@@ -83,18 +93,12 @@ pub struct CaptchaClient {
 }
 
 impl CaptchaClient {
-    /// A client for `config`'s endpoint with the [`DEFAULT_TIMEOUT`] for the
-    /// whole call (connect, send, read).
-    pub fn new(config: &TencentConfig) -> Result<Self, ConfigError> {
-        Ok(Self {
-            api: ApiClient::new(&config.endpoint())?,
-        })
-    }
-
-    /// The same client with another time-out for the whole call.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.api = self.api.with_timeout(timeout);
-        self
+    /// A client for `config`'s endpoint with `timeout` for the whole call
+    /// (connect, send, read; [`DEFAULT_TIMEOUT`] unless the service's
+    /// options say otherwise).
+    pub fn new(config: &TencentConfig, timeout: Duration) -> Result<Self, ConfigError> {
+        let api = ApiClient::new(&config.endpoint())?.with_timeout(timeout);
+        Ok(Self { api })
     }
 
     /// Asks Tencent about `ticket` with `action` (see [`Action::for_randstr`]).
@@ -108,30 +112,19 @@ impl CaptchaClient {
         user_ip: &str,
         timestamp: i64,
     ) -> Result<CaptchaVerdict, UpstreamError> {
-        let payload = serde_json::to_vec(&DescribeRequest {
+        let request = DescribeRequest {
             captcha_type: CAPTCHA_TYPE,
             ticket,
             user_ip,
             randstr,
             captcha_app_id: config.captcha_app_id,
             app_secret_key: config.app_secret_key.expose(),
-        })
-        .expect("a struct of strings and integers serialises");
-        let credentials = Credentials {
-            secret_id: &config.secret_id,
-            secret_key: &config.secret_key,
         };
-        let action = api::Action {
-            service: SERVICE,
-            version: API_VERSION,
-            name: action.as_str(),
-            region: config.region.as_deref(),
-        };
-        let body = self
-            .api
-            .call(&credentials, &action, payload, timestamp)
-            .await?;
-        parse_answer(&body)
+        let credentials = Credentials::new(&config.secret_id, &config.secret_key);
+        let action = action.api().in_region(config.region.as_deref());
+        (self.api)
+            .send(&credentials, &action, &request, timestamp, parse_answer)
+            .await
     }
 }
 
@@ -182,14 +175,7 @@ mod tests {
         );
         let mini = br#"{"Response":{"CaptchaCode":7,"CaptchaMsg":"x","RequestId":"r2"}}"#;
         assert_eq!(parse_answer(mini).unwrap().evil_level, None);
-        let err = br#"{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"m"},"RequestId":"r3"}}"#;
-        assert_eq!(
-            parse_answer(err).unwrap_err(),
-            UpstreamError::Api {
-                code: "AuthFailure.SignatureFailure".into(),
-                request_id: "r3".into()
-            }
-        );
+        api::assert_reads_request_errors(parse_answer);
         for bad in [&b"<html>"[..], b"{}", b"{\"Response\":{}}", b""] {
             assert_eq!(parse_answer(bad).unwrap_err(), UpstreamError::NotJson);
         }

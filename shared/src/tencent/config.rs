@@ -4,13 +4,18 @@
 //! and each scene's ticket policy, the `tencent` block of `CAPTCHA_CONFIG`
 //! ([`TencentSettings`]).
 
-use super::api::Endpoint;
+use super::api::{Endpoint, EndpointVar};
 use crate::config::blocks::Part;
-use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, Env, process_env};
+use crate::config::{CAPTCHA_CONFIG, ConfigError, Entry, Env};
 use crate::secret::Secret;
 
 /// Where the API lives unless `TENCENT_CAPTCHA_ENDPOINT` says otherwise.
 pub const DEFAULT_ENDPOINT: &str = "https://captcha.tencentcloudapi.com";
+/// The variable of the Captcha API's endpoint.
+const ENDPOINT: EndpointVar = EndpointVar {
+    var: "TENCENT_CAPTCHA_ENDPOINT",
+    default: DEFAULT_ENDPOINT,
+};
 
 /// Longest secret or id accepted from the environment.
 const MAX_CONFIG_VALUE_CHARS: usize = 256;
@@ -35,11 +40,6 @@ pub struct TencentConfig {
 }
 
 impl TencentConfig {
-    /// Reads and validates the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
     /// Reads and validates the configuration from any key → value source.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(get);
@@ -70,37 +70,25 @@ impl TencentConfig {
                     "a positive integer (the CaptchaAppId of the Captcha console)",
                 )
             })?;
-        let endpoint = env
-            .get(ENDPOINT_VAR)
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
         let region = env.get("TENCENT_REGION");
         if let Some(region) = &region {
             check_token("TENCENT_REGION", region, false)?;
         }
-        let config = Self {
+        Ok(Self {
             secret_id,
             secret_key,
             captcha_app_id,
             app_secret_key: Secret::new(app_secret_key),
-            endpoint,
+            endpoint: ENDPOINT.read(&env)?,
             region,
-        };
-        config.endpoint().parts()?;
-        Ok(config)
+        })
     }
 
     /// The configured endpoint.
     pub fn endpoint(&self) -> Endpoint<'_> {
-        Endpoint {
-            var: ENDPOINT_VAR,
-            url: &self.endpoint,
-            default: DEFAULT_ENDPOINT,
-        }
+        ENDPOINT.at(&self.endpoint)
     }
 }
-
-/// The variable of the Captcha API's endpoint.
-const ENDPOINT_VAR: &str = "TENCENT_CAPTCHA_ENDPOINT";
 
 /// `TENCENT_SECRET_ID` (`id_what` says whose key it is, for a message) and
 /// `TENCENT_SECRET_KEY`, checked.
@@ -225,7 +213,7 @@ fn check_token(key: &'static str, value: &str, secret: bool) -> Result<(), Confi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::lookup_in as env;
+    use crate::config::{assert_each_is_required, lookup_in as env};
 
     const GOOD: [(&str, &str); 4] = [
         ("TENCENT_SECRET_ID", "AKIDtest"),
@@ -255,19 +243,7 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_key_and_never_a_secret() {
-        for missing in GOOD.map(|(k, _)| k) {
-            let pairs: Vec<_> = GOOD
-                .iter()
-                .copied()
-                .filter(|(k, _)| *k != missing)
-                .collect();
-            let err = TencentConfig::from_lookup(env(&pairs)).unwrap_err();
-            assert!(
-                matches!(err, ConfigError::Missing { key, .. } if key == missing),
-                "{err}"
-            );
-            assert!(err.to_string().contains(missing));
-        }
+        assert_each_is_required(&GOOD, |pairs| TencentConfig::from_lookup(env(pairs)));
         let cases = [
             ("CAPTCHA_APP_ID", "abc", "CAPTCHA_APP_ID"),
             ("CAPTCHA_APP_ID", "0", "CAPTCHA_APP_ID"),

@@ -103,7 +103,7 @@ impl TicketService {
         store: Arc<dyn TicketServiceStore>,
         options: &ServiceOptions,
     ) -> Result<Self, ConfigError> {
-        let client = CaptchaClient::new(&config)?.with_timeout(options.timeout());
+        let client = CaptchaClient::new(&config, options.timeout())?;
         Ok(Self {
             config,
             settings,

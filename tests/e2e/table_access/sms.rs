@@ -20,7 +20,7 @@ use gatehouse_e2e::pass_grant;
 use gatehouse_e2e::sms::SmsRig;
 use serde_json::json;
 
-use super::{Recorder, Rig, authorizer_event, json_of, request};
+use super::{Recorder, Rig, authorize, guard_services, json_of, request};
 
 /// `demo` always asks for a pass (the send's door: each send counted as a
 /// request) and counts wrong codes; `still` always asks too but counts no
@@ -164,36 +164,21 @@ pub(super) async fn flows(rig: &Rig, bearer: &str, note: &mut dyn FnMut(Function
         ))),
         ..Services::default()
     };
-    let verdict = authorizer
-        .authorize(
-            authorizer_event(
-                "POST /demo/guarded",
-                super::IP,
-                &[
-                    ("authorization", bearer),
-                    ("x-gatehouse-pass", passes[0].as_str()),
-                    ("x-device-id", "p1"),
-                ],
-            ),
-            None,
-        )
-        .await;
-    assert!(
-        verdict.response.is_authorized,
-        "{:?}",
-        verdict.response.context
-    );
-    assert_eq!(verdict.response.context["mobile"], "+8613800138010");
+    let verdict = authorize(
+        &authorizer,
+        "POST /demo/guarded",
+        &[
+            ("authorization", bearer),
+            ("x-gatehouse-pass", passes[0].as_str()),
+            ("x-device-id", "p1"),
+        ],
+    )
+    .await;
+    assert!(verdict.is_authorized, "{:?}", verdict.context);
+    assert_eq!(verdict.context["mobile"], "+8613800138010");
     note(Function::Authorizer, &recorder);
     let (store, recorder) = rig.store();
-    let guard = Services {
-        guard: Some(Arc::new(Guard::new(
-            settings.guard.clone(),
-            store,
-            &options,
-        ))),
-        ..Services::default()
-    };
+    let guard = guard_services(&settings, store, &options);
     let check = json!({"scene": "demo", "passToken": passes[1], "deviceId": "p1"});
     let resp = Function::Guard
         .lambda()

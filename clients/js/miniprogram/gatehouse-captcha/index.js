@@ -22,13 +22,12 @@
 // no verify. When the door refused the last one (need.refused), the
 // captcha is spent: a new image comes, with strings.refused.
 
-const { textFor } = require('./strings.js')
+const textAndFlow = require('./behavior.js')
 
 Component({
+  behaviors: [textAndFlow],
+
   properties: {
-    scene: { type: String, value: '' },
-    // Any text, over the defaults of WeChat's language (strings.js).
-    strings: { type: Object, value: null },
     // The scene's captcha lifetime (expiresDate) in seconds.
     lifetime: { type: Number, value: 180 },
     width: { type: Number, value: 0 },
@@ -40,7 +39,6 @@ Component({
   },
 
   data: {
-    text: {},
     image: '',
     loading: false,
     verifying: false,
@@ -51,23 +49,8 @@ Component({
   },
 
   observers: {
-    strings(strings) {
-      this.setData({ text: textFor(strings) })
-      this.show()
-    },
     focus(focus) {
       this.setData({ focused: focus })
-    },
-  },
-
-  lifetimes: {
-    attached() {
-      this.setData({ text: textFor(this.data.strings) })
-      this.start()
-    },
-    detached() {
-      if (this.asking) this.asking(null)
-      this.stop()
     },
   },
 
@@ -99,7 +82,9 @@ Component({
       this.flow.start()
     },
 
+    // On detach: a pending ask() resolves null, the flow ends.
     stop() {
+      if (this.asking) this.asking(null)
       if (this.flow) this.flow.stop()
       this.flow = null
     },

@@ -16,17 +16,12 @@
 // that signs the number in), error ({ errCode, errMsg, status, retryAfter
 // }), needpass ({ level, scene }).
 
-const { textFor } = require('../gatehouse-captcha/strings.js')
+const textAndFlow = require('../gatehouse-captcha/behavior.js')
 
 Component({
-  properties: {
-    scene: { type: String, value: '' },
-    // Any text, over the defaults of WeChat's language (strings.js).
-    strings: { type: Object, value: null },
-  },
+  behaviors: [textAndFlow],
 
   data: {
-    text: {},
     mobile: '',
     code: '',
     sending: false,
@@ -35,23 +30,6 @@ Component({
     message: '',
     focusCode: false,
     captcha: false,
-  },
-
-  observers: {
-    strings(strings) {
-      this.setData({ text: textFor(strings) })
-      this.show()
-    },
-  },
-
-  lifetimes: {
-    attached() {
-      this.setData({ text: textFor(this.data.strings) })
-      this.start()
-    },
-    detached() {
-      this.stop()
-    },
   },
 
   methods: {

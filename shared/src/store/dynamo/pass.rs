@@ -39,47 +39,40 @@ const REDEEMED_BY: &str = "redeemed_by";
 /// The idempotency key a redemption was made under.
 const REDEEMED_KEY: &str = "redeemed_key";
 
+/// Every attribute a grant of any kind writes (the key included), then
+/// the kind's own.
+macro_rules! pass_attributes {
+    ($($own:expr),*) => {
+        &[
+            KEY_ATTRIBUTE,
+            KIND,
+            "scene",
+            "device_uuid",
+            "ip",
+            IP_NET,
+            CREATED,
+            EXPIRED,
+            TTL_ATTRIBUTE,
+            GRANTED_BY,
+            $($own),*
+        ]
+    };
+}
+
 /// Every attribute a ticket pass's grant writes (the key included): a
 /// captcha pass's, then Tencent's word (`evil_level`, `degraded`). What IAM
 /// lets verify-ticket write on `pass#ticket#` rows.
-pub const TICKET_PASS_ATTRIBUTES: &[&str] = &[
-    KEY_ATTRIBUTE,
-    KIND,
-    "scene",
-    "device_uuid",
-    "ip",
-    IP_NET,
-    CREATED,
-    EXPIRED,
-    TTL_ATTRIBUTE,
-    GRANTED_BY,
-    "evil_level",
-    "degraded",
-];
+pub const TICKET_PASS_ATTRIBUTES: &[&str] = pass_attributes!("evil_level", "degraded");
 
 /// Every attribute a captcha pass's grant writes: a ticket pass's but
 /// Tencent's word. What IAM lets verify-captcha write on `pass#captcha#`
 /// rows.
-pub const CAPTCHA_PASS_ATTRIBUTES: &[&str] = TICKET_PASS_ATTRIBUTES
-    .split_at(TICKET_PASS_ATTRIBUTES.len() - 2)
-    .0;
+pub const CAPTCHA_PASS_ATTRIBUTES: &[&str] = pass_attributes!();
 
 /// Every attribute an SMS pass's grant writes: a captcha pass's and the
 /// number the code proved (`mobile`, E.164). What IAM lets verify-sms
 /// write on `pass#sms#` rows.
-pub const SMS_PASS_ATTRIBUTES: &[&str] = &[
-    KEY_ATTRIBUTE,
-    KIND,
-    "scene",
-    "device_uuid",
-    "ip",
-    IP_NET,
-    CREATED,
-    EXPIRED,
-    TTL_ATTRIBUTE,
-    GRANTED_BY,
-    "mobile",
-];
+pub const SMS_PASS_ATTRIBUTES: &[&str] = pass_attributes!("mobile");
 
 /// Every attribute a redemption writes or its condition reads (the key
 /// included): what IAM lets the doors touch on `pass#` rows, and nothing

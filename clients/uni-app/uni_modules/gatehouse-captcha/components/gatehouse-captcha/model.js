@@ -14,3 +14,28 @@ export const val = {
 		this.$emit('input', value) // Vue 2 v-model
 	}
 }
+
+// The flow of the components that run one (`start()` and `stop()` are
+// theirs): it follows `scene`, stopped and started again when it changes
+// (`noScene()` when there is none), and stops when the component goes.
+export const sceneFlow = {
+	watch: {
+		scene: {
+			handler(scene) {
+				this.stop()
+				if (scene) this.start()
+				else this.noScene()
+			},
+			immediate: true
+		}
+	},
+	beforeUnmount() {
+		this.stop()
+	},
+	beforeDestroy() {
+		this.stop()
+	},
+	methods: {
+		noScene() {}
+	}
+}
