@@ -123,6 +123,8 @@ fn default_event_file(function: Function) -> Option<&'static str> {
         Function::Authorizer => Some("authorizer-request.json"),
         Function::VerifyTicket => Some("ticket-verify.json"),
         Function::Guard => Some("guard-status.json"),
+        Function::SendSms => Some("sms-send.json"),
+        Function::VerifySms => Some("sms-verify.json"),
         _ => None,
     }
 }
@@ -186,7 +188,9 @@ fn function_env(
     ];
     for &key in function.settings() {
         let value = match key {
-            "CAPTCHA_CONFIG" => "{}",
+            // The scene of GUARD_ROUTES' demo route, declared as the
+            // authorizer's start requires.
+            "CAPTCHA_CONFIG" => r#"{"scene": {"demo": {}}}"#,
             "WX_APPID" => "wxcoldstart0000000",
             "WX_SECRET_ARN" => WX_SECRET_ARN,
             "SESSION_TTL_SECONDS" => "259200",
