@@ -198,12 +198,17 @@ fn function_env(
             "TENCENT_SECRET_ARN" => TENCENT_SECRET_ARN,
             "CAPTCHA_APP_ID" => "2000000000",
             "GUARD_ROUTES" => gatehouse::guard::GuardRoutes::DEV_DEFAULT,
+            "SMS_SDK_APP_ID" => "1400000000",
+            "SMS_SIGN_NAME" => "gatehouse",
+            "SMS_TEMPLATE_ID" => "100000",
+            "SMS_REGION" => "ap-guangzhou",
             other => panic!("coldstart has no value for {other}: add one here"),
         };
         env.push((key, value.to_owned()));
         match key {
             "WX_APPID" => env.push(("WX_API_BASE", upstream_url.clone())),
             "TENCENT_SECRET_ID" => env.push(("TENCENT_CAPTCHA_ENDPOINT", upstream_url.clone())),
+            "SMS_SDK_APP_ID" => env.push(("TENCENT_SMS_ENDPOINT", upstream_url.clone())),
             // The secret is fetched from the fake, as it would be from
             // Secrets Manager.
             key if key.ends_with("_SECRET_ARN") => {
