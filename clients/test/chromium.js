@@ -82,7 +82,7 @@ export async function holdAnswers(context, path) {
 }
 
 /** How many of `holdAnswers`' requests the server has answered. */
-export const answered = (held) => held.filter((h) => h.release).length
+export { answered } from '../js/test/clock.js'
 
 /** Runs `test` with the page; on failure adds the browser's log to the message. */
 export async function withLogs(logs, test) {

@@ -60,3 +60,9 @@ export async function startOfRateWindow(windowMs = 60_000) {
   const left = windowMs - (Date.now() % windowMs)
   if (left < 15_000) await new Promise((resolve) => setTimeout(resolve, left + 100))
 }
+
+/**
+ * How many of the held requests (each `{ release }` once the server has
+ * answered it, in the order they were sent) the server has answered.
+ */
+export const answered = (held) => held.filter((h) => h.release).length

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
 import { GatehouseError, createClient, fetchTransport } from '../dist/index.mjs'
-import { manualClock, startOfRateWindow, until } from './clock.js'
+import { answered, manualClock, startOfRateWindow, until } from './clock.js'
 import { devServerForTests } from './devserver.js'
 
 const server = devServerForTests()
@@ -53,7 +53,6 @@ function rig(scene, { lifetime, plan = () => null } = {}) {
   return { client, flow, clock, sent, held, events, answer: () => server.answer(scene, device) }
 }
 
-const answered = (held) => held.filter((h) => h.release).length
 const idle = (flow) => !flow.state.loading && !flow.state.verifying
 
 describe('captcha.flow', () => {
